@@ -1,0 +1,89 @@
+/** Public types of the generation pipeline (the library's `import … from 'tessera'`). */
+
+export type Device = 'cpu' | 'cuda' | 'webgpu';
+export const DEVICES: readonly Device[] = ['cpu', 'cuda', 'webgpu'];
+
+/** An 8-bit RGB image, pixels interleaved row-major: data.length === width * height * 3. */
+export interface RgbImage {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+/** Sampling settings after defaults from the manifest were applied. */
+export interface SamplingSettings {
+  candidates: number;
+  keep: number;
+  temperature: number;
+  /** Keep the k most likely image tokens; k <= 0 or k >= vocabulary is a no-op. */
+  topK: number;
+  /** Nucleus mass in (0, 1]; 1 is a no-op. */
+  topP: number;
+  /** Classifier-free guidance scale; 1 means no guidance (no unconditional rows). */
+  guidanceScale: number;
+  /** Decode a preview of the partial grids every this many steps; 0 disables previews. */
+  previewEvery: number;
+}
+
+export interface GenerateRequest extends Partial<SamplingSettings> {
+  prompt: string;
+  /** Replaces the unconditional text of classifier-free guidance. */
+  negativePrompt?: string;
+  /** Base seed; candidate i draws from its own stream derived from (seed, i). Random when omitted. */
+  seed?: number;
+  /** Score candidates with CLIP and rank them (default true when the model has CLIP). */
+  rerank?: boolean;
+  /** Generate only these candidate indices (reproduce candidate i of a larger run alone). */
+  candidateIndices?: number[];
+}
+
+export type GenerationEvent =
+  | { type: 'start'; candidates: number; steps: number; rows: number }
+  | { type: 'step'; step: number; steps: number; tokensPerSecond: number }
+  | { type: 'preview'; step: number; steps: number; images: RgbImage[] }
+  | { type: 'stage'; stage: StageName; ms: number };
+
+export type StageName = 'tokenize' | 'prefill' | 'decode' | 'imageDecode' | 'rerank';
+
+export interface GenerateCallbacks {
+  onEvent?: (event: GenerationEvent) => void;
+  signal?: AbortSignal;
+}
+
+export interface Candidate {
+  /** Candidate index i within the request: (seed, i) reproduces it. */
+  index: number;
+  /** Image codes, row-major over the grid, in [0, image.vocabSize). */
+  tokens: Int32Array;
+  image: RgbImage;
+  /** CLIP cosine similarity with the prompt; null when reranking is off. */
+  score: number | null;
+  /** 1-based rank after reranking (by index when reranking is off). */
+  rank: number;
+}
+
+export interface StageTimings {
+  tokenize: number;
+  prefill: number;
+  decode: number;
+  imageDecode: number;
+  rerank: number;
+  total: number;
+}
+
+export interface GenerationResult {
+  prompt: string;
+  negativePrompt: string | null;
+  seed: number;
+  settings: SamplingSettings;
+  model: string;
+  /** All candidates, best first. */
+  candidates: Candidate[];
+  /** The first `keep` of `candidates`. */
+  kept: Candidate[];
+  timings: StageTimings;
+  /** Human-readable warnings (truncated prompt, unknown words). */
+  warnings: string[];
+  unknownWords: string[];
+  promptTruncated: boolean;
+}
