@@ -1,0 +1,335 @@
+/**
+ * Image output that says what it is. Every image Tessera writes carries:
+ *
+ * - PNG: a `parameters` text chunk in the AUTOMATIC1111 (stable-diffusion-webui)
+ *   "infotext" layout, which image viewers and sites such as Civitai already read
+ *   (tEXt, or iTXt when the text is not Latin-1); an XMP packet in an iTXt chunk
+ *   with the keyword `XML:com.adobe.xmp` (the XMP Specification Part 3, 1.1.5)
+ *   declaring the IPTC digital source type `trainedAlgorithmicMedia`, the mark
+ *   for AI-generated media (IPTC Photo Metadata Standard 2023.1, Digital Source
+ *   Type NewsCodes); and a `tessera` iTXt chunk holding the metadata as JSON for
+ *   machines.
+ * - JPEG and WebP (through sharp's withXmp/withExif, libvips writes APP1 /
+ *   RIFF XMP and EXIF): the same XMP packet, which also carries the parameters text
+ *   as `dc:description` (UTF-8, so nothing is lost), and the parameters text as the
+ *   EXIF UserComment, as A1111 does for JPEG. libvips writes EXIF strings as ASCII
+ *   and turns other characters into '?', so the UserComment is written only when
+ *   the text is ASCII; the XMP description always has it. There is no `tessera`
+ *   JSON in JPEG/WebP.
+ */
+import sharp, { type Sharp } from 'sharp';
+import { TesseraError } from '../errors.js';
+import type { RgbImage } from '../pipeline/types.js';
+import {
+  createInternationalTextChunk,
+  createTextChunkAuto,
+  parsePngChunks,
+  readTextChunks,
+  replaceTextChunks,
+  type PngTextEntry,
+} from './png-chunks.js';
+
+/** What one generated image records about how it was made. */
+export interface ImageMetadata {
+  prompt: string;
+  negativePrompt: string | null;
+  /** Base seed of the request; with candidateIndex it reproduces the image. */
+  seed: number;
+  candidateIndex: number;
+  /** Number of sampled image tokens (grid h * w), when known. */
+  steps?: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  guidanceScale: number;
+  /** Candidates sampled in the request this image was kept from. */
+  candidates: number;
+  model: string;
+  /** CLIP cosine similarity with the prompt; null when reranking was off. */
+  score: number | null;
+  /** 1-based rank among the request's candidates. */
+  rank?: number;
+}
+
+/** What an image says about itself; every field is absent when the file lacks it. */
+export interface ReadImageMetadata {
+  /** The A1111-style infotext. */
+  parameters?: string;
+  /** Tessera's own JSON record. */
+  tessera?: ImageMetadata;
+  /** The IPTC Iptc4xmpExt:DigitalSourceType URI from the XMP packet. */
+  digitalSourceType?: string;
+  /** The raw XMP packet. */
+  xmp?: string;
+  /** Every textual chunk, in file order (including the ones above). */
+  textChunks: PngTextEntry[];
+}
+
+export type ImageFormat = 'png' | 'jpeg' | 'webp';
+export const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp'];
+
+export type UpscaleKernel = 'nearest' | 'lanczos3';
+
+/** IPTC NewsCodes URI for "created by a model trained on sampled content". */
+export const TRAINED_ALGORITHMIC_MEDIA = 'http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia';
+export const IPTC_EXT_NAMESPACE = 'http://iptc.org/std/Iptc4xmpExt/2008-02-29/';
+/** The keyword under which XMP lives in PNG (XMP Specification Part 3). */
+export const XMP_PNG_KEYWORD = 'XML:com.adobe.xmp';
+export const PARAMETERS_KEYWORD = 'parameters';
+export const TESSERA_KEYWORD = 'tessera';
+export const SAMPLER_NAME = 'tessera-autoregressive';
+const CREATOR_TOOL = 'Tessera';
+
+function imageError(message: string, options: { param?: string; cause?: unknown } = {}): TesseraError {
+  return new TesseraError('TESSERA_ERR_IMAGE', message, options);
+}
+
+function validateRgbImage(image: RgbImage): void {
+  const { width, height, data } = image;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw imageError(`invalid image size ${width}x${height}: expected positive integers`);
+  }
+  if (data.length !== width * height * 3) {
+    throw imageError(`image data has ${data.length} bytes, expected ${width * height * 3} (width * height * 3, RGB)`);
+  }
+}
+
+function rawSharp(image: RgbImage): Sharp {
+  validateRgbImage(image);
+  return sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
+    raw: { width: image.width, height: image.height, channels: 3 },
+  });
+}
+
+/**
+ * A1111 quotes a value that contains a comma, colon or newline as a JSON string
+ * (modules/infotext_utils.py, `quote`), so the `Key: value, ...` line stays parseable.
+ */
+function quoteInfotextValue(value: string): string {
+  return /[,:\n"]/.test(value) ? JSON.stringify(value) : value;
+}
+
+/**
+ * Formats the A1111 infotext: the prompt, then `Negative prompt: …` when there is
+ * one, then one line of `Key: value` pairs. Readers take the last line as the
+ * pairs, so multi-line prompts survive.
+ */
+export function formatParameters(meta: ImageMetadata, size: { width: number; height: number }): string {
+  const pairs: [string, string][] = [];
+  if (meta.steps !== undefined) pairs.push(['Steps', String(meta.steps)]);
+  pairs.push(
+    ['Sampler', SAMPLER_NAME],
+    ['CFG scale', String(meta.guidanceScale)],
+    ['Seed', String(meta.seed)],
+    ['Size', `${size.width}x${size.height}`],
+    ['Model', quoteInfotextValue(meta.model)],
+    ['Candidate', String(meta.candidateIndex)],
+    ['Candidates', String(meta.candidates)],
+    ['Temperature', String(meta.temperature)],
+    ['Top-k', String(meta.topK)],
+    ['Top-p', String(meta.topP)],
+  );
+  if (meta.score !== null) pairs.push(['CLIP score', meta.score.toFixed(3)]);
+  if (meta.rank !== undefined) pairs.push(['Rank', String(meta.rank)]);
+  const lines = [meta.prompt];
+  if (meta.negativePrompt !== null && meta.negativePrompt !== '') lines.push(`Negative prompt: ${meta.negativePrompt}`);
+  lines.push(pairs.map(([key, value]) => `${key}: ${value}`).join(', '));
+  return lines.join('\n');
+}
+
+/** XML-escapes text and drops the characters XML 1.0 cannot carry at all (C0 controls but tab/LF/CR). */
+function escapeXml(text: string): string {
+  return text
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    .replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/g, '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;');
+}
+
+/**
+ * The XMP packet: the IPTC digital source type, the creator tool and the
+ * parameters text as dc:description. Written as plain RDF/XML so that any XMP
+ * reader (exiftool, Adobe, Photoshop's "Content Credentials" panel) finds it.
+ */
+export function buildXmpPacket(parameters: string): string {
+  return [
+    '<?xpacket begin="\uFEFF" id="W5M0MpCehiHzreSzNTczkc9d"?>',
+    '<x:xmpmeta xmlns:x="adobe:ns:meta/">',
+    ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">',
+    '  <rdf:Description rdf:about=""',
+    `    xmlns:Iptc4xmpExt="${IPTC_EXT_NAMESPACE}"`,
+    '    xmlns:xmp="http://ns.adobe.com/xap/1.0/"',
+    '    xmlns:dc="http://purl.org/dc/elements/1.1/"',
+    `    Iptc4xmpExt:DigitalSourceType="${TRAINED_ALGORITHMIC_MEDIA}"`,
+    `    xmp:CreatorTool="${CREATOR_TOOL}">`,
+    '   <dc:description>',
+    '    <rdf:Alt>',
+    `     <rdf:li xml:lang="x-default">${escapeXml(parameters)}</rdf:li>`,
+    '    </rdf:Alt>',
+    '   </dc:description>',
+    '  </rdf:Description>',
+    ' </rdf:RDF>',
+    '</x:xmpmeta>',
+    '<?xpacket end="w"?>',
+  ].join('\n');
+}
+
+/**
+ * Finds the DigitalSourceType in an XMP packet, as an attribute or an element,
+ * under whatever prefix is bound to the IPTC Extension namespace. A light reader,
+ * not a full RDF parser: enough for the packets Tessera and common tools write.
+ */
+export function readDigitalSourceType(xmp: string): string | undefined {
+  const prefixes = new Set<string>(['Iptc4xmpExt']);
+  for (const match of xmp.matchAll(/xmlns:([\w.-]+)\s*=\s*["']([^"']*)["']/g)) {
+    if (match[2] === IPTC_EXT_NAMESPACE) prefixes.add(match[1]);
+  }
+  for (const prefix of prefixes) {
+    const attribute = new RegExp(`${prefix}:DigitalSourceType\\s*=\\s*["']([^"']*)["']`).exec(xmp);
+    if (attribute) return unescapeXml(attribute[1]);
+    const element = new RegExp(`<${prefix}:DigitalSourceType(?:\\s[^>]*)?>([^<]*)</${prefix}:DigitalSourceType>`).exec(xmp);
+    if (element) return unescapeXml(element[1].trim());
+    const resource = new RegExp(`<${prefix}:DigitalSourceType\\s+rdf:resource\\s*=\\s*["']([^"']*)["']`).exec(xmp);
+    if (resource) return unescapeXml(resource[1]);
+  }
+  return undefined;
+}
+
+function unescapeXml(text: string): string {
+  return text
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&#x([0-9a-fA-F]+);/g, (_, hex: string) => String.fromCodePoint(parseInt(hex, 16)))
+    .replace(/&#([0-9]+);/g, (_, dec: string) => String.fromCodePoint(parseInt(dec, 10)))
+    .replace(/&amp;/g, '&');
+}
+
+function validateMetadata(meta: ImageMetadata): void {
+  if (typeof meta.prompt !== 'string') throw imageError('image metadata: prompt must be a string', { param: 'prompt' });
+  for (const key of ['seed', 'candidateIndex', 'temperature', 'topK', 'topP', 'guidanceScale', 'candidates'] as const) {
+    if (typeof meta[key] !== 'number' || !Number.isFinite(meta[key])) {
+      throw imageError(`image metadata: ${key} must be a finite number, got ${JSON.stringify(meta[key])}`, { param: key });
+    }
+  }
+  if (meta.score !== null && (typeof meta.score !== 'number' || !Number.isFinite(meta.score))) {
+    throw imageError(`image metadata: score must be a finite number or null, got ${JSON.stringify(meta.score)}`, { param: 'score' });
+  }
+}
+
+/** Copies only the known fields, in a fixed order, so the JSON is stable byte for byte. */
+function canonicalMetadata(meta: ImageMetadata): ImageMetadata {
+  const out: ImageMetadata = {
+    prompt: meta.prompt,
+    negativePrompt: meta.negativePrompt,
+    seed: meta.seed,
+    candidateIndex: meta.candidateIndex,
+    temperature: meta.temperature,
+    topK: meta.topK,
+    topP: meta.topP,
+    guidanceScale: meta.guidanceScale,
+    candidates: meta.candidates,
+    model: meta.model,
+    score: meta.score,
+  };
+  if (meta.steps !== undefined) out.steps = meta.steps;
+  if (meta.rank !== undefined) out.rank = meta.rank;
+  return out;
+}
+
+/** Adds the parameters, XMP and tessera chunks to an existing PNG (replacing any with the same keywords). */
+export function addPngMetadata(png: Uint8Array, meta: ImageMetadata): Buffer {
+  validateMetadata(meta);
+  const chunks = parsePngChunks(png);
+  const ihdr = chunks[0].data;
+  const parameters = formatParameters(meta, { width: ihdr.readUInt32BE(0), height: ihdr.readUInt32BE(4) });
+  return replaceTextChunks(png, [
+    createTextChunkAuto(PARAMETERS_KEYWORD, parameters),
+    // XMP in PNG is uncompressed iTXt with empty language tag and translated keyword (XMP spec Part 3).
+    createInternationalTextChunk(XMP_PNG_KEYWORD, buildXmpPacket(parameters)),
+    createInternationalTextChunk(TESSERA_KEYWORD, JSON.stringify(canonicalMetadata(meta))),
+  ]);
+}
+
+/** Encodes an RGB image as PNG (sharp, no metadata of its own) and adds Tessera's chunks. */
+export async function encodePng(image: RgbImage, meta: ImageMetadata): Promise<Buffer> {
+  const png = await rawSharp(image).png({ compressionLevel: 9, adaptiveFiltering: true }).toBuffer();
+  return addPngMetadata(png, meta);
+}
+
+/** Encodes in any supported format; see the module comment for what each format carries. */
+export async function encodeImage(image: RgbImage, format: ImageFormat, meta: ImageMetadata): Promise<Buffer> {
+  if (format === 'png') return encodePng(image, meta);
+  if (format !== 'jpeg' && format !== 'webp') {
+    throw new TesseraError('TESSERA_ERR_OPTION', `invalid image format ${JSON.stringify(format)}: expected one of "png", "jpeg", "webp"`, {
+      param: 'format',
+    });
+  }
+  validateMetadata(meta);
+  const parameters = formatParameters(meta, image);
+  let pipeline = rawSharp(image).withXmp(buildXmpPacket(parameters));
+  // libvips writes EXIF strings as ASCII (other characters become '?'): only write a lossless UserComment.
+  // IFD2 is libexif's EXIF sub-IFD, where UserComment (tag 0x9286) lives.
+  // eslint-disable-next-line no-control-regex -- an ASCII test includes the control range
+  if (/^[\x00-\x7f]*$/.test(parameters)) pipeline = pipeline.withExif({ IFD2: { UserComment: parameters } });
+  pipeline = format === 'jpeg' ? pipeline.jpeg({ quality: 92, mozjpeg: true }) : pipeline.webp({ quality: 92 });
+  return pipeline.toBuffer();
+}
+
+function parseTesseraJson(text: string): ImageMetadata {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw imageError('the tessera metadata chunk is not valid JSON', { cause: error });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw imageError('the tessera metadata chunk is not a JSON object');
+  }
+  const meta = value as ImageMetadata;
+  validateMetadata(meta);
+  return meta;
+}
+
+/** Reads what a PNG says about itself. Throws TESSERA_ERR_IMAGE for a non-PNG or corrupt file. */
+export function readImageMetadata(png: Uint8Array): ReadImageMetadata {
+  const textChunks = readTextChunks(png);
+  const result: ReadImageMetadata = { textChunks };
+  for (const entry of textChunks) {
+    if (entry.keyword === PARAMETERS_KEYWORD && result.parameters === undefined) result.parameters = entry.text;
+    else if (entry.keyword === TESSERA_KEYWORD && result.tessera === undefined) result.tessera = parseTesseraJson(entry.text);
+    else if (entry.keyword === XMP_PNG_KEYWORD && result.xmp === undefined) {
+      result.xmp = entry.text;
+      const digitalSourceType = readDigitalSourceType(entry.text);
+      if (digitalSourceType !== undefined) result.digitalSourceType = digitalSourceType;
+    }
+  }
+  return result;
+}
+
+/**
+ * Resizes to `size` (a square side or width/height). Nearest keeps the token
+ * grid's hard edges; lanczos3 is smoother for photographs.
+ */
+export async function upscale(
+  image: RgbImage,
+  size: number | { width: number; height: number },
+  kernel: UpscaleKernel = 'nearest',
+): Promise<RgbImage> {
+  const { width, height } = typeof size === 'number' ? { width: size, height: size } : size;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || width > 16384 || height > 16384) {
+    throw new TesseraError('TESSERA_ERR_OPTION', `invalid output size ${width}x${height}: expected integers in [1, 16384]`, {
+      param: 'size',
+    });
+  }
+  const { data, info } = await rawSharp(image)
+    .resize(width, height, { kernel, fit: 'fill' })
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw imageError(`resize produced ${info.channels} channels, expected 3`);
+  return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+}
