@@ -1,0 +1,278 @@
+"""Tessera's image tokenizer: a VQ-VAE with an EMA codebook (64x64 RGB <-> 8x8 codes).
+
+Why a VQ-VAE with an EMA codebook rather than DALL-E's gumbel-softmax dVAE: at this
+scale (a few CPU hours, 64x64 shapes) the VQ-VAE is simpler and more stable. The
+dVAE needs a temperature schedule and a KL weight schedule, and its relaxed samples
+make the train/test gap (soft mixtures vs. hard argmax codes) another thing to tune.
+A VQ-VAE trains on hard codes from step one. The codebook is updated by exponential
+moving averages of the encoder outputs assigned to each code (van den Oord et al.
+2017, appendix; VQ-VAE-2, Razavi et al. 2019) instead of by a codebook loss, which
+converges faster and avoids the codebook/encoder tug-of-war; the encoder is pulled
+towards its codes by the commitment loss (beta = 0.25).
+
+The known failure of VQ codebooks is collapse: codes initialised away from the
+encoder outputs are never selected and only one or a few codes get used. Two guards:
+  * the codebook is initialised from encoder outputs of the first training batch
+    (a random sample of distinct vectors), so every code starts on the data;
+  * dead-code restart: a code whose usage EMA drops below `dead_threshold`
+    (vectors per step) is reset to a random current encoder output.
+
+Shapes: encoder `images` float [B,3,64,64] in [0,1] -> `codes` int64 [B,8,8];
+decoder `codes` int64 [B,8,8] -> `images` float [B,3,64,64] (clamped to [0,1] in the
+exported graph). The decoder runs once per candidate at inference on CPU, so it is
+kept small (about 35 M multiply-adds per image).
+
+Runs unchanged on torch 1.13 (CPU) and torch 2.x (CUDA); no torch-2-only APIs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import List
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class VQVAEConfig:
+    image_size: int = 64
+    channels: int = 3
+    # encoder widths after each stride-2 conv (len = number of downsamplings)
+    enc_channels: List[int] = field(default_factory=lambda: [32, 64, 128])
+    # decoder widths at grid resolution, then after each stride-2 upsampling but the last
+    dec_channels: List[int] = field(default_factory=lambda: [128, 64, 32])
+    res_blocks: int = 2              # residual blocks at grid resolution (encoder and decoder)
+    res_hidden: int = 64             # bottleneck width inside a residual block
+    embed_dim: int = 64              # code vector size
+    codebook_size: int = 512
+    decay: float = 0.99              # EMA decay of the codebook statistics
+    eps: float = 1e-5                # Laplace smoothing of the cluster sizes
+    commitment: float = 0.25         # beta
+    l1_weight: float = 0.0           # optional extra L1 reconstruction term
+    dead_threshold: float = 1.0      # usage EMA (vectors/step) below which a code is restarted
+    restart_every: int = 20          # steps between dead-code checks
+
+    @property
+    def grid(self) -> int:
+        return self.image_size // (2 ** len(self.enc_channels))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "VQVAEConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        missing = sorted(names - set(d))
+        if unknown:
+            raise ValueError(f"VQVAEConfig: unknown keys {unknown}")
+        if missing:
+            raise ValueError(f"VQVAEConfig: missing keys {missing}")
+        cfg = cls(**d)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if len(self.dec_channels) != len(self.enc_channels):
+            raise ValueError("dec_channels and enc_channels must have the same length")
+        if self.image_size % (2 ** len(self.enc_channels)):
+            raise ValueError("image_size must be divisible by 2**len(enc_channels)")
+
+    def save(self, path: str) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=2)
+            f.write("\n")
+
+    @classmethod
+    def load(cls, path: str) -> "VQVAEConfig":
+        with open(path, encoding="utf-8") as f:
+            return cls.from_dict(json.load(f))
+
+
+def tiny_config(codebook_size: int = 64) -> VQVAEConfig:
+    """A very small config for the random-weight test package (fast to export and run)."""
+    return VQVAEConfig(enc_channels=[8, 16, 16], dec_channels=[16, 16, 8], res_blocks=1,
+                       res_hidden=8, embed_dim=8, codebook_size=codebook_size)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, ch: int, hidden: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(ch, hidden, 3, padding=1)
+        self.conv2 = nn.Conv2d(hidden, ch, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(F.relu(x))))
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: VQVAEConfig):
+        super().__init__()
+        layers: List[nn.Module] = []
+        cin = cfg.channels
+        for i, c in enumerate(cfg.enc_channels):
+            layers.append(nn.Conv2d(cin, c, 4, stride=2, padding=1))
+            layers.append(nn.ReLU())
+            cin = c
+        layers.append(nn.Conv2d(cin, cin, 3, padding=1))
+        for _ in range(cfg.res_blocks):
+            layers.append(ResBlock(cin, cfg.res_hidden))
+        layers.append(nn.ReLU())
+        layers.append(nn.Conv2d(cin, cfg.embed_dim, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: VQVAEConfig):
+        super().__init__()
+        ch = cfg.dec_channels
+        layers: List[nn.Module] = [nn.Conv2d(cfg.embed_dim, ch[0], 3, padding=1)]
+        for _ in range(cfg.res_blocks):
+            layers.append(ResBlock(ch[0], cfg.res_hidden))
+        layers.append(nn.ReLU())
+        for i in range(len(ch)):
+            cout = ch[i + 1] if i + 1 < len(ch) else cfg.channels
+            layers.append(nn.ConvTranspose2d(ch[i], cout, 4, stride=2, padding=1))
+            if i + 1 < len(ch):
+                layers.append(nn.ReLU())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class EMACodebook(nn.Module):
+    """Vector quantiser with EMA codebook updates, data init and dead-code restart."""
+
+    def __init__(self, cfg: VQVAEConfig):
+        super().__init__()
+        self.cfg = cfg
+        k, d = cfg.codebook_size, cfg.embed_dim
+        self.register_buffer("embedding", torch.randn(k, d))
+        self.register_buffer("cluster_size", torch.ones(k))
+        self.register_buffer("embed_avg", self.embedding.clone())
+        self.register_buffer("initialized", torch.zeros((), dtype=torch.uint8))
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+        self.last_restarts = 0
+
+    def codes(self, z: torch.Tensor) -> torch.Tensor:
+        """z: [..., D] channels-last -> int64 codes [...] (nearest code, squared L2)."""
+        e = self.embedding
+        dist = (z * z).sum(-1, keepdim=True) - 2.0 * torch.matmul(z, e.t()) + (e * e).sum(-1)
+        return torch.argmin(dist, dim=-1)
+
+    def lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        return F.embedding(codes, self.embedding)
+
+    @torch.no_grad()
+    def _init_from(self, flat: torch.Tensor) -> None:
+        k = self.cfg.codebook_size
+        idx = _sample_rows(flat.shape[0], k, flat.device)
+        self.embedding.copy_(flat[idx])
+        self.embed_avg.copy_(flat[idx])
+        self.cluster_size.fill_(1.0)
+        self.initialized.fill_(1)
+
+    @torch.no_grad()
+    def _ema_update(self, flat: torch.Tensor, codes: torch.Tensor) -> None:
+        cfg = self.cfg
+        onehot = F.one_hot(codes, cfg.codebook_size).type(flat.dtype)      # [N, K]
+        counts = onehot.sum(0)
+        sums = onehot.t() @ flat                                            # [K, D]
+        self.cluster_size.mul_(cfg.decay).add_(counts, alpha=1 - cfg.decay)
+        self.embed_avg.mul_(cfg.decay).add_(sums, alpha=1 - cfg.decay)
+        n = self.cluster_size.sum()
+        smoothed = (self.cluster_size + cfg.eps) / (n + cfg.codebook_size * cfg.eps) * n
+        self.embedding.copy_(self.embed_avg / smoothed.unsqueeze(1))
+        self.steps.add_(1)
+        if int(self.steps.item()) % cfg.restart_every == 0:
+            dead = self.cluster_size < cfg.dead_threshold
+            n_dead = int(dead.sum().item())
+            if n_dead:
+                idx = _sample_rows(flat.shape[0], n_dead, flat.device)
+                fresh = flat[idx]
+                self.embedding[dead] = fresh
+                self.embed_avg[dead] = fresh
+                self.cluster_size[dead] = 1.0
+            self.last_restarts = n_dead
+
+    def forward(self, z: torch.Tensor):
+        """z: [B, D, h, w] -> (quantised z with straight-through grads, codes [B,h,w], stats)."""
+        zl = z.permute(0, 2, 3, 1).contiguous()                             # [B,h,w,D]
+        flat = zl.reshape(-1, zl.shape[-1])
+        if self.training and int(self.initialized.item()) == 0:
+            self._init_from(flat.detach())
+        codes = self.codes(zl.detach())
+        q = self.lookup(codes)
+        if self.training:
+            self._ema_update(flat.detach(), codes.reshape(-1))
+        commit = F.mse_loss(zl, q.detach())
+        q = zl + (q - zl).detach()
+        return q.permute(0, 3, 1, 2), codes, commit
+
+
+def _sample_rows(n: int, k: int, device) -> torch.Tensor:
+    if n >= k:
+        return torch.randperm(n, device=device)[:k]
+    return torch.randint(0, n, (k,), device=device)
+
+
+class VQVAE(nn.Module):
+    def __init__(self, cfg: VQVAEConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.quantizer = EMACodebook(cfg)
+        self.decoder = Decoder(cfg)
+
+    def forward(self, images: torch.Tensor):
+        """images [B,3,H,W] in [0,1] -> dict(recon, codes, loss terms)."""
+        z = self.encoder(images * 2.0 - 1.0)
+        q, codes, commit = self.quantizer(z)
+        recon = self.decoder(q)
+        mse = F.mse_loss(recon, images)
+        loss = mse + self.cfg.commitment * commit
+        if self.cfg.l1_weight:
+            loss = loss + self.cfg.l1_weight * F.l1_loss(recon, images)
+        return {"recon": recon, "codes": codes, "loss": loss, "mse": mse, "commit": commit}
+
+    # inference paths (these are what the ONNX graphs contain)
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        z = self.encoder(images * 2.0 - 1.0).permute(0, 2, 3, 1)
+        return self.quantizer.codes(z)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        q = self.quantizer.lookup(codes).permute(0, 3, 1, 2)
+        return torch.clamp(self.decoder(q), 0.0, 1.0)
+
+
+def codebook_stats(codes: torch.Tensor, k: int):
+    """perplexity and number of distinct codes used in a batch of codes."""
+    counts = torch.bincount(codes.reshape(-1), minlength=k).float()
+    p = counts / counts.sum()
+    ent = -(p[p > 0] * p[p > 0].log()).sum()
+    return float(math.exp(float(ent))), int((counts > 0).sum().item())
+
+
+def load_vqvae(ckpt_dir: str, map_location="cpu") -> VQVAE:
+    """Rebuild a VQ-VAE from checkpoint folder (config.json + weights.pt, fp16 state dict)."""
+    import os
+    cfg = VQVAEConfig.load(os.path.join(ckpt_dir, "config.json"))
+    model = VQVAE(cfg)
+    state = torch.load(os.path.join(ckpt_dir, "weights.pt"), map_location=map_location)
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def fp16_state_dict(model: nn.Module) -> dict:
+    return {k: (v.detach().half().cpu() if v.is_floating_point() else v.detach().cpu())
+            for k, v in model.state_dict().items()}
