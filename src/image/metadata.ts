@@ -222,11 +222,12 @@ function validateMetadata(meta: ImageMetadata): void {
 
 /** Copies only the known fields, in a fixed order, so the JSON is stable byte for byte. */
 function canonicalMetadata(meta: ImageMetadata): ImageMetadata {
-  const out: ImageMetadata = {
+  return {
     prompt: meta.prompt,
     negativePrompt: meta.negativePrompt,
     seed: meta.seed,
     candidateIndex: meta.candidateIndex,
+    ...(meta.steps === undefined ? {} : { steps: meta.steps }),
     temperature: meta.temperature,
     topK: meta.topK,
     topP: meta.topP,
@@ -234,10 +235,8 @@ function canonicalMetadata(meta: ImageMetadata): ImageMetadata {
     candidates: meta.candidates,
     model: meta.model,
     score: meta.score,
+    ...(meta.rank === undefined ? {} : { rank: meta.rank }),
   };
-  if (meta.steps !== undefined) out.steps = meta.steps;
-  if (meta.rank !== undefined) out.rank = meta.rank;
-  return out;
 }
 
 /** Adds the parameters, XMP and tessera chunks to an existing PNG (replacing any with the same keywords). */
