@@ -12,20 +12,26 @@ export function gaussianBlur(data: Uint8Array, sigma: number): Uint8Array {
   for (let i = -radius; i <= radius; i++) kernel.push(Math.exp(-(i * i) / (2 * sigma * sigma)));
   const total = kernel.reduce((s, v) => s + v, 0);
   const weights = kernel.map((v) => v / total);
+  // Edge pixels are clamped (replicated), as an image decoder's padding would be.
+  const clamp = (v: number): number => (v < 0 ? 0 : v >= n ? n - 1 : v);
   const pass = (src: Float32Array, horizontal: boolean): Float32Array => {
     const out = new Float32Array(src.length);
     for (let y = 0; y < n; y++) {
       for (let x = 0; x < n; x++) {
-        for (let c = 0; c < 3; c++) {
-          let sum = 0;
-          for (let k = -radius; k <= radius; k++) {
-            // Edge pixels are clamped (replicated), as an image decoder's padding would.
-            const sx = horizontal ? Math.min(n - 1, Math.max(0, x + k)) : x;
-            const sy = horizontal ? y : Math.min(n - 1, Math.max(0, y + k));
-            sum += weights[k + radius] * src[(sy * n + sx) * 3 + c];
-          }
-          out[(y * n + x) * 3 + c] = sum;
+        let r = 0;
+        let g = 0;
+        let b = 0;
+        for (let k = -radius; k <= radius; k++) {
+          const q = 3 * (horizontal ? y * n + clamp(x + k) : clamp(y + k) * n + x);
+          const w = weights[k + radius];
+          r += w * src[q];
+          g += w * src[q + 1];
+          b += w * src[q + 2];
         }
+        const p = 3 * (y * n + x);
+        out[p] = r;
+        out[p + 1] = g;
+        out[p + 2] = b;
       }
     }
     return out;

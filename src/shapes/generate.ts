@@ -1,7 +1,7 @@
 /** Samples scenes with their spec and captions, deterministically from a seed. */
 import { TesseraError } from '../errors.js';
 import { captionsOf } from './captions.js';
-import { createRng, type Rng } from './prng.js';
+import { createRng, deriveSeed, type Rng } from './prng.js';
 import {
   BACKGROUND_NAMES, COLOR_NAMES, HELD_OUT_PAIRS, IMAGE_SIZE, RELATIONS, SHAPES, SIZES, SIZE_NAMES, isHeldOut,
   type ColorName, type ObjectGroup, type Relation, type Scene, type SceneObject, type ShapeName, type SizeName, type Spec, type SpecKind,
@@ -126,4 +126,16 @@ export function sampleScene(seed: number, options: SceneOptions): GeneratedScene
     const scene: Scene = { background, objects };
     return { scene, spec, captions: captionsOf(rng, spec, options.captions ?? 4) };
   }
+}
+
+export type Split = 'train' | 'heldout';
+
+/**
+ * Scene `index` of a split. Each scene has its own derived seed, so shards can be
+ * written in any order or in parallel. The held-out split uses a different stream and
+ * always includes a held-out colour+shape pair; the train split never does.
+ */
+export function splitScene(split: Split, seed: number, index: number): GeneratedScene {
+  const streamSeed = split === 'train' ? seed : (seed ^ 0x5bd1e995) >>> 0;
+  return sampleScene(deriveSeed(streamSeed, index), { heldOut: split === 'train' ? 'exclude' : 'require' });
 }
