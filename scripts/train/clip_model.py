@@ -70,6 +70,8 @@ class Block(nn.Module):
     def __init__(self, width: int, heads: int):
         super().__init__()
         self.heads = heads
+        self.head_dim = width // heads
+        self.scale = 1.0 / math.sqrt(width // heads)
         self.ln1 = nn.LayerNorm(width)
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
@@ -78,15 +80,15 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         # x [B, L, W]; bias [B, 1, 1, L] additive (0 or -1e4)
-        b, l, w = x.shape
-        h = self.heads
+        b, l = x.shape[0], x.shape[1]   # traced as dynamic sizes (never converted to Python ints)
+        h, d = self.heads, self.head_dim
         q, k, v = self.qkv(self.ln1(x)).chunk(3, dim=-1)
-        q = q.reshape(b, l, h, w // h).transpose(1, 2)
-        k = k.reshape(b, l, h, w // h).transpose(1, 2)
-        v = v.reshape(b, l, h, w // h).transpose(1, 2)
-        att = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(w // h)) + bias
+        q = q.reshape(b, l, h, d).transpose(1, 2)
+        k = k.reshape(b, l, h, d).transpose(1, 2)
+        v = v.reshape(b, l, h, d).transpose(1, 2)
+        att = torch.matmul(q, k.transpose(-1, -2)) * self.scale + bias
         att = att.softmax(dim=-1)
-        y = torch.matmul(att, v).transpose(1, 2).reshape(b, l, w)
+        y = torch.matmul(att, v).transpose(1, 2).reshape(b, l, h * d)
         x = x + self.proj(y)
         return x + self.mlp(self.ln2(x))
 
@@ -114,8 +116,28 @@ class TextEncoder(nn.Module):
         return self.proj(self.ln(x[:, 0]))
 
 
+class GroupNorm(nn.Module):
+    """nn.GroupNorm's maths and parameter names, written out: torch 1.13's F.group_norm
+    checks sizes with Python bools, which raises a TracerWarning during ONNX export."""
+
+    def __init__(self, groups: int, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.groups, self.eps = groups, eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_tracing():
+            return F.group_norm(x, self.groups, self.weight, self.bias, self.eps)
+        y = x.reshape(x.shape[0], self.groups, -1)
+        mean = y.mean(-1, keepdim=True)
+        var = (y - mean).pow(2).mean(-1, keepdim=True)
+        y = ((y - mean) * torch.rsqrt(var + self.eps)).reshape(x.shape)
+        return y * self.weight.reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
+
+
 def _stage(cin: int, cout: int) -> nn.Sequential:
-    g = lambda ch: nn.GroupNorm(min(8, ch), ch)
+    g = lambda ch: GroupNorm(min(8, ch), ch)
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, stride=2, padding=1), g(cout), nn.GELU(),
         nn.Conv2d(cout, cout, 3, padding=1), g(cout), nn.GELU(),
