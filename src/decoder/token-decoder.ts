@@ -1,0 +1,70 @@
+import type { ModelManifest } from '../model/manifest.js';
+import { ort } from '../model/runtime.js';
+import type { RgbImage } from '../pipeline/types.js';
+
+/**
+ * Image-token grids to pixels through the package's VQ decoder graph, and pixels back
+ * to tokens through its encoder. The graphs speak planar float RGB in [0, 1]; Tessera
+ * speaks interleaved 8-bit RGB, so the conversion lives here.
+ */
+export class TokenDecoder {
+  private readonly decoder: ort.InferenceSession;
+  private readonly encoder: ort.InferenceSession | null;
+  private readonly height: number;
+  private readonly width: number;
+  private readonly size: number;
+  /** Grids per decoder call: bounds the output buffer the runtime copies back. */
+  readonly batchSize: number;
+
+  constructor(manifest: ModelManifest, decoder: ort.InferenceSession, encoder: ort.InferenceSession | null, batchSize = 64) {
+    this.decoder = decoder;
+    this.encoder = encoder;
+    this.height = manifest.image.grid.height;
+    this.width = manifest.image.grid.width;
+    this.size = manifest.image.size;
+    this.batchSize = batchSize;
+  }
+
+  async decode(grids: readonly Int32Array[]): Promise<RgbImage[]> {
+    const images: RgbImage[] = [];
+    const cells = this.height * this.width;
+    for (let start = 0; start < grids.length; start += this.batchSize) {
+      const batch = grids.slice(start, start + this.batchSize);
+      const codes = new BigInt64Array(batch.length * cells); // [B, h, w]
+      batch.forEach((grid, b) => grid.forEach((code, i) => (codes[b * cells + i] = BigInt(code))));
+      const out = await this.decoder.run({ codes: new ort.Tensor('int64', codes, [batch.length, this.height, this.width]) });
+      const planar = out.images.data as Float32Array; // [B, 3, size, size]
+      for (let b = 0; b < batch.length; b++) images.push(planarToRgb(planar, b, this.size));
+    }
+    return images;
+  }
+
+  async encode(images: readonly RgbImage[]): Promise<Int32Array[]> {
+    if (this.encoder === null) throw new Error('this model package was loaded without its encoder');
+    const plane = this.size * this.size;
+    const pixels = new Float32Array(images.length * 3 * plane); // [B, 3, size, size]
+    images.forEach((image, b) => {
+      for (let i = 0; i < plane; i++) {
+        for (let c = 0; c < 3; c++) pixels[(b * 3 + c) * plane + i] = image.data[i * 3 + c] / 255;
+      }
+    });
+    const out = await this.encoder.run({ images: new ort.Tensor('float32', pixels, [images.length, 3, this.size, this.size]) });
+    const codes = out.codes.data as BigInt64Array; // [B, h, w]
+    const cells = this.height * this.width;
+    return images.map((_, b) => Int32Array.from(codes.subarray(b * cells, (b + 1) * cells), Number));
+  }
+}
+
+/** Planar float [3, size, size] (batch item b) to interleaved 8-bit RGB. */
+export function planarToRgb(planar: Float32Array, b: number, size: number): RgbImage {
+  const plane = size * size;
+  const data = new Uint8Array(plane * 3);
+  const base = b * 3 * plane;
+  for (let i = 0; i < plane; i++) {
+    for (let c = 0; c < 3; c++) {
+      const v = planar[base + c * plane + i];
+      data[i * 3 + c] = v <= 0 ? 0 : v >= 1 ? 255 : Math.round(v * 255);
+    }
+  }
+  return { width: size, height: size, data };
+}

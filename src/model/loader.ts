@@ -1,0 +1,68 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TokenDecoder } from '../decoder/token-decoder.js';
+import { TesseraError } from '../errors.js';
+import type { Device } from '../pipeline/types.js';
+import { ClipReranker } from '../rerank/clip-reranker.js';
+import { BatchSampler } from '../sampler/sampler.js';
+import { TextTokenizer } from '../text/tokenizer.js';
+import { readManifest, verifyPackageFiles, type ModelManifest } from './manifest.js';
+import { checkDevice, createSession } from './runtime.js';
+
+/** The embedded default model package, shipped in the repository's models/ folder. */
+export const DEFAULT_MODEL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../models/default');
+
+export interface LoadOptions {
+  /** Model package folder; the embedded default when omitted. */
+  model?: string;
+  device?: Device;
+  /** Load CLIP for reranking (default true when the package has one). */
+  rerank?: boolean;
+  /** Hash every file against the manifest (default true). */
+  verify?: boolean;
+}
+
+/** Every stage of a loaded package, ready to run. */
+export interface LoadedModel {
+  dir: string;
+  manifest: ModelManifest;
+  device: Device;
+  tokenizer: TextTokenizer;
+  sampler: BatchSampler;
+  decoder: TokenDecoder;
+  reranker: ClipReranker | null;
+}
+
+export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel> {
+  const dir = path.resolve(options.model ?? DEFAULT_MODEL_DIR);
+  const device = options.device ?? 'cpu';
+  checkDevice(device);
+  const manifest = readManifest(dir);
+  if (options.verify !== false) await verifyPackageFiles(dir, manifest);
+  const file = (relative: string) => path.join(dir, relative);
+  const tokenizer = TextTokenizer.fromFile(file(manifest.text.tokenizer), manifest);
+  const [prefill, step, decoderSession, encoderSession] = await Promise.all([
+    createSession(file(manifest.generator.prefill), device),
+    createSession(file(manifest.generator.step), device),
+    createSession(file(manifest.decoder), device),
+    createSession(file(manifest.encoder), device),
+  ]);
+  let reranker: ClipReranker | null = null;
+  if (options.rerank !== false && manifest.clip !== null) {
+    const clipDir = file(manifest.clip);
+    if (!existsSync(clipDir)) {
+      throw new TesseraError('TESSERA_ERR_MODEL_FILE', `model package ${dir}: ${manifest.clip}/ is missing`, { param: 'model' });
+    }
+    reranker = await ClipReranker.load(clipDir, device);
+  }
+  return {
+    dir,
+    manifest,
+    device,
+    tokenizer,
+    sampler: new BatchSampler(manifest, prefill, step),
+    decoder: new TokenDecoder(manifest, decoderSession, encoderSession),
+    reranker,
+  };
+}

@@ -1,0 +1,220 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { TesseraError } from '../errors.js';
+import type { SamplingSettings } from '../pipeline/types.js';
+
+/** The typed config of a model package (docs/model-package.md), rebuilt from manifest.json. */
+export interface ModelManifest {
+  format: 'tessera-model';
+  formatVersion: 1;
+  name: string;
+  description: string;
+  architecture: 'decoder-only';
+  text: {
+    length: number;
+    vocabSize: number;
+    tokenizer: string;
+    padId: number;
+    unknownId: number;
+    unconditionalIds: number[];
+  };
+  image: { size: number; grid: { height: number; width: number }; vocabSize: number };
+  generator: { layers: number; heads: number; headDim: number; maxLength: number; prefill: string; step: string };
+  decoder: string;
+  encoder: string;
+  clip: string | null;
+  sampling: SamplingSettings;
+  files: Record<string, string>;
+}
+
+export const SUPPORTED_ARCHITECTURES = ['decoder-only'] as const;
+
+type Check = (value: unknown, where: string) => void;
+
+function fail(where: string, message: string): never {
+  throw new TesseraError('TESSERA_ERR_MANIFEST', `manifest.json: ${where} ${message}`, { param: where });
+}
+
+const integer =
+  (min: number, max = Number.MAX_SAFE_INTEGER): Check =>
+  (value, where) => {
+    if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
+      fail(where, `must be an integer in [${min}, ${max}], got ${JSON.stringify(value)}`);
+    }
+  };
+const number =
+  (min: number, max: number): Check =>
+  (value, where) => {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+      fail(where, `must be a number in [${min}, ${max}], got ${JSON.stringify(value)}`);
+    }
+  };
+const string: Check = (value, where) => {
+  if (typeof value !== 'string') fail(where, `must be a string, got ${JSON.stringify(value)}`);
+};
+/** A path inside the package: relative, no `..`, so a manifest can never point outside its folder. */
+const packagePath: Check = (value, where) => {
+  string(value, where);
+  const p = value as string;
+  if (p === '' || path.isAbsolute(p) || p.split(/[\\/]/).includes('..')) {
+    fail(where, `must be a relative path inside the package, got ${JSON.stringify(p)}`);
+  }
+};
+const literal =
+  (...allowedValues: unknown[]): Check =>
+  (value, where) => {
+    if (!allowedValues.includes(value)) {
+      fail(where, `must be one of ${allowedValues.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(value)}`);
+    }
+  };
+const nullable =
+  (check: Check): Check =>
+  (value, where) => {
+    if (value !== null) check(value, where);
+  };
+const arrayOf =
+  (check: Check): Check =>
+  (value, where) => {
+    if (!Array.isArray(value)) fail(where, `must be an array, got ${JSON.stringify(value)}`);
+    (value as unknown[]).forEach((item, i) => check(item, `${where}[${i}]`));
+  };
+const recordOf =
+  (check: Check): Check =>
+  (value, where) => {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(where, 'must be an object');
+    for (const [key, item] of Object.entries(value as object)) {
+      packagePath(key, `${where} key`);
+      check(item, `${where}[${JSON.stringify(key)}]`);
+    }
+  };
+const object =
+  (shape: Record<string, Check>): Check =>
+  (value, where) => {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      fail(where, `must be an object, got ${JSON.stringify(value)}`);
+    }
+    const record = value as Record<string, unknown>;
+    const unknown = Object.keys(record).filter((k) => !(k in shape));
+    if (unknown.length > 0) {
+      fail(where, `has unknown key(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')}; allowed: ${Object.keys(shape).join(', ')}`);
+    }
+    for (const [key, check] of Object.entries(shape)) {
+      if (!(key in record)) fail(`${where}.${key}`, 'is missing');
+      check(record[key], `${where}.${key}`);
+    }
+  };
+
+const sha256Hex: Check = (value, where) => {
+  if (typeof value !== 'string' || !/^[0-9a-f]{64}$/.test(value)) fail(where, 'must be a lowercase sha256 hex digest');
+};
+
+const manifestSchema = object({
+  format: literal('tessera-model'),
+  formatVersion: literal(1),
+  name: string,
+  description: string,
+  architecture: literal(...SUPPORTED_ARCHITECTURES),
+  text: object({
+    length: integer(1, 4096),
+    vocabSize: integer(2),
+    tokenizer: packagePath,
+    padId: integer(0),
+    unknownId: integer(0),
+    unconditionalIds: arrayOf(integer(0)),
+  }),
+  image: object({
+    size: integer(1, 8192),
+    grid: object({ height: integer(1, 256), width: integer(1, 256) }),
+    vocabSize: integer(2),
+  }),
+  generator: object({
+    layers: integer(1),
+    heads: integer(1),
+    headDim: integer(1),
+    maxLength: integer(2),
+    prefill: packagePath,
+    step: packagePath,
+  }),
+  decoder: packagePath,
+  encoder: packagePath,
+  clip: nullable(packagePath),
+  sampling: object({
+    candidates: integer(1, 4096),
+    keep: integer(1, 4096),
+    temperature: number(0, 100),
+    topK: integer(0),
+    topP: number(Number.MIN_VALUE, 1),
+    guidanceScale: number(0, 100),
+    previewEvery: integer(0),
+  }),
+  files: recordOf(sha256Hex),
+});
+
+/** Validates a parsed manifest; unknown or missing keys fail with TESSERA_ERR_MANIFEST. */
+export function parseManifest(raw: unknown): ModelManifest {
+  manifestSchema(raw, 'manifest');
+  const manifest = raw as ModelManifest;
+  const { text, image, generator } = manifest;
+  if (text.unconditionalIds.length !== text.length) {
+    fail('manifest.text.unconditionalIds', `must hold text.length (${text.length}) ids, got ${text.unconditionalIds.length}`);
+  }
+  for (const [where, id] of [['padId', text.padId], ['unknownId', text.unknownId]] as const) {
+    if (id >= text.vocabSize) fail(`manifest.text.${where}`, `must be below text.vocabSize (${text.vocabSize}), got ${id}`);
+  }
+  const imageTokens = image.grid.height * image.grid.width;
+  if (generator.maxLength < text.length + imageTokens - 1) {
+    fail('manifest.generator.maxLength', `must be >= text.length + grid tokens - 1 (${text.length + imageTokens - 1}), got ${generator.maxLength}`);
+  }
+  const referenced = [text.tokenizer, generator.prefill, generator.step, manifest.decoder, manifest.encoder];
+  for (const file of referenced) {
+    if (!(file in manifest.files)) fail('manifest.files', `has no sha256 for ${JSON.stringify(file)}`);
+  }
+  return manifest;
+}
+
+/** Reads and validates `<dir>/manifest.json`. */
+export function readManifest(dir: string): ModelManifest {
+  const file = path.join(dir, 'manifest.json');
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new TesseraError('TESSERA_ERR_MODEL_NOT_FOUND', `model package not found: ${dir} is not a folder`, { param: 'model' });
+  }
+  if (!existsSync(file)) {
+    throw new TesseraError('TESSERA_ERR_MODEL_FILE', `model package ${dir}: manifest.json is missing`, { param: 'model' });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new TesseraError('TESSERA_ERR_MANIFEST', `${file}: not valid JSON (${(error as Error).message})`, { cause: error });
+  }
+  return parseManifest(raw);
+}
+
+export function sha256OfFile(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(file)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')));
+  });
+}
+
+/** Hashes every file the manifest lists; the first missing or mismatching file fails, by name. */
+export async function verifyPackageFiles(dir: string, manifest: ModelManifest): Promise<void> {
+  for (const [relative, expected] of Object.entries(manifest.files)) {
+    const file = path.join(dir, relative);
+    if (!existsSync(file)) {
+      throw new TesseraError('TESSERA_ERR_MODEL_FILE', `model package ${dir}: ${relative} is missing`, { param: 'model' });
+    }
+    const actual = await sha256OfFile(file);
+    if (actual !== expected) {
+      throw new TesseraError(
+        'TESSERA_ERR_MODEL_FILE',
+        `model package ${dir}: ${relative} is corrupt (sha256 ${actual.slice(0, 12)}…, manifest says ${expected.slice(0, 12)}…)`,
+        { param: 'model' },
+      );
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import * as ort from 'onnxruntime-node';
+import { allowed, TesseraError } from '../errors.js';
+import { DEVICES, type Device } from '../pipeline/types.js';
+
+export { ort };
+
+/**
+ * Session options used for every graph. Threads are set explicitly: onnxruntime's
+ * defaults oversubscribe a small machine (measured here on 2 cores), and one
+ * inter-op thread is right for these sequential graphs.
+ */
+export function sessionOptions(device: Device): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: [device],
+    intraOpNumThreads: Number(process.env.TESSERA_THREADS ?? 2),
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  };
+}
+
+/** Throws TESSERA_ERR_DEVICE unless onnxruntime-node in this install can run on `device`. */
+export function checkDevice(device: string): asserts device is Device {
+  if (!(DEVICES as readonly string[]).includes(device)) {
+    throw new TesseraError('TESSERA_ERR_DEVICE', `Unsupported device: ${device}. Should be one of: ${allowed(DEVICES)}`, {
+      param: 'device',
+    });
+  }
+  const backends = ort.listSupportedBackends();
+  const backend = backends.find((b) => b.name === device);
+  if (backend === undefined) {
+    const available = backends.map((b) => b.name);
+    throw new TesseraError('TESSERA_ERR_DEVICE', `Device ${device} is not available in this onnxruntime-node build. Available: ${allowed(available)}`, {
+      param: 'device',
+    });
+  }
+}
+
+/** Creates a session, turning the runtime's failure to start a provider into TESSERA_ERR_DEVICE. */
+export async function createSession(file: string, device: Device): Promise<ort.InferenceSession> {
+  checkDevice(device);
+  try {
+    return await ort.InferenceSession.create(file, sessionOptions(device));
+  } catch (error) {
+    const message = (error as Error).message ?? String(error);
+    if (device !== 'cpu') {
+      const hint = device === 'cuda' ? ' (install the CUDA libraries with ONNXRUNTIME_NODE_INSTALL=cuda12 npm install)' : '';
+      throw new TesseraError('TESSERA_ERR_DEVICE', `Device ${device} could not start${hint}: ${message}`, { param: 'device', cause: error });
+    }
+    throw new TesseraError('TESSERA_ERR_MODEL_FILE', `cannot load ${file}: ${message}`, { cause: error });
+  }
+}

@@ -1,0 +1,104 @@
+import path from 'node:path';
+import {
+  AutoProcessor,
+  AutoTokenizer,
+  CLIPTextModelWithProjection,
+  CLIPVisionModelWithProjection,
+  env,
+  RawImage,
+  type PreTrainedTokenizer,
+  type Processor,
+  type PreTrainedModel,
+  type Tensor,
+} from '@huggingface/transformers';
+import { TesseraError } from '../errors.js';
+import type { Device, RgbImage } from '../pipeline/types.js';
+
+/**
+ * CLIP reranking (Radford et al. 2021): the cosine similarity of the prompt's text
+ * embedding and each candidate's image embedding, through transformers.js so that a
+ * real CLIP converted for transformers.js (clip-vit-base-patch32) drops in unchanged.
+ */
+export class ClipReranker {
+  private constructor(
+    private readonly tokenizer: PreTrainedTokenizer,
+    private readonly processor: Processor,
+    private readonly textModel: PreTrainedModel,
+    private readonly visionModel: PreTrainedModel,
+    /** Images per vision-model call. */
+    private readonly batchSize = 64,
+  ) {}
+
+  static async load(clipDir: string, device: Device): Promise<ClipReranker> {
+    // Never reach a hub: only the package's own folder is read.
+    env.allowRemoteModels = false;
+    env.allowLocalModels = true;
+    env.localModelPath = path.dirname(path.resolve(clipDir));
+    const id = path.basename(path.resolve(clipDir));
+    const modelOptions = {
+      dtype: 'fp32' as const,
+      device,
+      local_files_only: true,
+      session_options: { intraOpNumThreads: Number(process.env.TESSERA_THREADS ?? 2), interOpNumThreads: 1 },
+    };
+    try {
+      const [tokenizer, processor, textModel, visionModel] = await Promise.all([
+        AutoTokenizer.from_pretrained(id, { local_files_only: true }),
+        AutoProcessor.from_pretrained(id, { local_files_only: true }),
+        CLIPTextModelWithProjection.from_pretrained(id, modelOptions),
+        CLIPVisionModelWithProjection.from_pretrained(id, modelOptions),
+      ]);
+      return new ClipReranker(tokenizer, processor, textModel, visionModel);
+    } catch (error) {
+      throw new TesseraError('TESSERA_ERR_MODEL_FILE', `cannot load CLIP from ${clipDir}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async embedText(texts: string[]): Promise<Float32Array[]> {
+    const inputs = this.tokenizer(texts, { padding: true, truncation: true });
+    const { text_embeds } = (await this.textModel(inputs)) as { text_embeds: Tensor };
+    return rowsOf(text_embeds);
+  }
+
+  async embedImages(images: readonly RgbImage[]): Promise<Float32Array[]> {
+    const embeddings: Float32Array[] = [];
+    for (let start = 0; start < images.length; start += this.batchSize) {
+      const raw = images
+        .slice(start, start + this.batchSize)
+        .map((image) => new RawImage(new Uint8ClampedArray(image.data.buffer, image.data.byteOffset, image.data.length), image.width, image.height, 3));
+      const inputs = await this.processor(raw);
+      const { image_embeds } = (await this.visionModel(inputs)) as { image_embeds: Tensor };
+      embeddings.push(...rowsOf(image_embeds));
+    }
+    return embeddings;
+  }
+
+  /** Cosine similarity of `prompt` with each image, in input order. */
+  async score(prompt: string, images: readonly RgbImage[]): Promise<number[]> {
+    const [text] = await this.embedText([prompt]);
+    const imageEmbeddings = await this.embedImages(images);
+    return imageEmbeddings.map((image) => cosine(text, image));
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([this.textModel.dispose(), this.visionModel.dispose()]);
+  }
+}
+
+function rowsOf(tensor: Tensor): Float32Array[] {
+  const [rows, width] = tensor.dims as number[]; // [rows, embed]
+  const data = tensor.data as Float32Array;
+  return Array.from({ length: rows }, (_, r) => data.slice(r * width, (r + 1) * width));
+}
+
+export function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return dot / (Math.sqrt(na * nb) || 1);
+}

@@ -1,0 +1,66 @@
+import { readFileSync } from 'node:fs';
+import { PreTrainedTokenizer } from '@huggingface/transformers';
+import { TesseraError } from '../errors.js';
+import type { ModelManifest } from '../model/manifest.js';
+
+export interface EncodedPrompt {
+  /** Exactly text.length ids, right-padded with padId. */
+  ids: number[];
+  /** Words mapped to the unknown token, in prompt order, without duplicates. */
+  unknownWords: string[];
+  /** True when the prompt had more tokens than text.length and was cut. */
+  truncated: boolean;
+  /** Token count before padding or truncation. */
+  tokenCount: number;
+}
+
+/**
+ * The generator's text tokenizer: the package's Hugging Face tokenizer.json through
+ * transformers.js, then Tessera's own fixed-length padding. Padding lives here, not in
+ * the tokenizer file, because the text length is a property of the generator.
+ */
+export class TextTokenizer {
+  private readonly tokenizer: PreTrainedTokenizer;
+  private readonly length: number;
+  private readonly padId: number;
+  private readonly unknownId: number;
+
+  constructor(tokenizerJson: object, manifest: ModelManifest) {
+    this.tokenizer = new PreTrainedTokenizer(tokenizerJson, {});
+    this.length = manifest.text.length;
+    this.padId = manifest.text.padId;
+    this.unknownId = manifest.text.unknownId;
+  }
+
+  static fromFile(file: string, manifest: ModelManifest): TextTokenizer {
+    let json: object;
+    try {
+      json = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (error) {
+      throw new TesseraError('TESSERA_ERR_MODEL_FILE', `cannot read tokenizer ${file}: ${(error as Error).message}`, { cause: error });
+    }
+    return new TextTokenizer(json, manifest);
+  }
+
+  private idsOf(text: string): number[] {
+    return this.tokenizer.encode(text, { add_special_tokens: false });
+  }
+
+  encode(prompt: string): EncodedPrompt {
+    const raw = this.idsOf(prompt);
+    const unknownWords: string[] = [];
+    if (raw.includes(this.unknownId)) {
+      // Whole-word vocabulary: a word is unknown exactly when it encodes to the unknown id.
+      for (const word of prompt.split(/\s+/)) {
+        const cleaned = word.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '');
+        if (cleaned !== '' && this.idsOf(cleaned).includes(this.unknownId) && !unknownWords.includes(cleaned)) {
+          unknownWords.push(cleaned);
+        }
+      }
+    }
+    const truncated = raw.length > this.length;
+    const ids = raw.slice(0, this.length);
+    while (ids.length < this.length) ids.push(this.padId);
+    return { ids, unknownWords, truncated, tokenCount: raw.length };
+  }
+}
