@@ -19,7 +19,7 @@
  */
 import sharp, { type Sharp } from 'sharp';
 import { TesseraError } from '../errors.js';
-import type { RgbImage } from '../pipeline/types.js';
+import type { Candidate, GenerationResult, RgbImage } from '../pipeline/types.js';
 import {
   createInternationalTextChunk,
   createTextChunkAuto,
@@ -236,6 +236,25 @@ function canonicalMetadata(meta: ImageMetadata): ImageMetadata {
     model: meta.model,
     score: meta.score,
     ...(meta.rank === undefined ? {} : { rank: meta.rank }),
+  };
+}
+
+/** The metadata of one candidate of a generation result (steps = its number of image tokens). */
+export function imageMetadataFor(result: GenerationResult, candidate: Candidate): ImageMetadata {
+  return {
+    prompt: result.prompt,
+    negativePrompt: result.negativePrompt,
+    seed: result.seed,
+    candidateIndex: candidate.index,
+    steps: candidate.tokens.length,
+    temperature: result.settings.temperature,
+    topK: result.settings.topK,
+    topP: result.settings.topP,
+    guidanceScale: result.settings.guidanceScale,
+    candidates: result.settings.candidates,
+    model: result.model,
+    score: candidate.score,
+    rank: candidate.rank,
   };
 }
 

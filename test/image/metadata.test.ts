@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { isTesseraError } from '../../src/errors.js';
-import type { RgbImage } from '../../src/pipeline/types.js';
+import type { GenerationResult, RgbImage } from '../../src/pipeline/types.js';
 import {
   TRAINED_ALGORITHMIC_MEDIA,
   buildXmpPacket,
   encodeImage,
   encodePng,
   formatParameters,
+  imageMetadataFor,
   readDigitalSourceType,
   readImageMetadata,
   upscale,
@@ -190,5 +191,26 @@ describe('upscale', () => {
 
   it('rejects an invalid size', async () => {
     await expect(upscale(patternImage(4, 4), 0)).rejects.toSatisfy((e) => isTesseraError(e, 'TESSERA_ERR_OPTION'));
+  });
+});
+
+describe('imageMetadataFor', () => {
+  it('takes the request settings and the candidate index, score and rank', () => {
+    const image = patternImage(8, 8);
+    const candidate = { index: 3, tokens: new Int32Array(64), image, score: 0.3121, rank: 1 };
+    const result: GenerationResult = {
+      prompt: SAMPLE_META.prompt,
+      negativePrompt: 'blurry',
+      seed: 7,
+      settings: { candidates: 32, keep: 4, temperature: 1, topK: 0, topP: 1, guidanceScale: 3, previewEvery: 0 },
+      model: 'shapes-tiny',
+      candidates: [candidate],
+      kept: [candidate],
+      timings: { tokenize: 0, prefill: 0, decode: 0, imageDecode: 0, rerank: 0, total: 0 },
+      warnings: [],
+      unknownWords: [],
+      promptTruncated: false,
+    };
+    expect(imageMetadataFor(result, candidate)).toEqual(SAMPLE_META);
   });
 });
