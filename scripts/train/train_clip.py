@@ -38,103 +38,178 @@ from clip_model import Clip, ClipConfig  # noqa: E402
 from data import load_shapes  # noqa: E402
 from wordpiece import build_vocab  # noqa: E402
 
-COUNT_WORDS = ["one", "two", "three", "four", "five", "six"]
-RELATION_PAIRS = [("left", "right"), ("above", "below"), ("top", "bottom")]
-NEG_TYPES = ["colour", "shape", "size", "relation", "count", "binding"]
+# Surface words per concept. meta.json lists the canonical shapes/colours/sizes/backgrounds/
+# relations; the synonyms below mirror src/shapes/captions.ts (SHAPE_WORDS, SIZE_WORDS,
+# BACKGROUND_WORDS, RELATION_PHRASES) and are only used when the word is in the vocabulary.
+SHAPE_SYNONYMS = {
+    "circle": [("circle", "circles"), ("ball", "balls"), ("disk", "disks")],
+    "square": [("square", "squares"), ("box", "boxes"), ("block", "blocks")],
+    "diamond": [("diamond", "diamonds"), ("rhombus", "rhombuses")],
+    "cross": [("cross", "crosses"), ("plus", "pluses")],
+    "ring": [("ring", "rings"), ("donut", "donuts"), ("hoop", "hoops")],
+}
+SIZE_SYNONYMS = {"small": ["small", "little"], "large": ["large", "big"]}
+BACKGROUND_SYNONYMS = {"gray": ["gray", "grey"]}
+RELATION_WORDS = {"left": ["left"], "right": ["right"], "above": ["above", "over"],
+                  "below": ["below", "under", "beneath", "underneath"]}
+INVERSE = {"left": "right", "right": "left", "above": "below", "below": "above"}
+COUNT_WORDS = {1: ["a", "an"], 2: ["two"], 3: ["three"], 4: ["four"], 5: ["five"]}
+NEG_TYPES = ["colour", "shape", "size", "relation", "count", "background", "binding"]
+
+
+def _names(x) -> List[str]:
+    return list(x.keys()) if isinstance(x, dict) else list(x or [])
 
 
 class Negatives:
-    """Builds single-edit hard-negative captions from meta.json's vocabulary."""
+    """Single-edit hard-negative captions: one colour / shape / size / relation / count /
+    background concept changed, or two objects' colours, shapes or sizes exchanged.
+    Edits work on concepts (a synonym is never a negative) and keep the caption grammatical
+    (articles, plurals)."""
 
-    def __init__(self, meta: dict, words: Sequence[str]):
+    def __init__(self, meta: dict, words: Sequence[str], seed: int = 0):
         vocab = set(words)
-        self.colours = list(meta.get("colors") or meta.get("colours") or [])
-        self.shapes = list(meta.get("shapes") or [])
-        self.sizes = list(meta.get("sizes") or [w for w in ("small", "large", "big", "tiny", "medium") if w in vocab])
-        self.counts = [w for w in (meta.get("counts") or COUNT_WORDS) if w in vocab]
-        self.relation = {}
-        for a, b in RELATION_PAIRS:
-            if a in vocab and b in vocab:
-                self.relation[a], self.relation[b] = b, a
-        # plural forms of shapes that appear in the vocabulary
-        self.plural: Dict[str, str] = {}
-        for s in self.shapes:
-            for p in (s + "s", s + "es", s[:-1] + "ies" if s.endswith("y") else None):
-                if p and p in vocab:
-                    self.plural[s] = p
-                    break
-        self.singular_of = {p: s for s, p in self.plural.items()}
         self.vocab = vocab
+        self.rng = random.Random(seed)
+        colours = _names(meta.get("colors") or meta.get("colours"))
+        shapes = _names(meta.get("shapes"))
+        sizes = _names(meta.get("sizes")) or [s for s in SIZE_SYNONYMS]
+        backgrounds = _names(meta.get("backgrounds"))
+        relations = _names(meta.get("relations")) or list(RELATION_WORDS)
+        # word -> (class, concept, plural?)
+        self.word: Dict[str, Tuple[str, str, bool]] = {}
+        self.surface: Dict[Tuple[str, str, bool], List[str]] = {}
+
+        def add(cls: str, concept: str, w: str, plural: bool = False) -> None:
+            if w in vocab and w not in self.word:
+                self.word[w] = (cls, concept, plural)
+                self.surface.setdefault((cls, concept, plural), []).append(w)
+
+        for c in colours:
+            add("colour", c, c)
+        for s in shapes:
+            for sing, plur in SHAPE_SYNONYMS.get(s, [(s, s + "es" if s.endswith(("s", "x", "sh", "ch")) else s + "s")]):
+                add("shape", s, sing, False)
+                add("shape", s, plur, True)
+        for z in sizes:
+            for w in SIZE_SYNONYMS.get(z, [z]):
+                add("size", z, w)
+        for r in relations:
+            for w in RELATION_WORDS.get(r, [r]):
+                add("relation", r, w)
+        for n, ws in COUNT_WORDS.items():
+            for w in ws:
+                add("count", str(n), w)
+        self.concepts = {cls: sorted({k[1] for k in self.surface if k[0] == cls}) for cls in ("colour", "shape", "size", "relation", "count")}
+        self.backgrounds = [b for b in backgrounds if any(w in vocab for w in BACKGROUND_SYNONYMS.get(b, [b]))]
+        self.bg_surface = {b: [w for w in BACKGROUND_SYNONYMS.get(b, [b]) if w in vocab] for b in self.backgrounds}
+        self.bg_word = {w: b for b, ws in self.bg_surface.items() for w in ws}
         self.cache: Dict[str, List[Tuple[str, str]]] = {}
 
+    def _pick(self, key) -> str:
+        return self.rng.choice(self.surface[key])
+
+    def canonical(self, w: List[str]) -> str:
+        out = []
+        for i, t in enumerate(w):
+            if t in ("a", "an"):
+                out.append("a")
+            elif t in self.bg_word and i > 0 and (w[i - 1] in ("a", "on") or (i + 1 < len(w) and w[i + 1] == "background")):
+                out.append("bg:" + self.bg_word[t])
+            elif t in self.word:
+                cls, c, pl = self.word[t]
+                out.append(f"{cls}:{c}:{int(pl)}")
+            else:
+                out.append(t)
+        return " ".join(out)
+
     def _fix_articles(self, w: List[str]) -> List[str]:
-        if "an" not in self.vocab:
-            return w
         out = list(w)
         for i in range(len(out) - 1):
-            if out[i] in ("a", "an"):
+            if out[i] in ("a", "an") and "an" in self.vocab:
                 out[i] = "an" if out[i + 1][:1] in "aeiou" else "a"
         return out
 
-    def _swap_class(self, w: List[str], cls: Sequence[str], kind: str, out: list) -> None:
-        pos = [i for i, t in enumerate(w) if t in cls]
-        for i in pos:
-            for other in cls:
-                if other != w[i]:
-                    v = list(w); v[i] = other
-                    out.append((kind, v))
-        # binding: exchange two different attribute words of this class
-        if len(pos) >= 2:
-            for a in range(len(pos)):
-                for b in range(a + 1, len(pos)):
-                    if w[pos[a]] != w[pos[b]]:
-                        v = list(w); v[pos[a]], v[pos[b]] = v[pos[b]], v[pos[a]]
-                        out.append(("binding", v))
+    def _groups(self, w: List[str]) -> List[Tuple[int, List[int], int]]:
+        """(determiner index, attribute indices, shape index) per object phrase."""
+        groups = []
+        for i, t in enumerate(w):
+            if self.word.get(t, ("",))[0] != "shape":
+                continue
+            j, attrs = i - 1, []
+            while j >= 0 and self.word.get(w[j], ("",))[0] in ("colour", "size"):
+                attrs.append(j); j -= 1
+            if j >= 0 and self.word.get(w[j], ("",))[0] == "count":
+                groups.append((j, attrs, i))
+        return groups
 
     def variants(self, caption: str) -> List[Tuple[str, str]]:
-        """All (type, negative caption) single-edit variants of a caption."""
+        """All (type, negative caption) single-edit variants of a caption (cached)."""
         hit = self.cache.get(caption)
         if hit is not None:
             return hit
         w = caption.lower().split()
         out: list = []
-        self._swap_class(w, self.colours, "colour", out)
-        self._swap_class(w, self.sizes, "size", out)
-        # shapes, singular and plural (a plural stays plural)
-        shape_pos = [i for i, t in enumerate(w) if t in self.shapes or t in self.singular_of]
-        for i in shape_pos:
-            plural = w[i] in self.singular_of
-            base = self.singular_of.get(w[i], w[i])
-            for other in self.shapes:
-                if other == base:
-                    continue
-                rep = self.plural.get(other) if plural else other
-                if rep:
-                    v = list(w); v[i] = rep
-                    out.append(("shape", v))
-        if len(shape_pos) >= 2:
-            i, j = shape_pos[0], shape_pos[1]
-            if w[i] != w[j] and (w[i] in self.singular_of) == (w[j] in self.singular_of):
-                v = list(w); v[i], v[j] = v[j], v[i]
-                out.append(("binding", v))
+        groups = self._groups(w)
         for i, t in enumerate(w):
-            if t in self.relation:
-                v = list(w); v[i] = self.relation[t]
-                out.append(("relation", v))
-            if t in self.counts:
-                for other in self.counts:
-                    if other != t:
-                        v = list(w); v[i] = other
-                        out.append(("count", v))
-        seen = {caption.lower()}
+            if t in self.bg_word and i > 0 and (w[i - 1] in ("a", "on") or (i + 1 < len(w) and w[i + 1] == "background")):
+                for b in self.backgrounds:
+                    if b != self.bg_word[t]:
+                        v = list(w); v[i] = self.rng.choice(self.bg_surface[b]); out.append(("background", v))
+                continue
+            info = self.word.get(t)
+            if info is None or info[0] == "count":
+                continue
+            cls, concept, plural = info
+            targets = [INVERSE[concept]] if cls == "relation" and concept in INVERSE else self.concepts[cls]
+            for other in targets:
+                if other != concept and (cls, other, plural) in self.surface:
+                    v = list(w); v[i] = self._pick((cls, other, plural)); out.append((cls if cls != "relation" else "relation", v))
+        # counts: change the number of one object phrase (a <-> two <-> three), fixing the plural
+        for det, attrs, sh in groups:
+            n = int(self.word[w[det]][1])
+            shape = self.word[w[sh]][1]
+            for m in map(int, self.concepts["count"]):
+                if m == n or ("shape", shape, m > 1) not in self.surface or ("count", str(m), False) not in self.surface:
+                    continue
+                v = list(w)
+                v[det] = self._pick(("count", str(m), False))
+                if (m > 1) != (n > 1):
+                    v[sh] = self._pick(("shape", shape, m > 1))
+                    if det > 0 and v[det - 1] in ("is", "are") and {"is", "are"} <= self.vocab:
+                        v[det - 1] = "are" if m > 1 else "is"
+                out.append(("count", v))
+        # binding: exchange an attribute between two object phrases
+        if len(groups) >= 2:
+            (d1, a1, s1), (d2, a2, s2) = groups[0], groups[1]
+            pairs = [(s1, s2)] if self.word[w[s1]][2] == self.word[w[s2]][2] else []
+            for cls in ("colour", "size"):
+                x = [k for k in a1 if self.word[w[k]][0] == cls]
+                y = [k for k in a2 if self.word[w[k]][0] == cls]
+                if x and y:
+                    pairs.append((x[0], y[0]))
+            for p, q in pairs:
+                v = list(w); v[p], v[q] = v[q], v[p]; out.append(("binding", v))
+        orig = self.canonical(w)
+        seen = {orig}
         res = []
         for kind, v in out:
-            s = " ".join(self._fix_articles(v))
-            if s not in seen:
-                seen.add(s)
-                res.append((kind, s))
+            v = self._fix_articles(v)
+            c = self.canonical(v)
+            if c not in seen:
+                seen.add(c)
+                res.append((kind, " ".join(v)))
         self.cache[caption] = res
         return res
+
+
+def spec_key(spec: dict) -> str:
+    """Canonical text of a spec: equal keys mean each caption of one is true of the other."""
+    s = dict(spec or {})
+    if s.get("relation") in ("right", "below") and len(s.get("groups", [])) == 2:
+        s["relation"] = INVERSE[s["relation"]]
+        s["groups"] = [s["groups"][1], s["groups"][0]]
+    return json.dumps(s, sort_keys=True)
 
 
 class Tokens:
@@ -159,11 +234,15 @@ class Tokens:
         return ids, mask
 
 
-def str_hash(s: str) -> int:
-    h = 1469598103934665603
-    for ch in s.encode():
-        h = ((h ^ ch) * 1099511628211) & 0x7FFFFFFFFFFFFFFF
-    return h
+def load_specs(folder: str, n: int) -> List[dict]:
+    import glob
+    specs: List[dict] = []
+    for f in sorted(glob.glob(os.path.join(folder, "scenes-*.jsonl"))):
+        with open(f, encoding="utf-8") as fh:
+            specs.extend(json.loads(line).get("spec") for line in fh if line.strip())
+        if len(specs) >= n:
+            break
+    return specs[:n]
 
 
 def main() -> None:
@@ -194,9 +273,9 @@ def main() -> None:
 
     data = load_shapes(a.data, a.limit)
     meta = data.meta
-    words = meta.get("words") or sorted({w for caps in data.captions for c in caps for w in c.lower().split()})
+    words = meta.get("vocabulary") or meta.get("words") or sorted({w for caps in data.captions for c in caps for w in c.lower().split()})
     vocab = build_vocab(words)
-    negs = Negatives(meta, list(vocab))
+    negs = Negatives(meta, list(vocab), a.seed)
     N = data.images.shape[0]
     n_val = min(a.val, N // 10)
     val_idx = np.arange(N - n_val, N)
@@ -232,12 +311,12 @@ def main() -> None:
     if dev.type == "cuda":
         images_all = images_all.to(dev)
     cap_lists = data.captions
-    maxc = max(len(c) for c in cap_lists)
-    cap_hash = torch.full((N, maxc), -1, dtype=torch.long)
-    for i, caps in enumerate(cap_lists):
-        for j, c in enumerate(caps):
-            cap_hash[i, j] = str_hash(c.lower())
-    cap_hash = cap_hash.to(dev)
+    spec_ids: Dict[str, int] = {}
+    specs = getattr(data, "specs", None)
+    if specs is None:  # data.py keeps scenes only: read the specs beside them
+        specs = load_specs(a.data, N)
+    spec_hash = torch.tensor([spec_ids.setdefault(spec_key(sp) if sp else f"#{i}", len(spec_ids)) for i, sp in enumerate(specs)],
+                             dtype=torch.long, device=dev)
     tok = Tokens(vocab, cfg.max_length)
     use_amp = dev.type == "cuda"
     amp_dtype = torch.bfloat16
@@ -335,15 +414,19 @@ def main() -> None:
         texts = list(caps)
         for c in caps:
             vs = negs.variants(c)
-            own_caps = None
-            pick = random.sample(vs, min(K, len(vs))) if vs else []
-            pick = [s for _, s in pick]
+            by_type: Dict[str, List[str]] = {}
+            for kind, neg in vs:
+                by_type.setdefault(kind, []).append(neg)
+            # types drawn uniformly (relation/binding have 1-2 variants, colour/shape ~14)
+            pick = [random.choice(by_type[random.choice(list(by_type))]) for _ in range(K)] if by_type else []
             while len(pick) < K:  # captions with too few variants: pad with random other captions
                 pick.append(caps[random.randrange(B)])
             texts.extend(pick)
-        th = torch.tensor([str_hash(t.lower()) for t in texts], device=dev)
-        # true[i, t]: text t is one of image i's own captions (positive, or a false negative to mask)
-        true = (cap_hash[torch.as_tensor(idx, device=dev)].unsqueeze(2) == th.view(1, 1, -1)).any(1)
+        idx_t = torch.as_tensor(idx, device=dev)
+        # true[i, t]: text t asserts image i's spec (its positive, or a paraphrase from another
+        # image with the same spec: a false negative, masked). Hard negatives never match.
+        true = torch.zeros(B, len(texts), dtype=torch.bool, device=dev)
+        true[:, :B] = spec_hash[idx_t].unsqueeze(1) == spec_hash[idx_t].unsqueeze(0)
         target = torch.arange(B, device=dev)
         ids, mk = tok(texts)
         for g in opt.param_groups:
