@@ -94,7 +94,7 @@ def main() -> None:
         run([sys.executable, os.path.join(HERE, "train", "export_vqvae.py"), "--random", "--seed", str(args.seed),
              "--tiny", "--out", args.out])
         run([sys.executable, os.path.join(HERE, "train", "export_clip.py"), "--random", "--seed", str(args.seed),
-             "--out", os.path.join(args.out, "clip")])
+             "--out", os.path.join(args.out, "clip"), "--words", *[w for w in WORDS if w.isalnum()]])
 
     unconditional = [pad_id] * cfg.text_length
     write_manifest(args.out, name="tiny-random", description="Random weights, for tests only: it draws noise.",

@@ -1,0 +1,166 @@
+import path from 'node:path';
+import { TesseraError } from '../errors.js';
+import { composeGrid, encodePng, formatCandidateLabel, imageMetadataFor } from '../image/index.js';
+import { checkDevice } from '../model/runtime.js';
+import { Tessera } from '../pipeline/tessera.js';
+import type { Device, GenerationResult, StageName } from '../pipeline/types.js';
+import { ensureWritableDir, slugOf, writeFileAtomic } from '../util/fs.js';
+import { numberFlag, parseCommandLine } from './args.js';
+import { ProgressBar } from './progress.js';
+
+export const GENERATE_USAGE = `Usage: tessera generate "<prompt>" [options]
+
+Samples many candidate images for a prompt, ranks them with CLIP and writes the best.
+
+Options (defaults come from the model's manifest):
+  --candidates N     candidates to sample (1-1024)
+  --keep N           best candidates to write (1-candidates)
+  --seed N           base seed (0-4294967295); random when omitted
+  --negative TEXT    negative prompt (replaces the unconditional text of guidance)
+  --temperature X    0 is greedy, 1 samples the model's distribution (0-10)
+  --top-k N          keep the N most likely image tokens; 0 disables
+  --top-p X          nucleus mass in (0, 1]; 1 disables
+  --guidance X       classifier-free guidance scale; 1 disables (0-50)
+  --out DIR          output folder (default: out)
+  --grid             also write a contact sheet of all candidates, ranked
+  --no-rerank        skip CLIP; keep candidates in index order
+  --model DIR        model package folder (default: the embedded model)
+  --device NAME      cpu, cuda or webgpu (default: cpu)
+  --json             print the summary as JSON
+  --quiet            no progress bar
+  --help             this text`;
+
+const OPTIONS = {
+  candidates: { type: 'string' },
+  keep: { type: 'string' },
+  seed: { type: 'string' },
+  negative: { type: 'string' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  guidance: { type: 'string' },
+  out: { type: 'string' },
+  grid: { type: 'boolean' },
+  'no-rerank': { type: 'boolean' },
+  model: { type: 'string' },
+  device: { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean' },
+} as const;
+
+export interface WrittenImage {
+  rank: number;
+  score: number | null;
+  seed: number;
+  candidateIndex: number;
+  file: string;
+}
+
+/** Writes the kept images (and optionally the grid) of a result; every file atomically. */
+export async function writeResult(result: GenerationResult, outDir: string, withGrid: boolean): Promise<{ images: WrittenImage[]; grid: string | null }> {
+  const slug = slugOf(result.prompt);
+  const images: WrittenImage[] = [];
+  for (const candidate of result.kept) {
+    const file = path.join(outDir, `${slug}-${result.seed}-${candidate.index}.png`);
+    await writeFileAtomic(file, await encodePng(candidate.image, imageMetadataFor(result, candidate)));
+    images.push({ rank: candidate.rank, score: candidate.score, seed: result.seed, candidateIndex: candidate.index, file });
+  }
+  let grid: string | null = null;
+  if (withGrid) {
+    const keptIndices = new Set(result.kept.map((c) => c.index));
+    const sheet = await composeGrid(
+      result.candidates.map((c) => ({ image: c.image, label: formatCandidateLabel(c.rank, c.score), kept: keptIndices.has(c.index) })),
+    );
+    grid = path.join(outDir, `${slug}-${result.seed}-grid.png`);
+    const best = result.candidates[0];
+    await writeFileAtomic(grid, await encodePng(sheet, { ...imageMetadataFor(result, best), rank: undefined, score: null }));
+  }
+  return { images, grid };
+}
+
+const STAGE_LABELS: Record<StageName | 'total', string> = {
+  tokenize: 'tokenize',
+  prefill: 'prefill',
+  decode: 'decode',
+  imageDecode: 'image decode',
+  rerank: 'rerank',
+  total: 'total',
+};
+
+function formatMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`;
+}
+
+export async function runGenerate(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(argv, OPTIONS);
+  if (values.help) {
+    process.stdout.write(GENERATE_USAGE + '\n');
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new TesseraError(
+      'TESSERA_ERR_PROMPT',
+      positionals.length === 0 ? 'a prompt is required: tessera generate "<prompt>"' : `expected one prompt, got ${positionals.length} arguments (quote the prompt)`,
+      { param: 'prompt' },
+    );
+  }
+  const device = values.device ?? 'cpu';
+  checkDevice(device);
+  const request = {
+    prompt: positionals[0],
+    negativePrompt: values.negative,
+    candidates: numberFlag('candidates', values.candidates),
+    keep: numberFlag('keep', values.keep),
+    seed: numberFlag('seed', values.seed),
+    temperature: numberFlag('temperature', values.temperature),
+    topK: numberFlag('top-k', values['top-k']),
+    topP: numberFlag('top-p', values['top-p']),
+    guidanceScale: numberFlag('guidance', values.guidance),
+    rerank: !values['no-rerank'],
+  };
+  const tessera = await Tessera.load({ model: values.model, device: device as Device, rerank: request.rerank });
+  try {
+    // Validate everything before anything is created on disk.
+    const prepared = tessera.prepare(request);
+    for (const warning of prepared.warnings) process.stderr.write(`tessera: warning: ${warning}\n`);
+    const outDir = ensureWritableDir(values.out ?? 'out');
+    const steps = tessera.manifest.image.grid.height * tessera.manifest.image.grid.width;
+    const bar = new ProgressBar('sampling', steps, { enabled: !values.quiet && !values.json && process.stderr.isTTY === true });
+    const result = await tessera.generate(
+      { ...request, seed: prepared.resolved.seed },
+      { onEvent: (e) => e.type === 'step' && bar.update(e.step, `${Math.round(e.tokensPerSecond)} tok/s`) },
+    );
+    bar.finish();
+    const written = await writeResult(result, outDir, values.grid === true);
+    if (values.json) {
+      process.stdout.write(
+        JSON.stringify(
+          { prompt: result.prompt, seed: result.seed, model: result.model, settings: result.settings, timings: result.timings, warnings: result.warnings, images: written.images, grid: written.grid },
+          null,
+          2,
+        ) + '\n',
+      );
+    } else {
+      printSummary(result, written.images, written.grid, tessera.model.device);
+    }
+    return 0;
+  } finally {
+    await tessera.dispose();
+  }
+}
+
+function printSummary(result: GenerationResult, images: WrittenImage[], grid: string | null, device: string): void {
+  const { settings, timings } = result;
+  const lines = [
+    `prompt: ${result.prompt}${result.negativePrompt ? `  (negative: ${result.negativePrompt})` : ''}`,
+    `model: ${result.model} on ${device}, seed ${result.seed}, ${settings.candidates} candidates, kept ${result.kept.length}`,
+    `stages: ${(Object.keys(STAGE_LABELS) as (StageName | 'total')[]).map((s) => `${STAGE_LABELS[s]} ${formatMs(timings[s])}`).join(' | ')}`,
+    'rank  score    seed        candidate  file',
+    ...images.map(
+      (img) => `${String(img.rank).padEnd(5)} ${(img.score === null ? '-' : img.score.toFixed(4)).padEnd(8)} ${String(img.seed).padEnd(11)} ${String(img.candidateIndex).padEnd(10)} ${img.file}`,
+    ),
+  ];
+  if (grid !== null) lines.push(`grid: ${grid}`);
+  process.stdout.write(lines.join('\n') + '\n');
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+import { isTesseraError, type ErrorCode } from '../errors.js';
+import { describeImage } from '../image/info.js';
+import { GENERATE_USAGE, runGenerate } from './generate.js';
+
+const USAGE = `Usage: tessera <command> [options]
+
+Commands:
+  generate "<prompt>"   sample candidates, rank them with CLIP, write the best (tessera generate --help)
+  info <image.png>      print what an image says about itself (prompt, seed, settings, AI-generated mark)
+
+Run "tessera <command> --help" for a command's options.`;
+
+/** Usage mistakes exit 2, everything else that fails exits 1 (as most CLIs do). */
+const USAGE_ERRORS: ErrorCode[] = ['TESSERA_ERR_PROMPT', 'TESSERA_ERR_OPTION', 'TESSERA_ERR_UNKNOWN_FLAG'];
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  generate: runGenerate,
+  info: async (argv) => {
+    if (argv.includes('--help') || argv.length !== 1) {
+      process.stdout.write('Usage: tessera info <image.png>\n');
+      return argv.includes('--help') ? 0 : 2;
+    }
+    process.stdout.write((await describeImage(argv[0])) + '\n');
+    return 0;
+  },
+};
+
+/** Registers a command (the batch runner and the server add theirs from their modules). */
+export function registerCommand(name: string, command: Command): void {
+  COMMANDS[name] = command;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    process.stderr.write(`tessera: error [TESSERA_ERR_UNKNOWN_FLAG]: unknown command ${JSON.stringify(name)}. Should be one of: ${Object.keys(COMMANDS).join(', ')}\n`);
+    return 2;
+  }
+  try {
+    return await command(rest);
+  } catch (error) {
+    if (isTesseraError(error)) {
+      process.stderr.write(`tessera: error [${error.code}]: ${error.message}\n`);
+      return USAGE_ERRORS.includes(error.code) ? 2 : 1;
+    }
+    process.stderr.write(`tessera: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+    return 1;
+  }
+}
+
+export { GENERATE_USAGE };
+
+// Run only when executed directly (the module is also imported by tests).
+const invokedAs = process.argv[1] ?? '';
+if (/[\\/](main\.(js|ts)|tessera)$/.test(invokedAs)) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error) => {
+      process.stderr.write(`tessera: unexpected error: ${String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
