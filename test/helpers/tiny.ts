@@ -1,0 +1,63 @@
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const TINY_MODEL = path.join(ROOT, 'test/fixtures/tiny-model');
+export const TINY_REFERENCE = path.join(ROOT, 'test/fixtures/tiny-reference.json');
+
+export interface ReferenceCase {
+  name: string;
+  prompt: string;
+  negative: string | null;
+  seed: number;
+  indices: number[];
+  temperature: number;
+  topK: number;
+  topP: number;
+  guidanceScale: number;
+  textIds: number[];
+  unconditionalIds: number[];
+  tokens: number[][];
+}
+
+export interface Reference {
+  graphs: {
+    prefill: { input_ids: number[][]; logits: number[]; present_keys_sum: number; present_values_sum: number };
+    step: {
+      input_ids: number[][];
+      position_ids: number[][];
+      attention_mask: number[];
+      past_keys: number[];
+      past_values: number[];
+      logits: number[];
+      new_keys: number[];
+      new_values: number[];
+    };
+  };
+  sampling: ReferenceCase[];
+}
+
+export function loadReference(): Reference {
+  return JSON.parse(readFileSync(TINY_REFERENCE, 'utf8')) as Reference;
+}
+
+/** A private copy of the tiny model package, for tests that damage it. */
+export function copyTinyModel(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-model-'));
+  const target = path.join(dir, 'tiny-model');
+  cpSync(TINY_MODEL, target, { recursive: true });
+  return target;
+}
+
+export function tempDir(prefix = 'tessera-test-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
+}

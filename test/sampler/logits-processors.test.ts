@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import {
+  applyGuidance,
+  buildProcessors,
+  processAndSample,
+  sampleIndex,
+  softmaxWeights,
+  temperature,
+  topK,
+  topP,
+} from '../../src/sampler/logits-processors.js';
+import { CandidateStream } from '../../src/sampler/rng.js';
+
+const row = (...values: number[]) => Float64Array.from(values);
+const kept = (logits: Float64Array) => Array.from(logits, (v, i) => (v === -Infinity ? -1 : i)).filter((i) => i >= 0);
+
+describe('temperature', () => {
+  it('1 is a no-op and 0 keeps only the argmax (lowest index on ties)', () => {
+    expect(temperature(1)).toBeNull();
+    const logits = row(1, 3, 3, 2);
+    temperature(0)!(logits);
+    expect(kept(logits)).toEqual([1]);
+  });
+  it('divides logits, so high temperature flattens the distribution', () => {
+    const logits = row(2, 4);
+    temperature(2)!(logits);
+    expect(Array.from(logits)).toEqual([1, 2]);
+  });
+});
+
+describe('top-k', () => {
+  it('k <= 0 is a no-op', () => {
+    expect(topK(0)).toBeNull();
+    expect(topK(-3)).toBeNull();
+  });
+  it('k >= vocabulary size is a no-op', () => {
+    const logits = row(0.1, 0.5, 0.2);
+    topK(3)!(logits);
+    topK(10)!(logits);
+    expect(kept(logits)).toEqual([0, 1, 2]);
+  });
+  it('keeps the k largest, ties going to the lower index', () => {
+    const logits = row(1, 5, 3, 5, 3, 0);
+    topK(3)!(logits);
+    expect(kept(logits)).toEqual([1, 2, 3]);
+  });
+});
+
+describe('top-p', () => {
+  it('1.0 is a no-op', () => {
+    expect(topP(1)).toBeNull();
+  });
+  it('keeps the smallest most-likely set reaching the mass', () => {
+    const logits = row(Math.log(0.5), Math.log(0.3), Math.log(0.15), Math.log(0.05));
+    topP(0.75)!(logits);
+    expect(kept(logits)).toEqual([0, 1]);
+  });
+  it('always keeps the most likely token, even for a tiny p', () => {
+    const logits = row(0, 2, 1);
+    topP(1e-9)!(logits);
+    expect(kept(logits)).toEqual([1]);
+  });
+});
+
+describe('guidance', () => {
+  it('mixes u + s * (c - u), and scale 1 returns the conditional logits', () => {
+    const out = new Float64Array(2);
+    applyGuidance(Float32Array.from([2, 0]), Float32Array.from([1, 1]), 3, out);
+    expect(Array.from(out)).toEqual([4, -2]);
+    applyGuidance(Float32Array.from([2, 0]), Float32Array.from([1, 1]), 1, out);
+    expect(Array.from(out)).toEqual([2, 0]);
+  });
+});
+
+describe('sampling', () => {
+  it('never draws a removed token, at u near 0 and near 1', () => {
+    const chain = buildProcessors({ temperature: 1, topK: 2, topP: 1 });
+    for (const u of [0, 1e-12, 0.5, 1 - 2 ** -53]) {
+      const token = processAndSample(row(0, 10, 9, 1), chain, u);
+      expect([1, 2]).toContain(token);
+    }
+  });
+
+  it('draws tokens with the frequencies of the softmax (chi-square, 9 dof)', () => {
+    const logits = row(0.5, -1, 2, 0, 1.5, -0.5, 1, -2, 0.2, 0.8);
+    const weights = new Float64Array(logits.length);
+    const total = softmaxWeights(logits, weights);
+    const draws = 40_000;
+    const counts = new Array(logits.length).fill(0);
+    const stream = new CandidateStream(1234, 0);
+    for (let n = 0; n < draws; n++) counts[sampleIndex(Float64Array.from(logits), stream.uniform())]++;
+    let chiSquare = 0;
+    for (let i = 0; i < logits.length; i++) {
+      const expected = (draws * weights[i]) / total;
+      chiSquare += (counts[i] - expected) ** 2 / expected;
+    }
+    // 27.88 is the 0.999 quantile of chi-square with 9 degrees of freedom.
+    expect(chiSquare).toBeLessThan(27.88);
+  });
+
+  it('streams are uniform, independent of each other and reproducible', () => {
+    const a = new CandidateStream(7, 0);
+    const b = new CandidateStream(7, 1);
+    const again = new CandidateStream(7, 0);
+    let mean = 0;
+    let same = 0;
+    for (let n = 0; n < 10_000; n++) {
+      const u = a.uniform();
+      expect(u).toBeGreaterThanOrEqual(0);
+      expect(u).toBeLessThan(1);
+      expect(again.uniform()).toBe(u);
+      if (b.uniform() === u) same++;
+      mean += u / 10_000;
+    }
+    expect(Math.abs(mean - 0.5)).toBeLessThan(0.02);
+    expect(same).toBe(0);
+  });
+});

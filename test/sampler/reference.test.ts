@@ -1,0 +1,98 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadModel, type LoadedModel } from '../../src/model/loader.js';
+import { ort } from '../../src/model/runtime.js';
+import type { SequenceSpec } from '../../src/sampler/sampler.js';
+import { loadReference, maxAbsDiff, TINY_MODEL, type ReferenceCase } from '../helpers/tiny.js';
+
+const reference = loadReference();
+let model: LoadedModel;
+
+beforeAll(async () => {
+  model = await loadModel({ model: TINY_MODEL, rerank: false });
+});
+
+function sequencesOf(c: ReferenceCase, indices = c.indices): SequenceSpec[] {
+  return indices.map((candidateIndex) => ({
+    textIds: c.textIds,
+    unconditionalIds: c.guidanceScale !== 1 ? c.unconditionalIds : null,
+    guidanceScale: c.guidanceScale,
+    seed: c.seed,
+    candidateIndex,
+    processors: { temperature: c.temperature, topK: c.topK, topP: c.topP },
+  }));
+}
+
+describe('generator graphs against PyTorch', () => {
+  it('prefill logits and cache match the PyTorch model', async () => {
+    const { prefill } = reference.graphs;
+    const out = await model.sampler.runPrefill(prefill.input_ids);
+    expect(maxAbsDiff(out.logits, prefill.logits)).toBeLessThan(1e-4);
+    const sum = (xs: Float32Array) => xs.reduce((s, x) => s + x, 0);
+    expect(sum(out.keys)).toBeCloseTo(prefill.present_keys_sum, 1);
+    expect(sum(out.values)).toBeCloseTo(prefill.present_values_sum, 1);
+  });
+
+  it('one step over fixed slots matches the PyTorch model, returning only the new entries', async () => {
+    const { step } = reference.graphs;
+    const { layers, heads, headDim, maxLength } = model.manifest.generator;
+    const rows = step.input_ids.length;
+    const session = (model.sampler as unknown as { stepSession: ort.InferenceSession }).stepSession;
+    const cacheDims = [layers, rows, heads, maxLength, headDim];
+    const out = await session.run({
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(step.input_ids.flat(), BigInt), [rows, 1]),
+      position_ids: new ort.Tensor('int64', BigInt64Array.from(step.position_ids.flat(), BigInt), [rows, 1]),
+      attention_mask: new ort.Tensor('float32', Float32Array.from(step.attention_mask), [rows, maxLength]),
+      past_keys: new ort.Tensor('float32', Float32Array.from(step.past_keys), cacheDims),
+      past_values: new ort.Tensor('float32', Float32Array.from(step.past_values), cacheDims),
+    });
+    expect(out.new_keys.dims).toEqual([layers, rows, heads, 1, headDim]);
+    expect(maxAbsDiff(out.logits.data as Float32Array, step.logits)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(out.new_keys.data as Float32Array, step.new_keys)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(out.new_values.data as Float32Array, step.new_values)).toBeLessThan(1e-4);
+  });
+});
+
+describe('sampler against the independent PyTorch reference sampler', () => {
+  for (const c of reference.sampling) {
+    it(`reproduces the pinned tokens: ${c.name}`, async () => {
+      expect(model.tokenizer.encode(c.prompt).ids).toEqual(c.textIds);
+      if (c.negative !== null) expect(model.tokenizer.encode(c.negative).ids).toEqual(c.unconditionalIds);
+      const codes = await model.sampler.generate(sequencesOf(c));
+      expect(codes.map((x) => Array.from(x))).toEqual(c.tokens);
+    });
+  }
+});
+
+describe('batching', () => {
+  const guided = reference.sampling.find((c) => c.name === 'guided')!;
+  const plain = reference.sampling.find((c) => c.name === 'plain')!;
+
+  it('computes each text prefix once, whatever the number of candidates', async () => {
+    const before = model.sampler.stats.prefillRows;
+    await model.sampler.generate(sequencesOf(guided, [0, 1, 2, 3, 4, 5, 6, 7]));
+    expect(model.sampler.stats.prefillRows - before).toBe(2); // prompt + unconditional text
+    expect(model.sampler.stats.stepRows).toBe(16); // 8 candidates + 8 unconditional twins, in one batch
+    const beforePlain = model.sampler.stats.prefillRows;
+    await model.sampler.generate(sequencesOf(plain, [0, 1, 2, 3]));
+    expect(model.sampler.stats.prefillRows - beforePlain).toBe(1);
+    expect(model.sampler.stats.stepRows).toBe(4);
+  });
+
+  it('candidate i of seed s is identical whatever the candidate count, batch or slot', async () => {
+    const alone = await model.sampler.generate(sequencesOf(guided, [3]));
+    const inEight = await model.sampler.generate(sequencesOf(guided, [0, 1, 2, 3, 4, 5, 6, 7]));
+    const reversed = await model.sampler.generate(sequencesOf(guided, [7, 6, 5, 4, 3, 2, 1, 0]));
+    // A batch mixing another request's rows in front of it.
+    const mixed = await model.sampler.generate([...sequencesOf(plain, [0, 1]), ...sequencesOf(guided, [3])]);
+    expect(Array.from(inEight[3])).toEqual(Array.from(alone[0]));
+    expect(Array.from(reversed[4])).toEqual(Array.from(alone[0]));
+    expect(Array.from(mixed[2])).toEqual(Array.from(alone[0]));
+    expect(Array.from(mixed[0])).toEqual(plain.tokens[0]);
+    expect(Array.from(alone[0])).toEqual(guided.tokens[1]);
+  });
+
+  it('only samples image tokens', async () => {
+    const codes = await model.sampler.generate(sequencesOf(plain, [0, 1, 2, 3, 4, 5]));
+    for (const grid of codes) for (const code of grid) expect(code >= 0 && code < model.manifest.image.vocabSize).toBe(true);
+  });
+});
