@@ -150,6 +150,11 @@ def main() -> None:
             if args.codebook:
                 cfg.codebook_size = args.codebook
         model = VQVAE(cfg)
+        # seed the codebook from encoder outputs of random images (k-means++), so that even
+        # an untrained tokenizer emits varied codes rather than one code everywhere
+        with torch.no_grad():
+            z = model.encoder(torch.rand(16, cfg.channels, cfg.image_size, cfg.image_size) * 2 - 1)
+            model.quantizer._init_from(z.permute(0, 2, 3, 1).reshape(-1, cfg.embed_dim))
     else:
         if not args.ckpt:
             ap.error("--ckpt is required unless --random")

@@ -12,15 +12,18 @@ towards its codes by the commitment loss (beta = 0.25).
 
 The known failure of VQ codebooks is collapse: codes initialised away from the
 encoder outputs are never selected and only one or a few codes get used. Two guards:
-  * the codebook is initialised from encoder outputs of the first training batch
-    (a random sample of distinct vectors), so every code starts on the data;
-  * dead-code restart: a code whose usage EMA drops below `dead_threshold`
-    (vectors per step) is reset to a random current encoder output.
+  * the codebook is initialised from encoder outputs: the first `quant_warmup` steps
+    train a plain autoencoder (quantiser bypassed) so the encoder outputs spread out,
+    then the codebook is seeded by k-means++ (plus a few Lloyd steps) on that batch's
+    encoder outputs, so every code starts on the data;
+  * dead-code restart: every `restart_every` steps, a code whose usage EMA drops below
+    `dead_threshold` (vectors per step) is reset to a current encoder output, drawn
+    with probability proportional to its squared distance to the nearest code.
 
 Shapes: encoder `images` float [B,3,64,64] in [0,1] -> `codes` int64 [B,8,8];
 decoder `codes` int64 [B,8,8] -> `images` float [B,3,64,64] (clamped to [0,1] in the
 exported graph). The decoder runs once per candidate at inference on CPU, so it is
-kept small (about 35 M multiply-adds per image).
+kept small (about 55 M multiply-adds per image).
 
 Runs unchanged on torch 1.13 (CPU) and torch 2.x (CUDA); no torch-2-only APIs.
 """
@@ -54,7 +57,8 @@ class VQVAEConfig:
     commitment: float = 0.25         # beta
     l1_weight: float = 0.0           # optional extra L1 reconstruction term
     dead_threshold: float = 1.0      # usage EMA (vectors/step) below which a code is restarted
-    restart_every: int = 20          # steps between dead-code checks
+    restart_every: int = 10          # steps between dead-code checks
+    quant_warmup: int = 100          # steps of plain autoencoder before the codebook is k-means seeded
 
     @property
     def grid(self) -> int:
@@ -129,6 +133,20 @@ class Encoder(nn.Module):
         return self.net(x)
 
 
+class UpShuffle(nn.Module):
+    """x2 upsampling by sub-pixel convolution: conv3x3 at low resolution to 4*cout
+    channels, then pixel shuffle (ONNX DepthToSpace). Used instead of ConvTranspose2d,
+    whose backward pass is pathologically slow on the Debian torch 1.13 CPU build
+    (10-20x a same-size conv) and which has no speed advantage in onnxruntime."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, 4 * cout, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pixel_shuffle(self.conv(x), 2)
+
+
 class Decoder(nn.Module):
     def __init__(self, cfg: VQVAEConfig):
         super().__init__()
@@ -139,7 +157,7 @@ class Decoder(nn.Module):
         layers.append(nn.ReLU())
         for i in range(len(ch)):
             cout = ch[i + 1] if i + 1 < len(ch) else cfg.channels
-            layers.append(nn.ConvTranspose2d(ch[i], cout, 4, stride=2, padding=1))
+            layers.append(UpShuffle(ch[i], cout))
             if i + 1 < len(ch):
                 layers.append(nn.ReLU())
         self.net = nn.Sequential(*layers)
@@ -171,44 +189,79 @@ class EMACodebook(nn.Module):
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:
         return F.embedding(codes, self.embedding)
 
+    def _min_dist(self, flat: torch.Tensor) -> torch.Tensor:
+        e = self.embedding
+        d = (flat * flat).sum(-1, keepdim=True) - 2.0 * flat @ e.t() + (e * e).sum(-1)
+        return d.min(dim=1)[0].clamp_min(0.0)
+
     @torch.no_grad()
     def _init_from(self, flat: torch.Tensor) -> None:
+        """k-means++ seeding on (a sample of) encoder outputs, then a few Lloyd iterations."""
         k = self.cfg.codebook_size
-        idx = _sample_rows(flat.shape[0], k, flat.device)
-        self.embedding.copy_(flat[idx])
-        self.embed_avg.copy_(flat[idx])
-        self.cluster_size.fill_(1.0)
+        sample = flat[_sample_rows(flat.shape[0], min(flat.shape[0], 16 * k), flat.device)]
+        centers = sample[torch.randint(0, sample.shape[0], (1,), device=flat.device)]
+        d2 = ((sample - centers[0]) ** 2).sum(-1)
+        chosen = [centers[0]]
+        for _ in range(1, k):
+            p = d2 / d2.sum() if float(d2.sum()) > 0 else torch.full_like(d2, 1.0 / d2.shape[0])
+            c = sample[torch.multinomial(p, 1)][0]
+            chosen.append(c)
+            d2 = torch.minimum(d2, ((sample - c) ** 2).sum(-1))
+        e = torch.stack(chosen)
+        for _ in range(5):
+            codes = torch.argmin((sample * sample).sum(-1, keepdim=True) - 2.0 * sample @ e.t() + (e * e).sum(-1), 1)
+            onehot = F.one_hot(codes, k).type(sample.dtype)
+            counts = onehot.sum(0)
+            sums = onehot.t() @ sample
+            e = torch.where(counts.unsqueeze(1) > 0, sums / counts.clamp_min(1).unsqueeze(1), e)
+        self.embedding.copy_(e)
+        # usage statistics in vectors per step, as if this split had been seen all along
+        per_step = counts * (flat.shape[0] / sample.shape[0])
+        self.cluster_size.copy_(per_step)
+        self.embed_avg.copy_(e * per_step.unsqueeze(1))
         self.initialized.fill_(1)
 
     @torch.no_grad()
     def _ema_update(self, flat: torch.Tensor, codes: torch.Tensor) -> None:
         cfg = self.cfg
-        onehot = F.one_hot(codes, cfg.codebook_size).type(flat.dtype)      # [N, K]
-        counts = onehot.sum(0)
-        sums = onehot.t() @ flat                                            # [K, D]
+        counts = torch.bincount(codes, minlength=cfg.codebook_size).type(flat.dtype)
+        sums = torch.zeros_like(self.embed_avg).index_add_(0, codes, flat)  # [K, D]
         self.cluster_size.mul_(cfg.decay).add_(counts, alpha=1 - cfg.decay)
         self.embed_avg.mul_(cfg.decay).add_(sums, alpha=1 - cfg.decay)
         n = self.cluster_size.sum()
         smoothed = (self.cluster_size + cfg.eps) / (n + cfg.codebook_size * cfg.eps) * n
         self.embedding.copy_(self.embed_avg / smoothed.unsqueeze(1))
-        self.steps.add_(1)
         if int(self.steps.item()) % cfg.restart_every == 0:
             dead = self.cluster_size < cfg.dead_threshold
             n_dead = int(dead.sum().item())
             if n_dead:
-                idx = _sample_rows(flat.shape[0], n_dead, flat.device)
+                # replacements drawn with probability ~ squared distance to the nearest live
+                # code (k-means++ style), so restarts go where the codebook covers the data worst
+                d2 = self._min_dist(flat)
+                p = d2 / d2.sum() if float(d2.sum()) > 0 else torch.full_like(d2, 1.0 / d2.shape[0])
+                idx = torch.multinomial(p, n_dead, replacement=n_dead > flat.shape[0])
                 fresh = flat[idx]
                 self.embedding[dead] = fresh
-                self.embed_avg[dead] = fresh
-                self.cluster_size[dead] = 1.0
+                self.cluster_size[dead] = cfg.dead_threshold * 2.0
+                self.embed_avg[dead] = fresh * cfg.dead_threshold * 2.0
             self.last_restarts = n_dead
 
     def forward(self, z: torch.Tensor):
-        """z: [B, D, h, w] -> (quantised z with straight-through grads, codes [B,h,w], stats)."""
+        """z: [B, D, h, w] -> (quantised z with straight-through grads, codes [B,h,w], commitment loss).
+
+        Training: for the first `quant_warmup` steps the quantiser is bypassed (plain
+        autoencoder, so the encoder outputs spread out); then the codebook is seeded by
+        k-means++ on the current batch's encoder outputs and the EMA updates start."""
         zl = z.permute(0, 2, 3, 1).contiguous()                             # [B,h,w,D]
         flat = zl.reshape(-1, zl.shape[-1])
-        if self.training and int(self.initialized.item()) == 0:
-            self._init_from(flat.detach())
+        if self.training:
+            step = int(self.steps.item())
+            self.steps.add_(1)
+            if step < self.cfg.quant_warmup:
+                codes = torch.zeros(zl.shape[:-1], dtype=torch.long, device=z.device)
+                return z, codes, z.new_zeros(())
+            if int(self.initialized.item()) == 0:
+                self._init_from(flat.detach())
         codes = self.codes(zl.detach())
         q = self.lookup(codes)
         if self.training:
