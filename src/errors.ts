@@ -17,6 +17,9 @@ export const ErrorCodes = {
   TESSERA_ERR_INPUT_FILE: 'invalid input file',
   TESSERA_ERR_IMAGE: 'invalid image',
   TESSERA_ERR_DATASET: 'invalid dataset',
+  TESSERA_ERR_RUN_CONFLICT: 'output folder holds a batch run made with other settings',
+  TESSERA_ERR_WORKER: 'inference worker crashed',
+  TESSERA_ERR_TIMEOUT: 'generation timed out',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

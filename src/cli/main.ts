@@ -8,6 +8,7 @@ const USAGE = `Usage: tessera <command> [options]
 Commands:
   generate "<prompt>"   sample candidates, rank them with CLIP, write the best (tessera generate --help)
   info <image.png>      print what an image says about itself (prompt, seed, settings, AI-generated mark)
+  serve                 HTTP API (OpenAI-compatible) and gallery page (tessera serve --help)
 
 Run "tessera <command> --help" for a command's options.`;
 
@@ -18,6 +19,8 @@ type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
   generate: runGenerate,
+  // Loaded on demand: the server's dependencies stay out of `generate` and `info`.
+  serve: async (argv) => (await import('../server/serve.js')).runServe(argv),
   info: async (argv) => {
     if (argv.includes('--help') || argv.length !== 1) {
       process.stdout.write('Usage: tessera info <image.png>\n');

@@ -1,0 +1,176 @@
+/**
+ * Parsing of the image request body (OpenAI Images API fields plus Tessera's extensions).
+ * Every check names the offending field in `param`; ranges come from the pipeline's
+ * LIMITS via resolveRequest, so the CLI and the API accept exactly the same values.
+ */
+import { IMAGE_FORMATS, type ImageFormat } from '../image/index.js';
+import type { ModelManifest } from '../model/manifest.js';
+import { resolveRequest, type ResolvedRequest } from '../pipeline/settings.js';
+import type { GenerateRequest } from '../pipeline/types.js';
+import { isTesseraError } from '../errors.js';
+import { ApiError, wireParam } from './api-error.js';
+
+export type ResponseFormat = 'url' | 'b64_json';
+export const RESPONSE_FORMATS: readonly ResponseFormat[] = ['url', 'b64_json'];
+/** Upscaling factors offered over the model's native size. */
+export const UPSCALE_FACTORS = [1, 2, 4, 8, 16] as const;
+export const MAX_OUTPUT_SIDE = 2048;
+export const MAX_N = 10;
+
+export interface ModelRef {
+  id: string;
+  dir: string;
+  manifest: ModelManifest;
+}
+
+export interface ImageParams {
+  model: ModelRef;
+  n: number;
+  size: { width: number; height: number; label: string; upscaled: boolean };
+  responseFormat: ResponseFormat;
+  outputFormat: ImageFormat;
+  user: string | null;
+  stream: boolean;
+  partialImages: number;
+  /** The pipeline request (seed resolved, so the stored record can reproduce it). */
+  request: GenerateRequest;
+  resolved: ResolvedRequest;
+}
+
+const KNOWN_FIELDS = new Set([
+  'prompt',
+  'model',
+  'n',
+  'size',
+  'response_format',
+  'output_format',
+  'user',
+  'stream',
+  'partial_images',
+  // OpenAI fields accepted for compatibility; they do not change this model's output.
+  'quality',
+  'style',
+  'background',
+  'moderation',
+  'output_compression',
+  // Tessera extensions.
+  'candidates',
+  'seed',
+  'negative_prompt',
+  'temperature',
+  'top_k',
+  'top_p',
+  'guidance_scale',
+  'preview_every',
+]);
+
+function bad(param: string, message: string, code = 'invalid_value'): ApiError {
+  return new ApiError(400, message, { param, code });
+}
+
+function typed<T>(body: Record<string, unknown>, field: string, type: 'string' | 'number' | 'integer' | 'boolean'): T | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  const ok =
+    type === 'integer' ? typeof value === 'number' && Number.isInteger(value) : type === 'number' ? typeof value === 'number' && Number.isFinite(value) : typeof value === type;
+  if (!ok) {
+    throw bad(field, `${field} must be ${type === 'integer' ? 'an integer' : `a ${type}`}, got ${JSON.stringify(value)}`, 'invalid_type');
+  }
+  return value as T;
+}
+
+export function sizesFor(manifest: ModelManifest): string[] {
+  const native = manifest.image.size;
+  return UPSCALE_FACTORS.map((f) => native * f)
+    .filter((side) => side <= MAX_OUTPUT_SIDE)
+    .map((side) => `${side}x${side}`);
+}
+
+export interface ParseContext {
+  models: readonly ModelRef[];
+  maxCandidates: number;
+  defaultPreviewEvery: number;
+}
+
+/** Parses and validates a generation body; throws ApiError (400/404) naming the field. */
+export function parseImageParams(body: unknown, context: ParseContext): ImageParams {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw bad('body', 'the request body must be a JSON object', 'invalid_body');
+  }
+  const b = body as Record<string, unknown>;
+  for (const key of Object.keys(b)) {
+    if (!KNOWN_FIELDS.has(key)) throw bad(key, `unrecognized request argument: ${key}`, 'unknown_parameter');
+  }
+  if (b.prompt === undefined || b.prompt === null) throw bad('prompt', 'prompt is required', 'missing_required_parameter');
+  const prompt = typed<string>(b, 'prompt', 'string') as string;
+
+  const modelName = typed<string>(b, 'model', 'string');
+  const model = modelName === undefined ? context.models[0] : context.models.find((m) => m.id === modelName);
+  if (model === undefined) {
+    throw new ApiError(404, `model ${JSON.stringify(modelName)} does not exist; installed: ${context.models.map((m) => JSON.stringify(m.id)).join(', ')}`, {
+      type: 'invalid_request_error',
+      param: 'model',
+      code: 'model_not_found',
+    });
+  }
+  const manifest = model.manifest;
+
+  const n = typed<number>(b, 'n', 'integer') ?? 1;
+  if (n < 1 || n > MAX_N) throw bad('n', `n must be from 1 to ${MAX_N}, got ${n}`);
+  const candidates = typed<number>(b, 'candidates', 'integer') ?? Math.max(manifest.sampling.candidates, n);
+  if (candidates < 1 || candidates > context.maxCandidates) {
+    throw bad('candidates', `candidates must be from 1 to ${context.maxCandidates} on this server, got ${candidates}`);
+  }
+  if (n > candidates) throw bad('n', `n (${n}) cannot exceed candidates (${candidates}): n of the candidates are kept`);
+
+  const sizes = sizesFor(manifest);
+  const sizeValue = typed<string>(b, 'size', 'string') ?? 'auto';
+  const sizeLabel = sizeValue === 'auto' ? sizes[0] : sizeValue;
+  if (!sizes.includes(sizeLabel)) {
+    throw bad('size', `size ${JSON.stringify(sizeValue)} is not supported by ${model.id}: use "auto" or one of ${sizes.map((s) => JSON.stringify(s)).join(', ')} (native ${sizes[0]}, larger sizes are upscaled)`);
+  }
+  const side = Number(sizeLabel.split('x')[0]);
+  const size = { width: side, height: side, label: sizeLabel, upscaled: side !== manifest.image.size };
+
+  const responseFormat = typed<string>(b, 'response_format', 'string') ?? 'url';
+  if (!RESPONSE_FORMATS.includes(responseFormat as ResponseFormat)) {
+    throw bad('response_format', `response_format must be one of "url", "b64_json", got ${JSON.stringify(responseFormat)}`);
+  }
+  const outputFormat = typed<string>(b, 'output_format', 'string') ?? 'png';
+  if (!IMAGE_FORMATS.includes(outputFormat as ImageFormat)) {
+    throw bad('output_format', `output_format must be one of ${IMAGE_FORMATS.map((f) => JSON.stringify(f)).join(', ')}, got ${JSON.stringify(outputFormat)}`);
+  }
+  const user = typed<string>(b, 'user', 'string') ?? null;
+  if (user !== null && user.length > 256) throw bad('user', 'user must be at most 256 characters');
+  const stream = typed<boolean>(b, 'stream', 'boolean') ?? false;
+  const partialImages = typed<number>(b, 'partial_images', 'integer') ?? (stream ? 2 : 0);
+  if (partialImages < 0 || partialImages > 3) throw bad('partial_images', `partial_images must be from 0 to 3, got ${partialImages}`);
+  for (const field of ['quality', 'style', 'background', 'moderation']) typed<string>(b, field, 'string');
+  typed<number>(b, 'output_compression', 'integer');
+
+  const steps = manifest.image.grid.height * manifest.image.grid.width;
+  const explicitPreview = typed<number>(b, 'preview_every', 'integer');
+  const previewEvery = explicitPreview ?? (partialImages > 0 ? Math.max(1, Math.floor(steps / (partialImages + 1))) : context.defaultPreviewEvery);
+
+  const request: GenerateRequest = {
+    prompt,
+    negativePrompt: typed<string>(b, 'negative_prompt', 'string'),
+    candidates,
+    keep: n,
+    seed: typed<number>(b, 'seed', 'integer'),
+    temperature: typed<number>(b, 'temperature', 'number'),
+    topK: typed<number>(b, 'top_k', 'integer'),
+    topP: typed<number>(b, 'top_p', 'number'),
+    guidanceScale: typed<number>(b, 'guidance_scale', 'number'),
+    previewEvery,
+  };
+  let resolved: ResolvedRequest;
+  try {
+    resolved = resolveRequest(request, manifest);
+  } catch (error) {
+    if (isTesseraError(error)) throw bad(wireParam(error.param) ?? 'body', error.message.replace(/^(\w+)/, (w) => wireParam(w) ?? w), error.code === 'TESSERA_ERR_PROMPT' ? 'invalid_prompt' : 'invalid_value');
+    throw error;
+  }
+  request.seed = resolved.seed;
+  return { model, n, size, responseFormat: responseFormat as ResponseFormat, outputFormat: outputFormat as ImageFormat, user, stream, partialImages, request, resolved };
+}

@@ -1,0 +1,113 @@
+/** Async jobs: POST /v1/jobs -> 202, GET /v1/jobs/:id, GET /v1/jobs/:id/events (SSE), DELETE /v1/jobs/:id. */
+import type { FastifyPluginAsync } from 'fastify';
+import { ApiError } from '../api-error.js';
+import type { Job, JobEvent } from '../jobs.js';
+import { parseImageParams } from '../params.js';
+import { openSse } from '../sse.js';
+import { ID_PATTERN } from '../store.js';
+import { parseContext } from './images.js';
+import { idParams, imageRequestSchema } from './schemas.js';
+import { withUrls } from './urls.js';
+
+function jobNotFound(id: string): ApiError {
+  return new ApiError(404, `no job with id ${JSON.stringify(id)}`, { param: 'id', code: 'job_not_found' });
+}
+
+function present(job: Job): Record<string, unknown> {
+  const json = job.toJSON();
+  return { ...json, result: job.record === null ? null : withUrls(job.record) };
+}
+
+function presentEvent(event: JobEvent): unknown {
+  return event.type === 'result' ? { type: 'result', result: withUrls(event.result) } : event;
+}
+
+export const jobRoutes: FastifyPluginAsync = async (app) => {
+  const { engine, store } = app.tessera;
+
+  app.post(
+    '/v1/jobs',
+    { schema: { tags: ['jobs'], summary: 'Queue a generation; returns 202 with the job id', body: imageRequestSchema } },
+    async (request, reply) => {
+      const body = request.body as Record<string, unknown> | null;
+      if (body && typeof body === 'object' && body.stream === true) {
+        throw new ApiError(400, 'stream is not available on /v1/jobs: follow GET /v1/jobs/{id}/events instead', { param: 'stream', code: 'invalid_value' });
+      }
+      const params = parseImageParams(request.body, parseContext(app));
+      const job = engine.submit(params);
+      return reply
+        .code(202)
+        .header('location', `/v1/jobs/${job.id}`)
+        .send({ ...present(job), links: { self: `/v1/jobs/${job.id}`, events: `/v1/jobs/${job.id}/events` } });
+    },
+  );
+
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id', { schema: { tags: ['jobs'], summary: 'Job status and result', params: idParams } }, async (request) => {
+    const { id } = request.params;
+    const job = engine.get(id);
+    if (job !== undefined) return present(job);
+    const record = ID_PATTERN.test(id) ? await store.get(id) : null;
+    if (record === null) throw jobNotFound(id);
+    return { id, object: 'job', created: record.created, status: 'succeeded', model: record.model, prompt: record.prompt, seed: record.seed, queue_position: null, result: withUrls(record), error: null };
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { cancel_on_disconnect?: string } }>(
+    '/v1/jobs/:id/events',
+    { schema: { tags: ['jobs'], summary: 'SSE: queued, started, progress, preview, result | error', params: idParams } },
+    async (request, reply) => {
+      const { id } = request.params;
+      const job = engine.get(id);
+      if (job === undefined) {
+        const record = ID_PATTERN.test(id) ? await store.get(id) : null;
+        if (record === null) throw jobNotFound(id);
+        const sse = openSse(reply);
+        sse.send({ type: 'result', result: withUrls(record) }, 'result');
+        sse.close();
+        return;
+      }
+      const sse = openSse(reply);
+      const send = (event: JobEvent) => sse.send(presentEvent(event), event.type);
+      // Catch up a late subscriber on where the job stands.
+      if (job.status === 'queued') send({ type: 'queued', position: job.position });
+      if (job.status === 'running') {
+        send({ type: 'started' });
+        send({ type: 'progress', step: job.progress.step, steps: job.progress.steps, tokens_per_second: 0 });
+        if (job.lastPreview) send(job.lastPreview);
+      }
+      if (job.finished) {
+        if (job.record) send({ type: 'result', result: job.record });
+        else if (job.error) send({ type: 'error', status: job.status, error: job.error.toJSON().error });
+        sse.close();
+        return;
+      }
+      const onEvent = (event: JobEvent) => {
+        send(event);
+        if (event.type === 'result' || event.type === 'error') {
+          job.off('event', onEvent);
+          sse.close();
+        }
+      };
+      job.on('event', onEvent);
+      const cancel = request.query.cancel_on_disconnect;
+      sse.onDisconnect(() => {
+        job.off('event', onEvent);
+        if (cancel === '1' || cancel === 'true') engine.cancel(job, 'disconnected');
+      });
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>('/v1/jobs/:id', { schema: { tags: ['jobs'], summary: 'Cancel a queued or running job', params: idParams } }, async (request, reply) => {
+    const job = engine.get(request.params.id);
+    if (job === undefined) {
+      if (store.has(request.params.id)) {
+        throw new ApiError(409, 'the job already finished; delete its result with DELETE /v1/history/{id}', { param: 'id', code: 'job_finished' });
+      }
+      throw jobNotFound(request.params.id);
+    }
+    if (!engine.cancel(job, 'cancelled')) {
+      throw new ApiError(409, `the job already ${job.status === 'succeeded' ? 'succeeded' : 'ended'}; delete its result with DELETE /v1/history/{id}`, { param: 'id', code: 'job_finished' });
+    }
+    await job.done.catch(() => undefined);
+    return reply.send(present(job));
+  });
+};

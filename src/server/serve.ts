@@ -1,0 +1,95 @@
+/** `tessera serve`: build the app, listen (127.0.0.1 by default), shut down gracefully on SIGTERM/SIGINT. */
+import { TesseraError } from '../errors.js';
+import { numberFlag, parseCommandLine } from '../cli/args.js';
+import { checkDevice } from '../model/runtime.js';
+import type { Device } from '../pipeline/types.js';
+import { build } from './app.js';
+
+export const SERVE_USAGE = `Usage: tessera serve [options]
+
+Starts the HTTP API (OpenAI-compatible /v1/images/generations, async /v1/jobs, history)
+and the gallery page at /. Inference runs in a child process per model.
+
+Options:
+  --host HOST          interface to bind (default: 127.0.0.1; 0.0.0.0 exposes it)
+  --port N             port (default: 8080)
+  --model DIR          model package folder; repeat for several (default: the embedded model)
+  --device NAME        cpu, cuda or webgpu (default: cpu)
+  --data DIR           results and history database (default: data/server)
+  --api-key KEY        require "Authorization: Bearer KEY"; repeatable (also TESSERA_API_KEYS=k1,k2)
+  --max-queue N        requests waiting per model before 429 (default: 8)
+  --timeout-ms N       per-request limit once sampling starts (default: 300000)
+  --rate-limit N       requests per client per minute, 0 disables (default: 120)
+  --max-candidates N   most candidates per request (default: 64)
+  --public-url URL     base of "url" responses (default: the request's Host)
+  --quiet              no request log
+  --help               this text`;
+
+const OPTIONS = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  model: { type: 'string', multiple: true },
+  device: { type: 'string' },
+  data: { type: 'string' },
+  'api-key': { type: 'string', multiple: true },
+  'max-queue': { type: 'string' },
+  'timeout-ms': { type: 'string' },
+  'rate-limit': { type: 'string' },
+  'max-candidates': { type: 'string' },
+  'public-url': { type: 'string' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean' },
+} as const;
+
+export async function runServe(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(argv, OPTIONS);
+  if (values.help) {
+    process.stdout.write(SERVE_USAGE + '\n');
+    return 0;
+  }
+  if (positionals.length > 0) throw new TesseraError('TESSERA_ERR_UNKNOWN_FLAG', `unexpected argument ${JSON.stringify(positionals[0])}`);
+  const device = values.device ?? 'cpu';
+  checkDevice(device);
+  const port = numberFlag('port', values.port) ?? 8080;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TesseraError('TESSERA_ERR_OPTION', `--port must be from 0 to 65535, got ${port}`, { param: 'port' });
+  const envKeys = (process.env.TESSERA_API_KEYS ?? '').split(',').map((k) => k.trim()).filter((k) => k !== '');
+  const rate = numberFlag('rate-limit', values['rate-limit']);
+  const app = await build({
+    models: values.model,
+    device: device as Device,
+    dataDir: values.data,
+    apiKeys: [...(values['api-key'] ?? []), ...envKeys],
+    maxQueue: numberFlag('max-queue', values['max-queue']),
+    timeoutMs: numberFlag('timeout-ms', values['timeout-ms']),
+    rateLimit: rate === 0 ? false : rate,
+    maxCandidates: numberFlag('max-candidates', values['max-candidates']),
+    publicUrl: values['public-url'],
+    logger: !values.quiet,
+  });
+  const host = values.host ?? '127.0.0.1';
+  const address = await app.listen({ host, port });
+  process.stderr.write(`tessera: serving ${app.tessera.models.map((m) => m.id).join(', ')} at ${address} (gallery: ${address}/, docs: ${address}/docs)\n`);
+  if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1' && app.tessera.options.apiKeys.length === 0) {
+    process.stderr.write('tessera: warning: listening beyond loopback without API keys (--api-key)\n');
+  }
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        process.stderr.write(`tessera: ${signal} again, exiting now\n`);
+        process.exit(1);
+      }
+      stopping = true;
+      process.stderr.write(`tessera: ${signal}: finishing in-flight work (up to ${app.tessera.options.shutdownGraceMs} ms), then stopping\n`);
+      app.close().then(
+        () => resolve(0),
+        (error: unknown) => {
+          process.stderr.write(`tessera: shutdown failed: ${String(error)}\n`);
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,161 @@
+/**
+ * Results on disk: `<dataDir>/results/<id>/` holds the kept images (requested size and
+ * format), every candidate at native size (PNG) and `record.json`; `<dataDir>/history.sqlite`
+ * indexes them for listing and search. Request input never becomes a path unless it
+ * matches a strict pattern AND names a row of the index; the resolved path is checked
+ * to stay inside the results folder.
+ */
+import Database from 'better-sqlite3';
+import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { writeFileAtomic } from '../util/fs.js';
+
+export const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const FILE_PATTERN = /^(image|candidate)-\d{1,4}\.(png|jpeg|webp)$/;
+
+export interface StoredImage {
+  rank: number;
+  candidate_index: number;
+  seed: number;
+  clip_score: number | null;
+  kept: boolean;
+  file: string;
+}
+
+export interface GenerationRecord {
+  id: string;
+  object: 'generation';
+  created: number;
+  model: string;
+  prompt: string;
+  negative_prompt: string | null;
+  seed: number;
+  user: string | null;
+  size: string;
+  native_size: string;
+  upscaled: boolean;
+  output_format: string;
+  settings: Record<string, unknown>;
+  timings: Record<string, number>;
+  warnings: string[];
+  /** Kept images, best first, at the requested size and format. */
+  images: StoredImage[];
+  /** Every candidate, ranked, at native size (PNG). */
+  candidates: StoredImage[];
+}
+
+export interface HistoryEntry {
+  id: string;
+  created: number;
+  prompt: string;
+  model: string;
+  seed: number;
+  n: number;
+  candidates: number;
+  thumbnail: string | null;
+}
+
+export class ResultStore {
+  readonly dataDir: string;
+  readonly resultsDir: string;
+  private db: Database.Database;
+
+  constructor(dataDir: string) {
+    this.dataDir = path.resolve(dataDir);
+    this.resultsDir = path.join(this.dataDir, 'results');
+    mkdirSync(this.resultsDir, { recursive: true });
+    this.db = new Database(path.join(this.dataDir, 'history.sqlite'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.exec(`CREATE TABLE IF NOT EXISTS generations (
+      id TEXT PRIMARY KEY,
+      created INTEGER NOT NULL,
+      prompt TEXT NOT NULL,
+      model TEXT NOT NULL,
+      seed INTEGER NOT NULL,
+      n INTEGER NOT NULL,
+      candidates INTEGER NOT NULL,
+      thumbnail TEXT
+    );
+    CREATE INDEX IF NOT EXISTS generations_created ON generations (created DESC);`);
+  }
+
+  /** The folder of a result, or null when `id` is not a well-formed id. */
+  private folderOf(id: string): string | null {
+    if (!ID_PATTERN.test(id)) return null;
+    const folder = path.join(this.resultsDir, id);
+    return path.dirname(folder) === this.resultsDir ? folder : null;
+  }
+
+  /** Writes one file of a result being stored (name must match FILE_PATTERN). */
+  async writeFile(id: string, name: string, data: Uint8Array): Promise<void> {
+    const folder = this.folderOf(id);
+    if (folder === null || !FILE_PATTERN.test(name)) throw new Error(`refusing to write ${id}/${name}`);
+    mkdirSync(folder, { recursive: true });
+    await writeFileAtomic(path.join(folder, name), data);
+  }
+
+  async save(record: GenerationRecord): Promise<void> {
+    const folder = this.folderOf(record.id);
+    if (folder === null) throw new Error(`invalid id ${record.id}`);
+    mkdirSync(folder, { recursive: true });
+    await writeFileAtomic(path.join(folder, 'record.json'), JSON.stringify(record, null, 2) + '\n');
+    this.db
+      .prepare('INSERT OR REPLACE INTO generations (id, created, prompt, model, seed, n, candidates, thumbnail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(record.id, record.created, record.prompt, record.model, record.seed, record.images.length, record.candidates.length, record.images[0]?.file ?? null);
+  }
+
+  has(id: string): boolean {
+    return ID_PATTERN.test(id) && this.db.prepare('SELECT 1 FROM generations WHERE id = ?').get(id) !== undefined;
+  }
+
+  async get(id: string): Promise<GenerationRecord | null> {
+    const folder = this.folderOf(id);
+    if (folder === null || !this.has(id)) return null;
+    const { readFile } = await import('node:fs/promises');
+    try {
+      return JSON.parse(await readFile(path.join(folder, 'record.json'), 'utf8')) as GenerationRecord;
+    } catch {
+      return null;
+    }
+  }
+
+  list(options: { q?: string; limit?: number; offset?: number } = {}): { total: number; entries: HistoryEntry[] } {
+    const limit = Math.min(Math.max(options.limit ?? 50, 1), 200);
+    const offset = Math.max(options.offset ?? 0, 0);
+    const q = options.q?.trim() ?? '';
+    const where = q === '' ? '' : "WHERE prompt LIKE ? ESCAPE '\\'";
+    const args = q === '' ? [] : [`%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`];
+    const total = (this.db.prepare(`SELECT COUNT(*) AS c FROM generations ${where}`).get(...args) as { c: number }).c;
+    const entries = this.db.prepare(`SELECT * FROM generations ${where} ORDER BY created DESC, rowid DESC LIMIT ? OFFSET ?`).all(...args, limit, offset) as HistoryEntry[];
+    return { total, entries };
+  }
+
+  /** Deletes the index row and the result's folder; false when there was no such entry. */
+  async delete(id: string): Promise<boolean> {
+    const folder = this.folderOf(id);
+    if (folder === null || !this.has(id)) return false;
+    this.db.prepare('DELETE FROM generations WHERE id = ?').run(id);
+    await rm(folder, { recursive: true, force: true });
+    return true;
+  }
+
+  /** The on-disk path of a stored file, or null when id/name are malformed, unknown, or escape the folder. */
+  filePath(id: string, name: string): string | null {
+    const folder = this.folderOf(id);
+    if (folder === null || !FILE_PATTERN.test(name) || !this.has(id)) return null;
+    const file = path.join(folder, name);
+    if (!existsSync(file)) return null;
+    const real = realpathSync(file);
+    const root = realpathSync(this.resultsDir);
+    return real.startsWith(root + path.sep) ? real : null;
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS c FROM generations').get() as { c: number }).c;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,23 @@
+/** Messages between the HTTP process and its inference child (advanced IPC serialization: typed arrays pass as-is). */
+import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../pipeline/types.js';
+
+export interface WorkerConfig {
+  model: string;
+  device: Device;
+  /** Tests only: sleep this long after every sampling step (makes "kill it mid-request" deterministic). */
+  stepDelayMs?: number;
+}
+
+export type ParentMessage =
+  | { type: 'generate'; id: string; request: GenerateRequest }
+  | { type: 'cancel'; id: string; reason: string }
+  | { type: 'shutdown' };
+
+export type ChildMessage =
+  | { type: 'ready'; model: string; pid: number }
+  | { type: 'load-error'; code: string; message: string }
+  | { type: 'event'; id: string; event: GenerationEvent }
+  | { type: 'result'; id: string; result: GenerationResult }
+  | { type: 'error'; id: string; code: string; message: string; param?: string };
+
+export const WORKER_CONFIG_ENV = 'TESSERA_WORKER_CONFIG';
