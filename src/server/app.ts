@@ -55,6 +55,8 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
     return503OnClosing: true,
   });
   app.setValidatorCompiler(() => (value) => ({ value }));
+  // The API speaks JSON only: any other body type is 415.
+  app.removeContentTypeParser('text/plain');
 
   const store = new ResultStore(resolved.dataDir);
   let engine: Engine | null = null;

@@ -47,6 +47,7 @@ export class InferenceWorker extends EventEmitter {
   /** Times the child died unexpectedly and was replaced. */
   restarts = 0;
   ready = false;
+  private failedStart = false;
   lastError: string | null = null;
 
   constructor(options: WorkerOptions) {
@@ -125,6 +126,7 @@ export class InferenceWorker extends EventEmitter {
         }
         if (!settled) {
           settled = true;
+          this.failedStart = true;
           reject(new TesseraError('TESSERA_ERR_WORKER', `inference worker exited during start (${how})${this.lastError ? `: ${this.lastError}` : ''}`));
           return;
         }
@@ -133,15 +135,15 @@ export class InferenceWorker extends EventEmitter {
         this.consecutiveCrashes += 1;
         this.emit('crash', { code, signal });
         // Back off when the child keeps dying, so a broken runtime does not spin the CPU.
+        // Requests arriving meanwhile wait on the replacement's readiness.
         const delay = Math.min(100 * 2 ** (this.consecutiveCrashes - 1), 10_000);
-        const timerRestart = setTimeout(() => {
-          if (this.stopping) return;
-          this.readyPromise = this.spawn();
-          this.readyPromise.catch((e: Error) => {
-            this.lastError = e.message;
-          });
-        }, delay);
-        timerRestart.unref();
+        this.readyPromise = new Promise<void>((resolve) => setTimeout(resolve, delay)).then(() => {
+          if (this.stopping) throw new TesseraError('TESSERA_ERR_CANCELLED', 'the server is shutting down');
+          return this.spawn();
+        });
+        this.readyPromise.catch((e: Error) => {
+          this.lastError = e.message;
+        });
       });
     });
   }
@@ -171,8 +173,13 @@ export class InferenceWorker extends EventEmitter {
   /** Runs one request in the child; rejects with TESSERA_ERR_CANCELLED when `signal` aborts. */
   async run(request: GenerateRequest, options: RunOptions = {}): Promise<GenerationResult> {
     if (this.stopping) throw new TesseraError('TESSERA_ERR_CANCELLED', 'the server is shutting down');
-    if (this.readyPromise === null) this.start();
+    // A replacement that failed to load is retried by the next request.
+    if (this.readyPromise === null || (!this.ready && this.child === null && this.failedStart)) {
+      this.failedStart = false;
+      this.readyPromise = this.spawn();
+    }
     await this.readyPromise;
+    if (!this.child?.connected) throw new TesseraError('TESSERA_ERR_WORKER', 'the inference worker is not running; retry the request');
     if (options.signal?.aborted) throw new TesseraError('TESSERA_ERR_CANCELLED', 'generation was cancelled before it started');
     const id = randomUUID();
     return new Promise<GenerationResult>((resolve, reject) => {
