@@ -14,6 +14,7 @@ scripts/train/check-onnx.mjs compares against onnxruntime-node (and times the de
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -53,15 +54,18 @@ def export(model: VQVAE, out_dir: str, opset: int = 14) -> tuple[str, str]:
     dec_path = os.path.join(vae_dir, "decoder.onnx")
     images = torch.rand(2, model.cfg.channels, size, size)
     codes = torch.randint(0, model.cfg.codebook_size, (2, grid, grid), dtype=torch.long)
+    kw = {}
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kw["dynamo"] = False          # torch >= 2.9 defaults to the dynamo exporter; keep the tracer
     with warnings.catch_warnings():
         warnings.filterwarnings("error", category=torch.jit.TracerWarning)
         with torch.no_grad():
             torch.onnx.export(_Enc(model), (images,), enc_path, input_names=["images"],
                               output_names=["codes"], dynamic_axes={"images": {0: "batch"}, "codes": {0: "batch"}},
-                              opset_version=opset, do_constant_folding=True)
+                              opset_version=opset, do_constant_folding=True, **kw)
             torch.onnx.export(_Dec(model), (codes,), dec_path, input_names=["codes"],
                               output_names=["images"], dynamic_axes={"codes": {0: "batch"}, "images": {0: "batch"}},
-                              opset_version=opset, do_constant_folding=True)
+                              opset_version=opset, do_constant_folding=True, **kw)
     check_graphs(enc_path, dec_path, model)
     return enc_path, dec_path
 

@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data import load_shapes  # noqa: E402
-from vqvae import VQVAE, VQVAEConfig, codebook_stats, fp16_state_dict, tiny_config  # noqa: E402
+from vqvae import VQVAE, VQVAEConfig, codebook_stats, fp16_state_dict, tiny_config, torch_load  # noqa: E402
 
 
 def parse_args():
@@ -44,6 +44,8 @@ def parse_args():
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--codebook", type=int, default=512)
     ap.add_argument("--tiny", action="store_true", help="tiny architecture (smoke tests)")
+    ap.add_argument("--quant-warmup", type=int, default=None,
+                    help="steps of plain autoencoder before the codebook is seeded (new runs; default: config's)")
     ap.add_argument("--limit", type=int, default=None, help="use only the first N images")
     ap.add_argument("--val", type=int, default=1000, help="held-out images (the last N of the set)")
     ap.add_argument("--seed", type=int, default=0)
@@ -103,11 +105,13 @@ def main() -> None:
         cfg = VQVAEConfig.load(cfg_path)
         if cfg.codebook_size != args.codebook and args.codebook != 512:
             raise SystemExit(f"--codebook {args.codebook} conflicts with the checkpoint's {cfg.codebook_size}")
-        state = torch.load(state_path, map_location="cpu")
+        state = torch_load(state_path, weights_only=False)             # our own file
     else:
         if args.resume:
             print(f"--resume: no {state_path}, starting fresh")
         cfg = tiny_config(args.codebook) if args.tiny else VQVAEConfig(codebook_size=args.codebook)
+        if args.quant_warmup is not None:
+            cfg.quant_warmup = args.quant_warmup
         cfg.validate()
         cfg.save(cfg_path)
 

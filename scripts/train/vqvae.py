@@ -16,8 +16,8 @@ encoder outputs are never selected and only one or a few codes get used. Two gua
     train a plain autoencoder (quantiser bypassed) so the encoder outputs spread out,
     then the codebook is seeded by k-means++ (plus a few Lloyd steps) on that batch's
     encoder outputs, so every code starts on the data;
-  * dead-code restart: every `restart_every` steps, a code whose usage EMA drops below
-    `dead_threshold` (vectors per step) is reset to a current encoder output, drawn
+  * dead-code restart: every `restart_every` steps, a code used fewer than
+    `dead_threshold` times per step over that window is reset to a current encoder output, drawn
     with probability proportional to its squared distance to the nearest code.
 
 Shapes: encoder `images` float [B,3,64,64] in [0,1] -> `codes` int64 [B,8,8];
@@ -56,7 +56,7 @@ class VQVAEConfig:
     eps: float = 1e-5                # Laplace smoothing of the cluster sizes
     commitment: float = 0.25         # beta
     l1_weight: float = 0.0           # optional extra L1 reconstruction term
-    dead_threshold: float = 1.0      # usage EMA (vectors/step) below which a code is restarted
+    dead_threshold: float = 1.0      # mean uses/step over a restart window below which a code is restarted
     restart_every: int = 10          # steps between dead-code checks
     quant_warmup: int = 100          # steps of plain autoencoder before the codebook is k-means seeded
 
@@ -178,6 +178,7 @@ class EMACodebook(nn.Module):
         self.register_buffer("embed_avg", self.embedding.clone())
         self.register_buffer("initialized", torch.zeros((), dtype=torch.uint8))
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+        self.register_buffer("usage", torch.zeros(k))                     # assignments since the last dead-code check
         self.last_restarts = 0
 
     def codes(self, z: torch.Tensor) -> torch.Tensor:
@@ -231,8 +232,13 @@ class EMACodebook(nn.Module):
         n = self.cluster_size.sum()
         smoothed = (self.cluster_size + cfg.eps) / (n + cfg.codebook_size * cfg.eps) * n
         self.embedding.copy_(self.embed_avg / smoothed.unsqueeze(1))
+        self.usage.add_(counts)
         if int(self.steps.item()) % cfg.restart_every == 0:
-            dead = self.cluster_size < cfg.dead_threshold
+            # dead = used less than dead_threshold times per step over the last window; a
+            # window count reacts within restart_every steps, where the slow EMA would let
+            # the whole codebook drift off the (fast-moving, early) encoder outputs first
+            dead = self.usage < cfg.dead_threshold * cfg.restart_every
+            self.usage.zero_()
             n_dead = int(dead.sum().item())
             if n_dead:
                 # replacements drawn with probability ~ squared distance to the nearest live
@@ -315,12 +321,21 @@ def codebook_stats(codes: torch.Tensor, k: int):
     return float(math.exp(float(ent))), int((counts > 0).sum().item())
 
 
+def torch_load(path: str, weights_only: bool, map_location="cpu"):
+    """torch.load with an explicit weights_only (torch >= 2.6 defaults it to True, 1.13 to False;
+    1.13's weights-only unpickler also rejects plain floats, so train states need False)."""
+    import inspect
+    if "weights_only" in inspect.signature(torch.load).parameters:
+        return torch.load(path, map_location=map_location, weights_only=weights_only)
+    return torch.load(path, map_location=map_location)
+
+
 def load_vqvae(ckpt_dir: str, map_location="cpu") -> VQVAE:
     """Rebuild a VQ-VAE from checkpoint folder (config.json + weights.pt, fp16 state dict)."""
     import os
     cfg = VQVAEConfig.load(os.path.join(ckpt_dir, "config.json"))
     model = VQVAE(cfg)
-    state = torch.load(os.path.join(ckpt_dir, "weights.pt"), map_location=map_location)
+    state = torch_load(os.path.join(ckpt_dir, "weights.pt"), weights_only=True, map_location=map_location)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
     model.load_state_dict(state, strict=True)
     return model.eval()
