@@ -90,6 +90,8 @@ export interface ParseContext {
   models: readonly ModelRef[];
   maxCandidates: number;
   defaultPreviewEvery: number;
+  /** A plain JSON response has no use for previews: skip decoding them unless asked. */
+  sync?: boolean;
 }
 
 /** Parses and validates a generation body; throws ApiError (400/404) naming the field. */
@@ -150,7 +152,8 @@ export function parseImageParams(body: unknown, context: ParseContext): ImagePar
 
   const steps = manifest.image.grid.height * manifest.image.grid.width;
   const explicitPreview = typed<number>(b, 'preview_every', 'integer');
-  const previewEvery = explicitPreview ?? (partialImages > 0 ? Math.max(1, Math.floor(steps / (partialImages + 1))) : context.defaultPreviewEvery);
+  const previewEvery =
+    explicitPreview ?? (partialImages > 0 ? Math.max(1, Math.floor(steps / (partialImages + 1))) : context.sync && !stream ? 0 : context.defaultPreviewEvery);
 
   const request: GenerateRequest = {
     prompt,

@@ -75,7 +75,7 @@ export const imageRoutes: FastifyPluginAsync = async (app) => {
       },
     },
     async (request, reply) => {
-      const params = parseImageParams(request.body, parseContext(app));
+      const params = parseImageParams(request.body, { ...parseContext(app), sync: true });
       const job = engine.submit(params);
       request.log.info({ job: job.id }, 'generation queued');
       if (!params.stream) {

@@ -7,6 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TesseraError, type ErrorCode } from '../../errors.js';
 import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../pipeline/types.js';
@@ -22,6 +23,8 @@ export interface WorkerOptions {
   model: string;
   device: Device;
   stepDelayMs?: number;
+  /** Scheduling priority of the child (default 10: below the HTTP process; 0 keeps it equal). */
+  niceness?: number;
   /** Give up on a child that does not report ready within this time (default 120 s). */
   startTimeoutMs?: number;
 }
@@ -79,6 +82,15 @@ export class InferenceWorker extends EventEmitter {
     });
     this.child = child;
     this.ready = false;
+    // Inference yields the CPU to the HTTP process: /healthz and queue answers stay fast while sampling
+    // (ONNX Runtime's spinning thread pool would otherwise starve the event loop on a small machine).
+    if (child.pid !== undefined && this.options.niceness !== 0) {
+      try {
+        os.setPriority(child.pid, this.options.niceness ?? 10);
+      } catch {
+        // Not permitted here: run at the same priority.
+      }
+    }
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
