@@ -342,5 +342,8 @@ def load_vqvae(ckpt_dir: str, map_location="cpu") -> VQVAE:
 
 
 def fp16_state_dict(model: nn.Module) -> dict:
-    return {k: (v.detach().half().cpu() if v.is_floating_point() else v.detach().cpu())
+    """Conv weights in fp16; the quantiser's buffers stay fp32 (small, and the EMA sums
+    `embed_avg` = code * usage can exceed the fp16 range for a very common code)."""
+    return {k: (v.detach().half().cpu() if v.is_floating_point() and not k.startswith("quantizer.")
+                else v.detach().cpu())
             for k, v in model.state_dict().items()}
