@@ -36,7 +36,7 @@ describe('gallery page in headless Chromium', () => {
     await page.locator('#preview_every').fill('16');
     await page.locator('#generate').click();
 
-    await page.waitForFunction(() => /step \d+ \/ 64/.test(document.getElementById('status')?.textContent ?? ''));
+    await expect.poll(async () => (await page.locator('#status').textContent()) ?? '', { timeout: 30_000, interval: 10 }).toMatch(/step \d+ \/ 64/);
     await page.waitForSelector('#previews img');
     await page.waitForSelector('#results figure.candidate', { timeout: 30_000 });
 
@@ -46,7 +46,7 @@ describe('gallery page in headless Chromium', () => {
     const numeric = scores.map(Number);
     expect([...numeric].sort((a, b) => b - a)).toEqual(numeric);
     expect(await page.locator('#results figure.candidate.kept').count()).toBe(2);
-    await expect.poll(() => page.locator('#results img').evaluateAll((imgs) => imgs.every((i) => (i as HTMLImageElement).naturalWidth === 64))).toBe(true);
+    await expect.poll(() => page.locator('#results img').evaluateAll((imgs) => imgs.every((i) => (i as unknown as { naturalWidth: number }).naturalWidth === 64))).toBe(true);
 
     // History: the run is listed, searchable, opens again.
     await page.waitForSelector('#history li');
