@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 import { isTesseraError, type ErrorCode } from '../errors.js';
 import { describeImage } from '../image/info.js';
+import { runBatchCommand } from '../batch/cli.js';
 import { GENERATE_USAGE, runGenerate } from './generate.js';
 
 const USAGE = `Usage: tessera <command> [options]
 
 Commands:
   generate "<prompt>"   sample candidates, rank them with CLIP, write the best (tessera generate --help)
+  batch <prompts.txt>   generate every prompt of a file into a resumable folder (tessera batch --help)
   info <image.png>      print what an image says about itself (prompt, seed, settings, AI-generated mark)
   serve                 HTTP API (OpenAI-compatible) and gallery page (tessera serve --help)
 
@@ -21,6 +23,7 @@ const COMMANDS: Record<string, Command> = {
   generate: runGenerate,
   // Loaded on demand: the server's dependencies stay out of `generate` and `info`.
   serve: async (argv) => (await import('../server/serve.js')).runServe(argv),
+  batch: runBatchCommand,
   info: async (argv) => {
     if (argv.includes('--help') || argv.length !== 1) {
       process.stdout.write('Usage: tessera info <image.png>\n');

@@ -1,0 +1,156 @@
+/** `tessera batch prompts.txt --out DIR`: the command-line face of the batch runner. */
+import { numberFlag, parseCommandLine } from '../cli/args.js';
+import { ProgressBar } from '../cli/progress.js';
+import { TesseraError } from '../errors.js';
+import { checkDevice } from '../model/runtime.js';
+import type { Device } from '../pipeline/types.js';
+import { runBatch, type BatchProgress, type BatchSummary } from './runner.js';
+
+export const BATCH_USAGE = `Usage: tessera batch <prompts.txt|prompts.jsonl> --out DIR [options]
+
+Generates every prompt of a file into a resumable, self-describing folder: per prompt a
+grid of all candidates (ranked, with CLIP scores) and the kept images; manifest.jsonl
+describes them all. Re-running the same command skips what is complete.
+
+Prompt files: .txt has one prompt a line (blank lines and lines starting with # are
+ignored); .jsonl has one object a line: {"prompt": "...", "seed": 7, "negative_prompt":
+"...", "candidates": 8, "keep": 2, "guidance": 3, "temperature": 1, "top_k": 0, "top_p": 1}
+(every key but "prompt" optional; they override the flags for that line).
+
+Options (defaults come from the model's manifest):
+  --out DIR            output folder (required)
+  --candidates N       candidates per prompt (1-1024)
+  --keep N             best candidates to write per prompt
+  --seed N             base seed: prompt i gets a seed derived from (seed, i) unless its
+                       line has one; random on a folder's first run, then kept in run.json
+  --negative TEXT      negative prompt for every prompt
+  --temperature X      0 is greedy, 1 samples the model's distribution (0-10)
+  --top-k N            keep the N most likely image tokens; 0 disables
+  --top-p X            nucleus mass in (0, 1]; 1 disables
+  --guidance X         classifier-free guidance scale; 1 disables (0-50)
+  --no-grid            no contact sheet per prompt (default: one per prompt)
+  --no-rerank          skip CLIP; keep candidates in index order
+  --batch-prompts N    prompts whose candidates share one sampler batch (default 8)
+  --strict             stop at the first bad line or failed prompt instead of skipping it
+  --force              reuse a folder made with other settings (outdated prompts are
+                       generated again)
+  --model DIR          model package folder (default: the embedded model)
+  --device NAME        cpu, cuda or webgpu (default: cpu)
+  --json               print the summary as JSON
+  --quiet              no progress output
+  --help               this text
+
+Exit status: 0 when every prompt of the file is complete, 1 when lines were skipped or
+prompts failed (the summary lists them), 2 for a usage mistake.`;
+
+const OPTIONS = {
+  out: { type: 'string' },
+  candidates: { type: 'string' },
+  keep: { type: 'string' },
+  seed: { type: 'string' },
+  negative: { type: 'string' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  guidance: { type: 'string' },
+  grid: { type: 'boolean' },
+  'no-grid': { type: 'boolean' },
+  'no-rerank': { type: 'boolean' },
+  'batch-prompts': { type: 'string' },
+  strict: { type: 'boolean' },
+  force: { type: 'boolean' },
+  model: { type: 'string' },
+  device: { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean' },
+} as const;
+
+function formatDuration(ms: number): string {
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  return m < 60 ? `${m} min ${Math.round(s - m * 60)} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+export async function runBatchCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(argv, OPTIONS);
+  if (values.help) {
+    process.stdout.write(BATCH_USAGE + '\n');
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new TesseraError(
+      'TESSERA_ERR_OPTION',
+      positionals.length === 0 ? 'a prompt file is required: tessera batch prompts.txt --out DIR' : `expected one prompt file, got ${positionals.length}`,
+      { param: 'prompts' },
+    );
+  }
+  if (values.out === undefined) throw new TesseraError('TESSERA_ERR_OPTION', '--out DIR is required: the folder to write the images to', { param: 'out' });
+  if (values.grid && values['no-grid']) throw new TesseraError('TESSERA_ERR_OPTION', '--grid and --no-grid contradict each other', { param: 'grid' });
+  const device = values.device ?? 'cpu';
+  checkDevice(device);
+
+  const tty = process.stderr.isTTY === true;
+  const quiet = values.quiet === true || values.json === true;
+  let bar: ProgressBar | null = null;
+  let lastLogged = -1;
+  const onProgress = (p: BatchProgress) => {
+    if (quiet || p.pending === 0) return;
+    const eta = p.etaMs === null ? '…' : formatDuration(p.etaMs);
+    const detail = `prompts ${p.done}/${p.total} | ${p.imagesPerSecond.toFixed(1)} images/s`;
+    if (tty) {
+      bar ??= new ProgressBar('batch', p.pending, { enabled: true });
+      bar.update(p.generated, `(${detail})`);
+    } else if (p.generated !== lastLogged) {
+      lastLogged = p.generated;
+      process.stderr.write(`tessera batch: ${detail}, ETA ${eta}\n`);
+    }
+  };
+  const onNotice = (message: string) => {
+    if (tty && bar !== null) process.stderr.write('\n');
+    process.stderr.write(`tessera: ${message}\n`);
+  };
+
+  const summary = await runBatch({
+    prompts: positionals[0],
+    out: values.out,
+    model: values.model,
+    device: device as Device,
+    candidates: numberFlag('candidates', values.candidates),
+    keep: numberFlag('keep', values.keep),
+    seed: numberFlag('seed', values.seed),
+    negativePrompt: values.negative,
+    temperature: numberFlag('temperature', values.temperature),
+    topK: numberFlag('top-k', values['top-k']),
+    topP: numberFlag('top-p', values['top-p']),
+    guidanceScale: numberFlag('guidance', values.guidance),
+    rerank: !values['no-rerank'],
+    grid: !values['no-grid'],
+    batchPrompts: numberFlag('batch-prompts', values['batch-prompts']),
+    strict: values.strict === true,
+    force: values.force === true,
+    onProgress,
+    onNotice,
+  });
+  (bar as ProgressBar | null)?.finish();
+  if (values.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+  else process.stdout.write(formatSummary(summary));
+  return summary.invalid.length > 0 || summary.failed.length > 0 ? 1 : 0;
+}
+
+export function formatSummary(s: BatchSummary): string {
+  const complete = s.skipped + s.generated;
+  const lines = [
+    `${s.out}: ${complete}/${s.prompts} prompts complete (${s.generated} generated, ${s.skipped} already done), base seed ${s.seed}`,
+    `${s.images} images sampled in ${s.batches} batch${s.batches === 1 ? '' : 'es'}, ${s.files} files written, ${formatDuration(s.elapsedMs)} (${s.imagesPerSecond.toFixed(1)} images/s)`,
+  ];
+  if (s.invalid.length > 0) {
+    lines.push(`${s.invalid.length} line${s.invalid.length === 1 ? '' : 's'} skipped:`, ...s.invalid.map((p) => `  line ${p.line}: ${p.message}`));
+  }
+  if (s.failed.length > 0) {
+    lines.push(`${s.failed.length} prompt${s.failed.length === 1 ? '' : 's'} failed (re-run to retry):`, ...s.failed.map((f) => `  line ${f.line}: [${f.code}] ${f.message}`));
+  }
+  lines.push(`manifest: ${s.out}/manifest.jsonl`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,125 @@
+/**
+ * The settings a batch folder is made with (run.json), per-prompt seeds, and the
+ * deterministic names of a prompt's outputs.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { TesseraError } from '../errors.js';
+import { DEFAULT_MODEL_DIR } from '../model/loader.js';
+import { readManifest } from '../model/manifest.js';
+import type { Device } from '../pipeline/types.js';
+import { MAX_SEED } from '../sampler/rng.js';
+import { slugOf } from '../util/fs.js';
+
+export const RUN_FILE = 'run.json';
+export const MANIFEST_FILE = 'manifest.jsonl';
+export const RECORDS_DIR = 'records';
+
+/** Flags that apply to every prompt unless its JSONL line overrides them; null: the model's default. */
+export interface BatchDefaults {
+  candidates: number | null;
+  keep: number | null;
+  temperature: number | null;
+  topK: number | null;
+  topP: number | null;
+  guidanceScale: number | null;
+  negativePrompt: string | null;
+}
+
+/** What run.json holds: everything that decides the bytes of the outputs. */
+export interface RunSettings {
+  format: 'tessera-batch';
+  version: 1;
+  model: { name: string; manifestSha256: string };
+  device: Device;
+  /** Base seed: prompt i without its own seed gets promptSeed(seed, i). */
+  seed: number;
+  defaults: BatchDefaults;
+  rerank: boolean;
+  grid: boolean;
+}
+
+/**
+ * The seed of the prompt at `index` when its line names none: the first four bytes
+ * (big-endian) of SHA-256("tessera-batch-seed:<base>:<index>"). Independent of the
+ * other prompts, of the batch it runs in and of the file's length.
+ */
+export function promptSeed(base: number, index: number): number {
+  const digest = createHash('sha256').update(`tessera-batch-seed:${base}:${index}`).digest();
+  return digest.readUInt32BE(0) % (MAX_SEED + 1);
+}
+
+/** The name stem of a prompt's files: zero-padded index and a slug of the prompt. */
+export function stemOf(index: number, prompt: string): string {
+  return `${String(index).padStart(4, '0')}-${slugOf(prompt, 40)}`;
+}
+
+export function keptImageName(stem: string, rank: number, candidateIndex: number): string {
+  return `${stem}-r${rank}-c${candidateIndex}.png`;
+}
+
+export function gridName(stem: string): string {
+  return `${stem}-grid.png`;
+}
+
+export function recordName(index: number): string {
+  return path.join(RECORDS_DIR, `${String(index).padStart(4, '0')}.json`);
+}
+
+export function timingsName(index: number): string {
+  return path.join(RECORDS_DIR, `${String(index).padStart(4, '0')}.timings.json`);
+}
+
+/** The model's name and the SHA-256 of its manifest (which pins every file's hash). */
+export function modelIdentity(modelDir: string | undefined): { dir: string; name: string; manifestSha256: string } {
+  const dir = path.resolve(modelDir ?? DEFAULT_MODEL_DIR);
+  const manifest = readManifest(dir);
+  return { dir, name: manifest.name, manifestSha256: createHash('sha256').update(readFileSync(path.join(dir, 'manifest.json'))).digest('hex') };
+}
+
+/** Reads run.json; null when the folder has none. A corrupt one is TESSERA_ERR_RUN_CONFLICT (it cannot be trusted). */
+export function readRunSettings(outDir: string): RunSettings | null {
+  const file = path.join(outDir, RUN_FILE);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new TesseraError('TESSERA_ERR_OUTPUT', `cannot read ${file}: ${(error as Error).message}`, { param: 'out', cause: error });
+  }
+  try {
+    const value = JSON.parse(text) as RunSettings;
+    if (value.format !== 'tessera-batch') throw new Error('not a tessera batch run file');
+    return value;
+  } catch (error) {
+    throw new TesseraError('TESSERA_ERR_RUN_CONFLICT', `${file} is not a Tessera batch run file (${(error as Error).message}); use --force to start over in this folder`, {
+      param: 'out',
+      cause: error,
+    });
+  }
+}
+
+/** The settings that differ between two runs, as "key: old -> new" lines. */
+export function settingsDifferences(stored: RunSettings, current: RunSettings): string[] {
+  const flat = (s: RunSettings): Record<string, unknown> => ({
+    format: `${s.format} v${s.version}`,
+    model: s.model?.name,
+    'model files': s.model?.manifestSha256,
+    device: s.device,
+    seed: s.seed,
+    ...Object.fromEntries(Object.entries(s.defaults ?? {}).map(([k, v]) => [k, v])),
+    rerank: s.rerank,
+    grid: s.grid,
+  });
+  const a = flat(stored);
+  const b = flat(current);
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+    .filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]))
+    .map((k) => `${k}: ${JSON.stringify(a[k] ?? null)} in the folder, ${JSON.stringify(b[k] ?? null)} now`);
+}
+
+/** JSON with a newline at the end; key order is the objects' construction order, so the bytes are deterministic. */
+export function jsonFile(value: unknown): string {
+  return JSON.stringify(value, null, 2) + '\n';
+}
