@@ -96,3 +96,13 @@ describe('batching', () => {
     for (const grid of codes) for (const code of grid) expect(code >= 0 && code < model.manifest.image.vocabSize).toBe(true);
   });
 });
+
+describe('naive sampler (no KV cache, the benchmark baseline)', () => {
+  it('draws exactly the tokens of the cached sampler', async () => {
+    const { NaiveSampler } = await import('../../src/sampler/naive-sampler.js');
+    const guided = reference.sampling.find((c) => c.name === 'guided')!;
+    const session = (model.sampler as unknown as { prefillSession: ort.InferenceSession }).prefillSession;
+    const naive = await new NaiveSampler(model.manifest, session).generate(sequencesOf(guided));
+    expect(naive.map((x) => Array.from(x))).toEqual(guided.tokens);
+  });
+});
