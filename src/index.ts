@@ -1,0 +1,23 @@
+/**
+ * Tessera's library API: `import { Tessera } from 'tessera'`.
+ *
+ * Layers, from high to low: Tessera (generate / generateMany -> ranked results),
+ * generation events (per-step progress and progressive previews), and the stages it
+ * drives — TextTokenizer, BatchSampler (prefill, decodeStep, decodeSteps, generate),
+ * TokenDecoder and ClipReranker — each usable alone.
+ */
+export { Tessera, fillPartialGrid } from './pipeline/tessera.js';
+export type * from './pipeline/types.js';
+export { DEVICES } from './pipeline/types.js';
+export { LIMITS, resolveRequest, checkPrompt } from './pipeline/settings.js';
+export { loadModel, DEFAULT_MODEL_DIR, type LoadedModel, type LoadOptions } from './model/loader.js';
+export { readManifest, parseManifest, verifyPackageFiles, type ModelManifest } from './model/manifest.js';
+export { TextTokenizer, type EncodedPrompt } from './text/tokenizer.js';
+export { BatchSampler, type SequenceSpec, type BatchState, type SamplerStats } from './sampler/sampler.js';
+export { NaiveSampler } from './sampler/naive-sampler.js';
+export * as logitsProcessors from './sampler/logits-processors.js';
+export { CandidateStream, MAX_SEED } from './sampler/rng.js';
+export { TokenDecoder } from './decoder/token-decoder.js';
+export { ClipReranker } from './rerank/clip-reranker.js';
+export { encodePng, encodeImage, readImageMetadata, composeGrid, describeImage, type ImageMetadata } from './image/index.js';
+export { TesseraError, ErrorCodes, isTesseraError, type ErrorCode } from './errors.js';
