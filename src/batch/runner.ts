@@ -365,6 +365,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     const pending = tasks.filter((t) => states.get(t.index)?.state !== 'done');
     const skipped = tasks.length - pending.length;
     const failed: BatchFailure[] = [];
+    let failedCandidates = 0;
     let generated = 0;
     let images = 0;
     let files = 0;
@@ -374,7 +375,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     const report = () => {
       const elapsedMs = performance.now() - generateStarted;
       const imagesPerSecond = images / Math.max(elapsedMs / 1000, 1e-9);
-      const left = pendingCandidates - images;
+      const left = pendingCandidates - images - failedCandidates;
       options.onProgress?.({
         done: skipped + generated,
         total: tasks.length,
@@ -396,10 +397,10 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
       } catch (error) {
         if (options.strict || !isTesseraError(error) || error.code === 'TESSERA_ERR_CANCELLED') throw error;
         for (const t of todo) {
+          failedCandidates += t.spec.candidates;
           failed.push({ line: t.line, index: t.index, prompt: t.spec.prompt, code: error.code, message: error.message });
           notice(`${fileName}:${t.line}: failed: [${error.code}] ${error.message}`);
         }
-        images += todo.reduce((sum, t) => sum + t.spec.candidates, 0);
         report();
         continue;
       }
