@@ -256,7 +256,14 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   const outDir = ensureWritableDir(options.out);
   const model = modelIdentity(options.tessera?.model.dir ?? options.model);
   const device: Device = options.tessera?.model.device ?? options.device ?? 'cpu';
-  const stored = readRunSettings(outDir);
+  let stored: RunSettings | null;
+  try {
+    stored = readRunSettings(outDir);
+  } catch (error) {
+    // A run.json that is not ours: --force starts over, anything else refuses.
+    if (!options.force || !isTesseraError(error, 'TESSERA_ERR_RUN_CONFLICT')) throw error;
+    stored = null;
+  }
   const defaults: BatchDefaults = {
     candidates: options.candidates ?? null,
     keep: options.keep ?? null,

@@ -131,6 +131,15 @@ describe('tessera batch runner', () => {
     expect(snapshotDiff(comparableSnapshot(fresh), comparableSnapshot(forced))).toEqual([]);
   });
 
+  it('refuses a folder whose run.json is not a batch run file unless --force', async () => {
+    const foreign = path.join(dir, 'foreign');
+    await run({ prompts, out: foreign });
+    writeFileSync(path.join(foreign, 'run.json'), '{"format": "something else"}');
+    await rejectsWith(run({ prompts, out: foreign }), 'TESSERA_ERR_RUN_CONFLICT');
+    expect(await run({ prompts, out: foreign, force: true })).toMatchObject({ generated: 0, skipped: 3 });
+    expect(JSON.parse(readFileSync(path.join(foreign, 'run.json'), 'utf8')).format).toBe('tessera-batch');
+  });
+
   it('refuses a prompt file whose lines changed under a finished folder, but adds appended prompts', async () => {
     const grown = path.join(dir, 'grown');
     const file = writeText(dir, 'grow.txt', 'a red circle\ntwo blue squares\n');
