@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import torch
 
-from gpt import GPT, PrefillGraph, StepGraph
+from gpt import GPT, PrefillGraph, StepGraph, split_past, step_input_names
 
 OPSET = 14
 
@@ -37,14 +37,13 @@ def export_generator(gpt: GPT, out_dir: str) -> dict:
             dynamic_axes={"input_ids": {0: "rows", 1: "length"}, "logits": {0: "rows"},
                           "present_keys": {1: "rows", 3: "length"}, "present_values": {1: "rows", 3: "length"}},
         )
-        step_inputs = example_step_inputs(cfg, rows=3)
+        ids, positions, mask, past_k, past_v = example_step_inputs(cfg, rows=3)
+        names = step_input_names(cfg.layers)
+        dynamic = {name: {0: "rows"} for name in names}
+        dynamic.update({"logits": {0: "rows"}, "new_keys": {1: "rows"}, "new_values": {1: "rows"}})
         torch.onnx.export(
-            StepGraph(gpt), step_inputs, step_path, opset_version=OPSET,
-            input_names=["input_ids", "position_ids", "attention_mask", "past_keys", "past_values"],
-            output_names=["logits", "new_keys", "new_values"],
-            dynamic_axes={"input_ids": {0: "rows"}, "position_ids": {0: "rows"}, "attention_mask": {0: "rows"},
-                          "past_keys": {1: "rows"}, "past_values": {1: "rows"},
-                          "logits": {0: "rows"}, "new_keys": {1: "rows"}, "new_values": {1: "rows"}},
+            StepGraph(gpt), (ids, positions, mask, *split_past(past_k, past_v)), step_path, opset_version=OPSET,
+            input_names=names, output_names=["logits", "new_keys", "new_values"], dynamic_axes=dynamic,
         )
     import onnx
     for path in (prefill_path, step_path):
@@ -73,7 +72,8 @@ def reference_outputs(gpt: GPT) -> dict:
     step_inputs = example_step_inputs(cfg, rows=3, seed=2)
     with torch.no_grad():
         p_logits, p_keys, p_values = PrefillGraph(gpt)(text)
-        s_logits, s_keys, s_values = StepGraph(gpt)(*step_inputs)
+        ids, positions, mask, past_k, past_v = step_inputs
+        s_logits, s_keys, s_values = StepGraph(gpt)(ids, positions, mask, *split_past(past_k, past_v))
     as_list = lambda t: np.asarray(t, dtype=np.float64).reshape(-1).tolist()  # noqa: E731
     return {
         "prefill": {"input_ids": text.tolist(), "logits": as_list(p_logits), "present_keys_sum": float(p_keys.double().sum()),

@@ -109,14 +109,16 @@ class Block(nn.Module):
         attended = F.softmax(scores, dim=-1) @ v  # [B, H, n, D]
         return self.merge(x, attended), k, v
 
-    def step(self, x, mask_bias, past_k, past_v):
-        """One token per row against fixed slots: x [R,1,W], past [R,H,S,D], mask_bias [R,1,1,S]."""
+    def step(self, x, mask_bias, past_k_t, past_v):
+        """One token per row against fixed slots: x [R,1,W], past_k_t [R,H,D,S] (keys stored
+        transposed, so the score product reads them without a transpose copy), past_v
+        [R,H,S,D], mask_bias [R,1,1,S]."""
         q, k, v = self.qkv_heads(x)  # [R, H, 1, D]
         scale = 1.0 / math.sqrt(self.head_dim)
-        past_scores = (q @ past_k.transpose(-1, -2)) * scale + mask_bias  # [R, H, 1, S]
+        past_scores = (q @ past_k_t) * scale + mask_bias  # [R, H, 1, S]
         self_score = (q * k).sum(-1, keepdim=True) * scale  # [R, H, 1, 1]
         weights = F.softmax(torch.cat([past_scores, self_score], dim=-1), dim=-1)  # [R, H, 1, S+1]
-        slots = past_k.shape[2]
+        slots = past_v.shape[2]
         attended = weights[..., :slots] @ past_v + weights[..., slots:] * v  # [R, H, 1, D]
         return self.merge(x, attended), k, v
 
@@ -175,20 +177,38 @@ class PrefillGraph(nn.Module):
 
 
 class StepGraph(nn.Module):
-    """One decode step over fixed per-row slots; returns only the new keys/values."""
+    """One decode step over fixed per-row slots; returns only the new keys/values.
+
+    Inputs: input_ids [R,1], position_ids [R,1], attention_mask [R,S], then per layer l
+    past_key_l [R,H,D,S] (transposed) and past_value_l [R,H,S,D]. One tensor per layer
+    means the graph never slices (copies) a layer out of a stacked cache.
+    """
 
     def __init__(self, gpt: GPT):
         super().__init__()
         self.gpt = gpt
 
-    def forward(self, input_ids, position_ids, attention_mask, past_keys, past_values):
+    def forward(self, input_ids, position_ids, attention_mask, *past):
         gpt = self.gpt
+        layers = len(gpt.blocks)
         x = gpt.token_embedding(input_ids) + gpt.position_embedding(position_ids)  # [R, 1, W]
         mask_bias = ((1.0 - attention_mask) * MASK_VALUE)[:, None, None, :]  # [R, 1, 1, S]
         new_keys, new_values = [], []
         for layer, block in enumerate(gpt.blocks):
-            x, k, v = block.step(x, mask_bias, past_keys[layer], past_values[layer])
+            x, k, v = block.step(x, mask_bias, past[layer], past[layers + layer])
             new_keys.append(k)
             new_values.append(v)
         logits = gpt.head(gpt.ln_f(x[:, 0]))  # [R, V]
         return logits, torch.stack(new_keys), torch.stack(new_values)
+
+
+def step_input_names(layers: int):
+    return (["input_ids", "position_ids", "attention_mask"] + [f"past_key_{l}" for l in range(layers)]
+            + [f"past_value_{l}" for l in range(layers)])
+
+
+def split_past(past_keys: torch.Tensor, past_values: torch.Tensor):
+    """Stacked [L,R,H,S,D] caches -> the step graph's per-layer inputs (keys transposed)."""
+    keys = [past_keys[l].transpose(-1, -2).contiguous() for l in range(past_keys.shape[0])]
+    values = [past_values[l].contiguous() for l in range(past_values.shape[0])]
+    return keys + values

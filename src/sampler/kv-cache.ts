@@ -1,10 +1,12 @@
 /**
- * Fixed per-row KV slots, preallocated once per batch: keys and values of shape
- * [layers, rows, heads, slots, headDim] (one [rows, heads, slots, headDim] slab per
- * layer) and an attention mask [rows, slots]. The step graph returns only the new
- * entries ([layers, rows, heads, 1, headDim]) and this class writes them in place:
- * onnxruntime-node copies every output into a new JS buffer, so returning the whole
- * grown cache each step would copy it all, every step.
+ * Fixed per-row KV slots, preallocated once per batch, one buffer per layer:
+ * keys[l] is [rows, heads, headDim, slots] (stored transposed, so the step graph's
+ * score product q·Kᵀ reads it as is, with no transpose copy) and values[l] is
+ * [rows, heads, slots, headDim]; mask is [rows, slots]. The step graph returns only
+ * the new entries ([layers, rows, heads, 1, headDim]) and this class writes them in
+ * place: onnxruntime-node copies every output into a new JS buffer, so returning the
+ * whole grown cache each step would copy it all, every step. One tensor per layer
+ * also spares the graph from slicing (copying) each layer out of a stacked cache.
  */
 export interface CacheShape {
   layers: number;
@@ -16,23 +18,23 @@ export interface CacheShape {
 export class KvSlots {
   readonly rows: number;
   readonly shape: CacheShape;
-  readonly keys: Float32Array; // [L, R, H, S, D]
-  readonly values: Float32Array; // [L, R, H, S, D]
+  readonly keys: Float32Array[]; // per layer [R, H, D, S]
+  readonly values: Float32Array[]; // per layer [R, H, S, D]
   readonly mask: Float32Array; // [R, S]
 
   constructor(shape: CacheShape, rows: number) {
     this.shape = shape;
     this.rows = rows;
-    const size = shape.layers * rows * shape.heads * shape.slots * shape.headDim;
-    this.keys = new Float32Array(size);
-    this.values = new Float32Array(size);
+    const size = rows * shape.heads * shape.slots * shape.headDim;
+    this.keys = Array.from({ length: shape.layers }, () => new Float32Array(size));
+    this.values = Array.from({ length: shape.layers }, () => new Float32Array(size));
     this.mask = new Float32Array(rows * shape.slots);
   }
 
-  /** Offset of (layer, row, head, slot 0) in keys/values. */
-  private offset(layer: number, row: number, head: number): number {
+  /** Offset of (row, head) in a layer's buffer: the [D, S] or [S, D] block of that head. */
+  private headOffset(row: number, head: number): number {
     const { heads, slots, headDim } = this.shape;
-    return (((layer * this.rows + row) * heads + head) * slots) * headDim;
+    return (row * heads + head) * slots * headDim;
   }
 
   /**
@@ -43,11 +45,15 @@ export class KvSlots {
     const { layers, heads, headDim, slots } = this.shape;
     const block = length * headDim;
     for (let l = 0; l < layers; l++) {
+      const keys = this.keys[l];
+      const values = this.values[l];
       for (let h = 0; h < heads; h++) {
-        const from = (((l * prefixRows + prefixRow) * heads + h) * length) * headDim;
-        const to = this.offset(l, row, h);
-        this.keys.set(presentKeys.subarray(from, from + block), to);
-        this.values.set(presentValues.subarray(from, from + block), to);
+        const from = (((l * prefixRows + prefixRow) * heads + h) * length) * headDim; // [length, D] block
+        const to = this.headOffset(row, h);
+        values.set(presentValues.subarray(from, from + block), to);
+        for (let t = 0; t < length; t++) {
+          for (let d = 0; d < headDim; d++) keys[to + d * slots + t] = presentKeys[from + t * headDim + d];
+        }
       }
     }
     this.mask.fill(0, row * slots, (row + 1) * slots);
@@ -57,17 +63,23 @@ export class KvSlots {
   /** Writes one step's new entries ([L, R, H, 1, D]) at each row's position and marks them valid. */
   writeStep(newKeys: Float32Array, newValues: Float32Array, positions: ArrayLike<number>): void {
     const { layers, heads, headDim, slots } = this.shape;
+    const rows = this.rows;
     for (let l = 0; l < layers; l++) {
-      for (let r = 0; r < this.rows; r++) {
+      const keys = this.keys[l];
+      const values = this.values[l];
+      for (let r = 0; r < rows; r++) {
         const position = positions[r];
         for (let h = 0; h < heads; h++) {
-          const from = ((l * this.rows + r) * heads + h) * headDim;
-          const to = this.offset(l, r, h) + position * headDim;
-          this.keys.set(newKeys.subarray(from, from + headDim), to);
-          this.values.set(newValues.subarray(from, from + headDim), to);
+          const from = ((l * rows + r) * heads + h) * headDim;
+          const base = this.headOffset(r, h);
+          const valueAt = base + position * headDim;
+          for (let d = 0; d < headDim; d++) {
+            keys[base + d * slots + position] = newKeys[from + d];
+            values[valueAt + d] = newValues[from + d];
+          }
         }
       }
     }
-    for (let r = 0; r < this.rows; r++) this.mask[r * slots + positions[r]] = 1;
+    for (let r = 0; r < rows; r++) this.mask[r * slots + positions[r]] = 1;
   }
 }

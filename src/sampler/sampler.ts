@@ -198,15 +198,19 @@ export class BatchSampler {
       inputIds[state.conditionalRow[i]] = token;
       if (state.unconditionalRow[i] >= 0) inputIds[state.unconditionalRow[i]] = token;
     });
-    const cacheDims = [layers, rows, heads, slots, headDim];
-    const started = performance.now();
-    const out = await this.stepSession.run({
+    const keyDims = [rows, heads, headDim, slots]; // keys stored transposed
+    const valueDims = [rows, heads, slots, headDim];
+    const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', inputIds, [rows, 1]),
       position_ids: new ort.Tensor('int64', positionIds, [rows, 1]),
       attention_mask: new ort.Tensor('float32', state.cache.mask, [rows, slots]),
-      past_keys: new ort.Tensor('float32', state.cache.keys, cacheDims),
-      past_values: new ort.Tensor('float32', state.cache.values, cacheDims),
-    });
+    };
+    for (let l = 0; l < layers; l++) {
+      feeds[`past_key_${l}`] = new ort.Tensor('float32', state.cache.keys[l], keyDims);
+      feeds[`past_value_${l}`] = new ort.Tensor('float32', state.cache.values[l], valueDims);
+    }
+    const started = performance.now();
+    const out = await this.stepSession.run(feeds);
     this.stats.decodeMs += performance.now() - started;
     this.stats.stepCalls += 1;
     this.stats.stepRows = rows;

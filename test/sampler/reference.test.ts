@@ -37,14 +37,25 @@ describe('generator graphs against PyTorch', () => {
     const { layers, heads, headDim, maxLength } = model.manifest.generator;
     const rows = step.input_ids.length;
     const session = (model.sampler as unknown as { stepSession: ort.InferenceSession }).stepSession;
-    const cacheDims = [layers, rows, heads, maxLength, headDim];
-    const out = await session.run({
+    // The reference stores the cache stacked [L, R, H, S, D]; the graph takes one
+    // tensor per layer, keys transposed to [R, H, D, S].
+    const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(step.input_ids.flat(), BigInt), [rows, 1]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from(step.position_ids.flat(), BigInt), [rows, 1]),
       attention_mask: new ort.Tensor('float32', Float32Array.from(step.attention_mask), [rows, maxLength]),
-      past_keys: new ort.Tensor('float32', Float32Array.from(step.past_keys), cacheDims),
-      past_values: new ort.Tensor('float32', Float32Array.from(step.past_values), cacheDims),
-    });
+    };
+    const block = rows * heads * maxLength * headDim;
+    for (let l = 0; l < layers; l++) {
+      const keys = new Float32Array(block);
+      for (let rh = 0; rh < rows * heads; rh++) {
+        for (let s = 0; s < maxLength; s++) {
+          for (let d = 0; d < headDim; d++) keys[rh * headDim * maxLength + d * maxLength + s] = step.past_keys[l * block + rh * maxLength * headDim + s * headDim + d];
+        }
+      }
+      feeds[`past_key_${l}`] = new ort.Tensor('float32', keys, [rows, heads, headDim, maxLength]);
+      feeds[`past_value_${l}`] = new ort.Tensor('float32', Float32Array.from(step.past_values.slice(l * block, (l + 1) * block)), [rows, heads, maxLength, headDim]);
+    }
+    const out = await session.run(feeds);
     expect(out.new_keys.dims).toEqual([layers, rows, heads, 1, headDim]);
     expect(maxAbsDiff(out.logits.data as Float32Array, step.logits)).toBeLessThan(1e-4);
     expect(maxAbsDiff(out.new_keys.data as Float32Array, step.new_keys)).toBeLessThan(1e-4);
