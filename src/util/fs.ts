@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { TesseraError } from '../errors.js';
@@ -27,7 +27,11 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string): 
 export function ensureWritableDir(dir: string, param = 'out'): string {
   const resolved = path.resolve(dir);
   try {
-    mkdirSync(resolved, { recursive: true });
+    // One level at a time: Node 20's recursive mkdirSync never returns for some paths
+    // (under /proc, for one), where a plain mkdirSync fails with an error to report.
+    const missing: string[] = [];
+    for (let p = resolved; !existsSync(p); p = path.dirname(p)) missing.unshift(p);
+    for (const p of missing) mkdirSync(p);
     if (!statSync(resolved).isDirectory()) throw new Error('not a folder');
     accessSync(resolved, constants.W_OK);
   } catch (error) {

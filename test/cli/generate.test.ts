@@ -94,6 +94,12 @@ describe('tessera generate: bad input is one line, a non-zero exit and nothing w
     expect(existsSync(out)).toBe(false);
   });
 
+  it('an unwritable output folder fails at once', async () => {
+    // Under /proc nothing can be created (and Node's recursive mkdir would hang there).
+    expect(await run('generate', 'a red circle', '--model', TINY_MODEL, '--out', '/proc/tessera-test/out')).toBe(1);
+    expect(stderr).toContain('[TESSERA_ERR_OUTPUT]');
+  });
+
   it('an unknown command is an error', async () => {
     expect(await run('paint', 'x')).toBe(2);
     expect(stderr).toMatch(/unknown command "paint"/);
