@@ -9,10 +9,11 @@
  *   record  a prompt's completion record was renamed into place
  *   any     any of the above, counted together
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../util/fs.js';
 
 export type CrashKind = 'write' | 'rename' | 'record';
 
@@ -55,20 +56,7 @@ export class Store {
   /** Writes `relative` (inside the folder) so that a reader only ever sees the old or the whole new content. */
   async write(relative: string, data: Uint8Array | string, { record = false } = {}): Promise<void> {
     const file = path.join(this.dir, relative);
-    const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
-    const handle = await open(temporary, 'w');
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } catch (error) {
-      await handle.close();
-      await rm(temporary, { force: true });
-      throw error;
-    }
-    await handle.close();
-    this.point('write');
-    await rename(temporary, file);
-    this.point('rename');
+    await writeFileAtomic(file, data, (point) => this.point(point));
     if (record) {
       await syncDir(path.dirname(file));
       this.point('record');

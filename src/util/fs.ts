@@ -8,7 +8,12 @@ import { TesseraError } from '../errors.js';
  * Writes a file so that readers (and a re-run after SIGKILL) only ever see the old
  * content or the whole new content: write a temporary sibling, fsync, rename.
  */
-export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  data: Uint8Array | string,
+  /** Called after the temporary file is complete and after the rename (crash tests hook in here). */
+  onPoint?: (point: 'write' | 'rename') => void,
+): Promise<void> {
   const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
   const handle = await open(temporary, 'w');
   try {
@@ -20,7 +25,9 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string): 
     throw error;
   }
   await handle.close();
+  onPoint?.('write');
   await rename(temporary, file);
+  onPoint?.('rename');
 }
 
 /** Creates `dir` if needed and fails with TESSERA_ERR_OUTPUT unless it is a writable folder. */
