@@ -111,7 +111,9 @@ function showResult(record) {
   });
   $('results').replaceChildren(...cards);
   const t = record.timings?.total;
-  setStatus(`Done: ${record.candidates.length} candidates, ${record.images.length} kept, seed ${record.seed}${t ? `, ${(t / 1000).toFixed(2)} s` : ''}${record.upscaled ? ` (upscaled to ${record.size})` : ''}.`);
+  // Words the model does not know and truncation are shown, never silently dropped.
+  const warnings = record.warnings?.length ? ` Warning: ${record.warnings.join('; ')}` : '';
+  setStatus(`Done: ${record.candidates.length} candidates, ${record.images.length} kept, seed ${record.seed}${t ? `, ${(t / 1000).toFixed(2)} s` : ''}${record.upscaled ? ` (upscaled to ${record.size})` : ''}.${warnings}`);
 }
 
 async function generate(event) {
