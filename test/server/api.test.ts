@@ -18,6 +18,14 @@ async function call(method: 'GET' | 'POST' | 'DELETE', url: string, payload?: Re
 }
 
 describe('HTTP API over app.inject()', () => {
+  it('still generates for words outside the vocabulary, and says which were not understood', async () => {
+    const response = await call('POST', '/v1/images/generations', { prompt: 'a red zebra circle', n: 1, candidates: 2, seed: 1 });
+    expect(response.statusCode).toBe(200);
+    const body = response.json();
+    expect(body.data).toHaveLength(1);
+    expect(body.warnings.join('\n')).toMatch(/not understood.*"zebra"/);
+  });
+
   it('generates with url responses, upscaled honestly, stored with a record and history row', async () => {
     const response = await call('POST', '/v1/images/generations', { prompt: 'a red circle', n: 2, candidates: 4, size: '128x128', seed: 7 });
     expect(response.statusCode).toBe(200);
