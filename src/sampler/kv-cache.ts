@@ -82,4 +82,23 @@ export class KvSlots {
     }
     for (let r = 0; r < rows; r++) this.mask[r * slots + positions[r]] = 1;
   }
+
+  /**
+   * Copies `count` whole rows (slots, mask) from `source` (same shape) starting at
+   * `fromRow` into this cache starting at `toRow`. Rows are the outermost dimension of
+   * every buffer, so each layer is one contiguous copy.
+   */
+  copyRows(source: KvSlots, fromRow: number, toRow: number, count: number): void {
+    const { layers, heads, slots, headDim } = this.shape;
+    if (source.shape.layers !== layers || source.shape.heads !== heads || source.shape.slots !== slots || source.shape.headDim !== headDim) {
+      throw new RangeError('copyRows needs caches of the same shape');
+    }
+    if (fromRow < 0 || toRow < 0 || fromRow + count > source.rows || toRow + count > this.rows) throw new RangeError('copyRows out of range');
+    const row = heads * slots * headDim;
+    for (let l = 0; l < layers; l++) {
+      this.keys[l].set(source.keys[l].subarray(fromRow * row, (fromRow + count) * row), toRow * row);
+      this.values[l].set(source.values[l].subarray(fromRow * row, (fromRow + count) * row), toRow * row);
+    }
+    this.mask.set(source.mask.subarray(fromRow * slots, (fromRow + count) * slots), toRow * slots);
+  }
 }

@@ -187,39 +187,50 @@ export class BatchSampler {
 
   /** Phase 2: feeds every row its last token and runs one step of the step graph. */
   async decodeStep(state: BatchState): Promise<void> {
-    const { textVocab, textLength, vocab, layers, heads, headDim, slots } = this.dims;
+    const { textVocab, textLength } = this.dims;
     const rows = state.rows;
     const fed = state.tokensDone - 1; // index of the image token fed this step
-    const position = textLength + fed;
     const inputIds = new BigInt64Array(rows); // [R, 1]
-    const positionIds = new BigInt64Array(rows).fill(BigInt(position)); // [R, 1]
+    const positions = new Int32Array(rows).fill(textLength + fed);
     state.sequences.forEach((_, i) => {
       const token = BigInt(textVocab + state.codes[i][fed]);
       inputIds[state.conditionalRow[i]] = token;
       if (state.unconditionalRow[i] >= 0) inputIds[state.unconditionalRow[i]] = token;
     });
+    state.logits = await this.runStep(state.cache, inputIds, positions);
+  }
+
+  /**
+   * Runs the step graph once over every row of `cache`: row r is fed `inputIds[r]` at
+   * `positions[r]` (rows may sit at different positions), its new key/value entries are
+   * written into its slot at that position, and the next-token logits ([rows, vocab]) returned.
+   */
+  async runStep(cache: KvSlots, inputIds: BigInt64Array, positions: Int32Array): Promise<Float32Array> {
+    const { vocab, layers, heads, headDim, slots } = this.dims;
+    const rows = cache.rows;
+    const positionIds = BigInt64Array.from(positions, (p) => BigInt(p)); // [R, 1]
     const keyDims = [rows, heads, headDim, slots]; // keys stored transposed
     const valueDims = [rows, heads, slots, headDim];
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', inputIds, [rows, 1]),
       position_ids: new ort.Tensor('int64', positionIds, [rows, 1]),
-      attention_mask: new ort.Tensor('float32', state.cache.mask, [rows, slots]),
+      attention_mask: new ort.Tensor('float32', cache.mask, [rows, slots]),
     };
     for (let l = 0; l < layers; l++) {
-      feeds[`past_key_${l}`] = new ort.Tensor('float32', state.cache.keys[l], keyDims);
-      feeds[`past_value_${l}`] = new ort.Tensor('float32', state.cache.values[l], valueDims);
+      feeds[`past_key_${l}`] = new ort.Tensor('float32', cache.keys[l], keyDims);
+      feeds[`past_value_${l}`] = new ort.Tensor('float32', cache.values[l], valueDims);
     }
     const started = performance.now();
     const out = await this.stepSession.run(feeds);
     this.stats.decodeMs += performance.now() - started;
     this.stats.stepCalls += 1;
     this.stats.stepRows = rows;
-    state.cache.writeStep(tensorData(out.new_keys), tensorData(out.new_values), new Int32Array(rows).fill(position));
+    cache.writeStep(tensorData(out.new_keys), tensorData(out.new_values), positions);
     const logits = tensorData(out.logits);
     if (logits.length !== rows * vocab) {
       throw new TesseraError('TESSERA_ERR_INFERENCE', `step graph returned ${logits.length} logits, expected ${rows}x${vocab}`);
     }
-    state.logits = logits;
+    return logits;
   }
 
   /** Phase 3: samples until every sequence has `count` more tokens (or the grid is full). */
