@@ -5,8 +5,10 @@
 # --- build: dependencies (native modules included) and dist/ ---
 FROM node:20-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# .npmrc skips onnxruntime-node's CUDA download (CPU image); for CUDA, build with
+# --build-arg ONNXRUNTIME_NODE_INSTALL=cuda12 on a CUDA base image instead.
 RUN npm ci && npm prune --omit=dev
 
 # --- runtime ---
