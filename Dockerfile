@@ -7,8 +7,7 @@ FROM node:20-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json ./
 COPY src ./src
-# .npmrc skips onnxruntime-node's CUDA download (CPU image); for CUDA, build with
-# --build-arg ONNXRUNTIME_NODE_INSTALL=cuda12 on a CUDA base image instead.
+# .npmrc skips onnxruntime-node's CUDA download: this is a CPU image.
 RUN npm ci && npm prune --omit=dev
 
 # --- runtime ---
