@@ -30,7 +30,8 @@ export function fillPartialGrid(codes: Int32Array, done: number): Int32Array {
   return grid;
 }
 
-interface PreparedRequest {
+/** A request after settings resolution and tokenization: what the sampler needs, and what ranking needs after. */
+export interface PreparedRequest {
   resolved: ResolvedRequest;
   warnings: string[];
   unknownWords: string[];
@@ -99,7 +100,7 @@ export class Tessera {
    * shares each step's graph run. Results come back in request order.
    */
   async generateMany(requests: readonly GenerateRequest[], callbacks: GenerateCallbacks = {}): Promise<GenerationResult[]> {
-    const { sampler, decoder, reranker, manifest } = this.model;
+    const { sampler, decoder, manifest } = this.model;
     const emit = (event: GenerationEvent) => callbacks.onEvent?.(event);
     const started = performance.now();
     const prepared = requests.map((r) => this.prepare(r));
@@ -123,7 +124,7 @@ export class Tessera {
         lastTick = now;
         if (callbacks.onEvent && previewEvery > 0 && tokensDone % previewEvery === 0 && tokensDone < tokensTotal) {
           const previewStarted = performance.now();
-          const images = await decoder.decode(codes.map((c) => fillPartialGrid(c, tokensDone)));
+          const images = await this.previewImages(codes, tokensDone);
           previewMs += performance.now() - previewStarted;
           emit({ type: 'preview', step: tokensDone, steps: tokensTotal, images });
         }
@@ -144,13 +145,10 @@ export class Tessera {
     let rerankMs = 0;
     for (const p of prepared) {
       const count = p.sequences.length;
-      const own = images.slice(offset, offset + count);
-      const codes = state.codes.slice(offset, offset + count);
+      const ranked = await this.scoreAndRank(p, images.slice(offset, offset + count), state.codes.slice(offset, offset + count));
       offset += count;
-      const rerankStarted = performance.now();
-      const scores = p.resolved.rerank && reranker !== null ? await reranker.score(p.resolved.prompt, own) : null;
-      rerankMs += performance.now() - rerankStarted;
-      results.push(this.rank(p, own, codes, scores));
+      rerankMs += ranked.rerankMs;
+      results.push(ranked.result);
     }
     emit({ type: 'stage', stage: 'rerank', ms: rerankMs });
     const timings: StageTimings = {
@@ -163,6 +161,31 @@ export class Tessera {
     };
     for (const r of results) r.timings = timings;
     return results;
+  }
+
+  /**
+   * Finishes one request from its sampled codes (one grid per sequence of `p`): decodes
+   * the images, reranks with CLIP when asked and ranks. Timings are left for the caller.
+   */
+  async complete(p: PreparedRequest, codes: Int32Array[]): Promise<{ result: GenerationResult; imageDecodeMs: number; rerankMs: number }> {
+    const started = performance.now();
+    const images = await this.model.decoder.decode(codes);
+    const imageDecodeMs = performance.now() - started;
+    const { result, rerankMs } = await this.scoreAndRank(p, images, codes);
+    return { result, imageDecodeMs, rerankMs };
+  }
+
+  /** Decodes partial grids (the first `done` codes of each) as preview images. */
+  async previewImages(codes: Int32Array[], done: number): Promise<RgbImage[]> {
+    return this.model.decoder.decode(codes.map((c) => fillPartialGrid(c, done)));
+  }
+
+  private async scoreAndRank(p: PreparedRequest, images: RgbImage[], codes: Int32Array[]): Promise<{ result: GenerationResult; rerankMs: number }> {
+    const { reranker } = this.model;
+    const started = performance.now();
+    const scores = p.resolved.rerank && reranker !== null ? await reranker.score(p.resolved.prompt, images) : null;
+    const rerankMs = performance.now() - started;
+    return { result: this.rank(p, images, codes, scores), rerankMs };
   }
 
   private rank(p: PreparedRequest, images: RgbImage[], codes: Int32Array[], scores: number[] | null): GenerationResult {

@@ -39,7 +39,8 @@ export interface GenerateRequest extends Partial<SamplingSettings> {
 
 export type GenerationEvent =
   | { type: 'start'; candidates: number; steps: number; rows: number }
-  | { type: 'step'; step: number; steps: number; tokensPerSecond: number }
+  /** rows: rows of the graph run that sampled this token (other requests' rows included when they share steps). */
+  | { type: 'step'; step: number; steps: number; tokensPerSecond: number; rows?: number }
   | { type: 'preview'; step: number; steps: number; images: RgbImage[] }
   | { type: 'stage'; stage: StageName; ms: number };
 
@@ -86,4 +87,6 @@ export interface GenerationResult {
   warnings: string[];
   unknownWords: string[];
   promptTruncated: boolean;
+  /** Set by the server's inference worker: how this request's steps were shared with others. */
+  batching?: { maxRowsPerStep: number; sharedSteps: number };
 }

@@ -67,6 +67,8 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
       device: resolved.device,
       maxQueue: resolved.maxQueue,
       timeoutMs: resolved.timeoutMs,
+      concurrency: resolved.concurrency,
+      maxBatchRows: resolved.maxBatchRows,
       stepDelayMs: resolved.workerStepDelayMs,
     },
     store,

@@ -1,7 +1,7 @@
 /**
  * The serving engine: one inference child per model package, a bounded p-queue in front
- * of it (concurrency 1: the child samples one request's batch at a time and checks for
- * cancellation between steps), and the jobs that track each request from queue to stored
+ * of it (up to `concurrency` requests in the child at once, where their rows share every
+ * sampling step; admission and cancellation happen between steps), and the jobs that track each request from queue to stored
  * result. The synchronous OpenAI endpoint, its SSE stream and the async job API all
  * submit here.
  */
@@ -44,6 +44,8 @@ export class Job extends EventEmitter {
   status: JobStatus = 'queued';
   position = 0;
   progress = { step: 0, steps: 0 };
+  /** Most rows of any sampling step this job took part in (its own rows plus those of requests sharing the step). */
+  maxStepRows = 0;
   lastPreview: JobEvent | null = null;
   record: GenerationRecord | null = null;
   kept: KeptImage[] = [];
@@ -108,6 +110,10 @@ export interface EngineOptions {
   maxQueue: number;
   timeoutMs: number;
   stepDelayMs?: number;
+  /** Requests of one model in its child at once, sharing sampling steps (default 4). */
+  concurrency?: number;
+  /** Row budget of one shared step in the child (default 512). */
+  maxBatchRows?: number;
   /** Finished jobs kept in memory for GET /v1/jobs/:id (older ones are read from the store). */
   keepFinished?: number;
 }
@@ -118,6 +124,8 @@ interface Slot {
   queue: PQueue;
   waiting: Job[];
   running: number;
+  /** Most rows of one sampling step in this model's child so far. */
+  maxStepRows: number;
   /** Exponential moving average of a job's run time, for Retry-After. */
   avgRunMs: number;
 }
@@ -138,9 +146,9 @@ export class Engine {
     this.store = store;
     this.metrics = metrics;
     for (const { dir, ref } of options.models) {
-      const worker = new InferenceWorker({ model: dir, device: options.device, stepDelayMs: options.stepDelayMs });
+      const worker = new InferenceWorker({ model: dir, device: options.device, stepDelayMs: options.stepDelayMs, maxRows: options.maxBatchRows });
       worker.on('crash', () => metrics.workerRestarts.inc({ model: ref.id }));
-      this.slots.set(ref.id, { ref, worker, queue: new PQueue({ concurrency: 1 }), waiting: [], running: 0, avgRunMs: 1000 });
+      this.slots.set(ref.id, { ref, worker, queue: new PQueue({ concurrency: Math.max(1, options.concurrency ?? 4) }), waiting: [], running: 0, maxStepRows: 0, avgRunMs: 1000 });
     }
   }
 
@@ -275,6 +283,14 @@ export class Engine {
   private onGenerationEvent(job: Job, event: GenerationEvent): void {
     if (event.type === 'step') {
       job.progress = { step: event.step, steps: event.steps };
+      if (event.rows !== undefined && event.rows > job.maxStepRows) {
+        job.maxStepRows = event.rows;
+        const slot = this.slots.get(job.params.model.id);
+        if (slot !== undefined && event.rows > slot.maxStepRows) {
+          slot.maxStepRows = event.rows;
+          this.metrics.stepRowsMax.set({ model: slot.ref.id }, event.rows);
+        }
+      }
       job.publish({ type: 'progress', step: event.step, steps: event.steps, tokens_per_second: Math.round(event.tokensPerSecond) });
     } else if (event.type === 'start') {
       job.progress = { step: 0, steps: event.steps };

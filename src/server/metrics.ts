@@ -11,6 +11,7 @@ export interface Metrics {
   candidatesSampled: Counter;
   jobs: Counter;
   workerRestarts: Counter;
+  stepRowsMax: Gauge;
 }
 
 export function createMetrics(sources: { queueDepth: () => Record<string, number>; running: () => Record<string, number> }): Metrics {
@@ -52,5 +53,11 @@ export function createMetrics(sources: { queueDepth: () => Record<string, number
   const candidatesSampled = new Counter({ name: 'tessera_candidates_sampled_total', help: 'Candidates sampled', labelNames: ['model'], registers: [registry] });
   const jobs = new Counter({ name: 'tessera_jobs_total', help: 'Generation requests by outcome', labelNames: ['outcome'], registers: [registry] });
   const workerRestarts = new Counter({ name: 'tessera_worker_restarts_total', help: 'Inference worker crashes followed by a restart', labelNames: ['model'], registers: [registry] });
-  return { registry, queueDepth, running, stageSeconds, requestSeconds, imagesGenerated, candidatesSampled, jobs, workerRestarts };
+  const stepRowsMax = new Gauge({
+    name: 'tessera_step_rows_max',
+    help: 'Most rows of one sampling step so far (requests sharing steps add their rows)',
+    labelNames: ['model'],
+    registers: [registry],
+  });
+  return { stepRowsMax, registry, queueDepth, running, stageSeconds, requestSeconds, imagesGenerated, candidatesSampled, jobs, workerRestarts };
 }

@@ -14,6 +14,10 @@ export interface ServerOptions {
   apiKeys?: string[];
   /** Requests waiting per model before 429 (default 8). */
   maxQueue?: number;
+  /** Requests per model in the inference child at once, sharing every sampling step (default 4). */
+  concurrency?: number;
+  /** Most rows one shared sampling step may hold when admitting another request (default 512). */
+  maxBatchRows?: number;
   /** Per-request limit from start of sampling, in ms (default 300 000). */
   timeoutMs?: number;
   /** Largest accepted body in bytes (default 64 KiB). */
@@ -42,6 +46,8 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     dataDir: path.resolve(options.dataDir ?? 'data/server'),
     apiKeys: options.apiKeys ?? [],
     maxQueue: options.maxQueue ?? 8,
+    concurrency: options.concurrency ?? 4,
+    maxBatchRows: options.maxBatchRows ?? 512,
     timeoutMs: options.timeoutMs ?? 300_000,
     bodyLimit: options.bodyLimit ?? 64 * 1024,
     rateLimit: options.rateLimit ?? 120,

@@ -19,6 +19,8 @@ Options:
   --api-key KEY        require "Authorization: Bearer KEY"; repeatable (also TESSERA_API_KEYS=k1,k2)
   --max-queue N        requests waiting per model before 429 (default: 8)
   --timeout-ms N       per-request limit once sampling starts (default: 300000)
+  --concurrency N      requests per model sharing each sampling step (default: 4)
+  --max-batch-rows N   most rows of one shared step when admitting a request (default: 512)
   --rate-limit N       requests per client per minute, 0 disables (default: 120)
   --max-candidates N   most candidates per request (default: 64)
   --public-url URL     base of "url" responses (default: the request's Host)
@@ -34,6 +36,8 @@ const OPTIONS = {
   'api-key': { type: 'string', multiple: true },
   'max-queue': { type: 'string' },
   'timeout-ms': { type: 'string' },
+  concurrency: { type: 'string' },
+  'max-batch-rows': { type: 'string' },
   'rate-limit': { type: 'string' },
   'max-candidates': { type: 'string' },
   'public-url': { type: 'string' },
@@ -61,6 +65,8 @@ export async function runServe(argv: string[]): Promise<number> {
     apiKeys: [...(values['api-key'] ?? []), ...envKeys],
     maxQueue: numberFlag('max-queue', values['max-queue']),
     timeoutMs: numberFlag('timeout-ms', values['timeout-ms']),
+    concurrency: numberFlag('concurrency', values.concurrency),
+    maxBatchRows: numberFlag('max-batch-rows', values['max-batch-rows']),
     rateLimit: rate === 0 ? false : rate,
     maxCandidates: numberFlag('max-candidates', values['max-candidates']),
     publicUrl: values['public-url'],

@@ -3,12 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testServer, waitFor, type TestServer } from './helpers.js';
 
 // A real listening socket, the official client, and a worker slowed to ~15 ms a step so
-// requests are still running when the test kills the worker or disconnects.
+// requests are still running when the test kills the worker or disconnects. Concurrency 1
+// (one request in the child at a time) so a second request waits and a third is refused.
 let server: TestServer;
 let base: string;
 let client: OpenAI;
 beforeAll(async () => {
-  server = await testServer({ waitReady: true, workerStepDelayMs: 15, maxQueue: 1 });
+  server = await testServer({ waitReady: true, workerStepDelayMs: 15, maxQueue: 1, concurrency: 1 });
   base = await server.app.listen({ host: '127.0.0.1', port: 0 });
   client = new OpenAI({ apiKey: 'unused', baseURL: `${base}/v1`, maxRetries: 0 });
 });

@@ -3,12 +3,16 @@
  * sent by the HTTP process. ONNX Runtime's session.run blocks whichever event loop it
  * runs on and a native fault kills the whole process, so it runs here, not in the server.
  *
- * Requests are admitted and cancelled between sampling steps: the sampler checks the
- * AbortSignal before every step and ORT yields to the event loop around each run, so a
- * 'cancel' message lands within one step.
+ * Continuous batching: one loop runs the sampler a step at a time over the rows of every
+ * admitted request (ContinuousBatch). Between steps it admits queued requests (up to a
+ * row budget), drops cancelled ones and finishes those whose grid is complete (image
+ * decode, rerank, result). ORT yields to the event loop around each run, so 'generate'
+ * and 'cancel' messages land within one step.
  */
-import { isTesseraError } from '../../errors.js';
-import { Tessera } from '../../pipeline/tessera.js';
+import { TesseraError, isTesseraError } from '../../errors.js';
+import { Tessera, type PreparedRequest } from '../../pipeline/tessera.js';
+import type { GenerateRequest, GenerationEvent } from '../../pipeline/types.js';
+import { ContinuousBatch, rowsFor, type FinishedGroup, type GroupProgress } from '../../sampler/continuous.js';
 import { WORKER_CONFIG_ENV, type ChildMessage, type ParentMessage, type WorkerConfig } from './protocol.js';
 
 function send(message: ChildMessage): void {
@@ -18,6 +22,188 @@ function send(message: ChildMessage): void {
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 function sleepSync(ms: number): void {
   Atomics.wait(sleeper, 0, 0, ms);
+}
+
+/** Rows one step may run when several requests share it (a single larger request still runs alone). */
+export const DEFAULT_MAX_ROWS = 512;
+
+interface Queued {
+  id: string;
+  request: GenerateRequest;
+  controller: AbortController;
+  /** Resolved and tokenized once, on first look (a request waiting for room is not tokenized again). */
+  prepared?: PreparedRequest;
+  tokenizeMs?: number;
+}
+
+interface Active {
+  id: string;
+  prepared: PreparedRequest;
+  controller: AbortController;
+  started: number;
+  tokenizeMs: number;
+  lastTick: number;
+  previewMs: number;
+}
+
+function sendError(id: string, error: unknown): void {
+  const e = error as Error & { code?: string; param?: string };
+  send({ type: 'error', id, code: isTesseraError(error) ? error.code : 'TESSERA_ERR_INFERENCE', message: e.message, param: e.param });
+}
+
+function cancelledError(reason: unknown): TesseraError {
+  return new TesseraError('TESSERA_ERR_CANCELLED', 'generation was cancelled', { cause: reason });
+}
+
+class Scheduler {
+  private readonly queue: Queued[] = [];
+  private readonly active = new Map<string, Active>();
+  private readonly batch: ContinuousBatch;
+  private running = false;
+
+  constructor(
+    private readonly tessera: Tessera,
+    private readonly config: WorkerConfig,
+  ) {
+    this.batch = new ContinuousBatch(tessera.model.sampler);
+  }
+
+  submit(id: string, request: GenerateRequest): void {
+    this.queue.push({ id, request, controller: new AbortController() });
+    if (!this.running) void this.loop();
+  }
+
+  cancel(id: string, reason: unknown): void {
+    this.queue.find((q) => q.id === id)?.controller.abort(reason);
+    this.active.get(id)?.controller.abort(reason);
+  }
+
+  cancelAll(reason: unknown): void {
+    for (const q of this.queue) q.controller.abort(reason);
+    for (const a of this.active.values()) a.controller.abort(reason);
+  }
+
+  private async loop(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.queue.length > 0 || this.batch.size > 0) {
+        await this.admitQueued();
+        if (this.batch.size === 0) continue;
+        let report;
+        try {
+          report = await this.batch.step();
+        } catch (error) {
+          // A failed graph run leaves the batch unusable: fail everything in it.
+          for (const id of this.batch.ids) {
+            this.batch.remove(id);
+            this.active.delete(id);
+            sendError(id, error);
+          }
+          continue;
+        }
+        for (const { id, reason } of report.cancelled) {
+          this.active.delete(id);
+          sendError(id, cancelledError(reason));
+        }
+        for (const progress of report.advanced) await this.onToken(progress);
+        if (report.rows > 0 && this.config.stepDelayMs) sleepSync(this.config.stepDelayMs);
+        for (const finished of report.finished) await this.finish(finished);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Admits queued requests while the row budget allows (always at least one into an empty batch). */
+  private async admitQueued(): Promise<void> {
+    const budget = this.config.maxRows ?? DEFAULT_MAX_ROWS;
+    while (this.queue.length > 0) {
+      const next = this.queue[0];
+      if (next.controller.signal.aborted) {
+        this.queue.shift();
+        sendError(next.id, cancelledError(next.controller.signal.reason));
+        continue;
+      }
+      const started = performance.now();
+      if (next.prepared === undefined) {
+        try {
+          next.prepared = this.tessera.prepare(next.request);
+          next.tokenizeMs = performance.now() - started;
+        } catch (error) {
+          this.queue.shift();
+          sendError(next.id, error);
+          continue;
+        }
+      }
+      const prepared = next.prepared;
+      const tokenizeMs = next.tokenizeMs ?? 0;
+      if (this.batch.size > 0 && this.batch.rows + rowsFor(prepared.sequences) > budget) return;
+      this.queue.shift();
+      const active: Active = { id: next.id, prepared, controller: next.controller, started, tokenizeMs, lastTick: performance.now(), previewMs: 0 };
+      const emit = (event: GenerationEvent) => send({ type: 'event', id: next.id, event });
+      emit({ type: 'stage', stage: 'tokenize', ms: tokenizeMs });
+      let first: GroupProgress;
+      try {
+        first = await this.batch.admit(next.id, prepared.sequences, next.controller.signal);
+      } catch (error) {
+        sendError(next.id, error);
+        continue;
+      }
+      this.active.set(next.id, active);
+      emit({ type: 'start', candidates: prepared.sequences.length, steps: first.tokensTotal, rows: first.rows });
+      await this.onToken(first);
+    }
+  }
+
+  /** Per-request 'step' and 'preview' events for one sampled token. */
+  private async onToken(progress: GroupProgress): Promise<void> {
+    const active = this.active.get(progress.id);
+    if (active === undefined) return;
+    const { tokensDone, tokensTotal, codes, rows } = progress;
+    const now = performance.now();
+    const emit = (event: GenerationEvent) => send({ type: 'event', id: active.id, event });
+    const candidates = active.prepared.sequences.length;
+    emit({ type: 'step', step: tokensDone, steps: tokensTotal, tokensPerSecond: candidates / Math.max((now - active.lastTick) / 1000, 1e-9), rows });
+    active.lastTick = now;
+    const previewEvery = active.prepared.resolved.settings.previewEvery;
+    if (previewEvery > 0 && tokensDone % previewEvery === 0 && tokensDone < tokensTotal) {
+      const started = performance.now();
+      const images = await this.tessera.previewImages(codes, tokensDone);
+      active.previewMs += performance.now() - started;
+      emit({ type: 'preview', step: tokensDone, steps: tokensTotal, images });
+    }
+  }
+
+  private async finish(finished: FinishedGroup): Promise<void> {
+    const active = this.active.get(finished.id);
+    this.active.delete(finished.id);
+    if (active === undefined) return;
+    const emit = (event: GenerationEvent) => send({ type: 'event', id: active.id, event });
+    if (active.controller.signal.aborted) {
+      sendError(active.id, cancelledError(active.controller.signal.reason));
+      return;
+    }
+    try {
+      emit({ type: 'stage', stage: 'prefill', ms: finished.prefillMs });
+      emit({ type: 'stage', stage: 'decode', ms: finished.decodeMs });
+      const decodeMs = performance.now() - active.started - active.tokenizeMs - finished.prefillMs - active.previewMs;
+      const { result, imageDecodeMs, rerankMs } = await this.tessera.complete(active.prepared, finished.codes);
+      emit({ type: 'stage', stage: 'imageDecode', ms: imageDecodeMs });
+      emit({ type: 'stage', stage: 'rerank', ms: rerankMs });
+      result.timings = {
+        tokenize: active.tokenizeMs,
+        prefill: finished.prefillMs,
+        decode: decodeMs,
+        imageDecode: imageDecodeMs,
+        rerank: rerankMs,
+        total: performance.now() - active.started,
+      };
+      result.batching = { maxRowsPerStep: finished.maxRows, sharedSteps: finished.sharedSteps };
+      send({ type: 'result', id: active.id, result });
+    } catch (error) {
+      sendError(active.id, error);
+    }
+  }
 }
 
 async function main(): Promise<void> {
@@ -32,36 +218,16 @@ async function main(): Promise<void> {
     send({ type: 'load-error', code, message: (error as Error).message });
     process.exit(1);
   }
-  const running = new Map<string, AbortController>();
+  const scheduler = new Scheduler(tessera, config);
   process.on('message', (raw: ParentMessage) => {
     if (raw.type === 'cancel') {
-      running.get(raw.id)?.abort(new Error(raw.reason));
-      return;
-    }
-    if (raw.type === 'shutdown') {
-      for (const controller of running.values()) controller.abort(new Error('server shutting down'));
+      scheduler.cancel(raw.id, new Error(raw.reason));
+    } else if (raw.type === 'shutdown') {
+      scheduler.cancelAll(new Error('server shutting down'));
       void tessera.dispose().finally(() => process.exit(0));
-      return;
+    } else {
+      scheduler.submit(raw.id, raw.request);
     }
-    const { id, request } = raw;
-    const controller = new AbortController();
-    running.set(id, controller);
-    void tessera
-      .generate(request, {
-        signal: controller.signal,
-        onEvent: (event) => {
-          send({ type: 'event', id, event });
-          if (event.type === 'step' && config.stepDelayMs) sleepSync(config.stepDelayMs);
-        },
-      })
-      .then(
-        (result) => send({ type: 'result', id, result }),
-        (error: unknown) => {
-          const e = error as Error & { code?: string; param?: string };
-          send({ type: 'error', id, code: isTesseraError(error) ? error.code : 'TESSERA_ERR_INFERENCE', message: e.message, param: e.param });
-        },
-      )
-      .finally(() => running.delete(id));
   });
   send({ type: 'ready', model: tessera.manifest.name, pid: process.pid });
 }

@@ -6,6 +6,8 @@ export interface WorkerConfig {
   device: Device;
   /** Tests only: sleep this long after every sampling step (makes "kill it mid-request" deterministic). */
   stepDelayMs?: number;
+  /** Most rows one shared step may run when admitting another request (default 512). */
+  maxRows?: number;
 }
 
 export type ParentMessage =
