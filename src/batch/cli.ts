@@ -1,5 +1,5 @@
 /** `tessera batch prompts.txt --out DIR`: the command-line face of the batch runner. */
-import { numberFlag, parseCommandLine } from '../cli/args.js';
+import { numberFlag, parseCommandLine, samplingFromFlags, SAMPLING_FLAGS } from '../cli/args.js';
 import { ProgressBar } from '../cli/progress.js';
 import { TesseraError } from '../errors.js';
 import { checkDevice } from '../model/runtime.js';
@@ -44,26 +44,13 @@ Exit status: 0 when every prompt of the file is complete, 1 when lines were skip
 prompts failed (the summary lists them), 2 for a usage mistake.`;
 
 const OPTIONS = {
+  ...SAMPLING_FLAGS,
   out: { type: 'string' },
-  candidates: { type: 'string' },
-  keep: { type: 'string' },
-  seed: { type: 'string' },
-  negative: { type: 'string' },
-  temperature: { type: 'string' },
-  'top-k': { type: 'string' },
-  'top-p': { type: 'string' },
-  guidance: { type: 'string' },
   grid: { type: 'boolean' },
   'no-grid': { type: 'boolean' },
-  'no-rerank': { type: 'boolean' },
   'batch-prompts': { type: 'string' },
   strict: { type: 'boolean' },
   force: { type: 'boolean' },
-  model: { type: 'string' },
-  device: { type: 'string' },
-  json: { type: 'boolean' },
-  quiet: { type: 'boolean' },
-  help: { type: 'boolean' },
 } as const;
 
 function formatDuration(ms: number): string {
@@ -117,15 +104,7 @@ export async function runBatchCommand(argv: string[]): Promise<number> {
     out: values.out,
     model: values.model,
     device: device as Device,
-    candidates: numberFlag('candidates', values.candidates),
-    keep: numberFlag('keep', values.keep),
-    seed: numberFlag('seed', values.seed),
-    negativePrompt: values.negative,
-    temperature: numberFlag('temperature', values.temperature),
-    topK: numberFlag('top-k', values['top-k']),
-    topP: numberFlag('top-p', values['top-p']),
-    guidanceScale: numberFlag('guidance', values.guidance),
-    rerank: !values['no-rerank'],
+    ...samplingFromFlags(values),
     grid: !values['no-grid'],
     batchPrompts: numberFlag('batch-prompts', values['batch-prompts']),
     strict: values.strict === true,

@@ -36,3 +36,48 @@ export function numberFlag(flag: string, value: string | undefined): number | un
   }
   return Number(value);
 }
+
+/** Flags shared by every command that samples images (generate, batch). */
+export const SAMPLING_FLAGS = {
+  candidates: { type: 'string' },
+  keep: { type: 'string' },
+  seed: { type: 'string' },
+  negative: { type: 'string' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  guidance: { type: 'string' },
+  'no-rerank': { type: 'boolean' },
+  model: { type: 'string' },
+  device: { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean' },
+} as const;
+
+interface SamplingFlagValues {
+  candidates?: string;
+  keep?: string;
+  seed?: string;
+  negative?: string;
+  temperature?: string;
+  'top-k'?: string;
+  'top-p'?: string;
+  guidance?: string;
+  'no-rerank'?: boolean;
+}
+
+/** The request fields the sampling flags set (numbers parsed strictly; ranges are checked later). */
+export function samplingFromFlags(values: SamplingFlagValues) {
+  return {
+    negativePrompt: values.negative,
+    candidates: numberFlag('candidates', values.candidates),
+    keep: numberFlag('keep', values.keep),
+    seed: numberFlag('seed', values.seed),
+    temperature: numberFlag('temperature', values.temperature),
+    topK: numberFlag('top-k', values['top-k']),
+    topP: numberFlag('top-p', values['top-p']),
+    guidanceScale: numberFlag('guidance', values.guidance),
+    rerank: !values['no-rerank'],
+  };
+}

@@ -5,7 +5,7 @@ import { checkDevice } from '../model/runtime.js';
 import { Tessera } from '../pipeline/tessera.js';
 import type { Device, GenerationResult, StageName } from '../pipeline/types.js';
 import { ensureWritableDir, slugOf, writeFileAtomic } from '../util/fs.js';
-import { numberFlag, parseCommandLine } from './args.js';
+import { parseCommandLine, samplingFromFlags, SAMPLING_FLAGS } from './args.js';
 import { ProgressBar } from './progress.js';
 
 export const GENERATE_USAGE = `Usage: tessera generate "<prompt>" [options]
@@ -31,22 +31,9 @@ Options (defaults come from the model's manifest):
   --help             this text`;
 
 const OPTIONS = {
-  candidates: { type: 'string' },
-  keep: { type: 'string' },
-  seed: { type: 'string' },
-  negative: { type: 'string' },
-  temperature: { type: 'string' },
-  'top-k': { type: 'string' },
-  'top-p': { type: 'string' },
-  guidance: { type: 'string' },
+  ...SAMPLING_FLAGS,
   out: { type: 'string' },
   grid: { type: 'boolean' },
-  'no-rerank': { type: 'boolean' },
-  model: { type: 'string' },
-  device: { type: 'string' },
-  json: { type: 'boolean' },
-  quiet: { type: 'boolean' },
-  help: { type: 'boolean' },
 } as const;
 
 export interface WrittenImage {
@@ -107,18 +94,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
   }
   const device = values.device ?? 'cpu';
   checkDevice(device);
-  const request = {
-    prompt: positionals[0],
-    negativePrompt: values.negative,
-    candidates: numberFlag('candidates', values.candidates),
-    keep: numberFlag('keep', values.keep),
-    seed: numberFlag('seed', values.seed),
-    temperature: numberFlag('temperature', values.temperature),
-    topK: numberFlag('top-k', values['top-k']),
-    topP: numberFlag('top-p', values['top-p']),
-    guidanceScale: numberFlag('guidance', values.guidance),
-    rerank: !values['no-rerank'],
-  };
+  const request = { prompt: positionals[0], ...samplingFromFlags(values) };
   const tessera = await Tessera.load({ model: values.model, device: device as Device, rerank: request.rerank });
   try {
     // Validate everything before anything is created on disk.

@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { SequenceSpec } from '../../src/sampler/sampler.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const TINY_MODEL = path.join(ROOT, 'test/fixtures/tiny-model');
@@ -60,4 +61,16 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let max = 0;
   for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
   return max;
+}
+
+/** The sampler sequences of a reference case (candidate indices default to the case's own). */
+export function sequencesOf(c: ReferenceCase, indices = c.indices): SequenceSpec[] {
+  return indices.map((candidateIndex) => ({
+    textIds: c.textIds,
+    unconditionalIds: c.guidanceScale !== 1 ? c.unconditionalIds : null,
+    guidanceScale: c.guidanceScale,
+    seed: c.seed,
+    candidateIndex,
+    processors: { temperature: c.temperature, topK: c.topK, topP: c.topP },
+  }));
 }

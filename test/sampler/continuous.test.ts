@@ -2,8 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type LoadedModel } from '../../src/model/loader.js';
 import { ContinuousBatch, rowsFor, type FinishedGroup, type StepReport } from '../../src/sampler/continuous.js';
 import { KvSlots } from '../../src/sampler/kv-cache.js';
-import type { SequenceSpec } from '../../src/sampler/sampler.js';
-import { loadReference, TINY_MODEL, type ReferenceCase } from '../helpers/tiny.js';
+import { loadReference, TINY_MODEL, sequencesOf } from '../helpers/tiny.js';
 
 const reference = loadReference();
 const byName = (name: string) => reference.sampling.find((c) => c.name === name)!;
@@ -12,17 +11,6 @@ let model: LoadedModel;
 beforeAll(async () => {
   model = await loadModel({ model: TINY_MODEL, rerank: false });
 });
-
-function sequencesOf(c: ReferenceCase, indices = c.indices): SequenceSpec[] {
-  return indices.map((candidateIndex) => ({
-    textIds: c.textIds,
-    unconditionalIds: c.guidanceScale !== 1 ? c.unconditionalIds : null,
-    guidanceScale: c.guidanceScale,
-    seed: c.seed,
-    candidateIndex,
-    processors: { temperature: c.temperature, topK: c.topK, topP: c.topP },
-  }));
-}
 
 const asArrays = (codes: Int32Array[]) => codes.map((x) => Array.from(x));
 

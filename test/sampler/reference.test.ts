@@ -1,8 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type LoadedModel } from '../../src/model/loader.js';
 import { ort } from '../../src/model/runtime.js';
-import type { SequenceSpec } from '../../src/sampler/sampler.js';
-import { loadReference, maxAbsDiff, TINY_MODEL, type ReferenceCase } from '../helpers/tiny.js';
+import { loadReference, maxAbsDiff, TINY_MODEL, sequencesOf } from '../helpers/tiny.js';
 
 const reference = loadReference();
 let model: LoadedModel;
@@ -10,17 +9,6 @@ let model: LoadedModel;
 beforeAll(async () => {
   model = await loadModel({ model: TINY_MODEL, rerank: false });
 });
-
-function sequencesOf(c: ReferenceCase, indices = c.indices): SequenceSpec[] {
-  return indices.map((candidateIndex) => ({
-    textIds: c.textIds,
-    unconditionalIds: c.guidanceScale !== 1 ? c.unconditionalIds : null,
-    guidanceScale: c.guidanceScale,
-    seed: c.seed,
-    candidateIndex,
-    processors: { temperature: c.temperature, topK: c.topK, topP: c.topP },
-  }));
-}
 
 describe('generator graphs against PyTorch', () => {
   it('prefill logits and cache match the PyTorch model', async () => {
