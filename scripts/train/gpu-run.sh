@@ -21,6 +21,9 @@ GPT_BATCH=${GPT_BATCH:-256}
 CLIP_BATCH=${CLIP_BATCH:-512}
 LIMIT=${LIMIT:-}
 PY=${PY:-python3}
+# RESUME=1 continues each trainer from its last checkpoint in $WORK/ck (same machine).
+resume_flag=()
+[ "${RESUME:-0}" = 1 ] && resume_flag=(--resume)
 export PYTHONUNBUFFERED=1
 limit_flag=()
 [ -n "$LIMIT" ] && limit_flag=(--limit "$LIMIT")
@@ -51,19 +54,20 @@ pack() { # pack NAME DIR FILES... -> $OUT/NAME.tgz
 
 (
   "$PY" "$here/train_clip.py" --data "$WORK/data" --out "$WORK/ck/clip" --seconds "$CLIP_S" --batch "$CLIP_BATCH" \
-    "${limit_flag[@]}" > "$OUT/clip.log" 2>&1
+    "${limit_flag[@]}" "${resume_flag[@]}" >> "$OUT/clip.log" 2>&1
   echo "clip exit $?" >> "$OUT/clip.log"
   pack clip "$WORK/ck/clip" config.json model.fp16.pt vocab.json log.csv
 ) &
 clip_pid=$!
 
 "$PY" "$here/train_vqvae.py" --data "$WORK/data" --out "$WORK/ck/vqvae" --seconds "$VQ_S" --batch "$VQ_BATCH" \
-  --codebook "${CODEBOOK:-1024}" "${limit_flag[@]}" > "$OUT/vqvae.log" 2>&1
+  --codebook "${CODEBOOK:-1024}" "${limit_flag[@]}" "${resume_flag[@]}" >> "$OUT/vqvae.log" 2>&1
 echo "vqvae exit $?" | tee -a "$OUT/vqvae.log"
 pack vqvae "$WORK/ck/vqvae" config.json weights.pt log.csv metrics.json
 
 "$PY" "$here/train_generator.py" --data "$WORK/data" --vqvae "$WORK/ck/vqvae" --out "$WORK/ck/generator" \
-  --seconds "$GPT_S" --batch "$GPT_BATCH" --log-every 200 "${limit_flag[@]}" ${GPT_ARGS:-} > "$OUT/generator.log" 2>&1
+  --seconds "$GPT_S" --batch "$GPT_BATCH" --log-every 200 "${limit_flag[@]}" "${resume_flag[@]}" ${GPT_ARGS:-} \
+  >> "$OUT/generator.log" 2>&1
 echo "generator exit $?" | tee -a "$OUT/generator.log"
 pack generator "$WORK/ck/generator" config.json weights.pt vocab.json log.csv
 

@@ -209,8 +209,10 @@ def main() -> None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        running += float(loss) if step % 10 == 0 else 0.0
-        seen += 1 if step % 10 == 0 else 0
+        # Reading the loss forces a GPU sync: sample it every 10 steps (and at log steps).
+        if step % 10 == 0 or step % args.log_every == 0:
+            running += float(loss)
+            seen += 1
         if step % args.log_every == 0:
             v = val_loss()
             t = elapsed_before + time.time() - started
