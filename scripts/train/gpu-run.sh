@@ -2,7 +2,7 @@
 # One prepared, time-boxed training run of all three models on a lent GPU machine
 # (or, with small budgets, on the CPU as a smoke test of the same steps).
 #
-#   DATA_GZ=.gpu/data OUT=/tmp/gpu-out VQ_S=120 GPT_S=300 CLIP_S=420 bash scripts/train/gpu-run.sh
+#   DATA_GZ=.gpu/data OUT=/tmp/gpu-out VQ_S=150 GPT_S=300 CLIP_S=430 bash scripts/train/gpu-run.sh
 #
 # DATA_GZ holds the shapes shards gzip-compressed (scripts/train/pack-data.sh); the
 # VQ-VAE trains first, then the generator on its codes, while CLIP trains alongside
@@ -13,9 +13,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:?set OUT}
 DATA_GZ=${DATA_GZ:-.gpu/data}
 WORK=${WORK:-/tmp/tessera-train}
-VQ_S=${VQ_S:-120}
+VQ_S=${VQ_S:-150}
 GPT_S=${GPT_S:-300}
-CLIP_S=${CLIP_S:-420}
+CLIP_S=${CLIP_S:-430}
 VQ_BATCH=${VQ_BATCH:-256}
 GPT_BATCH=${GPT_BATCH:-256}
 CLIP_BATCH=${CLIP_BATCH:-512}
