@@ -9,5 +9,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     include: ['test/**/*.test.ts'],
+    // The JSON report lets .ci/run end with a plain "N passed, N failed" line.
+    reporters: ['default', 'json'],
+    outputFile: { json: 'out/vitest-report.json' },
   },
 });
