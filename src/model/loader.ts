@@ -42,8 +42,9 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
   if (options.verify !== false) await verifyPackageFiles(dir, manifest);
   const file = (relative: string) => path.join(dir, relative);
   const tokenizer = TextTokenizer.fromFile(file(manifest.text.tokenizer), manifest);
-  const [prefill, step, decoderSession, encoderSession] = await Promise.all([
-    createSession(file(manifest.generator.prefill), device),
+  // The first session tells whether the device works; the rest load together.
+  const prefill = await createSession(file(manifest.generator.prefill), device);
+  const [step, decoderSession, encoderSession] = await Promise.all([
     createSession(file(manifest.generator.step), device),
     createSession(file(manifest.decoder), device),
     createSession(file(manifest.encoder), device),
