@@ -1,6 +1,6 @@
 /**
  * npm run eval -- [--model DIR] [--candidates N] [--limit K] [--out DIR] [--category C] [--prompts FILE]
- *                  [--guidance X] [--batch-prompts N]
+ *                  [--guidance X] [--top-k N] [--top-p X] [--batch-prompts N]
  *
  * Generates N candidates per prompt of the frozen prompt set through the real
  * pipeline, judges every candidate, and reports random / CLIP top-1 / top-4 / oracle
@@ -26,6 +26,8 @@ interface EvalOptions {
   prompts: string;
   /** Guidance scale for every prompt; the manifest's default when undefined. */
   guidance: number | undefined;
+  topK: number | undefined;
+  topP: number | undefined;
   batchPrompts: number;
 }
 
@@ -44,7 +46,7 @@ function parseOptions(argv: string[]): EvalOptions {
       options: {
         model: { type: 'string' }, candidates: { type: 'string' }, limit: { type: 'string' },
         out: { type: 'string' }, category: { type: 'string' }, prompts: { type: 'string' },
-        guidance: { type: 'string' }, 'batch-prompts': { type: 'string' },
+        guidance: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'batch-prompts': { type: 'string' },
       },
       strict: true,
     }));
@@ -62,6 +64,8 @@ function parseOptions(argv: string[]): EvalOptions {
     category: values.category,
     prompts: values.prompts ?? 'eval/prompts.json',
     guidance: values.guidance === undefined ? undefined : Number(values.guidance),
+    topK: values['top-k'] === undefined ? undefined : Number(values['top-k']),
+    topP: values['top-p'] === undefined ? undefined : Number(values['top-p']),
     batchPrompts: positiveInteger(values['batch-prompts'], 'batch-prompts') ?? 4,
   };
 }
@@ -106,7 +110,7 @@ export async function runEval(options: EvalOptions): Promise<void> {
     const group = prompts.slice(start, start + options.batchPrompts);
     results.push(
       ...(await tessera.generateMany(
-        group.map((p) => ({ prompt: p.prompt, seed: p.seed, candidates: options.candidates, keep: 4, rerank: true, guidanceScale: options.guidance })),
+        group.map((p) => ({ prompt: p.prompt, seed: p.seed, candidates: options.candidates, keep: 4, rerank: true, guidanceScale: options.guidance, topK: options.topK, topP: options.topP })),
       )),
     );
     process.stderr.write(`generated ${results.length}/${prompts.length} prompts\n`);
@@ -133,6 +137,8 @@ export async function runEval(options: EvalOptions): Promise<void> {
     formatVersion: 1,
     model: modelName,
     guidance: options.guidance ?? null,
+    topK: options.topK ?? null,
+    topP: options.topP ?? null,
     promptSet: options.prompts,
     candidates: options.candidates,
     prompts: perPrompt.length,
