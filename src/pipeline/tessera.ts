@@ -78,6 +78,9 @@ export class Tessera {
     }
     const { settings } = resolved;
     const guided = settings.guidanceScale !== 1;
+    if (negative !== null && !guided) {
+      warnings.push('the negative prompt has no effect without guidance (guidance scale 1): set a guidance scale above 1 to use it');
+    }
     const unconditionalIds = guided ? (negative?.ids ?? manifest.text.unconditionalIds) : null;
     const sequences = resolved.candidateIndices.map((candidateIndex) => ({
       textIds: text.ids,

@@ -70,6 +70,13 @@ describe('generate end to end (tiny random model)', () => {
     expect(result.warnings.join('\n')).toMatch(/only the first 12/);
   });
 
+  it('warns that a negative prompt does nothing without guidance', async () => {
+    const unguided = tessera.prepare({ prompt: 'a red star', negativePrompt: 'a blue circle', guidanceScale: 1 });
+    expect(unguided.warnings.join('\n')).toMatch(/negative prompt has no effect without guidance/);
+    const guided = tessera.prepare({ prompt: 'a red star', negativePrompt: 'a blue circle', guidanceScale: 2 });
+    expect(guided.warnings).toEqual([]);
+  });
+
   it('cancels between steps', async () => {
     const controller = new AbortController();
     const run = tessera.generate(
