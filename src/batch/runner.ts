@@ -300,7 +300,13 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     const invalid: PromptProblem[] = [...file.problems];
     for (const problem of file.problems) notice(`${fileName}:${problem.line}: skipped: ${problem.message}`);
     // The flags alone must make a valid request: a bad flag fails at once, not on every line.
-    tessera.prepare({ ...requestOf('flags', {}, options, settings.seed), seed: settings.seed });
+    // --keep without --candidates is checked against each line's candidates below (lines
+    // may set their own), so here it only has to fit some candidate count.
+    const flagRequest = { ...requestOf('flags', {}, options, settings.seed), seed: settings.seed };
+    if (options.candidates === undefined && options.keep !== undefined) {
+      flagRequest.candidates = Math.max(options.keep, tessera.manifest.sampling.candidates);
+    }
+    tessera.prepare(flagRequest);
     const tasks: Task[] = [];
     for (const entry of file.entries) {
       const request = requestOf(entry.prompt, entry.overrides, options, promptSeed(settings.seed, entry.index));

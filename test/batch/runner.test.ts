@@ -196,6 +196,16 @@ describe('bad input', () => {
     expect(manifest[1].images).toHaveLength(2);
   });
 
+  it('--keep above the model default candidates is fine when lines set their own candidates', async () => {
+    const out = path.join(dir, 'keep-per-line');
+    const lines = writeText(dir, 'keep.jsonl', '{"prompt": "a red star", "candidates": 12}\n{"prompt": "a blue circle"}\n');
+    // The tiny model's default is 8 candidates: line 2 (no override) cannot keep 10, line 1 can.
+    const summary = await runBatch({ tessera, prompts: lines, out, keep: 10, seed: 3, grid: false });
+    expect(summary).toMatchObject({ prompts: 1, generated: 1 });
+    expect(summary.invalid.map((p) => p.line)).toEqual([2]);
+    expect(summary.invalid[0].message).toMatch(/"keep"/);
+  });
+
   it('--strict stops at the first bad line, before writing anything', async () => {
     const out = path.join(dir, 'strict');
     const message = await rejectsWith(run({ prompts: jsonl, out, strict: true }), 'TESSERA_ERR_INPUT_FILE');
