@@ -2,6 +2,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODEL_DIR } from '../model/loader.js';
+import { TesseraError } from '../errors.js';
+import { LIMITS } from '../pipeline/settings.js';
 import type { Device } from '../pipeline/types.js';
 
 export interface ServerOptions {
@@ -39,7 +41,28 @@ export interface ServerOptions {
 
 export type ResolvedServerOptions = Required<Omit<ServerOptions, 'publicUrl' | 'workerStepDelayMs'>> & Pick<ServerOptions, 'publicUrl' | 'workerStepDelayMs'>;
 
+/** Integer bounds of the numeric options; a value outside them is TESSERA_ERR_OPTION naming the flag. */
+const NUMERIC_OPTIONS: Record<string, { flag: string; min: number; max: number }> = {
+  maxQueue: { flag: 'max-queue', min: 0, max: 100_000 },
+  concurrency: { flag: 'concurrency', min: 1, max: 1024 },
+  maxBatchRows: { flag: 'max-batch-rows', min: 1, max: 65_536 },
+  timeoutMs: { flag: 'timeout-ms', min: 1, max: 86_400_000 },
+  bodyLimit: { flag: 'body-limit', min: 1, max: 1 << 30 },
+  maxCandidates: { flag: 'max-candidates', min: 1, max: LIMITS.candidates.max },
+  previewEvery: { flag: 'preview-every', min: 0, max: 4096 },
+  shutdownGraceMs: { flag: 'shutdown-grace-ms', min: 0, max: 3_600_000 },
+};
+
 export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
+  for (const [key, { flag, min, max }] of Object.entries(NUMERIC_OPTIONS)) {
+    const value = (options as Record<string, unknown>)[key];
+    if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)) {
+      throw new TesseraError('TESSERA_ERR_OPTION', `--${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`, { param: flag });
+    }
+  }
+  if (options.rateLimit !== undefined && options.rateLimit !== false && (!Number.isInteger(options.rateLimit) || options.rateLimit < 1)) {
+    throw new TesseraError('TESSERA_ERR_OPTION', `--rate-limit must be a positive integer (0 disables it), got ${JSON.stringify(options.rateLimit)}`, { param: 'rate-limit' });
+  }
   return {
     models: options.models && options.models.length > 0 ? options.models.map((m) => path.resolve(m)) : [DEFAULT_MODEL_DIR],
     device: options.device ?? 'cpu',

@@ -178,3 +178,19 @@ describe('bad input: a 4xx with the OpenAI error envelope, never a 500', () => {
     expectEnvelope(response.json(), null);
   });
 });
+
+describe('server options', () => {
+  it('rejects out-of-range numeric options with the flag name', async () => {
+    const { resolveServerOptions } = await import('../../src/server/options.js');
+    for (const [options, flag] of [
+      [{ concurrency: 0 }, 'concurrency'],
+      [{ maxBatchRows: -1 }, 'max-batch-rows'],
+      [{ maxQueue: 1.5 }, 'max-queue'],
+      [{ maxCandidates: 5000 }, 'max-candidates'],
+      [{ rateLimit: -3 }, 'rate-limit'],
+    ] as const) {
+      expect(() => resolveServerOptions(options)).toThrow(expect.objectContaining({ code: 'TESSERA_ERR_OPTION', param: flag }));
+    }
+    expect(resolveServerOptions({ concurrency: 2, maxBatchRows: 64, rateLimit: false })).toMatchObject({ concurrency: 2, maxBatchRows: 64, rateLimit: false });
+  });
+});
