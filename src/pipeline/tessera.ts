@@ -113,7 +113,6 @@ export class Tessera {
     const sequences = prepared.flatMap((p) => p.sequences);
     const steps = manifest.image.grid.height * manifest.image.grid.width;
     const prefillBefore = sampler.stats.prefillMs;
-    const decodeBefore = sampler.stats.decodeMs;
     const state = await sampler.prefill(sequences);
     emit({ type: 'start', candidates: sequences.length, steps, rows: state.rows });
     const previewEvery = Math.min(...prepared.map((p) => p.resolved.settings.previewEvery));
@@ -136,7 +135,7 @@ export class Tessera {
     const prefillMs = sampler.stats.prefillMs - prefillBefore;
     const decodeMs = performance.now() - started - tokenizeMs - prefillMs - previewMs;
     emit({ type: 'stage', stage: 'prefill', ms: prefillMs });
-    emit({ type: 'stage', stage: 'decode', ms: sampler.stats.decodeMs - decodeBefore });
+    emit({ type: 'stage', stage: 'decode', ms: decodeMs });
 
     const imageStarted = performance.now();
     const images = await decoder.decode(state.codes);
