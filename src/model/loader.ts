@@ -5,6 +5,8 @@ import { TokenDecoder } from '../decoder/token-decoder.js';
 import { TesseraError } from '../errors.js';
 import type { Device } from '../pipeline/types.js';
 import { ClipReranker } from '../rerank/clip-reranker.js';
+import { DecoderOnlyGenerator } from '../generator/decoder-only/generator.js';
+import type { ImageTokenGenerator } from '../generator/generator.js';
 import { BatchSampler } from '../sampler/sampler.js';
 import { TextTokenizer } from '../text/tokenizer.js';
 import { readManifest, verifyPackageFiles, type ModelManifest } from './manifest.js';
@@ -29,6 +31,7 @@ export interface LoadedModel {
   manifest: ModelManifest;
   device: Device;
   tokenizer: TextTokenizer;
+  generator: ImageTokenGenerator;
   sampler: BatchSampler;
   decoder: TokenDecoder;
   reranker: ClipReranker | null;
@@ -42,13 +45,9 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
   if (options.verify !== false) await verifyPackageFiles(dir, manifest);
   const file = (relative: string) => path.join(dir, relative);
   const tokenizer = TextTokenizer.fromFile(file(manifest.text.tokenizer), manifest);
-  // The first session tells whether the device works; the rest load together.
-  const prefill = await createSession(file(manifest.generator.prefill), device);
-  const [step, decoderSession, encoderSession] = await Promise.all([
-    createSession(file(manifest.generator.step), device),
-    createSession(file(manifest.decoder), device),
-    createSession(file(manifest.encoder), device),
-  ]);
+  const generator = await loadGenerator(manifest, file, device);
+  const decoderSession = await createSession(file(manifest.decoder), device);
+  const loadEncoder = () => createSession(file(manifest.encoder), device);
   let reranker: ClipReranker | null = null;
   if (options.rerank !== false && manifest.clip !== null) {
     const clipDir = file(manifest.clip);
@@ -62,8 +61,21 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
     manifest,
     device,
     tokenizer,
-    sampler: new BatchSampler(manifest, prefill, step),
-    decoder: new TokenDecoder(manifest, decoderSession, encoderSession),
+    generator,
+    sampler: new BatchSampler(generator),
+    decoder: new TokenDecoder(manifest, decoderSession, loadEncoder),
     reranker,
   };
+}
+
+/** The generator implementation named by `manifest.architecture` (the one place that dispatches on it). */
+async function loadGenerator(manifest: ModelManifest, file: (relative: string) => string, device: Device): Promise<ImageTokenGenerator> {
+  switch (manifest.architecture) {
+    case 'decoder-only': {
+      // The first session tells whether the device works; the rest load after it.
+      const prefill = await createSession(file(manifest.generator.prefill), device);
+      const step = await createSession(file(manifest.generator.step), device);
+      return new DecoderOnlyGenerator(manifest, prefill, step);
+    }
+  }
 }

@@ -8,6 +8,8 @@
  * whole grown cache each step would copy it all, every step. One tensor per layer
  * also spares the graph from slicing (copying) each layer out of a stacked cache.
  */
+import type { RowCache } from '../generator.js';
+
 export interface CacheShape {
   layers: number;
   heads: number;
@@ -15,7 +17,7 @@ export interface CacheShape {
   headDim: number;
 }
 
-export class KvSlots {
+export class KvSlots implements RowCache {
   readonly rows: number;
   readonly shape: CacheShape;
   readonly keys: Float32Array[]; // per layer [R, H, D, S]
@@ -88,8 +90,10 @@ export class KvSlots {
    * `fromRow` into this cache starting at `toRow`. Rows are the outermost dimension of
    * every buffer, so each layer is one contiguous copy.
    */
-  copyRows(source: KvSlots, fromRow: number, toRow: number, count: number): void {
+  copyRows(from: RowCache, fromRow: number, toRow: number, count: number): void {
     const { layers, heads, slots, headDim } = this.shape;
+    if (!(from instanceof KvSlots)) throw new TypeError('copyRows needs another KvSlots');
+    const source = from;
     if (source.shape.layers !== layers || source.shape.heads !== heads || source.shape.slots !== slots || source.shape.headDim !== headDim) {
       throw new RangeError('copyRows needs caches of the same shape');
     }
