@@ -11,7 +11,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Tessera } from '../src/pipeline/tessera.js';
 import { NaiveSampler } from '../src/sampler/naive-sampler.js';
-import type { ort } from '../src/model/runtime.js';
 
 const { values } = parseArgs({
   options: {
