@@ -9,7 +9,7 @@
  * per image position, in position order, whether that position is forced or sampled.
  * Forcing a position therefore never shifts the draws of the positions after it: a
  * candidate forced to the codes it would have sampled anyway samples exactly the same
- * grid as without forcing. scripts/train/reference_sampler.py follows the same rule.
+ * grid as without forcing. Every sampler applies it through step.ts's drawToken.
  */
 import { TesseraError } from '../errors.js';
 
