@@ -15,6 +15,10 @@ export interface PreparedRequest {
   sequences: SequenceSpec[];
 }
 
+function isResolved(request: GenerateRequest | ResolvedRequest): request is ResolvedRequest {
+  return 'settings' in request && 'candidateIndices' in request;
+}
+
 function isPrepared(request: GenerateRequest | PreparedRequest): request is PreparedRequest {
   return 'sequences' in request && 'resolved' in request;
 }
@@ -40,9 +44,10 @@ export class Tessera {
   }
 
   /** Resolves settings and tokenizes; throws a TesseraError on bad input, before any inference. */
-  prepare(request: GenerateRequest): PreparedRequest {
+  prepare(request: GenerateRequest | ResolvedRequest): PreparedRequest {
     const { manifest, tokenizer } = this.model;
-    const resolved = resolveRequest(request, manifest);
+    // A request resolved elsewhere (the HTTP process validates before it queues) is not resolved again.
+    const resolved = isResolved(request) ? request : resolveRequest(request, manifest);
     const text = tokenizer.encode(resolved.prompt);
     const negative = resolved.negativePrompt === null ? null : tokenizer.encode(resolved.negativePrompt);
     const warnings: string[] = [];

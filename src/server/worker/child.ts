@@ -12,6 +12,7 @@
 import { TesseraError, isTesseraError } from '../../errors.js';
 import type { GenerationRun } from '../../pipeline/run.js';
 import { Tessera } from '../../pipeline/tessera.js';
+import type { ResolvedRequest } from '../../pipeline/settings.js';
 import type { GenerateRequest } from '../../pipeline/types.js';
 import { ContinuousBatch, rowsFor, type FinishedGroup, type GroupProgress } from '../../sampler/continuous.js';
 import { WORKER_CONFIG_ENV, type ChildMessage, type ParentMessage, type WorkerConfig } from './protocol.js';
@@ -30,7 +31,7 @@ export const DEFAULT_MAX_ROWS = 512;
 
 interface Queued {
   id: string;
-  request: GenerateRequest;
+  request: GenerateRequest | ResolvedRequest;
   controller: AbortController;
   /** Prepared once, on first look (a request waiting for room is not prepared again). */
   run?: GenerationRun;
@@ -68,7 +69,7 @@ class Scheduler {
     this.batch = new ContinuousBatch(tessera.model.sampler);
   }
 
-  submit(id: string, request: GenerateRequest): void {
+  submit(id: string, request: GenerateRequest | ResolvedRequest): void {
     this.queue.push({ id, request, controller: new AbortController() });
     if (!this.running) void this.loop();
   }

@@ -1,4 +1,5 @@
 /** Messages between the HTTP process and its inference child (advanced IPC serialization: typed arrays pass as-is). */
+import type { ResolvedRequest } from '../../pipeline/settings.js';
 import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../pipeline/types.js';
 
 export interface WorkerConfig {
@@ -11,7 +12,8 @@ export interface WorkerConfig {
 }
 
 export type ParentMessage =
-  | { type: 'generate'; id: string; request: GenerateRequest }
+  /** A request the HTTP process already resolved (ResolvedRequest), or a raw one to resolve here. */
+  | { type: 'generate'; id: string; request: GenerateRequest | ResolvedRequest }
   | { type: 'cancel'; id: string; reason: string }
   | { type: 'shutdown' };
 
