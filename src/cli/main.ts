@@ -34,11 +34,6 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
-/** Registers a command (the batch runner and the server add theirs from their modules). */
-export function registerCommand(name: string, command: Command): void {
-  COMMANDS[name] = command;
-}
-
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
