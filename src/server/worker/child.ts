@@ -13,7 +13,7 @@ import { TesseraError, isTesseraError } from '../../errors.js';
 import { Tessera, type PreparedRequest } from '../../pipeline/tessera.js';
 import type { GenerateRequest, GenerationEvent } from '../../pipeline/types.js';
 import { ContinuousBatch, rowsFor, type FinishedGroup, type GroupProgress } from '../../sampler/continuous.js';
-import { WORKER_CONFIG_ENV, type ChildMessage, type ParentMessage, type WorkerConfig } from './protocol.js';
+import { readChildConfig, type ChildConfig, type ChildMessage, type ParentMessage } from './protocol.js';
 
 function send(message: ChildMessage): void {
   if (process.connected) process.send?.(message);
@@ -63,7 +63,7 @@ class Scheduler {
 
   constructor(
     private readonly tessera: Tessera,
-    private readonly config: WorkerConfig,
+    private readonly config: ChildConfig,
   ) {
     this.batch = new ContinuousBatch(tessera.model.sampler);
   }
@@ -207,7 +207,7 @@ class Scheduler {
 }
 
 async function main(): Promise<void> {
-  const config = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? '{}') as WorkerConfig;
+  const config = readChildConfig();
   // The parent going away (crash or kill) must not leave an orphan holding a model.
   process.on('disconnect', () => process.exit(0));
   let tessera: Tessera;
