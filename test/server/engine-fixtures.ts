@@ -37,7 +37,7 @@ export function fakeResult(count: number, keep: number, side = 8): GenerationRes
   };
 }
 
-/** Asserts `value` is plain JSON data: only plain objects, arrays and JSON primitives, and it survives a JSON round trip. */
+/** Where `value` is not plain JSON data (only plain objects, arrays and JSON primitives may appear); empty when it is. */
 export function plainJsonViolations(value: unknown, at = '$'): string[] {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return [];
   if (typeof value === 'number') return Number.isFinite(value) ? [] : [`${at}: non-finite number`];

@@ -2,6 +2,8 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { Admission, type Queueable } from '../../src/server/engine/admission.js';
 import { failureOf } from '../../src/server/engine/failure.js';
+import { Job, type JobEvent } from '../../src/server/engine/job.js';
+import { PREVIEW_LIMIT, applyGenerationEvent } from '../../src/server/engine/progress.js';
 import { layoutFor, writeResult } from '../../src/server/engine/result-writer.js';
 import { TesseraError } from '../../src/errors.js';
 import type { GenerationRecord } from '../../src/server/store.js';
@@ -144,5 +146,38 @@ describe('result writer', () => {
     expect(images.map((b) => Buffer.from(b).equals(Buffer.from(files.get(`${id}/${record.images[images.indexOf(b)].file}`)!)))).toEqual([true, true]);
     expect(await sharp(images[0]).metadata()).toMatchObject({ format: 'webp', width: 128, height: 128 });
     expect(await sharp(Buffer.from(files.get(`${id}/candidate-0.png`)!)).metadata()).toMatchObject({ format: 'png', width: 64, height: 64 });
+  });
+});
+
+describe('generation events -> job', () => {
+  it('start sets the total, steps publish progress and new row maxima, stages go to metrics, previews become PNGs', async () => {
+    const job = new Job(tinyParams());
+    job.start();
+    const events: JobEvent[] = [];
+    job.on('event', (e: JobEvent) => events.push(e));
+    const stages: [string, number][] = [];
+    const rows: number[] = [];
+    const hooks = { stage: (stage: string, ms: number) => void stages.push([stage, ms]), stepRows: (n: number) => void rows.push(n) };
+    applyGenerationEvent(job, { type: 'start', candidates: 3, steps: 64, rows: 3 }, hooks);
+    expect(job.progress).toEqual({ step: 0, steps: 64 });
+    applyGenerationEvent(job, { type: 'step', step: 1, steps: 64, tokensPerSecond: 10.6, rows: 3 }, hooks);
+    applyGenerationEvent(job, { type: 'step', step: 2, steps: 64, tokensPerSecond: 9, rows: 7 }, hooks);
+    applyGenerationEvent(job, { type: 'step', step: 3, steps: 64, tokensPerSecond: 9, rows: 5 }, hooks);
+    applyGenerationEvent(job, { type: 'stage', stage: 'prefill', ms: 12 }, hooks);
+    const image = { width: 4, height: 4, data: new Uint8Array(48).fill(200) };
+    const published = new Promise<void>((resolve) => job.on('event', (e: JobEvent) => e.type === 'preview' && resolve()));
+    applyGenerationEvent(job, { type: 'preview', step: 3, steps: 64, images: Array.from({ length: PREVIEW_LIMIT + 4 }, () => image) }, hooks);
+    await published;
+    expect(events.filter((e) => e.type === 'progress')).toEqual([
+      { type: 'progress', step: 1, steps: 64, tokens_per_second: 11 },
+      { type: 'progress', step: 2, steps: 64, tokens_per_second: 9 },
+      { type: 'progress', step: 3, steps: 64, tokens_per_second: 9 },
+    ]);
+    expect(rows).toEqual([3, 7]);
+    expect(job.maxStepRows).toBe(7);
+    expect(stages).toEqual([['prefill', 12]]);
+    const preview = job.lastPreview!;
+    expect(preview.images).toHaveLength(PREVIEW_LIMIT);
+    expect(await sharp(Buffer.from(preview.images[0], 'base64')).metadata()).toMatchObject({ format: 'png', width: 4, height: 4 });
   });
 });
