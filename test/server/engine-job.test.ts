@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/server/api-error.js';
-import { Job, jobView, type JobEvent } from '../../src/server/engine/job.js';
+import { Job, jobView, newJobData, type JobEvent } from '../../src/server/engine/job.js';
 import { writeResult, layoutFor } from '../../src/server/engine/result-writer.js';
 import type { GenerationRecord } from '../../src/server/store.js';
 import { fakeResult, plainJsonViolations, tinyParams } from './engine-fixtures.js';
@@ -40,7 +40,7 @@ function expectPlainRoundTrip(job: Job): void {
 
 describe('job state', () => {
   it('queued -> running -> succeeded, with events in order, and the data stays plain JSON at every step', async () => {
-    const job = new Job(tinyParams());
+    const job = new Job(newJobData(tinyParams()));
     const events = recorded(job);
     expectPlainRoundTrip(job);
     job.setPosition(2);
@@ -64,12 +64,14 @@ describe('job state', () => {
     expect(job.kept).toEqual([{ stored: r.images[0], data: Buffer.from('png bytes') }]);
     expect(events.map((e) => e.type)).toEqual(['queued', 'started', 'progress', 'preview', 'result']);
     expect(events[2]).toEqual({ type: 'progress', step: 8, steps: 64, tokens_per_second: 123 });
-    // Job data restored from JSON gives the same public view.
-    expect(jobView(JSON.parse(JSON.stringify(job.data)))).toEqual(job.toJSON());
+    // Job data restored from JSON (as a queue would deliver it) gives the same public view.
+    const restored = JSON.parse(JSON.stringify(job.data)) as typeof job.data;
+    expect(jobView(restored)).toEqual(job.toJSON());
+    expect(new Job(restored).toJSON()).toEqual(job.toJSON());
   });
 
   it('a failure is recorded as a catalogue code; the event and the view carry the OpenAI envelope', async () => {
-    const job = new Job(tinyParams());
+    const job = new Job(newJobData(tinyParams()));
     const events = recorded(job);
     job.start();
     job.fail('failed', new ApiError('TESSERA_ERR_WORKER', 'the inference worker stopped'));
@@ -84,16 +86,16 @@ describe('job state', () => {
   });
 
   it('a queued job may be cancelled without running', () => {
-    const job = new Job(tinyParams());
+    const job = new Job(newJobData(tinyParams()));
     job.fail('cancelled', new ApiError('TESSERA_ERR_CANCELLED', 'the job was cancelled'));
     expect(job.status).toBe('cancelled');
     expect(job.toJSON().error).toMatchObject({ code: 'cancelled', type: 'invalid_request_error' });
   });
 
   it('refuses transitions that go backwards or leave a final state', () => {
-    const queued = new Job(tinyParams());
+    const queued = new Job(newJobData(tinyParams()));
     expect(() => queued.succeed(record(queued), [])).toThrow(/no transition from queued to succeeded/);
-    const done = new Job(tinyParams());
+    const done = new Job(newJobData(tinyParams()));
     done.start();
     expect(() => done.start()).toThrow(/from running to running/);
     done.fail('cancelled', new ApiError('TESSERA_ERR_CANCELLED', 'cancelled'));
@@ -104,7 +106,7 @@ describe('job state', () => {
   });
 
   it('a record written by the result writer is plain JSON too', async () => {
-    const job = new Job(tinyParams());
+    const job = new Job(newJobData(tinyParams()));
     const files = new Map<string, Uint8Array>();
     const written = await writeResult(fakeResult(3, 2), layoutFor(job.id, job.created, job.params), {
       writeFile: async (id, name, data) => void files.set(`${id}/${name}`, data),

@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { Admission, type Queueable } from '../../src/server/engine/admission.js';
 import { failureOf } from '../../src/server/engine/failure.js';
-import { Job, type JobEvent } from '../../src/server/engine/job.js';
+import { Job, newJobData, type JobEvent } from '../../src/server/engine/job.js';
 import { PREVIEW_LIMIT, applyGenerationEvent } from '../../src/server/engine/progress.js';
 import { layoutFor, writeResult } from '../../src/server/engine/result-writer.js';
 import { TesseraError } from '../../src/errors.js';
@@ -151,7 +151,7 @@ describe('result writer', () => {
 
 describe('generation events -> job', () => {
   it('start sets the total, steps publish progress and new row maxima, stages go to metrics, previews become PNGs', async () => {
-    const job = new Job(tinyParams());
+    const job = new Job(newJobData(tinyParams()));
     job.start();
     const events: JobEvent[] = [];
     job.on('event', (e: JobEvent) => events.push(e));

@@ -19,7 +19,7 @@ import { InferenceWorker } from '../worker/inference-worker.js';
 import { Admission } from './admission.js';
 import { EngineMetrics } from './engine-metrics.js';
 import { failureOf, type AbortReason } from './failure.js';
-import { Job } from './job.js';
+import { Job, newJobData } from './job.js';
 import { applyGenerationEvent } from './progress.js';
 import { layoutFor, writeResult } from './result-writer.js';
 
@@ -110,7 +110,7 @@ export class Engine {
         headers: { 'retry-after': String(retryAfter) },
       });
     }
-    const job = new Job(params);
+    const job = new Job(newJobData(params));
     this.jobs.set(job.id, job);
     slot.admission.enqueue(
       job,

@@ -122,7 +122,8 @@ export class Job extends EventEmitter {
   private images: Buffer[] = [];
   private settle!: { resolve: (r: GenerationRecord) => void; reject: (e: ApiError) => void };
 
-  constructor(params: ImageParams, data: JobData = newJobData(params)) {
+  /** Wraps job data (new from newJobData, or as a queue delivered it). */
+  constructor(data: JobData) {
     super();
     this.setMaxListeners(100);
     this.data = data;
