@@ -6,7 +6,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { readManifest } from '../model/manifest.js';
-import { Engine } from './jobs.js';
+import { Engine } from './engine/engine.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options.js';
 import type { ModelRef } from './params.js';
@@ -69,7 +69,6 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
       timeoutMs: resolved.timeoutMs,
       concurrency: resolved.concurrency,
       maxBatchRows: resolved.maxBatchRows,
-      stepDelayMs: resolved.workerStepDelayMs,
     },
     store,
     metrics,

@@ -35,11 +35,9 @@ export interface ServerOptions {
   /** Absolute base for `url` responses (default: from the request's Host). */
   publicUrl?: string;
   logger?: boolean;
-  /** Tests only: sleep per sampling step in the worker. */
-  workerStepDelayMs?: number;
 }
 
-export type ResolvedServerOptions = Required<Omit<ServerOptions, 'publicUrl' | 'workerStepDelayMs'>> & Pick<ServerOptions, 'publicUrl' | 'workerStepDelayMs'>;
+export type ResolvedServerOptions = Required<Omit<ServerOptions, 'publicUrl'>> & Pick<ServerOptions, 'publicUrl'>;
 
 /** Integer bounds of the numeric options; a value outside them is TESSERA_ERR_OPTION naming the flag. */
 const NUMERIC_OPTIONS: Record<string, { flag: string; min: number; max: number }> = {
@@ -79,7 +77,6 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     shutdownGraceMs: options.shutdownGraceMs ?? 10_000,
     publicUrl: options.publicUrl,
     logger: options.logger ?? false,
-    workerStepDelayMs: options.workerStepDelayMs,
   };
 }
 

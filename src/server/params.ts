@@ -7,7 +7,7 @@ import { IMAGE_FORMATS, type ImageFormat } from '../image/index.js';
 import type { ModelManifest } from '../model/manifest.js';
 import { resolveRequest, type ResolvedRequest } from '../pipeline/settings.js';
 import type { GenerateRequest } from '../pipeline/types.js';
-import { isTesseraError } from '../errors.js';
+import { isTesseraError, type ErrorCode } from '../errors.js';
 import { ApiError, wireParam } from './api-error.js';
 
 export type ResponseFormat = 'url' | 'b64_json';
@@ -64,8 +64,8 @@ const KNOWN_FIELDS = new Set([
   'preview_every',
 ]);
 
-function bad(param: string, message: string, code = 'invalid_value'): ApiError {
-  return new ApiError(400, message, { param, code });
+function bad(param: string, message: string, code: ErrorCode = 'TESSERA_ERR_OPTION'): ApiError {
+  return new ApiError(code, message, { param });
 }
 
 function typed<T>(body: Record<string, unknown>, field: string, type: 'string' | 'number' | 'integer' | 'boolean'): T | undefined {
@@ -74,7 +74,7 @@ function typed<T>(body: Record<string, unknown>, field: string, type: 'string' |
   const ok =
     type === 'integer' ? typeof value === 'number' && Number.isInteger(value) : type === 'number' ? typeof value === 'number' && Number.isFinite(value) : typeof value === type;
   if (!ok) {
-    throw bad(field, `${field} must be ${type === 'integer' ? 'an integer' : `a ${type}`}, got ${JSON.stringify(value)}`, 'invalid_type');
+    throw bad(field, `${field} must be ${type === 'integer' ? 'an integer' : `a ${type}`}, got ${JSON.stringify(value)}`, 'TESSERA_ERR_INVALID_TYPE');
   }
   return value as T;
 }
@@ -97,22 +97,20 @@ export interface ParseContext {
 /** Parses and validates a generation body; throws ApiError (400/404) naming the field. */
 export function parseImageParams(body: unknown, context: ParseContext): ImageParams {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw bad('body', 'the request body must be a JSON object', 'invalid_body');
+    throw bad('body', 'the request body must be a JSON object', 'TESSERA_ERR_INVALID_BODY');
   }
   const b = body as Record<string, unknown>;
   for (const key of Object.keys(b)) {
-    if (!KNOWN_FIELDS.has(key)) throw bad(key, `unrecognized request argument: ${key}`, 'unknown_parameter');
+    if (!KNOWN_FIELDS.has(key)) throw bad(key, `unrecognized request argument: ${key}`, 'TESSERA_ERR_UNKNOWN_PARAMETER');
   }
-  if (b.prompt === undefined || b.prompt === null) throw bad('prompt', 'prompt is required', 'missing_required_parameter');
+  if (b.prompt === undefined || b.prompt === null) throw bad('prompt', 'prompt is required', 'TESSERA_ERR_MISSING_PARAMETER');
   const prompt = typed<string>(b, 'prompt', 'string') as string;
 
   const modelName = typed<string>(b, 'model', 'string');
   const model = modelName === undefined ? context.models[0] : context.models.find((m) => m.id === modelName);
   if (model === undefined) {
-    throw new ApiError(404, `model ${JSON.stringify(modelName)} does not exist; installed: ${context.models.map((m) => JSON.stringify(m.id)).join(', ')}`, {
-      type: 'invalid_request_error',
+    throw new ApiError('TESSERA_ERR_MODEL_UNKNOWN', `model ${JSON.stringify(modelName)} does not exist; installed: ${context.models.map((m) => JSON.stringify(m.id)).join(', ')}`, {
       param: 'model',
-      code: 'model_not_found',
     });
   }
   const manifest = model.manifest;
@@ -171,7 +169,7 @@ export function parseImageParams(body: unknown, context: ParseContext): ImagePar
   try {
     resolved = resolveRequest(request, manifest);
   } catch (error) {
-    if (isTesseraError(error)) throw bad(wireParam(error.param) ?? 'body', error.message.replace(/^(\w+)/, (w) => wireParam(w) ?? w), error.code === 'TESSERA_ERR_PROMPT' ? 'invalid_prompt' : 'invalid_value');
+    if (isTesseraError(error)) throw bad(wireParam(error.param) ?? 'body', error.message.replace(/^(\w+)/, (w) => wireParam(w) ?? w), error.code === 'TESSERA_ERR_PROMPT' ? 'TESSERA_ERR_PROMPT' : 'TESSERA_ERR_OPTION');
     throw error;
   }
   request.seed = resolved.seed;

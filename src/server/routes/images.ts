@@ -1,7 +1,7 @@
 /** OpenAI Images API: POST /v1/images/generations (JSON or SSE stream) and GET /v1/models. */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../api-error.js';
-import type { Job, JobEvent } from '../jobs.js';
+import type { Job, JobEvent } from '../engine/job.js';
 import { parseImageParams, sizesFor, type ModelRef } from '../params.js';
 import { openSse } from '../sse.js';
 import { errorSchema, imageRequestSchema } from './schemas.js';
@@ -60,7 +60,7 @@ export const imageRoutes: FastifyPluginAsync = async (app) => {
 
   app.get<{ Params: { id: string } }>('/v1/models/:id', { schema: { tags: ['models'], summary: 'One model package' } }, async (request) => {
     const ref = app.tessera.models.find((m) => m.id === request.params.id);
-    if (ref === undefined) throw new ApiError(404, `model ${JSON.stringify(request.params.id)} does not exist`, { param: 'model', code: 'model_not_found' });
+    if (ref === undefined) throw new ApiError('TESSERA_ERR_MODEL_UNKNOWN', `model ${JSON.stringify(request.params.id)} does not exist`, { param: 'model' });
     return modelObject(ref);
   });
 

@@ -15,7 +15,7 @@ import { Tessera } from '../../pipeline/tessera.js';
 import type { ResolvedRequest } from '../../pipeline/settings.js';
 import type { GenerateRequest } from '../../pipeline/types.js';
 import { ContinuousBatch, rowsFor, type FinishedGroup, type GroupProgress } from '../../sampler/continuous.js';
-import { WORKER_CONFIG_ENV, type ChildMessage, type ParentMessage, type WorkerConfig } from './protocol.js';
+import { readChildConfig, type ChildConfig, type ChildMessage, type ParentMessage } from './protocol.js';
 
 function send(message: ChildMessage): void {
   if (process.connected) process.send?.(message);
@@ -64,7 +64,7 @@ class Scheduler {
 
   constructor(
     private readonly tessera: Tessera,
-    private readonly config: WorkerConfig,
+    private readonly config: ChildConfig,
   ) {
     this.batch = new ContinuousBatch(tessera.model.sampler);
   }
@@ -174,7 +174,7 @@ class Scheduler {
 }
 
 async function main(): Promise<void> {
-  const config = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? '{}') as WorkerConfig;
+  const config = readChildConfig();
   // The parent going away (crash or kill) must not leave an orphan holding a model.
   process.on('disconnect', () => process.exit(0));
   let tessera: Tessera;

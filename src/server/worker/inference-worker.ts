@@ -22,7 +22,6 @@ const CHILD_EXEC_ARGV = extension === '.ts' ? ['--import', 'tsx'] : [];
 export interface WorkerOptions {
   model: string;
   device: Device;
-  stepDelayMs?: number;
   /** Row budget of a shared step (see WorkerConfig.maxRows). */
   maxRows?: number;
   /** Scheduling priority of the child (default 10: below the HTTP process; 0 keeps it equal). */
@@ -75,7 +74,7 @@ export class InferenceWorker extends EventEmitter {
   }
 
   private spawn(): Promise<void> {
-    const config: WorkerConfig = { model: this.options.model, device: this.options.device, stepDelayMs: this.options.stepDelayMs, maxRows: this.options.maxRows };
+    const config: WorkerConfig = { model: this.options.model, device: this.options.device, maxRows: this.options.maxRows };
     const child = fork(CHILD_MODULE, [], {
       execArgv: CHILD_EXEC_ARGV,
       serialization: 'advanced',

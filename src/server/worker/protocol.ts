@@ -5,10 +5,26 @@ import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from 
 export interface WorkerConfig {
   model: string;
   device: Device;
-  /** Tests only: sleep this long after every sampling step (makes "kill it mid-request" deterministic). */
-  stepDelayMs?: number;
   /** Most rows one shared step may run when admitting another request (default 512). */
   maxRows?: number;
+}
+
+/**
+ * Test seam, read only by the child from its environment (inherited from the server's):
+ * sleep this many ms after every sampling step, so "kill it mid-request" or "cancel while
+ * sharing steps" is deterministic. Not part of any public option type.
+ */
+export const STEP_DELAY_ENV = 'TESSERA_TEST_STEP_DELAY_MS';
+
+/** The child's view of its configuration: what the parent sent plus the test seam. */
+export interface ChildConfig extends WorkerConfig {
+  stepDelayMs?: number;
+}
+
+export function readChildConfig(env: NodeJS.ProcessEnv = process.env): ChildConfig {
+  const config = JSON.parse(env[WORKER_CONFIG_ENV] ?? '{}') as WorkerConfig;
+  const delay = Number(env[STEP_DELAY_ENV] ?? '');
+  return Number.isFinite(delay) && delay > 0 ? { ...config, stepDelayMs: delay } : config;
 }
 
 export type ParentMessage =
