@@ -20,7 +20,7 @@ import { Admission } from './admission.js';
 import { EngineMetrics } from './engine-metrics.js';
 import { failureOf, type AbortReason } from './failure.js';
 import { Job, newJobData } from './job.js';
-import { applyGenerationEvent } from './progress.js';
+import { applyGenerationEvent, PREVIEW_LIMIT } from './progress.js';
 import { layoutFor, writeResult } from './result-writer.js';
 
 export interface EngineOptions {
@@ -132,7 +132,9 @@ export class Engine {
     const timer = setTimeout(() => this.cancel(job, 'timeout'), this.options.timeoutMs);
     const runStarted = performance.now();
     try {
-      const result = await slot.worker.run(job.params.request, {
+      // The child gets the request as resolved here (validated once), and previews only what the faces show.
+      const resolved = { ...job.params.resolved, previewCandidates: Math.min(PREVIEW_LIMIT, job.params.resolved.previewCandidates) };
+      const result = await slot.worker.run(resolved, {
         signal: job.controller.signal,
         onEvent: (event) =>
           applyGenerationEvent(job, event, {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TesseraError, type ErrorCode } from '../../errors.js';
+import type { ResolvedRequest } from '../../pipeline/settings.js';
 import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../pipeline/types.js';
 import { WORKER_CONFIG_ENV, type ChildMessage, type ParentMessage, type WorkerConfig } from './protocol.js';
 
@@ -184,7 +185,7 @@ export class InferenceWorker extends EventEmitter {
   }
 
   /** Runs one request in the child; rejects with TESSERA_ERR_CANCELLED when `signal` aborts. */
-  async run(request: GenerateRequest, options: RunOptions = {}): Promise<GenerationResult> {
+  async run(request: GenerateRequest | ResolvedRequest, options: RunOptions = {}): Promise<GenerationResult> {
     if (this.stopping) throw new TesseraError('TESSERA_ERR_CANCELLED', 'the server is shutting down');
     // A replacement that failed to load is retried by the next request.
     if (this.readyPromise === null || (!this.ready && this.child === null && this.failedStart)) {
