@@ -4,8 +4,7 @@
  * sampler batches the prompts run in.
  */
 import { isTesseraError, TesseraError } from '../errors.js';
-import type { RecordSpec } from '../output/batch.js';
-import { stemOf } from '../output/batch.js';
+import { stemOf, type RecordSpec } from '../output/batch.js';
 import type { Tessera } from '../pipeline/tessera.js';
 import type { Device, GenerateRequest } from '../pipeline/types.js';
 import { randomSeed } from '../sampler/rng.js';

@@ -18,8 +18,7 @@ import {
   type PromptRecord,
   type PromptTimings,
 } from '../output/batch.js';
-import type { ResultFile } from '../output/writer.js';
-import { writeFiles } from '../output/writer.js';
+import { writeFiles, type ResultFile } from '../output/writer.js';
 import type { Task } from './plan.js';
 import { RUN_FILE, type RunSettings } from './settings.js';
 import { removeTemporaries, type Store } from './store.js';
