@@ -1,6 +1,6 @@
 /**
- * The settings a batch folder is made with (run.json), per-prompt seeds, and the
- * deterministic names of a prompt's outputs.
+ * The settings a batch folder is made with (run.json) and per-prompt seeds. The names
+ * of a prompt's outputs are the batch layout's (output/batch.ts).
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -10,11 +10,8 @@ import { DEFAULT_MODEL_DIR } from '../model/loader.js';
 import { readManifest } from '../model/manifest.js';
 import type { Device } from '../pipeline/types.js';
 import { MAX_SEED } from '../sampler/rng.js';
-import { slugOf } from '../util/fs.js';
 
 export const RUN_FILE = 'run.json';
-export const MANIFEST_FILE = 'manifest.jsonl';
-export const RECORDS_DIR = 'records';
 
 /** Flags that apply to every prompt unless its JSONL line overrides them; null: the model's default. */
 export interface BatchDefaults {
@@ -48,27 +45,6 @@ export interface RunSettings {
 export function promptSeed(base: number, index: number): number {
   const digest = createHash('sha256').update(`tessera-batch-seed:${base}:${index}`).digest();
   return digest.readUInt32BE(0) % (MAX_SEED + 1);
-}
-
-/** The name stem of a prompt's files: zero-padded index and a slug of the prompt. */
-export function stemOf(index: number, prompt: string): string {
-  return `${String(index).padStart(4, '0')}-${slugOf(prompt, 40)}`;
-}
-
-export function keptImageName(stem: string, rank: number, candidateIndex: number): string {
-  return `${stem}-r${rank}-c${candidateIndex}.png`;
-}
-
-export function gridName(stem: string): string {
-  return `${stem}-grid.png`;
-}
-
-export function recordName(index: number): string {
-  return path.join(RECORDS_DIR, `${String(index).padStart(4, '0')}.json`);
-}
-
-export function timingsName(index: number): string {
-  return path.join(RECORDS_DIR, `${String(index).padStart(4, '0')}.timings.json`);
 }
 
 /** The model's name and the SHA-256 of its manifest (which pins every file's hash). */
@@ -117,9 +93,4 @@ export function settingsDifferences(stored: RunSettings, current: RunSettings): 
   return [...new Set([...Object.keys(a), ...Object.keys(b)])]
     .filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]))
     .map((k) => `${k}: ${JSON.stringify(a[k] ?? null)} in the folder, ${JSON.stringify(b[k] ?? null)} now`);
-}
-
-/** JSON with a newline at the end; key order is the objects' construction order, so the bytes are deterministic. */
-export function jsonFile(value: unknown): string {
-  return JSON.stringify(value, null, 2) + '\n';
 }

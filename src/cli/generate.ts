@@ -1,10 +1,9 @@
-import path from 'node:path';
 import { TesseraError } from '../errors.js';
-import { composeGrid, encodePng, formatCandidateLabel, imageMetadataFor } from '../image/index.js';
 import { checkDevice } from '../model/runtime.js';
+import { writeCliResult, type WrittenImage } from '../output/cli.js';
 import { Tessera } from '../pipeline/tessera.js';
 import type { Device, GenerationResult, StageName } from '../pipeline/types.js';
-import { ensureWritableDir, slugOf, writeFileAtomic } from '../util/fs.js';
+import { ensureWritableDir } from '../util/fs.js';
 import { parseCommandLine, samplingFromFlags, SAMPLING_FLAGS } from './args.js';
 import { ProgressBar } from './progress.js';
 
@@ -35,36 +34,6 @@ const OPTIONS = {
   out: { type: 'string' },
   grid: { type: 'boolean' },
 } as const;
-
-export interface WrittenImage {
-  rank: number;
-  score: number | null;
-  seed: number;
-  candidateIndex: number;
-  file: string;
-}
-
-/** Writes the kept images (and optionally the grid) of a result; every file atomically. */
-export async function writeResult(result: GenerationResult, outDir: string, withGrid: boolean): Promise<{ images: WrittenImage[]; grid: string | null }> {
-  const slug = slugOf(result.prompt);
-  const images: WrittenImage[] = [];
-  for (const candidate of result.kept) {
-    const file = path.join(outDir, `${slug}-${result.seed}-${candidate.index}.png`);
-    await writeFileAtomic(file, await encodePng(candidate.image, imageMetadataFor(result, candidate)));
-    images.push({ rank: candidate.rank, score: candidate.score, seed: result.seed, candidateIndex: candidate.index, file });
-  }
-  let grid: string | null = null;
-  if (withGrid) {
-    const keptIndices = new Set(result.kept.map((c) => c.index));
-    const sheet = await composeGrid(
-      result.candidates.map((c) => ({ image: c.image, label: formatCandidateLabel(c.rank, c.score), kept: keptIndices.has(c.index) })),
-    );
-    grid = path.join(outDir, `${slug}-${result.seed}-grid.png`);
-    const best = result.candidates[0];
-    await writeFileAtomic(grid, await encodePng(sheet, { ...imageMetadataFor(result, best), rank: undefined, score: null }));
-  }
-  return { images, grid };
-}
 
 const STAGE_LABELS: Record<StageName | 'total', string> = {
   tokenize: 'tokenize',
@@ -108,7 +77,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
       { onEvent: (e) => e.type === 'step' && bar.update(e.step, `${Math.round(e.tokensPerSecond)} tok/s`) },
     );
     bar.finish();
-    const written = await writeResult(result, outDir, values.grid === true);
+    const written = await writeCliResult(result, outDir, values.grid === true);
     if (values.json) {
       process.stdout.write(
         JSON.stringify(

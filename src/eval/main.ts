@@ -127,7 +127,7 @@ export async function runEval(options: EvalOptions): Promise<void> {
     sheetRows.push({
       prompt: prompt.prompt,
       category: prompt.category,
-      candidates: result.candidates.slice(0, 4).map((c, k) => ({ image: c.image, pass: judged[k].pass, score: c.score })),
+      candidates: result.candidates.slice(0, 4).map((c, k) => ({ image: c.image, pass: judged[k].pass })),
     });
     process.stderr.write(`[${i + 1}/${prompts.length}] ${prompt.id} random=${outcome.random.toFixed(3)} top1=${outcome.top1} oracle=${outcome.oracle}\n`);
   }
