@@ -5,7 +5,7 @@
  */
 import { isTesseraError, TesseraError } from '../errors.js';
 import { stemOf, type RecordSpec } from '../output/batch.js';
-import type { Tessera } from '../pipeline/tessera.js';
+import type { PreparedRequest, Tessera } from '../pipeline/tessera.js';
 import type { Device, GenerateRequest } from '../pipeline/types.js';
 import { randomSeed } from '../sampler/rng.js';
 import { FILE_KEY_OF_PARAM, type PromptFile, type PromptOverrides, type PromptProblem } from './prompts.js';
@@ -17,7 +17,8 @@ export interface Task {
   index: number;
   line: number;
   stem: string;
-  request: GenerateRequest;
+  /** The request resolved and tokenized, once, when the run was planned. */
+  prepared: PreparedRequest;
   /** The request as the record stores it; a record with another spec is outdated. */
   spec: RecordSpec;
 }
@@ -139,7 +140,7 @@ export function planTasks(
         index: entry.index,
         line: entry.line,
         stem: stemOf(entry.index, entry.prompt),
-        request,
+        prepared,
         spec: {
           prompt: resolved.prompt,
           negative_prompt: resolved.negativePrompt,

@@ -169,7 +169,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
       if (todo.length === 0) continue;
       let results: GenerationResult[];
       try {
-        results = await tessera.generateMany(batch.map((t) => t.request));
+        results = await tessera.generateMany(batch.map((t) => t.prepared));
       } catch (error) {
         if (options.strict || !isTesseraError(error) || error.code === 'TESSERA_ERR_CANCELLED') throw error;
         for (const t of todo) {

@@ -72,10 +72,10 @@ export async function runGenerate(argv: string[]): Promise<number> {
     const outDir = ensureWritableDir(values.out ?? 'out');
     const steps = tessera.manifest.image.grid.height * tessera.manifest.image.grid.width;
     const bar = new ProgressBar('sampling', steps, { enabled: !values.quiet && !values.json && process.stderr.isTTY === true });
-    const result = await tessera.generate(
-      { ...request, seed: prepared.resolved.seed },
-      { onEvent: (e) => e.type === 'step' && bar.update(e.step, `${Math.round(e.tokensPerSecond)} tok/s`) },
-    );
+    // The request is prepared (resolved, tokenized) once: what was validated is what runs.
+    const [result] = await tessera.generateMany([prepared], {
+      onEvent: (e) => e.type === 'step' && bar.update(e.step, `${Math.round(e.tokensPerSecond)} tok/s`),
+    });
     bar.finish();
     const written = await writeCliResult(result, outDir, values.grid === true);
     if (values.json) {

@@ -3,6 +3,7 @@
  * events: step -> progress, start -> total steps, preview -> base64 PNGs of the shown
  * candidates (encoded here, off the job's data path), stage -> a timing for metrics.
  */
+import { encodePlainPng } from '../../image/encode.js';
 import type { GenerationEvent, RgbImage, StageName } from '../../pipeline/types.js';
 import type { Job } from './job.js';
 
@@ -36,11 +37,5 @@ export function applyGenerationEvent(job: Job, event: GenerationEvent, hooks: Pr
 
 /** A plain PNG (no metadata, default compression) as base64, for previews. */
 export async function encodePreviewPng(image: RgbImage): Promise<string> {
-  const { default: sharp } = await import('sharp');
-  const png = await sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
-    raw: { width: image.width, height: image.height, channels: 3 },
-  })
-    .png()
-    .toBuffer();
-  return png.toString('base64');
+  return (await encodePlainPng(image)).toString('base64');
 }
