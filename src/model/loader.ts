@@ -6,6 +6,7 @@ import { TesseraError } from '../errors.js';
 import type { Device } from '../pipeline/types.js';
 import { ClipReranker } from '../rerank/clip-reranker.js';
 import { DecoderOnlyGenerator } from '../generator/decoder-only/generator.js';
+import { EncoderDecoderGenerator } from '../generator/encoder-decoder/generator.js';
 import type { ImageTokenGenerator } from '../generator/generator.js';
 import { BatchSampler } from '../sampler/sampler.js';
 import { TextTokenizer } from '../text/tokenizer.js';
@@ -47,7 +48,8 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
   const tokenizer = TextTokenizer.fromFile(file(manifest.text.tokenizer), manifest);
   const generator = await loadGenerator(manifest, file, device);
   const decoderSession = await createSession(file(manifest.decoder), device);
-  const loadEncoder = () => createSession(file(manifest.encoder), device);
+  const encoderFile = manifest.encoder;
+  const loadEncoder = encoderFile === null ? null : () => createSession(file(encoderFile), device);
   let reranker: ClipReranker | null = null;
   if (options.rerank !== false && manifest.clip !== null) {
     const clipDir = file(manifest.clip);
@@ -76,6 +78,12 @@ async function loadGenerator(manifest: ModelManifest, file: (relative: string) =
       const prefill = await createSession(file(manifest.generator.prefill), device);
       const step = await createSession(file(manifest.generator.step), device);
       return new DecoderOnlyGenerator(manifest, prefill, step);
+    }
+    case 'encoder-decoder': {
+      const textEncoder = await createSession(file(manifest.encoderDecoder?.textEncoder ?? ''), device);
+      const prefill = await createSession(file(manifest.generator.prefill), device);
+      const step = await createSession(file(manifest.generator.step), device);
+      return new EncoderDecoderGenerator(manifest, textEncoder, prefill, step);
     }
   }
 }
