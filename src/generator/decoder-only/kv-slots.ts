@@ -86,6 +86,26 @@ export class KvSlots implements RowCache {
   }
 
   /**
+   * Writes entry `sourceRow` of step outputs ([L, sourceRows, H, 1, D]) into `row`'s slot
+   * `position` and marks it valid; with `reset`, the row's other slots are marked empty first.
+   */
+  writeEntry(row: number, newKeys: Float32Array, newValues: Float32Array, sourceRows: number, sourceRow: number, position: number, reset = false): void {
+    const { layers, heads, headDim, slots } = this.shape;
+    if (reset) this.mask.fill(0, row * slots, (row + 1) * slots);
+    for (let l = 0; l < layers; l++) {
+      for (let h = 0; h < heads; h++) {
+        const from = ((l * sourceRows + sourceRow) * heads + h) * headDim;
+        const base = this.headOffset(row, h);
+        for (let d = 0; d < headDim; d++) {
+          this.keys[l][base + d * slots + position] = newKeys[from + d];
+          this.values[l][base + position * headDim + d] = newValues[from + d];
+        }
+      }
+    }
+    this.mask[row * slots + position] = 1;
+  }
+
+  /**
    * Copies `count` whole rows (slots, mask) from `source` (same shape) starting at
    * `fromRow` into this cache starting at `toRow`. Rows are the outermost dimension of
    * every buffer, so each layer is one contiguous copy.
