@@ -57,7 +57,7 @@ const EXCLUDED_SUBGROUPS = new Set([
 const RESERVED = new Set([
   'red', 'orange', 'yellow', 'green', 'blue', 'purple', 'pink', 'brown', 'black', 'white', 'gray', 'grey', 'beige',
   'small', 'large', 'big', 'little', 'left', 'right', 'above', 'below', 'over', 'under', 'two', 'three', 'one', 'and', 'with',
-  'face', 'person', 'man', 'woman', 'people', 'flag', 'symbol', 'sign', 'button', 'o', 'of', 'on', 'a', 'an', 'the',
+  'face', 'person', 'man', 'woman', 'mans', 'womans', 'people', 'flag', 'symbol', 'sign', 'button', 'o', 'of', 'on', 'a', 'an', 'the',
 ]);
 
 /** Keywords never used as synonyms: too generic, adjectives, verbs or emotions. */

@@ -19,6 +19,8 @@ export interface SceneOptions {
   backgroundMention?: number;
   /** Probability that a colourable concept's colour is said (default 0.8). */
   colorMention?: number;
+  /** The first object is a colourable concept (the eval's colour category). */
+  colorRequired?: boolean;
   captions?: number;
 }
 
@@ -104,7 +106,7 @@ export function sampleScene(world: World, seed: number, options: SceneOptions): 
       let a: string;
       let b: string;
       if (options.heldOut === 'require' && !heldOutColour) [a, b] = rng.chance(0.5) ? rng.pick(world.heldOutPairs) : [...rng.pick(world.heldOutPairs)].reverse() as [string, string];
-      else [a, b] = [heldOutColour ? rng.pick(colourables) : rng.pick(world.concepts).name, rng.pick(world.concepts).name];
+      else [a, b] = [heldOutColour || options.colorRequired === true ? rng.pick(colourables) : rng.pick(world.concepts).name, rng.pick(world.concepts).name];
       if (heldOutColour && rng.chance(0.5)) [a, b] = [b, a];
       if (a === b || (options.heldOut === 'exclude' && isHeldOutPair(world, a, b))) continue;
       const colourA = colourFor(rng, world, a, heldOutColour && colourables.includes(a) ? 'heldOut' : 'exclude');
@@ -112,7 +114,7 @@ export function sampleScene(world: World, seed: number, options: SceneOptions): 
       items = [{ concept: a, color: colourA, size: rng.pick(SIZE_NAMES) }, { concept: b, color: colourB, size: rng.pick(SIZE_NAMES) }];
       relation = rng.pick(RELATIONS);
     } else {
-      const concept = heldOutColour ? rng.pick(colourables) : rng.pick(world.concepts).name;
+      const concept = heldOutColour || options.colorRequired === true ? rng.pick(colourables) : rng.pick(world.concepts).name;
       const item = { concept, color: colourFor(rng, world, concept, heldOutColour ? 'heldOut' : 'exclude'), size: rng.pick(SIZE_NAMES) };
       items = Array.from({ length: kind === 'count' ? rng.range(2, 3) : 1 }, () => ({ ...item }));
     }
