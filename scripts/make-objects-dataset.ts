@@ -2,6 +2,7 @@
  * Writes an objects-world dataset (docs/objects.md).
  *   npx tsx scripts/make-objects-dataset.ts --world objects --count 200000 --seed 1 --out data/objects [--split train|heldout]
  *   npx tsx scripts/make-objects-dataset.ts --world objects-mini --count 20000 --out data/objects-mini
+ *   npx tsx scripts/make-objects-dataset.ts --atlas --count 300000 --out data/objects-atlas   # scenes + sprites only (GPU path)
  *   npx tsx scripts/make-objects-dataset.ts --samples docs/img/objects-samples.png --seed 1
  */
 import { writeFile } from 'node:fs/promises';
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     split: { type: 'string', default: 'train' },
     concurrency: { type: 'string', default: '8' },
     samples: { type: 'string' },
+    atlas: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -38,6 +40,6 @@ if (values.samples !== undefined) {
 }
 const summary = await writeObjectsDataset({
   world, count: Number(values.count), seed: Number(values.seed), out: values.out, split: values.split,
-  concurrency: Number(values.concurrency), onProgress: (done, total) => process.stderr.write(`${done}/${total} scenes\n`),
+  concurrency: Number(values.concurrency), atlas: values.atlas, onProgress: (done, total) => process.stderr.write(`${done}/${total} scenes\n`),
 });
 console.log(`wrote ${summary.scenes} scenes in ${summary.shards} shard(s) to ${values.out}: ${summary.seconds.toFixed(1)} s, ${(summary.scenes / summary.seconds).toFixed(0)} scenes/s`);

@@ -5,6 +5,7 @@ import { TesseraError } from '../errors.js';
 import { npyHeader } from '../shapes/npy.js';
 import { MAX_CAPTION_WORDS, RELATION_PHRASES, SIZE_WORDS, nounForms, vocabularyOf } from './captions.js';
 import { splitScene, type GeneratedScene, type Split } from './generate.js';
+import { writeAtlas } from './atlas.js';
 import { renderScene } from './render.js';
 import { BACKGROUNDS, COLORS, RELATIONS, type World } from './world.js';
 
@@ -18,6 +19,8 @@ export interface DatasetOptions {
   split?: Split;
   shardSize?: number;
   concurrency?: number;
+  /** Scenes only, plus the sprite atlas (the GPU machine composites the images itself). */
+  atlas?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -74,15 +77,23 @@ export async function writeObjectsDataset(options: DatasetOptions): Promise<{ sc
   const n = world.imageSize;
   for (let shard = 0, start = 0; start < count; shard++, start += shardSize) {
     const end = Math.min(count, start + shardSize);
-    const { scenes, images } = await renderRange(world, split, seed, start, end, options.concurrency ?? 8);
     const imagesFile = shardName('images', shard, 'npy');
     const scenesFile = shardName('scenes', shard, 'jsonl');
-    await writeFile(join(out, imagesFile), Buffer.concat([npyHeader([end - start, n, n, 3]), images]));
+    let scenes: GeneratedScene[];
+    if (options.atlas === true) {
+      scenes = Array.from({ length: end - start }, (_, k) => splitScene(world, split, seed, start + k));
+    } else {
+      const rendered = await renderRange(world, split, seed, start, end, options.concurrency ?? 8);
+      scenes = rendered.scenes;
+      await writeFile(join(out, imagesFile), Buffer.concat([npyHeader([end - start, n, n, 3]), rendered.images]));
+    }
     await writeFile(join(out, scenesFile), scenes.map((s) => JSON.stringify({ captions: s.captions, scene: s.scene, spec: s.spec })).join('\n') + '\n');
     shards.push({ images: imagesFile, scenes: scenesFile, count: end - start });
     options.onProgress?.(end, count);
   }
+  const sprites = options.atlas === true ? await writeAtlas(world, out) : 0;
   const seconds = (performance.now() - started) / 1000;
-  await writeFile(join(out, 'meta.json'), JSON.stringify({ ...datasetMeta(world), formatVersion: 1, split, seed, count, shardSize, shards }, null, 1) + '\n');
+  const meta = { ...datasetMeta(world), formatVersion: 1, split, seed, count, shardSize, atlas: options.atlas === true ? { sprites, file: 'sprites.npy', index: 'sprites.json' } : null, shards };
+  await writeFile(join(out, 'meta.json'), JSON.stringify(meta, null, 1) + '\n');
   return { scenes: count, shards: shards.length, seconds };
 }

@@ -60,9 +60,11 @@ function place(rng: Rng, world: World, items: Item[], relation?: Relation): Scen
   for (let attempt = 0; attempt < 300; attempt++) {
     const boxes = items.map((item) => {
       const { hw, hh } = halfExtents(world, conceptOf(world, item.concept), item.size);
-      const x = world.margin + hw + rng.next() * (n - 2 * (world.margin + hw));
-      const y = world.margin + hh + rng.next() * (n - 2 * (world.margin + hh));
-      return boxOf(world, { ...item, x: Math.round(x * 2) / 2, y: Math.round(y * 2) / 2 });
+      // The box's top-left corner lands on whole pixels, so a scene is also exactly a
+      // composite of pre-rendered sprites (src/objects/atlas.ts, the GPU data path).
+      const left = Math.round(world.margin + rng.next() * (n - 2 * (world.margin + hw)));
+      const top = Math.round(world.margin + rng.next() * (n - 2 * (world.margin + hh)));
+      return boxOf(world, { ...item, x: left + hw, y: top + hh });
     });
     let ok = true;
     for (let i = 0; i < boxes.length && ok; i++) for (let j = i + 1; j < boxes.length && ok; j++) ok = separated(world, boxes[i], boxes[j]);
