@@ -124,7 +124,8 @@ export function catalogEntries(): CatalogEntry[] {
     if (!isHeart && (e.group === undefined || GROUPS[e.group] === undefined)) continue;
     if (e.hexcode.includes('200D')) continue;
     const subgroup = subgroups.get(e.subgroup ?? -1) ?? '';
-    if (EXCLUDED_SUBGROUPS.has(subgroup) || /face/.test(e.label)) continue;
+    // Faces, and card suits (symbols drawn as objects).
+    if (EXCLUDED_SUBGROUPS.has(subgroup) || /face|suit$/.test(e.label)) continue;
     const icon = chars[e.hexcode.toLowerCase()] ?? chars[e.hexcode.toLowerCase().replace(/-fe0f/g, '')];
     if (icon === undefined || icons[icon] === undefined || icons[icon].body.includes('url(#')) continue;
     const name = normaliseName(e.label);
