@@ -37,6 +37,7 @@ prepare() {
 
 gpu() {
   mkdir -p "$OUT"
+  OUT=$(cd "$OUT" && pwd)   # gpu-run.sh packs from inside each checkpoint folder
   # 1024 codes for 557 concepts; the generator is 10 layers x 256 wide (9 M parameters: its
   # weights sit in both prefill and step graphs, fp32, so the package stays under 100 MB);
   # CLIP sees 128x128 through four stride-2 stages (8x8 map) and 24-word captions.
@@ -68,8 +69,8 @@ manifest["files"] = package_files(out)  # the attribution file is part of the pa
 json.dump(manifest, open(os.path.join(out, "manifest.json"), "w"), indent=2)
 PYEOF
   [ -f data/objects-heldout/meta.json ] || npx tsx scripts/make-objects-dataset.ts --split heldout --count 1000 --seed 5 --out data/objects-heldout
-  npx tsx scripts/check-objects-tokenizer-gate.ts --model "$PACKAGE" --data data/objects-heldout || echo "tokenizer gate failed (see above)"
-  npm run eval -- --model "$PACKAGE" --candidates 32 --out "$OUT/eval"
+  npx tsx scripts/check-objects-tokenizer-gate.ts --model "$PACKAGE" --data data/objects-heldout --limit "${GATE_LIMIT:-1000}" || echo "tokenizer gate failed (see above)"
+  npm run eval -- --model "$PACKAGE" --candidates "${EVAL_CANDIDATES:-32}" ${EVAL_LIMIT:+--limit "$EVAL_LIMIT"} --out "$OUT/eval"
 }
 
 case "$stage" in

@@ -45,11 +45,9 @@ for name in sorted(os.listdir(src)):
 # so the three trainers memory-map one shard instead of compositing it three times.
 if os.path.exists(os.path.join(dst, "sprites.npy")) and not os.path.exists(os.path.join(dst, "images-00000.npy")):
     sys.path.insert(0, os.environ["TRAIN_DIR"])
-    import numpy as np
-    from objects_data import load_atlas_scenes
-    images = load_atlas_scenes(dst)[0]
-    np.save(os.path.join(dst, "images-00000.npy.part.npy"), images)
-    os.replace(os.path.join(dst, "images-00000.npy.part.npy"), os.path.join(dst, "images-00000.npy"))
+    from objects_data import composite_to_npy
+    print("composited", composite_to_npy(dst, os.path.join(dst, "images.part.npy")), "scenes")
+    os.replace(os.path.join(dst, "images.part.npy"), os.path.join(dst, "images-00000.npy"))
     parts = sorted(n for n in os.listdir(dst) if n.startswith("scenes-") and n.endswith(".jsonl"))
     with open(os.path.join(dst, "scenes-all.part"), "w", encoding="utf-8") as out:
         for name in parts:
