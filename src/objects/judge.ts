@@ -116,9 +116,12 @@ export class ObjectsJudge {
       .sort((x, y) => x.d - y.d).slice(0, k).map((x) => x.name);
   }
 
-  /** Pixels of dilation that join the parts of one drawing: under half the gap between objects. */
+  /**
+   * Pixels of dilation that join the parts of one drawing. Dilation joins gaps up to twice
+   * this, and blur grows each object by about a pixel a side, so it stays under (gap - 2) / 2.
+   */
   get mergeRadius(): number {
-    return Math.max(1, Math.floor(this.world.gap / 2) - 1);
+    return Math.max(1, Math.floor((this.world.gap - 3) / 2));
   }
 
   parse(input: JudgeInput): ParsedImage {

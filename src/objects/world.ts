@@ -171,7 +171,7 @@ export function loadWorld(name: World['name'] = 'objects'): World {
     world = { name, imageSize: 128, sizes: { small: 28, large: 48 }, gap: 10, margin: 2, concepts: all, byName: new Map(), ...heldOut(all, 40) };
   } else if (name === 'objects-mini') {
     const concepts = MINI_CONCEPTS.map((n) => all.find((c) => c.name === n)).filter((c): c is Concept => c !== undefined);
-    world = { name, imageSize: 64, sizes: { small: 16, large: 26 }, gap: 6, margin: 1, concepts, byName: new Map(), ...heldOut(concepts, 8) };
+    world = { name, imageSize: 64, sizes: { small: 18, large: 28 }, gap: 8, margin: 1, concepts, byName: new Map(), ...heldOut(concepts, 8) };
   } else {
     throw new TesseraError('TESSERA_ERR_OPTION', `unknown world ${JSON.stringify(name)}: objects or objects-mini`, { param: 'world' });
   }
