@@ -7,7 +7,7 @@
  * Two variants share every rule: `objects` (128x128, all concepts, 16x16 codes at f8)
  * and `objects-mini` (64x64, a 24-concept subset) which proves the training path on CPU.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TesseraError } from '../errors.js';
 import { createRng, deriveSeed } from '../shapes/prng.js';
@@ -119,7 +119,9 @@ export const MINI_CONCEPTS = [
 ];
 
 export function conceptsPath(): string {
-  return fileURLToPath(new URL('./concepts.json', import.meta.url));
+  const beside = fileURLToPath(new URL('./concepts.json', import.meta.url));
+  // tsc does not copy the table into dist/: compiled code reads it from the sources.
+  return existsSync(beside) ? beside : fileURLToPath(new URL('../../src/objects/concepts.json', import.meta.url));
 }
 
 let fileCache: ConceptFile | undefined;
