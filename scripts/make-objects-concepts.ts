@@ -16,10 +16,9 @@ const { values } = parseArgs({ options: { threshold: { type: 'string', default: 
 
 /** Concepts that come in colours (the car, balloon, heart, ...): their main hue is recoloured. */
 const COLOURABLE = new Set(['car', 'balloon', 'heart', 't shirt', 'book', 'tulip', 'umbrella', 'gift', 'ribbon', 'backpack', 'dress', 'kite', 'crayon', 'bus', 'sailboat', 'shorts', 'mittens', 'gloves', 'scarf', 'bow']);
-// Not colourable although they come in colours: the bicycle's thin frame is too few pixels
-// to tell orange from yellow at 28 px (measured with the judge).
-/** Look-alikes the judge confused at 28 px (test/objects/judge.test.ts), beyond the descriptor filter. */
-const MANUAL_DROPS: Record<string, string> = {};
+// Not colourable although it comes in colours: the bicycle's thin frame is too few pixels
+// to tell orange from yellow at 28 px (measured with the judge). The descriptor filter below
+// is the only look-alike filter: the judge tells every remaining pair apart (docs/objects.md).
 
 const RES = 128; // 4 px per viewBox unit
 const GRID = 10;
@@ -85,7 +84,6 @@ const threshold = Number(values.threshold);
 const kept: { concept: Concept; descriptor: Float32Array }[] = [];
 const dropped: { name: string; reason: string }[] = [];
 for (const entry of entries) {
-  if (MANUAL_DROPS[entry.name] !== undefined) { dropped.push({ name: entry.name, reason: MANUAL_DROPS[entry.name] }); continue; }
   const m = measure(await rgbaOf(iconBody(entry.icon)));
   if (m === null) { dropped.push({ name: entry.name, reason: 'too little ink' }); continue; }
   const backgrounds = BACKGROUND_NAMES.filter((b) => visibleOn(m.pixels, BACKGROUNDS[b])) as BackgroundName[];

@@ -25,10 +25,6 @@ export interface SpriteEntry {
   h: number;
 }
 
-export function spriteKey(concept: string, color: ColorName | null | undefined, size: SizeName): string {
-  return `${concept}|${color ?? ''}|${size}`;
-}
-
 /** Sprite canvas edge: the largest box plus padding. */
 export function spriteCanvas(world: World): number {
   return world.sizes.large + 2 * SPRITE_PAD + 2;
