@@ -5,7 +5,7 @@
 #
 #   bash scripts/train-objects.sh prepare   # here: scenes + sprite atlas, gzipped for the GPU box (~25 MB)
 #   bash scripts/train-objects.sh gpu       # on the GPU box (run from the repository root; needs only python3 + torch)
-#   bash scripts/train-objects.sh package   # here: checkpoints -> models/objects, tokenizer gate, eval
+#   bash scripts/train-objects.sh package   # here: checkpoints -> models/objects, curves, tokenizer gate, eval
 #   bash scripts/train-objects.sh all       # all three on one machine with Node and a GPU
 #
 # With the device tool:  run(command="bash scripts/train-objects.sh gpu", carry=[".gpu/objects"], timeout_s=600)
@@ -69,6 +69,7 @@ manifest["files"] = package_files(out)  # the attribution file is part of the pa
 json.dump(manifest, open(os.path.join(out, "manifest.json"), "w"), indent=2)
 PYEOF
   [ -f data/objects-heldout/meta.json ] || npx tsx scripts/make-objects-dataset.ts --split heldout --count 1000 --seed 5 --out data/objects-heldout
+  npx tsx scripts/plot-training.ts --ckpt checkpoints/objects --out "$OUT/training-curves.png"
   npx tsx scripts/check-objects-tokenizer-gate.ts --model "$PACKAGE" --data data/objects-heldout --limit "${GATE_LIMIT:-1000}" || echo "tokenizer gate failed (see above)"
   npm run eval -- --model "$PACKAGE" --candidates "${EVAL_CANDIDATES:-32}" ${EVAL_LIMIT:+--limit "$EVAL_LIMIT"} --out "$OUT/eval"
 }
