@@ -13,6 +13,8 @@ export interface WrittenImage {
   seed: number;
   candidateIndex: number;
   file: string;
+  /** The image's codes, row-major over the grid (for debugging and checks against other implementations). */
+  tokens: number[];
 }
 
 export function cliLayout(result: GenerationResult, withGrid: boolean): ResultLayout {
@@ -33,7 +35,7 @@ export async function writeCliResult(result: GenerationResult, outDir: string, w
   for (const { name, kind, candidate } of files) {
     const file = path.join(outDir, name);
     if (kind === 'grid') grid = file;
-    else if (candidate !== null) images.push({ rank: candidate.rank, score: candidate.score, seed: result.seed, candidateIndex: candidate.index, file });
+    else if (candidate !== null) images.push({ rank: candidate.rank, score: candidate.score, seed: result.seed, candidateIndex: candidate.index, file, tokens: Array.from(candidate.tokens) });
   }
   return { images, grid };
 }
