@@ -12,7 +12,7 @@ import {
   type Tensor,
 } from '@huggingface/transformers';
 import { TesseraError } from '../errors.js';
-import type { Device, RgbImage } from '../pipeline/types.js';
+import type { Device, RgbImage } from '../types.js';
 
 /**
  * CLIP reranking (Radford et al. 2021): the cosine similarity of the prompt's text
