@@ -20,6 +20,12 @@ export const ErrorCodes = {
   TESSERA_ERR_RUN_CONFLICT: 'output folder holds a batch run made with other settings',
   TESSERA_ERR_WORKER: 'inference worker crashed',
   TESSERA_ERR_TIMEOUT: 'generation timed out',
+  TESSERA_ERR_SEARCH: 'invalid search parameter',
+  TESSERA_ERR_SEARCH_NOT_FOUND: 'no stored image with that id',
+  TESSERA_ERR_EMBEDDING: 'invalid embedding vector',
+  TESSERA_ERR_INDEX: 'search index holds embeddings of another width or space',
+  TESSERA_ERR_FORECAST: 'invalid carbon intensity forecast',
+  TESSERA_ERR_ENERGY: 'invalid energy or grid intensity setting',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
