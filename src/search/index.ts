@@ -2,13 +2,14 @@ import Database from 'better-sqlite3';
 import { TesseraError } from '../errors.js';
 import { checkPage, type Page } from './params.js';
 import { topK } from './topk.js';
-import { dotAll, fromBlob, normalised, toBlob } from './vectors.js';
+import { VectorMatrix } from './matrix.js';
+import { fromBlob, normalised, toBlob } from './vectors.js';
 
 /**
  * Visual search over stored CLIP image embeddings (same.energy's idea: rank past images
  * by embedding similarity, not by keywords). SQLite is the store of record; every
- * vector is also kept in one contiguous Float32Array ([count, dim]) so that a query is
- * a single flat scan of dot products. Measured against sqlite-vec in
+ * vector is also kept in one contiguous matrix ([count, dim], src/search/matrix.ts) so
+ * that a query is a single flat SIMD scan of dot products. Measured against sqlite-vec in
  * bench/search.bench.ts (docs/search.md): the flat scan is the one shipped.
  */
 
@@ -67,14 +68,13 @@ export class SearchIndex {
   readonly dim: number;
   readonly space: string;
   /** [capacity, dim]; rows 0..count-1 are live. */
-  private vectors: Float32Array;
+  private readonly vectors: VectorMatrix;
   /** Insertion sequence per slot: the tie-break, and the refresh watermark. */
   private seqs: Float64Array;
   private ids: string[] = [];
   private readonly slotOf = new Map<string, number>();
   private count = 0;
   private lastSeq = 0;
-  private scores = new Float32Array(0);
 
   constructor(
     private readonly db: Database.Database,
@@ -85,7 +85,7 @@ export class SearchIndex {
     }
     this.dim = options.dim;
     this.space = options.space;
-    this.vectors = new Float32Array(1024 * this.dim);
+    this.vectors = new VectorMatrix(this.dim);
     this.seqs = new Float64Array(1024);
     db.exec(SCHEMA);
     this.checkMeta();
@@ -130,21 +130,18 @@ export class SearchIndex {
   }
 
   private grow(needed: number): void {
-    if (needed * this.dim <= this.vectors.length) return;
+    if (needed <= this.seqs.length) return;
     let capacity = this.seqs.length;
     while (capacity < needed) capacity *= 2;
-    const vectors = new Float32Array(capacity * this.dim);
-    vectors.set(this.vectors.subarray(0, this.count * this.dim));
     const seqs = new Float64Array(capacity);
     seqs.set(this.seqs.subarray(0, this.count));
-    this.vectors = vectors;
     this.seqs = seqs;
   }
 
   private place(id: string, seq: number, vector: Float32Array): void {
     this.grow(this.count + 1);
     const slot = this.count++;
-    this.vectors.set(vector, slot * this.dim);
+    this.vectors.setRow(slot, vector);
     this.seqs[slot] = seq;
     this.ids[slot] = id;
     this.slotOf.set(id, slot);
@@ -203,7 +200,7 @@ export class SearchIndex {
     this.db.prepare('DELETE FROM search_embeddings WHERE id = ?').run(id);
     const last = --this.count;
     if (slot !== last) {
-      this.vectors.copyWithin(slot * this.dim, last * this.dim, (last + 1) * this.dim);
+      this.vectors.copyRow(last, slot);
       this.seqs[slot] = this.seqs[last]!;
       this.ids[slot] = this.ids[last]!;
       this.slotOf.set(this.ids[slot]!, slot);
@@ -217,7 +214,7 @@ export class SearchIndex {
   embedding(id: string): Float32Array {
     const slot = this.slotOf.get(id);
     if (slot === undefined) throw new TesseraError('TESSERA_ERR_SEARCH_NOT_FOUND', `no stored image has id ${JSON.stringify(id)}`, { param: 'like' });
-    return this.vectors.slice(slot * this.dim, (slot + 1) * this.dim);
+    return this.vectors.row(slot);
   }
 
   /** Ranks every stored image by cosine with `vector` (normalised here), one page of it. */
@@ -237,9 +234,8 @@ export class SearchIndex {
 
   private rank(query: Float32Array, page: Page, skip: number): SearchResultPage {
     const { offset, limit } = checkPage(page);
-    if (this.scores.length < this.count) this.scores = new Float32Array(this.seqs.length);
-    dotAll(this.vectors, this.count, this.dim, query, this.scores); // [count]
-    const ranked = topK(this.scores, this.seqs, this.count, offset + limit, skip).slice(offset);
+    const scores = this.vectors.scan(query, this.count); // [count]
+    const ranked = topK(scores, this.seqs, this.count, offset + limit, skip).slice(offset);
     const records = this.records(ranked.map((r) => this.ids[r.slot]!));
     return {
       total: skip >= 0 ? this.count - 1 : this.count,
