@@ -3,7 +3,7 @@ import { TesseraError } from '../errors.js';
 import { checkPage, type Page } from './params.js';
 import { topK } from './topk.js';
 import { VectorMatrix } from './matrix.js';
-import { fromBlob, normalised, toBlob } from './vectors.js';
+import { checkBlob, normalised, toBlob } from './vectors.js';
 
 /**
  * Visual search over stored CLIP image embeddings (same.energy's idea: rank past images
@@ -138,10 +138,11 @@ export class SearchIndex {
     this.seqs = seqs;
   }
 
-  private place(id: string, seq: number, vector: Float32Array): void {
+  private place(id: string, seq: number, vector: Float32Array | Buffer): void {
     this.grow(this.count + 1);
     const slot = this.count++;
-    this.vectors.setRow(slot, vector);
+    if (vector instanceof Float32Array) this.vectors.setRow(slot, vector);
+    else this.vectors.setRowBytes(slot, vector);
     this.seqs[slot] = seq;
     this.ids[slot] = id;
     this.slotOf.set(id, slot);
@@ -150,8 +151,14 @@ export class SearchIndex {
 
   /** Reads rows inserted after `seq` (all of them at open). */
   private loadAfter(seq: number): void {
+    const pending = this.db.prepare<[number], { n: number }>('SELECT COUNT(*) AS n FROM search_embeddings WHERE seq > ?').get(seq)!.n;
+    this.grow(this.count + pending);
+    this.vectors.reserve(this.count + pending);
     const rows = this.db.prepare<[number], Pick<Row, 'seq' | 'id' | 'embedding'>>('SELECT seq, id, embedding FROM search_embeddings WHERE seq > ? ORDER BY seq');
-    for (const row of rows.iterate(seq)) this.place(row.id, row.seq, fromBlob(row.embedding, this.dim, row.id));
+    for (const row of rows.iterate(seq)) {
+      checkBlob(row.embedding, this.dim, row.id);
+      this.place(row.id, row.seq, row.embedding);
+    }
   }
 
   /**

@@ -117,6 +117,9 @@ export class VectorMatrix {
   private plain = new Float32Array(0);
   private plainScores = new Float32Array(0);
   private readonly rowBytes: number;
+  /** Views over the matrix, rebuilt after the memory grows (growing detaches the old buffer). */
+  private view: Float32Array | null = null;
+  private bytes: Uint8Array | null = null;
 
   constructor(
     readonly dim: number,
@@ -162,12 +165,29 @@ export class VectorMatrix {
       this.plainScores = new Float32Array(capacity);
     }
     this.capacity = capacity;
+    this.view = null;
+    this.bytes = null;
   }
 
   /** The whole matrix as a Float32Array view ([capacity, dim]); views die when memory grows. */
   private matrix(): Float32Array {
     if (this.memory === null) return this.plain;
-    return new Float32Array(this.memory.buffer, this.matrixOffset, this.capacity * this.dim);
+    this.view ??= new Float32Array(this.memory.buffer, this.matrixOffset, this.capacity * this.dim);
+    return this.view;
+  }
+
+  /**
+   * Copies a stored row as it lies in SQLite (little-endian float32 bytes) straight into
+   * the matrix: loading a million rows then allocates nothing per row.
+   */
+  setRowBytes(slot: number, row: Uint8Array): void {
+    this.reserve(slot + 1);
+    if (this.memory === null) {
+      new Uint8Array(this.plain.buffer).set(row, slot * this.rowBytes);
+      return;
+    }
+    this.bytes ??= new Uint8Array(this.memory.buffer, this.matrixOffset, this.capacity * this.rowBytes);
+    this.bytes.set(row, slot * this.rowBytes);
   }
 
   setRow(slot: number, vector: Float32Array): void {

@@ -64,12 +64,8 @@ export function toBlob(vector: Float32Array): Buffer {
   return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength);
 }
 
-export function fromBlob(blob: Buffer, dim: number, id: string): Float32Array {
+export function checkBlob(blob: Buffer, dim: number, id: string): void {
   if (blob.byteLength !== dim * 4) {
     throw new TesseraError('TESSERA_ERR_INDEX', `stored embedding of ${id} is ${blob.byteLength} bytes; expected ${dim * 4}`);
   }
-  // Copy: the Buffer may be a slice of a pooled allocation with an unaligned offset.
-  const out = new Float32Array(dim);
-  new Uint8Array(out.buffer).set(blob);
-  return out;
 }
