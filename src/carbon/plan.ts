@@ -49,8 +49,8 @@ export interface Plan {
   end: number;
 }
 
-/** kWh per joule. */
-const KWH = 1 / 3.6e6;
+/** Joules per kWh. */
+const J_PER_KWH = 3.6e6;
 
 /** Stretches of consecutive periods (each starting where the last ended) at or under `max`. */
 export function greenWindows(forecast: Forecast, max: number): { from: number; to: number }[] {
@@ -99,7 +99,7 @@ export function planCarbonAware(forecast: Forecast, items: readonly WorkItem[], 
       end: begin + ms,
       waitS: (begin - cursor) / 1000,
       intensity,
-      gramsCO2e: item.energyJ * KWH * intensity,
+      gramsCO2e: (item.energyJ / J_PER_KWH) * intensity,
     });
     cursor = begin + ms;
   }
@@ -113,7 +113,7 @@ export function planCarbonAware(forecast: Forecast, items: readonly WorkItem[], 
       immediate = null;
       break;
     }
-    immediate += item.energyJ * KWH * intensity;
+    immediate += (item.energyJ / J_PER_KWH) * intensity;
     t += ms;
   }
   return {

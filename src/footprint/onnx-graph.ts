@@ -89,18 +89,8 @@ function text(buf: Uint8Array, f: Field): string {
   return decoder.decode(buf.subarray(f.start, f.end));
 }
 
-/** Repeated int64 fields come packed (one length-delimited run) or one varint at a time. */
-function ints(buf: Uint8Array, f: Field, into: number[]): void {
-  if (f.wire === 0) {
-    into.push(f.value);
-    return;
-  }
-  for (const inner of new Reader(buf, f.start, f.end).fields()) into.push(inner.value);
-}
-
+/** Repeated int64 fields (dims, ints) may come packed: one length-delimited run of bare varints. */
 function packedVarints(buf: Uint8Array, f: Field, into: number[]): void {
-  // A packed run is a bare sequence of varints: re-read it as fields of key 0 is wrong,
-  // so decode varints directly.
   let pos = f.start;
   while (pos < f.end) {
     let result = 0;
