@@ -10,6 +10,8 @@ import { dotAll } from './vectors.js';
  */
 
 const PAGE = 65536;
+/** Accumulators of the kernel for widths divisible by 16 (TESSERA_SIMD_ACCUMULATORS=2 to compare). */
+const ACCUMULATORS: 2 | 4 = process.env.TESSERA_SIMD_ACCUMULATORS === '2' ? 2 : 4;
 
 // The project's lib settings carry no DOM types, and @types/node declares only part of
 // the WebAssembly namespace: the few members used here, typed locally.
@@ -37,6 +39,20 @@ function uleb(n: number): number[] {
   return out;
 }
 
+/** Signed LEB128 (i32.const's immediate): 64 must be 0xc0 0x00, not 0x40, which reads as -64. */
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) {
+      out.push(byte);
+      return out;
+    }
+    out.push(byte | 0x80);
+  }
+}
+
 function section(id: number, body: number[]): number[] {
   return [id, ...uleb(body.length), ...body];
 }
@@ -47,18 +63,20 @@ function name(s: string): number[] {
 
 /**
  * dots(mat, count, dim, q, out): out[r] = Σ_i mat[r*dim + i] * q[i], byte addresses.
- * Hand-assembled so that no wasm toolchain is needed; the text form is:
- *   bytes = dim*4; loop over rows { a0 = a1 = 0; for i in 0..bytes step 32
- *   { a0 += load(mat+i) * load(q+i); a1 += load(mat+i+16) * load(q+i+16) }
- *   out[row] = hsum(a0 + a1); mat += bytes }
+ * Hand-assembled so that no wasm toolchain is needed; the text form (n accumulators,
+ * so that n independent add chains hide the add latency) is:
+ *   bytes = dim*4; loop over rows { a0..a(n-1) = 0; for i in 0..bytes step 16n
+ *   { ak += load(mat+i+16k) * load(q+i+16k) for each k }
+ *   out[row] = hsum(a0 + … + a(n-1)); mat += bytes }
  */
-function kernel(): Uint8Array {
+function kernel(accumulators: 2 | 4): Uint8Array {
   const get = (i: number): number[] => [0x20, i];
   const set = (i: number): number[] => [0x21, i];
-  const i32 = (n: number): number[] => [0x41, ...uleb(n)];
+  const i32 = (n: number): number[] => [0x41, ...sleb(n)];
   const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
   const load = (offset: number): number[] => simd(0x00, 0x04, ...uleb(offset)); // v128.load align=16
-  const [MAT, COUNT, DIM, Q, OUT, ROW, I, BYTES, A0, A1] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const [MAT, COUNT, DIM, Q, OUT, ROW, I, BYTES, A0] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const accs = Array.from({ length: accumulators }, (_, k) => A0 + k);
   const zero = simd(0x0c, ...new Array<number>(16).fill(0));
   const madd = (acc: number, offset: number): number[] => [
     ...get(acc), ...get(MAT), ...get(I), 0x6a, ...load(offset), ...get(Q), ...get(I), 0x6a, ...load(offset),
@@ -69,20 +87,20 @@ function kernel(): Uint8Array {
     ...get(DIM), ...i32(4), 0x6c, ...set(BYTES),
     0x02, 0x40, 0x03, 0x40, // block, loop (rows)
     ...get(ROW), ...get(COUNT), 0x4f, 0x0d, 1, // row >= count: leave
-    ...zero, ...set(A0), ...zero, ...set(A1), ...i32(0), ...set(I),
+    ...accs.flatMap((a) => [...zero, ...set(a)]), ...i32(0), ...set(I),
     0x02, 0x40, 0x03, 0x40, // block, loop (values)
     ...get(I), ...get(BYTES), 0x4f, 0x0d, 1,
-    ...madd(A0, 0), ...madd(A1, 16),
-    ...get(I), ...i32(32), 0x6a, ...set(I), 0x0c, 0, // br loop
+    ...accs.flatMap((a, k) => madd(a, 16 * k)),
+    ...get(I), ...i32(16 * accumulators), 0x6a, ...set(I), 0x0c, 0, // br loop
     0x0b, 0x0b,
-    ...get(A0), ...get(A1), ...simd(0xe4), ...set(A0),
+    ...accs.slice(1).flatMap((a) => [...get(A0), ...get(a), ...simd(0xe4), ...set(A0)]),
     ...get(OUT), ...lane(0), ...lane(1), 0x92, ...lane(2), 0x92, ...lane(3), 0x92, 0x38, 0x02, 0x00, // f32.store
     ...get(OUT), ...i32(4), 0x6a, ...set(OUT),
     ...get(MAT), ...get(BYTES), 0x6a, ...set(MAT),
     ...get(ROW), ...i32(1), 0x6a, ...set(ROW), 0x0c, 0, // br loop
     0x0b, 0x0b, 0x0b, // end loop, end block, end function
   ];
-  const locals = [2, 3, 0x7f, 2, 0x7b]; // 3 i32 (row, i, bytes), 2 v128 (a0, a1)
+  const locals = [2, 3, 0x7f, accumulators, 0x7b]; // 3 i32 (row, i, bytes), the v128 accumulators
   const code = [...locals, ...body];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
@@ -96,17 +114,18 @@ function kernel(): Uint8Array {
 
 type Dots = (mat: number, count: number, dim: number, q: number, out: number) => void;
 
-let compiled: WasmModule | null | undefined;
+const compiled = new Map<2 | 4, WasmModule | null>();
 
-function simdModule(): WasmModule | null {
-  if (compiled === undefined) {
+/** The kernel for a width: four accumulators when the width allows (multiple of 16), else two. */
+function simdModule(accumulators: 2 | 4): WasmModule | null {
+  if (!compiled.has(accumulators)) {
     try {
-      compiled = new wasm.Module(kernel());
+      compiled.set(accumulators, new wasm.Module(kernel(accumulators)));
     } catch {
-      compiled = null; // a runtime without wasm SIMD: the JS loop serves
+      compiled.set(accumulators, null); // a runtime without wasm SIMD: the JS loop serves
     }
   }
-  return compiled;
+  return compiled.get(accumulators)!;
 }
 
 export class VectorMatrix {
@@ -127,7 +146,7 @@ export class VectorMatrix {
     simd = true,
   ) {
     this.rowBytes = dim * 4;
-    const module = simd && dim % 8 === 0 ? simdModule() : null;
+    const module = simd && dim % 8 === 0 ? simdModule(dim % 16 === 0 ? ACCUMULATORS : 2) : null;
     if (module !== null) {
       this.memory = new wasm.Memory({ initial: 1 });
       const instance = new wasm.Instance(module, { env: { memory: this.memory } });
