@@ -95,6 +95,10 @@ export class SearchIndex {
   /** Opens (or creates) an index in its own SQLite file. WAL lets readers run beside the writer. */
   static open(file: string, options: IndexOptions): SearchIndex {
     const db = new Database(file);
+    // A 512-wide embedding is a 2 KB blob: with SQLite's default 4 KB pages only one
+    // row fits a page (3.9 GB per million rows, measured); 16 KB pages hold seven.
+    // Takes effect only while the file is new.
+    db.pragma('page_size = 16384');
     db.pragma('journal_mode = WAL');
     return new SearchIndex(db, options);
   }
