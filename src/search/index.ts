@@ -71,7 +71,7 @@ export class SearchIndex {
   private readonly vectors: VectorMatrix;
   /** Insertion sequence per slot: the tie-break, and the refresh watermark. */
   private seqs: Float64Array;
-  private ids: string[] = [];
+  private slotIds: string[] = [];
   private readonly slotOf = new Map<string, number>();
   private count = 0;
   private lastSeq = 0;
@@ -115,6 +115,11 @@ export class SearchIndex {
     return this.slotOf.has(id);
   }
 
+  /** Every stored id, in slot order (a copy). */
+  ids(): string[] {
+    return this.slotIds.slice(0, this.count);
+  }
+
   private checkMeta(): void {
     const get = this.db.prepare<[string], { value: string }>('SELECT value FROM search_meta WHERE key = ?');
     const dim = get.get('dim')?.value;
@@ -148,7 +153,7 @@ export class SearchIndex {
     if (vector instanceof Float32Array) this.vectors.setRow(slot, vector);
     else this.vectors.setRowBytes(slot, vector);
     this.seqs[slot] = seq;
-    this.ids[slot] = id;
+    this.slotIds[slot] = id;
     this.slotOf.set(id, slot);
     if (seq > this.lastSeq) this.lastSeq = seq;
   }
@@ -176,7 +181,7 @@ export class SearchIndex {
     if (stored !== this.count) {
       this.count = 0;
       this.lastSeq = 0;
-      this.ids = [];
+      this.slotIds = [];
       this.slotOf.clear();
       this.loadAfter(0);
     }
@@ -213,10 +218,10 @@ export class SearchIndex {
     if (slot !== last) {
       this.vectors.copyRow(last, slot);
       this.seqs[slot] = this.seqs[last]!;
-      this.ids[slot] = this.ids[last]!;
-      this.slotOf.set(this.ids[slot]!, slot);
+      this.slotIds[slot] = this.slotIds[last]!;
+      this.slotOf.set(this.slotIds[slot]!, slot);
     }
-    this.ids.length = last;
+    this.slotIds.length = last;
     this.slotOf.delete(id);
     return true;
   }
@@ -247,12 +252,12 @@ export class SearchIndex {
     const { offset, limit } = checkPage(page);
     const scores = this.vectors.scan(query, this.count); // [count]
     const ranked = topK(scores, this.seqs, this.count, offset + limit, skip).slice(offset);
-    const records = this.records(ranked.map((r) => this.ids[r.slot]!));
+    const records = this.records(ranked.map((r) => this.slotIds[r.slot]!));
     return {
       total: skip >= 0 ? this.count - 1 : this.count,
       offset,
       limit,
-      data: ranked.map((r) => ({ ...records.get(this.ids[r.slot]!)!, score: r.score })),
+      data: ranked.map((r) => ({ ...records.get(this.slotIds[r.slot]!)!, score: r.score })),
     };
   }
 
