@@ -104,3 +104,22 @@ export function formatFootprint(f: Footprint): string {
 export function footprintPngText(f: Footprint): Record<string, string> {
   return { 'tessera:footprint': JSON.stringify(footprintJson(f)) };
 }
+
+/**
+ * The part of a shared measurement that belongs to one request: several requests run
+ * in one sampler batch share their energy and time, so each gets the share of the
+ * measured energy that its own FLOPs are of the batch's (FLOPs are exact per request:
+ * rows are). The note says so.
+ */
+export function shareOf(shared: Footprint, own: StageFlops): Footprint {
+  const share = shared.flops.total > 0 ? own.total / shared.flops.total : 0;
+  return {
+    ...shared,
+    flops: own,
+    wallSeconds: shared.wallSeconds,
+    cpuSeconds: shared.cpuSeconds * share,
+    energyJoules: shared.energyJoules * share,
+    energyNote: `${(share * 100).toFixed(1)}% (FLOPs share) of a shared batch: ${shared.energyNote}`,
+    co2eGrams: shared.co2eGrams * share,
+  };
+}
