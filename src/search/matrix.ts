@@ -1,3 +1,4 @@
+import { TesseraError } from '../errors.js';
 import { dotAll } from './vectors.js';
 
 /**
@@ -176,7 +177,12 @@ export class VectorMatrix {
     if (this.memory !== null) {
       const bytes = this.rowBytes + capacity * this.rowBytes + capacity * 4;
       const pages = Math.ceil(bytes / PAGE) - this.memory.buffer.byteLength / PAGE;
-      if (pages > 0) this.memory.grow(pages);
+      try {
+        if (pages > 0) this.memory.grow(pages);
+      } catch (error) {
+        // wasm32 memory ends at 4 GiB: about 2M vectors of 512 or 8M of 128 (capacity doubles).
+        throw new TesseraError('TESSERA_ERR_INDEX', `cannot hold ${rows} vectors of ${this.dim} values in memory (${(bytes / 2 ** 30).toFixed(1)} GiB needed)`, { cause: error });
+      }
     } else {
       const grown = new Float32Array(capacity * this.dim);
       grown.set(this.plain);

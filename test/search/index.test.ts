@@ -186,6 +186,17 @@ describe('VectorMatrix', () => {
     }
   });
 
+  it('refuses a capacity past what a wasm memory can hold, with a catalogue code', () => {
+    const m = new VectorMatrix(512, 4);
+    let code: string | undefined;
+    try {
+      m.reserve(3_000_000); // 6 GiB of float32: past wasm32's 4 GiB
+    } catch (error) {
+      code = isTesseraError(error) ? error.code : 'other';
+    }
+    expect(code).toBe('TESSERA_ERR_INDEX');
+  });
+
   it('falls back to the JS loop for widths the kernel does not take', () => {
     const m = new VectorMatrix(6);
     expect(m.simd).toBe(false);
