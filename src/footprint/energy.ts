@@ -80,7 +80,7 @@ export interface EnergyReading {
 }
 
 export interface EnergyOptions {
-  /** Watts per busy core for the CPU-time estimate (TESSERA_WATTS_PER_CORE). */
+  /** Watts per busy core for the CPU-time estimate; else TESSERA_WATTS_PER_CORE; else 10. */
   wattsPerCore?: number;
   powercapRoot?: string;
   /** Set false to use the CPU-time estimate even where RAPL is readable. */
@@ -120,7 +120,8 @@ export function stopEnergy(before: EnergySnapshot, options: EnergyOptions = {}):
       return { joules: uj / 1e6, method: 'rapl', methodNote: `RAPL package counters (${names}); whole package, all processes`, cpuSeconds, wallSeconds };
     }
   }
-  const watts = checkWatts(options.wattsPerCore ?? DEFAULT_WATTS_PER_CORE);
+  const fromEnv = process.env.TESSERA_WATTS_PER_CORE;
+  const watts = checkWatts(options.wattsPerCore ?? (fromEnv !== undefined && fromEnv !== '' ? Number(fromEnv) : DEFAULT_WATTS_PER_CORE));
   return {
     joules: watts * cpuSeconds,
     method: 'cpu-time',

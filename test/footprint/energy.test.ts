@@ -56,6 +56,12 @@ describe('energy', () => {
     expect(reading.cpuSeconds).toBeGreaterThan(0);
     expect(reading.joules).toBeCloseTo(20 * reading.cpuSeconds, 9);
     expect(reading.methodNote).toContain('20 W per busy core');
+    process.env.TESSERA_WATTS_PER_CORE = '7.5';
+    try {
+      expect(stopEnergy(before, { powercapRoot: root }).methodNote).toContain('7.5 W per busy core');
+    } finally {
+      delete process.env.TESSERA_WATTS_PER_CORE;
+    }
     let code: string | undefined;
     try {
       stopEnergy(before, { powercapRoot: root, wattsPerCore: -1 });
