@@ -8,7 +8,10 @@ import { TesseraError } from '../errors.js';
  * and the generator files are ~20 MB, so tensor payloads are skipped, never copied.
  * Field numbers are those of onnx.proto3 (ModelProto.graph = 7, GraphProto.node = 1,
  * .initializer = 5, .input = 11, .output = 12; TensorProto.dims = 1, .name = 8;
- * NodeProto.input = 1, .output = 2, .op_type = 4, .attribute = 5).
+ * NodeProto.input = 1, .output = 2, .op_type = 4, .attribute = 5). Varints are read
+ * as non-negative doubles: a negative int attribute (axis = -1, ten bytes of two's
+ * complement) comes out as a huge number. The counts only read kernel shapes,
+ * strides, pads, dilations, groups and block sizes, which are never negative.
  */
 export interface OnnxInitializer {
   name: string;
