@@ -29,6 +29,12 @@ export const ERROR_CATALOGUE = {
   TESSERA_ERR_INPUT_FILE: { status: 400, description: 'invalid input file' },
   TESSERA_ERR_IMAGE: { status: 500, description: 'invalid image (or metadata that cannot be written into one)' },
   TESSERA_ERR_DATASET: { status: 400, description: 'invalid dataset' },
+  TESSERA_ERR_SEARCH: { status: 400, description: 'invalid search parameter' },
+  TESSERA_ERR_SEARCH_NOT_FOUND: { status: 404, description: 'no stored image with that id' },
+  TESSERA_ERR_EMBEDDING: { status: 500, description: 'invalid embedding vector' },
+  TESSERA_ERR_INDEX: { status: 500, description: 'search index holds embeddings of another width or space' },
+  TESSERA_ERR_FORECAST: { status: 400, description: 'invalid carbon intensity forecast' },
+  TESSERA_ERR_ENERGY: { status: 400, description: 'invalid energy or grid intensity setting' },
   TESSERA_ERR_RUN_CONFLICT: { status: 409, description: 'output folder holds a batch run made with other settings' },
   // The model package and the runtime (faults of the installation, not of a request).
   TESSERA_ERR_MANIFEST: { status: 500, description: 'invalid model manifest' },
