@@ -20,6 +20,8 @@ export const ErrorCodes = {
   TESSERA_ERR_RUN_CONFLICT: 'output folder holds a batch run made with other settings',
   TESSERA_ERR_WORKER: 'inference worker crashed',
   TESSERA_ERR_TIMEOUT: 'generation timed out',
+  TESSERA_ERR_LISTEN: 'cannot listen on the address',
+  TESSERA_ERR_FOLDER_LOCKED: 'output folder is in use by another batch run',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

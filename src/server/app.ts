@@ -70,6 +70,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
       concurrency: resolved.concurrency,
       maxBatchRows: resolved.maxBatchRows,
       stepDelayMs: resolved.workerStepDelayMs,
+      watchdogMs: resolved.workerWatchdogMs,
     },
     store,
     metrics,

@@ -110,6 +110,8 @@ export interface EngineOptions {
   maxQueue: number;
   timeoutMs: number;
   stepDelayMs?: number;
+  /** Heartbeat silence after which an inference child is replaced (see WorkerOptions.watchdogMs). */
+  watchdogMs?: number;
   /** Requests of one model in its child at once, sharing sampling steps (default 4). */
   concurrency?: number;
   /** Row budget of one shared step in the child (default 512). */
@@ -146,7 +148,7 @@ export class Engine {
     this.store = store;
     this.metrics = metrics;
     for (const { dir, ref } of options.models) {
-      const worker = new InferenceWorker({ model: dir, device: options.device, stepDelayMs: options.stepDelayMs, maxRows: options.maxBatchRows });
+      const worker = new InferenceWorker({ model: dir, device: options.device, stepDelayMs: options.stepDelayMs, maxRows: options.maxBatchRows, watchdogMs: options.watchdogMs });
       worker.on('crash', () => metrics.workerRestarts.inc({ model: ref.id }));
       this.slots.set(ref.id, { ref, worker, queue: new PQueue({ concurrency: Math.max(1, options.concurrency ?? 4) }), waiting: [], running: 0, maxStepRows: 0, avgRunMs: 1000 });
     }

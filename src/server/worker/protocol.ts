@@ -8,6 +8,8 @@ export interface WorkerConfig {
   stepDelayMs?: number;
   /** Most rows one shared step may run when admitting another request (default 512). */
   maxRows?: number;
+  /** How often the child reports that its event loop is alive (ms; the parent's watchdog listens). */
+  heartbeatMs?: number;
 }
 
 export type ParentMessage =
@@ -17,6 +19,7 @@ export type ParentMessage =
 
 export type ChildMessage =
   | { type: 'ready'; model: string; pid: number }
+  | { type: 'heartbeat' }
   | { type: 'load-error'; code: string; message: string }
   | { type: 'event'; id: string; event: GenerationEvent }
   | { type: 'result'; id: string; result: GenerationResult }
