@@ -279,7 +279,8 @@ export async function encodePng(image: RgbImage, meta: ImageMetadata): Promise<B
 }
 
 /** Encodes in any supported format; see the module comment for what each format carries. */
-export async function encodeImage(image: RgbImage, format: ImageFormat, meta: ImageMetadata): Promise<Buffer> {
+/** `quality` (1-100) applies to jpeg and webp; default 92. */
+export async function encodeImage(image: RgbImage, format: ImageFormat, meta: ImageMetadata, quality = 92): Promise<Buffer> {
   if (format === 'png') return encodePng(image, meta);
   if (format !== 'jpeg' && format !== 'webp') {
     throw new TesseraError('TESSERA_ERR_OPTION', `invalid image format ${JSON.stringify(format)}: expected one of "png", "jpeg", "webp"`, {
@@ -293,7 +294,7 @@ export async function encodeImage(image: RgbImage, format: ImageFormat, meta: Im
   // IFD2 is libexif's EXIF sub-IFD, where UserComment (tag 0x9286) lives.
   // eslint-disable-next-line no-control-regex -- an ASCII test includes the control range
   if (/^[\x00-\x7f]*$/.test(parameters)) pipeline = pipeline.withExif({ IFD2: { UserComment: parameters } });
-  pipeline = format === 'jpeg' ? pipeline.jpeg({ quality: 92, mozjpeg: true }) : pipeline.webp({ quality: 92 });
+  pipeline = format === 'jpeg' ? pipeline.jpeg({ quality, mozjpeg: true }) : pipeline.webp({ quality });
   return pipeline.toBuffer();
 }
 

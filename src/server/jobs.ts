@@ -316,8 +316,8 @@ export class Engine {
     const kept: KeptImage[] = [];
     for (const candidate of result.kept) {
       const meta = imageMetadataFor(result, candidate);
-      const image = params.size.upscaled ? await upscale(candidate.image, { width: params.size.width, height: params.size.height }) : candidate.image;
-      const data = await encodeImage(image, ext, meta);
+      const image = params.size.upscaled ? await upscale(candidate.image, { width: params.size.width, height: params.size.height }, params.upscale) : candidate.image;
+      const data = await encodeImage(image, ext, meta, params.outputCompression ?? undefined);
       const file = `image-${candidate.rank}.${ext}`;
       await this.store.writeFile(job.id, file, data);
       kept.push({ stored: storedImage(result, candidate, true, file), data });

@@ -35,13 +35,15 @@ export interface ServerOptions {
   /** Absolute base for `url` responses (default: from the request's Host). */
   publicUrl?: string;
   logger?: boolean;
+  /** Where the request log goes instead of stdout (tests read it); implies logging. */
+  logStream?: { write(line: string): void };
   /** Replace an inference child whose heartbeat is silent this long, in ms (default 60 000). */
   workerWatchdogMs?: number;
   /** Tests only: sleep per sampling step in the worker. */
   workerStepDelayMs?: number;
 }
 
-export type ResolvedServerOptions = Required<Omit<ServerOptions, 'publicUrl' | 'workerStepDelayMs'>> & Pick<ServerOptions, 'publicUrl' | 'workerStepDelayMs'>;
+export type ResolvedServerOptions = Required<Omit<ServerOptions, 'publicUrl' | 'workerStepDelayMs' | 'logStream'>> & Pick<ServerOptions, 'publicUrl' | 'workerStepDelayMs' | 'logStream'>;
 
 /** Integer bounds of the numeric options; a value outside them is TESSERA_ERR_OPTION naming the flag. */
 const NUMERIC_OPTIONS: Record<string, { flag: string; min: number; max: number }> = {
@@ -86,6 +88,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     publicUrl: options.publicUrl,
     logger: options.logger ?? false,
     workerStepDelayMs: options.workerStepDelayMs,
+    logStream: options.logStream,
     workerWatchdogMs: options.workerWatchdogMs ?? 60_000,
   };
 }
