@@ -41,6 +41,7 @@ function numberIn(param: string, value: unknown, min: number, max: number, { min
  * into PNG text chunks (Latin-1/UTF-8 without NUL), XMP (XML 1.0 forbids these), SQLite,
  * SSE lines and logs; rejecting them up front keeps every one of those lossless.
  */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const FORBIDDEN_CHARACTER = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\uFFFE\uFFFF]/u;
 
 /** Prompt length in Unicode code points (what LIMITS.promptCharacters counts): an emoji is one character. */
