@@ -47,7 +47,7 @@ const jsonBody = fc.oneof(
 );
 
 const ROUTES = [
-  (s: string[]) => '/v1/images/generations',
+  () => '/v1/images/generations',
   () => '/v1/jobs',
   (s: string[]) => `/v1/jobs/${s[0]}`,
   (s: string[]) => `/v1/jobs/${s[0]}/events`,
@@ -80,9 +80,11 @@ const request = fc.record({
 });
 
 /** Path segments as a client would send them: percent-encoded, or raw where the characters are URL-safe. */
-function urlOf(r: fc.RecordValue<typeof request extends fc.Arbitrary<infer T> ? T : never>): string {
-  const segs = r.segments.map((s) => (r.encode || /[^A-Za-z0-9._~%-]/.test(s) ? encodeURIComponent(s.isWellFormed() ? s : s.replace(/[\uD800-\uDFFF]/g, '?')) : s));
-  const qs = r.query.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v.replace(/[\uD800-\uDFFF]/g, '?'))}`).join('&');
+type Request = typeof request extends fc.Arbitrary<infer T> ? T : never;
+
+function urlOf(r: Request): string {
+  const segs = r.segments.map((s) => (r.encode || /[^A-Za-z0-9._~%-]/.test(s) ? encodeURIComponent(s.replace(/[\uD800-\uDFFF]/gu, '?')) : s));
+  const qs = r.query.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v.replace(/[\uD800-\uDFFF]/gu, '?'))}`).join('&');
   return ROUTES[r.route](segs) + (qs ? `?${qs}` : '');
 }
 
