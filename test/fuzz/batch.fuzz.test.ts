@@ -26,6 +26,10 @@ const words = fc.constantFrom('a', 'red', 'blue', 'circle', 'square', 'star', 't
 const goodPrompt = fc.array(words, { minLength: 1, maxLength: 6 }).map((w) => w.join(' '));
 const poison = fc.constantFrom('\u0000', '\u0001', '\u001b', '\u007f', '\u0085', '\uD800', '\uDC00', '\uFFFE');
 const badPrompt = fc.tuple(goodPrompt, poison, fc.nat(20)).map(([p, c, at]) => p.slice(0, at) + c + p.slice(at));
+// A lone surrogate cannot be written to a UTF-8 file (it becomes U+FFFD, a legitimate character):
+// text files get the other poisons; JSONL carries surrogates as \uXXXX escapes.
+const textPoison = fc.constantFrom('\u0000', '\u0001', '\u001b', '\u007f', '\u0085', '\uFFFE');
+const badTextPrompt = fc.tuple(goodPrompt, textPoison, fc.nat(20)).map(([p, c, at]) => p.slice(0, at) + c + p.slice(at));
 
 /** A JSONL line and whether it is valid (the generator knows, independently of the parser). */
 const jsonlLine: fc.Arbitrary<Line> = fc.oneof(
@@ -46,7 +50,7 @@ const jsonlLine: fc.Arbitrary<Line> = fc.oneof(
 /** A text-file line: a prompt, a prompt with a forbidden character, or a blank/comment line. */
 const textLine: fc.Arbitrary<Line> = fc.oneof(
   goodPrompt.map((text) => ({ text, kind: 'good' as const })),
-  badPrompt.filter((p) => p.trim() !== '' && !p.trimStart().startsWith('#')).map((text) => ({ text, kind: 'bad' as const })),
+  badTextPrompt.filter((p) => p.trim() !== '' && !p.trimStart().startsWith('#')).map((text) => ({ text, kind: 'bad' as const })),
   fc.constantFrom('', '  ', '# a comment', '  # indented comment').map((text) => ({ text, kind: 'ignored' as const })),
 );
 
