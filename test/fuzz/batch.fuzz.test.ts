@@ -84,7 +84,7 @@ describe('fuzzing prompt files', () => {
       }),
       { seed: FUZZ_SEED, numRuns: runs(1500, 0.15) },
     );
-  });
+  }, 300_000);
 
   describe('full runs with the tiny model', () => {
     let tessera: Tessera;
@@ -125,6 +125,6 @@ describe('fuzzing prompt files', () => {
         }),
         { seed: FUZZ_SEED, numRuns: runs(25, 0.01), endOnFailure: true },
       );
-    });
+    }, Math.max(120_000, runs(25, 0.01) * 3000));
   });
 });
