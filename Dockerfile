@@ -10,6 +10,8 @@ COPY src ./src
 # package.json's allowScripts denies onnxruntime-node's install script (a CUDA download):
 # this is a CPU image. better-sqlite3 builds from source: the slim image needs a compiler.
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+# The image's npm may predate allowScripts: the install script's own switch says the same.
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 RUN npm ci && npm prune --omit=dev
 
 # --- runtime ---
