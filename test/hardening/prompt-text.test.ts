@@ -3,7 +3,7 @@
  * control characters, lone surrogates) is refused before sampling everywhere a request
  * is resolved, and the prompt length counts code points, not UTF-16 units.
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTesseraError } from '../../src/errors.js';
@@ -75,6 +75,18 @@ describe('the HTTP API refuses such prompts with a 400 before queueing', () => {
     const response = await server.app.inject({ method: 'POST', url: '/v1/images/generations', payload: { prompt: '😀'.repeat(LIMITS.promptCharacters + 1) } });
     expect(response.statusCode).toBe(400);
     expect(response.json().error.message).toContain(`${LIMITS.promptCharacters + 1} characters`);
+  });
+});
+
+describe('tessera generate refuses such prompts before sampling', () => {
+  it('exit 2 with TESSERA_ERR_PROMPT, nothing written', async () => {
+    const out = path.join(tempDir('generate-ctl'), 'out');
+    const result = await cli('generate', 'a red \u001b[31m circle', '--model', TINY_MODEL, '--candidates', '2', '--out', out);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('[TESSERA_ERR_PROMPT]');
+    expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
+    const negative = await cli('generate', 'a red circle', '--negative', 'blue\u0007', '--guidance', '2', '--model', TINY_MODEL, '--candidates', '2', '--out', out);
+    expect([negative.code, negative.stderr]).toEqual([2, expect.stringContaining('[TESSERA_ERR_PROMPT]')]);
   });
 });
 

@@ -71,7 +71,9 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
         return;
       }
       const sse = openSse(reply);
-      const send = (event: JobEvent) => sse.send(presentEvent(event), event.type);
+      // Previews and progress are superseded by the next one: a slow subscriber gets the newest, not all.
+      const send = (event: JobEvent) =>
+        sse.send(presentEvent(event), event.type, event.type === 'preview' || event.type === 'progress' ? { coalesce: event.type } : {});
       // Catch up a late subscriber on where the job stands.
       if (job.status === 'queued') send({ type: 'queued', position: job.position });
       if (job.status === 'running') {
