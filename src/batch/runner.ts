@@ -51,8 +51,6 @@ export interface BatchOptions {
   batchCandidates?: number;
   /** An already loaded pipeline (tests, benchmarks); its model must be `model`. */
   tessera?: Tessera;
-  /** Crash points for tests; default: TESSERA_BATCH_CRASH_AT. */
-  crash?: CrashHook;
   onProgress?: (progress: BatchProgress) => void;
   /** Warnings and skipped lines, as they happen. */
   onNotice?: (message: string) => void;
@@ -102,7 +100,12 @@ export interface BatchSummary {
   seed: number;
 }
 
-export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
+/** Test seams, kept out of BatchOptions: crash points (default: TESSERA_BATCH_CRASH_AT, which SIGKILLs). */
+export interface BatchTestSeams {
+  crash?: CrashHook;
+}
+
+export async function runBatch(options: BatchOptions, seams: BatchTestSeams = {}): Promise<BatchSummary> {
   const started = performance.now();
   const notice = (message: string) => options.onNotice?.(message);
   const batchPrompts = options.batchPrompts ?? 8;
@@ -133,7 +136,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     refuseOutdated(outDir, tasks, states, options.force === true);
 
     // 4. The folder is ours: settings first, leftovers of a killed run away.
-    const store = new Store(outDir, options.crash ?? crashHookFromEnv());
+    const store = new Store(outDir, seams.crash ?? crashHookFromEnv());
     await claimFolder(store, settings);
 
     // 5. Generate, batch by batch; a batch with any prompt not done runs whole (same batches as an uninterrupted run).

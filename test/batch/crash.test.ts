@@ -13,7 +13,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acquireFolderLock } from '../../src/batch/lock.js';
-import { runBatch, type BatchOptions } from '../../src/batch/runner.js';
+import { runBatch, type BatchTestSeams } from '../../src/batch/runner.js';
 import type { CrashHook } from '../../src/batch/store.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { comparableSnapshot, listFiles, ROOT, snapshotDiff, tempDir, TINY_MODEL, writeText } from './helpers.js';
@@ -33,8 +33,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function run(out: string, extra: Partial<BatchOptions> = {}) {
-  return runBatch({ tessera, prompts, out, ...SETTINGS, ...extra });
+function run(out: string, seams: BatchTestSeams = {}) {
+  return runBatch({ tessera, prompts, out, ...SETTINGS }, seams);
 }
 
 function recordCount(out: string): number {
