@@ -179,7 +179,7 @@ async function main(): Promise<void> {
   process.on('disconnect', () => process.exit(0));
   let tessera: Tessera;
   try {
-    tessera = await Tessera.load({ model: config.model, device: config.device });
+    tessera = await Tessera.load({ model: config.model, device: config.device, clip: config.clip });
   } catch (error) {
     const code = isTesseraError(error) ? error.code : 'TESSERA_ERR_INFERENCE';
     send({ type: 'load-error', code, message: (error as Error).message });
