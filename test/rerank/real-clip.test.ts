@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Tensor, type PreTrainedModel, type PreTrainedTokenizer } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isTesseraError } from '../../src/errors.js';
-import { checkClipDir, ClipReranker, CLIP_FILES } from '../../src/rerank/clip-reranker.js';
+import { checkClipDir, ClipReranker } from '../../src/rerank/clip-reranker.js';
 import type { RgbImage } from '../../src/pipeline/types.js';
 import { maxAbsDiff, ROOT, tempDir } from '../helpers/tiny.js';
 
