@@ -63,6 +63,7 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
     if (!existsSync(clipDir)) {
       throw new TesseraError('TESSERA_ERR_MODEL_FILE', `model package ${dir}: ${manifest.clip}/ is missing`, { param: 'model' });
     }
+    checkClipDir(clipDir, 'TESSERA_ERR_MODEL_FILE', 'model');
     reranker = await ClipReranker.load(clipDir, device);
   }
   return {
