@@ -11,11 +11,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { TesseraError } from '../src/errors.js';
-import { loadModel } from '../src/model/loader.js';
+import { loadModel } from '../src/pipeline/loader.js';
 import type { ParsedImage } from '../src/objects/check.js';
 import { ObjectsJudge } from '../src/objects/judge.js';
 import { loadWorld, type Spec, type World } from '../src/objects/world.js';
-import type { RgbImage } from '../src/pipeline/types.js';
+import type { RgbImage } from '../src/types.js';
 import { readNpyUint8 } from '../src/shapes/npy.js';
 
 const { values } = parseArgs({

@@ -7,10 +7,10 @@
  * TokenDecoder and ClipReranker — each usable alone.
  */
 export { Tessera, fillPartialGrid } from './pipeline/tessera.js';
-export type * from './pipeline/types.js';
-export { DEVICES } from './pipeline/types.js';
+export type * from './types.js';
+export { DEVICES } from './types.js';
 export { LIMITS, resolveRequest, checkPrompt } from './pipeline/settings.js';
-export { loadModel, DEFAULT_MODEL_DIR, type LoadedModel, type LoadOptions } from './model/loader.js';
+export { loadModel, DEFAULT_MODEL_DIR, type LoadedModel, type LoadOptions } from './pipeline/loader.js';
 export { readManifest, parseManifest, verifyPackageFiles, type ModelManifest } from './model/manifest.js';
 export { TextTokenizer, type EncodedPrompt } from './text/tokenizer.js';
 export { BatchSampler, type SequenceSpec, type BatchState, type SamplerStats } from './sampler/sampler.js';

@@ -3,7 +3,7 @@ import { numberFlag, parseCommandLine, samplingFromFlags, SAMPLING_FLAGS } from 
 import { ProgressBar } from '../cli/progress.js';
 import { TesseraError } from '../errors.js';
 import { checkDevice } from '../model/runtime.js';
-import type { Device } from '../pipeline/types.js';
+import type { Device } from '../types.js';
 import { runBatch, type BatchProgress, type BatchSummary } from './runner.js';
 
 export const BATCH_USAGE = `Usage: tessera batch <prompts.txt|prompts.jsonl> --out DIR [options]

@@ -6,7 +6,7 @@
 import { isTesseraError, TesseraError } from '../errors.js';
 import { stemOf, type RecordSpec } from '../output/batch.js';
 import type { PreparedRequest, Tessera } from '../pipeline/tessera.js';
-import type { Device, GenerateRequest } from '../pipeline/types.js';
+import type { Device, GenerateRequest } from '../types.js';
 import { randomSeed } from '../sampler/rng.js';
 import { FILE_KEY_OF_PARAM, type PromptFile, type PromptOverrides, type PromptProblem } from './prompts.js';
 import type { BatchOptions } from './runner.js';

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { isTesseraError, TesseraError } from '../errors.js';
 import { renderPrompt } from '../output/batch.js';
 import { Tessera } from '../pipeline/tessera.js';
-import type { Device, GenerationResult } from '../pipeline/types.js';
+import type { Device, GenerationResult } from '../types.js';
 import { ensureWritableDir } from '../util/fs.js';
 import { lineError, planBatches, planTasks, runSettingsFor, type Task } from './plan.js';
 import { readPromptFile, type PromptProblem } from './prompts.js';

@@ -6,10 +6,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { TesseraError } from '../errors.js';
-import { DEFAULT_MODEL_DIR } from '../model/loader.js';
+import { DEFAULT_MODEL_DIR } from '../pipeline/loader.js';
 import { readManifest } from '../model/manifest.js';
 import { checkClipDir, clipDigest } from '../rerank/clip-reranker.js';
-import type { Device } from '../pipeline/types.js';
+import type { Device } from '../types.js';
 import { MAX_SEED } from '../sampler/rng.js';
 
 export const RUN_FILE = 'run.json';

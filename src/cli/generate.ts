@@ -2,7 +2,7 @@ import { TesseraError } from '../errors.js';
 import { checkDevice } from '../model/runtime.js';
 import { writeCliResult, type WrittenImage } from '../output/cli.js';
 import { Tessera } from '../pipeline/tessera.js';
-import type { Device, GenerationResult, StageName } from '../pipeline/types.js';
+import type { Device, GenerationResult, StageName } from '../types.js';
 import { ensureWritableDir } from '../util/fs.js';
 import { parseCommandLine, samplingFromFlags, SAMPLING_FLAGS } from './args.js';
 import { ProgressBar } from './progress.js';

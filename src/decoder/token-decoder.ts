@@ -1,7 +1,7 @@
 import { TesseraError } from '../errors.js';
 import type { ModelManifest } from '../model/manifest.js';
 import { ort } from '../model/runtime.js';
-import type { RgbImage } from '../pipeline/types.js';
+import type { RgbImage } from '../types.js';
 
 /**
  * Image-token grids to pixels through the package's VQ decoder graph, and pixels back

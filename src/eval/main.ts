@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TesseraError, allowed, isTesseraError } from '../errors.js';
 import { Tessera } from '../pipeline/tessera.js';
-import type { GenerationResult } from '../pipeline/types.js';
+import type { GenerationResult } from '../types.js';
 import { outcomeOf, summarize, type GroupMetrics, type JudgedCandidate, type PromptOutcome } from './metrics.js';
 import { loadPromptSet, type EvalPrompt } from './prompts.js';
 import { contactSheet, type SheetRow } from './sheet.js';

@@ -4,9 +4,9 @@
  * else shapes), so the manifest format needs no new field; `--world` overrides it.
  */
 import { TesseraError, allowed } from '../errors.js';
-import { DEFAULT_MODEL_DIR } from '../model/loader.js';
+import { DEFAULT_MODEL_DIR } from '../pipeline/loader.js';
 import { readManifest } from '../model/manifest.js';
-import type { RgbImage } from '../pipeline/types.js';
+import type { RgbImage } from '../types.js';
 import { PROMPT_CATEGORIES } from './prompts.js';
 
 export const EVAL_WORLDS = ['shapes', 'objects', 'objects-mini'] as const;

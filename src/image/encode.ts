@@ -12,7 +12,7 @@
  *   JSON in JPEG/WebP.
  */
 import { TesseraError } from '../errors.js';
-import type { RgbImage } from '../pipeline/types.js';
+import type { RgbImage } from '../types.js';
 import { addPngMetadata, buildXmpPacket, formatParameters, validateMetadata, type ImageMetadata } from './metadata.js';
 import { rgbFromSharp, sharpFromRgb } from './rgb.js';
 

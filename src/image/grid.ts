@@ -5,7 +5,7 @@
  * in a coloured border. A layout on the contact-sheet maker (sheet.ts).
  */
 import { TesseraError } from '../errors.js';
-import type { RgbImage } from '../pipeline/types.js';
+import type { RgbImage } from '../types.js';
 import { imageError } from './rgb.js';
 import { composeSheet, type Rgb, type SheetText, type SheetTile } from './sheet.js';
 

@@ -13,7 +13,7 @@
  * JPEG and WebP carry the XMP packet and the parameters text (see encode.ts, which
  * encodes and resizes).
  */
-import type { Candidate, GenerationResult } from '../pipeline/types.js';
+import type { Candidate, GenerationResult } from '../types.js';
 import { escapeXml, unescapeXml } from '../util/xml.js';
 import {
   createInternationalTextChunk,

@@ -5,7 +5,7 @@
  */
 import sharp, { type Sharp } from 'sharp';
 import { TesseraError } from '../errors.js';
-import type { RgbImage } from '../pipeline/types.js';
+import type { RgbImage } from '../types.js';
 
 /** A TESSERA_ERR_IMAGE error: a bad, corrupt or mis-sized image. */
 export function imageError(message: string, options: { param?: string; cause?: unknown } = {}): TesseraError {

@@ -9,7 +9,7 @@
  * fonts; if it fails the sheet is still useful, so it comes back without text
  * instead of failing the caller.
  */
-import type { RgbImage } from '../pipeline/types.js';
+import type { RgbImage } from '../types.js';
 import { escapeXml } from '../util/xml.js';
 import { imageError, rgbFromSharp, sharpFromRgb, validateRgbImage } from './rgb.js';
 

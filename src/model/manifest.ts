@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { TesseraError } from '../errors.js';
-import type { SamplingSettings } from '../pipeline/types.js';
+import type { SamplingSettings } from '../types.js';
 
 /** The typed config of a model package (docs/model-package.md), rebuilt from manifest.json. */
 export interface ModelManifest {

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import type { Device, GenerationResult, StageTimings } from '../pipeline/types.js';
+import type { Device, GenerationResult, StageTimings } from '../types.js';
 import { slugOf } from '../util/fs.js';
 import { renderResult, type ResultFile } from './writer.js';
 

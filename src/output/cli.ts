@@ -3,7 +3,7 @@
  * and, with --grid, the contact sheet `<prompt-slug>-<seed>-grid.png`, side by side in one folder.
  */
 import path from 'node:path';
-import type { GenerationResult } from '../pipeline/types.js';
+import type { GenerationResult } from '../types.js';
 import { slugOf } from '../util/fs.js';
 import { folderSink, renderResult, writeFiles, type ResultLayout } from './writer.js';
 

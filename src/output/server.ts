@@ -5,7 +5,7 @@
  * and `record.json`, the GenerationRecord the HTTP API returns.
  */
 import type { ImageFormat } from '../image/index.js';
-import type { Candidate, GenerationResult } from '../pipeline/types.js';
+import type { Candidate, GenerationResult } from '../types.js';
 import { renderResult, writeFiles, type ResultLayout } from './writer.js';
 
 export interface StoredImage {

@@ -13,7 +13,7 @@
  */
 import path from 'node:path';
 import { composeGrid, encodeImage, encodePng, formatCandidateLabel, imageMetadataFor, upscale, type ImageFormat } from '../image/index.js';
-import type { Candidate, GenerationResult } from '../pipeline/types.js';
+import type { Candidate, GenerationResult } from '../types.js';
 import { writeFileAtomic } from '../util/fs.js';
 
 export interface ResultLayout {

@@ -6,7 +6,7 @@
  * inference child (ContinuousBatch, one run per request sharing steps with others).
  */
 import type { PreparedRequest, Tessera } from './tessera.js';
-import type { GenerationEvent, GenerationResult, StageTimings } from './types.js';
+import type { GenerationEvent, GenerationResult, StageTimings } from '../types.js';
 
 /**
  * Fills the unsampled tail of a partial grid so it can be decoded as a preview. The

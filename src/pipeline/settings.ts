@@ -1,7 +1,7 @@
 import { TesseraError } from '../errors.js';
 import type { ModelManifest } from '../model/manifest.js';
 import { MAX_SEED, randomSeed } from '../sampler/rng.js';
-import type { GenerateRequest, SamplingSettings } from './types.js';
+import type { GenerateRequest, SamplingSettings } from '../types.js';
 
 /** Bounds of every request field, shared by the CLI, the HTTP API and the batch runner. */
 export const LIMITS = {

@@ -1,8 +1,8 @@
-import { loadModel, type LoadedModel, type LoadOptions } from '../model/loader.js';
+import { loadModel, type LoadedModel, type LoadOptions } from './loader.js';
 import type { SequenceSpec } from '../sampler/sampler.js';
 import { fillPartialGrid, GenerationRun } from './run.js';
 import { resolveRequest, type ResolvedRequest } from './settings.js';
-import type { Candidate, GenerateCallbacks, GenerateRequest, GenerationEvent, GenerationResult, RgbImage } from './types.js';
+import type { Candidate, GenerateCallbacks, GenerateRequest, GenerationEvent, GenerationResult, RgbImage } from '../types.js';
 
 export { fillPartialGrid };
 

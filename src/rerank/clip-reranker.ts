@@ -14,7 +14,7 @@ import {
   type Tensor,
 } from '@huggingface/transformers';
 import { TesseraError } from '../errors.js';
-import type { Device, RgbImage } from '../pipeline/types.js';
+import type { Device, RgbImage } from '../types.js';
 
 /** The files transformers.js reads for a CLIP (the layout of Xenova/clip-vit-base-patch32). */
 export const CLIP_FILES = [

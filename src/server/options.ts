@@ -1,11 +1,11 @@
 /** Server configuration and its defaults (secure by default: loopback, body limit, rate limit). */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_MODEL_DIR } from '../model/loader.js';
+import { DEFAULT_MODEL_DIR } from '../pipeline/loader.js';
 import { TesseraError } from '../errors.js';
 import { checkClipDir } from '../rerank/clip-reranker.js';
 import { LIMITS } from '../pipeline/settings.js';
-import type { Device } from '../pipeline/types.js';
+import type { Device } from '../types.js';
 
 export interface ServerOptions {
   /** Model package folders; the first is the default `model`. Default: the embedded model. */

@@ -6,7 +6,7 @@
 import { IMAGE_FORMATS, type ImageFormat } from '../image/index.js';
 import type { ModelManifest } from '../model/manifest.js';
 import { resolveRequest, type ResolvedRequest } from '../pipeline/settings.js';
-import type { GenerateRequest } from '../pipeline/types.js';
+import type { GenerateRequest } from '../types.js';
 import { isTesseraError, type ErrorCode } from '../errors.js';
 import { ApiError, wireParam } from './api-error.js';
 

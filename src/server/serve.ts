@@ -2,7 +2,7 @@
 import { TesseraError } from '../errors.js';
 import { numberFlag, parseCommandLine } from '../cli/args.js';
 import { checkDevice } from '../model/runtime.js';
-import type { Device } from '../pipeline/types.js';
+import type { Device } from '../types.js';
 import { build } from './app.js';
 
 export const SERVE_USAGE = `Usage: tessera serve [options]

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readReference } from '../../scripts/convert/min-dalle-check.js';
 import { EncoderDecoderGenerator } from '../../src/generator/encoder-decoder/generator.js';
-import { loadModel, type LoadedModel } from '../../src/model/loader.js';
+import { loadModel, type LoadedModel } from '../../src/pipeline/loader.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { ContinuousBatch } from '../../src/sampler/continuous.js';
 import type { SequenceSpec } from '../../src/sampler/sampler.js';

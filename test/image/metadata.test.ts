@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { isTesseraError } from '../../src/errors.js';
-import type { GenerationResult, RgbImage } from '../../src/pipeline/types.js';
+import type { GenerationResult, RgbImage } from '../../src/types.js';
 import {
   TRAINED_ALGORITHMIC_MEDIA,
   buildXmpPacket,

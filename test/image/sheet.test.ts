@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { isTesseraError } from '../../src/errors.js';
 import { composeSheet } from '../../src/image/sheet.js';
-import type { RgbImage } from '../../src/pipeline/types.js';
+import type { RgbImage } from '../../src/types.js';
 import { escapeXml, unescapeXml } from '../../src/util/xml.js';
 import { patternImage } from './helpers.js';
 

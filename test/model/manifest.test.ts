@@ -1,7 +1,7 @@
 import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadModel } from '../../src/model/loader.js';
+import { loadModel } from '../../src/pipeline/loader.js';
 import { parseManifest } from '../../src/model/manifest.js';
 import { copyTinyModel, TINY_MODEL, tempDir } from '../helpers/tiny.js';
 

@@ -1,4 +1,4 @@
-import type { Candidate, GenerationResult } from '../../src/pipeline/types.js';
+import type { Candidate, GenerationResult } from '../../src/types.js';
 import { patternImage } from '../image/helpers.js';
 
 /** A ranked result of `count` 8x8 candidates (no model): candidates in rank order (`order` lists their indices), the first `keep` kept. */

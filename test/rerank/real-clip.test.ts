@@ -9,7 +9,7 @@ import { Tensor, type PreTrainedModel, type PreTrainedTokenizer } from '@hugging
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isTesseraError } from '../../src/errors.js';
 import { checkClipDir, ClipReranker } from '../../src/rerank/clip-reranker.js';
-import type { RgbImage } from '../../src/pipeline/types.js';
+import type { RgbImage } from '../../src/types.js';
 import { maxAbsDiff, ROOT, tempDir } from '../helpers/tiny.js';
 
 const TINY_CLIP = path.join(ROOT, 'test/fixtures/tiny-clip');

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadModel, type LoadedModel } from '../../src/model/loader.js';
+import { loadModel, type LoadedModel } from '../../src/pipeline/loader.js';
 import { checkForced, forcedOutsideMask, forcedPrefix, FREE } from '../../src/sampler/conditioning.js';
 import { ContinuousBatch } from '../../src/sampler/continuous.js';
 import type { ProcessorContext } from '../../src/sampler/logits-processors.js';

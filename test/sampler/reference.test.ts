@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadModel, type LoadedModel } from '../../src/model/loader.js';
+import { loadModel, type LoadedModel } from '../../src/pipeline/loader.js';
 import { ort } from '../../src/model/runtime.js';
 import { loadReference, maxAbsDiff, TINY_MODEL, sequencesOf } from '../helpers/tiny.js';
 

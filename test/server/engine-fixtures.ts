@@ -1,6 +1,6 @@
 /** Plain inputs for the engine's unit tests: request params over the tiny model's manifest, a small generation result. */
 import { readManifest } from '../../src/model/manifest.js';
-import type { Candidate, GenerationResult } from '../../src/pipeline/types.js';
+import type { Candidate, GenerationResult } from '../../src/types.js';
 import { parseImageParams, type ImageParams, type ModelRef } from '../../src/server/params.js';
 import { TINY_MODEL } from './helpers.js';
 

@@ -1,5 +1,5 @@
 /** What the engine reports to Prometheus, in the engine's terms (one method per happening). */
-import type { StageName } from '../../pipeline/types.js';
+import type { StageName } from '../../types.js';
 import type { Metrics } from '../metrics.js';
 
 export interface SuccessFigures {

@@ -11,7 +11,7 @@
  */
 import { ApiError } from '../api-error.js';
 import { TesseraError } from '../../errors.js';
-import type { Device } from '../../pipeline/types.js';
+import type { Device } from '../../types.js';
 import type { Metrics } from '../metrics.js';
 import type { ImageParams, ModelRef } from '../params.js';
 import type { ResultStore } from '../store.js';

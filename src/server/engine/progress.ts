@@ -4,7 +4,7 @@
  * candidates (encoded here, off the job's data path), stage -> a timing for metrics.
  */
 import { encodePlainPng } from '../../image/encode.js';
-import type { GenerationEvent, RgbImage, StageName } from '../../pipeline/types.js';
+import type { GenerationEvent, RgbImage, StageName } from '../../types.js';
 import type { Job } from './job.js';
 
 /** Candidates a preview event shows at most. */

@@ -5,7 +5,7 @@
  * the record the store indexes). The engine only says where and how.
  */
 import { writeServerResult, type GenerationRecord, type ServerOutput, type ServerResultSink } from '../../output/server.js';
-import type { GenerationResult } from '../../pipeline/types.js';
+import type { GenerationResult } from '../../types.js';
 import type { ImageParams } from '../params.js';
 
 /** Where the files and the record go (ResultStore is one). */

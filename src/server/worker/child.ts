@@ -13,7 +13,7 @@ import { TesseraError, isTesseraError } from '../../errors.js';
 import type { GenerationRun } from '../../pipeline/run.js';
 import { Tessera } from '../../pipeline/tessera.js';
 import type { ResolvedRequest } from '../../pipeline/settings.js';
-import type { GenerateRequest } from '../../pipeline/types.js';
+import type { GenerateRequest } from '../../types.js';
 import { ContinuousBatch, rowsFor, type FinishedGroup, type GroupProgress } from '../../sampler/continuous.js';
 import { readChildConfig, type ChildConfig, type ChildMessage, type ParentMessage } from './protocol.js';
 

@@ -11,7 +11,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TesseraError, type ErrorCode } from '../../errors.js';
 import type { ResolvedRequest } from '../../pipeline/settings.js';
-import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../pipeline/types.js';
+import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../types.js';
 import { WORKER_CONFIG_ENV, type ChildMessage, type ParentMessage, type WorkerConfig } from './protocol.js';
 
 const here = fileURLToPath(import.meta.url);

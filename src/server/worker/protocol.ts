@@ -1,6 +1,6 @@
 /** Messages between the HTTP process and its inference child (advanced IPC serialization: typed arrays pass as-is). */
 import type { ResolvedRequest } from '../../pipeline/settings.js';
-import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../pipeline/types.js';
+import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../types.js';
 
 export interface WorkerConfig {
   model: string;

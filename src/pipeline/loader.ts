@@ -3,15 +3,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TokenDecoder } from '../decoder/token-decoder.js';
 import { TesseraError } from '../errors.js';
-import type { Device } from '../pipeline/types.js';
+import type { Device } from '../types.js';
 import { checkClipDir, ClipReranker } from '../rerank/clip-reranker.js';
 import { DecoderOnlyGenerator } from '../generator/decoder-only/generator.js';
 import { EncoderDecoderGenerator } from '../generator/encoder-decoder/generator.js';
 import type { ImageTokenGenerator } from '../generator/generator.js';
 import { BatchSampler } from '../sampler/sampler.js';
 import { TextTokenizer } from '../text/tokenizer.js';
-import { readManifest, verifyPackageFiles, type ModelManifest } from './manifest.js';
-import { checkDevice, createSession } from './runtime.js';
+import { readManifest, verifyPackageFiles, type ModelManifest } from '../model/manifest.js';
+import { checkDevice, createSession } from '../model/runtime.js';
 
 /** The embedded default model package, shipped in the repository's models/ folder. */
 export const DEFAULT_MODEL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../models/default');
