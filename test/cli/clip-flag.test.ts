@@ -9,7 +9,8 @@ import { main } from '../../src/cli/main.js';
 import { isTesseraError } from '../../src/errors.js';
 import { clipDigest } from '../../src/rerank/clip-reranker.js';
 import { resolveServerOptions } from '../../src/server/options.js';
-import { ROOT, tempDir, TINY_MODEL } from '../helpers/tiny.js';
+import { Tessera } from '../../src/pipeline/tessera.js';
+import { copyTinyModel, ROOT, tempDir, TINY_MODEL } from '../helpers/tiny.js';
 
 const TINY_CLIP = path.join(ROOT, 'test/fixtures/tiny-clip');
 
@@ -114,5 +115,30 @@ describe('tessera serve --clip', () => {
     }
     expect(isTesseraError(error, 'TESSERA_ERR_OPTION')).toBe(true);
     expect((error as Error).message).toContain('tokenizer.json');
+  });
+});
+
+describe('a real-layout CLIP recorded in a package', () => {
+  it('ranks as --clip does with the same folder; a package whose CLIP lacks a file is TESSERA_ERR_MODEL_FILE naming it', async () => {
+    const model = copyTinyModel();
+    rmSync(path.join(model, 'clip'), { recursive: true });
+    cpSync(TINY_CLIP, path.join(model, 'clip'), { recursive: true });
+    const request = { prompt: 'a blue star', candidates: 3, keep: 3, seed: 4 };
+    const scores = async (options: { model: string; clip?: string }) => {
+      const tessera = await Tessera.load({ ...options, verify: false });
+      try {
+        return (await tessera.generate(request)).kept.map((k) => [k.index, k.score]);
+      } finally {
+        await tessera.dispose();
+      }
+    };
+    expect(await scores({ model })).toEqual(await scores({ model: TINY_MODEL, clip: TINY_CLIP }));
+    rmSync(path.join(model, 'clip', 'tokenizer_config.json'));
+    const error = await Tessera.load({ model, verify: false }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isTesseraError(error, 'TESSERA_ERR_MODEL_FILE')).toBe(true);
+    expect((error as Error).message).toContain('tokenizer_config.json');
   });
 });
