@@ -1,6 +1,7 @@
 """Write a tiny random-weight CLIP of the real ViT-B/32 architecture in transformers.js's layout.
 
     OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/make-tiny-clip.py --out test/fixtures/tiny-clip [--seed 7]
+    OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/make-tiny-clip.py --shape b32 --out /tmp/clip-b32  # ViT-B/32 sizes
 
 The folder has the file names of the published `Xenova/clip-vit-base-patch32`:
   config.json                model_type "clip", text_config/vision_config with the real keys
@@ -32,7 +33,12 @@ import numpy as np
 import torch
 from torch import nn
 
-WIDTH, LAYERS, HEADS, PROJECTION = 32, 2, 4, 16
+# (width, layers, heads) of each tower and the projection: the committed fixture ("tiny"), and
+# ViT-B/32's own ("b32", for timing the reranker at the published size; not committed).
+SHAPES = {
+    "tiny": {"vision": (32, 2, 4), "text": (32, 2, 4), "projection": 16},
+    "b32": {"vision": (768, 12, 12), "text": (512, 12, 8), "projection": 512},
+}
 IMAGE, PATCH, CONTEXT = 224, 32, 77
 MEAN = [0.48145466, 0.4578275, 0.40821073]
 STD = [0.26862954, 0.26130258, 0.27577711]
@@ -171,18 +177,19 @@ class EncoderLayer(nn.Module):
 
 
 class VisionModel(nn.Module):
-    def __init__(self):
+    def __init__(self, width: int, layers: int, heads: int, projection: int):
         super().__init__()
-        self.patch_embedding = nn.Conv2d(3, WIDTH, PATCH, stride=PATCH, bias=False)
-        self.class_embedding = nn.Parameter(torch.randn(WIDTH))
-        self.position_embedding = nn.Embedding((IMAGE // PATCH) ** 2 + 1, WIDTH)
-        self.pre_layrnorm, self.post_layernorm = nn.LayerNorm(WIDTH, eps=1e-5), nn.LayerNorm(WIDTH, eps=1e-5)
-        self.layers = nn.ModuleList(EncoderLayer(WIDTH, HEADS) for _ in range(LAYERS))
-        self.visual_projection = nn.Linear(WIDTH, PROJECTION, bias=False)
+        self.width = width
+        self.patch_embedding = nn.Conv2d(3, width, PATCH, stride=PATCH, bias=False)
+        self.class_embedding = nn.Parameter(torch.randn(width))
+        self.position_embedding = nn.Embedding((IMAGE // PATCH) ** 2 + 1, width)
+        self.pre_layrnorm, self.post_layernorm = nn.LayerNorm(width, eps=1e-5), nn.LayerNorm(width, eps=1e-5)
+        self.layers = nn.ModuleList(EncoderLayer(width, heads) for _ in range(layers))
+        self.visual_projection = nn.Linear(width, projection, bias=False)
 
     def forward(self, pixel_values: torch.Tensor):
         patches = self.patch_embedding(pixel_values).flatten(2).transpose(1, 2)  # [B, 49, W]
-        cls = self.class_embedding.expand(patches.shape[0], 1, WIDTH)  # [B, 1, W]
+        cls = self.class_embedding.expand(patches.shape[0], 1, self.width)  # [B, 1, W]
         x = torch.cat([cls, patches], 1) + self.position_embedding.weight  # [B, 50, W]
         x = self.pre_layrnorm(x)
         for layer in self.layers:
@@ -192,13 +199,13 @@ class VisionModel(nn.Module):
 
 
 class TextModel(nn.Module):
-    def __init__(self, vocab_size: int):
+    def __init__(self, vocab_size: int, width: int, layers: int, heads: int, projection: int):
         super().__init__()
-        self.token_embedding = nn.Embedding(vocab_size, WIDTH)
-        self.position_embedding = nn.Embedding(CONTEXT, WIDTH)
-        self.layers = nn.ModuleList(EncoderLayer(WIDTH, HEADS) for _ in range(LAYERS))
-        self.final_layer_norm = nn.LayerNorm(WIDTH, eps=1e-5)
-        self.text_projection = nn.Linear(WIDTH, PROJECTION, bias=False)
+        self.token_embedding = nn.Embedding(vocab_size, width)
+        self.position_embedding = nn.Embedding(CONTEXT, width)
+        self.layers = nn.ModuleList(EncoderLayer(width, heads) for _ in range(layers))
+        self.final_layer_norm = nn.LayerNorm(width, eps=1e-5)
+        self.text_projection = nn.Linear(width, projection, bias=False)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         t = input_ids.shape[1]
@@ -233,17 +240,19 @@ def reference_pixels(n: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- files
-def configs(vocab: dict[str, int]) -> tuple[dict, dict, dict]:
-    common = dict(hidden_size=WIDTH, intermediate_size=4 * WIDTH, projection_dim=PROJECTION, num_hidden_layers=LAYERS,
-                  num_attention_heads=HEADS, hidden_act="quick_gelu", layer_norm_eps=1e-5, attention_dropout=0.0,
-                  dropout=0.0, initializer_range=0.02, initializer_factor=1.0)
+def configs(vocab: dict[str, int], shape: dict) -> tuple[dict, dict, dict]:
+    def tower(name: str) -> dict:
+        width, layers, heads = shape[name]
+        return dict(hidden_size=width, intermediate_size=4 * width, projection_dim=shape["projection"], num_hidden_layers=layers,
+                    num_attention_heads=heads, hidden_act="quick_gelu", layer_norm_eps=1e-5, attention_dropout=0.0,
+                    dropout=0.0, initializer_range=0.02, initializer_factor=1.0)
     config = {
         "_name_or_path": "tessera/tiny-random-clip", "architectures": ["CLIPModel"], "model_type": "clip",
-        "initializer_factor": 1.0, "logit_scale_init_value": 2.6592, "projection_dim": PROJECTION,
-        "text_config": {**common, "model_type": "clip_text_model", "vocab_size": len(vocab),
+        "initializer_factor": 1.0, "logit_scale_init_value": 2.6592, "projection_dim": shape["projection"],
+        "text_config": {**tower("text"), "model_type": "clip_text_model", "vocab_size": len(vocab),
                         "max_position_embeddings": CONTEXT, "bos_token_id": vocab[BOS], "eos_token_id": vocab[EOS],
                         "pad_token_id": vocab[EOS]},
-        "vision_config": {**common, "model_type": "clip_vision_model", "image_size": IMAGE, "patch_size": PATCH,
+        "vision_config": {**tower("vision"), "model_type": "clip_vision_model", "image_size": IMAGE, "patch_size": PATCH,
                           "num_channels": 3},
     }
     tok_config = {"add_prefix_space": False, "bos_token": BOS, "eos_token": EOS, "pad_token": EOS, "unk_token": EOS,
@@ -260,18 +269,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
     merges = learn_merges(WORDS, 120)
     vocab = build_vocab(merges)
-    text, vision = TextModel(len(vocab)).eval(), VisionModel().eval()
+    shape = SHAPES[args.shape]
+    text = TextModel(len(vocab), *shape["text"], shape["projection"]).eval()
+    vision = VisionModel(*shape["vision"], shape["projection"]).eval()
     randomise(text, generator)
     randomise(vision, generator)
 
     os.makedirs(os.path.join(args.out, "onnx"), exist_ok=True)
     write = lambda name, value: open(os.path.join(args.out, name), "w").write(json.dumps(value, indent=1, ensure_ascii=False) + "\n")  # noqa: E731
-    config, tok_config, preprocessor = configs(vocab)
+    config, tok_config, preprocessor = configs(vocab, shape)
     write("config.json", config)
     write("tokenizer.json", tokenizer_json(vocab, merges))
     write("tokenizer_config.json", tok_config)
