@@ -3,15 +3,20 @@
 # the prepare script), then `tessera serve`.
 
 # --- build: dependencies (native modules included) and dist/ ---
-FROM node:20-slim AS build
+FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json ./
 COPY src ./src
-# .npmrc skips onnxruntime-node's CUDA download: this is a CPU image.
+# package.json's allowScripts denies onnxruntime-node's install script (a CUDA download):
+# this is a CPU image. better-sqlite3 uses a prebuilt binary when it can download one, else
+# compiles: the slim image gets a compiler for that.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+# The image's npm may predate allowScripts: the install script's own switch says the same.
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 RUN npm ci && npm prune --omit=dev
 
 # --- runtime ---
-FROM node:20-slim
+FROM node:24-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json

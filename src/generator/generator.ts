@@ -82,3 +82,12 @@ export interface ImageTokenGenerator<Cache extends RowCache = RowCache> {
    */
   forwardFull?(prefixes: readonly (readonly number[])[], codes: readonly Int32Array[]): Promise<ImageLogits>;
 }
+
+export function emptyStats(): GeneratorStats {
+  return { prefillRows: 0, prefillMs: 0, stepCalls: 0, stepRows: 0, decodeMs: 0 };
+}
+
+/** A float32 graph output's data (onnxruntime-node has already copied it into a JS buffer). */
+export function tensorData(value: { data: unknown }): Float32Array {
+  return value.data as Float32Array;
+}

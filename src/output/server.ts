@@ -4,7 +4,7 @@
  * as `image-<rank>.<ext>`, every candidate at native size as `candidate-<index>.png`,
  * and `record.json`, the GenerationRecord the HTTP API returns.
  */
-import type { ImageFormat } from '../image/index.js';
+import type { ImageFormat, UpscaleKernel } from '../image/index.js';
 import type { Candidate, GenerationResult } from '../types.js';
 import { renderResult, writeFiles, type ResultLayout } from './writer.js';
 
@@ -51,6 +51,10 @@ export interface ServerOutput {
   /** The model's native image side in pixels. */
   nativeSize: number;
   format: ImageFormat;
+  /** Resampling kernel when `size.upscaled` (the API's `upscale`; it defaults to lanczos3). */
+  kernel: UpscaleKernel;
+  /** jpeg/webp quality 1-100 (the API's output_compression); null: the encoder's default. */
+  quality: number | null;
 }
 
 /** Where the server keeps results: files of a generation's folder, then its record (both written atomically). */
@@ -69,6 +73,8 @@ export function serverLayout(output: ServerOutput): ResultLayout {
     keptName: (candidate) => `image-${candidate.rank}.${output.format}`,
     keptFormat: output.format,
     keptSize: output.size.upscaled ? { width: output.size.width, height: output.size.height } : null,
+    keptKernel: output.kernel,
+    keptQuality: output.quality ?? undefined,
     gridName: null,
     candidateName: (candidate) => `candidate-${candidate.index}.png`,
   };

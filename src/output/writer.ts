@@ -12,7 +12,7 @@
  *   candidate  a candidate at native size as PNG, with its metadata
  */
 import path from 'node:path';
-import { composeGrid, encodeImage, encodePng, formatCandidateLabel, imageMetadataFor, upscale, type ImageFormat } from '../image/index.js';
+import { composeGrid, encodeImage, encodePng, formatCandidateLabel, imageMetadataFor, upscale, type ImageFormat, type UpscaleKernel } from '../image/index.js';
 import type { Candidate, GenerationResult } from '../types.js';
 import { writeFileAtomic } from '../util/fs.js';
 
@@ -21,8 +21,12 @@ export interface ResultLayout {
   keptName: (candidate: Candidate) => string;
   /** Format of kept images (default png). */
   keptFormat?: ImageFormat;
-  /** Size kept images are upscaled to (nearest); null or absent: the model's size. */
+  /** Size kept images are upscaled to; null or absent: the model's size. */
   keptSize?: { width: number; height: number } | null;
+  /** Resampling kernel of that upscaling (default: upscale()'s, nearest). */
+  keptKernel?: UpscaleKernel;
+  /** jpeg/webp quality of kept images, 1-100 (default: encodeImage()'s, 92). */
+  keptQuality?: number;
   /** File name of the contact sheet of all candidates; null: no sheet. */
   gridName: string | null;
   /** File name of every candidate's native PNG; null: candidates are not written on their own. */
@@ -45,8 +49,8 @@ export interface FileSink {
 }
 
 async function encodeKept(result: GenerationResult, candidate: Candidate, layout: ResultLayout): Promise<Buffer> {
-  const image = layout.keptSize ? await upscale(candidate.image, layout.keptSize) : candidate.image;
-  return encodeImage(image, layout.keptFormat ?? 'png', imageMetadataFor(result, candidate));
+  const image = layout.keptSize ? await upscale(candidate.image, layout.keptSize, layout.keptKernel) : candidate.image;
+  return encodeImage(image, layout.keptFormat ?? 'png', imageMetadataFor(result, candidate), layout.keptQuality);
 }
 
 async function encodeGrid(result: GenerationResult): Promise<Buffer> {

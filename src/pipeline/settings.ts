@@ -35,16 +35,51 @@ function numberIn(param: string, value: unknown, min: number, max: number, { min
   return value;
 }
 
-/** Throws TESSERA_ERR_PROMPT for a missing, empty or oversized prompt. */
+/**
+ * Characters a prompt may not hold: C0 controls but tab, line feed and carriage return,
+ * DEL and the C1 controls, and the noncharacters U+FFFE/U+FFFF. Prompt text is written
+ * into PNG text chunks (Latin-1/UTF-8 without NUL), XMP (XML 1.0 forbids these), SQLite,
+ * SSE lines and logs; rejecting them up front keeps every one of those lossless.
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const FORBIDDEN_CHARACTER = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\uFFFE\uFFFF]/u;
+
+/** Prompt length in Unicode code points (what LIMITS.promptCharacters counts): an emoji is one character. */
+export function promptLength(text: string): number {
+  let n = 0;
+  for (const _ of text) n += 1;
+  return n;
+}
+
+function describeCharacter(text: string, index: number): string {
+  const code = text.codePointAt(index) ?? 0;
+  return `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/** Throws TESSERA_ERR_PROMPT for a missing, empty or oversized prompt, or one holding a forbidden character or a lone surrogate. */
 export function checkPrompt(prompt: unknown, param = 'prompt'): string {
   if (typeof prompt !== 'string') {
     throw new TesseraError('TESSERA_ERR_PROMPT', `${param} must be a string, got ${JSON.stringify(prompt)}`, { param });
   }
+  // In a /u regex a surrogate class matches only unpaired halves (a pair is one code point).
+  if (/[\uD800-\uDFFF]/u.test(prompt)) {
+    throw new TesseraError('TESSERA_ERR_PROMPT', `${param} holds a lone UTF-16 surrogate (malformed Unicode text)`, { param });
+  }
+  const forbidden = FORBIDDEN_CHARACTER.exec(prompt);
+  if (forbidden !== null) {
+    const position = promptLength(prompt.slice(0, forbidden.index)) + 1;
+    throw new TesseraError(
+      'TESSERA_ERR_PROMPT',
+      `${param} holds the control character ${describeCharacter(prompt, forbidden.index)} at character ${position}; only tab, line feed and carriage return are allowed among control characters`,
+      { param },
+    );
+  }
   if (prompt.trim() === '') {
     throw new TesseraError('TESSERA_ERR_PROMPT', `${param} is empty: describe the image to generate`, { param });
   }
-  if (prompt.length > LIMITS.promptCharacters) {
-    throw new TesseraError('TESSERA_ERR_PROMPT', `${param} has ${prompt.length} characters; at most ${LIMITS.promptCharacters} are allowed`, { param });
+  const length = promptLength(prompt);
+  if (length > LIMITS.promptCharacters) {
+    throw new TesseraError('TESSERA_ERR_PROMPT', `${param} has ${length} characters (Unicode code points); at most ${LIMITS.promptCharacters} are allowed`, { param });
   }
   return prompt;
 }

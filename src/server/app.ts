@@ -10,7 +10,7 @@ import { Engine } from './engine/engine.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options.js';
 import type { ModelRef } from './params.js';
-import { errorsPlugin } from './plugins/errors.js';
+import { clientErrorHandler, errorsPlugin, frameworkErrors } from './plugins/errors.js';
 import { docsPlugin } from './plugins/docs.js';
 import { securityPlugin } from './plugins/security.js';
 import { healthRoutes } from './routes/health.js';
@@ -46,7 +46,11 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
     return { id: manifest.name, dir, manifest };
   });
   const app = Fastify({
-    logger: resolved.logger,
+    logger: resolved.logStream ? { level: 'info', stream: resolved.logStream } : resolved.logger,
+    // Router errors (a bad %-escape, a path parameter over 100 characters) and what Node's HTTP parser
+    // refuses get the same envelope as everything else (plugins/errors.ts).
+    frameworkErrors,
+    clientErrorHandler,
     bodyLimit: resolved.bodyLimit,
     // Schemas document the API (OpenAPI); the handlers validate, so every error names its field
     // the same way and nothing is coerced silently ("4" is not 4).
@@ -70,6 +74,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
       timeoutMs: resolved.timeoutMs,
       concurrency: resolved.concurrency,
       maxBatchRows: resolved.maxBatchRows,
+      watchdogMs: resolved.workerWatchdogMs,
     },
     store,
     metrics,

@@ -38,9 +38,13 @@ export interface ServerOptions {
   /** Absolute base for `url` responses (default: from the request's Host). */
   publicUrl?: string;
   logger?: boolean;
+  /** Where the request log goes instead of stdout (an embedding program, or a test, reads it); implies logging. */
+  logStream?: { write(line: string): void };
+  /** Replace an inference child whose heartbeat is silent this long, in ms (default 60 000). */
+  workerWatchdogMs?: number;
 }
 
-export type ResolvedServerOptions = Required<Omit<ServerOptions, 'publicUrl' | 'clip'>> & Pick<ServerOptions, 'publicUrl'> & { clip: string | null };
+export type ResolvedServerOptions = Required<Omit<ServerOptions, 'publicUrl' | 'logStream' | 'clip'>> & Pick<ServerOptions, 'publicUrl' | 'logStream'> & { clip: string | null };
 
 /** Integer bounds of the numeric options; a value outside them is TESSERA_ERR_OPTION naming the flag. */
 const NUMERIC_OPTIONS: Record<string, { flag: string; min: number; max: number }> = {
@@ -52,6 +56,7 @@ const NUMERIC_OPTIONS: Record<string, { flag: string; min: number; max: number }
   maxCandidates: { flag: 'max-candidates', min: 1, max: LIMITS.candidates.max },
   previewEvery: { flag: 'preview-every', min: 0, max: 4096 },
   shutdownGraceMs: { flag: 'shutdown-grace-ms', min: 0, max: 3_600_000 },
+  workerWatchdogMs: { flag: 'worker-watchdog-ms', min: 50, max: 86_400_000 },
 };
 
 export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
@@ -63,6 +68,9 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   }
   if (options.rateLimit !== undefined && options.rateLimit !== false && (!Number.isInteger(options.rateLimit) || options.rateLimit < 1)) {
     throw new TesseraError('TESSERA_ERR_OPTION', `--rate-limit must be a positive integer (0 disables it), got ${JSON.stringify(options.rateLimit)}`, { param: 'rate-limit' });
+  }
+  if (options.publicUrl !== undefined && !isHttpUrl(options.publicUrl)) {
+    throw new TesseraError('TESSERA_ERR_OPTION', `--public-url must be an absolute http(s) URL, got ${JSON.stringify(options.publicUrl)}`, { param: 'public-url' });
   }
   const clip = options.clip === undefined ? null : path.resolve(options.clip);
   if (clip !== null) checkClipDir(clip, 'TESSERA_ERR_OPTION', 'clip');
@@ -83,7 +91,18 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     shutdownGraceMs: options.shutdownGraceMs ?? 10_000,
     publicUrl: options.publicUrl,
     logger: options.logger ?? false,
+    logStream: options.logStream,
+    workerWatchdogMs: options.workerWatchdogMs ?? 60_000,
   };
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.search === '' && url.hash === '';
+  } catch {
+    return false;
+  }
 }
 
 /** The gallery's static files: the same folder from src (tsx, vitest) and from dist (tsc does not copy them). */

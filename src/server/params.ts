@@ -3,7 +3,7 @@
  * Every check names the offending field in `param`; ranges come from the pipeline's
  * LIMITS via resolveRequest, so the CLI and the API accept exactly the same values.
  */
-import { IMAGE_FORMATS, type ImageFormat } from '../image/index.js';
+import { IMAGE_FORMATS, type ImageFormat, type UpscaleKernel } from '../image/index.js';
 import type { ModelManifest } from '../model/manifest.js';
 import { resolveRequest, type ResolvedRequest } from '../pipeline/settings.js';
 import type { GenerateRequest } from '../types.js';
@@ -16,6 +16,23 @@ export const RESPONSE_FORMATS: readonly ResponseFormat[] = ['url', 'b64_json'];
 export const UPSCALE_FACTORS = [1, 2, 4, 8, 16] as const;
 export const MAX_OUTPUT_SIDE = 2048;
 export const MAX_N = 10;
+
+/** OpenAI's accepted values (openai-node ImageGenerateParams); what each means here is in docs/api.md. */
+export const QUALITY_VALUES = ['auto', 'low', 'medium', 'high', 'standard', 'hd'] as const;
+export const BACKGROUND_VALUES = ['auto', 'opaque', 'transparent'] as const;
+export const MODERATION_VALUES = ['auto', 'low'] as const;
+export const STYLE_VALUES = ['vivid', 'natural'] as const;
+/** Resampling kernels of upscaled sizes; the first is the default (smooth edges; nearest keeps the token grid's blocks). */
+export const UPSCALE_KERNELS: readonly UpscaleKernel[] = ['lanczos3', 'nearest'];
+export type Quality = 'low' | 'medium' | 'high';
+
+/** quality chooses how many candidates are sampled (when `candidates` is not given): more candidates, better best-of-n. */
+const QUALITY_OF: Record<(typeof QUALITY_VALUES)[number], Quality> = { auto: 'medium', standard: 'medium', low: 'low', medium: 'medium', high: 'high', hd: 'high' };
+
+export function candidatesForQuality(quality: Quality, modelDefault: number, n: number, maxCandidates: number): number {
+  const wanted = quality === 'low' ? Math.ceil(modelDefault / 4) : quality === 'high' ? modelDefault * 2 : modelDefault;
+  return Math.max(n, Math.min(wanted, maxCandidates));
+}
 
 export interface ModelRef {
   id: string;
@@ -32,6 +49,12 @@ export interface ImageParams {
   user: string | null;
   stream: boolean;
   partialImages: number;
+  /** What the response reports as `quality` (OpenAI's response type allows low, medium, high). */
+  quality: Quality;
+  /** 1-100 for jpeg and webp (sharp's quality), null for the default. */
+  outputCompression: number | null;
+  /** Resampling kernel of upscaled sizes. */
+  upscale: UpscaleKernel;
   /** The pipeline request (seed resolved, so the stored record can reproduce it). */
   request: GenerateRequest;
   resolved: ResolvedRequest;
@@ -47,13 +70,14 @@ const KNOWN_FIELDS = new Set([
   'user',
   'stream',
   'partial_images',
-  // OpenAI fields accepted for compatibility; they do not change this model's output.
+  // OpenAI fields, checked against OpenAI's values (QUALITY_VALUES and the rest above).
   'quality',
   'style',
   'background',
   'moderation',
   'output_compression',
   // Tessera extensions.
+  'upscale',
   'candidates',
   'seed',
   'negative_prompt',
@@ -66,6 +90,12 @@ const KNOWN_FIELDS = new Set([
 
 function bad(param: string, message: string, code: ErrorCode = 'TESSERA_ERR_OPTION'): ApiError {
   return new ApiError(code, message, { param });
+}
+
+function oneOf<T extends string>(b: Record<string, unknown>, field: string, values: readonly T[]): T | undefined {
+  const value = typed<string>(b, field, 'string');
+  if (value !== undefined && !values.includes(value as T)) throw bad(field, `${field} must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(value)}`);
+  return value as T | undefined;
 }
 
 function typed<T>(body: Record<string, unknown>, field: string, type: 'string' | 'number' | 'integer' | 'boolean'): T | undefined {
@@ -117,7 +147,11 @@ export function parseImageParams(body: unknown, context: ParseContext): ImagePar
 
   const n = typed<number>(b, 'n', 'integer') ?? 1;
   if (n < 1 || n > MAX_N) throw bad('n', `n must be from 1 to ${MAX_N}, got ${n}`);
-  const candidates = typed<number>(b, 'candidates', 'integer') ?? Math.max(manifest.sampling.candidates, n);
+  const qualityValue = oneOf(b, 'quality', QUALITY_VALUES);
+  const explicitCandidates = typed<number>(b, 'candidates', 'integer');
+  const candidates =
+    explicitCandidates ??
+    (qualityValue === undefined ? Math.max(manifest.sampling.candidates, n) : candidatesForQuality(QUALITY_OF[qualityValue], manifest.sampling.candidates, n, context.maxCandidates));
   if (candidates < 1 || candidates > context.maxCandidates) {
     throw bad('candidates', `candidates must be from 1 to ${context.maxCandidates} on this server, got ${candidates}`);
   }
@@ -145,8 +179,29 @@ export function parseImageParams(body: unknown, context: ParseContext): ImagePar
   const stream = typed<boolean>(b, 'stream', 'boolean') ?? false;
   const partialImages = typed<number>(b, 'partial_images', 'integer') ?? (stream ? 2 : 0);
   if (partialImages < 0 || partialImages > 3) throw bad('partial_images', `partial_images must be from 0 to 3, got ${partialImages}`);
-  for (const field of ['quality', 'style', 'background', 'moderation']) typed<string>(b, field, 'string');
-  typed<number>(b, 'output_compression', 'integer');
+  const background = oneOf(b, 'background', BACKGROUND_VALUES);
+  if (background === 'transparent') {
+    throw bad('background', 'background "transparent" is not supported: this model draws every pixel (use "opaque" or "auto")', 'TESSERA_ERR_UNSUPPORTED_VALUE');
+  }
+  // No content moderation is needed to honour either value: the model can only draw the shapes world.
+  oneOf(b, 'moderation', MODERATION_VALUES);
+  if (oneOf(b, 'style', STYLE_VALUES) !== undefined) {
+    throw bad('style', 'style is a dall-e-3 option this model cannot honour (it has no vivid or natural look to choose); leave it out', 'TESSERA_ERR_UNSUPPORTED_VALUE');
+  }
+  const outputCompression = typed<number>(b, 'output_compression', 'integer') ?? null;
+  if (outputCompression !== null) {
+    if (outputCompression < 0 || outputCompression > 100) throw bad('output_compression', `output_compression must be from 0 to 100, got ${outputCompression}`);
+    if (outputFormat === 'png') throw bad('output_compression', 'output_compression applies to output_format "jpeg" or "webp" (png is lossless)', 'TESSERA_ERR_UNSUPPORTED_VALUE');
+  }
+  const upscale = oneOf(b, 'upscale', UPSCALE_KERNELS) ?? UPSCALE_KERNELS[0];
+  const quality: Quality =
+    qualityValue !== undefined
+      ? QUALITY_OF[qualityValue]
+      : candidates < manifest.sampling.candidates
+        ? 'low'
+        : candidates > manifest.sampling.candidates
+          ? 'high'
+          : 'medium';
 
   const steps = manifest.image.grid.height * manifest.image.grid.width;
   const explicitPreview = typed<number>(b, 'preview_every', 'integer');
@@ -173,5 +228,20 @@ export function parseImageParams(body: unknown, context: ParseContext): ImagePar
     throw error;
   }
   request.seed = resolved.seed;
-  return { model, n, size, responseFormat: responseFormat as ResponseFormat, outputFormat: outputFormat as ImageFormat, user, stream, partialImages, request, resolved };
+  return {
+    model,
+    n,
+    size,
+    responseFormat: responseFormat as ResponseFormat,
+    outputFormat: outputFormat as ImageFormat,
+    user,
+    stream,
+    partialImages,
+    quality,
+    // sharp's quality runs 1-100; OpenAI's 0 (most compression) is its 1.
+    outputCompression: outputCompression === null ? null : Math.max(1, outputCompression),
+    upscale,
+    request,
+    resolved,
+  };
 }

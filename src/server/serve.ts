@@ -1,5 +1,6 @@
 /** `tessera serve`: build the app, listen (127.0.0.1 by default), shut down gracefully on SIGTERM/SIGINT. */
-import { TesseraError } from '../errors.js';
+import type { FastifyInstance } from 'fastify';
+import { TesseraError, isTesseraError } from '../errors.js';
 import { numberFlag, parseCommandLine } from '../cli/args.js';
 import { checkDevice } from '../model/runtime.js';
 import type { Device } from '../types.js';
@@ -24,7 +25,9 @@ Options:
   --max-batch-rows N   most rows of one shared step when admitting a request (default: 512)
   --rate-limit N       requests per client per minute, 0 disables (default: 120)
   --max-candidates N   most candidates per request (default: 64)
-  --public-url URL     base of "url" responses (default: the request's Host)
+  --public-url URL     base of "url" responses (default: the address the client
+                       connected to; set it behind a proxy or for a DNS name)
+  --worker-watchdog-ms N  replace an inference child silent (hung) this long (default: 60000)
   --quiet              no request log
   --help               this text`;
 
@@ -43,9 +46,51 @@ const OPTIONS = {
   'rate-limit': { type: 'string' },
   'max-candidates': { type: 'string' },
   'public-url': { type: 'string' },
+  'worker-watchdog-ms': { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean' },
 } as const;
+
+/** build(), with a filesystem failure (the data folder) as a one-line TesseraError naming --data. */
+async function buildOrExplain(options: Parameters<typeof build>[0]): Promise<FastifyInstance> {
+  try {
+    return await build(options);
+  } catch (error) {
+    if (isTesseraError(error)) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) {
+      throw new TesseraError('TESSERA_ERR_OUTPUT', `cannot use the data folder ${JSON.stringify(options?.dataDir ?? 'data/server')}: ${code}`, { param: 'data', cause: error });
+    }
+    throw error;
+  }
+}
+
+/**
+ * Listens, then waits for every model to load in its child. Any failure closes the app
+ * (which stops the inference children: nothing is left running to keep the process alive)
+ * and becomes a one-line TesseraError, so `tessera serve` exits non-zero at once.
+ */
+async function startOrClose(app: FastifyInstance, host: string, port: number): Promise<string> {
+  let address: string;
+  try {
+    address = await app.listen({ host, port });
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason =
+      code === 'EADDRINUSE' ? 'the port is already in use' : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' ? 'no such address on this machine' : (error as Error).message;
+    throw new TesseraError('TESSERA_ERR_LISTEN', `cannot listen on ${host}:${port}: ${reason}`, { param: code === 'EADDRINUSE' ? 'port' : 'host', cause: error });
+  }
+  try {
+    // A broken model package is found once, here, not by every request (the child does not respawn for it).
+    await app.tessera.engine.start();
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    if (isTesseraError(error)) throw error;
+    throw new TesseraError('TESSERA_ERR_WORKER', `the inference worker failed to start: ${(error as Error).message}`, { cause: error });
+  }
+  return address;
+}
 
 export async function runServe(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(argv, OPTIONS);
@@ -60,7 +105,7 @@ export async function runServe(argv: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TesseraError('TESSERA_ERR_OPTION', `--port must be from 0 to 65535, got ${port}`, { param: 'port' });
   const envKeys = (process.env.TESSERA_API_KEYS ?? '').split(',').map((k) => k.trim()).filter((k) => k !== '');
   const rate = numberFlag('rate-limit', values['rate-limit']);
-  const app = await build({
+  const app = await buildOrExplain({
     models: values.model,
     device: device as Device,
     clip: values.clip,
@@ -73,10 +118,11 @@ export async function runServe(argv: string[]): Promise<number> {
     rateLimit: rate === 0 ? false : rate,
     maxCandidates: numberFlag('max-candidates', values['max-candidates']),
     publicUrl: values['public-url'],
+    workerWatchdogMs: numberFlag('worker-watchdog-ms', values['worker-watchdog-ms']),
     logger: !values.quiet,
   });
   const host = values.host ?? '127.0.0.1';
-  const address = await app.listen({ host, port });
+  const address = await startOrClose(app, host, port);
   process.stderr.write(`tessera: serving ${app.tessera.models.map((m) => m.id).join(', ')} at ${address} (gallery: ${address}/, docs: ${address}/docs)\n`);
   if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1' && app.tessera.options.apiKeys.length === 0) {
     process.stderr.write('tessera: warning: listening beyond loopback without API keys (--api-key)\n');

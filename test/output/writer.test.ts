@@ -104,6 +104,8 @@ describe('server layout', () => {
     size: { width: side, height: side, label: `${side}x${side}`, upscaled: side !== 8 },
     nativeSize: 8,
     format,
+    kernel: 'lanczos3',
+    quality: null,
   });
 
   function memorySink() {
@@ -127,7 +129,7 @@ describe('server layout', () => {
     expect([...files.keys()].map((k) => k.split('/')[1])).toEqual(['image-1.webp', 'image-2.webp', 'candidate-2.png', 'candidate-0.png', 'candidate-1.png']);
     expect(saved).toEqual([record]);
     const first = files.get(`${out.id}/image-1.webp`) as Buffer;
-    expect(first.equals(await encodeImage(await upscale(result.kept[0].image, 32), 'webp', imageMetadataFor(result, result.kept[0])))).toBe(true);
+    expect(first.equals(await encodeImage(await upscale(result.kept[0].image, 32, 'lanczos3'), 'webp', imageMetadataFor(result, result.kept[0])))).toBe(true);
     expect((await sharp(first).metadata()).width).toBe(32);
     expect(kept.map((k) => k.data.equals(files.get(`${out.id}/${k.stored.file}`) as Buffer))).toEqual([true, true]);
     expect(record).toMatchObject({
@@ -152,6 +154,18 @@ describe('server layout', () => {
     expect(record.candidates.map((c) => [c.file, c.kept])).toEqual([['candidate-2.png', true], ['candidate-0.png', true], ['candidate-1.png', false]]);
     expect(record.settings).toEqual({ ...result.settings });
     expect(record.timings).toEqual({ ...result.timings });
+  });
+
+  it('upscales with the request\'s kernel and encodes with its jpeg quality (output_compression)', async () => {
+    const result = fakeResult([0, 1], 1);
+    const { files, sink } = memorySink();
+    const out: ServerOutput = { ...output('jpeg', 32), kernel: 'nearest', quality: 40 };
+    expect(serverLayout(out)).toMatchObject({ keptKernel: 'nearest', keptQuality: 40 });
+    await writeServerResult(result, out, sink);
+    const expected = await encodeImage(await upscale(result.kept[0].image, 32, 'nearest'), 'jpeg', imageMetadataFor(result, result.kept[0]), 40);
+    expect((files.get(`${out.id}/image-1.jpeg`) as Buffer).equals(expected)).toBe(true);
+    const lanczos = await encodeImage(await upscale(result.kept[0].image, 32, 'lanczos3'), 'jpeg', imageMetadataFor(result, result.kept[0]), 40);
+    expect(lanczos.equals(expected)).toBe(false);
   });
 
   it('keeps native-size kept images as they are: a PNG kept image is its candidate file', async () => {

@@ -9,7 +9,7 @@
 import { TesseraError } from '../../errors.js';
 import type { ModelManifest } from '../../model/manifest.js';
 import { ort } from '../../model/runtime.js';
-import type { GeneratorStats, ImageLogits, ImageTokenGenerator, PrefixBatch } from '../generator.js';
+import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch } from '../generator.js';
 import { KvSlots } from './kv-slots.js';
 
 /** A prefill result: the image logits of each prefix plus its text keys/values ([L, P, H, T, D]). */
@@ -18,16 +18,12 @@ interface DecoderOnlyPrefixes extends PrefixBatch {
   values: Float32Array;
 }
 
-function tensorData(value: ort.Tensor): Float32Array {
-  return value.data as Float32Array;
-}
-
 export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
   readonly architecture = 'decoder-only';
   readonly textLength: number;
   readonly imageVocab: number;
   readonly imageTokens: number;
-  readonly stats: GeneratorStats = { prefillRows: 0, prefillMs: 0, stepCalls: 0, stepRows: 0, decodeMs: 0 };
+  readonly stats: GeneratorStats = emptyStats();
   /** Text vocabulary size: image code k is id textVocab + k of the combined vocabulary. */
   private readonly textVocab: number;
   private readonly vocab: number;

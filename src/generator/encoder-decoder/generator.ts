@@ -15,7 +15,7 @@ import { TesseraError } from '../../errors.js';
 import type { ModelManifest } from '../../model/manifest.js';
 import { ort } from '../../model/runtime.js';
 import { KvSlots } from '../decoder-only/kv-slots.js';
-import type { GeneratorStats, ImageLogits, ImageTokenGenerator, PrefixBatch, RowCache } from '../generator.js';
+import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch, type RowCache } from '../generator.js';
 
 interface Dims {
   layers: number;
@@ -68,16 +68,12 @@ interface EncoderDecoderPrefixes extends PrefixBatch {
   startValues: Float32Array;
 }
 
-function tensorData(value: ort.Tensor): Float32Array {
-  return value.data as Float32Array;
-}
-
 export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecoderCache> {
   readonly architecture = 'encoder-decoder';
   readonly textLength: number;
   readonly imageVocab: number;
   readonly imageTokens: number;
-  readonly stats: GeneratorStats = { prefillRows: 0, prefillMs: 0, stepCalls: 0, stepRows: 0, decodeMs: 0 };
+  readonly stats: GeneratorStats = emptyStats();
   private readonly dims: Dims;
   private readonly width: number;
   private readonly startToken: number;

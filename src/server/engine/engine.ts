@@ -30,6 +30,8 @@ export interface EngineOptions {
   clip?: string | null;
   maxQueue: number;
   timeoutMs: number;
+  /** Heartbeat silence after which an inference child is replaced (see WorkerOptions.watchdogMs). */
+  watchdogMs?: number;
   /** Requests of one model in its child at once, sharing sampling steps (default 4). */
   concurrency?: number;
   /** Row budget of one shared step in the child (default 512). */
@@ -72,7 +74,7 @@ export class Engine {
     this.store = store;
     this.metrics = new EngineMetrics(metrics);
     for (const { dir, ref } of options.models) {
-      const worker = new InferenceWorker({ model: dir, device: options.device, clip: options.clip ?? undefined, maxRows: options.maxBatchRows });
+      const worker = new InferenceWorker({ model: dir, device: options.device, clip: options.clip ?? undefined, maxRows: options.maxBatchRows, watchdogMs: options.watchdogMs });
       worker.on('crash', () => this.metrics.workerRestarted(ref.id));
       const admission = new Admission<Job>({ maxQueue: options.maxQueue, concurrency: options.concurrency ?? 4 });
       this.slots.set(ref.id, new ModelSlot(ref, worker, admission));

@@ -21,7 +21,16 @@ export interface WrittenResult {
 }
 
 export function layoutFor(id: string, created: number, params: ImageParams): ResultLayout {
-  return { id, created, format: params.outputFormat, size: params.size, user: params.user, nativeSize: params.model.manifest.image.size };
+  return {
+    id,
+    created,
+    format: params.outputFormat,
+    size: params.size,
+    user: params.user,
+    nativeSize: params.model.manifest.image.size,
+    kernel: params.upscale,
+    quality: params.outputCompression,
+  };
 }
 
 export async function writeResult(result: GenerationResult, layout: ResultLayout, files: ResultFiles): Promise<WrittenResult> {

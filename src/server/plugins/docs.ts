@@ -3,6 +3,14 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { shared } from './shared.js';
 
+/**
+ * The gallery's strict CSP, plus the hash of the one <style> element swagger-ui injects
+ * (no 'unsafe-inline'; test/hardening/docs-csp.e2e.test.ts fails if a swagger-ui update changes it).
+ */
+export const SWAGGER_STYLE_HASH = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='";
+export const DOCS_CSP =
+  `default-src 'self'; script-src 'self'; style-src 'self' ${SWAGGER_STYLE_HASH}; img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`;
+
 export const docsPlugin = shared(async (app) => {
   await app.register(swagger, {
     openapi: {
@@ -10,5 +18,6 @@ export const docsPlugin = shared(async (app) => {
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, uiConfig: { docExpansion: 'list' } });
+  // The strict CSP (one hashed style, no inline script) and no online validator badge: the page loads nothing from elsewhere.
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: DOCS_CSP, uiConfig: { docExpansion: 'list', validatorUrl: null } });
 });

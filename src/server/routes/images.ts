@@ -1,18 +1,30 @@
 /** OpenAI Images API: POST /v1/images/generations (JSON or SSE stream) and GET /v1/models. */
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../api-error.js';
 import type { Job, JobEvent } from '../engine/job.js';
 import { parseImageParams, sizesFor, type ModelRef } from '../params.js';
+import { logServerError } from '../plugins/errors.js';
 import { openSse } from '../sse.js';
 import { errorSchema, imageRequestSchema } from './schemas.js';
 import { baseUrl, fileUrl } from './urls.js';
+
+/** When the package was made, as far as the disk says: its manifest's modification time (Unix seconds). */
+function createdOf(ref: ModelRef): number {
+  try {
+    return Math.floor(statSync(path.join(ref.dir, 'manifest.json')).mtimeMs / 1000);
+  } catch {
+    return 0;
+  }
+}
 
 function modelObject(ref: ModelRef, clip: string | null) {
   const m = ref.manifest;
   return {
     id: ref.id,
     object: 'model',
-    created: 0,
+    created: createdOf(ref),
     owned_by: 'tessera',
     description: m.description,
     native_size: `${m.image.size}x${m.image.size}`,
@@ -90,7 +102,7 @@ export const imageRoutes: FastifyPluginAsync = async (app) => {
           native_size: job.record?.native_size,
           upscaled: params.size.upscaled,
           output_format: params.outputFormat,
-          quality: 'auto',
+          quality: params.quality,
           background: 'opaque',
           warnings: job.record?.warnings ?? [],
           usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0, candidates: params.resolved.settings.candidates },
@@ -99,7 +111,7 @@ export const imageRoutes: FastifyPluginAsync = async (app) => {
       const sse = openSse(reply);
       sse.onDisconnect(() => engine.cancel(job, 'disconnected'));
       let partials = 0;
-      const base = { size: params.size.label, quality: 'auto', background: 'opaque', output_format: params.outputFormat };
+      const base = { size: params.size.label, quality: params.quality, background: 'opaque', output_format: params.outputFormat };
       const onEvent = (event: JobEvent) => {
         if (event.type === 'preview' && partials < params.partialImages && event.images.length > 0) {
           sse.send(
@@ -139,6 +151,7 @@ export const imageRoutes: FastifyPluginAsync = async (app) => {
           job.off('event', onEvent);
           sse.close();
         } else if (event.type === 'error') {
+          if (job.error !== null) logServerError(request, ApiError.fromRecord(job.error));
           sse.send({ type: 'error', error: event.error }, 'error');
           job.off('event', onEvent);
           sse.close();

@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { ApiError } from '../api-error.js';
 import type { Job, JobEvent } from '../engine/job.js';
 import { parseImageParams } from '../params.js';
+import { logServerError } from '../plugins/errors.js';
 import { openSse } from '../sse.js';
 import { ID_PATTERN } from '../store.js';
 import { parseContext } from './images.js';
@@ -35,6 +36,10 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
       }
       const params = parseImageParams(request.body, parseContext(app));
       const job = engine.submit(params);
+      // The job outlives this request: a server error it ends with is logged against the request that queued it.
+      job.done.catch((error: unknown) => {
+        if (error instanceof ApiError) logServerError(request, error);
+      });
       return reply
         .code(202)
         .header('location', `/v1/jobs/${job.id}`)
@@ -66,7 +71,9 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
         return;
       }
       const sse = openSse(reply);
-      const send = (event: JobEvent) => sse.send(presentEvent(event), event.type);
+      // Previews and progress are superseded by the next one: a slow subscriber gets the newest, not all.
+      const send = (event: JobEvent) =>
+        sse.send(presentEvent(event), event.type, event.type === 'preview' || event.type === 'progress' ? { coalesce: event.type } : {});
       // Catch up a late subscriber on where the job stands.
       if (job.status === 'queued') send({ type: 'queued', position: job.position });
       if (job.status === 'running') {

@@ -5,10 +5,26 @@ export function fileUrl(id: string, file: string): string {
   return `/v1/files/${id}/${file}`;
 }
 
-/** Absolute base for `url` responses: the configured public URL or the request's own origin. */
+/**
+ * Absolute base for `url` responses: the configured public URL, else the address the
+ * client actually connected to (the socket's local address and port). The Host header is
+ * not trusted (it would let any client put its own host into links the server hands out);
+ * only "localhost" on the right port is taken from it, for browsers on the same machine.
+ */
 export function baseUrl(request: FastifyRequest, publicUrl: string | undefined): string {
   if (publicUrl) return publicUrl.replace(/\/+$/, '');
-  return `${request.protocol}://${request.host}`;
+  const socket = request.raw.socket as { localAddress?: string; localPort?: number } | undefined;
+  const port = socket?.localPort;
+  const address = socket?.localAddress;
+  const hostHeader = request.headers.host ?? '';
+  if (port !== undefined && (hostHeader === `localhost:${port}` || (port === (request.protocol === 'https' ? 443 : 80) && hostHeader === 'localhost'))) {
+    return `${request.protocol}://${hostHeader}`;
+  }
+  if (address === undefined || port === undefined) return `${request.protocol}://localhost`;
+  // IPv4-mapped IPv6 (dual-stack sockets) reads better as plain IPv4.
+  const plain = address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+  const host = plain.includes(':') ? `[${plain}]` : plain;
+  return `${request.protocol}://${host}:${port}`;
 }
 
 type WithUrl = StoredImage & { url: string };

@@ -177,6 +177,8 @@ async function main(): Promise<void> {
   const config = readChildConfig();
   // The parent going away (crash or kill) must not leave an orphan holding a model.
   process.on('disconnect', () => process.exit(0));
+  // Liveness for the parent's watchdog: ORT yields between steps, so a stopped or looping child goes quiet.
+  setInterval(() => send({ type: 'heartbeat' }), config.heartbeatMs ?? 1000).unref();
   let tessera: Tessera;
   try {
     tessera = await Tessera.load({ model: config.model, device: config.device, clip: config.clip });

@@ -31,6 +31,27 @@ export interface WorkerOptions {
   niceness?: number;
   /** Give up on a child that does not report ready within this time (default 120 s). */
   startTimeoutMs?: number;
+  /**
+   * Replace a loaded child whose heartbeat has been silent this long (default 60 s: longer
+   * than any single graph run of a large batch; a stopped or looping child never beats).
+   */
+  watchdogMs?: number;
+}
+
+/** Load failures that a respawn cannot fix: the package or the device is wrong, not the process. */
+const PERMANENT_LOAD_ERRORS = new Set<string>(['TESSERA_ERR_MODEL_FILE', 'TESSERA_ERR_MANIFEST', 'TESSERA_ERR_MODEL_NOT_FOUND', 'TESSERA_ERR_DEVICE']);
+
+/**
+ * Removes machine paths from a message meant for API clients: the model folder becomes its
+ * name, any other absolute path its last component. /readyz needs no key, and an error body
+ * must not describe the server's disk.
+ */
+export function redactPaths(message: string, modelDir: string): string {
+  const name = path.basename(modelDir);
+  return message
+    .split(modelDir)
+    .join(name)
+    .replace(/(?:[A-Za-z]:)?(?:[\\/][\w.@+~-]+){2,}[\\/]?/g, (p) => path.basename(p.replace(/[\\/]+$/, '')));
 }
 
 interface Pending {
@@ -55,7 +76,13 @@ export class InferenceWorker extends EventEmitter {
   restarts = 0;
   ready = false;
   private failedStart = false;
+  /** A load failure a new child would repeat (broken package): requests fail with it at once. */
+  private permanentError: TesseraError | null = null;
   lastError: string | null = null;
+  private lastBeat = 0;
+  private watchdog: NodeJS.Timeout | null = null;
+  /** Why the parent killed the child, when it did (the in-flight requests' error says so). */
+  private killReason: string | null = null;
 
   constructor(options: WorkerOptions) {
     super();
@@ -77,7 +104,7 @@ export class InferenceWorker extends EventEmitter {
   }
 
   private spawn(): Promise<void> {
-    const config: WorkerConfig = { model: this.options.model, device: this.options.device, clip: this.options.clip, maxRows: this.options.maxRows };
+    const config: WorkerConfig = { model: this.options.model, device: this.options.device, clip: this.options.clip, maxRows: this.options.maxRows, heartbeatMs: this.heartbeatMs() };
     const child = fork(CHILD_MODULE, [], {
       execArgv: CHILD_EXEC_ARGV,
       serialization: 'advanced',
@@ -86,6 +113,7 @@ export class InferenceWorker extends EventEmitter {
     });
     this.child = child;
     this.ready = false;
+    this.killReason = null;
     // Inference yields the CPU to the HTTP process: /healthz and queue answers stay fast while sampling
     // (ONNX Runtime's spinning thread pool would otherwise starve the event loop on a small machine).
     if (child.pid !== undefined && this.options.niceness !== 0) {
@@ -103,9 +131,13 @@ export class InferenceWorker extends EventEmitter {
         child.kill('SIGKILL');
         reject(new TesseraError('TESSERA_ERR_WORKER', `inference worker did not load ${this.options.model} within ${this.startTimeoutMs()} ms`));
       }, this.startTimeoutMs());
+      let loadFailed = false;
       child.on('message', (message: ChildMessage) => {
+        this.lastBeat = performance.now();
+        if (message.type === 'heartbeat') return;
         if (message.type === 'ready') {
           this.ready = true;
+          this.watch(child);
           this.consecutiveCrashes = 0;
           this.lastError = null;
           if (!settled) {
@@ -117,11 +149,14 @@ export class InferenceWorker extends EventEmitter {
           return;
         }
         if (message.type === 'load-error') {
-          this.lastError = message.message;
+          loadFailed = true;
+          const error = new TesseraError(message.code as ErrorCode, this.redact(message.message), { param: 'model' });
+          this.lastError = error.message;
+          if (PERMANENT_LOAD_ERRORS.has(message.code)) this.permanentError = error;
           if (!settled) {
             settled = true;
             clearTimeout(timer);
-            reject(new TesseraError(message.code as ErrorCode, message.message, { param: 'model' }));
+            reject(error);
           }
           return;
         }
@@ -129,9 +164,12 @@ export class InferenceWorker extends EventEmitter {
       });
       child.on('exit', (code, signal) => {
         clearTimeout(timer);
-        if (this.child === child) this.child = null;
+        if (this.child === child) {
+          this.child = null;
+          this.unwatch();
+        }
         this.ready = false;
-        const how = signal === null ? `exit code ${code}` : `signal ${signal}`;
+        const how = this.killReason ?? (signal === null ? `exit code ${code}` : `signal ${signal}`);
         const error = new TesseraError(
           'TESSERA_ERR_WORKER',
           `the inference worker stopped (${how}) while running this request; it is being restarted, retry the request`,
@@ -144,6 +182,11 @@ export class InferenceWorker extends EventEmitter {
           settled = true;
           this.failedStart = true;
           reject(new TesseraError('TESSERA_ERR_WORKER', `inference worker exited during start (${how})${this.lastError ? `: ${this.lastError}` : ''}`));
+          return;
+        }
+        // A child that reported a load error exits by design: not a crash to respawn (that would loop forever).
+        if (loadFailed) {
+          this.failedStart = true;
           return;
         }
         if (this.stopping) return;
@@ -168,6 +211,42 @@ export class InferenceWorker extends EventEmitter {
     return this.options.startTimeoutMs ?? 120_000;
   }
 
+  private watchdogMs(): number {
+    return this.options.watchdogMs ?? 60_000;
+  }
+
+  /** Several beats per watchdog period, so one late beat is not a false alarm. */
+  private heartbeatMs(): number {
+    return Math.max(10, Math.min(1000, Math.floor(this.watchdogMs() / 5)));
+  }
+
+  private redact(message: string): string {
+    return redactPaths(message, this.options.model);
+  }
+
+  /** Kills a loaded child whose heartbeat went silent; the exit handler fails its requests and respawns it. */
+  private watch(child: ChildProcess): void {
+    this.unwatch();
+    this.lastBeat = performance.now();
+    const limit = this.watchdogMs();
+    this.watchdog = setInterval(() => {
+      const silent = performance.now() - this.lastBeat;
+      if (silent <= limit || this.child !== child || child.exitCode !== null) return;
+      this.unwatch();
+      this.ready = false;
+      this.killReason = `no heartbeat for ${Math.round(silent)} ms: the worker hung and was killed`;
+      this.lastError = this.killReason;
+      this.emit('hung', { silentMs: silent });
+      child.kill('SIGKILL');
+    }, this.heartbeatMs());
+    this.watchdog.unref();
+  }
+
+  private unwatch(): void {
+    if (this.watchdog !== null) clearInterval(this.watchdog);
+    this.watchdog = null;
+  }
+
   private onChildMessage(message: ChildMessage): void {
     if (message.type === 'event') {
       this.pending.get(message.id)?.onEvent?.(message.event);
@@ -178,7 +257,7 @@ export class InferenceWorker extends EventEmitter {
     } else if (message.type === 'error') {
       const pending = this.pending.get(message.id);
       this.pending.delete(message.id);
-      pending?.reject(new TesseraError(message.code as ErrorCode, message.message, { param: message.param }));
+      pending?.reject(new TesseraError(message.code as ErrorCode, this.redact(message.message), { param: message.param }));
     }
   }
 
@@ -189,6 +268,7 @@ export class InferenceWorker extends EventEmitter {
   /** Runs one request in the child; rejects with TESSERA_ERR_CANCELLED when `signal` aborts. */
   async run(request: GenerateRequest | ResolvedRequest, options: RunOptions = {}): Promise<GenerationResult> {
     if (this.stopping) throw new TesseraError('TESSERA_ERR_CANCELLED', 'the server is shutting down');
+    if (this.permanentError !== null) throw this.permanentError;
     // A replacement that failed to load is retried by the next request.
     if (this.readyPromise === null || (!this.ready && this.child === null && this.failedStart)) {
       this.failedStart = false;
@@ -220,6 +300,7 @@ export class InferenceWorker extends EventEmitter {
   /** Asks the child to finish (cancelling what it runs) and waits for it to exit; kills it after `graceMs`. */
   async stop(graceMs = 5000): Promise<void> {
     this.stopping = true;
+    this.unwatch();
     const child = this.child;
     if (child === null || child.exitCode !== null) return;
     await new Promise<void>((resolve) => {

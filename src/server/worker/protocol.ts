@@ -9,6 +9,8 @@ export interface WorkerConfig {
   clip?: string;
   /** Most rows one shared step may run when admitting another request (default 512). */
   maxRows?: number;
+  /** How often the child reports that its event loop is alive (ms; the parent's watchdog listens). */
+  heartbeatMs?: number;
 }
 
 /**
@@ -37,6 +39,7 @@ export type ParentMessage =
 
 export type ChildMessage =
   | { type: 'ready'; model: string; pid: number }
+  | { type: 'heartbeat' }
   | { type: 'load-error'; code: string; message: string }
   | { type: 'event'; id: string; event: GenerationEvent }
   | { type: 'result'; id: string; result: GenerationResult }
