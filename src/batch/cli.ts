@@ -32,6 +32,8 @@ Options (defaults come from the model's manifest):
   --guidance X         classifier-free guidance scale; 1 disables (0-50)
   --no-grid            no contact sheet per prompt (default: one per prompt)
   --no-rerank          skip CLIP; keep candidates in index order
+  --clip DIR           rank with this CLIP (transformers.js layout, e.g. clip-vit-base-patch32)
+                       instead of the model package's own; recorded in run.json
   --batch-prompts N    prompts whose candidates share one sampler batch (default 8)
   --strict             stop at the first bad line or failed prompt instead of skipping it
   --force              reuse a folder made with other settings (outdated prompts are
@@ -111,6 +113,7 @@ export async function runBatchCommand(argv: string[]): Promise<number> {
       prompts: positionals[0],
       out: values.out,
       model: values.model,
+      clip: values.clip,
       device: device as Device,
       ...samplingFromFlags(values),
       grid: !values['no-grid'],

@@ -10,7 +10,7 @@ import type { Device, GenerateRequest } from '../types.js';
 import { randomSeed } from '../sampler/rng.js';
 import { FILE_KEY_OF_PARAM, type PromptFile, type PromptOverrides, type PromptProblem } from './prompts.js';
 import type { BatchOptions } from './runner.js';
-import { modelIdentity, promptSeed, readRunSettings, settingsDifferences, type BatchDefaults, type RunSettings } from './settings.js';
+import { modelIdentity, promptSeed, type ClipIdentity, readRunSettings, settingsDifferences, type BatchDefaults, type RunSettings } from './settings.js';
 
 /** One prompt after its overrides and the model's defaults were applied. */
 export interface Task {
@@ -65,7 +65,7 @@ export function lineError(file: string, problem: PromptProblem): TesseraError {
 }
 
 /** The settings this run makes the folder with; refuses a folder made with others unless --force. */
-export function runSettingsFor(options: BatchOptions, outDir: string, model: ModelIdentity, device: Device): RunSettings {
+export function runSettingsFor(options: BatchOptions, outDir: string, model: ModelIdentity, device: Device, clip: ClipIdentity | null = null): RunSettings {
   let stored: RunSettings | null;
   try {
     stored = readRunSettings(outDir);
@@ -91,6 +91,7 @@ export function runSettingsFor(options: BatchOptions, outDir: string, model: Mod
     seed: options.seed ?? (typeof stored?.seed === 'number' ? stored.seed : randomSeed()),
     defaults,
     rerank: options.rerank ?? true,
+    clip,
     grid: options.grid ?? true,
   };
   if (stored !== null && !options.force) {

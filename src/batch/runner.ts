@@ -20,7 +20,7 @@ import { ensureWritableDir } from '../util/fs.js';
 import { lineError, planBatches, planTasks, runSettingsFor, type Task } from './plan.js';
 import { readPromptFile, type PromptProblem } from './prompts.js';
 import { claimFolder, commitPrompt, inspectRecord, refuseOutdated, writeManifest, type RenderedPrompt, type TaskStatus } from './records.js';
-import { modelIdentity } from './settings.js';
+import { clipIdentity, modelIdentity } from './settings.js';
 import { crashHookFromEnv, Store, type CrashHook } from './store.js';
 
 export interface BatchOptions {
@@ -28,6 +28,8 @@ export interface BatchOptions {
   prompts: string;
   out: string;
   model?: string;
+  /** A CLIP folder used instead of the package's own (`--clip`); recorded in run.json. */
+  clip?: string;
   device?: Device;
   candidates?: number;
   keep?: number;
@@ -123,10 +125,11 @@ export async function runBatch(options: BatchOptions, seams: BatchTestSeams = {}
   const outDir = ensureWritableDir(options.out);
   const model = modelIdentity(options.tessera?.model.dir ?? options.model);
   const device: Device = options.tessera?.model.device ?? options.device ?? 'cpu';
-  const settings = runSettingsFor(options, outDir, model, device);
+  const clip = await clipIdentity(options.clip);
+  const settings = runSettingsFor(options, outDir, model, device, clip);
 
   // 2. Resolve every prompt against the model (defaults, ranges, tokenizer).
-  const tessera = options.tessera ?? (await Tessera.load({ model: model.dir, device, rerank: settings.rerank }));
+  const tessera = options.tessera ?? (await Tessera.load({ model: model.dir, device, rerank: settings.rerank, clip: options.clip }));
   try {
     const { tasks, invalid } = planTasks(tessera, file, options, { settings, model, fileName }, notice);
 

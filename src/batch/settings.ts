@@ -8,6 +8,7 @@ import path from 'node:path';
 import { TesseraError } from '../errors.js';
 import { DEFAULT_MODEL_DIR } from '../pipeline/loader.js';
 import { readManifest } from '../model/manifest.js';
+import { checkClipDir, clipDigest } from '../rerank/clip-reranker.js';
 import type { Device } from '../types.js';
 import { MAX_SEED } from '../sampler/rng.js';
 
@@ -34,7 +35,23 @@ export interface RunSettings {
   seed: number;
   defaults: BatchDefaults;
   rerank: boolean;
+  /** The CLIP given with --clip; null: the package's own (pinned by its manifest). Absent in older folders. */
+  clip?: ClipIdentity | null;
   grid: boolean;
+}
+
+/** A --clip folder as run.json records it: where it was and the digest of its files. */
+export interface ClipIdentity {
+  dir: string;
+  sha256: string;
+}
+
+/** The --clip folder's identity (checked first: a bad path is TESSERA_ERR_OPTION); null without --clip. */
+export async function clipIdentity(clip: string | undefined): Promise<ClipIdentity | null> {
+  if (clip === undefined) return null;
+  const dir = path.resolve(clip);
+  checkClipDir(dir, 'TESSERA_ERR_OPTION', 'clip');
+  return { dir, sha256: await clipDigest(dir) };
 }
 
 /**
@@ -86,6 +103,8 @@ export function settingsDifferences(stored: RunSettings, current: RunSettings): 
     seed: s.seed,
     ...Object.fromEntries(Object.entries(s.defaults ?? {}).map(([k, v]) => [k, v])),
     rerank: s.rerank,
+    // Compared by content: the same CLIP moved to another folder is the same ranking.
+    clip: s.clip?.sha256 ?? null,
     grid: s.grid,
   });
   const a = flat(stored);

@@ -23,6 +23,8 @@ Options (defaults come from the model's manifest):
   --out DIR          output folder (default: out)
   --grid             also write a contact sheet of all candidates, ranked
   --no-rerank        skip CLIP; keep candidates in index order
+  --clip DIR         rank with this CLIP (transformers.js layout, e.g. clip-vit-base-patch32)
+                     instead of the model package's own
   --model DIR        model package folder (default: the embedded model)
   --device NAME      cpu, cuda or webgpu (default: cpu)
   --json             print the summary as JSON
@@ -64,7 +66,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
   const device = values.device ?? 'cpu';
   checkDevice(device);
   const request = { prompt: positionals[0], ...samplingFromFlags(values) };
-  const tessera = await Tessera.load({ model: values.model, device: device as Device, rerank: request.rerank });
+  const tessera = await Tessera.load({ model: values.model, device: device as Device, rerank: request.rerank, clip: values.clip });
   try {
     // Validate everything before anything is created on disk.
     const prepared = tessera.prepare(request);

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { TokenDecoder } from '../decoder/token-decoder.js';
 import { TesseraError } from '../errors.js';
 import type { Device } from '../types.js';
-import { ClipReranker } from '../rerank/clip-reranker.js';
+import { checkClipDir, ClipReranker } from '../rerank/clip-reranker.js';
 import { DecoderOnlyGenerator } from '../generator/decoder-only/generator.js';
 import { EncoderDecoderGenerator } from '../generator/encoder-decoder/generator.js';
 import type { ImageTokenGenerator } from '../generator/generator.js';
@@ -20,8 +20,10 @@ export interface LoadOptions {
   /** Model package folder; the embedded default when omitted. */
   model?: string;
   device?: Device;
-  /** Load CLIP for reranking (default true when the package has one). */
+  /** Load CLIP for reranking (default true when the package has one, or `clip` is given). */
   rerank?: boolean;
+  /** A CLIP folder in transformers.js's layout, used instead of the package's own (`--clip`). */
+  clip?: string;
   /** Hash every file against the manifest (default true). */
   verify?: boolean;
 }
@@ -42,6 +44,9 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
   const dir = path.resolve(options.model ?? DEFAULT_MODEL_DIR);
   const device = options.device ?? 'cpu';
   checkDevice(device);
+  // A mistaken --clip fails before anything heavy loads (even with reranking off: it is still a mistake).
+  const clipOverride = options.clip === undefined ? null : path.resolve(options.clip);
+  if (clipOverride !== null) checkClipDir(clipOverride, 'TESSERA_ERR_OPTION', 'clip');
   const manifest = readManifest(dir);
   if (options.verify !== false) await verifyPackageFiles(dir, manifest);
   const file = (relative: string) => path.join(dir, relative);
@@ -51,11 +56,14 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
   const encoderFile = manifest.encoder;
   const loadEncoder = encoderFile === null ? null : () => createSession(file(encoderFile), device);
   let reranker: ClipReranker | null = null;
-  if (options.rerank !== false && manifest.clip !== null) {
+  if (options.rerank !== false && clipOverride !== null) {
+    reranker = await ClipReranker.load(clipOverride, device);
+  } else if (options.rerank !== false && manifest.clip !== null) {
     const clipDir = file(manifest.clip);
     if (!existsSync(clipDir)) {
       throw new TesseraError('TESSERA_ERR_MODEL_FILE', `model package ${dir}: ${manifest.clip}/ is missing`, { param: 'model' });
     }
+    checkClipDir(clipDir, 'TESSERA_ERR_MODEL_FILE', 'model');
     reranker = await ClipReranker.load(clipDir, device);
   }
   return {

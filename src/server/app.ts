@@ -69,6 +69,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
     {
       models: models.map((ref) => ({ dir: ref.dir, ref })),
       device: resolved.device,
+      clip: resolved.clip,
       maxQueue: resolved.maxQueue,
       timeoutMs: resolved.timeoutMs,
       concurrency: resolved.concurrency,

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODEL_DIR } from '../pipeline/loader.js';
 import { TesseraError } from '../errors.js';
+import { checkClipDir } from '../rerank/clip-reranker.js';
 import { LIMITS } from '../pipeline/settings.js';
 import type { Device } from '../types.js';
 
@@ -10,6 +11,8 @@ export interface ServerOptions {
   /** Model package folders; the first is the default `model`. Default: the embedded model. */
   models?: string[];
   device?: Device;
+  /** A CLIP folder (transformers.js layout) every served model ranks with instead of its own (`--clip`). */
+  clip?: string;
   /** Where results (images, record.json) and history.sqlite live. Default: data/server. */
   dataDir?: string;
   /** Bearer keys; when non-empty every /v1 route (but /v1/files) and /metrics needs one. */
@@ -41,7 +44,7 @@ export interface ServerOptions {
   workerWatchdogMs?: number;
 }
 
-export type ResolvedServerOptions = Required<Omit<ServerOptions, 'publicUrl' | 'logStream'>> & Pick<ServerOptions, 'publicUrl' | 'logStream'>;
+export type ResolvedServerOptions = Required<Omit<ServerOptions, 'publicUrl' | 'logStream' | 'clip'>> & Pick<ServerOptions, 'publicUrl' | 'logStream'> & { clip: string | null };
 
 /** Integer bounds of the numeric options; a value outside them is TESSERA_ERR_OPTION naming the flag. */
 const NUMERIC_OPTIONS: Record<string, { flag: string; min: number; max: number }> = {
@@ -69,7 +72,10 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   if (options.publicUrl !== undefined && !isHttpUrl(options.publicUrl)) {
     throw new TesseraError('TESSERA_ERR_OPTION', `--public-url must be an absolute http(s) URL, got ${JSON.stringify(options.publicUrl)}`, { param: 'public-url' });
   }
+  const clip = options.clip === undefined ? null : path.resolve(options.clip);
+  if (clip !== null) checkClipDir(clip, 'TESSERA_ERR_OPTION', 'clip');
   return {
+    clip,
     models: options.models && options.models.length > 0 ? options.models.map((m) => path.resolve(m)) : [DEFAULT_MODEL_DIR],
     device: options.device ?? 'cpu',
     dataDir: path.resolve(options.dataDir ?? 'data/server'),

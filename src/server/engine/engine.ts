@@ -26,6 +26,8 @@ import { layoutFor, writeResult } from './result-writer.js';
 export interface EngineOptions {
   models: { dir: string; ref: ModelRef }[];
   device: Device;
+  /** CLIP folder every child ranks with instead of its package's own; null: the package's. */
+  clip?: string | null;
   maxQueue: number;
   timeoutMs: number;
   /** Heartbeat silence after which an inference child is replaced (see WorkerOptions.watchdogMs). */
@@ -72,7 +74,7 @@ export class Engine {
     this.store = store;
     this.metrics = new EngineMetrics(metrics);
     for (const { dir, ref } of options.models) {
-      const worker = new InferenceWorker({ model: dir, device: options.device, maxRows: options.maxBatchRows, watchdogMs: options.watchdogMs });
+      const worker = new InferenceWorker({ model: dir, device: options.device, clip: options.clip ?? undefined, maxRows: options.maxBatchRows, watchdogMs: options.watchdogMs });
       worker.on('crash', () => this.metrics.workerRestarted(ref.id));
       const admission = new Admission<Job>({ maxQueue: options.maxQueue, concurrency: options.concurrency ?? 4 });
       this.slots.set(ref.id, new ModelSlot(ref, worker, admission));

@@ -19,7 +19,7 @@ function createdOf(ref: ModelRef): number {
   }
 }
 
-function modelObject(ref: ModelRef) {
+function modelObject(ref: ModelRef, clip: string | null) {
   const m = ref.manifest;
   return {
     id: ref.id,
@@ -30,7 +30,7 @@ function modelObject(ref: ModelRef) {
     native_size: `${m.image.size}x${m.image.size}`,
     sizes: sizesFor(m),
     steps: m.image.grid.height * m.image.grid.width,
-    rerank: m.clip !== null,
+    rerank: clip !== null || m.clip !== null,
     sampling: m.sampling,
   };
 }
@@ -67,13 +67,13 @@ export const imageRoutes: FastifyPluginAsync = async (app) => {
 
   app.get('/v1/models', { schema: { tags: ['models'], summary: 'Installed model packages' } }, async () => ({
     object: 'list',
-    data: app.tessera.models.map(modelObject),
+    data: app.tessera.models.map((ref) => modelObject(ref, app.tessera.options.clip)),
   }));
 
   app.get<{ Params: { id: string } }>('/v1/models/:id', { schema: { tags: ['models'], summary: 'One model package' } }, async (request) => {
     const ref = app.tessera.models.find((m) => m.id === request.params.id);
     if (ref === undefined) throw new ApiError('TESSERA_ERR_MODEL_UNKNOWN', `model ${JSON.stringify(request.params.id)} does not exist`, { param: 'model' });
-    return modelObject(ref);
+    return modelObject(ref, app.tessera.options.clip);
   });
 
   app.post(

@@ -23,6 +23,8 @@ const CHILD_EXEC_ARGV = extension === '.ts' ? ['--import', 'tsx'] : [];
 export interface WorkerOptions {
   model: string;
   device: Device;
+  /** CLIP folder used instead of the package's own. */
+  clip?: string;
   /** Row budget of a shared step (see WorkerConfig.maxRows). */
   maxRows?: number;
   /** Scheduling priority of the child (default 10: below the HTTP process; 0 keeps it equal). */
@@ -102,7 +104,7 @@ export class InferenceWorker extends EventEmitter {
   }
 
   private spawn(): Promise<void> {
-    const config: WorkerConfig = { model: this.options.model, device: this.options.device, maxRows: this.options.maxRows, heartbeatMs: this.heartbeatMs() };
+    const config: WorkerConfig = { model: this.options.model, device: this.options.device, clip: this.options.clip, maxRows: this.options.maxRows, heartbeatMs: this.heartbeatMs() };
     const child = fork(CHILD_MODULE, [], {
       execArgv: CHILD_EXEC_ARGV,
       serialization: 'advanced',

@@ -5,6 +5,8 @@ import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from 
 export interface WorkerConfig {
   model: string;
   device: Device;
+  /** CLIP folder used instead of the package's own (`--clip`). */
+  clip?: string;
   /** Most rows one shared step may run when admitting another request (default 512). */
   maxRows?: number;
   /** How often the child reports that its event loop is alive (ms; the parent's watchdog listens). */
