@@ -46,8 +46,8 @@ describe('CLI layout', () => {
     expect(readdirSync(out).sort()).toEqual(['a-red-circle-on-blue-42-1.png', 'a-red-circle-on-blue-42-3.png']);
     expect(written.grid).toBeNull();
     expect(written.images).toEqual([
-      { rank: 1, score: 0.5, seed: 42, candidateIndex: 3, file: path.join(out, 'a-red-circle-on-blue-42-3.png') },
-      { rank: 2, score: 0.25, seed: 42, candidateIndex: 1, file: path.join(out, 'a-red-circle-on-blue-42-1.png') },
+      { rank: 1, score: 0.5, seed: 42, candidateIndex: 3, file: path.join(out, 'a-red-circle-on-blue-42-3.png'), tokens: Array.from(result.kept[0].tokens) },
+      { rank: 2, score: 0.25, seed: 42, candidateIndex: 1, file: path.join(out, 'a-red-circle-on-blue-42-1.png'), tokens: Array.from(result.kept[1].tokens) },
     ]);
     expect(readFileSync(written.images[1].file).equals(await encodePng(result.kept[1].image, imageMetadataFor(result, result.kept[1])))).toBe(true);
     const withGrid = await writeCliResult(result, tempDir(), true);
