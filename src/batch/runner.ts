@@ -17,6 +17,7 @@
  * run killed at any moment and re-run ends with the same bytes as one never killed.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { acquireFolderLock } from './lock.js';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { isTesseraError, TesseraError } from '../errors.js';
@@ -238,7 +239,7 @@ function lineError(file: string, problem: PromptProblem): TesseraError {
   return new TesseraError('TESSERA_ERR_INPUT_FILE', `${file}:${problem.line}: ${problem.message}`, { param: `line ${problem.line}` });
 }
 
-export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
+async function runBatchInFolder(options: BatchOptions): Promise<BatchSummary> {
   const started = performance.now();
   const notice = (message: string) => options.onNotice?.(message);
   const batchPrompts = options.batchPrompts ?? 8;
@@ -550,4 +551,18 @@ async function commitPrompt(store: Store, encoded: EncodedPrompt, batchTimings: 
     }
   }
   return files.length + 2;
+}
+
+/**
+ * Runs a batch holding the output folder's lock (src/batch/lock.ts): a second run on a folder
+ * in use fails with TESSERA_ERR_FOLDER_LOCKED; the lock of a run that died is taken over.
+ */
+export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
+  const lock = acquireFolderLock(options.out);
+  for (const stale of lock.tookOver) options.onNotice?.(`took over the lock of batch run ${stale.pid} (since ${stale.since}), which is no longer running`);
+  try {
+    return await runBatchInFolder(options);
+  } finally {
+    lock.release();
+  }
 }
