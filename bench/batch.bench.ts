@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runBatch } from '../src/batch/runner.js';
 import { Tessera } from '../src/pipeline/tessera.js';
-import type { Device } from '../src/pipeline/types.js';
+import type { Device } from '../src/types.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({

@@ -11,7 +11,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Tessera } from '../src/pipeline/tessera.js';
 import { NaiveSampler } from '../src/sampler/naive-sampler.js';
-import type { ort } from '../src/model/runtime.js';
 
 const { values } = parseArgs({
   options: {
@@ -74,9 +73,8 @@ if (!values['skip-naive']) {
   const cachedStarted = performance.now();
   const cached = await sampler.generate(prepared.sequences);
   const cachedMs = performance.now() - cachedStarted;
-  const prefillSession = (sampler as unknown as { prefillSession: ort.InferenceSession }).prefillSession;
   const naiveStarted = performance.now();
-  const uncached = await new NaiveSampler(manifest, prefillSession).generate(prepared.sequences);
+  const uncached = await new NaiveSampler(tessera.model.generator).generate(prepared.sequences);
   const naiveMs = performance.now() - naiveStarted;
   const identical = cached.every((c, i) => c.every((v, k) => v === uncached[i][k]));
   naive = { candidates: naiveCandidates, cachedMs, naiveMs, ratio: naiveMs / cachedMs, identical };

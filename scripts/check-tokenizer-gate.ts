@@ -14,8 +14,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadModel } from '../src/model/loader.js';
-import type { RgbImage } from '../src/pipeline/types.js';
+import { loadModel } from '../src/pipeline/loader.js';
+import type { RgbImage } from '../src/types.js';
 import { Judge, type ParsedImage } from '../src/shapes/judge.js';
 import type { Spec } from '../src/shapes/world.js';
 

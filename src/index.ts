@@ -3,16 +3,22 @@
  *
  * Layers, from high to low: Tessera (generate / generateMany -> ranked results),
  * generation events (per-step progress and progressive previews), and the stages it
- * drives — TextTokenizer, BatchSampler (prefill, decodeStep, decodeSteps, generate),
- * TokenDecoder and ClipReranker — each usable alone.
+ * drives — TextTokenizer, a generator behind ImageTokenGenerator (decoder-only or
+ * encoder-decoder), BatchSampler (prefill, decodeStep, decodeSteps, generate),
+ * TokenDecoder and ClipReranker — each usable alone. docs/architecture.md has the layers.
  */
 export { Tessera, fillPartialGrid } from './pipeline/tessera.js';
-export type * from './pipeline/types.js';
-export { DEVICES } from './pipeline/types.js';
+export type * from './types.js';
+export { DEVICES } from './types.js';
 export { LIMITS, resolveRequest, checkPrompt } from './pipeline/settings.js';
-export { loadModel, DEFAULT_MODEL_DIR, type LoadedModel, type LoadOptions } from './model/loader.js';
+export { loadModel, DEFAULT_MODEL_DIR, type LoadedModel, type LoadOptions } from './pipeline/loader.js';
 export { readManifest, parseManifest, verifyPackageFiles, type ModelManifest } from './model/manifest.js';
 export { TextTokenizer, type EncodedPrompt } from './text/tokenizer.js';
+export type { ImageTokenGenerator, ImageLogits, PrefixBatch, RowCache, GeneratorStats } from './generator/generator.js';
+export { DecoderOnlyGenerator } from './generator/decoder-only/generator.js';
+export { EncoderDecoderGenerator } from './generator/encoder-decoder/generator.js';
+export { GenerationRun } from './pipeline/run.js';
+export { FREE, forcedPrefix, forcedOutsideMask } from './sampler/conditioning.js';
 export { BatchSampler, type SequenceSpec, type BatchState, type SamplerStats } from './sampler/sampler.js';
 export { NaiveSampler } from './sampler/naive-sampler.js';
 export * as logitsProcessors from './sampler/logits-processors.js';

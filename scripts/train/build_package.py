@@ -72,7 +72,8 @@ def main() -> None:
 
     sampling = dict(DEFAULT_SAMPLING)
     sampling.update(json.loads(args.sampling) if args.sampling else {})
-    manifest = write_manifest(args.out, name=args.name, description=args.description, gpt_cfg=gpt.cfg, image_size=64,
+    manifest = write_manifest(args.out, name=args.name, description=args.description, gpt_cfg=gpt.cfg,
+                              image_size=json.load(open(os.path.join(args.ckpt, "vqvae", "config.json")))["image_size"],
                               pad_id=vocab["[PAD]"], unknown_id=vocab["[UNK]"],
                               unconditional_ids=[vocab["[PAD]"]] * gpt.cfg.text_length, sampling=sampling)
     total = sum(os.path.getsize(os.path.join(args.out, f)) for f in manifest["files"])

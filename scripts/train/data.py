@@ -26,6 +26,10 @@ class ShapesData:
 
 def load_shapes(folder: str, limit: int | None = None) -> ShapesData:
     image_files = sorted(glob.glob(os.path.join(folder, "images-*.npy")))
+    if not image_files and os.path.exists(os.path.join(folder, "sprites.npy")):
+        from objects_data import load_atlas_scenes  # objects world: composite scenes from its sprite atlas
+
+        return ShapesData(*load_atlas_scenes(folder, limit))
     if not image_files:
         raise SystemExit(f"no images-*.npy shards in {folder}: run `npx tsx scripts/make-dataset.ts --out {folder}` first")
     images, captions, scenes = [], [], []

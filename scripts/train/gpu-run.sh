@@ -30,7 +30,7 @@ limit_flag=()
 
 mkdir -p "$WORK/data" "$WORK/ck" "$OUT"
 started=$(date +%s)
-"$PY" - "$DATA_GZ" "$WORK/data" <<'EOF'
+TRAIN_DIR="$here" "$PY" - "$DATA_GZ" "$WORK/data" <<'EOF'
 import gzip, os, shutil, sys
 src, dst = sys.argv[1], sys.argv[2]
 for name in sorted(os.listdir(src)):
@@ -41,6 +41,20 @@ for name in sorted(os.listdir(src)):
     with opener(os.path.join(src, name), "rb") as f, open(target + ".part", "wb") as g:
         shutil.copyfileobj(f, g, 1 << 22)
     os.replace(target + ".part", target)
+# An objects atlas folder (scenes + sprites, no images): composite the images once here,
+# so the three trainers memory-map one shard instead of compositing it three times.
+if os.path.exists(os.path.join(dst, "sprites.npy")) and not os.path.exists(os.path.join(dst, "images-00000.npy")):
+    sys.path.insert(0, os.environ["TRAIN_DIR"])
+    from objects_data import composite_to_npy
+    print("composited", composite_to_npy(dst, os.path.join(dst, "images.part.npy")), "scenes")
+    os.replace(os.path.join(dst, "images.part.npy"), os.path.join(dst, "images-00000.npy"))
+    parts = sorted(n for n in os.listdir(dst) if n.startswith("scenes-") and n.endswith(".jsonl"))
+    with open(os.path.join(dst, "scenes-all.part"), "w", encoding="utf-8") as out:
+        for name in parts:
+            out.write(open(os.path.join(dst, name), encoding="utf-8").read())
+    for name in parts:
+        os.remove(os.path.join(dst, name))
+    os.replace(os.path.join(dst, "scenes-all.part"), os.path.join(dst, "scenes-00000.jsonl"))
 print("data ready:", sorted(os.listdir(dst)))
 EOF
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
@@ -54,14 +68,14 @@ pack() { # pack NAME DIR FILES... -> $OUT/NAME.tgz
 
 (
   "$PY" "$here/train_clip.py" --data "$WORK/data" --out "$WORK/ck/clip" --seconds "$CLIP_S" --batch "$CLIP_BATCH" \
-    "${limit_flag[@]}" "${resume_flag[@]}" >> "$OUT/clip.log" 2>&1
+    "${limit_flag[@]}" "${resume_flag[@]}" ${CLIP_ARGS:-} >> "$OUT/clip.log" 2>&1
   echo "clip exit $?" >> "$OUT/clip.log"
   pack clip "$WORK/ck/clip" config.json model.fp16.pt vocab.json log.csv
 ) &
 clip_pid=$!
 
 "$PY" "$here/train_vqvae.py" --data "$WORK/data" --out "$WORK/ck/vqvae" --seconds "$VQ_S" --batch "$VQ_BATCH" \
-  --codebook "${CODEBOOK:-1024}" "${limit_flag[@]}" "${resume_flag[@]}" >> "$OUT/vqvae.log" 2>&1
+  --codebook "${CODEBOOK:-1024}" "${limit_flag[@]}" "${resume_flag[@]}" ${VQ_ARGS:-} >> "$OUT/vqvae.log" 2>&1
 echo "vqvae exit $?" | tee -a "$OUT/vqvae.log"
 pack vqvae "$WORK/ck/vqvae" config.json weights.pt log.csv metrics.json
 

@@ -72,7 +72,10 @@ class Negatives:
         self.vocab = vocab
         self.rng = random.Random(seed)
         colours = _names(meta.get("colors") or meta.get("colours"))
-        shapes = _names(meta.get("shapes"))
+        # The objects world names its concepts in meta["nouns"]: concept -> [[singular, plural], ...],
+        # phrases of one or more words (joined by "_" while a caption is edited).
+        nouns = meta.get("nouns") or {}
+        shapes = list(nouns) if nouns else _names(meta.get("shapes"))
         sizes = _names(meta.get("sizes")) or [s for s in SIZE_SYNONYMS]
         backgrounds = _names(meta.get("backgrounds"))
         relations = _names(meta.get("relations")) or list(RELATION_WORDS)
@@ -81,16 +84,17 @@ class Negatives:
         self.surface: Dict[Tuple[str, str, bool], List[str]] = {}
 
         def add(cls: str, concept: str, w: str, plural: bool = False) -> None:
-            if w in vocab and w not in self.word:
+            if all(p in vocab for p in w.split("_")) and w not in self.word:
                 self.word[w] = (cls, concept, plural)
                 self.surface.setdefault((cls, concept, plural), []).append(w)
 
         for c in colours:
             add("colour", c, c)
         for s in shapes:
-            for sing, plur in SHAPE_SYNONYMS.get(s, [(s, s + "es" if s.endswith(("s", "x", "sh", "ch")) else s + "s")]):
-                add("shape", s, sing, False)
-                add("shape", s, plur, True)
+            forms = nouns[s] if nouns else SHAPE_SYNONYMS.get(s, [(s, s + "es" if s.endswith(("s", "x", "sh", "ch")) else s + "s")])
+            for sing, plur in forms:
+                add("shape", s, sing.replace(" ", "_"), False)
+                add("shape", s, plur.replace(" ", "_"), True)
         for z in sizes:
             for w in SIZE_SYNONYMS.get(z, [z]):
                 add("size", z, w)
@@ -105,6 +109,22 @@ class Negatives:
         self.bg_surface = {b: [w for w in BACKGROUND_SYNONYMS.get(b, [b]) if w in vocab] for b in self.backgrounds}
         self.bg_word = {w: b for b, ws in self.bg_surface.items() for w in ws}
         self.cache: Dict[str, List[Tuple[str, str]]] = {}
+        self.longest = max([k.count("_") + 1 for k in self.word] + [1])
+
+    def _join(self, words: List[str]) -> List[str]:
+        """Multi-word concept names as one token ("teddy bear" -> "teddy_bear"), longest match first."""
+        out, i = [], 0
+        while i < len(words):
+            for n in range(min(self.longest, len(words) - i), 0, -1):
+                joined = "_".join(words[i:i + n])
+                if n == 1 or joined in self.word:
+                    out.append(joined); i += n
+                    break
+        return out
+
+    def _is_bg(self, w: List[str], i: int) -> bool:
+        """A background word: "on <bg>" or "<bg> background" (a colour word elsewhere is an object's colour)."""
+        return w[i] in self.bg_word and ((i + 1 < len(w) and w[i + 1] == "background") or (i > 0 and w[i - 1] == "on"))
 
     def _pick(self, key) -> str:
         return self.rng.choice(self.surface[key])
@@ -114,7 +134,7 @@ class Negatives:
         for i, t in enumerate(w):
             if t in ("a", "an"):
                 out.append("a")
-            elif t in self.bg_word and i > 0 and (w[i - 1] in ("a", "on") or (i + 1 < len(w) and w[i + 1] == "background")):
+            elif self._is_bg(w, i):
                 out.append("bg:" + self.bg_word[t])
             elif t in self.word:
                 cls, c, pl = self.word[t]
@@ -148,11 +168,11 @@ class Negatives:
         hit = self.cache.get(caption)
         if hit is not None:
             return hit
-        w = caption.lower().split()
+        w = self._join(caption.lower().split())
         out: list = []
         groups = self._groups(w)
         for i, t in enumerate(w):
-            if t in self.bg_word and i > 0 and (w[i - 1] in ("a", "on") or (i + 1 < len(w) and w[i + 1] == "background")):
+            if self._is_bg(w, i):
                 for b in self.backgrounds:
                     if b != self.bg_word[t]:
                         v = list(w); v[i] = self.rng.choice(self.bg_surface[b]); out.append(("background", v))
@@ -162,6 +182,8 @@ class Negatives:
                 continue
             cls, concept, plural = info
             targets = [INVERSE[concept]] if cls == "relation" and concept in INVERSE else self.concepts[cls]
+            if len(targets) > 16:  # hundreds of concepts: a sample of swaps per caption, not all of them
+                targets = self.rng.sample(targets, 16)
             for other in targets:
                 if other != concept and (cls, other, plural) in self.surface:
                     v = list(w); v[i] = self._pick((cls, other, plural)); out.append((cls if cls != "relation" else "relation", v))
@@ -198,7 +220,7 @@ class Negatives:
             c = self.canonical(v)
             if c not in seen:
                 seen.add(c)
-                res.append((kind, " ".join(v)))
+                res.append((kind, " ".join(v).replace("_", " ")))
         self.cache[caption] = res
         return res
 

@@ -43,6 +43,7 @@ def parse_args():
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--codebook", type=int, default=512)
+    ap.add_argument("--image-size", type=int, default=64, help="image edge of new runs (128 -> 16x16 codes at f8)")
     ap.add_argument("--tiny", action="store_true", help="tiny architecture (smoke tests)")
     ap.add_argument("--quant-warmup", type=int, default=None,
                     help="steps of plain autoencoder before the codebook is seeded (new runs; default: config's)")
@@ -110,6 +111,7 @@ def main() -> None:
         if args.resume:
             print(f"--resume: no {state_path}, starting fresh")
         cfg = tiny_config(args.codebook) if args.tiny else VQVAEConfig(codebook_size=args.codebook)
+        cfg.image_size = args.image_size
         if args.quant_warmup is not None:
             cfg.quant_warmup = args.quant_warmup
         cfg.validate()

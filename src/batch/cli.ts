@@ -3,7 +3,7 @@ import { numberFlag, parseCommandLine, samplingFromFlags, SAMPLING_FLAGS } from 
 import { ProgressBar } from '../cli/progress.js';
 import { TesseraError } from '../errors.js';
 import { checkDevice } from '../model/runtime.js';
-import type { Device } from '../pipeline/types.js';
+import type { Device } from '../types.js';
 import { runBatch, type BatchProgress, type BatchSummary } from './runner.js';
 
 export const BATCH_USAGE = `Usage: tessera batch <prompts.txt|prompts.jsonl> --out DIR [options]
@@ -30,6 +30,8 @@ Options (defaults come from the model's manifest):
   --guidance X         classifier-free guidance scale; 1 disables (0-50)
   --no-grid            no contact sheet per prompt (default: one per prompt)
   --no-rerank          skip CLIP; keep candidates in index order
+  --clip DIR           rank with this CLIP (transformers.js layout, e.g. clip-vit-base-patch32)
+                       instead of the model package's own; recorded in run.json
   --batch-prompts N    prompts whose candidates share one sampler batch (default 8)
   --strict             stop at the first bad line or failed prompt instead of skipping it
   --force              reuse a folder made with other settings (outdated prompts are
@@ -104,6 +106,7 @@ export async function runBatchCommand(argv: string[]): Promise<number> {
     prompts: positionals[0],
     out: values.out,
     model: values.model,
+    clip: values.clip,
     device: device as Device,
     ...samplingFromFlags(values),
     grid: !values['no-grid'],

@@ -2,13 +2,8 @@
  * The batch runner behind `tessera batch`: a prompt file in, a resumable,
  * self-describing output folder out.
  *
- * Folder layout (names are deterministic: index and slug of the prompt):
- *   run.json                          the settings the folder is made with
- *   NNNN-slug-grid.png                every candidate, ranked, with its CLIP score
- *   NNNN-slug-rR-cC.png               kept candidate C at rank R
- *   records/NNNN.json                 the prompt's completion record (written last)
- *   records/NNNN.timings.json         its timings (kept apart so records are byte-stable)
- *   manifest.jsonl                    one line per completed prompt, rebuilt from the records
+ * The folder's layout (names, records, manifest.jsonl) is output/batch.ts; planning
+ * (settings, prompts, sampler batches) is plan.ts; records and commits are records.ts.
  *
  * Crash safety: every file is written atomically (temporary, fsync, rename) and a
  * prompt counts as done only when its record is in place and every file it names has
@@ -16,41 +11,26 @@
  * same sampler batches as before (a batch with any prompt missing is run whole), so a
  * run killed at any moment and re-run ends with the same bytes as one never killed.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { acquireFolderLock } from './lock.js';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { isTesseraError, TesseraError } from '../errors.js';
-import { composeGrid, encodePng, formatCandidateLabel, imageMetadataFor } from '../image/index.js';
+import { renderPrompt } from '../output/batch.js';
 import { Tessera } from '../pipeline/tessera.js';
-import type { Device, GenerateRequest, GenerationResult, StageTimings } from '../pipeline/types.js';
-import { randomSeed } from '../sampler/rng.js';
+import type { Device, GenerationResult } from '../types.js';
 import { ensureWritableDir } from '../util/fs.js';
-import { FILE_KEY_OF_PARAM, readPromptFile, type PromptOverrides, type PromptProblem } from './prompts.js';
-import {
-  gridName,
-  jsonFile,
-  keptImageName,
-  MANIFEST_FILE,
-  modelIdentity,
-  promptSeed,
-  readRunSettings,
-  RECORDS_DIR,
-  recordName,
-  RUN_FILE,
-  settingsDifferences,
-  stemOf,
-  timingsName,
-  type BatchDefaults,
-  type RunSettings,
-} from './settings.js';
-import { crashHookFromEnv, removeTemporaries, sha256, Store, type CrashHook } from './store.js';
+import { lineError, planBatches, planTasks, runSettingsFor, type Task } from './plan.js';
+import { readPromptFile, type PromptProblem } from './prompts.js';
+import { claimFolder, commitPrompt, inspectRecord, refuseOutdated, writeManifest, type RenderedPrompt, type TaskStatus } from './records.js';
+import { clipIdentity, modelIdentity } from './settings.js';
+import { crashHookFromEnv, Store, type CrashHook } from './store.js';
 
 export interface BatchOptions {
   /** Prompt file: .txt (one prompt a line) or .jsonl (one object a line). */
   prompts: string;
   out: string;
   model?: string;
+  /** A CLIP folder used instead of the package's own (`--clip`); recorded in run.json. */
+  clip?: string;
   device?: Device;
   candidates?: number;
   keep?: number;
@@ -74,8 +54,6 @@ export interface BatchOptions {
   batchCandidates?: number;
   /** An already loaded pipeline (tests, benchmarks); its model must be `model`. */
   tessera?: Tessera;
-  /** Crash points for tests; default: TESSERA_BATCH_CRASH_AT. */
-  crash?: CrashHook;
   onProgress?: (progress: BatchProgress) => void;
   /** Warnings and skipped lines, as they happen. */
   onNotice?: (message: string) => void;
@@ -125,121 +103,12 @@ export interface BatchSummary {
   seed: number;
 }
 
-/** One prompt after its overrides and the model's defaults were applied. */
-interface Task {
-  index: number;
-  line: number;
-  stem: string;
-  request: GenerateRequest;
-  /** The request as the record stores it; a record with another spec is outdated. */
-  spec: RecordSpec;
+/** Test seams, kept out of BatchOptions: crash points (default: TESSERA_BATCH_CRASH_AT, which SIGKILLs). */
+export interface BatchTestSeams {
+  crash?: CrashHook;
 }
 
-export interface RecordSpec {
-  prompt: string;
-  negative_prompt: string | null;
-  seed: number;
-  candidates: number;
-  keep: number;
-  temperature: number;
-  top_k: number;
-  top_p: number;
-  guidance: number;
-  rerank: boolean;
-  grid: boolean;
-  model: string;
-  model_sha256: string;
-  device: Device;
-}
-
-/** records/NNNN.json: everything about a completed prompt except timings. */
-export interface PromptRecord {
-  format: 'tessera-batch-record';
-  version: 1;
-  index: number;
-  spec: RecordSpec;
-  /** All candidates, best first. */
-  candidates: { index: number; rank: number; score: number | null; kept: boolean; file: string | null }[];
-  grid: string | null;
-  warnings: string[];
-  /** SHA-256 of every file this prompt wrote (relative names). */
-  files: Record<string, string>;
-}
-
-export interface PromptTimings {
-  /** Timings of the sampler batch the prompt ran in (shared by its prompts). */
-  batch: StageTimings & { prompts: number; candidates: number };
-  /** Encoding this prompt's PNGs (alongside the other prompts of its batch). */
-  encodeMs: number;
-  /** Writing its files (fsync included). */
-  writeMs: number;
-}
-
-type TaskState = 'done' | 'missing' | 'outdated';
-
-function pad(index: number): string {
-  return String(index).padStart(4, '0');
-}
-
-/** Loads and checks a prompt's record; the state says whether the prompt must be generated. */
-function inspectRecord(outDir: string, task: Task): { state: TaskState; record: PromptRecord | null } {
-  const file = path.join(outDir, recordName(task.index));
-  if (!existsSync(file)) return { state: 'missing', record: null };
-  let record: PromptRecord;
-  try {
-    record = JSON.parse(readFileSync(file, 'utf8')) as PromptRecord;
-  } catch {
-    return { state: 'missing', record: null }; // cannot happen with atomic writes; regenerate
-  }
-  if (JSON.stringify(record.spec) !== JSON.stringify(task.spec)) return { state: 'outdated', record };
-  for (const [name, hash] of Object.entries(record.files ?? {})) {
-    const target = path.join(outDir, name);
-    if (!existsSync(target) || sha256(readFileSync(target)) !== hash) return { state: 'missing', record };
-  }
-  if (!existsSync(path.join(outDir, timingsName(task.index)))) return { state: 'missing', record };
-  return { state: 'done', record };
-}
-
-/** Splits tasks into sampler batches: in file order, up to `prompts` prompts and `candidates` candidates each. */
-export function planBatches<T extends { spec: { candidates: number } }>(tasks: readonly T[], prompts: number, candidates: number): T[][] {
-  const batches: T[][] = [];
-  let current: T[] = [];
-  let count = 0;
-  for (const task of tasks) {
-    if (current.length > 0 && (current.length >= prompts || count + task.spec.candidates > candidates)) {
-      batches.push(current);
-      current = [];
-      count = 0;
-    }
-    current.push(task);
-    count += task.spec.candidates;
-  }
-  if (current.length > 0) batches.push(current);
-  return batches;
-}
-
-/** A prompt's request: its line's overrides over the flags (the model's defaults fill the rest). */
-function requestOf(prompt: string, o: PromptOverrides, options: BatchOptions, derivedSeed: number): GenerateRequest {
-  return {
-    prompt,
-    negativePrompt: o.negativePrompt ?? options.negativePrompt,
-    seed: o.seed ?? derivedSeed,
-    candidates: o.candidates ?? options.candidates,
-    keep: o.keep ?? options.keep,
-    temperature: o.temperature ?? options.temperature,
-    topK: o.topK ?? options.topK,
-    topP: o.topP ?? options.topP,
-    guidanceScale: o.guidanceScale ?? options.guidanceScale,
-    rerank: options.rerank ?? true,
-    previewEvery: 0,
-  };
-}
-
-function lineError(file: string, problem: PromptProblem): TesseraError {
-  return new TesseraError('TESSERA_ERR_INPUT_FILE', `${file}:${problem.line}: ${problem.message}`, { param: `line ${problem.line}` });
-}
-
-async function runBatchInFolder(options: BatchOptions): Promise<BatchSummary> {
+async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {}): Promise<BatchSummary> {
   const started = performance.now();
   const notice = (message: string) => options.onNotice?.(message);
   const batchPrompts = options.batchPrompts ?? 8;
@@ -257,126 +126,26 @@ async function runBatchInFolder(options: BatchOptions): Promise<BatchSummary> {
   const outDir = ensureWritableDir(options.out);
   const model = modelIdentity(options.tessera?.model.dir ?? options.model);
   const device: Device = options.tessera?.model.device ?? options.device ?? 'cpu';
-  let stored: RunSettings | null;
-  try {
-    stored = readRunSettings(outDir);
-  } catch (error) {
-    // A run.json that is not ours: --force starts over, anything else refuses.
-    if (!options.force || !isTesseraError(error, 'TESSERA_ERR_RUN_CONFLICT')) throw error;
-    stored = null;
-  }
-  const defaults: BatchDefaults = {
-    candidates: options.candidates ?? null,
-    keep: options.keep ?? null,
-    temperature: options.temperature ?? null,
-    topK: options.topK ?? null,
-    topP: options.topP ?? null,
-    guidanceScale: options.guidanceScale ?? null,
-    negativePrompt: options.negativePrompt ?? null,
-  };
-  const settings: RunSettings = {
-    format: 'tessera-batch',
-    version: 1,
-    model: { name: model.name, manifestSha256: model.manifestSha256 },
-    device,
-    seed: options.seed ?? (typeof stored?.seed === 'number' ? stored.seed : randomSeed()),
-    defaults,
-    rerank: options.rerank ?? true,
-    grid: options.grid ?? true,
-  };
-  if (stored !== null && !options.force) {
-    const differences = settingsDifferences(stored, settings);
-    if (differences.length > 0) {
-      throw new TesseraError(
-        'TESSERA_ERR_RUN_CONFLICT',
-        `${outDir} was made with other settings:\n  ${differences.join('\n  ')}\nUse the same settings to resume, another --out, or --force to regenerate with the new ones`,
-        { param: 'out' },
-      );
-    }
-  }
+  const clip = await clipIdentity(options.clip);
+  const settings = runSettingsFor(options, outDir, model, device, clip);
 
   // 2. Resolve every prompt against the model (defaults, ranges, tokenizer).
-  const tessera = options.tessera ?? (await Tessera.load({ model: model.dir, device, rerank: settings.rerank }));
+  const tessera = options.tessera ?? (await Tessera.load({ model: model.dir, device, rerank: settings.rerank, clip: options.clip }));
   try {
-    const invalid: PromptProblem[] = [...file.problems];
-    for (const problem of file.problems) notice(`${fileName}:${problem.line}: skipped: ${problem.message}`);
-    // The flags alone must make a valid request: a bad flag fails at once, not on every line.
-    // --keep without --candidates is checked against each line's candidates below (lines
-    // may set their own), so here it only has to fit some candidate count.
-    const flagRequest = { ...requestOf('flags', {}, options, settings.seed), seed: settings.seed };
-    if (options.candidates === undefined && options.keep !== undefined) {
-      flagRequest.candidates = Math.max(options.keep, tessera.manifest.sampling.candidates);
-    }
-    tessera.prepare(flagRequest);
-    const tasks: Task[] = [];
-    for (const entry of file.entries) {
-      const request = requestOf(entry.prompt, entry.overrides, options, promptSeed(settings.seed, entry.index));
-      try {
-        const prepared = tessera.prepare(request);
-        const { resolved } = prepared;
-        for (const warning of prepared.warnings) notice(`${fileName}:${entry.line}: warning: ${warning}`);
-        const s = resolved.settings;
-        tasks.push({
-          index: entry.index,
-          line: entry.line,
-          stem: stemOf(entry.index, entry.prompt),
-          request,
-          spec: {
-            prompt: resolved.prompt,
-            negative_prompt: resolved.negativePrompt,
-            seed: resolved.seed,
-            candidates: s.candidates,
-            keep: s.keep,
-            temperature: s.temperature,
-            top_k: s.topK,
-            top_p: s.topP,
-            guidance: s.guidanceScale,
-            rerank: resolved.rerank && tessera.model.reranker !== null,
-            grid: settings.grid,
-            model: model.name,
-            model_sha256: model.manifestSha256,
-            device,
-          },
-        });
-      } catch (error) {
-        if (!isTesseraError(error)) throw error;
-        const key = error.param === undefined ? undefined : (FILE_KEY_OF_PARAM[error.param] ?? error.param);
-        const problem = { line: entry.line, index: entry.index, message: `${key === undefined ? '' : `"${key}": `}${error.message}` };
-        if (options.strict) throw lineError(fileName, problem);
-        invalid.push(problem);
-        notice(`${fileName}:${problem.line}: skipped: ${problem.message}`);
-      }
-    }
-    invalid.sort((a, b) => a.line - b.line);
-    if (tasks.length === 0) {
-      throw new TesseraError('TESSERA_ERR_INPUT_FILE', `${file.path} has no valid prompt (${invalid.length} line${invalid.length === 1 ? '' : 's'} skipped)`, {
-        param: 'prompts',
-      });
-    }
+    const { tasks, invalid } = planTasks(tessera, file, options, { settings, model, fileName }, notice);
 
     // 3. What is already done; prompts whose record was made from other settings.
-    const states = new Map<number, { state: TaskState; record: PromptRecord | null }>();
+    const states = new Map<number, TaskStatus>();
     for (const task of tasks) states.set(task.index, inspectRecord(outDir, task));
-    const outdated = tasks.filter((t) => states.get(t.index)?.state === 'outdated');
-    if (outdated.length > 0 && !options.force) {
-      const lines = outdated.slice(0, 5).map((t) => `line ${t.line} (${pad(t.index)}): ${JSON.stringify(t.spec.prompt)}`);
-      throw new TesseraError(
-        'TESSERA_ERR_RUN_CONFLICT',
-        `${outDir} holds results for ${outdated.length} prompt${outdated.length === 1 ? '' : 's'} made with other settings or text:\n  ${lines.join('\n  ')}${outdated.length > 5 ? '\n  …' : ''}\nUse --force to generate them again`,
-        { param: 'out' },
-      );
-    }
+    refuseOutdated(outDir, tasks, states, options.force === true);
 
     // 4. The folder is ours: settings first, leftovers of a killed run away.
-    const store = new Store(outDir, options.crash ?? crashHookFromEnv());
-    await mkdir(path.join(outDir, RECORDS_DIR), { recursive: true });
-    removeTemporaries([outDir, path.join(outDir, RECORDS_DIR)]);
-    const runJson = jsonFile(settings);
-    const runPath = path.join(outDir, RUN_FILE);
-    if (!existsSync(runPath) || readFileSync(runPath, 'utf8') !== runJson) await store.write(RUN_FILE, runJson);
+    const store = new Store(outDir, seams.crash ?? crashHookFromEnv());
+    await claimFolder(store, settings);
 
     // 5. Generate, batch by batch; a batch with any prompt not done runs whole (same batches as an uninterrupted run).
-    const pending = tasks.filter((t) => states.get(t.index)?.state !== 'done');
+    const isDone = (task: Task) => states.get(task.index)?.state === 'done';
+    const pending = tasks.filter((t) => !isDone(t));
     const skipped = tasks.length - pending.length;
     const failed: BatchFailure[] = [];
     let failedCandidates = 0;
@@ -403,11 +172,11 @@ async function runBatchInFolder(options: BatchOptions): Promise<BatchSummary> {
     };
     report();
     for (const batch of planBatches(tasks, batchPrompts, batchCandidates)) {
-      const todo = batch.filter((t) => states.get(t.index)?.state !== 'done');
+      const todo = batch.filter((t) => !isDone(t));
       if (todo.length === 0) continue;
       let results: GenerationResult[];
       try {
-        results = await tessera.generateMany(batch.map((t) => t.request));
+        results = await tessera.generateMany(batch.map((t) => t.prepared));
       } catch (error) {
         if (options.strict || !isTesseraError(error) || error.code === 'TESSERA_ERR_CANCELLED') throw error;
         for (const t of todo) {
@@ -421,26 +190,18 @@ async function runBatchInFolder(options: BatchOptions): Promise<BatchSummary> {
       batchesRun++;
       const batchTimings = { ...results[0].timings, prompts: batch.length, candidates: batch.reduce((sum, t) => sum + t.spec.candidates, 0) };
       // Encode the batch's prompts together (sharp works on its own threads), then write them in file order.
-      const encoded = await Promise.all(batch.map((task, i) => (states.get(task.index)?.state === 'done' ? null : encodePrompt(task, results[i]))));
-      for (const item of encoded) {
+      const rendered = await Promise.all(batch.map((task, i) => (isDone(task) ? null : render(task, results[i]))));
+      for (const item of rendered) {
         if (item === null) continue;
-        const task = item.task;
-        files += await commitPrompt(store, item, batchTimings, states.get(task.index)?.record ?? null);
+        files += await commitPrompt(store, item, batchTimings, states.get(item.task.index)?.record ?? null);
         generated++;
-        images += task.spec.candidates;
+        images += item.task.spec.candidates;
         report();
       }
     }
 
     // 6. The manifest, rebuilt from the records of the file's prompts, in file order.
-    const lines: string[] = [];
-    for (const task of tasks) {
-      const { state, record } = inspectRecord(outDir, task);
-      if (state !== 'done' || record === null) continue;
-      const timings = JSON.parse(readFileSync(path.join(outDir, timingsName(task.index)), 'utf8')) as PromptTimings;
-      lines.push(JSON.stringify(manifestLine(record, task.line, timings)));
-    }
-    await store.write(MANIFEST_FILE, lines.map((l) => l + '\n').join(''));
+    await writeManifest(store, tasks);
     files++;
 
     const elapsedMs = performance.now() - started;
@@ -463,105 +224,22 @@ async function runBatchInFolder(options: BatchOptions): Promise<BatchSummary> {
   }
 }
 
-/** One manifest.jsonl line: the record's facts in a flat, documented shape, timings last. */
-export function manifestLine(record: PromptRecord, line: number, timings: PromptTimings): Record<string, unknown> {
-  const { spec } = record;
-  return {
-    index: record.index,
-    line,
-    prompt: spec.prompt,
-    negative_prompt: spec.negative_prompt,
-    seed: spec.seed,
-    parameters: {
-      candidates: spec.candidates,
-      keep: spec.keep,
-      temperature: spec.temperature,
-      top_k: spec.top_k,
-      top_p: spec.top_p,
-      guidance: spec.guidance,
-      rerank: spec.rerank,
-    },
-    model: spec.model,
-    model_sha256: spec.model_sha256,
-    device: spec.device,
-    images: record.candidates.filter((c) => c.kept).map((c) => ({ file: c.file, candidate: c.index, rank: c.rank, score: c.score, seed: spec.seed })),
-    grid: record.grid,
-    candidates: record.candidates.map((c) => ({ candidate: c.index, rank: c.rank, score: c.score })),
-    warnings: record.warnings,
-    record: recordName(record.index),
-    timings,
-  };
-}
-
-interface EncodedPrompt {
-  task: Task;
-  files: [string, Buffer][];
-  record: PromptRecord;
-  encodeMs: number;
-}
-
-/** Encodes one prompt's PNGs (kept images by rank, then the grid) and builds its record; writes nothing. */
-async function encodePrompt(task: Task, result: GenerationResult): Promise<EncodedPrompt> {
+/** Encodes one prompt's files and builds its record (timed as the prompt's encodeMs); writes nothing. */
+async function render(task: Task, result: GenerationResult): Promise<RenderedPrompt> {
   const started = performance.now();
-  const keptIndices = new Set(result.kept.map((c) => c.index));
-  const encoded: [string, Promise<Buffer>][] = result.kept.map((c) => [keptImageName(task.stem, c.rank, c.index), encodePng(c.image, imageMetadataFor(result, c))]);
-  let grid: string | null = null;
-  if (task.spec.grid) {
-    grid = gridName(task.stem);
-    const best = result.candidates[0];
-    const sheet = composeGrid(result.candidates.map((c) => ({ image: c.image, label: formatCandidateLabel(c.rank, c.score), kept: keptIndices.has(c.index) })));
-    encoded.push([grid, sheet.then((s) => encodePng(s, { ...imageMetadataFor(result, best), rank: undefined, score: null }))]);
-  }
-  const files: [string, Buffer][] = [];
-  for (const [name, buffer] of encoded) files.push([name, await buffer]);
-  const record: PromptRecord = {
-    format: 'tessera-batch-record',
-    version: 1,
-    index: task.index,
-    spec: task.spec,
-    candidates: result.candidates.map((c) => ({
-      index: c.index,
-      rank: c.rank,
-      score: c.score,
-      kept: keptIndices.has(c.index),
-      file: keptIndices.has(c.index) ? keptImageName(task.stem, c.rank, c.index) : null,
-    })),
-    grid,
-    warnings: result.warnings,
-    files: Object.fromEntries(files.map(([name, buffer]) => [name, sha256(buffer)])),
-  };
+  const { files, record } = await renderPrompt(result, task);
   return { task, files, record, encodeMs: performance.now() - started };
-}
-
-/**
- * Writes one prompt's files in a fixed order (images, timings, the record last) and
- * removes files of an outdated record that the new one does not name. Returns the
- * number of files written.
- */
-async function commitPrompt(store: Store, encoded: EncodedPrompt, batchTimings: PromptTimings['batch'], previous: PromptRecord | null): Promise<number> {
-  const started = performance.now();
-  const { task, files, record } = encoded;
-  for (const [name, buffer] of files) await store.write(name, buffer);
-  const timings: PromptTimings = { batch: batchTimings, encodeMs: encoded.encodeMs, writeMs: performance.now() - started };
-  await store.write(timingsName(task.index), jsonFile(timings));
-  await store.write(recordName(task.index), jsonFile(record), { record: true });
-  if (previous !== null) {
-    for (const name of Object.keys(previous.files ?? {})) {
-      if (!(name in record.files)) rmSync(path.join(store.dir, name), { force: true });
-    }
-  }
-  return files.length + 2;
 }
 
 /**
  * Runs a batch holding the output folder's lock (src/batch/lock.ts): a second run on a folder
  * in use fails with TESSERA_ERR_FOLDER_LOCKED; the lock of a run that died is taken over.
  */
-export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
+export async function runBatch(options: BatchOptions, seams: BatchTestSeams = {}): Promise<BatchSummary> {
   const lock = acquireFolderLock(options.out);
   for (const stale of lock.tookOver) options.onNotice?.(`took over the lock of batch run ${stale.pid} (since ${stale.since}), which is no longer running`);
   try {
-    return await runBatchInFolder(options);
+    return await runBatchInFolder(options, seams);
   } finally {
     lock.release();
   }

@@ -1,20 +1,18 @@
 /**
- * The settings a batch folder is made with (run.json), per-prompt seeds, and the
- * deterministic names of a prompt's outputs.
+ * The settings a batch folder is made with (run.json) and per-prompt seeds. The names
+ * of a prompt's outputs are the batch layout's (output/batch.ts).
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { TesseraError } from '../errors.js';
-import { DEFAULT_MODEL_DIR } from '../model/loader.js';
+import { DEFAULT_MODEL_DIR } from '../pipeline/loader.js';
 import { readManifest } from '../model/manifest.js';
-import type { Device } from '../pipeline/types.js';
+import { checkClipDir, clipDigest } from '../rerank/clip-reranker.js';
+import type { Device } from '../types.js';
 import { MAX_SEED } from '../sampler/rng.js';
-import { slugOf } from '../util/fs.js';
 
 export const RUN_FILE = 'run.json';
-export const MANIFEST_FILE = 'manifest.jsonl';
-export const RECORDS_DIR = 'records';
 
 /** Flags that apply to every prompt unless its JSONL line overrides them; null: the model's default. */
 export interface BatchDefaults {
@@ -37,7 +35,23 @@ export interface RunSettings {
   seed: number;
   defaults: BatchDefaults;
   rerank: boolean;
+  /** The CLIP given with --clip; null: the package's own (pinned by its manifest). Absent in older folders. */
+  clip?: ClipIdentity | null;
   grid: boolean;
+}
+
+/** A --clip folder as run.json records it: where it was and the digest of its files. */
+export interface ClipIdentity {
+  dir: string;
+  sha256: string;
+}
+
+/** The --clip folder's identity (checked first: a bad path is TESSERA_ERR_OPTION); null without --clip. */
+export async function clipIdentity(clip: string | undefined): Promise<ClipIdentity | null> {
+  if (clip === undefined) return null;
+  const dir = path.resolve(clip);
+  checkClipDir(dir, 'TESSERA_ERR_OPTION', 'clip');
+  return { dir, sha256: await clipDigest(dir) };
 }
 
 /**
@@ -48,27 +62,6 @@ export interface RunSettings {
 export function promptSeed(base: number, index: number): number {
   const digest = createHash('sha256').update(`tessera-batch-seed:${base}:${index}`).digest();
   return digest.readUInt32BE(0) % (MAX_SEED + 1);
-}
-
-/** The name stem of a prompt's files: zero-padded index and a slug of the prompt. */
-export function stemOf(index: number, prompt: string): string {
-  return `${String(index).padStart(4, '0')}-${slugOf(prompt, 40)}`;
-}
-
-export function keptImageName(stem: string, rank: number, candidateIndex: number): string {
-  return `${stem}-r${rank}-c${candidateIndex}.png`;
-}
-
-export function gridName(stem: string): string {
-  return `${stem}-grid.png`;
-}
-
-export function recordName(index: number): string {
-  return path.join(RECORDS_DIR, `${String(index).padStart(4, '0')}.json`);
-}
-
-export function timingsName(index: number): string {
-  return path.join(RECORDS_DIR, `${String(index).padStart(4, '0')}.timings.json`);
 }
 
 /** The model's name and the SHA-256 of its manifest (which pins every file's hash). */
@@ -110,6 +103,8 @@ export function settingsDifferences(stored: RunSettings, current: RunSettings): 
     seed: s.seed,
     ...Object.fromEntries(Object.entries(s.defaults ?? {}).map(([k, v]) => [k, v])),
     rerank: s.rerank,
+    // Compared by content: the same CLIP moved to another folder is the same ranking.
+    clip: s.clip?.sha256 ?? null,
     grid: s.grid,
   });
   const a = flat(stored);
@@ -117,9 +112,4 @@ export function settingsDifferences(stored: RunSettings, current: RunSettings): 
   return [...new Set([...Object.keys(a), ...Object.keys(b)])]
     .filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]))
     .map((k) => `${k}: ${JSON.stringify(a[k] ?? null)} in the folder, ${JSON.stringify(b[k] ?? null)} now`);
-}
-
-/** JSON with a newline at the end; key order is the objects' construction order, so the bytes are deterministic. */
-export function jsonFile(value: unknown): string {
-  return JSON.stringify(value, null, 2) + '\n';
 }

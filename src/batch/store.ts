@@ -9,7 +9,6 @@
  *   record  a prompt's completion record was renamed into place
  *   any     any of the above, counted together
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
@@ -32,10 +31,6 @@ export function crashHookFromEnv(value: string | undefined = process.env[CRASH_E
   return (_event, count) => {
     if (count[kind] === n) process.kill(process.pid, 'SIGKILL');
   };
-}
-
-export function sha256(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 /** Atomic file writes with crash points. */

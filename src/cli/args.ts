@@ -48,6 +48,7 @@ export const SAMPLING_FLAGS = {
   'top-p': { type: 'string' },
   guidance: { type: 'string' },
   'no-rerank': { type: 'boolean' },
+  clip: { type: 'string' },
   model: { type: 'string' },
   device: { type: 'string' },
   json: { type: 'boolean' },

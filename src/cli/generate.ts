@@ -1,10 +1,9 @@
-import path from 'node:path';
 import { TesseraError } from '../errors.js';
-import { composeGrid, encodePng, formatCandidateLabel, imageMetadataFor } from '../image/index.js';
 import { checkDevice } from '../model/runtime.js';
+import { writeCliResult, type WrittenImage } from '../output/cli.js';
 import { Tessera } from '../pipeline/tessera.js';
-import type { Device, GenerationResult, StageName } from '../pipeline/types.js';
-import { ensureWritableDir, slugOf, writeFileAtomic } from '../util/fs.js';
+import type { Device, GenerationResult, StageName } from '../types.js';
+import { ensureWritableDir } from '../util/fs.js';
 import { parseCommandLine, samplingFromFlags, SAMPLING_FLAGS } from './args.js';
 import { ProgressBar } from './progress.js';
 
@@ -24,6 +23,8 @@ Options (defaults come from the model's manifest):
   --out DIR          output folder (default: out)
   --grid             also write a contact sheet of all candidates, ranked
   --no-rerank        skip CLIP; keep candidates in index order
+  --clip DIR         rank with this CLIP (transformers.js layout, e.g. clip-vit-base-patch32)
+                     instead of the model package's own
   --model DIR        model package folder (default: the embedded model)
   --device NAME      cpu, cuda or webgpu (default: cpu)
   --json             print the summary as JSON
@@ -35,36 +36,6 @@ const OPTIONS = {
   out: { type: 'string' },
   grid: { type: 'boolean' },
 } as const;
-
-export interface WrittenImage {
-  rank: number;
-  score: number | null;
-  seed: number;
-  candidateIndex: number;
-  file: string;
-}
-
-/** Writes the kept images (and optionally the grid) of a result; every file atomically. */
-export async function writeResult(result: GenerationResult, outDir: string, withGrid: boolean): Promise<{ images: WrittenImage[]; grid: string | null }> {
-  const slug = slugOf(result.prompt);
-  const images: WrittenImage[] = [];
-  for (const candidate of result.kept) {
-    const file = path.join(outDir, `${slug}-${result.seed}-${candidate.index}.png`);
-    await writeFileAtomic(file, await encodePng(candidate.image, imageMetadataFor(result, candidate)));
-    images.push({ rank: candidate.rank, score: candidate.score, seed: result.seed, candidateIndex: candidate.index, file });
-  }
-  let grid: string | null = null;
-  if (withGrid) {
-    const keptIndices = new Set(result.kept.map((c) => c.index));
-    const sheet = await composeGrid(
-      result.candidates.map((c) => ({ image: c.image, label: formatCandidateLabel(c.rank, c.score), kept: keptIndices.has(c.index) })),
-    );
-    grid = path.join(outDir, `${slug}-${result.seed}-grid.png`);
-    const best = result.candidates[0];
-    await writeFileAtomic(grid, await encodePng(sheet, { ...imageMetadataFor(result, best), rank: undefined, score: null }));
-  }
-  return { images, grid };
-}
 
 const STAGE_LABELS: Record<StageName | 'total', string> = {
   tokenize: 'tokenize',
@@ -95,7 +66,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
   const device = values.device ?? 'cpu';
   checkDevice(device);
   const request = { prompt: positionals[0], ...samplingFromFlags(values) };
-  const tessera = await Tessera.load({ model: values.model, device: device as Device, rerank: request.rerank });
+  const tessera = await Tessera.load({ model: values.model, device: device as Device, rerank: request.rerank, clip: values.clip });
   try {
     // Validate everything before anything is created on disk.
     const prepared = tessera.prepare(request);
@@ -103,12 +74,12 @@ export async function runGenerate(argv: string[]): Promise<number> {
     const outDir = ensureWritableDir(values.out ?? 'out');
     const steps = tessera.manifest.image.grid.height * tessera.manifest.image.grid.width;
     const bar = new ProgressBar('sampling', steps, { enabled: !values.quiet && !values.json && process.stderr.isTTY === true });
-    const result = await tessera.generate(
-      { ...request, seed: prepared.resolved.seed },
-      { onEvent: (e) => e.type === 'step' && bar.update(e.step, `${Math.round(e.tokensPerSecond)} tok/s`) },
-    );
+    // The request is prepared (resolved, tokenized) once: what was validated is what runs.
+    const [result] = await tessera.generateMany([prepared], {
+      onEvent: (e) => e.type === 'step' && bar.update(e.step, `${Math.round(e.tokensPerSecond)} tok/s`),
+    });
     bar.finish();
-    const written = await writeResult(result, outDir, values.grid === true);
+    const written = await writeCliResult(result, outDir, values.grid === true);
     if (values.json) {
       process.stdout.write(
         JSON.stringify(

@@ -10,12 +10,13 @@ Commands:
   generate "<prompt>"   sample candidates, rank them with CLIP, write the best (tessera generate --help)
   batch <prompts.txt>   generate every prompt of a file into a resumable folder (tessera batch --help)
   info <image.png>      print what an image says about itself (prompt, seed, settings, AI-generated mark)
+  search <folder>       find images of a batch or server folder by meaning or likeness (tessera search --help)
   serve                 HTTP API (OpenAI-compatible) and gallery page (tessera serve --help)
 
 Run "tessera <command> --help" for a command's options.`;
 
 /** Usage mistakes exit 2, everything else that fails exits 1 (as most CLIs do). */
-const USAGE_ERRORS: ErrorCode[] = ['TESSERA_ERR_PROMPT', 'TESSERA_ERR_OPTION', 'TESSERA_ERR_UNKNOWN_FLAG'];
+const USAGE_ERRORS: ErrorCode[] = ['TESSERA_ERR_PROMPT', 'TESSERA_ERR_OPTION', 'TESSERA_ERR_UNKNOWN_FLAG', 'TESSERA_ERR_SEARCH'];
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, Command> = {
   // Loaded on demand: the server's dependencies stay out of `generate` and `info`.
   serve: async (argv) => (await import('../server/serve.js')).runServe(argv),
   batch: runBatchCommand,
+  search: async (argv) => (await import('../search/cli.js')).runSearchCommand(argv),
   info: async (argv) => {
     if (argv.includes('--help') || argv.length !== 1) {
       process.stdout.write('Usage: tessera info <image.png>\n');
@@ -33,11 +35,6 @@ const COMMANDS: Record<string, Command> = {
     return 0;
   },
 };
-
-/** Registers a command (the batch runner and the server add theirs from their modules). */
-export function registerCommand(name: string, command: Command): void {
-  COMMANDS[name] = command;
-}
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

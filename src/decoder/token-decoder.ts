@@ -1,6 +1,7 @@
+import { TesseraError } from '../errors.js';
 import type { ModelManifest } from '../model/manifest.js';
 import { ort } from '../model/runtime.js';
-import type { RgbImage } from '../pipeline/types.js';
+import type { RgbImage } from '../types.js';
 
 /**
  * Image-token grids to pixels through the package's VQ decoder graph, and pixels back
@@ -9,16 +10,18 @@ import type { RgbImage } from '../pipeline/types.js';
  */
 export class TokenDecoder {
   private readonly decoder: ort.InferenceSession;
-  private readonly encoder: ort.InferenceSession | null;
+  /** The VQ encoder is loaded on first use: only image-prompt features need it. */
+  private readonly loadEncoder: (() => Promise<ort.InferenceSession>) | null;
+  private encoder: Promise<ort.InferenceSession> | null = null;
   private readonly height: number;
   private readonly width: number;
   private readonly size: number;
   /** Grids per decoder call: bounds the output buffer the runtime copies back. */
   readonly batchSize: number;
 
-  constructor(manifest: ModelManifest, decoder: ort.InferenceSession, encoder: ort.InferenceSession | null, batchSize = 64) {
+  constructor(manifest: ModelManifest, decoder: ort.InferenceSession, loadEncoder: (() => Promise<ort.InferenceSession>) | null, batchSize = 64) {
     this.decoder = decoder;
-    this.encoder = encoder;
+    this.loadEncoder = loadEncoder;
     this.height = manifest.image.grid.height;
     this.width = manifest.image.grid.width;
     this.size = manifest.image.size;
@@ -40,7 +43,9 @@ export class TokenDecoder {
   }
 
   async encode(images: readonly RgbImage[]): Promise<Int32Array[]> {
-    if (this.encoder === null) throw new Error('this model package was loaded without its encoder');
+    if (this.loadEncoder === null) throw new TesseraError('TESSERA_ERR_MODEL_FILE', 'this model package has no image encoder');
+    this.encoder ??= this.loadEncoder();
+    const encoder = await this.encoder;
     const plane = this.size * this.size;
     const pixels = new Float32Array(images.length * 3 * plane); // [B, 3, size, size]
     images.forEach((image, b) => {
@@ -48,7 +53,7 @@ export class TokenDecoder {
         for (let c = 0; c < 3; c++) pixels[(b * 3 + c) * plane + i] = image.data[i * 3 + c] / 255;
       }
     });
-    const out = await this.encoder.run({ images: new ort.Tensor('float32', pixels, [images.length, 3, this.size, this.size]) });
+    const out = await encoder.run({ images: new ort.Tensor('float32', pixels, [images.length, 3, this.size, this.size]) });
     const codes = out.codes.data as BigInt64Array; // [B, h, w]
     const cells = this.height * this.width;
     return images.map((_, b) => Int32Array.from(codes.subarray(b * cells, (b + 1) * cells), Number));

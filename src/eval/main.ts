@@ -1,6 +1,9 @@
 /**
  * npm run eval -- [--model DIR] [--candidates N] [--limit K] [--out DIR] [--category C] [--prompts FILE]
- *                  [--guidance X] [--top-k N] [--top-p X] [--batch-prompts N]
+ *                  [--guidance X] [--top-k N] [--top-p X] [--batch-prompts N] [--world shapes|objects|objects-mini]
+ *
+ * The world (prompt set, categories, judge) follows the model package's name unless
+ * --world says otherwise (src/eval/worlds.ts).
  *
  * Generates N candidates per prompt of the frozen prompt set through the real
  * pipeline, judges every candidate, and reports random / CLIP top-1 / top-4 / oracle
@@ -11,11 +14,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TesseraError, allowed, isTesseraError } from '../errors.js';
 import { Tessera } from '../pipeline/tessera.js';
-import type { GenerationResult } from '../pipeline/types.js';
-import { Judge } from '../shapes/judge.js';
+import type { GenerationResult } from '../types.js';
 import { outcomeOf, summarize, type GroupMetrics, type JudgedCandidate, type PromptOutcome } from './metrics.js';
-import { PROMPT_CATEGORIES, loadPromptSet, type EvalPrompt } from './prompts.js';
+import { loadPromptSet, type EvalPrompt } from './prompts.js';
 import { contactSheet, type SheetRow } from './sheet.js';
+import { evalWorld, worldOfModel, type EvalWorld } from './worlds.js';
 
 interface EvalOptions {
   model: string | undefined;
@@ -24,6 +27,7 @@ interface EvalOptions {
   out: string;
   category: string | undefined;
   prompts: string;
+  world: EvalWorld;
   /** Guidance scale for every prompt; the manifest's default when undefined. */
   guidance: number | undefined;
   topK: number | undefined;
@@ -38,7 +42,7 @@ function positiveInteger(value: string | undefined, flag: string): number | unde
   return n;
 }
 
-function parseOptions(argv: string[]): EvalOptions {
+async function parseOptions(argv: string[]): Promise<EvalOptions> {
   let values;
   try {
     ({ values } = parseArgs({
@@ -47,14 +51,16 @@ function parseOptions(argv: string[]): EvalOptions {
         model: { type: 'string' }, candidates: { type: 'string' }, limit: { type: 'string' },
         out: { type: 'string' }, category: { type: 'string' }, prompts: { type: 'string' },
         guidance: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'batch-prompts': { type: 'string' },
+        world: { type: 'string' },
       },
       strict: true,
     }));
   } catch (error) {
     throw new TesseraError('TESSERA_ERR_UNKNOWN_FLAG', (error as Error).message, { cause: error });
   }
-  if (values.category !== undefined && !(PROMPT_CATEGORIES as readonly string[]).includes(values.category)) {
-    throw new TesseraError('TESSERA_ERR_OPTION', `--category must be one of ${allowed(PROMPT_CATEGORIES)}, got ${JSON.stringify(values.category)}`, { param: 'category' });
+  const world = await evalWorld(values.world ?? worldOfModel(values.model));
+  if (values.category !== undefined && !world.categories.includes(values.category)) {
+    throw new TesseraError('TESSERA_ERR_OPTION', `--category must be one of ${allowed(world.categories)}, got ${JSON.stringify(values.category)}`, { param: 'category' });
   }
   return {
     model: values.model,
@@ -62,7 +68,8 @@ function parseOptions(argv: string[]): EvalOptions {
     limit: positiveInteger(values.limit, 'limit'),
     out: values.out ?? 'out/eval',
     category: values.category,
-    prompts: values.prompts ?? 'eval/prompts.json',
+    prompts: values.prompts ?? world.promptSet,
+    world,
     guidance: values.guidance === undefined ? undefined : Number(values.guidance),
     topK: values['top-k'] === undefined ? undefined : Number(values['top-k']),
     topP: values['top-p'] === undefined ? undefined : Number(values['top-p']),
@@ -99,7 +106,7 @@ export async function runEval(options: EvalOptions): Promise<void> {
   // A limited run takes prompts round-robin across categories, so a quick subset
   // still measures every category.
   if (options.limit !== undefined) prompts = interleaveByCategory(prompts).slice(0, options.limit);
-  const [tessera, judge] = await Promise.all([Tessera.load({ model: options.model, device: 'cpu' }), Judge.create()]);
+  const [tessera, judge] = await Promise.all([Tessera.load({ model: options.model, device: 'cpu' }), options.world.createJudge()]);
   const started = performance.now();
   const perPrompt: { id: string; category: string; prompt: string; seed: number; outcome: PromptOutcome; candidates: (JudgedCandidate & { reasons: string[] })[] }[] = [];
   const sheetRows: SheetRow[] = [];
@@ -127,7 +134,7 @@ export async function runEval(options: EvalOptions): Promise<void> {
     sheetRows.push({
       prompt: prompt.prompt,
       category: prompt.category,
-      candidates: result.candidates.slice(0, 4).map((c, k) => ({ image: c.image, pass: judged[k].pass, score: c.score })),
+      candidates: result.candidates.slice(0, 4).map((c, k) => ({ image: c.image, pass: judged[k].pass })),
     });
     process.stderr.write(`[${i + 1}/${prompts.length}] ${prompt.id} random=${outcome.random.toFixed(3)} top1=${outcome.top1} oracle=${outcome.oracle}\n`);
   }
@@ -136,6 +143,7 @@ export async function runEval(options: EvalOptions): Promise<void> {
     format: 'tessera-eval-report',
     formatVersion: 1,
     model: modelName,
+    world: options.world.name,
     guidance: options.guidance ?? null,
     topK: options.topK ?? null,
     topP: options.topP ?? null,
@@ -155,7 +163,7 @@ export async function runEval(options: EvalOptions): Promise<void> {
 }
 
 try {
-  await runEval(parseOptions(process.argv.slice(2)));
+  await runEval(await parseOptions(process.argv.slice(2)));
 } catch (error) {
   if (isTesseraError(error)) {
     console.error(`${error.code}: ${error.message}`);

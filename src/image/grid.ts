@@ -2,12 +2,12 @@
  * A contact sheet of all candidates of a request, in the manner of the DALL·E
  * (2021) blog's grids: every candidate, scaled up (nearest, so the token grid's
  * blocks stay crisp), with its rank and CLIP score under it; the kept ones framed
- * in a coloured border. Pixels and borders are drawn in plain JS; only the labels
- * go through an SVG overlay that sharp (librsvg, fontconfig) renders.
+ * in a coloured border. A layout on the contact-sheet maker (sheet.ts).
  */
-import sharp from 'sharp';
 import { TesseraError } from '../errors.js';
-import type { RgbImage } from '../pipeline/types.js';
+import type { RgbImage } from '../types.js';
+import { imageError } from './rgb.js';
+import { composeSheet, type Rgb, type SheetText, type SheetTile } from './sheet.js';
 
 export interface GridCell {
   image: RgbImage;
@@ -23,8 +23,6 @@ export interface GridOptions {
   /** Integer nearest-neighbour scale of each cell; default 2 (64x64 -> 128x128). */
   scale?: number;
 }
-
-type Rgb = readonly [number, number, number];
 
 /** Layout in pixels of the sheet; exported so tests and callers can find a cell. */
 export const GRID_LAYOUT = {
@@ -64,10 +62,6 @@ export function gridCellOrigin(
   return { x: padding + column * (tileWidth + padding) + border, y: padding + row * (tileHeight + padding) + border };
 }
 
-function imageError(message: string, param?: string): TesseraError {
-  return new TesseraError('TESSERA_ERR_IMAGE', message, param === undefined ? {} : { param });
-}
-
 function resolveOptions(count: number, options: GridOptions): Required<GridOptions> {
   const columns = options.columns ?? Math.ceil(Math.sqrt(count));
   const scale = options.scale ?? 2;
@@ -80,80 +74,20 @@ function resolveOptions(count: number, options: GridOptions): Required<GridOptio
   return { columns: Math.min(columns, count), scale };
 }
 
-function fillRect(sheet: RgbImage, x: number, y: number, width: number, height: number, color: Rgb): void {
-  for (let row = y; row < y + height; row++) {
-    for (let column = x; column < x + width; column++) {
-      const offset = (row * sheet.width + column) * 3;
-      sheet.data[offset] = color[0];
-      sheet.data[offset + 1] = color[1];
-      sheet.data[offset + 2] = color[2];
-    }
-  }
-}
-
-/** Copies `image` into `sheet` at (x, y), each pixel repeated scale x scale times. */
-function blitScaled(sheet: RgbImage, image: RgbImage, x: number, y: number, scale: number): void {
-  for (let row = 0; row < image.height * scale; row++) {
-    const sourceRow = Math.floor(row / scale);
-    for (let column = 0; column < image.width * scale; column++) {
-      const source = (sourceRow * image.width + Math.floor(column / scale)) * 3;
-      const target = ((y + row) * sheet.width + x + column) * 3;
-      sheet.data[target] = image.data[source];
-      sheet.data[target + 1] = image.data[source + 1];
-      sheet.data[target + 2] = image.data[source + 2];
-    }
-  }
-}
-
-function escapeXml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
-
-/**
- * Draws the labels over the sheet. Text rendering depends on librsvg and the
- * installed fonts; if it fails the sheet is still useful, so it comes back
- * without labels instead of failing the whole generation.
- */
-async function drawLabels(sheet: RgbImage, labels: { x: number; y: number; text: string; kept: boolean }[]): Promise<RgbImage> {
-  const texts = labels
-    .map(
-      (label) =>
-        `<text x="${label.x}" y="${label.y}" fill="${label.kept ? KEPT_TEXT : OTHER_TEXT}"` +
-        `${label.kept ? ' font-weight="bold"' : ''}>${escapeXml(label.text)}</text>`,
-    )
-    .join('');
-  const svg =
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${sheet.width}" height="${sheet.height}">` +
-    `<g font-family="${FONT_FAMILY}" font-size="${GRID_LAYOUT.fontSize}">${texts}</g></svg>`;
-  try {
-    const { data, info } = await sharp(Buffer.from(sheet.data.buffer, sheet.data.byteOffset, sheet.data.byteLength), {
-      raw: { width: sheet.width, height: sheet.height, channels: 3 },
-    })
-      .composite([{ input: Buffer.from(svg), top: 0, left: 0 }])
-      .removeAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    if (info.width !== sheet.width || info.height !== sheet.height || info.channels !== 3) return sheet;
-    return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
-  } catch {
-    return sheet;
-  }
-}
-
 /**
  * Composes a contact sheet of `cells` (all the same size), left to right, top to
  * bottom. Labels longer than the cell is wide are cut with an ellipsis.
  */
 export async function composeGrid(cells: readonly GridCell[], options: GridOptions = {}): Promise<RgbImage> {
-  if (cells.length === 0) throw imageError('cannot compose a grid of no images', 'cells');
+  if (cells.length === 0) throw imageError('cannot compose a grid of no images', { param: 'cells' });
   const first = cells[0].image;
   for (const [index, cell] of cells.entries()) {
     const { width, height, data } = cell.image;
     if (width !== first.width || height !== first.height) {
-      throw imageError(`grid cell ${index} is ${width}x${height}, expected ${first.width}x${first.height} like cell 0`, 'cells');
+      throw imageError(`grid cell ${index} is ${width}x${height}, expected ${first.width}x${first.height} like cell 0`, { param: 'cells' });
     }
     if (data.length !== width * height * 3) {
-      throw imageError(`grid cell ${index} has ${data.length} bytes, expected ${width * height * 3} (RGB)`, 'cells');
+      throw imageError(`grid cell ${index} has ${data.length} bytes, expected ${width * height * 3} (RGB)`, { param: 'cells' });
     }
   }
   const resolved = resolveOptions(cells.length, options);
@@ -161,20 +95,30 @@ export async function composeGrid(cells: readonly GridCell[], options: GridOptio
   const scaledWidth = first.width * resolved.scale;
   const scaledHeight = first.height * resolved.scale;
   const rows = Math.ceil(cells.length / resolved.columns);
-  const width = padding + resolved.columns * (scaledWidth + 2 * border + padding);
-  const height = padding + rows * (scaledHeight + 2 * border + labelHeight + padding);
-  const sheet: RgbImage = { width, height, data: new Uint8Array(width * height * 3) };
-  fillRect(sheet, 0, 0, width, height, GRID_BACKGROUND);
 
   // Monospace glyphs are about 0.6 em wide: cut labels that would spill into the next tile.
   const maxChars = Math.max(1, Math.floor((scaledWidth + 2 * border) / (fontSize * 0.6)));
-  const labels: { x: number; y: number; text: string; kept: boolean }[] = [];
+  const tiles: SheetTile[] = [];
+  const texts: SheetText[] = [];
   for (const [index, cell] of cells.entries()) {
     const { x, y } = gridCellOrigin(index, first, resolved);
-    fillRect(sheet, x - border, y - border, scaledWidth + 2 * border, scaledHeight + 2 * border, cell.kept ? KEPT_BORDER : OTHER_BORDER);
-    blitScaled(sheet, cell.image, x, y, resolved.scale);
+    tiles.push({ image: cell.image, x, y, width: scaledWidth, height: scaledHeight, frame: { color: cell.kept ? KEPT_BORDER : OTHER_BORDER, width: border } });
     const text = cell.label.length > maxChars ? `${cell.label.slice(0, maxChars - 1)}…` : cell.label;
-    if (text !== '') labels.push({ x: x - border, y: y + scaledHeight + border + labelHeight - 4, text, kept: cell.kept });
+    texts.push({
+      x: x - border,
+      y: y + scaledHeight + border + labelHeight - 4,
+      text,
+      fill: cell.kept ? KEPT_TEXT : OTHER_TEXT,
+      fontFamily: FONT_FAMILY,
+      fontSize,
+      bold: cell.kept,
+    });
   }
-  return labels.length === 0 ? sheet : drawLabels(sheet, labels);
+  return composeSheet({
+    width: padding + resolved.columns * (scaledWidth + 2 * border + padding),
+    height: padding + rows * (scaledHeight + 2 * border + labelHeight + padding),
+    background: GRID_BACKGROUND,
+    tiles,
+    texts,
+  });
 }

@@ -9,17 +9,12 @@
  *   for AI-generated media (IPTC Photo Metadata Standard 2023.1, Digital Source
  *   Type NewsCodes); and a `tessera` iTXt chunk holding the metadata as JSON for
  *   machines.
- * - JPEG and WebP (through sharp's withXmp/withExif, libvips writes APP1 /
- *   RIFF XMP and EXIF): the same XMP packet, which also carries the parameters text
- *   as `dc:description` (UTF-8, so nothing is lost), and the parameters text as the
- *   EXIF UserComment, as A1111 does for JPEG. libvips writes EXIF strings as ASCII
- *   and turns other characters into '?', so the UserComment is written only when
- *   the text is ASCII; the XMP description always has it. There is no `tessera`
- *   JSON in JPEG/WebP.
+ *
+ * JPEG and WebP carry the XMP packet and the parameters text (see encode.ts, which
+ * encodes and resizes).
  */
-import sharp, { type Sharp } from 'sharp';
-import { TesseraError } from '../errors.js';
-import type { Candidate, GenerationResult, RgbImage } from '../pipeline/types.js';
+import type { Candidate, GenerationResult } from '../types.js';
+import { escapeXml, unescapeXml } from '../util/xml.js';
 import {
   createInternationalTextChunk,
   createTextChunkAuto,
@@ -28,6 +23,7 @@ import {
   replaceTextChunks,
   type PngTextEntry,
 } from './png-chunks.js';
+import { imageError } from './rgb.js';
 
 /** What one generated image records about how it was made. */
 export interface ImageMetadata {
@@ -65,11 +61,6 @@ export interface ReadImageMetadata {
   textChunks: PngTextEntry[];
 }
 
-export type ImageFormat = 'png' | 'jpeg' | 'webp';
-export const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp'];
-
-export type UpscaleKernel = 'nearest' | 'lanczos3';
-
 /** IPTC NewsCodes URI for "created by a model trained on sampled content". */
 export const TRAINED_ALGORITHMIC_MEDIA = 'http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia';
 export const IPTC_EXT_NAMESPACE = 'http://iptc.org/std/Iptc4xmpExt/2008-02-29/';
@@ -79,27 +70,6 @@ export const PARAMETERS_KEYWORD = 'parameters';
 export const TESSERA_KEYWORD = 'tessera';
 export const SAMPLER_NAME = 'tessera-autoregressive';
 const CREATOR_TOOL = 'Tessera';
-
-function imageError(message: string, options: { param?: string; cause?: unknown } = {}): TesseraError {
-  return new TesseraError('TESSERA_ERR_IMAGE', message, options);
-}
-
-function validateRgbImage(image: RgbImage): void {
-  const { width, height, data } = image;
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw imageError(`invalid image size ${width}x${height}: expected positive integers`);
-  }
-  if (data.length !== width * height * 3) {
-    throw imageError(`image data has ${data.length} bytes, expected ${width * height * 3} (width * height * 3, RGB)`);
-  }
-}
-
-function rawSharp(image: RgbImage): Sharp {
-  validateRgbImage(image);
-  return sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
-    raw: { width: image.width, height: image.height, channels: 3 },
-  });
-}
 
 /**
  * A1111 quotes a value that contains a comma, colon or newline as a JSON string
@@ -135,17 +105,6 @@ export function formatParameters(meta: ImageMetadata, size: { width: number; hei
   if (meta.negativePrompt !== null && meta.negativePrompt !== '') lines.push(`Negative prompt: ${meta.negativePrompt}`);
   lines.push(pairs.map(([key, value]) => `${key}: ${value}`).join(', '));
   return lines.join('\n');
-}
-
-/** XML-escapes text and drops the characters XML 1.0 cannot carry at all (C0 controls but tab/LF/CR). */
-function escapeXml(text: string): string {
-  return text
-    // eslint-disable-next-line no-control-regex -- matching control characters is the point
-    .replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/g, '')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;');
 }
 
 /**
@@ -197,18 +156,8 @@ export function readDigitalSourceType(xmp: string): string | undefined {
   return undefined;
 }
 
-function unescapeXml(text: string): string {
-  return text
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&quot;/g, '"')
-    .replace(/&apos;/g, "'")
-    .replace(/&#x([0-9a-fA-F]+);/g, (_, hex: string) => String.fromCodePoint(parseInt(hex, 16)))
-    .replace(/&#([0-9]+);/g, (_, dec: string) => String.fromCodePoint(parseInt(dec, 10)))
-    .replace(/&amp;/g, '&');
-}
-
-function validateMetadata(meta: ImageMetadata): void {
+/** Throws TESSERA_ERR_IMAGE unless the fields every format writes are present and finite. */
+export function validateMetadata(meta: ImageMetadata): void {
   if (typeof meta.prompt !== 'string') throw imageError('image metadata: prompt must be a string', { param: 'prompt' });
   for (const key of ['seed', 'candidateIndex', 'temperature', 'topK', 'topP', 'guidanceScale', 'candidates'] as const) {
     if (typeof meta[key] !== 'number' || !Number.isFinite(meta[key])) {
@@ -272,32 +221,6 @@ export function addPngMetadata(png: Uint8Array, meta: ImageMetadata): Buffer {
   ]);
 }
 
-/** Encodes an RGB image as PNG (sharp, no metadata of its own) and adds Tessera's chunks. */
-export async function encodePng(image: RgbImage, meta: ImageMetadata): Promise<Buffer> {
-  const png = await rawSharp(image).png({ compressionLevel: 9, adaptiveFiltering: true }).toBuffer();
-  return addPngMetadata(png, meta);
-}
-
-/** Encodes in any supported format; see the module comment for what each format carries. */
-/** `quality` (1-100) applies to jpeg and webp; default 92. */
-export async function encodeImage(image: RgbImage, format: ImageFormat, meta: ImageMetadata, quality = 92): Promise<Buffer> {
-  if (format === 'png') return encodePng(image, meta);
-  if (format !== 'jpeg' && format !== 'webp') {
-    throw new TesseraError('TESSERA_ERR_OPTION', `invalid image format ${JSON.stringify(format)}: expected one of "png", "jpeg", "webp"`, {
-      param: 'format',
-    });
-  }
-  validateMetadata(meta);
-  const parameters = formatParameters(meta, image);
-  let pipeline = rawSharp(image).withXmp(buildXmpPacket(parameters));
-  // libvips writes EXIF strings as ASCII (other characters become '?'): only write a lossless UserComment.
-  // IFD2 is libexif's EXIF sub-IFD, where UserComment (tag 0x9286) lives.
-  // eslint-disable-next-line no-control-regex -- an ASCII test includes the control range
-  if (/^[\x00-\x7f]*$/.test(parameters)) pipeline = pipeline.withExif({ IFD2: { UserComment: parameters } });
-  pipeline = format === 'jpeg' ? pipeline.jpeg({ quality, mozjpeg: true }) : pipeline.webp({ quality });
-  return pipeline.toBuffer();
-}
-
 function parseTesseraJson(text: string): ImageMetadata {
   let value: unknown;
   try {
@@ -327,28 +250,4 @@ export function readImageMetadata(png: Uint8Array): ReadImageMetadata {
     }
   }
   return result;
-}
-
-/**
- * Resizes to `size` (a square side or width/height). Nearest keeps the token
- * grid's hard edges; lanczos3 is smoother for photographs.
- */
-export async function upscale(
-  image: RgbImage,
-  size: number | { width: number; height: number },
-  kernel: UpscaleKernel = 'nearest',
-): Promise<RgbImage> {
-  const { width, height } = typeof size === 'number' ? { width: size, height: size } : size;
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || width > 16384 || height > 16384) {
-    throw new TesseraError('TESSERA_ERR_OPTION', `invalid output size ${width}x${height}: expected integers in [1, 16384]`, {
-      param: 'size',
-    });
-  }
-  const { data, info } = await rawSharp(image)
-    .resize(width, height, { kernel, fit: 'fill' })
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  if (info.channels !== 3) throw imageError(`resize produced ${info.channels} channels, expected 3`);
-  return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }

@@ -6,7 +6,7 @@
  * chunk layer is handled: pixel data (IDAT) is passed through untouched.
  */
 import { crc32, deflateSync, inflateSync } from 'node:zlib';
-import { TesseraError } from '../errors.js';
+import { imageError } from './rgb.js';
 
 /** The 8-byte signature every PNG datastream starts with (PNG spec 5.2). */
 export const PNG_SIGNATURE: Buffer = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -49,10 +49,6 @@ export interface InternationalTextOptions {
 /** The spec caps a chunk's length at 2^31 - 1 bytes (PNG spec 5.3). */
 const MAX_CHUNK_LENGTH = 0x7fffffff;
 const TEXT_CHUNK_TYPES: ReadonlySet<string> = new Set<TextChunkType>(['tEXt', 'zTXt', 'iTXt']);
-
-function imageError(message: string, cause?: unknown): TesseraError {
-  return new TesseraError('TESSERA_ERR_IMAGE', message, cause === undefined ? {} : { cause });
-}
 
 /** True when `buffer` starts with the PNG signature. */
 export function isPng(buffer: Uint8Array): boolean {
@@ -228,7 +224,7 @@ function inflateText(data: Buffer, type: string, keyword: string): Buffer {
   try {
     return inflateSync(data);
   } catch (error) {
-    throw imageError(`corrupt PNG: compressed ${type} text for keyword ${JSON.stringify(keyword)} does not inflate`, error);
+    throw imageError(`corrupt PNG: compressed ${type} text for keyword ${JSON.stringify(keyword)} does not inflate`, { cause: error });
   }
 }
 

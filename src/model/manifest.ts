@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { TesseraError } from '../errors.js';
-import type { SamplingSettings } from '../pipeline/types.js';
+import type { SamplingSettings } from '../types.js';
 
 /** The typed config of a model package (docs/model-package.md), rebuilt from manifest.json. */
 export interface ModelManifest {
@@ -10,7 +10,7 @@ export interface ModelManifest {
   formatVersion: 1;
   name: string;
   description: string;
-  architecture: 'decoder-only';
+  architecture: Architecture;
   text: {
     length: number;
     vocabSize: number;
@@ -21,14 +21,27 @@ export interface ModelManifest {
   };
   image: { size: number; grid: { height: number; width: number }; vocabSize: number };
   generator: { layers: number; heads: number; headDim: number; maxLength: number; prefill: string; step: string };
+  /** Present exactly when architecture is 'encoder-decoder' (docs/model-package.md). */
+  encoderDecoder?: EncoderDecoderConfig;
   decoder: string;
-  encoder: string;
+  /** The VQ encoder (pixels -> tokens); null when the package has none (min-dalle's detoker.pt). */
+  encoder: string | null;
   clip: string | null;
   sampling: SamplingSettings;
   files: Record<string, string>;
 }
 
-export const SUPPORTED_ARCHITECTURES = ['decoder-only'] as const;
+export const SUPPORTED_ARCHITECTURES = ['decoder-only', 'encoder-decoder'] as const;
+export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
+
+/** The text encoder and decoder start of an encoder-decoder generator (DALL·E Mini/Mega). */
+export interface EncoderDecoderConfig {
+  /** Graph: input_ids [P, T] -> encoder_state [P, T, width]. */
+  textEncoder: string;
+  width: number;
+  /** The decoder's first input token (min-dalle feeds 16383). */
+  imageStartToken: number;
+}
 
 type Check = (value: unknown, where: string) => void;
 
@@ -88,6 +101,13 @@ const recordOf =
       check(item, `${where}[${JSON.stringify(key)}]`);
     }
   };
+/** Marks a key of `object` that may be absent (its value is checked when present). */
+const optionalChecks = new WeakSet<Check>();
+const optional = (check: Check): Check => {
+  const wrapped: Check = (value, where) => check(value, where);
+  optionalChecks.add(wrapped);
+  return wrapped;
+};
 const object =
   (shape: Record<string, Check>): Check =>
   (value, where) => {
@@ -100,7 +120,10 @@ const object =
       fail(where, `has unknown key(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')}; allowed: ${Object.keys(shape).join(', ')}`);
     }
     for (const [key, check] of Object.entries(shape)) {
-      if (!(key in record)) fail(`${where}.${key}`, 'is missing');
+      if (!(key in record)) {
+        if (optionalChecks.has(check)) continue;
+        fail(`${where}.${key}`, 'is missing');
+      }
       check(record[key], `${where}.${key}`);
     }
   };
@@ -136,8 +159,11 @@ const manifestSchema = object({
     prefill: packagePath,
     step: packagePath,
   }),
+  encoderDecoder: optional(
+    object({ textEncoder: packagePath, width: integer(1), imageStartToken: integer(0) }),
+  ),
   decoder: packagePath,
-  encoder: packagePath,
+  encoder: nullable(packagePath),
   clip: nullable(packagePath),
   sampling: object({
     candidates: integer(1, 4096),
@@ -163,11 +189,18 @@ export function parseManifest(raw: unknown): ModelManifest {
     if (id >= text.vocabSize) fail(`manifest.text.${where}`, `must be below text.vocabSize (${text.vocabSize}), got ${id}`);
   }
   const imageTokens = image.grid.height * image.grid.width;
-  if (generator.maxLength < text.length + imageTokens - 1) {
-    fail('manifest.generator.maxLength', `must be >= text.length + grid tokens - 1 (${text.length + imageTokens - 1}), got ${generator.maxLength}`);
+  const encoderDecoder = manifest.architecture === 'encoder-decoder';
+  if (encoderDecoder !== (manifest.encoderDecoder !== undefined)) {
+    fail('manifest.encoderDecoder', encoderDecoder ? 'is required for architecture "encoder-decoder"' : 'is only allowed for architecture "encoder-decoder"');
   }
-  const referenced = [text.tokenizer, generator.prefill, generator.step, manifest.decoder, manifest.encoder];
+  // Decoder-only slots hold text and image tokens; encoder-decoder slots hold image tokens only.
+  const slotsNeeded = encoderDecoder ? imageTokens : text.length + imageTokens - 1;
+  if (generator.maxLength < slotsNeeded) {
+    fail('manifest.generator.maxLength', `must be >= ${encoderDecoder ? 'grid tokens' : 'text.length + grid tokens - 1'} (${slotsNeeded}), got ${generator.maxLength}`);
+  }
+  const referenced = [text.tokenizer, generator.prefill, generator.step, manifest.decoder, manifest.encoder, manifest.encoderDecoder?.textEncoder];
   for (const file of referenced) {
+    if (file === null || file === undefined) continue;
     if (!(file in manifest.files)) fail('manifest.files', `has no sha256 for ${JSON.stringify(file)}`);
   }
   return manifest;

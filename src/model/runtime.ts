@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { allowed, TesseraError } from '../errors.js';
-import { DEVICES, type Device } from '../pipeline/types.js';
+import { DEVICES, type Device } from '../types.js';
 
 export { ort };
 

@@ -1,7 +1,7 @@
 import { TesseraError } from '../errors.js';
 import type { ModelManifest } from '../model/manifest.js';
 import { MAX_SEED, randomSeed } from '../sampler/rng.js';
-import type { GenerateRequest, SamplingSettings } from './types.js';
+import type { GenerateRequest, SamplingSettings } from '../types.js';
 
 /** Bounds of every request field, shared by the CLI, the HTTP API and the batch runner. */
 export const LIMITS = {
@@ -91,6 +91,8 @@ export interface ResolvedRequest {
   settings: SamplingSettings;
   candidateIndices: number[];
   rerank: boolean;
+  /** Previews decode only the first this many candidates (the ones a face shows). */
+  previewCandidates: number;
 }
 
 /** Applies the manifest's defaults to a request and checks every field's range. */
@@ -122,5 +124,7 @@ export function resolveRequest(request: GenerateRequest, manifest: ModelManifest
     settings.candidates = candidateIndices.length;
     settings.keep = Math.min(settings.keep, candidateIndices.length);
   }
-  return { prompt, negativePrompt, seed, settings, candidateIndices, rerank: request.rerank ?? true };
+  const previewCandidates =
+    request.previewCandidates === undefined ? settings.candidates : Math.min(settings.candidates, integerIn('previewCandidates', request.previewCandidates, 0, LIMITS.candidates.max));
+  return { prompt, negativePrompt, seed, settings, candidateIndices, rerank: request.rerank ?? true, previewCandidates };
 }

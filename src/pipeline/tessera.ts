@@ -1,34 +1,10 @@
-import { loadModel, type LoadedModel, type LoadOptions } from '../model/loader.js';
+import { loadModel, type LoadedModel, type LoadOptions } from './loader.js';
 import type { SequenceSpec } from '../sampler/sampler.js';
+import { fillPartialGrid, GenerationRun } from './run.js';
 import { resolveRequest, type ResolvedRequest } from './settings.js';
-import type {
-  Candidate,
-  GenerateCallbacks,
-  GenerateRequest,
-  GenerationEvent,
-  GenerationResult,
-  RgbImage,
-  StageTimings,
-} from './types.js';
+import type { Candidate, GenerateCallbacks, GenerateRequest, GenerationEvent, GenerationResult, RgbImage } from '../types.js';
 
-/**
- * Fills the unsampled tail of a partial grid so it can be decoded as a preview. The
- * most frequent code sampled so far is usually the background, so the preview shows
- * the finished rows over a plain continuation rather than noise.
- */
-export function fillPartialGrid(codes: Int32Array, done: number): Int32Array {
-  const grid = Int32Array.from(codes);
-  if (done === 0 || done >= grid.length) return grid;
-  const counts = new Map<number, number>();
-  let mode = grid[0];
-  for (let i = 0; i < done; i++) {
-    const c = (counts.get(grid[i]) ?? 0) + 1;
-    counts.set(grid[i], c);
-    if (c > (counts.get(mode) ?? 0)) mode = grid[i];
-  }
-  grid.fill(mode, done);
-  return grid;
-}
+export { fillPartialGrid };
 
 /** A request after settings resolution and tokenization: what the sampler needs, and what ranking needs after. */
 export interface PreparedRequest {
@@ -37,6 +13,14 @@ export interface PreparedRequest {
   unknownWords: string[];
   promptTruncated: boolean;
   sequences: SequenceSpec[];
+}
+
+function isResolved(request: GenerateRequest | ResolvedRequest): request is ResolvedRequest {
+  return 'settings' in request && 'candidateIndices' in request;
+}
+
+function isPrepared(request: GenerateRequest | PreparedRequest): request is PreparedRequest {
+  return 'sequences' in request && 'resolved' in request;
 }
 
 /**
@@ -60,9 +44,10 @@ export class Tessera {
   }
 
   /** Resolves settings and tokenizes; throws a TesseraError on bad input, before any inference. */
-  prepare(request: GenerateRequest): PreparedRequest {
+  prepare(request: GenerateRequest | ResolvedRequest): PreparedRequest {
     const { manifest, tokenizer } = this.model;
-    const resolved = resolveRequest(request, manifest);
+    // A request resolved elsewhere (the HTTP process validates before it queues) is not resolved again.
+    const resolved = isResolved(request) ? request : resolveRequest(request, manifest);
     const text = tokenizer.encode(resolved.prompt);
     const negative = resolved.negativePrompt === null ? null : tokenizer.encode(resolved.negativePrompt);
     const warnings: string[] = [];
@@ -100,81 +85,27 @@ export class Tessera {
 
   /**
    * Generates several requests in ONE sampler batch: every candidate of every request
-   * shares each step's graph run. Results come back in request order.
+   * shares each step's graph run. Results come back in request order. Requests may be
+   * given already prepared (the batch runner and CLI prepare once, to plan and report).
    */
-  async generateMany(requests: readonly GenerateRequest[], callbacks: GenerateCallbacks = {}): Promise<GenerationResult[]> {
-    const { sampler, decoder, manifest } = this.model;
-    const emit = (event: GenerationEvent) => callbacks.onEvent?.(event);
+  async generateMany(requests: readonly (GenerateRequest | PreparedRequest)[], callbacks: GenerateCallbacks = {}): Promise<GenerationResult[]> {
+    const { sampler } = this.model;
     const started = performance.now();
-    const prepared = requests.map((r) => this.prepare(r));
-    const tokenizeMs = performance.now() - started;
-    emit({ type: 'stage', stage: 'tokenize', ms: tokenizeMs });
-
-    const sequences = prepared.flatMap((p) => p.sequences);
-    const steps = manifest.image.grid.height * manifest.image.grid.width;
+    const prepared = requests.map((r) => (isPrepared(r) ? r : this.prepare(r)));
+    const run = this.startRun(prepared, (event) => callbacks.onEvent?.(event), started);
     const prefillBefore = sampler.stats.prefillMs;
-    const state = await sampler.prefill(sequences);
-    emit({ type: 'start', candidates: sequences.length, steps, rows: state.rows });
-    const previewEvery = Math.min(...prepared.map((p) => p.resolved.settings.previewEvery));
-    let lastTick = performance.now();
-    let previewMs = 0;
-    await sampler.decodeSteps(state, steps, {
+    const state = await sampler.prefill(run.sequences);
+    run.start(state.rows, sampler.imageTokens);
+    await sampler.decodeSteps(state, sampler.imageTokens, {
       signal: callbacks.signal,
-      onStep: async ({ tokensDone, tokensTotal, codes }) => {
-        const now = performance.now();
-        emit({ type: 'step', step: tokensDone, steps: tokensTotal, tokensPerSecond: sequences.length / Math.max((now - lastTick) / 1000, 1e-9) });
-        lastTick = now;
-        if (callbacks.onEvent && previewEvery > 0 && tokensDone % previewEvery === 0 && tokensDone < tokensTotal) {
-          const previewStarted = performance.now();
-          const images = await this.previewImages(codes, tokensDone);
-          previewMs += performance.now() - previewStarted;
-          emit({ type: 'preview', step: tokensDone, steps: tokensTotal, images });
-        }
-      },
+      onStep: (progress) => run.token(progress),
     });
-    const prefillMs = sampler.stats.prefillMs - prefillBefore;
-    const decodeMs = performance.now() - started - tokenizeMs - prefillMs - previewMs;
-    emit({ type: 'stage', stage: 'prefill', ms: prefillMs });
-    emit({ type: 'stage', stage: 'decode', ms: decodeMs });
-
-    const imageStarted = performance.now();
-    const images = await decoder.decode(state.codes);
-    const imageDecodeMs = performance.now() - imageStarted;
-    emit({ type: 'stage', stage: 'imageDecode', ms: imageDecodeMs });
-
-    const results: GenerationResult[] = [];
-    let offset = 0;
-    let rerankMs = 0;
-    for (const p of prepared) {
-      const count = p.sequences.length;
-      const ranked = await this.scoreAndRank(p, images.slice(offset, offset + count), state.codes.slice(offset, offset + count));
-      offset += count;
-      rerankMs += ranked.rerankMs;
-      results.push(ranked.result);
-    }
-    emit({ type: 'stage', stage: 'rerank', ms: rerankMs });
-    const timings: StageTimings = {
-      tokenize: tokenizeMs,
-      prefill: prefillMs,
-      decode: decodeMs,
-      imageDecode: imageDecodeMs,
-      rerank: rerankMs,
-      total: performance.now() - started,
-    };
-    for (const r of results) r.timings = timings;
-    return results;
+    return run.finish({ codes: state.codes, prefillMs: sampler.stats.prefillMs - prefillBefore });
   }
 
-  /**
-   * Finishes one request from its sampled codes (one grid per sequence of `p`): decodes
-   * the images, reranks with CLIP when asked and ranks. Timings are left for the caller.
-   */
-  async complete(p: PreparedRequest, codes: Int32Array[]): Promise<{ result: GenerationResult; imageDecodeMs: number; rerankMs: number }> {
-    const started = performance.now();
-    const images = await this.model.decoder.decode(codes);
-    const imageDecodeMs = performance.now() - started;
-    const { result, rerankMs } = await this.scoreAndRank(p, images, codes);
-    return { result, imageDecodeMs, rerankMs };
+  /** A run over prepared requests whose preparation began at `started` (the driver samples; the run reports and finishes). */
+  startRun(prepared: readonly PreparedRequest[], emit: (event: GenerationEvent) => void, started = performance.now()): GenerationRun {
+    return new GenerationRun(this, prepared, emit, { started, tokenizeMs: performance.now() - started });
   }
 
   /** Decodes partial grids (the first `done` codes of each) as preview images. */
@@ -182,7 +113,8 @@ export class Tessera {
     return this.model.decoder.decode(codes.map((c) => fillPartialGrid(c, done)));
   }
 
-  private async scoreAndRank(p: PreparedRequest, images: RgbImage[], codes: Int32Array[]): Promise<{ result: GenerationResult; rerankMs: number }> {
+  /** Reranks one request's decoded candidates with CLIP when asked, and ranks them. */
+  async scoreAndRank(p: PreparedRequest, images: RgbImage[], codes: Int32Array[]): Promise<{ result: GenerationResult; rerankMs: number }> {
     const { reranker } = this.model;
     const started = performance.now();
     const scores = p.resolved.rerank && reranker !== null ? await reranker.score(p.resolved.prompt, images) : null;

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import {
   AutoProcessor,
@@ -12,7 +14,41 @@ import {
   type Tensor,
 } from '@huggingface/transformers';
 import { TesseraError } from '../errors.js';
-import type { Device, RgbImage } from '../pipeline/types.js';
+import type { Device, RgbImage } from '../types.js';
+
+/** The files transformers.js reads for a CLIP (the layout of Xenova/clip-vit-base-patch32). */
+export const CLIP_FILES = [
+  'config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'preprocessor_config.json',
+  'onnx/text_model.onnx',
+  'onnx/vision_model.onnx',
+] as const;
+
+/**
+ * Checks that `clipDir` is a folder holding every CLIP_FILES entry; otherwise a TesseraError
+ * with `code` naming the folder or the first missing file (`param`: the flag or field it came from).
+ */
+export function checkClipDir(clipDir: string, code: 'TESSERA_ERR_OPTION' | 'TESSERA_ERR_MODEL_FILE', param: string): void {
+  if (!existsSync(clipDir) || !statSync(clipDir).isDirectory()) {
+    throw new TesseraError(code, `CLIP folder ${clipDir} does not exist (${param}); it needs ${CLIP_FILES.join(', ')}`, { param });
+  }
+  const missing = CLIP_FILES.filter((file) => !existsSync(path.join(clipDir, file)));
+  if (missing.length > 0) {
+    throw new TesseraError(code, `CLIP folder ${clipDir} (${param}) lacks ${missing.join(', ')}`, { param });
+  }
+}
+
+/** SHA-256 over CLIP_FILES (names and bytes, in order): what a batch run records of the CLIP it ranks with. */
+export async function clipDigest(clipDir: string): Promise<string> {
+  const hash = createHash('sha256');
+  for (const file of CLIP_FILES) {
+    hash.update(`${file}\0`);
+    for await (const chunk of createReadStream(path.join(clipDir, file))) hash.update(chunk as Buffer);
+  }
+  return hash.digest('hex');
+}
 
 /**
  * CLIP reranking (Radford et al. 2021): the cosine similarity of the prompt's text

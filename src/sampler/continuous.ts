@@ -10,8 +10,11 @@
  * whoever shares its steps.
  */
 import { TesseraError } from '../errors.js';
-import { KvSlots } from './kv-cache.js';
-import type { BatchSampler, BatchState, SequenceSpec } from './sampler.js';
+import type { RowCache } from '../generator/generator.js';
+import { rowsFor, type BatchSampler, type BatchState, type SequenceSpec } from './sampler.js';
+import { stepInputs } from './step.js';
+
+export { rowsFor };
 
 export interface GroupProgress {
   id: string;
@@ -72,25 +75,19 @@ interface Group {
   decodeMs: number;
 }
 
-/** Rows a set of sequences occupies: one per candidate plus one per guided candidate's unconditional twin. */
-export function rowsFor(sequences: readonly SequenceSpec[]): number {
-  return sequences.reduce((rows, s) => rows + (s.unconditionalIds !== null && s.guidanceScale !== 1 ? 2 : 1), 0);
-}
-
 export class ContinuousBatch {
   readonly sampler: BatchSampler;
   readonly stats: ContinuousStats = { steps: 0, maxRows: 0, lastRows: 0, admitted: 0 };
   private groups: Group[] = [];
-  private cache: KvSlots;
+  private cache: RowCache;
 
   constructor(sampler: BatchSampler) {
     this.sampler = sampler;
     this.cache = this.emptyCache(0);
   }
 
-  private emptyCache(rows: number): KvSlots {
-    const { layers, heads, slots, headDim } = this.sampler.dims;
-    return new KvSlots({ layers, heads, slots, headDim }, rows);
+  private emptyCache(rows: number): RowCache {
+    return this.sampler.generator.allocate(rows);
   }
 
   /** Active rows (all groups). */
@@ -146,7 +143,7 @@ export class ContinuousBatch {
    * samples each group's next token. Groups that complete their grid are returned (and dropped).
    */
   async step(): Promise<StepReport> {
-    const total = this.sampler.dims.imageTokens;
+    const total = this.sampler.imageTokens;
     const cancelled: CancelledGroup[] = [];
     const finished: FinishedGroup[] = [];
     const keep: Group[] = [];
@@ -160,28 +157,18 @@ export class ContinuousBatch {
     const rows = this.cache.rows;
     if (rows === 0) return { rows: 0, advanced, finished, cancelled };
 
-    const { textVocab, textLength, vocab } = this.sampler.dims;
-    const inputIds = new BigInt64Array(rows); // [R, 1]
-    const positions = new Int32Array(rows);
-    for (const g of this.groups) {
-      const { state, offset } = g;
-      const fed = state.tokensDone - 1;
-      positions.fill(textLength + fed, offset, offset + state.rows);
-      state.sequences.forEach((_, i) => {
-        const token = BigInt(textVocab + state.codes[i][fed]);
-        inputIds[offset + state.conditionalRow[i]] = token;
-        if (state.unconditionalRow[i] >= 0) inputIds[offset + state.unconditionalRow[i]] = token;
-      });
-    }
+    const { codes, positions } = stepInputs(this.groups, rows);
     const started = performance.now();
-    const logits = await this.sampler.runStep(this.cache, inputIds, positions);
+    const logits = await this.sampler.generator.step(this.cache, codes, positions); // [R, imageVocab] view
     const ms = performance.now() - started;
     this.stats.steps += 1;
     this.stats.lastRows = rows;
     this.stats.maxRows = Math.max(this.stats.maxRows, rows);
     const shared = this.groups.length > 1;
     for (const g of this.groups) {
-      g.state.logits = logits.subarray(g.offset * vocab, (g.offset + g.state.rows) * vocab);
+      // The group's rows of the shared step: row r of the group is row offset + r of the logits.
+      g.state.logits = logits;
+      g.state.logitsRow = Int32Array.from({ length: g.state.rows }, (_, r) => g.offset + r);
       this.sampler.sampleNext(g.state);
       g.decodeMs += ms;
       g.maxRows = Math.max(g.maxRows, rows);
@@ -197,7 +184,7 @@ export class ContinuousBatch {
   }
 
   private progress(g: Group, rows: number): GroupProgress {
-    return { id: g.id, tokensDone: g.state.tokensDone, tokensTotal: this.sampler.dims.imageTokens, codes: g.state.codes, rows };
+    return { id: g.id, tokensDone: g.state.tokensDone, tokensTotal: this.sampler.imageTokens, codes: g.state.codes, rows };
   }
 
   private finish(g: Group): FinishedGroup {

@@ -8,7 +8,15 @@
  * Ties are always broken towards the lower token index, so the chain is a pure function
  * of its input; scripts/train/reference_sampler.py follows the same rules.
  */
-export type LogitsProcessor = (logits: Float64Array) => void;
+export type LogitsProcessor = (logits: Float64Array, context: ProcessorContext) => void;
+
+/** Where a row of logits is in the batch: position-aware processors (image prompts, edits) read it. */
+export interface ProcessorContext {
+  /** Index of the sequence in its batch. */
+  sequence: number;
+  /** Image position being sampled (0 .. imageTokens-1). */
+  position: number;
+}
 
 /** Mixes conditional and unconditional logits: u + scale * (c - u) (Ho & Salimans 2022). */
 export function applyGuidance(conditional: Float32Array, unconditional: Float32Array | null, scale: number, out: Float64Array): void {
@@ -133,7 +141,13 @@ export function sampleIndex(logits: Float64Array, u: number, scratch: Float64Arr
 }
 
 /** Runs the chain on a row (in place) and draws one token. */
-export function processAndSample(logits: Float64Array, processors: readonly LogitsProcessor[], u: number, scratch?: Float64Array): number {
-  for (const process of processors) process(logits);
+export function processAndSample(
+  logits: Float64Array,
+  processors: readonly LogitsProcessor[],
+  u: number,
+  context: ProcessorContext,
+  scratch?: Float64Array,
+): number {
+  for (const process of processors) process(logits, context);
   return sampleIndex(logits, u, scratch);
 }

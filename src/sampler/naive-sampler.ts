@@ -1,49 +1,40 @@
-import type { ModelManifest } from '../model/manifest.js';
-import { ort } from '../model/runtime.js';
-import { applyGuidance, buildProcessors, processAndSample } from './logits-processors.js';
+import { TesseraError } from '../errors.js';
+import { logitsRow, type ImageTokenGenerator } from '../generator/generator.js';
+import { buildProcessors } from './logits-processors.js';
 import { CandidateStream } from './rng.js';
-import type { SequenceSpec } from './sampler.js';
+import { isGuided, type SequenceSpec } from './sampler.js';
+import { drawToken } from './step.js';
 
 /**
  * The sampler without a KV cache: every step reruns the whole sequence so far through
- * the prefill graph (whose text axis is dynamic) and keeps only the last logits. It
+ * the generator's cache-free path (`forwardFull`) and keeps only the last logits. It
  * exists as the benchmark's baseline and as a cross-check: with the same streams it
  * must draw exactly the tokens of BatchSampler.
  */
 export class NaiveSampler {
-  constructor(
-    private readonly manifest: ModelManifest,
-    private readonly prefillSession: ort.InferenceSession,
-  ) {}
+  constructor(private readonly generator: ImageTokenGenerator) {}
 
   async generate(sequences: readonly SequenceSpec[]): Promise<Int32Array[]> {
-    const textVocab = this.manifest.text.vocabSize;
-    const imageVocab = this.manifest.image.vocabSize;
-    const vocab = textVocab + imageVocab;
-    const tokens = this.manifest.image.grid.height * this.manifest.image.grid.width;
-    const textLength = this.manifest.text.length;
+    const { generator } = this;
+    if (generator.forwardFull === undefined) {
+      throw new TesseraError('TESSERA_ERR_INFERENCE', `the ${generator.architecture} generator has no cache-free path`);
+    }
+    const { imageVocab, imageTokens } = generator;
     // Rows: every conditional text, then the unconditional twins of guided sequences.
     const rows: { sequence: number; text: readonly number[] }[] = sequences.map((s, i) => ({ sequence: i, text: s.textIds }));
-    const twinRow = sequences.map((s, i) => (s.unconditionalIds !== null && s.guidanceScale !== 1 ? rows.push({ sequence: i, text: s.unconditionalIds }) - 1 : -1));
+    const twinRow = sequences.map((s, i) => (isGuided(s) ? rows.push({ sequence: i, text: s.unconditionalIds as readonly number[] }) - 1 : -1));
     const streams = sequences.map((s) => new CandidateStream(s.seed, s.candidateIndex));
     const chains = sequences.map((s) => buildProcessors(s.processors));
-    const codes = sequences.map(() => new Int32Array(tokens));
+    const codes = sequences.map(() => new Int32Array(imageTokens));
     const mixed = new Float64Array(imageVocab);
-    for (let j = 0; j < tokens; j++) {
-      const length = textLength + j;
-      const ids = new BigInt64Array(rows.length * length); // [rows, length]
-      rows.forEach((row, r) => {
-        row.text.forEach((id, t) => (ids[r * length + t] = BigInt(id)));
-        for (let k = 0; k < j; k++) ids[r * length + textLength + k] = BigInt(textVocab + codes[row.sequence][k]);
-      });
-      const out = await this.prefillSession.run({ input_ids: new ort.Tensor('int64', ids, [rows.length, length]) });
-      const logits = out.logits.data as Float32Array; // [rows, vocab]
+    for (let j = 0; j < imageTokens; j++) {
+      const logits = await generator.forwardFull(
+        rows.map((r) => r.text),
+        rows.map((r) => codes[r.sequence].subarray(0, j)),
+      ); // [rows, imageVocab] view
       sequences.forEach((s, i) => {
-        const conditional = logits.subarray(i * vocab + textVocab, (i + 1) * vocab);
         const twin = twinRow[i];
-        const unconditional = twin < 0 ? null : logits.subarray(twin * vocab + textVocab, (twin + 1) * vocab);
-        applyGuidance(conditional, unconditional, s.guidanceScale, mixed);
-        codes[i][j] = processAndSample(mixed, chains[i], streams[i].uniform());
+        codes[i][j] = drawToken(s, streams[i], chains[i], { sequence: i, position: j }, () => logitsRow(logits, i, imageVocab), twin < 0 ? null : () => logitsRow(logits, twin, imageVocab), mixed);
       });
     }
     return codes;

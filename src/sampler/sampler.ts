@@ -1,11 +1,21 @@
+/**
+ * The batched sampler, in small named phases after LlamaGen: `prefill` (each distinct
+ * text once, copied into every candidate's slots), `decodeStep` (one token for every
+ * row), `decodeSteps`, and `generate`. All candidates of a batch share one generator step
+ * per token; classifier-free guidance adds one unconditional row per candidate.
+ *
+ * The sampler owns rows, guidance, logits processors and random streams only; the
+ * transformer, its vocabulary layout and its cache live behind the generator seam
+ * (src/generator/generator.ts).
+ */
 import { TesseraError } from '../errors.js';
-import type { ModelManifest } from '../model/manifest.js';
-import { ort } from '../model/runtime.js';
-import { KvSlots } from './kv-cache.js';
-import { applyGuidance, buildProcessors, processAndSample, type LogitsProcessor, type ProcessorSettings } from './logits-processors.js';
+import { logitsRow, type ImageLogits, type ImageTokenGenerator, type RowCache } from '../generator/generator.js';
+import { checkForced } from './conditioning.js';
+import { buildProcessors, type LogitsProcessor, type ProcessorSettings } from './logits-processors.js';
 import { CandidateStream } from './rng.js';
+import { drawToken, stepInputs } from './step.js';
 
-/** One candidate image to sample: its text, its guidance and its own random stream. */
+/** One candidate image to sample: its text, its guidance, its own random stream and any forced codes. */
 export interface SequenceSpec {
   textIds: readonly number[];
   /** Text of the unconditional row (the manifest's, or a negative prompt); null disables guidance. */
@@ -14,10 +24,15 @@ export interface SequenceSpec {
   seed: number;
   candidateIndex: number;
   processors: ProcessorSettings;
+  /**
+   * Codes fixed in advance, one per image position (FREE = sampled): an image prompt's
+   * prefix, or the kept part of an edit. See conditioning.ts for the RNG rule.
+   */
+  forced?: Int32Array | null;
 }
 
 export interface SamplerStats {
-  /** Rows run through the prefill graph (one per distinct text prefix). */
+  /** Rows run through the prefill phase (one per distinct text prefix). */
   prefillRows: number;
   stepCalls: number;
   /** Rows of the last step call (candidates, plus their unconditional twins). */
@@ -39,16 +54,14 @@ export interface SampleOptions {
   signal?: AbortSignal;
 }
 
-interface Dims {
-  textVocab: number;
-  imageVocab: number;
-  vocab: number;
-  textLength: number;
-  imageTokens: number;
-  layers: number;
-  heads: number;
-  headDim: number;
-  slots: number;
+/** Whether a sequence runs an unconditional twin row. */
+export function isGuided(s: SequenceSpec): boolean {
+  return s.unconditionalIds !== null && s.guidanceScale !== 1;
+}
+
+/** Rows a set of sequences occupies: one per candidate plus one per guided candidate's unconditional twin. */
+export function rowsFor(sequences: readonly SequenceSpec[]): number {
+  return sequences.reduce((rows, s) => rows + (isGuided(s) ? 2 : 1), 0);
 }
 
 /** A prepared batch: rows, their slots, streams and processors, between phases. */
@@ -58,68 +71,36 @@ export interface BatchState {
   conditionalRow: Int32Array;
   unconditionalRow: Int32Array;
   rows: number;
-  cache: KvSlots;
+  cache: RowCache;
   streams: CandidateStream[];
   chains: LogitsProcessor[][];
   codes: Int32Array[];
   tokensDone: number;
-  /** Next-token logits per row ([rows, vocab]) from the last prefill/step. */
-  logits: Float32Array;
+  /** Next-token image logits per row from the last prefill/step. */
+  logits: ImageLogits;
+  /** Row of `logits` that holds each batch row's logits (the prefix's row right after prefill). */
+  logitsRow: Int32Array;
 }
 
-function tensorData(value: ort.Tensor): Float32Array {
-  return value.data as Float32Array;
-}
-
-/**
- * The batched sampler, in small named phases after LlamaGen: `prefill` (each distinct
- * text once, copied into every candidate's slots), `decodeStep` (one token for every
- * row), `decodeSteps`, and `generate`. All candidates of a batch share one graph run
- * per step; classifier-free guidance adds one unconditional row per candidate.
- */
 export class BatchSampler {
-  readonly dims: Dims;
-  readonly stats: SamplerStats = { prefillRows: 0, stepCalls: 0, stepRows: 0, prefillMs: 0, decodeMs: 0 };
-  private readonly prefillSession: ort.InferenceSession;
-  private readonly stepSession: ort.InferenceSession;
+  readonly generator: ImageTokenGenerator;
 
-  constructor(manifest: ModelManifest, prefillSession: ort.InferenceSession, stepSession: ort.InferenceSession) {
-    const { text, image, generator } = manifest;
-    this.dims = {
-      textVocab: text.vocabSize,
-      imageVocab: image.vocabSize,
-      vocab: text.vocabSize + image.vocabSize,
-      textLength: text.length,
-      imageTokens: image.grid.height * image.grid.width,
-      layers: generator.layers,
-      heads: generator.heads,
-      headDim: generator.headDim,
-      slots: generator.maxLength,
-    };
-    this.prefillSession = prefillSession;
-    this.stepSession = stepSession;
+  constructor(generator: ImageTokenGenerator) {
+    this.generator = generator;
   }
 
-  /** Runs the prefill graph over distinct prefixes; returns its raw outputs. */
-  async runPrefill(prefixes: readonly (readonly number[])[]): Promise<{ logits: Float32Array; keys: Float32Array; values: Float32Array }> {
-    const { textLength } = this.dims;
-    const ids = new BigInt64Array(prefixes.length * textLength); // [P, T]
-    prefixes.forEach((prefix, p) => prefix.forEach((id, t) => (ids[p * textLength + t] = BigInt(id))));
-    const started = performance.now();
-    const out = await this.prefillSession.run({ input_ids: new ort.Tensor('int64', ids, [prefixes.length, textLength]) });
-    this.stats.prefillMs += performance.now() - started;
-    this.stats.prefillRows += prefixes.length;
-    return { logits: tensorData(out.logits), keys: tensorData(out.present_keys), values: tensorData(out.present_values) };
+  get stats(): SamplerStats {
+    return this.generator.stats;
+  }
+
+  /** Image positions per sequence. */
+  get imageTokens(): number {
+    return this.generator.imageTokens;
   }
 
   /** Phase 1: prefill every distinct text once and lay out the rows of the batch. */
   async prefill(sequences: readonly SequenceSpec[]): Promise<BatchState> {
-    const { textLength, vocab, layers, heads, headDim, slots, imageTokens } = this.dims;
-    for (const s of sequences) {
-      if (s.textIds.length !== textLength || (s.unconditionalIds !== null && s.unconditionalIds.length !== textLength)) {
-        throw new TesseraError('TESSERA_ERR_INFERENCE', `every text must hold exactly ${textLength} ids`);
-      }
-    }
+    const { generator } = this;
     const prefixIndex = new Map<string, number>();
     const prefixes: (readonly number[])[] = [];
     const prefixOf = (ids: readonly number[]): number => {
@@ -132,6 +113,8 @@ export class BatchSampler {
       }
       return index;
     };
+    for (const s of sequences) if (s.forced) checkForced(s.forced, generator.imageTokens, generator.imageVocab);
+    // Rows: every conditional text, then the unconditional twins of guided sequences.
     const conditionalRow = new Int32Array(sequences.length);
     const unconditionalRow = new Int32Array(sequences.length).fill(-1);
     const rowPrefix: number[] = [];
@@ -140,19 +123,15 @@ export class BatchSampler {
       rowPrefix.push(prefixOf(s.textIds));
     });
     sequences.forEach((s, i) => {
-      if (s.unconditionalIds !== null && s.guidanceScale !== 1) {
+      if (isGuided(s)) {
         unconditionalRow[i] = rowPrefix.length;
-        rowPrefix.push(prefixOf(s.unconditionalIds));
+        rowPrefix.push(prefixOf(s.unconditionalIds as readonly number[]));
       }
     });
     const rows = rowPrefix.length;
-    const present = await this.runPrefill(prefixes);
-    const cache = new KvSlots({ layers, heads, slots, headDim }, rows);
-    const logits = new Float32Array(rows * vocab); // [rows, vocab]
-    rowPrefix.forEach((p, row) => {
-      cache.writePrefix(row, present.keys, present.values, prefixes.length, p, textLength);
-      logits.set(present.logits.subarray(p * vocab, (p + 1) * vocab), row * vocab);
-    });
+    const batch = await generator.prefill(prefixes);
+    const cache = generator.allocate(rows);
+    rowPrefix.forEach((p, row) => generator.writePrefix(cache, row, batch, p));
     return {
       sequences: [...sequences],
       conditionalRow,
@@ -161,81 +140,37 @@ export class BatchSampler {
       cache,
       streams: sequences.map((s) => new CandidateStream(s.seed, s.candidateIndex)),
       chains: sequences.map((s) => buildProcessors(s.processors)),
-      codes: sequences.map(() => new Int32Array(imageTokens)),
+      codes: sequences.map(() => new Int32Array(generator.imageTokens)),
       tokensDone: 0,
-      logits,
+      logits: batch.logits,
+      logitsRow: Int32Array.from(rowPrefix),
     };
   }
 
-  /** Samples the next image token of every sequence from the current logits. */
+  /** Samples (or takes the forced code of) the next image position of every sequence from the current logits. */
   sampleNext(state: BatchState): void {
-    const { textVocab, imageVocab, vocab } = this.dims;
+    const { imageVocab } = this.generator;
     const mixed = new Float64Array(imageVocab);
     const scratch = new Float64Array(imageVocab);
-    const j = state.tokensDone;
+    const position = state.tokensDone;
+    const rowLogits = (row: number) => logitsRow(state.logits, state.logitsRow[row], imageVocab); // [imageVocab]
     state.sequences.forEach((s, i) => {
-      // Only the image range of the combined vocabulary is ever sampled.
-      const condStart = state.conditionalRow[i] * vocab + textVocab;
-      const conditional = state.logits.subarray(condStart, condStart + imageVocab); // [imageVocab]
       const uncondRow = state.unconditionalRow[i];
-      const unconditional = uncondRow < 0 ? null : state.logits.subarray(uncondRow * vocab + textVocab, uncondRow * vocab + textVocab + imageVocab);
-      applyGuidance(conditional, unconditional, s.guidanceScale, mixed);
-      state.codes[i][j] = processAndSample(mixed, state.chains[i], state.streams[i].uniform(), scratch);
+      state.codes[i][position] = drawToken(s, state.streams[i], state.chains[i], { sequence: i, position }, () => rowLogits(state.conditionalRow[i]), uncondRow < 0 ? null : () => rowLogits(uncondRow), mixed, scratch);
     });
-    state.tokensDone = j + 1;
+    state.tokensDone = position + 1;
   }
 
-  /** Phase 2: feeds every row its last token and runs one step of the step graph. */
+  /** Phase 2: feeds every row its last code and runs one generator step. */
   async decodeStep(state: BatchState): Promise<void> {
-    const { textVocab, textLength } = this.dims;
-    const rows = state.rows;
-    const fed = state.tokensDone - 1; // index of the image token fed this step
-    const inputIds = new BigInt64Array(rows); // [R, 1]
-    const positions = new Int32Array(rows).fill(textLength + fed);
-    state.sequences.forEach((_, i) => {
-      const token = BigInt(textVocab + state.codes[i][fed]);
-      inputIds[state.conditionalRow[i]] = token;
-      if (state.unconditionalRow[i] >= 0) inputIds[state.unconditionalRow[i]] = token;
-    });
-    state.logits = await this.runStep(state.cache, inputIds, positions);
-  }
-
-  /**
-   * Runs the step graph once over every row of `cache`: row r is fed `inputIds[r]` at
-   * `positions[r]` (rows may sit at different positions), its new key/value entries are
-   * written into its slot at that position, and the next-token logits ([rows, vocab]) returned.
-   */
-  async runStep(cache: KvSlots, inputIds: BigInt64Array, positions: Int32Array): Promise<Float32Array> {
-    const { vocab, layers, heads, headDim, slots } = this.dims;
-    const rows = cache.rows;
-    const positionIds = BigInt64Array.from(positions, (p) => BigInt(p)); // [R, 1]
-    const keyDims = [rows, heads, headDim, slots]; // keys stored transposed
-    const valueDims = [rows, heads, slots, headDim];
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', inputIds, [rows, 1]),
-      position_ids: new ort.Tensor('int64', positionIds, [rows, 1]),
-      attention_mask: new ort.Tensor('float32', cache.mask, [rows, slots]),
-    };
-    for (let l = 0; l < layers; l++) {
-      feeds[`past_key_${l}`] = new ort.Tensor('float32', cache.keys[l], keyDims);
-      feeds[`past_value_${l}`] = new ort.Tensor('float32', cache.values[l], valueDims);
-    }
-    const started = performance.now();
-    const out = await this.stepSession.run(feeds);
-    this.stats.decodeMs += performance.now() - started;
-    this.stats.stepCalls += 1;
-    this.stats.stepRows = rows;
-    cache.writeStep(tensorData(out.new_keys), tensorData(out.new_values), positions);
-    const logits = tensorData(out.logits);
-    if (logits.length !== rows * vocab) {
-      throw new TesseraError('TESSERA_ERR_INFERENCE', `step graph returned ${logits.length} logits, expected ${rows}x${vocab}`);
-    }
-    return logits;
+    const { codes, positions } = stepInputs([{ state, offset: 0 }], state.rows);
+    state.logits = await this.generator.step(state.cache, codes, positions);
+    state.logitsRow = Int32Array.from({ length: state.rows }, (_, r) => r);
   }
 
   /** Phase 3: samples until every sequence has `count` more tokens (or the grid is full). */
   async decodeSteps(state: BatchState, count: number, options: SampleOptions = {}): Promise<void> {
-    const total = this.dims.imageTokens;
+    const total = this.generator.imageTokens;
     const target = Math.min(total, state.tokensDone + count);
     while (state.tokensDone < target) {
       if (options.signal?.aborted) {
@@ -250,7 +185,7 @@ export class BatchSampler {
   /** Phase 4: prefill, then sample every image token of every sequence. Returns codes per sequence. */
   async generate(sequences: readonly SequenceSpec[], options: SampleOptions = {}): Promise<Int32Array[]> {
     const state = await this.prefill(sequences);
-    await this.decodeSteps(state, this.dims.imageTokens, options);
+    await this.decodeSteps(state, this.generator.imageTokens, options);
     return state.codes;
   }
 }

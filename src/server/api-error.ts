@@ -1,51 +1,67 @@
-/** The OpenAI error envelope and the mapping from Tessera's error catalogue to HTTP statuses. */
-import { isTesseraError, type ErrorCode } from '../errors.js';
+/**
+ * HTTP error mapping: a catalogue code (src/errors.ts) becomes the OpenAI error envelope
+ * {"error":{"message","type","param","code"}} and its status. Status, type and envelope
+ * code come from the catalogue only; this module adds the request-facing parts (the
+ * wire name of `param`, response headers such as Retry-After).
+ */
+import { ERROR_CATALOGUE, defaultErrorType, httpErrorOf, isErrorCode, isTesseraError, type ErrorCode, type ErrorEntry, type HttpErrorType } from '../errors.js';
 
-export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'not_found_error' | 'rate_limit_error' | 'server_error' | 'timeout_error';
+export type ErrorType = HttpErrorType;
 
 export interface ErrorEnvelope {
   error: { message: string; type: ErrorType; param: string | null; code: string | null };
 }
 
+/** A failure as job data carries it: plain JSON, mapped to HTTP only when it is sent. */
+export interface ErrorRecord {
+  code: ErrorCode;
+  message: string;
+  param: string | null;
+}
+
+export interface ApiErrorOptions {
+  param?: string | null;
+  headers?: Record<string, string>;
+  /** Only for errors the HTTP framework raised with its own 4xx status (TESSERA_ERR_INVALID_REQUEST). */
+  status?: number;
+}
+
 export class ApiError extends Error {
+  /** The catalogue code. */
+  readonly tesseraCode: ErrorCode;
   readonly status: number;
   readonly type: ErrorType;
   readonly param: string | null;
-  readonly code: string | null;
+  /** The envelope's code (the catalogue's wire name). */
+  readonly code: string;
   readonly headers: Record<string, string>;
 
-  constructor(status: number, message: string, options: { type?: ErrorType; param?: string | null; code?: string | null; headers?: Record<string, string> } = {}) {
+  constructor(code: ErrorCode, message: string, options: ApiErrorOptions = {}) {
     super(message);
     this.name = 'ApiError';
-    this.status = status;
-    this.type = options.type ?? defaultType(status);
+    const entry: ErrorEntry = ERROR_CATALOGUE[code];
+    this.tesseraCode = code;
+    this.status = options.status ?? entry.status;
+    // A status the framework chose implies its own type, unless the catalogue fixes one.
+    this.type = entry.type ?? defaultErrorType(this.status);
     this.param = options.param ?? null;
-    this.code = options.code ?? null;
+    this.code = httpErrorOf(code).wire;
     this.headers = options.headers ?? {};
   }
 
   toJSON(): ErrorEnvelope {
     return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
   }
-}
 
-function defaultType(status: number): ErrorType {
-  if (status === 401 || status === 403) return 'authentication_error';
-  if (status === 404) return 'not_found_error';
-  if (status === 429) return 'rate_limit_error';
-  if (status === 504) return 'timeout_error';
-  if (status >= 500) return 'server_error';
-  return 'invalid_request_error';
-}
+  /** The failure as plain data (param already in its wire name). */
+  toRecord(): ErrorRecord {
+    return { code: this.tesseraCode, message: this.message, param: this.param };
+  }
 
-const STATUS_OF: Partial<Record<ErrorCode, number>> = {
-  TESSERA_ERR_PROMPT: 400,
-  TESSERA_ERR_OPTION: 400,
-  TESSERA_ERR_UNKNOWN_FLAG: 400,
-  TESSERA_ERR_CANCELLED: 499,
-  TESSERA_ERR_TIMEOUT: 504,
-  TESSERA_ERR_WORKER: 500,
-};
+  static fromRecord(record: ErrorRecord): ApiError {
+    return new ApiError(record.code, record.message, { param: record.param });
+  }
+}
 
 /** Request fields are snake_case on the wire; the pipeline names them in camelCase. */
 const WIRE_PARAM: Record<string, string> = {
@@ -65,13 +81,6 @@ export function wireParam(param: string | undefined | null): string | null {
 /** Any thrown value as an ApiError (unknown errors become a 500 without internals). */
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
-  if (isTesseraError(error)) {
-    const status = STATUS_OF[error.code] ?? 500;
-    return new ApiError(status, error.message, {
-      param: wireParam(error.param),
-      code: error.code.replace(/^TESSERA_ERR_/, '').toLowerCase(),
-      type: error.code === 'TESSERA_ERR_CANCELLED' ? 'invalid_request_error' : undefined,
-    });
-  }
-  return new ApiError(500, 'internal server error', { code: 'internal_error' });
+  if (isTesseraError(error) && isErrorCode(error.code)) return new ApiError(error.code, error.message, { param: wireParam(error.param) });
+  return new ApiError('TESSERA_ERR_INTERNAL', 'internal server error');
 }

@@ -6,7 +6,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { readManifest } from '../model/manifest.js';
-import { Engine } from './jobs.js';
+import { Engine } from './engine/engine.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options.js';
 import type { ModelRef } from './params.js';
@@ -69,11 +69,11 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
     {
       models: models.map((ref) => ({ dir: ref.dir, ref })),
       device: resolved.device,
+      clip: resolved.clip,
       maxQueue: resolved.maxQueue,
       timeoutMs: resolved.timeoutMs,
       concurrency: resolved.concurrency,
       maxBatchRows: resolved.maxBatchRows,
-      stepDelayMs: resolved.workerStepDelayMs,
       watchdogMs: resolved.workerWatchdogMs,
     },
     store,

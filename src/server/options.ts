@@ -1,15 +1,18 @@
 /** Server configuration and its defaults (secure by default: loopback, body limit, rate limit). */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_MODEL_DIR } from '../model/loader.js';
+import { DEFAULT_MODEL_DIR } from '../pipeline/loader.js';
 import { TesseraError } from '../errors.js';
+import { checkClipDir } from '../rerank/clip-reranker.js';
 import { LIMITS } from '../pipeline/settings.js';
-import type { Device } from '../pipeline/types.js';
+import type { Device } from '../types.js';
 
 export interface ServerOptions {
   /** Model package folders; the first is the default `model`. Default: the embedded model. */
   models?: string[];
   device?: Device;
+  /** A CLIP folder (transformers.js layout) every served model ranks with instead of its own (`--clip`). */
+  clip?: string;
   /** Where results (images, record.json) and history.sqlite live. Default: data/server. */
   dataDir?: string;
   /** Bearer keys; when non-empty every /v1 route (but /v1/files) and /metrics needs one. */
@@ -35,15 +38,13 @@ export interface ServerOptions {
   /** Absolute base for `url` responses (default: from the request's Host). */
   publicUrl?: string;
   logger?: boolean;
-  /** Where the request log goes instead of stdout (tests read it); implies logging. */
+  /** Where the request log goes instead of stdout (an embedding program, or a test, reads it); implies logging. */
   logStream?: { write(line: string): void };
   /** Replace an inference child whose heartbeat is silent this long, in ms (default 60 000). */
   workerWatchdogMs?: number;
-  /** Tests only: sleep per sampling step in the worker. */
-  workerStepDelayMs?: number;
 }
 
-export type ResolvedServerOptions = Required<Omit<ServerOptions, 'publicUrl' | 'workerStepDelayMs' | 'logStream'>> & Pick<ServerOptions, 'publicUrl' | 'workerStepDelayMs' | 'logStream'>;
+export type ResolvedServerOptions = Required<Omit<ServerOptions, 'publicUrl' | 'logStream' | 'clip'>> & Pick<ServerOptions, 'publicUrl' | 'logStream'> & { clip: string | null };
 
 /** Integer bounds of the numeric options; a value outside them is TESSERA_ERR_OPTION naming the flag. */
 const NUMERIC_OPTIONS: Record<string, { flag: string; min: number; max: number }> = {
@@ -71,7 +72,10 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   if (options.publicUrl !== undefined && !isHttpUrl(options.publicUrl)) {
     throw new TesseraError('TESSERA_ERR_OPTION', `--public-url must be an absolute http(s) URL, got ${JSON.stringify(options.publicUrl)}`, { param: 'public-url' });
   }
+  const clip = options.clip === undefined ? null : path.resolve(options.clip);
+  if (clip !== null) checkClipDir(clip, 'TESSERA_ERR_OPTION', 'clip');
   return {
+    clip,
     models: options.models && options.models.length > 0 ? options.models.map((m) => path.resolve(m)) : [DEFAULT_MODEL_DIR],
     device: options.device ?? 'cpu',
     dataDir: path.resolve(options.dataDir ?? 'data/server'),
@@ -87,7 +91,6 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     shutdownGraceMs: options.shutdownGraceMs ?? 10_000,
     publicUrl: options.publicUrl,
     logger: options.logger ?? false,
-    workerStepDelayMs: options.workerStepDelayMs,
     logStream: options.logStream,
     workerWatchdogMs: options.workerWatchdogMs ?? 60_000,
   };

@@ -3,11 +3,11 @@
  * Every check names the offending field in `param`; ranges come from the pipeline's
  * LIMITS via resolveRequest, so the CLI and the API accept exactly the same values.
  */
-import { IMAGE_FORMATS, type ImageFormat } from '../image/index.js';
+import { IMAGE_FORMATS, type ImageFormat, type UpscaleKernel } from '../image/index.js';
 import type { ModelManifest } from '../model/manifest.js';
 import { resolveRequest, type ResolvedRequest } from '../pipeline/settings.js';
-import type { GenerateRequest } from '../pipeline/types.js';
-import { isTesseraError } from '../errors.js';
+import type { GenerateRequest } from '../types.js';
+import { isTesseraError, type ErrorCode } from '../errors.js';
 import { ApiError, wireParam } from './api-error.js';
 
 export type ResponseFormat = 'url' | 'b64_json';
@@ -22,9 +22,9 @@ export const QUALITY_VALUES = ['auto', 'low', 'medium', 'high', 'standard', 'hd'
 export const BACKGROUND_VALUES = ['auto', 'opaque', 'transparent'] as const;
 export const MODERATION_VALUES = ['auto', 'low'] as const;
 export const STYLE_VALUES = ['vivid', 'natural'] as const;
-export const UPSCALE_KERNELS = ['lanczos3', 'nearest'] as const;
+/** Resampling kernels of upscaled sizes; the first is the default (smooth edges; nearest keeps the token grid's blocks). */
+export const UPSCALE_KERNELS: readonly UpscaleKernel[] = ['lanczos3', 'nearest'];
 export type Quality = 'low' | 'medium' | 'high';
-export type UpscaleKernel = (typeof UPSCALE_KERNELS)[number];
 
 /** quality chooses how many candidates are sampled (when `candidates` is not given): more candidates, better best-of-n. */
 const QUALITY_OF: Record<(typeof QUALITY_VALUES)[number], Quality> = { auto: 'medium', standard: 'medium', low: 'low', medium: 'medium', high: 'high', hd: 'high' };
@@ -70,7 +70,7 @@ const KNOWN_FIELDS = new Set([
   'user',
   'stream',
   'partial_images',
-  // OpenAI fields, checked against OpenAI's values (see parseOpenAiOptions).
+  // OpenAI fields, checked against OpenAI's values (QUALITY_VALUES and the rest above).
   'quality',
   'style',
   'background',
@@ -88,8 +88,8 @@ const KNOWN_FIELDS = new Set([
   'preview_every',
 ]);
 
-function bad(param: string, message: string, code = 'invalid_value'): ApiError {
-  return new ApiError(400, message, { param, code });
+function bad(param: string, message: string, code: ErrorCode = 'TESSERA_ERR_OPTION'): ApiError {
+  return new ApiError(code, message, { param });
 }
 
 function oneOf<T extends string>(b: Record<string, unknown>, field: string, values: readonly T[]): T | undefined {
@@ -104,7 +104,7 @@ function typed<T>(body: Record<string, unknown>, field: string, type: 'string' |
   const ok =
     type === 'integer' ? typeof value === 'number' && Number.isInteger(value) : type === 'number' ? typeof value === 'number' && Number.isFinite(value) : typeof value === type;
   if (!ok) {
-    throw bad(field, `${field} must be ${type === 'integer' ? 'an integer' : `a ${type}`}, got ${JSON.stringify(value)}`, 'invalid_type');
+    throw bad(field, `${field} must be ${type === 'integer' ? 'an integer' : `a ${type}`}, got ${JSON.stringify(value)}`, 'TESSERA_ERR_INVALID_TYPE');
   }
   return value as T;
 }
@@ -127,22 +127,20 @@ export interface ParseContext {
 /** Parses and validates a generation body; throws ApiError (400/404) naming the field. */
 export function parseImageParams(body: unknown, context: ParseContext): ImageParams {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw bad('body', 'the request body must be a JSON object', 'invalid_body');
+    throw bad('body', 'the request body must be a JSON object', 'TESSERA_ERR_INVALID_BODY');
   }
   const b = body as Record<string, unknown>;
   for (const key of Object.keys(b)) {
-    if (!KNOWN_FIELDS.has(key)) throw bad(key, `unrecognized request argument: ${key}`, 'unknown_parameter');
+    if (!KNOWN_FIELDS.has(key)) throw bad(key, `unrecognized request argument: ${key}`, 'TESSERA_ERR_UNKNOWN_PARAMETER');
   }
-  if (b.prompt === undefined || b.prompt === null) throw bad('prompt', 'prompt is required', 'missing_required_parameter');
+  if (b.prompt === undefined || b.prompt === null) throw bad('prompt', 'prompt is required', 'TESSERA_ERR_MISSING_PARAMETER');
   const prompt = typed<string>(b, 'prompt', 'string') as string;
 
   const modelName = typed<string>(b, 'model', 'string');
   const model = modelName === undefined ? context.models[0] : context.models.find((m) => m.id === modelName);
   if (model === undefined) {
-    throw new ApiError(404, `model ${JSON.stringify(modelName)} does not exist; installed: ${context.models.map((m) => JSON.stringify(m.id)).join(', ')}`, {
-      type: 'invalid_request_error',
+    throw new ApiError('TESSERA_ERR_MODEL_UNKNOWN', `model ${JSON.stringify(modelName)} does not exist; installed: ${context.models.map((m) => JSON.stringify(m.id)).join(', ')}`, {
       param: 'model',
-      code: 'model_not_found',
     });
   }
   const manifest = model.manifest;
@@ -183,19 +181,19 @@ export function parseImageParams(body: unknown, context: ParseContext): ImagePar
   if (partialImages < 0 || partialImages > 3) throw bad('partial_images', `partial_images must be from 0 to 3, got ${partialImages}`);
   const background = oneOf(b, 'background', BACKGROUND_VALUES);
   if (background === 'transparent') {
-    throw bad('background', 'background "transparent" is not supported: this model draws every pixel (use "opaque" or "auto")', 'unsupported_value');
+    throw bad('background', 'background "transparent" is not supported: this model draws every pixel (use "opaque" or "auto")', 'TESSERA_ERR_UNSUPPORTED_VALUE');
   }
   // No content moderation is needed to honour either value: the model can only draw the shapes world.
   oneOf(b, 'moderation', MODERATION_VALUES);
   if (oneOf(b, 'style', STYLE_VALUES) !== undefined) {
-    throw bad('style', 'style is a dall-e-3 option this model cannot honour (it has no vivid or natural look to choose); leave it out', 'unsupported_value');
+    throw bad('style', 'style is a dall-e-3 option this model cannot honour (it has no vivid or natural look to choose); leave it out', 'TESSERA_ERR_UNSUPPORTED_VALUE');
   }
   const outputCompression = typed<number>(b, 'output_compression', 'integer') ?? null;
   if (outputCompression !== null) {
     if (outputCompression < 0 || outputCompression > 100) throw bad('output_compression', `output_compression must be from 0 to 100, got ${outputCompression}`);
-    if (outputFormat === 'png') throw bad('output_compression', 'output_compression applies to output_format "jpeg" or "webp" (png is lossless)', 'unsupported_value');
+    if (outputFormat === 'png') throw bad('output_compression', 'output_compression applies to output_format "jpeg" or "webp" (png is lossless)', 'TESSERA_ERR_UNSUPPORTED_VALUE');
   }
-  const upscale = oneOf(b, 'upscale', UPSCALE_KERNELS) ?? 'lanczos3';
+  const upscale = oneOf(b, 'upscale', UPSCALE_KERNELS) ?? UPSCALE_KERNELS[0];
   const quality: Quality =
     qualityValue !== undefined
       ? QUALITY_OF[qualityValue]
@@ -226,7 +224,7 @@ export function parseImageParams(body: unknown, context: ParseContext): ImagePar
   try {
     resolved = resolveRequest(request, manifest);
   } catch (error) {
-    if (isTesseraError(error)) throw bad(wireParam(error.param) ?? 'body', error.message.replace(/^(\w+)/, (w) => wireParam(w) ?? w), error.code === 'TESSERA_ERR_PROMPT' ? 'invalid_prompt' : 'invalid_value');
+    if (isTesseraError(error)) throw bad(wireParam(error.param) ?? 'body', error.message.replace(/^(\w+)/, (w) => wireParam(w) ?? w), error.code === 'TESSERA_ERR_PROMPT' ? 'TESSERA_ERR_PROMPT' : 'TESSERA_ERR_OPTION');
     throw error;
   }
   request.seed = resolved.seed;

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { TesseraError, isTesseraError } from '../errors.js';
 import { numberFlag, parseCommandLine } from '../cli/args.js';
 import { checkDevice } from '../model/runtime.js';
-import type { Device } from '../pipeline/types.js';
+import type { Device } from '../types.js';
 import { build } from './app.js';
 
 export const SERVE_USAGE = `Usage: tessera serve [options]
@@ -16,6 +16,7 @@ Options:
   --port N             port (default: 8080)
   --model DIR          model package folder; repeat for several (default: the embedded model)
   --device NAME        cpu, cuda or webgpu (default: cpu)
+  --clip DIR           rank with this CLIP (transformers.js layout) instead of each package's own
   --data DIR           results and history database (default: data/server)
   --api-key KEY        require "Authorization: Bearer KEY"; repeatable (also TESSERA_API_KEYS=k1,k2)
   --max-queue N        requests waiting per model before 429 (default: 8)
@@ -35,6 +36,7 @@ const OPTIONS = {
   port: { type: 'string' },
   model: { type: 'string', multiple: true },
   device: { type: 'string' },
+  clip: { type: 'string' },
   data: { type: 'string' },
   'api-key': { type: 'string', multiple: true },
   'max-queue': { type: 'string' },
@@ -106,6 +108,7 @@ export async function runServe(argv: string[]): Promise<number> {
   const app = await buildOrExplain({
     models: values.model,
     device: device as Device,
+    clip: values.clip,
     dataDir: values.data,
     apiKeys: [...(values['api-key'] ?? []), ...envKeys],
     maxQueue: numberFlag('max-queue', values['max-queue']),

@@ -14,36 +14,9 @@ import { writeFileAtomic } from '../util/fs.js';
 export const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const FILE_PATTERN = /^(image|candidate)-\d{1,4}\.(png|jpeg|webp)$/;
 
-export interface StoredImage {
-  rank: number;
-  candidate_index: number;
-  seed: number;
-  clip_score: number | null;
-  kept: boolean;
-  file: string;
-}
-
-export interface GenerationRecord {
-  id: string;
-  object: 'generation';
-  created: number;
-  model: string;
-  prompt: string;
-  negative_prompt: string | null;
-  seed: number;
-  user: string | null;
-  size: string;
-  native_size: string;
-  upscaled: boolean;
-  output_format: string;
-  settings: Record<string, unknown>;
-  timings: Record<string, number>;
-  warnings: string[];
-  /** Kept images, best first, at the requested size and format. */
-  images: StoredImage[];
-  /** Every candidate, ranked, at native size (PNG). */
-  candidates: StoredImage[];
-}
+// The record types belong to the one result writer's server layout.
+export type { GenerationRecord, StoredImage } from '../output/server.js';
+import type { GenerationRecord } from '../output/server.js';
 
 export interface HistoryEntry {
   id: string;

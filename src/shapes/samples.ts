@@ -1,5 +1,5 @@
-/** A page of sample scenes (PNG grid) for the docs, with their first captions. */
-import sharp, { type OverlayOptions } from 'sharp';
+/** A page of sample scenes (PNG grid) for the docs, with their first captions. A layout on the contact-sheet maker. */
+import { composeSheet, encodePlainPng, type SheetTile } from '../image/index.js';
 import { splitScene, type Split } from './generate.js';
 import { renderScene } from './render.js';
 import { IMAGE_SIZE } from './world.js';
@@ -8,17 +8,14 @@ export async function samplePage(split: Split, seed: number, count = 32, columns
   const tile = IMAGE_SIZE * scale;
   const pad = 4;
   const rows = Math.ceil(count / columns);
-  const composites: OverlayOptions[] = [];
+  const tiles: SheetTile[] = [];
   const captions: string[] = [];
   for (let i = 0; i < count; i++) {
     const generated = splitScene(split, seed, i);
     captions.push(generated.captions[0]);
-    const raw = await renderScene(generated.scene);
-    const input = await sharp(Buffer.from(raw), { raw: { width: IMAGE_SIZE, height: IMAGE_SIZE, channels: 3 } })
-      .resize(tile, tile, { kernel: 'nearest' }).png().toBuffer();
-    composites.push({ input, left: pad + (i % columns) * (tile + pad), top: pad + Math.floor(i / columns) * (tile + pad) });
+    const image = { width: IMAGE_SIZE, height: IMAGE_SIZE, data: await renderScene(generated.scene) };
+    tiles.push({ image, x: pad + (i % columns) * (tile + pad), y: pad + Math.floor(i / columns) * (tile + pad), width: tile, height: tile });
   }
-  const png = await sharp({ create: { width: pad + columns * (tile + pad), height: pad + rows * (tile + pad), channels: 3, background: '#808080' } })
-    .composite(composites).png().toBuffer();
-  return { png, captions };
+  const sheet = await composeSheet({ width: pad + columns * (tile + pad), height: pad + rows * (tile + pad), background: [128, 128, 128], tiles });
+  return { png: await encodePlainPng(sheet, { opaqueAlpha: true }), captions };
 }

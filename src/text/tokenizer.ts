@@ -47,7 +47,9 @@ export class TextTokenizer {
   }
 
   encode(prompt: string): EncodedPrompt {
-    const raw = this.idsOf(prompt);
+    // The tokenizer file's post-processor decides the special tokens: none for the shapes
+    // model, `<s> ... </s>` for min-dalle's BART tokenizer (a cut prompt loses its `</s>`, as there).
+    const raw = this.tokenizer.encode(prompt, { add_special_tokens: true });
     const unknownWords: string[] = [];
     if (raw.includes(this.unknownId)) {
       // Whole-word vocabulary: a word is unknown exactly when it encodes to the unknown id.

@@ -12,7 +12,8 @@ import { spawn } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBatch, type BatchOptions } from '../../src/batch/runner.js';
+import { acquireFolderLock } from '../../src/batch/lock.js';
+import { runBatch, type BatchTestSeams } from '../../src/batch/runner.js';
 import type { CrashHook } from '../../src/batch/store.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { comparableSnapshot, listFiles, ROOT, snapshotDiff, tempDir, TINY_MODEL, writeText } from './helpers.js';
@@ -32,8 +33,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function run(out: string, extra: Partial<BatchOptions> = {}) {
-  return runBatch({ tessera, prompts, out, ...SETTINGS, ...extra });
+function run(out: string, seams: BatchTestSeams = {}) {
+  return runBatch({ tessera, prompts, out, ...SETTINGS }, seams);
 }
 
 function recordCount(out: string): number {
@@ -112,6 +113,15 @@ const prompts6 = writeText(dir, 'six.txt', 'a red circle\ntwo blue squares\na gr
 describe('crash safety (SIGKILL of a child process)', () => {
   let reference: Map<string, string>;
   const resume = (out: string) => runBatch({ tessera, prompts: prompts6, out, candidates: 2, keep: 1, seed: 9, batchPrompts: 2 });
+  /** A re-run as `tessera batch` makes it: under the folder's lock, which the killed run left behind (src/batch/lock.ts). */
+  const resumeLocked = async (out: string) => {
+    const lock = acquireFolderLock(out);
+    try {
+      return { tookOver: lock.tookOver.length, summary: await resume(out) };
+    } finally {
+      lock.release();
+    }
+  };
 
   beforeAll(async () => {
     const referenceDir = path.join(dir, 'reference6');
@@ -126,7 +136,8 @@ describe('crash safety (SIGKILL of a child process)', () => {
       expect(child.signal, child.stderr).toBe('SIGKILL');
       const recordsBefore = recordCount(out);
       if (point === 'record:2') expect(recordsBefore).toBe(2);
-      const resumed = await resume(out);
+      const { tookOver, summary: resumed } = await resumeLocked(out);
+      expect(tookOver).toBe(1);
       expect(resumed.skipped).toBe(recordsBefore);
       expect(snapshotDiff(reference, comparableSnapshot(out))).toEqual([]);
       expect(temporaries(out)).toEqual([]);
@@ -142,7 +153,7 @@ describe('crash safety (SIGKILL of a child process)', () => {
       await runChild(out, {}, delay);
     }
     const recordsBefore = recordCount(out);
-    const resumed = await resume(out);
+    const { summary: resumed } = await resumeLocked(out);
     expect(resumed.skipped).toBe(recordsBefore);
     expect({ delays, diff: snapshotDiff(reference, comparableSnapshot(out)) }).toEqual({ delays, diff: [] });
     expect(temporaries(out)).toEqual([]);

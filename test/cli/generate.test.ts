@@ -52,6 +52,19 @@ describe('tessera generate', () => {
     expect(readFileSync(path.join(outA, name)).equals(readFileSync(path.join(outB, name)))).toBe(true);
   });
 
+  it('--json reports each kept image\'s image tokens, the same the library samples for that candidate', async () => {
+    const out = path.join(tempDir(), 'out');
+    await run('generate', 'a red star', '--model', TINY_MODEL, '--candidates', '3', '--keep', '2', '--seed', '5', '--json', '--no-rerank', '--out', out);
+    const summary = JSON.parse(stdout);
+    const { Tessera } = await import('../../src/pipeline/tessera.js');
+    const tessera = await Tessera.load({ model: TINY_MODEL, rerank: false });
+    for (const image of summary.images as { candidateIndex: number; tokens: number[] }[]) {
+      expect(image.tokens).toHaveLength(64);
+      const alone = await tessera.generate({ prompt: 'a red star', seed: 5, candidates: 3, candidateIndices: [image.candidateIndex], rerank: false });
+      expect(image.tokens).toEqual(Array.from(alone.candidates[0].tokens));
+    }
+  });
+
   it('warns when the prompt is truncated or has unknown words', async () => {
     const out = path.join(tempDir(), 'out');
     const code = await run('generate', 'a purple zebra ' + 'star '.repeat(15), '--model', TINY_MODEL, '--candidates', '1', '--out', out, '--no-rerank');

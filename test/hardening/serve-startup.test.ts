@@ -123,7 +123,9 @@ describe('a broken model package behind the HTTP API', () => {
         expect(body).not.toContain(os.tmpdir() + '/');
       }
       expect(ready.body).toContain('generator/step.onnx');
-      // A second request fails the same way without starting another child.
+      // The failed child exits by design (its exit event may come after the answers above); then a
+      // second request fails the same way without starting another child.
+      await waitFor(() => worker.pid === undefined);
       const again = await server.app.inject({ method: 'POST', url: '/v1/images/generations', payload: { prompt: 'a red circle', candidates: 2 } });
       expect(again.json()).toMatchObject({ error: { code: 'model_file' } });
       expect(worker.restarts).toBe(0);

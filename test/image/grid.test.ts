@@ -11,7 +11,7 @@ import {
   gridCellOrigin,
   type GridCell,
 } from '../../src/image/grid.js';
-import type { RgbImage } from '../../src/pipeline/types.js';
+import type { RgbImage } from '../../src/types.js';
 import { patternImage, solidImage } from './helpers.js';
 
 /** Label rendering needs fontconfig fonts; composeGrid leaves labels out without them. */

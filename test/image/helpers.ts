@@ -1,4 +1,4 @@
-import type { RgbImage } from '../../src/pipeline/types.js';
+import type { RgbImage } from '../../src/types.js';
 import type { ImageMetadata } from '../../src/image/metadata.js';
 
 /** A deterministic test pattern: every pixel differs from its neighbours. */

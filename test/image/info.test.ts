@@ -5,7 +5,8 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { isTesseraError } from '../../src/errors.js';
 import { describeImage } from '../../src/image/info.js';
-import { encodePng, formatParameters } from '../../src/image/metadata.js';
+import { encodePng } from '../../src/image/encode.js';
+import { formatParameters } from '../../src/image/metadata.js';
 import { createTextChunk, insertChunksBeforeIdat } from '../../src/image/png-chunks.js';
 import { SAMPLE_META, patternImage } from './helpers.js';
 

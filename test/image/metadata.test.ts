@@ -5,19 +5,17 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { isTesseraError } from '../../src/errors.js';
-import type { GenerationResult, RgbImage } from '../../src/pipeline/types.js';
+import type { GenerationResult, RgbImage } from '../../src/types.js';
 import {
   TRAINED_ALGORITHMIC_MEDIA,
   buildXmpPacket,
-  encodeImage,
-  encodePng,
   formatParameters,
   imageMetadataFor,
   readDigitalSourceType,
   readImageMetadata,
-  upscale,
   type ImageMetadata,
 } from '../../src/image/metadata.js';
+import { encodeImage, encodePng, upscale } from '../../src/image/encode.js';
 import { parsePngChunks, readTextChunks } from '../../src/image/png-chunks.js';
 import { SAMPLE_META, patternImage, solidImage } from './helpers.js';
 

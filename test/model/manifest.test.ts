@@ -1,10 +1,11 @@
 import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadModel } from '../../src/model/loader.js';
+import { loadModel } from '../../src/pipeline/loader.js';
 import { parseManifest } from '../../src/model/manifest.js';
 import { copyTinyModel, TINY_MODEL, tempDir } from '../helpers/tiny.js';
 
+const MIN_DALLE_PACKAGE = path.join(import.meta.dirname, '../fixtures/min-dalle/package');
 const manifest = () => JSON.parse(readFileSync(path.join(TINY_MODEL, 'manifest.json'), 'utf8'));
 
 describe('manifest', () => {
@@ -21,8 +22,24 @@ describe('manifest', () => {
     delete missing.text.padId;
     expect(() => parseManifest(missing)).toThrow(expect.objectContaining({ code: 'TESSERA_ERR_MANIFEST' }));
     const architecture = manifest();
-    architecture.architecture = 'encoder-decoder';
+    architecture.architecture = 'diffusion';
     expect(() => parseManifest(architecture)).toThrow(expect.objectContaining({ code: 'TESSERA_ERR_MANIFEST', message: expect.stringContaining('decoder-only') }));
+  });
+  it('parses an encoder-decoder package (min-dalle conversion) and ties encoderDecoder to that architecture', () => {
+    const encoderDecoder = () => JSON.parse(readFileSync(path.join(MIN_DALLE_PACKAGE, 'manifest.json'), 'utf8'));
+    const parsed = parseManifest(encoderDecoder());
+    expect(parsed.architecture).toBe('encoder-decoder');
+    expect(parsed.encoder).toBeNull();
+    expect(parsed.encoderDecoder).toEqual({ textEncoder: 'text/encoder.onnx', width: 16, imageStartToken: 16383 });
+    const without = encoderDecoder();
+    delete without.encoderDecoder;
+    expect(() => parseManifest(without)).toThrow(expect.objectContaining({ code: 'TESSERA_ERR_MANIFEST', message: expect.stringContaining('is required') }));
+    const decoderOnly = manifest();
+    decoderOnly.encoderDecoder = encoderDecoder().encoderDecoder;
+    expect(() => parseManifest(decoderOnly)).toThrow(expect.objectContaining({ code: 'TESSERA_ERR_MANIFEST', message: expect.stringContaining('only allowed') }));
+    const unhashed = encoderDecoder();
+    delete unhashed.files['text/encoder.onnx'];
+    expect(() => parseManifest(unhashed)).toThrow(expect.objectContaining({ code: 'TESSERA_ERR_MANIFEST', message: expect.stringContaining('text/encoder.onnx') }));
   });
   it('rejects paths that leave the package', () => {
     const m = manifest();

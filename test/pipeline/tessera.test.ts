@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fillPartialGrid, Tessera } from '../../src/pipeline/tessera.js';
-import type { GenerationEvent } from '../../src/pipeline/types.js';
+import type { GenerationEvent } from '../../src/types.js';
 import { loadReference, TINY_MODEL } from '../helpers/tiny.js';
 
 let tessera: Tessera;

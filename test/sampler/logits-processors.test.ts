@@ -11,6 +11,8 @@ import {
 } from '../../src/sampler/logits-processors.js';
 import { CandidateStream } from '../../src/sampler/rng.js';
 
+/** Processors here ignore where the row is; any context will do. */
+const AT = { sequence: 0, position: 0 };
 const row = (...values: number[]) => Float64Array.from(values);
 const kept = (logits: Float64Array) => Array.from(logits, (v, i) => (v === -Infinity ? -1 : i)).filter((i) => i >= 0);
 
@@ -18,12 +20,12 @@ describe('temperature', () => {
   it('1 is a no-op and 0 keeps only the argmax (lowest index on ties)', () => {
     expect(temperature(1)).toBeNull();
     const logits = row(1, 3, 3, 2);
-    temperature(0)!(logits);
+    temperature(0)!(logits, AT);
     expect(kept(logits)).toEqual([1]);
   });
   it('divides logits, so high temperature flattens the distribution', () => {
     const logits = row(2, 4);
-    temperature(2)!(logits);
+    temperature(2)!(logits, AT);
     expect(Array.from(logits)).toEqual([1, 2]);
   });
 });
@@ -35,13 +37,13 @@ describe('top-k', () => {
   });
   it('k >= vocabulary size is a no-op', () => {
     const logits = row(0.1, 0.5, 0.2);
-    topK(3)!(logits);
-    topK(10)!(logits);
+    topK(3)!(logits, AT);
+    topK(10)!(logits, AT);
     expect(kept(logits)).toEqual([0, 1, 2]);
   });
   it('keeps the k largest, ties going to the lower index', () => {
     const logits = row(1, 5, 3, 5, 3, 0);
-    topK(3)!(logits);
+    topK(3)!(logits, AT);
     expect(kept(logits)).toEqual([1, 2, 3]);
   });
 });
@@ -52,12 +54,12 @@ describe('top-p', () => {
   });
   it('keeps the smallest most-likely set reaching the mass', () => {
     const logits = row(Math.log(0.5), Math.log(0.3), Math.log(0.15), Math.log(0.05));
-    topP(0.75)!(logits);
+    topP(0.75)!(logits, AT);
     expect(kept(logits)).toEqual([0, 1]);
   });
   it('always keeps the most likely token, even for a tiny p', () => {
     const logits = row(0, 2, 1);
-    topP(1e-9)!(logits);
+    topP(1e-9)!(logits, AT);
     expect(kept(logits)).toEqual([1]);
   });
 });
@@ -76,7 +78,7 @@ describe('sampling', () => {
   it('never draws a removed token, at u near 0 and near 1', () => {
     const chain = buildProcessors({ temperature: 1, topK: 2, topP: 1 });
     for (const u of [0, 1e-12, 0.5, 1 - 2 ** -53]) {
-      const token = processAndSample(row(0, 10, 9, 1), chain, u);
+      const token = processAndSample(row(0, 10, 9, 1), chain, u, AT);
       expect([1, 2]).toContain(token);
     }
   });

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadModel, type LoadedModel } from '../../src/model/loader.js';
+import { loadModel, type LoadedModel } from '../../src/pipeline/loader.js';
 import { ort } from '../../src/model/runtime.js';
 import { loadReference, maxAbsDiff, TINY_MODEL, sequencesOf } from '../helpers/tiny.js';
 
@@ -13,8 +13,8 @@ beforeAll(async () => {
 describe('generator graphs against PyTorch', () => {
   it('prefill logits and cache match the PyTorch model', async () => {
     const { prefill } = reference.graphs;
-    const out = await model.sampler.runPrefill(prefill.input_ids);
-    expect(maxAbsDiff(out.logits, prefill.logits)).toBeLessThan(1e-4);
+    const out = (await model.generator.prefill(prefill.input_ids)) as unknown as { logits: { data: Float32Array }; keys: Float32Array; values: Float32Array };
+    expect(maxAbsDiff(out.logits.data, prefill.logits)).toBeLessThan(1e-4);
     const sum = (xs: Float32Array) => xs.reduce((s, x) => s + x, 0);
     expect(sum(out.keys)).toBeCloseTo(prefill.present_keys_sum, 1);
     expect(sum(out.values)).toBeCloseTo(prefill.present_values_sum, 1);
@@ -24,7 +24,7 @@ describe('generator graphs against PyTorch', () => {
     const { step } = reference.graphs;
     const { layers, heads, headDim, maxLength } = model.manifest.generator;
     const rows = step.input_ids.length;
-    const session = (model.sampler as unknown as { stepSession: ort.InferenceSession }).stepSession;
+    const session = (model.generator as unknown as { stepSession: ort.InferenceSession }).stepSession;
     // The reference stores the cache stacked [L, R, H, S, D]; the graph takes one
     // tensor per layer, keys transposed to [R, H, D, S].
     const feeds: Record<string, ort.Tensor> = {
@@ -100,8 +100,7 @@ describe('naive sampler (no KV cache, the benchmark baseline)', () => {
   it('draws exactly the tokens of the cached sampler', async () => {
     const { NaiveSampler } = await import('../../src/sampler/naive-sampler.js');
     const guided = reference.sampling.find((c) => c.name === 'guided')!;
-    const session = (model.sampler as unknown as { prefillSession: ort.InferenceSession }).prefillSession;
-    const naive = await new NaiveSampler(model.manifest, session).generate(sequencesOf(guided));
+    const naive = await new NaiveSampler(model.generator).generate(sequencesOf(guided));
     expect(naive.map((x) => Array.from(x))).toEqual(guided.tokens);
   });
 });

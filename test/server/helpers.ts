@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { build, type BuildOptions } from '../../src/server/app.js';
+import { STEP_DELAY_ENV } from '../../src/server/worker/protocol.js';
 
 export const TINY_MODEL = path.resolve('test/fixtures/tiny-model');
 
@@ -12,8 +13,19 @@ export interface TestServer {
   close: () => Promise<void>;
 }
 
+export interface TestServerOptions extends BuildOptions {
+  /**
+   * Sleep per sampling step in the inference child (the child's test seam, an environment
+   * variable). It is set for this test file's process, so a worker spawned later (a
+   * restart, another test server) reads the value of the latest testServer call.
+   */
+  workerStepDelayMs?: number;
+}
+
 /** An app over the tiny model with its own temporary data folder. */
-export async function testServer(options: BuildOptions = {}): Promise<TestServer> {
+export async function testServer({ workerStepDelayMs, ...options }: TestServerOptions = {}): Promise<TestServer> {
+  if (workerStepDelayMs === undefined) delete process.env[STEP_DELAY_ENV];
+  else process.env[STEP_DELAY_ENV] = String(workerStepDelayMs);
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tessera-server-'));
   const app = await build({ models: [TINY_MODEL], dataDir, rateLimit: false, ...options });
   return {

@@ -26,7 +26,8 @@ describe('timeouts and graceful shutdown', () => {
     await server.app.close();
     const job = engine.get(id)!;
     expect(job.status).toBe('cancelled');
-    expect(job.error?.toJSON().error).toMatchObject({ code: 'shutting_down' });
+    expect(job.error?.code).toBe('TESSERA_ERR_SHUTTING_DOWN');
+    expect(job.toJSON().error).toMatchObject({ code: 'shutting_down', type: 'server_error' });
     expect(() => engine.submit({} as never)).toThrow(/shutting down/);
     expect(() => store.count()).toThrow();
     expect([...engine.slots.values()][0].worker.pid).toBeUndefined();

@@ -56,8 +56,7 @@ export const securityPlugin = shared(async (app) => {
       },
       allowList: (request) => /^\/(healthz|readyz|metrics|static\/|v1\/files\/|$)/.test(request.url),
       errorResponseBuilder: (_request, context) =>
-        new ApiError(429, `rate limit exceeded: ${context.max} requests per minute; retry after ${Math.ceil(context.ttl / 1000)} s`, {
-          code: 'rate_limit_exceeded',
+        new ApiError('TESSERA_ERR_RATE_LIMITED', `rate limit exceeded: ${context.max} requests per minute; retry after ${Math.ceil(context.ttl / 1000)} s`, {
           headers: { 'retry-after': String(Math.max(1, Math.ceil(context.ttl / 1000))) },
         }),
     });
@@ -71,10 +70,7 @@ export const securityPlugin = shared(async (app) => {
       const key = bearerOf(request);
       const given = key === null ? null : digest(key);
       if (given === null || !digests.some((d) => timingSafeEqual(d, given))) {
-        throw new ApiError(401, key === null ? 'missing API key: send "Authorization: Bearer <key>"' : 'incorrect API key provided', {
-          code: 'invalid_api_key',
-          type: 'authentication_error',
-        });
+        throw new ApiError('TESSERA_ERR_UNAUTHORIZED', key === null ? 'missing API key: send "Authorization: Bearer <key>"' : 'incorrect API key provided');
       }
     });
   }

@@ -10,13 +10,13 @@ const CONTENT_TYPES: Record<string, string> = { png: 'image/png', jpeg: 'image/j
 function intQuery(name: string, value: string | undefined, min: number, max: number): number | undefined {
   if (value === undefined || value === '') return undefined;
   if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw new ApiError(400, `${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`, { param: name, code: 'invalid_value' });
+    throw new ApiError('TESSERA_ERR_OPTION', `${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`, { param: name });
   }
   return Number(value);
 }
 
 function historyNotFound(id: string): ApiError {
-  return new ApiError(404, `no history entry with id ${JSON.stringify(id)}`, { param: 'id', code: 'not_found' });
+  return new ApiError('TESSERA_ERR_NOT_FOUND', `no history entry with id ${JSON.stringify(id)}`, { param: 'id' });
 }
 
 export const historyRoutes: FastifyPluginAsync = async (app) => {
@@ -33,7 +33,7 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
     },
     async (request) => {
       const q = request.query.q;
-      if (q !== undefined && (typeof q !== 'string' || q.length > 500)) throw new ApiError(400, 'q must be a string of at most 500 characters', { param: 'q', code: 'invalid_value' });
+      if (q !== undefined && (typeof q !== 'string' || q.length > 500)) throw new ApiError('TESSERA_ERR_OPTION', 'q must be a string of at most 500 characters', { param: 'q' });
       const { total, entries } = store.list({ q, limit: intQuery('limit', request.query.limit, 1, 200), offset: intQuery('offset', request.query.offset, 0, 1e9) });
       return {
         object: 'list',
@@ -53,7 +53,7 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
     const { id } = request.params;
     const job = engine.get(id);
     if (job !== undefined && !job.finished) {
-      throw new ApiError(409, 'the job is still running; cancel it with DELETE /v1/jobs/{id} first', { param: 'id', code: 'job_running' });
+      throw new ApiError('TESSERA_ERR_JOB_RUNNING', 'the job is still running; cancel it with DELETE /v1/jobs/{id} first', { param: 'id' });
     }
     if (!(await store.delete(id))) throw historyNotFound(id);
     return { id, object: 'generation.deleted', deleted: true };
@@ -65,7 +65,7 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
     async (request, reply) => {
       const { id, name } = request.params;
       const file = store.filePath(id, name);
-      if (file === null) throw new ApiError(404, 'no such file', { code: 'not_found' });
+      if (file === null) throw new ApiError('TESSERA_ERR_NOT_FOUND', 'no such file');
       const ext = name.slice(name.lastIndexOf('.') + 1);
       return reply
         .header('content-type', CONTENT_TYPES[ext])

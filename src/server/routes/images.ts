@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../api-error.js';
-import type { Job, JobEvent } from '../jobs.js';
+import type { Job, JobEvent } from '../engine/job.js';
 import { parseImageParams, sizesFor, type ModelRef } from '../params.js';
 import { logServerError } from '../plugins/errors.js';
 import { openSse } from '../sse.js';
@@ -19,7 +19,7 @@ function createdOf(ref: ModelRef): number {
   }
 }
 
-function modelObject(ref: ModelRef) {
+function modelObject(ref: ModelRef, clip: string | null) {
   const m = ref.manifest;
   return {
     id: ref.id,
@@ -30,7 +30,7 @@ function modelObject(ref: ModelRef) {
     native_size: `${m.image.size}x${m.image.size}`,
     sizes: sizesFor(m),
     steps: m.image.grid.height * m.image.grid.width,
-    rerank: m.clip !== null,
+    rerank: clip !== null || m.clip !== null,
     sampling: m.sampling,
   };
 }
@@ -67,13 +67,13 @@ export const imageRoutes: FastifyPluginAsync = async (app) => {
 
   app.get('/v1/models', { schema: { tags: ['models'], summary: 'Installed model packages' } }, async () => ({
     object: 'list',
-    data: app.tessera.models.map(modelObject),
+    data: app.tessera.models.map((ref) => modelObject(ref, app.tessera.options.clip)),
   }));
 
   app.get<{ Params: { id: string } }>('/v1/models/:id', { schema: { tags: ['models'], summary: 'One model package' } }, async (request) => {
     const ref = app.tessera.models.find((m) => m.id === request.params.id);
-    if (ref === undefined) throw new ApiError(404, `model ${JSON.stringify(request.params.id)} does not exist`, { param: 'model', code: 'model_not_found' });
-    return modelObject(ref);
+    if (ref === undefined) throw new ApiError('TESSERA_ERR_MODEL_UNKNOWN', `model ${JSON.stringify(request.params.id)} does not exist`, { param: 'model' });
+    return modelObject(ref, app.tessera.options.clip);
   });
 
   app.post(
@@ -151,7 +151,7 @@ export const imageRoutes: FastifyPluginAsync = async (app) => {
           job.off('event', onEvent);
           sse.close();
         } else if (event.type === 'error') {
-          if (job.error !== null) logServerError(request, job.error);
+          if (job.error !== null) logServerError(request, ApiError.fromRecord(job.error));
           sse.send({ type: 'error', error: event.error }, 'error');
           job.off('event', onEvent);
           sse.close();

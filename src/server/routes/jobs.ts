@@ -1,7 +1,7 @@
 /** Async jobs: POST /v1/jobs -> 202, GET /v1/jobs/:id, GET /v1/jobs/:id/events (SSE), DELETE /v1/jobs/:id. */
 import type { FastifyPluginAsync } from 'fastify';
 import { ApiError } from '../api-error.js';
-import type { Job, JobEvent } from '../jobs.js';
+import type { Job, JobEvent } from '../engine/job.js';
 import { parseImageParams } from '../params.js';
 import { logServerError } from '../plugins/errors.js';
 import { openSse } from '../sse.js';
@@ -11,7 +11,7 @@ import { idParams, imageRequestSchema } from './schemas.js';
 import { withUrls } from './urls.js';
 
 function jobNotFound(id: string): ApiError {
-  return new ApiError(404, `no job with id ${JSON.stringify(id)}`, { param: 'id', code: 'job_not_found' });
+  return new ApiError('TESSERA_ERR_JOB_NOT_FOUND', `no job with id ${JSON.stringify(id)}`, { param: 'id' });
 }
 
 function present(job: Job): Record<string, unknown> {
@@ -32,7 +32,7 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
     async (request, reply) => {
       const body = request.body as Record<string, unknown> | null;
       if (body && typeof body === 'object' && body.stream === true) {
-        throw new ApiError(400, 'stream is not available on /v1/jobs: follow GET /v1/jobs/{id}/events instead', { param: 'stream', code: 'invalid_value' });
+        throw new ApiError('TESSERA_ERR_OPTION', 'stream is not available on /v1/jobs: follow GET /v1/jobs/{id}/events instead', { param: 'stream' });
       }
       const params = parseImageParams(request.body, parseContext(app));
       const job = engine.submit(params);
@@ -83,7 +83,7 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
       }
       if (job.finished) {
         if (job.record) send({ type: 'result', result: job.record });
-        else if (job.error) send({ type: 'error', status: job.status, error: job.error.toJSON().error });
+        else if (job.error) send({ type: 'error', status: job.status, error: ApiError.fromRecord(job.error).toJSON().error });
         sse.close();
         return;
       }
@@ -107,12 +107,12 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
     const job = engine.get(request.params.id);
     if (job === undefined) {
       if (store.has(request.params.id)) {
-        throw new ApiError(409, 'the job already finished; delete its result with DELETE /v1/history/{id}', { param: 'id', code: 'job_finished' });
+        throw new ApiError('TESSERA_ERR_JOB_FINISHED', 'the job already finished; delete its result with DELETE /v1/history/{id}', { param: 'id' });
       }
       throw jobNotFound(request.params.id);
     }
     if (!engine.cancel(job, 'cancelled')) {
-      throw new ApiError(409, `the job already ${job.status === 'succeeded' ? 'succeeded' : 'ended'}; delete its result with DELETE /v1/history/{id}`, { param: 'id', code: 'job_finished' });
+      throw new ApiError('TESSERA_ERR_JOB_FINISHED', `the job already ${job.status === 'succeeded' ? 'succeeded' : 'ended'}; delete its result with DELETE /v1/history/{id}`, { param: 'id' });
     }
     await job.done.catch(() => undefined);
     return reply.send(present(job));

@@ -10,10 +10,12 @@
  * and 'cancel' messages land within one step.
  */
 import { TesseraError, isTesseraError } from '../../errors.js';
-import { Tessera, type PreparedRequest } from '../../pipeline/tessera.js';
-import type { GenerateRequest, GenerationEvent } from '../../pipeline/types.js';
+import type { GenerationRun } from '../../pipeline/run.js';
+import { Tessera } from '../../pipeline/tessera.js';
+import type { ResolvedRequest } from '../../pipeline/settings.js';
+import type { GenerateRequest } from '../../types.js';
 import { ContinuousBatch, rowsFor, type FinishedGroup, type GroupProgress } from '../../sampler/continuous.js';
-import { WORKER_CONFIG_ENV, type ChildMessage, type ParentMessage, type WorkerConfig } from './protocol.js';
+import { readChildConfig, type ChildConfig, type ChildMessage, type ParentMessage } from './protocol.js';
 
 function send(message: ChildMessage): void {
   if (process.connected) process.send?.(message);
@@ -29,21 +31,16 @@ export const DEFAULT_MAX_ROWS = 512;
 
 interface Queued {
   id: string;
-  request: GenerateRequest;
+  request: GenerateRequest | ResolvedRequest;
   controller: AbortController;
-  /** Resolved and tokenized once, on first look (a request waiting for room is not tokenized again). */
-  prepared?: PreparedRequest;
-  tokenizeMs?: number;
+  /** Prepared once, on first look (a request waiting for room is not prepared again). */
+  run?: GenerationRun;
 }
 
 interface Active {
   id: string;
-  prepared: PreparedRequest;
+  run: GenerationRun;
   controller: AbortController;
-  started: number;
-  tokenizeMs: number;
-  lastTick: number;
-  previewMs: number;
 }
 
 function sendError(id: string, error: unknown): void {
@@ -55,6 +52,10 @@ function cancelledError(reason: unknown): TesseraError {
   return new TesseraError('TESSERA_ERR_CANCELLED', 'generation was cancelled', { cause: reason });
 }
 
+/**
+ * Drives the continuous batch; each request is one GenerationRun (the same object the
+ * CLI and batch runner finish through), so events, previews and timings come from one place.
+ */
 class Scheduler {
   private readonly queue: Queued[] = [];
   private readonly active = new Map<string, Active>();
@@ -63,12 +64,12 @@ class Scheduler {
 
   constructor(
     private readonly tessera: Tessera,
-    private readonly config: WorkerConfig,
+    private readonly config: ChildConfig,
   ) {
     this.batch = new ContinuousBatch(tessera.model.sampler);
   }
 
-  submit(id: string, request: GenerateRequest): void {
+  submit(id: string, request: GenerateRequest | ResolvedRequest): void {
     this.queue.push({ id, request, controller: new AbortController() });
     if (!this.running) void this.loop();
   }
@@ -105,7 +106,7 @@ class Scheduler {
           this.active.delete(id);
           sendError(id, cancelledError(reason));
         }
-        for (const progress of report.advanced) await this.onToken(progress);
+        for (const progress of report.advanced) await this.active.get(progress.id)?.run.token(progress);
         if (report.rows > 0 && this.config.stepDelayMs) sleepSync(this.config.stepDelayMs);
         for (const finished of report.finished) await this.finish(finished);
       }
@@ -124,53 +125,30 @@ class Scheduler {
         sendError(next.id, cancelledError(next.controller.signal.reason));
         continue;
       }
-      const started = performance.now();
-      if (next.prepared === undefined) {
+      if (next.run === undefined) {
+        const started = performance.now();
         try {
-          next.prepared = this.tessera.prepare(next.request);
-          next.tokenizeMs = performance.now() - started;
+          const prepared = this.tessera.prepare(next.request);
+          next.run = this.tessera.startRun([prepared], (event) => send({ type: 'event', id: next.id, event }), started);
         } catch (error) {
           this.queue.shift();
           sendError(next.id, error);
           continue;
         }
       }
-      const prepared = next.prepared;
-      const tokenizeMs = next.tokenizeMs ?? 0;
-      if (this.batch.size > 0 && this.batch.rows + rowsFor(prepared.sequences) > budget) return;
+      const run = next.run;
+      if (this.batch.size > 0 && this.batch.rows + rowsFor(run.sequences) > budget) return;
       this.queue.shift();
-      const active: Active = { id: next.id, prepared, controller: next.controller, started, tokenizeMs, lastTick: performance.now(), previewMs: 0 };
-      const emit = (event: GenerationEvent) => send({ type: 'event', id: next.id, event });
-      emit({ type: 'stage', stage: 'tokenize', ms: tokenizeMs });
       let first: GroupProgress;
       try {
-        first = await this.batch.admit(next.id, prepared.sequences, next.controller.signal);
+        first = await this.batch.admit(next.id, run.sequences, next.controller.signal);
       } catch (error) {
         sendError(next.id, error);
         continue;
       }
-      this.active.set(next.id, active);
-      emit({ type: 'start', candidates: prepared.sequences.length, steps: first.tokensTotal, rows: first.rows });
-      await this.onToken(first);
-    }
-  }
-
-  /** Per-request 'step' and 'preview' events for one sampled token. */
-  private async onToken(progress: GroupProgress): Promise<void> {
-    const active = this.active.get(progress.id);
-    if (active === undefined) return;
-    const { tokensDone, tokensTotal, codes, rows } = progress;
-    const now = performance.now();
-    const emit = (event: GenerationEvent) => send({ type: 'event', id: active.id, event });
-    const candidates = active.prepared.sequences.length;
-    emit({ type: 'step', step: tokensDone, steps: tokensTotal, tokensPerSecond: candidates / Math.max((now - active.lastTick) / 1000, 1e-9), rows });
-    active.lastTick = now;
-    const previewEvery = active.prepared.resolved.settings.previewEvery;
-    if (previewEvery > 0 && tokensDone % previewEvery === 0 && tokensDone < tokensTotal) {
-      const started = performance.now();
-      const images = await this.tessera.previewImages(codes, tokensDone);
-      active.previewMs += performance.now() - started;
-      emit({ type: 'preview', step: tokensDone, steps: tokensTotal, images });
+      this.active.set(next.id, { id: next.id, run, controller: next.controller });
+      run.start(first.rows, first.tokensTotal);
+      await run.token(first);
     }
   }
 
@@ -178,27 +156,16 @@ class Scheduler {
     const active = this.active.get(finished.id);
     this.active.delete(finished.id);
     if (active === undefined) return;
-    const emit = (event: GenerationEvent) => send({ type: 'event', id: active.id, event });
     if (active.controller.signal.aborted) {
       sendError(active.id, cancelledError(active.controller.signal.reason));
       return;
     }
     try {
-      emit({ type: 'stage', stage: 'prefill', ms: finished.prefillMs });
-      emit({ type: 'stage', stage: 'decode', ms: finished.decodeMs });
-      const decodeMs = performance.now() - active.started - active.tokenizeMs - finished.prefillMs - active.previewMs;
-      const { result, imageDecodeMs, rerankMs } = await this.tessera.complete(active.prepared, finished.codes);
-      emit({ type: 'stage', stage: 'imageDecode', ms: imageDecodeMs });
-      emit({ type: 'stage', stage: 'rerank', ms: rerankMs });
-      result.timings = {
-        tokenize: active.tokenizeMs,
-        prefill: finished.prefillMs,
-        decode: decodeMs,
-        imageDecode: imageDecodeMs,
-        rerank: rerankMs,
-        total: performance.now() - active.started,
-      };
-      result.batching = { maxRowsPerStep: finished.maxRows, sharedSteps: finished.sharedSteps };
+      const [result] = await active.run.finish({
+        codes: finished.codes,
+        prefillMs: finished.prefillMs,
+        batching: { maxRowsPerStep: finished.maxRows, sharedSteps: finished.sharedSteps },
+      });
       send({ type: 'result', id: active.id, result });
     } catch (error) {
       sendError(active.id, error);
@@ -207,14 +174,14 @@ class Scheduler {
 }
 
 async function main(): Promise<void> {
-  const config = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? '{}') as WorkerConfig;
+  const config = readChildConfig();
   // The parent going away (crash or kill) must not leave an orphan holding a model.
   process.on('disconnect', () => process.exit(0));
   // Liveness for the parent's watchdog: ORT yields between steps, so a stopped or looping child goes quiet.
   setInterval(() => send({ type: 'heartbeat' }), config.heartbeatMs ?? 1000).unref();
   let tessera: Tessera;
   try {
-    tessera = await Tessera.load({ model: config.model, device: config.device });
+    tessera = await Tessera.load({ model: config.model, device: config.device, clip: config.clip });
   } catch (error) {
     const code = isTesseraError(error) ? error.code : 'TESSERA_ERR_INFERENCE';
     send({ type: 'load-error', code, message: (error as Error).message });

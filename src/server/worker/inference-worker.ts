@@ -10,7 +10,8 @@ import path from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TesseraError, type ErrorCode } from '../../errors.js';
-import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../pipeline/types.js';
+import type { ResolvedRequest } from '../../pipeline/settings.js';
+import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../types.js';
 import { redactPaths } from './redact.js';
 import { WORKER_CONFIG_ENV, type ChildMessage, type ParentMessage, type WorkerConfig } from './protocol.js';
 
@@ -23,7 +24,8 @@ const CHILD_EXEC_ARGV = extension === '.ts' ? ['--import', 'tsx'] : [];
 export interface WorkerOptions {
   model: string;
   device: Device;
-  stepDelayMs?: number;
+  /** CLIP folder used instead of the package's own. */
+  clip?: string;
   /** Row budget of a shared step (see WorkerConfig.maxRows). */
   maxRows?: number;
   /** Scheduling priority of the child (default 10: below the HTTP process; 0 keeps it equal). */
@@ -91,13 +93,7 @@ export class InferenceWorker extends EventEmitter {
   }
 
   private spawn(): Promise<void> {
-    const config: WorkerConfig = {
-      model: this.options.model,
-      device: this.options.device,
-      stepDelayMs: this.options.stepDelayMs,
-      maxRows: this.options.maxRows,
-      heartbeatMs: this.heartbeatMs(),
-    };
+    const config: WorkerConfig = { model: this.options.model, device: this.options.device, clip: this.options.clip, maxRows: this.options.maxRows, heartbeatMs: this.heartbeatMs() };
     const child = fork(CHILD_MODULE, [], {
       execArgv: CHILD_EXEC_ARGV,
       serialization: 'advanced',
@@ -259,7 +255,7 @@ export class InferenceWorker extends EventEmitter {
   }
 
   /** Runs one request in the child; rejects with TESSERA_ERR_CANCELLED when `signal` aborts. */
-  async run(request: GenerateRequest, options: RunOptions = {}): Promise<GenerationResult> {
+  async run(request: GenerateRequest | ResolvedRequest, options: RunOptions = {}): Promise<GenerationResult> {
     if (this.stopping) throw new TesseraError('TESSERA_ERR_CANCELLED', 'the server is shutting down');
     if (this.permanentError !== null) throw this.permanentError;
     // A replacement that failed to load is retried by the next request.

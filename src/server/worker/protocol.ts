@@ -1,19 +1,39 @@
 /** Messages between the HTTP process and its inference child (advanced IPC serialization: typed arrays pass as-is). */
-import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../pipeline/types.js';
+import type { ResolvedRequest } from '../../pipeline/settings.js';
+import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../types.js';
 
 export interface WorkerConfig {
   model: string;
   device: Device;
-  /** Tests only: sleep this long after every sampling step (makes "kill it mid-request" deterministic). */
-  stepDelayMs?: number;
+  /** CLIP folder used instead of the package's own (`--clip`). */
+  clip?: string;
   /** Most rows one shared step may run when admitting another request (default 512). */
   maxRows?: number;
   /** How often the child reports that its event loop is alive (ms; the parent's watchdog listens). */
   heartbeatMs?: number;
 }
 
+/**
+ * Test seam, read only by the child from its environment (inherited from the server's):
+ * sleep this many ms after every sampling step, so "kill it mid-request" or "cancel while
+ * sharing steps" is deterministic. Not part of any public option type.
+ */
+export const STEP_DELAY_ENV = 'TESSERA_TEST_STEP_DELAY_MS';
+
+/** The child's view of its configuration: what the parent sent plus the test seam. */
+export interface ChildConfig extends WorkerConfig {
+  stepDelayMs?: number;
+}
+
+export function readChildConfig(env: NodeJS.ProcessEnv = process.env): ChildConfig {
+  const config = JSON.parse(env[WORKER_CONFIG_ENV] ?? '{}') as WorkerConfig;
+  const delay = Number(env[STEP_DELAY_ENV] ?? '');
+  return Number.isFinite(delay) && delay > 0 ? { ...config, stepDelayMs: delay } : config;
+}
+
 export type ParentMessage =
-  | { type: 'generate'; id: string; request: GenerateRequest }
+  /** A request the HTTP process already resolved (ResolvedRequest), or a raw one to resolve here. */
+  | { type: 'generate'; id: string; request: GenerateRequest | ResolvedRequest }
   | { type: 'cancel'; id: string; reason: string }
   | { type: 'shutdown' };
 

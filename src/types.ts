@@ -35,6 +35,8 @@ export interface GenerateRequest extends Partial<SamplingSettings> {
   rerank?: boolean;
   /** Generate only these candidate indices (reproduce candidate i of a larger run alone). */
   candidateIndices?: number[];
+  /** Decode previews of only the first this many candidates (default all): faces that show 16 decode 16. */
+  previewCandidates?: number;
 }
 
 export type GenerationEvent =

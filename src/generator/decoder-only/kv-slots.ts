@@ -8,6 +8,8 @@
  * whole grown cache each step would copy it all, every step. One tensor per layer
  * also spares the graph from slicing (copying) each layer out of a stacked cache.
  */
+import type { RowCache } from '../generator.js';
+
 export interface CacheShape {
   layers: number;
   heads: number;
@@ -15,7 +17,7 @@ export interface CacheShape {
   headDim: number;
 }
 
-export class KvSlots {
+export class KvSlots implements RowCache {
   readonly rows: number;
   readonly shape: CacheShape;
   readonly keys: Float32Array[]; // per layer [R, H, D, S]
@@ -84,12 +86,34 @@ export class KvSlots {
   }
 
   /**
+   * Writes entry `sourceRow` of step outputs ([L, sourceRows, H, 1, D]) into `row`'s slot
+   * `position` and marks it valid; with `reset`, the row's other slots are marked empty first.
+   */
+  writeEntry(row: number, newKeys: Float32Array, newValues: Float32Array, sourceRows: number, sourceRow: number, position: number, reset = false): void {
+    const { layers, heads, headDim, slots } = this.shape;
+    if (reset) this.mask.fill(0, row * slots, (row + 1) * slots);
+    for (let l = 0; l < layers; l++) {
+      for (let h = 0; h < heads; h++) {
+        const from = ((l * sourceRows + sourceRow) * heads + h) * headDim;
+        const base = this.headOffset(row, h);
+        for (let d = 0; d < headDim; d++) {
+          this.keys[l][base + d * slots + position] = newKeys[from + d];
+          this.values[l][base + position * headDim + d] = newValues[from + d];
+        }
+      }
+    }
+    this.mask[row * slots + position] = 1;
+  }
+
+  /**
    * Copies `count` whole rows (slots, mask) from `source` (same shape) starting at
    * `fromRow` into this cache starting at `toRow`. Rows are the outermost dimension of
    * every buffer, so each layer is one contiguous copy.
    */
-  copyRows(source: KvSlots, fromRow: number, toRow: number, count: number): void {
+  copyRows(from: RowCache, fromRow: number, toRow: number, count: number): void {
     const { layers, heads, slots, headDim } = this.shape;
+    if (!(from instanceof KvSlots)) throw new TypeError('copyRows needs another KvSlots');
+    const source = from;
     if (source.shape.layers !== layers || source.shape.heads !== heads || source.shape.slots !== slots || source.shape.headDim !== headDim) {
       throw new RangeError('copyRows needs caches of the same shape');
     }

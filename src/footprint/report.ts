@@ -1,0 +1,125 @@
+import { startEnergy, stopEnergy, type EnergyMethod, type EnergyOptions, type EnergySnapshot } from './energy.js';
+import type { StageFlops } from './flops.js';
+import { gramsCO2e, gridIntensityAt, type GridSetting } from './grid.js';
+
+/**
+ * The footprint of one generation (or one batch): FLOPs per stage, wall and CPU time,
+ * energy with its method, and gCO2e at the grid intensity of when it ran. One JSON
+ * shape for the API's extension field, batch records and manifest; one line for the
+ * CLI summary; flat text entries for PNG metadata.
+ */
+export interface Footprint {
+  flops: StageFlops;
+  wallSeconds: number;
+  cpuSeconds: number;
+  energyJoules: number;
+  energyMethod: EnergyMethod;
+  energyNote: string;
+  gridGPerKWh: number;
+  gridSource: string;
+  co2eGrams: number;
+}
+
+export interface FootprintSettings {
+  grid: GridSetting;
+  energy?: EnergyOptions;
+}
+
+export function startFootprint(settings: FootprintSettings): EnergySnapshot {
+  return startEnergy(settings.energy);
+}
+
+/** Closes a measurement: `flops` comes from generationFlops for what actually ran. */
+export function finishFootprint(snapshot: EnergySnapshot, flops: StageFlops, settings: FootprintSettings, at: number = Date.now()): Footprint {
+  const energy = stopEnergy(snapshot, settings.energy);
+  const grid = gridIntensityAt(settings.grid, at);
+  return {
+    flops,
+    wallSeconds: energy.wallSeconds,
+    cpuSeconds: energy.cpuSeconds,
+    energyJoules: energy.joules,
+    energyMethod: energy.method,
+    energyNote: energy.methodNote,
+    gridGPerKWh: grid.gPerKWh,
+    gridSource: grid.source,
+    co2eGrams: gramsCO2e(energy.joules, grid.gPerKWh),
+  };
+}
+
+/** Sums footprints (a batch's manifest): FLOPs, times and energy add; intensity is energy-weighted. */
+export function sumFootprints(parts: readonly Footprint[]): Footprint | null {
+  if (parts.length === 0) return null;
+  const add = (pick: (f: Footprint) => number): number => parts.reduce((s, f) => s + pick(f), 0);
+  const stages = ['prefill', 'decode', 'vqDecode', 'clipText', 'clipVision', 'total'] as const;
+  const flops = Object.fromEntries(stages.map((k) => [k, add((f) => f.flops[k])])) as unknown as StageFlops;
+  const joules = add((f) => f.energyJoules);
+  const grams = add((f) => f.co2eGrams);
+  const methods = new Set(parts.map((f) => f.energyMethod));
+  const sources = new Set(parts.map((f) => f.gridSource));
+  return {
+    flops,
+    wallSeconds: add((f) => f.wallSeconds),
+    cpuSeconds: add((f) => f.cpuSeconds),
+    energyJoules: joules,
+    energyMethod: methods.size === 1 ? parts[0]!.energyMethod : 'cpu-time',
+    energyNote: methods.size === 1 ? parts[0]!.energyNote.replace(/ × [\d.]+ s CPU time/, ' × CPU time') : 'mixed: some parts measured by RAPL, some estimated from CPU time',
+    gridGPerKWh: joules > 0 ? (grams / joules) * 3.6e6 : parts[0]!.gridGPerKWh,
+    gridSource: sources.size === 1 ? parts[0]!.gridSource : 'several',
+    co2eGrams: grams,
+  };
+}
+
+/** JSON for the API (`tessera_footprint`), batch records and the batch manifest. */
+export function footprintJson(f: Footprint): Record<string, unknown> {
+  return {
+    flops: { prefill: f.flops.prefill, decode: f.flops.decode, vq_decode: f.flops.vqDecode, clip_text: f.flops.clipText, clip_vision: f.flops.clipVision, total: f.flops.total },
+    wall_s: round(f.wallSeconds, 3),
+    cpu_s: round(f.cpuSeconds, 3),
+    energy_j: round(f.energyJoules, 3),
+    energy_method: f.energyMethod,
+    energy_note: f.energyNote,
+    grid_intensity_g_per_kwh: round(f.gridGPerKWh, 1),
+    grid_source: f.gridSource,
+    co2e_g: round(f.co2eGrams, 6),
+  };
+}
+
+function round(value: number, digits: number): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+/** "49.6 GFLOP (decode 42.3), 3.2 s wall / 5.9 s CPU, 59 J (estimate: …), 3.3 mg CO2e at 200 g/kWh (fixed)" */
+export function formatFootprint(f: Footprint): string {
+  const g = (flops: number): string => (flops / 1e9).toFixed(1);
+  const co2 = f.co2eGrams >= 1 ? `${f.co2eGrams.toFixed(2)} g` : `${(f.co2eGrams * 1000).toFixed(2)} mg`;
+  return (
+    `${g(f.flops.total)} GFLOP (prefill ${g(f.flops.prefill)}, decode ${g(f.flops.decode)}, VQ decode ${g(f.flops.vqDecode)}, CLIP ${g(f.flops.clipText + f.flops.clipVision)}), ` +
+    `${f.wallSeconds.toFixed(1)} s wall / ${f.cpuSeconds.toFixed(1)} s CPU, ${f.energyJoules.toFixed(1)} J (${f.energyNote}), ` +
+    `${co2} CO2e at ${Math.round(f.gridGPerKWh)} gCO2/kWh (${f.gridSource})`
+  );
+}
+
+/** tEXt entries for PNG metadata (keys as src/image/metadata.ts writes its others). */
+export function footprintPngText(f: Footprint): Record<string, string> {
+  return { 'tessera:footprint': JSON.stringify(footprintJson(f)) };
+}
+
+/**
+ * The part of a shared measurement that belongs to one request: several requests run
+ * in one sampler batch share their energy and time, so each gets the share of the
+ * measured energy that its own FLOPs are of the batch's (FLOPs are exact per request:
+ * rows are). The note says so.
+ */
+export function shareOf(shared: Footprint, own: StageFlops): Footprint {
+  const share = shared.flops.total > 0 ? own.total / shared.flops.total : 0;
+  return {
+    ...shared,
+    flops: own,
+    wallSeconds: shared.wallSeconds,
+    cpuSeconds: shared.cpuSeconds * share,
+    energyJoules: shared.energyJoules * share,
+    energyNote: `${(share * 100).toFixed(1)}% (FLOPs share) of a shared batch: ${shared.energyNote}`,
+    co2eGrams: shared.co2eGrams * share,
+  };
+}

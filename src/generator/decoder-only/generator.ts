@@ -1,0 +1,131 @@
+/**
+ * The decoder-only generator (DALL·E's single transformer over one stream
+ * `[text tokens | image tokens]`, docs/model-package.md): a prefill graph runs each
+ * distinct text once, and a step graph advances every row by one token over fixed
+ * per-row KV slots (KvSlots). This file is the only place that knows the graphs' feed
+ * names, the combined-vocabulary offset of image codes and where image positions sit
+ * after the text.
+ */
+import { TesseraError } from '../../errors.js';
+import type { ModelManifest } from '../../model/manifest.js';
+import { ort } from '../../model/runtime.js';
+import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch } from '../generator.js';
+import { KvSlots } from './kv-slots.js';
+
+/** A prefill result: the image logits of each prefix plus its text keys/values ([L, P, H, T, D]). */
+interface DecoderOnlyPrefixes extends PrefixBatch {
+  keys: Float32Array;
+  values: Float32Array;
+}
+
+export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
+  readonly architecture = 'decoder-only';
+  readonly textLength: number;
+  readonly imageVocab: number;
+  readonly imageTokens: number;
+  readonly stats: GeneratorStats = emptyStats();
+  /** Text vocabulary size: image code k is id textVocab + k of the combined vocabulary. */
+  private readonly textVocab: number;
+  private readonly vocab: number;
+  private readonly layers: number;
+  private readonly heads: number;
+  private readonly headDim: number;
+  private readonly slots: number;
+
+  constructor(
+    manifest: ModelManifest,
+    private readonly prefillSession: ort.InferenceSession,
+    private readonly stepSession: ort.InferenceSession,
+  ) {
+    const { text, image, generator } = manifest;
+    this.textLength = text.length;
+    this.textVocab = text.vocabSize;
+    this.imageVocab = image.vocabSize;
+    this.vocab = text.vocabSize + image.vocabSize;
+    this.imageTokens = image.grid.height * image.grid.width;
+    this.layers = generator.layers;
+    this.heads = generator.heads;
+    this.headDim = generator.headDim;
+    this.slots = generator.maxLength;
+  }
+
+  /** Image logits inside combined-vocabulary logits ([rows, V]): the image range starts at textVocab. */
+  private imageLogits(data: Float32Array, rows: number): ImageLogits {
+    if (data.length !== rows * this.vocab) {
+      throw new TesseraError('TESSERA_ERR_INFERENCE', `generator returned ${data.length} logits, expected ${rows}x${this.vocab}`);
+    }
+    return { rows, data, stride: this.vocab, offset: this.textVocab };
+  }
+
+  private textIds(prefixes: readonly (readonly number[])[], length: number, codes?: readonly Int32Array[]): BigInt64Array {
+    const { textLength, textVocab } = this;
+    const ids = new BigInt64Array(prefixes.length * length); // [P, length]
+    prefixes.forEach((prefix, p) => {
+      if (prefix.length !== textLength) throw new TesseraError('TESSERA_ERR_INFERENCE', `every text must hold exactly ${textLength} ids`);
+      prefix.forEach((id, t) => (ids[p * length + t] = BigInt(id)));
+      const row = codes?.[p];
+      if (row) for (let k = 0; k < length - textLength; k++) ids[p * length + textLength + k] = BigInt(textVocab + row[k]);
+    });
+    return ids;
+  }
+
+  async prefill(prefixes: readonly (readonly number[])[]): Promise<DecoderOnlyPrefixes> {
+    const { textLength } = this;
+    const ids = this.textIds(prefixes, textLength); // [P, T]
+    const started = performance.now();
+    const out = await this.prefillSession.run({ input_ids: new ort.Tensor('int64', ids, [prefixes.length, textLength]) });
+    this.stats.prefillMs += performance.now() - started;
+    this.stats.prefillRows += prefixes.length;
+    return {
+      count: prefixes.length,
+      logits: this.imageLogits(tensorData(out.logits), prefixes.length), // [P, V] at the last text position
+      keys: tensorData(out.present_keys), // [L, P, H, T, D]
+      values: tensorData(out.present_values),
+    };
+  }
+
+  allocate(rows: number): KvSlots {
+    return new KvSlots({ layers: this.layers, heads: this.heads, slots: this.slots, headDim: this.headDim }, rows);
+  }
+
+  writePrefix(cache: KvSlots, row: number, batch: PrefixBatch, prefix: number): void {
+    const { keys, values } = batch as DecoderOnlyPrefixes;
+    cache.writePrefix(row, keys, values, batch.count, prefix, this.textLength);
+  }
+
+  async step(cache: KvSlots, codes: Int32Array, positions: Int32Array): Promise<ImageLogits> {
+    const { layers, heads, headDim, slots, textLength, textVocab } = this;
+    const rows = cache.rows;
+    const inputIds = BigInt64Array.from(codes, (code) => BigInt(textVocab + code)); // [R, 1]
+    // Image position j sits at stream position T + j.
+    const streamPositions = Int32Array.from(positions, (j) => textLength + j); // [R]
+    const keyDims = [rows, heads, headDim, slots]; // keys stored transposed
+    const valueDims = [rows, heads, slots, headDim];
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', inputIds, [rows, 1]),
+      position_ids: new ort.Tensor('int64', BigInt64Array.from(streamPositions, (p) => BigInt(p)), [rows, 1]),
+      attention_mask: new ort.Tensor('float32', cache.mask, [rows, slots]),
+    };
+    for (let l = 0; l < layers; l++) {
+      feeds[`past_key_${l}`] = new ort.Tensor('float32', cache.keys[l], keyDims);
+      feeds[`past_value_${l}`] = new ort.Tensor('float32', cache.values[l], valueDims);
+    }
+    const started = performance.now();
+    const out = await this.stepSession.run(feeds);
+    this.stats.decodeMs += performance.now() - started;
+    this.stats.stepCalls += 1;
+    this.stats.stepRows = rows;
+    cache.writeStep(tensorData(out.new_keys), tensorData(out.new_values), streamPositions);
+    return this.imageLogits(tensorData(out.logits), rows); // [R, V]
+  }
+
+  /** The prefill graph's text axis is dynamic, so it also runs text + the codes so far in one pass. */
+  async forwardFull(prefixes: readonly (readonly number[])[], codes: readonly Int32Array[]): Promise<ImageLogits> {
+    const done = codes[0]?.length ?? 0;
+    if (codes.some((c) => c.length !== done)) throw new TesseraError('TESSERA_ERR_INFERENCE', 'forwardFull needs rows of one length');
+    const length = this.textLength + done;
+    const ids = this.textIds(prefixes, length, codes); // [P, T + done]
+    const out = await this.prefillSession.run({ input_ids: new ort.Tensor('int64', ids, [prefixes.length, length]) });
+    return this.imageLogits(tensorData(out.logits), prefixes.length);
+  }
+}

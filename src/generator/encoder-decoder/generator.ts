@@ -1,0 +1,192 @@
+/**
+ * The encoder-decoder generator (DALL·E Mini and Mega: a BART text encoder and an image
+ * decoder, docs/model-package.md "Encoder-decoder packages"). The text encoder and the
+ * prefill graph run once per distinct text and give per-layer cross-attention keys and
+ * values; the step graph advances every row by one image token over fixed self-attention
+ * slots, reading its row's cross keys/values and text mask.
+ *
+ * Positions: the start token is fed at decoder position 0 and image code j at position
+ * j + 1, so the logits at position j predict image position j. The prefill phase runs the
+ * start token itself (one step over the prefixes), so to the samplers this generator looks
+ * like the decoder-only one: prefill gives image position 0's logits, each step feeds
+ * image position j's code and gives j + 1's. After min-dalle's DalleBartDecoder.
+ */
+import { TesseraError } from '../../errors.js';
+import type { ModelManifest } from '../../model/manifest.js';
+import { ort } from '../../model/runtime.js';
+import { KvSlots } from '../decoder-only/kv-slots.js';
+import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch, type RowCache } from '../generator.js';
+
+interface Dims {
+  layers: number;
+  heads: number;
+  headDim: number;
+  /** Self-attention slots (image tokens). */
+  slots: number;
+  textLength: number;
+}
+
+/** Self-attention slots plus each row's cross-attention keys/values and text mask; rows outermost everywhere. */
+export class EncoderDecoderCache implements RowCache {
+  readonly self: KvSlots;
+  readonly crossKeys: Float32Array[]; // per layer [R, H, D, T]
+  readonly crossValues: Float32Array[]; // per layer [R, H, T, D]
+  readonly textMask: Float32Array; // [R, T]
+
+  constructor(
+    private readonly dims: Dims,
+    readonly rows: number,
+  ) {
+    const { layers, heads, headDim, slots, textLength } = dims;
+    this.self = new KvSlots({ layers, heads, slots, headDim }, rows);
+    const block = rows * heads * headDim * textLength;
+    this.crossKeys = Array.from({ length: layers }, () => new Float32Array(block));
+    this.crossValues = Array.from({ length: layers }, () => new Float32Array(block));
+    this.textMask = new Float32Array(rows * textLength);
+  }
+
+  copyRows(from: RowCache, fromRow: number, toRow: number, count: number): void {
+    if (!(from instanceof EncoderDecoderCache)) throw new TypeError('copyRows needs another EncoderDecoderCache');
+    this.self.copyRows(from.self, fromRow, toRow, count);
+    const { heads, headDim, textLength } = this.dims;
+    const row = heads * headDim * textLength;
+    for (let l = 0; l < this.dims.layers; l++) {
+      this.crossKeys[l].set(from.crossKeys[l].subarray(fromRow * row, (fromRow + count) * row), toRow * row);
+      this.crossValues[l].set(from.crossValues[l].subarray(fromRow * row, (fromRow + count) * row), toRow * row);
+    }
+    this.textMask.set(from.textMask.subarray(fromRow * textLength, (fromRow + count) * textLength), toRow * textLength);
+  }
+}
+
+/** What a prefix contributes to each row that uses it. */
+interface EncoderDecoderPrefixes extends PrefixBatch {
+  crossKeys: Float32Array; // [L, P, H, D, T]
+  crossValues: Float32Array; // [L, P, H, T, D]
+  textMask: Float32Array; // [P, T]
+  /** The start token's self-attention entries (slot 0) per prefix: [L, P, H, 1, D]. */
+  startKeys: Float32Array;
+  startValues: Float32Array;
+}
+
+export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecoderCache> {
+  readonly architecture = 'encoder-decoder';
+  readonly textLength: number;
+  readonly imageVocab: number;
+  readonly imageTokens: number;
+  readonly stats: GeneratorStats = emptyStats();
+  private readonly dims: Dims;
+  private readonly width: number;
+  private readonly startToken: number;
+  private readonly padId: number;
+
+  constructor(
+    manifest: ModelManifest,
+    private readonly textEncoder: ort.InferenceSession,
+    private readonly prefillSession: ort.InferenceSession,
+    private readonly stepSession: ort.InferenceSession,
+  ) {
+    const config = manifest.encoderDecoder;
+    if (config === undefined) throw new TesseraError('TESSERA_ERR_MANIFEST', 'an encoder-decoder package needs manifest.encoderDecoder');
+    const { text, image, generator } = manifest;
+    this.textLength = text.length;
+    this.imageVocab = image.vocabSize;
+    this.imageTokens = image.grid.height * image.grid.width;
+    this.width = config.width;
+    this.startToken = config.imageStartToken;
+    this.padId = text.padId;
+    this.dims = { layers: generator.layers, heads: generator.heads, headDim: generator.headDim, slots: generator.maxLength, textLength: text.length };
+  }
+
+  async prefill(prefixes: readonly (readonly number[])[]): Promise<EncoderDecoderPrefixes> {
+    const { textLength, width } = this;
+    const count = prefixes.length;
+    const ids = new BigInt64Array(count * textLength); // [P, T]
+    const textMask = new Float32Array(count * textLength); // [P, T]
+    prefixes.forEach((prefix, p) => {
+      if (prefix.length !== textLength) throw new TesseraError('TESSERA_ERR_INFERENCE', `every text must hold exactly ${textLength} ids`);
+      prefix.forEach((id, t) => {
+        ids[p * textLength + t] = BigInt(id);
+        textMask[p * textLength + t] = id === this.padId ? 0 : 1;
+      });
+    });
+    const started = performance.now();
+    const encoded = await this.textEncoder.run({ input_ids: new ort.Tensor('int64', ids, [count, textLength]) });
+    const cross = await this.prefillSession.run({ encoder_state: new ort.Tensor('float32', tensorData(encoded.encoder_state), [count, textLength, width]) });
+    const crossKeys = tensorData(cross.cross_keys); // [L, P, H, D, T]
+    const crossValues = tensorData(cross.cross_values); // [L, P, H, T, D]
+    // The start token at position 0, one row per prefix: its logits are image position 0's.
+    const start = this.allocate(count);
+    start.textMask.set(textMask);
+    this.fillCross(start, crossKeys, crossValues, count);
+    const out = await this.run(start, new BigInt64Array(count).fill(BigInt(this.startToken)), new Int32Array(count));
+    this.stats.prefillMs += performance.now() - started;
+    this.stats.prefillRows += count;
+    return { count, logits: this.imageLogits(out.logits, count), crossKeys, crossValues, textMask, startKeys: out.newKeys, startValues: out.newValues };
+  }
+
+  allocate(rows: number): EncoderDecoderCache {
+    return new EncoderDecoderCache(this.dims, rows);
+  }
+
+  writePrefix(cache: EncoderDecoderCache, row: number, batch: PrefixBatch, prefix: number): void {
+    const b = batch as EncoderDecoderPrefixes;
+    const { layers, heads, headDim, textLength } = this.dims;
+    const block = heads * headDim * textLength;
+    for (let l = 0; l < layers; l++) {
+      const from = (l * b.count + prefix) * block; // [H, D, T] of prefix p in layer l
+      cache.crossKeys[l].set(b.crossKeys.subarray(from, from + block), row * block);
+      cache.crossValues[l].set(b.crossValues.subarray(from, from + block), row * block);
+    }
+    cache.textMask.set(b.textMask.subarray(prefix * textLength, (prefix + 1) * textLength), row * textLength);
+    cache.self.writeEntry(row, b.startKeys, b.startValues, b.count, prefix, 0, true);
+  }
+
+  async step(cache: EncoderDecoderCache, codes: Int32Array, positions: Int32Array): Promise<ImageLogits> {
+    const started = performance.now();
+    // Image code j is fed at decoder position j + 1 (position 0 is the start token).
+    const decoderPositions = Int32Array.from(positions, (j) => j + 1);
+    const out = await this.run(cache, BigInt64Array.from(codes, (code) => BigInt(code)), decoderPositions);
+    this.stats.decodeMs += performance.now() - started;
+    this.stats.stepCalls += 1;
+    this.stats.stepRows = cache.rows;
+    cache.self.writeStep(out.newKeys, out.newValues, decoderPositions);
+    return this.imageLogits(out.logits, cache.rows);
+  }
+
+  /** Copies layer-major cross keys/values of `count` prefixes into rows 0..count-1 of `cache`. */
+  private fillCross(cache: EncoderDecoderCache, crossKeys: Float32Array, crossValues: Float32Array, count: number): void {
+    const { heads, headDim, textLength } = this.dims;
+    const slab = count * heads * headDim * textLength;
+    for (let l = 0; l < this.dims.layers; l++) {
+      cache.crossKeys[l].set(crossKeys.subarray(l * slab, (l + 1) * slab));
+      cache.crossValues[l].set(crossValues.subarray(l * slab, (l + 1) * slab));
+    }
+  }
+
+  /** One run of the step graph over every row of `cache` (nothing written back). */
+  private async run(cache: EncoderDecoderCache, inputIds: BigInt64Array, decoderPositions: Int32Array) {
+    const { layers, heads, headDim, slots, textLength } = this.dims;
+    const rows = cache.rows;
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', inputIds, [rows, 1]),
+      position_ids: new ort.Tensor('int64', BigInt64Array.from(decoderPositions, (p) => BigInt(p)), [rows, 1]),
+      attention_mask: new ort.Tensor('float32', cache.self.mask, [rows, slots]),
+      text_mask: new ort.Tensor('float32', cache.textMask, [rows, textLength]),
+    };
+    for (let l = 0; l < layers; l++) {
+      feeds[`past_key_${l}`] = new ort.Tensor('float32', cache.self.keys[l], [rows, heads, headDim, slots]);
+      feeds[`past_value_${l}`] = new ort.Tensor('float32', cache.self.values[l], [rows, heads, slots, headDim]);
+      feeds[`cross_key_${l}`] = new ort.Tensor('float32', cache.crossKeys[l], [rows, heads, headDim, textLength]);
+      feeds[`cross_value_${l}`] = new ort.Tensor('float32', cache.crossValues[l], [rows, heads, textLength, headDim]);
+    }
+    const out = await this.stepSession.run(feeds);
+    return { logits: tensorData(out.logits), newKeys: tensorData(out.new_keys), newValues: tensorData(out.new_values) };
+  }
+
+  private imageLogits(data: Float32Array, rows: number): ImageLogits {
+    if (data.length !== rows * this.imageVocab) {
+      throw new TesseraError('TESSERA_ERR_INFERENCE', `step graph returned ${data.length} logits, expected ${rows}x${this.imageVocab}`);
+    }
+    return { rows, data, stride: this.imageVocab, offset: 0 };
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The generator seam: the autoregressive transformer that turns a text prefix into
+ * next-image-token logits, one image position at a time, over fixed per-row cache slots.
+ *
+ * The samplers (src/sampler) own rows, guidance, logits processors and random streams;
+ * they never see graph feed names, vocabulary offsets, text positions or cache layouts.
+ * Everything architecture-specific lives behind this interface: today's decoder-only
+ * graphs (src/generator/decoder-only) are its first implementation, and the loader picks
+ * the implementation from `manifest.architecture`. Vocabulary in one word: an *image
+ * position* j is the index of an image token in the grid (0 .. imageTokens-1, row-major).
+ */
+
+/**
+ * Next-token logits over the image vocabulary for a set of rows, as a view into the
+ * graph's own output buffer (no copy): row r's logits are
+ * `data.subarray(r * stride + offset, r * stride + offset + imageVocab)`.
+ */
+export interface ImageLogits {
+  rows: number;
+  data: Float32Array;
+  stride: number;
+  offset: number;
+}
+
+/** Row r of an ImageLogits view. */
+export function logitsRow(logits: ImageLogits, row: number, imageVocab: number): Float32Array {
+  const start = row * logits.stride + logits.offset;
+  return logits.data.subarray(start, start + imageVocab); // [imageVocab]
+}
+
+/** The distinct text prefixes of a batch after the prefill phase. */
+export interface PrefixBatch {
+  count: number;
+  /** Logits for image position 0 of each prefix. */
+  logits: ImageLogits;
+}
+
+/** Fixed per-row cache slots, allocated once per batch; rows are the outermost dimension. */
+export interface RowCache {
+  readonly rows: number;
+  /** Copies `count` whole rows of `source` (a cache of the same generator) from `fromRow` into this cache at `toRow`. */
+  copyRows(source: RowCache, fromRow: number, toRow: number, count: number): void;
+}
+
+export interface GeneratorStats {
+  /** Prefix rows run through the prefill phase. */
+  prefillRows: number;
+  prefillMs: number;
+  stepCalls: number;
+  /** Rows of the last step call. */
+  stepRows: number;
+  decodeMs: number;
+}
+
+export interface ImageTokenGenerator<Cache extends RowCache = RowCache> {
+  /** manifest.architecture of the implementation. */
+  readonly architecture: string;
+  /** Ids per text prefix (texts are padded/truncated to this length before they get here). */
+  readonly textLength: number;
+  /** Size of the image codebook: logits are over [0, imageVocab). */
+  readonly imageVocab: number;
+  /** Image positions per sequence (grid height x width). */
+  readonly imageTokens: number;
+  readonly stats: GeneratorStats;
+
+  /** Runs each distinct text prefix once; the result fills any number of rows. */
+  prefill(prefixes: readonly (readonly number[])[]): Promise<PrefixBatch>;
+  /** Allocates fixed slots for `rows` rows (all zero, nothing valid). */
+  allocate(rows: number): Cache;
+  /** Fills `row` of `cache` with prefix `prefix` of `batch`, so the row's next step is image position 0's successor. */
+  writePrefix(cache: Cache, row: number, batch: PrefixBatch, prefix: number): void;
+  /**
+   * One step over every row of `cache`: row r is fed image code `codes[r]` at image
+   * position `positions[r]` (rows may sit at different positions) and its cache slot for
+   * that position is written. Returns the logits for image position `positions[r] + 1`.
+   */
+  step(cache: Cache, codes: Int32Array, positions: Int32Array): Promise<ImageLogits>;
+  /**
+   * Optional cache-free path: the logits for image position `codes[r].length` of each row,
+   * computed by rerunning the whole sequence (text prefix + codes so far). Used by the
+   * naive sampler, the benchmark's baseline and cross-check.
+   */
+  forwardFull?(prefixes: readonly (readonly number[])[], codes: readonly Int32Array[]): Promise<ImageLogits>;
+}
+
+export function emptyStats(): GeneratorStats {
+  return { prefillRows: 0, prefillMs: 0, stepCalls: 0, stepRows: 0, decodeMs: 0 };
+}
+
+/** A float32 graph output's data (onnxruntime-node has already copied it into a JS buffer). */
+export function tensorData(value: { data: unknown }): Float32Array {
+  return value.data as Float32Array;
+}

@@ -1,0 +1,54 @@
+/** The objects worlds' frozen eval prompt sets: categories, structured specs and per-prompt seeds. */
+import { deriveSeed } from '../shapes/prng.js';
+import { sampleScene, type SceneOptions } from './generate.js';
+import type { Spec, World } from './world.js';
+
+export const OBJECTS_PROMPT_CATEGORIES = ['single', 'relation', 'count', 'background', 'colour', 'heldout'] as const;
+export type ObjectsPromptCategory = (typeof OBJECTS_PROMPT_CATEGORIES)[number];
+
+export interface ObjectsEvalPrompt {
+  id: string;
+  category: ObjectsPromptCategory;
+  prompt: string;
+  spec: Spec;
+  seed: number;
+}
+
+/** The prompt set's own seed; changing it changes the frozen eval/objects-prompts.json. */
+export const OBJECTS_PROMPT_SET_SEED = 20240316;
+/** Prompts per category: 6 x 90 = 540 for the full world, 6 x 30 for the CPU-sized one. */
+export const OBJECTS_PROMPTS_PER_CATEGORY: Record<World['name'], number> = { objects: 90, 'objects-mini': 30 };
+export const OBJECTS_PROMPT_FILES: Record<World['name'], string> = { objects: 'eval/objects-prompts.json', 'objects-mini': 'eval/objects-mini-prompts.json' };
+
+const CATEGORY_OPTIONS: Record<ObjectsPromptCategory, SceneOptions> = {
+  single: { heldOut: 'exclude', kind: 'single', backgroundMention: 0, captions: 1 },
+  relation: { heldOut: 'exclude', kind: 'relation', backgroundMention: 0, captions: 1 },
+  count: { heldOut: 'exclude', kind: 'count', backgroundMention: 0, captions: 1 },
+  background: { heldOut: 'exclude', backgroundMention: 1, captions: 1 },
+  colour: { heldOut: 'exclude', colorRequired: true, colorMention: 1, backgroundMention: 0.3, captions: 1 },
+  heldout: { heldOut: 'require', backgroundMention: 0.3, captions: 1 },
+};
+
+/** A pure function of (world, OBJECTS_PROMPT_SET_SEED): the committed file is its output. */
+export function makeObjectsPromptSet(world: World, perCategory: number = OBJECTS_PROMPTS_PER_CATEGORY[world.name]): ObjectsEvalPrompt[] {
+  const prompts: ObjectsEvalPrompt[] = [];
+  const seen = new Set<string>();
+  OBJECTS_PROMPT_CATEGORIES.forEach((category, c) => {
+    let made = 0;
+    for (let draw = 0; made < perCategory; draw++) {
+      const generated = sampleScene(world, deriveSeed(OBJECTS_PROMPT_SET_SEED + c, draw), CATEGORY_OPTIONS[category]);
+      const prompt = generated.captions[0];
+      if (seen.has(prompt)) continue;
+      seen.add(prompt);
+      prompts.push({ id: `${category}-${String(made).padStart(3, '0')}`, category, prompt, spec: generated.spec, seed: deriveSeed(OBJECTS_PROMPT_SET_SEED + 100 + c, made) % 1_000_000 });
+      made++;
+    }
+  });
+  return prompts;
+}
+
+/** The file body written by scripts/make-objects-prompt-set.ts. */
+export function objectsPromptFile(world: World): Record<string, unknown> {
+  const prompts = makeObjectsPromptSet(world);
+  return { format: 'tessera-eval-prompts', formatVersion: 1, world: world.name, seed: OBJECTS_PROMPT_SET_SEED, count: prompts.length, prompts };
+}

@@ -1,0 +1,97 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TokenDecoder } from '../decoder/token-decoder.js';
+import { TesseraError } from '../errors.js';
+import type { Device } from '../types.js';
+import { checkClipDir, ClipReranker } from '../rerank/clip-reranker.js';
+import { DecoderOnlyGenerator } from '../generator/decoder-only/generator.js';
+import { EncoderDecoderGenerator } from '../generator/encoder-decoder/generator.js';
+import type { ImageTokenGenerator } from '../generator/generator.js';
+import { BatchSampler } from '../sampler/sampler.js';
+import { TextTokenizer } from '../text/tokenizer.js';
+import { readManifest, verifyPackageFiles, type ModelManifest } from '../model/manifest.js';
+import { checkDevice, createSession } from '../model/runtime.js';
+
+/** The embedded default model package, shipped in the repository's models/ folder. */
+export const DEFAULT_MODEL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../models/default');
+
+export interface LoadOptions {
+  /** Model package folder; the embedded default when omitted. */
+  model?: string;
+  device?: Device;
+  /** Load CLIP for reranking (default true when the package has one, or `clip` is given). */
+  rerank?: boolean;
+  /** A CLIP folder in transformers.js's layout, used instead of the package's own (`--clip`). */
+  clip?: string;
+  /** Hash every file against the manifest (default true). */
+  verify?: boolean;
+}
+
+/** Every stage of a loaded package, ready to run. */
+export interface LoadedModel {
+  dir: string;
+  manifest: ModelManifest;
+  device: Device;
+  tokenizer: TextTokenizer;
+  generator: ImageTokenGenerator;
+  sampler: BatchSampler;
+  decoder: TokenDecoder;
+  reranker: ClipReranker | null;
+}
+
+export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel> {
+  const dir = path.resolve(options.model ?? DEFAULT_MODEL_DIR);
+  const device = options.device ?? 'cpu';
+  checkDevice(device);
+  // A mistaken --clip fails before anything heavy loads (even with reranking off: it is still a mistake).
+  const clipOverride = options.clip === undefined ? null : path.resolve(options.clip);
+  if (clipOverride !== null) checkClipDir(clipOverride, 'TESSERA_ERR_OPTION', 'clip');
+  const manifest = readManifest(dir);
+  if (options.verify !== false) await verifyPackageFiles(dir, manifest);
+  const file = (relative: string) => path.join(dir, relative);
+  const tokenizer = TextTokenizer.fromFile(file(manifest.text.tokenizer), manifest);
+  const generator = await loadGenerator(manifest, file, device);
+  const decoderSession = await createSession(file(manifest.decoder), device);
+  const encoderFile = manifest.encoder;
+  const loadEncoder = encoderFile === null ? null : () => createSession(file(encoderFile), device);
+  let reranker: ClipReranker | null = null;
+  if (options.rerank !== false && clipOverride !== null) {
+    reranker = await ClipReranker.load(clipOverride, device);
+  } else if (options.rerank !== false && manifest.clip !== null) {
+    const clipDir = file(manifest.clip);
+    if (!existsSync(clipDir)) {
+      throw new TesseraError('TESSERA_ERR_MODEL_FILE', `model package ${dir}: ${manifest.clip}/ is missing`, { param: 'model' });
+    }
+    checkClipDir(clipDir, 'TESSERA_ERR_MODEL_FILE', 'model');
+    reranker = await ClipReranker.load(clipDir, device);
+  }
+  return {
+    dir,
+    manifest,
+    device,
+    tokenizer,
+    generator,
+    sampler: new BatchSampler(generator),
+    decoder: new TokenDecoder(manifest, decoderSession, loadEncoder),
+    reranker,
+  };
+}
+
+/** The generator implementation named by `manifest.architecture` (the one place that dispatches on it). */
+async function loadGenerator(manifest: ModelManifest, file: (relative: string) => string, device: Device): Promise<ImageTokenGenerator> {
+  switch (manifest.architecture) {
+    case 'decoder-only': {
+      // The first session tells whether the device works; the rest load after it.
+      const prefill = await createSession(file(manifest.generator.prefill), device);
+      const step = await createSession(file(manifest.generator.step), device);
+      return new DecoderOnlyGenerator(manifest, prefill, step);
+    }
+    case 'encoder-decoder': {
+      const textEncoder = await createSession(file(manifest.encoderDecoder?.textEncoder ?? ''), device);
+      const prefill = await createSession(file(manifest.generator.prefill), device);
+      const step = await createSession(file(manifest.generator.step), device);
+      return new EncoderDecoderGenerator(manifest, textEncoder, prefill, step);
+    }
+  }
+}

@@ -1,0 +1,274 @@
+import Database from 'better-sqlite3';
+import { TesseraError } from '../errors.js';
+import { checkPage, type Page } from './params.js';
+import { topK } from './topk.js';
+import { VectorMatrix } from './matrix.js';
+import { checkBlob, normalised, toBlob } from './vectors.js';
+
+/**
+ * Visual search over stored CLIP image embeddings (same.energy's idea: rank past images
+ * by embedding similarity, not by keywords). SQLite is the store of record; every
+ * vector is also kept in one contiguous matrix ([count, dim], src/search/matrix.ts) so
+ * that a query is a single flat SIMD scan of dot products. Measured against sqlite-vec in
+ * bench/search.bench.ts (docs/search.md): the flat scan is the one shipped.
+ */
+
+export interface SearchRecord {
+  id: string;
+  prompt: string;
+  /** The generator model that made the image. */
+  model: string;
+  /** Unix seconds. */
+  created: number;
+  /** Where the image lies: a path relative to the searched folder, or `job/file` on the server. */
+  source: string;
+}
+
+export interface SearchHit extends SearchRecord {
+  /** Cosine similarity with the query, in [-1, 1]. */
+  score: number;
+}
+
+export interface SearchResultPage {
+  /** Images that were ranked (all stored, less the query image for "more like this"). */
+  total: number;
+  offset: number;
+  limit: number;
+  data: SearchHit[];
+}
+
+export interface IndexOptions {
+  /** Embedding width (CLIP's projection_dim). */
+  dim: number;
+  /**
+   * Names the embedding space (e.g. the CLIP model's name): vectors from two CLIP
+   * models are not comparable, so opening an index made with another space fails.
+   */
+  space: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS search_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS search_embeddings (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  prompt TEXT NOT NULL,
+  model TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  embedding BLOB NOT NULL
+);`;
+
+interface Row extends SearchRecord {
+  seq: number;
+  embedding: Buffer;
+}
+
+export class SearchIndex {
+  readonly dim: number;
+  readonly space: string;
+  /** [capacity, dim]; rows 0..count-1 are live. */
+  private readonly vectors: VectorMatrix;
+  /** Insertion sequence per slot: the tie-break, and the refresh watermark. */
+  private seqs: Float64Array;
+  private slotIds: string[] = [];
+  private readonly slotOf = new Map<string, number>();
+  private count = 0;
+  private lastSeq = 0;
+
+  constructor(
+    private readonly db: Database.Database,
+    options: IndexOptions,
+  ) {
+    if (!Number.isInteger(options.dim) || options.dim < 1) {
+      throw new TesseraError('TESSERA_ERR_INDEX', `embedding width must be a positive integer, got ${options.dim}`);
+    }
+    this.dim = options.dim;
+    this.space = options.space;
+    this.vectors = new VectorMatrix(this.dim);
+    this.seqs = new Float64Array(1024);
+    db.exec(SCHEMA);
+    this.checkMeta();
+    this.loadAfter(0);
+  }
+
+  /** Opens (or creates) an index in its own SQLite file. WAL lets readers run beside the writer. */
+  static open(file: string, options: IndexOptions): SearchIndex {
+    const db = new Database(file);
+    // A 512-wide embedding is a 2 KB blob: with SQLite's default 4 KB pages only one
+    // row fits a page (3.9 GB per million rows, measured); 16 KB pages hold seven.
+    // Takes effect only while the file is new.
+    db.pragma('page_size = 16384');
+    db.pragma('journal_mode = WAL');
+    return new SearchIndex(db, options);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  has(id: string): boolean {
+    return this.slotOf.has(id);
+  }
+
+  /** Every stored id, in slot order (a copy). */
+  ids(): string[] {
+    return this.slotIds.slice(0, this.count);
+  }
+
+  private checkMeta(): void {
+    const get = this.db.prepare<[string], { value: string }>('SELECT value FROM search_meta WHERE key = ?');
+    const dim = get.get('dim')?.value;
+    const space = get.get('space')?.value;
+    if (dim === undefined) {
+      const put = this.db.prepare('INSERT INTO search_meta (key, value) VALUES (?, ?)');
+      put.run('dim', String(this.dim));
+      put.run('space', this.space);
+      return;
+    }
+    if (Number(dim) !== this.dim || space !== this.space) {
+      throw new TesseraError(
+        'TESSERA_ERR_INDEX',
+        `the index holds ${dim}-wide embeddings of ${JSON.stringify(space)}; asked for ${this.dim}-wide ones of ${JSON.stringify(this.space)}`,
+      );
+    }
+  }
+
+  private grow(needed: number): void {
+    if (needed <= this.seqs.length) return;
+    let capacity = this.seqs.length;
+    while (capacity < needed) capacity *= 2;
+    const seqs = new Float64Array(capacity);
+    seqs.set(this.seqs.subarray(0, this.count));
+    this.seqs = seqs;
+  }
+
+  private place(id: string, seq: number, vector: Float32Array | Buffer): void {
+    this.grow(this.count + 1);
+    const slot = this.count++;
+    if (vector instanceof Float32Array) this.vectors.setRow(slot, vector);
+    else this.vectors.setRowBytes(slot, vector);
+    this.seqs[slot] = seq;
+    this.slotIds[slot] = id;
+    this.slotOf.set(id, slot);
+    if (seq > this.lastSeq) this.lastSeq = seq;
+  }
+
+  /** Reads rows inserted after `seq` (all of them at open). */
+  private loadAfter(seq: number): void {
+    const pending = this.db.prepare<[number], { n: number }>('SELECT COUNT(*) AS n FROM search_embeddings WHERE seq > ?').get(seq)!.n;
+    this.grow(this.count + pending);
+    this.vectors.reserve(this.count + pending);
+    const rows = this.db.prepare<[number], Pick<Row, 'seq' | 'id' | 'embedding'>>('SELECT seq, id, embedding FROM search_embeddings WHERE seq > ? ORDER BY seq');
+    for (const row of rows.iterate(seq)) {
+      checkBlob(row.embedding, this.dim, row.id);
+      this.place(row.id, row.seq, row.embedding);
+    }
+  }
+
+  /**
+   * Catches up with writes made through another connection (the server's store while
+   * `tessera search` reads): new rows are appended; a deletion elsewhere shows as a
+   * count mismatch and reloads everything.
+   */
+  refresh(): void {
+    this.loadAfter(this.lastSeq);
+    const stored = this.db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM search_embeddings').get()!.n;
+    if (stored !== this.count) {
+      this.count = 0;
+      this.lastSeq = 0;
+      this.slotIds = [];
+      this.slotOf.clear();
+      this.loadAfter(0);
+    }
+  }
+
+  /** Stores records with their embeddings in one transaction; the memory copy follows only on commit. */
+  insertMany(items: readonly { record: SearchRecord; embedding: ArrayLike<number> }[]): void {
+    const seen = new Set<string>();
+    const prepared = items.map(({ record, embedding }) => {
+      if (typeof record.id !== 'string' || record.id === '') throw new TesseraError('TESSERA_ERR_EMBEDDING', 'a stored embedding needs a non-empty id');
+      if (this.slotOf.has(record.id) || seen.has(record.id)) {
+        throw new TesseraError('TESSERA_ERR_EMBEDDING', `the index already holds an image with id ${JSON.stringify(record.id)}`);
+      }
+      seen.add(record.id);
+      return { record, vector: normalised(embedding, this.dim, `embedding of ${record.id}`) };
+    });
+    const insert = this.db.prepare('INSERT INTO search_embeddings (id, prompt, model, created, source, embedding) VALUES (?, ?, ?, ?, ?, ?)');
+    const seqs = this.db.transaction(() =>
+      prepared.map(({ record, vector }) => Number(insert.run(record.id, record.prompt, record.model, Math.trunc(record.created), record.source, toBlob(vector)).lastInsertRowid)),
+    )();
+    prepared.forEach(({ record, vector }, i) => this.place(record.id, seqs[i]!, vector));
+  }
+
+  insert(record: SearchRecord, embedding: ArrayLike<number>): void {
+    this.insertMany([{ record, embedding }]);
+  }
+
+  /** Removes an image; the last slot moves into its place so the matrix stays dense. */
+  delete(id: string): boolean {
+    const slot = this.slotOf.get(id);
+    if (slot === undefined) return false;
+    this.db.prepare('DELETE FROM search_embeddings WHERE id = ?').run(id);
+    const last = --this.count;
+    if (slot !== last) {
+      this.vectors.copyRow(last, slot);
+      this.seqs[slot] = this.seqs[last]!;
+      this.slotIds[slot] = this.slotIds[last]!;
+      this.slotOf.set(this.slotIds[slot]!, slot);
+    }
+    this.slotIds.length = last;
+    this.slotOf.delete(id);
+    return true;
+  }
+
+  /** The stored (normalised) embedding of `id`, a copy. */
+  embedding(id: string): Float32Array {
+    const slot = this.slotOf.get(id);
+    if (slot === undefined) throw new TesseraError('TESSERA_ERR_SEARCH_NOT_FOUND', `no stored image has id ${JSON.stringify(id)}`, { param: 'like' });
+    return this.vectors.row(slot);
+  }
+
+  /** Ranks every stored image by cosine with `vector` (normalised here), one page of it. */
+  query(vector: ArrayLike<number>, page: Page = { offset: 0, limit: 20 }): SearchResultPage {
+    return this.rank(normalised(vector, this.dim, 'query embedding'), page, -1);
+  }
+
+  /**
+   * "More like this": ranks by the stored embedding of `id`. The image itself is left
+   * out (its score is always 1, so it would only push the page by one); another image
+   * with an identical embedding is kept and ranks first.
+   */
+  moreLike(id: string, page: Page = { offset: 0, limit: 20 }): SearchResultPage {
+    const vector = this.embedding(id);
+    return this.rank(vector, page, this.slotOf.get(id)!);
+  }
+
+  private rank(query: Float32Array, page: Page, skip: number): SearchResultPage {
+    const { offset, limit } = checkPage(page);
+    const scores = this.vectors.scan(query, this.count); // [count]
+    const ranked = topK(scores, this.seqs, this.count, offset + limit, skip).slice(offset);
+    const records = this.records(ranked.map((r) => this.slotIds[r.slot]!));
+    return {
+      total: skip >= 0 ? this.count - 1 : this.count,
+      offset,
+      limit,
+      data: ranked.map((r) => ({ ...records.get(this.slotIds[r.slot]!)!, score: r.score })),
+    };
+  }
+
+  /** Fields of one page of results, read from SQLite (only vectors live in memory). */
+  private records(ids: readonly string[]): Map<string, SearchRecord> {
+    const out = new Map<string, SearchRecord>();
+    if (ids.length === 0) return out;
+    const rows = this.db
+      .prepare<string[], SearchRecord>(`SELECT id, prompt, model, created, source FROM search_embeddings WHERE id IN (${ids.map(() => '?').join(',')})`)
+      .all(...ids);
+    for (const row of rows) out.set(row.id, row);
+    return out;
+  }
+}

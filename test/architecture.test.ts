@@ -1,0 +1,70 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './helpers/tiny.js';
+
+/**
+ * The folder layout is the architecture (docs/architecture.md): every module imports only
+ * from its own layer or the layers below it. Rank of each top-level entry of src/, low to high.
+ */
+const LAYERS: Record<string, number> = {
+  'types.ts': 0,
+  'errors.ts': 0,
+  util: 0,
+  model: 1,
+  text: 2,
+  generator: 2,
+  sampler: 2,
+  decoder: 2,
+  rerank: 2,
+  image: 2,
+  output: 3,
+  pipeline: 4,
+  cli: 5,
+  batch: 5,
+  server: 5,
+  eval: 5,
+  shapes: 5,
+  objects: 5,
+  search: 5,
+  footprint: 3,
+  carbon: 3,
+  'index.ts': 6,
+};
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const full = path.join(dir, name);
+    if (statSync(full).isDirectory()) return sourceFiles(full);
+    return /\.(ts|js)$/.test(name) && !full.includes(`${path.sep}public${path.sep}`) ? [full] : [];
+  });
+}
+
+const SRC = path.join(ROOT, 'src');
+// Imports name the compiled file (`../errors.js`); the layer table names sources.
+const layerOf = (file: string): string => path.relative(SRC, file).split(path.sep)[0].replace(/\.js$/, '.ts');
+
+describe('layers', () => {
+  const files = sourceFiles(SRC);
+
+  it('every top-level folder of src/ has a layer', () => {
+    const unknown = [...new Set(files.map(layerOf))].filter((top) => LAYERS[top] === undefined);
+    expect(unknown).toEqual([]);
+  });
+
+  it('no module imports a layer above its own', () => {
+    const uphill: string[] = [];
+    for (const file of files) {
+      const source = readFileSync(file, 'utf8');
+      // Static imports and re-exports, type-only ones included, and dynamic import() of relative paths.
+      for (const match of source.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
+        const target = path.resolve(path.dirname(file), match[1]);
+        if (!target.startsWith(SRC)) continue;
+        const from = layerOf(file);
+        const to = layerOf(target);
+        if ((LAYERS[to] ?? 99) > (LAYERS[from] ?? -1)) uphill.push(`${path.relative(SRC, file)} -> ${path.relative(SRC, target)}`);
+      }
+    }
+    expect(uphill).toEqual([]);
+  });
+});
