@@ -4,8 +4,6 @@ import { ProgressBar } from '../cli/progress.js';
 import { TesseraError } from '../errors.js';
 import { checkDevice } from '../model/runtime.js';
 import type { Device } from '../types.js';
-import { existsSync, readdirSync, rmdirSync } from 'node:fs';
-import { acquireFolderLock } from './lock.js';
 import { runBatch, type BatchProgress, type BatchSummary } from './runner.js';
 
 export const BATCH_USAGE = `Usage: tessera batch <prompts.txt|prompts.jsonl> --out DIR [options]
@@ -103,42 +101,25 @@ export async function runBatchCommand(argv: string[]): Promise<number> {
     process.stderr.write(`tessera: ${message}\n`);
   };
 
-  // One run per folder (src/batch/lock.ts). A folder made only to hold the lock is removed again if the run wrote nothing.
-  const existed = existsSync(values.out);
-  const lock = acquireFolderLock(values.out);
-  for (const stale of lock.tookOver) onNotice(`took over the lock of batch run ${stale.pid} (since ${stale.since}), which is no longer running`);
-  let summary: BatchSummary;
-  try {
-    summary = await runBatch({
-      prompts: positionals[0],
-      out: values.out,
-      model: values.model,
-      clip: values.clip,
-      device: device as Device,
-      ...samplingFromFlags(values),
-      grid: !values['no-grid'],
-      batchPrompts: numberFlag('batch-prompts', values['batch-prompts']),
-      strict: values.strict === true,
-      force: values.force === true,
-      onProgress,
-      onNotice,
-    });
-  } finally {
-    lock.release();
-    if (!existed) removeIfEmpty(values.out);
-  }
+  // runBatch holds the folder's lock (src/batch/lock.ts): one run per folder.
+  const summary = await runBatch({
+    prompts: positionals[0],
+    out: values.out,
+    model: values.model,
+    clip: values.clip,
+    device: device as Device,
+    ...samplingFromFlags(values),
+    grid: !values['no-grid'],
+    batchPrompts: numberFlag('batch-prompts', values['batch-prompts']),
+    strict: values.strict === true,
+    force: values.force === true,
+    onProgress,
+    onNotice,
+  });
   (bar as ProgressBar | null)?.finish();
   if (values.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
   else process.stdout.write(formatSummary(summary));
   return summary.invalid.length > 0 || summary.failed.length > 0 ? 1 : 0;
-}
-
-function removeIfEmpty(dir: string): void {
-  try {
-    if (readdirSync(dir).length === 0) rmdirSync(dir);
-  } catch {
-    // not there or not empty: leave it
-  }
 }
 
 export function formatSummary(s: BatchSummary): string {

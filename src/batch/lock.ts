@@ -1,5 +1,5 @@
 /**
- * One `tessera batch` run per output folder. Two runs on one folder would both do all
+ * One `tessera batch` run (runBatch) per output folder. Two runs on one folder would both do all
  * the work and remove each other's temporaries, so a run holds `.tessera-batch.lock`
  * (its pid, host, process start time and a random token) from start to end.
  *
@@ -10,7 +10,7 @@
  * lock is retried. A lock held by another host is never taken over.
  */
 import { randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TesseraError } from '../errors.js';
@@ -28,9 +28,11 @@ export interface LockHolder {
 
 export interface FolderLock {
   readonly file: string;
+  /** Whether taking the lock created the folder (release removes it again if it is still empty). */
+  readonly created: boolean;
   /** Stale locks of dead runs that were taken over on the way (for a notice). */
   readonly tookOver: LockHolder[];
-  /** Removes the lock if it is still ours; safe to call twice. */
+  /** Removes the lock if it is still ours (and the folder, if the lock made it and nothing else was written); safe to call twice. */
   release(): void;
 }
 
@@ -79,8 +81,9 @@ function busy(dir: string, holder: LockHolder | null): TesseraError {
 /** Takes the folder's lock (creating the folder); TESSERA_ERR_FOLDER_LOCKED when a live run holds it. */
 export function acquireFolderLock(dir: string): FolderLock {
   const resolved = path.resolve(dir);
+  let created: boolean;
   try {
-    mkdirSync(resolved, { recursive: true });
+    created = mkdirSync(resolved, { recursive: true }) !== undefined;
   } catch (error) {
     throw new TesseraError('TESSERA_ERR_OUTPUT', `cannot create output folder ${resolved}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
       param: 'out',
@@ -96,7 +99,7 @@ export function acquireFolderLock(dir: string): FolderLock {
     for (let attempt = 0; attempt < 8; attempt++) {
       try {
         linkSync(mine, file);
-        return lockHandle(file, me, tookOver);
+        return lockHandle(file, me, tookOver, created);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
@@ -142,10 +145,11 @@ function statMs(file: string): number | null {
   }
 }
 
-function lockHandle(file: string, me: LockHolder, tookOver: LockHolder[]): FolderLock {
+function lockHandle(file: string, me: LockHolder, tookOver: LockHolder[], created: boolean): FolderLock {
   let released = false;
   return {
     file,
+    created,
     tookOver,
     release() {
       if (released) return;
@@ -155,6 +159,13 @@ function lockHandle(file: string, me: LockHolder, tookOver: LockHolder[]): Folde
           unlinkSync(file);
         } catch {
           // already gone
+        }
+      }
+      if (created) {
+        try {
+          if (readdirSync(path.dirname(file)).length === 0) rmdirSync(path.dirname(file));
+        } catch {
+          // not empty, or gone: leave it
         }
       }
     },

@@ -11,6 +11,7 @@
  * same sampler batches as before (a batch with any prompt missing is run whole), so a
  * run killed at any moment and re-run ends with the same bytes as one never killed.
  */
+import { acquireFolderLock } from './lock.js';
 import path from 'node:path';
 import { isTesseraError, TesseraError } from '../errors.js';
 import { renderPrompt } from '../output/batch.js';
@@ -107,7 +108,7 @@ export interface BatchTestSeams {
   crash?: CrashHook;
 }
 
-export async function runBatch(options: BatchOptions, seams: BatchTestSeams = {}): Promise<BatchSummary> {
+async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {}): Promise<BatchSummary> {
   const started = performance.now();
   const notice = (message: string) => options.onNotice?.(message);
   const batchPrompts = options.batchPrompts ?? 8;
@@ -228,4 +229,18 @@ async function render(task: Task, result: GenerationResult): Promise<RenderedPro
   const started = performance.now();
   const { files, record } = await renderPrompt(result, task);
   return { task, files, record, encodeMs: performance.now() - started };
+}
+
+/**
+ * Runs a batch holding the output folder's lock (src/batch/lock.ts): a second run on a folder
+ * in use fails with TESSERA_ERR_FOLDER_LOCKED; the lock of a run that died is taken over.
+ */
+export async function runBatch(options: BatchOptions, seams: BatchTestSeams = {}): Promise<BatchSummary> {
+  const lock = acquireFolderLock(options.out);
+  for (const stale of lock.tookOver) options.onNotice?.(`took over the lock of batch run ${stale.pid} (since ${stale.since}), which is no longer running`);
+  try {
+    return await runBatchInFolder(options, seams);
+  } finally {
+    lock.release();
+  }
 }

@@ -3,7 +3,7 @@
  * second run (TESSERA_ERR_FOLDER_LOCKED); a lock left by a dead process is taken over.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -42,13 +42,17 @@ describe('folder lock', () => {
     expect(existsSync(path.join(folder, LOCK_NAME))).toBe(false);
     const second = acquireFolderLock(folder);
     second.release();
+    // The lock made the folder; releasing it removes the folder again while it is empty.
+    const fresh = path.join(dir, 'fresh');
+    acquireFolderLock(fresh).release();
+    expect(existsSync(fresh)).toBe(false);
   });
 
   it('a lock whose process died, or whose pid now names another process, is taken over', async () => {
     const folder = path.join(dir, 'stale');
     const dead = await deadPid();
     const write = (holder: object) => writeFileSync(path.join(folder, LOCK_NAME), JSON.stringify(holder));
-    acquireFolderLock(folder).release();
+    mkdirSync(folder, { recursive: true });
     write({ pid: dead, host: os.hostname(), processStart: null, since: 'then', token: 'aaaa' });
     const lock = acquireFolderLock(folder);
     expect(lock.tookOver.map((h) => h.pid)).toEqual([dead]);
@@ -84,7 +88,7 @@ describe('folder lock', () => {
 
   it('tessera batch takes over the lock of a killed run and says so', async () => {
     const out = path.join(dir, 'killed');
-    acquireFolderLock(out).release();
+    mkdirSync(out, { recursive: true });
     const dead = await deadPid();
     writeFileSync(path.join(out, LOCK_NAME), JSON.stringify({ pid: dead, host: os.hostname(), processStart: null, since: 'then', token: 'dddd' }));
     const ran = await cli('batch', prompts, '--out', out, ...common);

@@ -8,7 +8,7 @@ import { testServer, waitFor, type TestServer } from '../server/helpers.js';
 let server: TestServer;
 beforeAll(async () => {
   // A short watchdog; the step delay keeps the request in flight long enough to stop the child mid-way.
-  server = await testServer({ waitReady: true, workerWatchdogMs: 1500, workerStepDelayMs: 50 });
+  server = await testServer({ waitReady: true, workerWatchdogMs: 4000, workerStepDelayMs: 50 });
 });
 afterAll(async () => server?.close());
 
@@ -62,6 +62,6 @@ describe('heartbeat watchdog', () => {
     process.kill(pid, 'SIGSTOP');
     await seen;
     expect(statuses).toEqual([503]);
-    await waitFor(() => worker.ready && worker.pid !== pid, 60_000);
+    await waitFor(() => worker.ready && worker.pid !== pid, 90_000);
   });
 });

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { TesseraError, type ErrorCode } from '../../errors.js';
 import type { ResolvedRequest } from '../../pipeline/settings.js';
 import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../types.js';
+import { redactPaths } from './redact.js';
 import { WORKER_CONFIG_ENV, type ChildMessage, type ParentMessage, type WorkerConfig } from './protocol.js';
 
 const here = fileURLToPath(import.meta.url);
@@ -41,18 +42,6 @@ export interface WorkerOptions {
 /** Load failures that a respawn cannot fix: the package or the device is wrong, not the process. */
 const PERMANENT_LOAD_ERRORS = new Set<string>(['TESSERA_ERR_MODEL_FILE', 'TESSERA_ERR_MANIFEST', 'TESSERA_ERR_MODEL_NOT_FOUND', 'TESSERA_ERR_DEVICE']);
 
-/**
- * Removes machine paths from a message meant for API clients: the model folder becomes its
- * name, any other absolute path its last component. /readyz needs no key, and an error body
- * must not describe the server's disk.
- */
-export function redactPaths(message: string, modelDir: string): string {
-  const name = path.basename(modelDir);
-  return message
-    .split(modelDir)
-    .join(name)
-    .replace(/(?:[A-Za-z]:)?(?:[\\/][\w.@+~-]+){2,}[\\/]?/g, (p) => path.basename(p.replace(/[\\/]+$/, '')));
-}
 
 interface Pending {
   resolve: (result: GenerationResult) => void;
