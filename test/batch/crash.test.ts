@@ -12,7 +12,6 @@ import { spawn } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acquireFolderLock } from '../../src/batch/lock.js';
 import { runBatch, type BatchTestSeams } from '../../src/batch/runner.js';
 import type { CrashHook } from '../../src/batch/store.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
@@ -113,14 +112,22 @@ const prompts6 = writeText(dir, 'six.txt', 'a red circle\ntwo blue squares\na gr
 describe('crash safety (SIGKILL of a child process)', () => {
   let reference: Map<string, string>;
   const resume = (out: string) => runBatch({ tessera, prompts: prompts6, out, candidates: 2, keep: 1, seed: 9, batchPrompts: 2 });
-  /** A re-run as `tessera batch` makes it: under the folder's lock, which the killed run left behind (src/batch/lock.ts). */
+  /** A re-run: runBatch takes the folder's lock, which the killed run left behind (src/batch/lock.ts), and says so. */
   const resumeLocked = async (out: string) => {
-    const lock = acquireFolderLock(out);
-    try {
-      return { tookOver: lock.tookOver.length, summary: await resume(out) };
-    } finally {
-      lock.release();
-    }
+    let tookOver = 0;
+    const summary = await runBatch({
+      tessera,
+      prompts: prompts6,
+      out,
+      candidates: 2,
+      keep: 1,
+      seed: 9,
+      batchPrompts: 2,
+      onNotice: (message) => {
+        if (message.startsWith('took over the lock of batch run')) tookOver += 1;
+      },
+    });
+    return { tookOver, summary };
   };
 
   beforeAll(async () => {
