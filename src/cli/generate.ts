@@ -65,7 +65,8 @@ export async function runGenerate(argv: string[]): Promise<number> {
   }
   const device = values.device ?? 'cpu';
   checkDevice(device);
-  const request = { prompt: positionals[0], ...samplingFromFlags(values) };
+  // The CLI shows a progress bar, no previews: previewCandidates 0 decodes none.
+  const request = { prompt: positionals[0], ...samplingFromFlags(values), previewCandidates: 0 };
   const tessera = await Tessera.load({ model: values.model, device: device as Device, rerank: request.rerank, clip: values.clip });
   try {
     // Validate everything before anything is created on disk.

@@ -87,8 +87,11 @@ export class GenerationRun {
     this.emit(rows === undefined ? { type: 'step', step: tokensDone, steps: tokensTotal, tokensPerSecond } : { type: 'step', step: tokensDone, steps: tokensTotal, tokensPerSecond, rows });
     this.lastTick = now;
     if (this.previewEvery > 0 && tokensDone % this.previewEvery === 0 && tokensDone < tokensTotal) {
+      // Nobody shown, nothing decoded: previews cost a full image decode of every shown candidate.
+      const shown = this.shownCodes(codes);
+      if (shown.length === 0) return;
       const started = performance.now();
-      const images = await this.tessera.previewImages(this.shownCodes(codes), tokensDone);
+      const images = await this.tessera.previewImages(shown, tokensDone);
       this.previewMs += performance.now() - started;
       this.emit({ type: 'preview', step: tokensDone, steps: tokensTotal, images });
     }

@@ -91,7 +91,9 @@ export class Tessera {
   async generateMany(requests: readonly (GenerateRequest | PreparedRequest)[], callbacks: GenerateCallbacks = {}): Promise<GenerationResult[]> {
     const { sampler } = this.model;
     const started = performance.now();
-    const prepared = requests.map((r) => (isPrepared(r) ? r : this.prepare(r)));
+    let prepared = requests.map((r) => (isPrepared(r) ? r : this.prepare(r)));
+    // Without a listener there is no one to show previews to: decode none.
+    if (callbacks.onEvent === undefined) prepared = prepared.map((p) => ({ ...p, resolved: { ...p.resolved, previewCandidates: 0 } }));
     const run = this.startRun(prepared, (event) => callbacks.onEvent?.(event), started);
     const prefillBefore = sampler.stats.prefillMs;
     const state = await sampler.prefill(run.sequences);

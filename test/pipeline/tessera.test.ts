@@ -115,3 +115,30 @@ describe('previews', () => {
     expect(Array.from(fillPartialGrid(Int32Array.from([5, 2, 5, 0, 0, 0]), 3))).toEqual([5, 2, 5, 5, 5, 5]);
   });
 });
+
+describe('previews decode only what is shown', () => {
+  it('decodes none without a listener, and only previewCandidates per request with one', async () => {
+    const decoded: number[] = [];
+    const original = tessera.previewImages.bind(tessera);
+    tessera.previewImages = async (codes, done) => {
+      decoded.push(codes.length);
+      return original(codes, done);
+    };
+    try {
+      await tessera.generate({ prompt: 'a red circle', seed: 3, candidates: 6, previewEvery: 8, rerank: false });
+      expect(decoded).toEqual([]);
+      const previews: number[] = [];
+      await tessera.generate(
+        { prompt: 'a red circle', seed: 3, candidates: 6, previewEvery: 8, previewCandidates: 2, rerank: false },
+        { onEvent: (e) => e.type === 'preview' && previews.push(e.images.length) },
+      );
+      expect(previews.length).toBeGreaterThan(0);
+      expect(new Set([...previews, ...decoded])).toEqual(new Set([2]));
+      decoded.length = 0;
+      await tessera.generate({ prompt: 'a red circle', seed: 3, candidates: 6, previewEvery: 8, previewCandidates: 0, rerank: false }, { onEvent: () => undefined });
+      expect(decoded).toEqual([]);
+    } finally {
+      tessera.previewImages = original;
+    }
+  });
+});
