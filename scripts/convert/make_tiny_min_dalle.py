@@ -1,13 +1,13 @@
 """Random state dicts in min-dalle's exact format (key names, layout, dtypes), dimensions shrunk.
 
-  /usr/bin/python3 scripts/convert/make_tiny_min_dalle.py --out /work/refs/tiny-weights [--preset tiny|mini] [--real-detoker]
+  /usr/bin/python3 scripts/convert/make_tiny_min_dalle.py --out /work/refs/tiny-weights [--preset tiny|mini|mega] [--real-detoker]
 
 Writes encoder.pt and decoder.pt (float16, as min-dalle's published files are), detoker.pt
 (float32), and a small BPE vocab.json + merges.txt learned from a fixed word list (BART's
 special-token ids: <s> 0, <pad> 1, </s> 2, <unk> 3). The image vocabulary stays 16384
 (+1 row): min-dalle samples from the first 2**14 logits and starts from token 16383.
-The tiny preset has 2 layers, width 16, 4 heads; `--preset mini` has DALL·E Mini's
-shapes (for speed measurements); `--real-detoker` gives the VQGAN its real widths, which
+The tiny preset has 2 layers, width 16, 4 heads; `--preset mini` / `--preset mega` have DALL·E
+Mini's / Mega's shapes (for speed and memory measurements; Mega's files are ~5 GB); `--real-detoker` gives the VQGAN its real widths, which
 min-dalle's own detokenizer code needs (its widths are hard-coded).
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ from min_dalle_spec import BartShape, VqganShape, decoder_spec, detoker_spec, en
 
 TINY_BART = BartShape("shrunk", layers=2, embed=16, heads=4, glu=40, text_vocab=0, text_length=64, image_vocab=16384)
 MINI_BART = BartShape("mini", layers=12, embed=1024, heads=16, glu=2730, text_vocab=50264, text_length=64, image_vocab=16384)
+MEGA_BART = BartShape("mega", layers=24, embed=2048, heads=32, glu=4096, text_vocab=50272, text_length=64, image_vocab=16415)
 TINY_VQGAN = VqganShape(codebook=16384, latent=16, widths=(8, 16, 32), groups=8)
 REAL_VQGAN = VqganShape(codebook=16384, latent=256, widths=(128, 256, 512), groups=32)
 
@@ -101,7 +102,7 @@ def state_dict(spec, dtype, seed: int):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
-    ap.add_argument("--preset", choices=["tiny", "mini"], default="tiny")
+    ap.add_argument("--preset", choices=["tiny", "mini", "mega"], default="tiny")
     ap.add_argument("--real-detoker", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -112,11 +113,11 @@ def main() -> None:
     if args.preset == "tiny":
         bart = BartShape(**{**TINY_BART.__dict__, "text_vocab": len(vocab)})
     else:
-        bart = MINI_BART
+        bart = MINI_BART if args.preset == "mini" else MEGA_BART
         # A real-size vocabulary: the tiny BPE tokens, then filler tokens up to BART's size.
         for i in range(len(vocab), bart.text_vocab):
             vocab[f"<filler{i}>"] = i
-    vqgan = REAL_VQGAN if (args.real_detoker or args.preset == "mini") else TINY_VQGAN
+    vqgan = REAL_VQGAN if (args.real_detoker or args.preset != "tiny") else TINY_VQGAN
 
     with open(os.path.join(args.out, "vocab.json"), "w", encoding="utf8") as f:
         json.dump(vocab, f, ensure_ascii=False)

@@ -91,6 +91,41 @@ def _param_bytes(module: nn.Module) -> int:
     return sum(p.numel() * 4 for p in module.parameters())
 
 
+def _external_tensors(model: onnx.ModelProto):
+    return [t for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+
+
+def _has_external_data(model: onnx.ModelProto) -> bool:
+    return bool(_external_tensors(model))
+
+
+def _stream_external_data(model: onnx.ModelProto, source_dir: str, data_path: str) -> None:
+    """Copies every external tensor's bytes into one file, a chunk at a time, and points the
+    tensor there: peak memory stays one chunk, whatever the graph's size."""
+    location = os.path.basename(data_path)
+    with open(data_path, "wb") as out:
+        for tensor in _external_tensors(model):
+            info = {entry.key: entry.value for entry in tensor.external_data}
+            offset, length = int(info.get("offset", 0)), info.get("length")
+            if int(length or 0) >= 1 << 20:  # big tensors page-aligned, so onnxruntime can map them
+                out.seek((out.tell() + 4095) // 4096 * 4096)
+            start = out.tell()
+            with open(os.path.join(source_dir, info["location"]), "rb") as src:
+                src.seek(offset)
+                left = int(length) if length is not None else None
+                while left is None or left > 0:
+                    chunk = src.read(1 << 24 if left is None else min(1 << 24, left))
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    if left is not None:
+                        left -= len(chunk)
+            del tensor.external_data[:]
+            for key, value in (("location", location), ("offset", str(start)), ("length", str(out.tell() - start))):
+                entry = tensor.external_data.add()
+                entry.key, entry.value = key, value
+
+
 def _export(module: nn.Module, args, path: str, inputs, outputs, dynamic, external: bool) -> List[str]:
     """Exports to path; returns the files written (the graph, and its external data file if any)."""
     warnings.filterwarnings("error", category=torch.jit.TracerWarning)
@@ -103,17 +138,23 @@ def _export(module: nn.Module, args, path: str, inputs, outputs, dynamic, extern
         with torch.no_grad():
             torch.onnx.export(module, tuple(args), raw, opset_version=OPSET, input_names=inputs,
                               output_names=outputs, dynamic_axes=dynamic)
-        model = onnx.load(raw)
+        # The graph only: tensors torch wrote to their own files are streamed into one data
+        # file below instead of being loaded (Mega's step graph is ~6 GB of weights, and
+        # holding them twice beside the module's own copy is what made Mega's conversion
+        # need ~20 GB).
+        model = onnx.load(raw, load_external_data=False)
         files = [path]
-        if external:
-            data = os.path.basename(path) + ".data"
-            if os.path.exists(path + ".data"):
-                os.remove(path + ".data")
-            onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
-                            location=data, size_threshold=0)
+        if os.path.exists(path + ".data"):
+            os.remove(path + ".data")
+        if external and not _has_external_data(model):
+            # A small graph asked for external data (tests force it) goes through the same
+            # per-tensor layout torch writes for big ones, so one code path serves both.
+            onnx.save_model(model, raw, save_as_external_data=True, all_tensors_to_one_file=False, size_threshold=0)
+            model = onnx.load(raw, load_external_data=False)
+        if _has_external_data(model):
+            _stream_external_data(model, tmp, path + ".data")
             files.append(path + ".data")
-        else:
-            onnx.save_model(model, path)
+        onnx.save_model(model, path)
     onnx.checker.check_model(path)
     return files
 
