@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest, verifyPackageFiles } from '../../src/model/manifest.js';
-import { MinDallePackage, maxAbsDiff, readNpyFloat32, readReference } from '../../scripts/convert/min-dalle-check.js';
+import { MinDallePackage, greedyTokens, maxAbsDiff, readNpyFloat32, readReference } from '../../scripts/convert/min-dalle-check.js';
 import { ROOT } from '../helpers/tiny.js';
 
 // The tiny package was written by scripts/convert/min_dalle.py (--external-data) from random
@@ -57,7 +57,7 @@ describe('min-dalle conversion (tiny random weights)', () => {
   it.each(ref.greedy.cases.map((c) => [c.prompt, c] as const))("samples min-dalle's greedy tokens for %s (top-k 1, supercondition 16)", async (_, c) => {
     expect(pkg.pad(pkg.tokenize(c.prompt))).toEqual(c.conditionalIds);
     expect(c.unconditionalIds).toEqual(JSON.parse(readFileSync(path.join(PACKAGE, 'manifest.json'), 'utf8')).text.unconditionalIds);
-    const tokens = await pkg.greedy(c.conditionalIds, c.unconditionalIds, ref.greedy.settings.supercondition_factor);
+    const [tokens] = await greedyTokens(PACKAGE, [c], ref.greedy.settings.supercondition_factor);
     expect(tokens).toEqual(c.tokens);
   });
 
