@@ -9,10 +9,11 @@ graph's folder.
 """
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import warnings
-from typing import List
+from typing import List, Optional
 
 import onnx
 import torch
@@ -91,36 +92,56 @@ def _param_bytes(module: nn.Module) -> int:
     return sum(p.numel() * 4 for p in module.parameters())
 
 
-def _external_tensors(model: onnx.ModelProto):
-    return [t for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+def _initializers_and_constants(model: onnx.ModelProto):
+    """External tensors as (tensor, is_initializer): torch writes big graphs' Constant node values
+    to files too, and onnxruntime's shape inference cannot read those from a file."""
+    found = [(t, True) for t in model.graph.initializer]
+    for node in model.graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                found.append((attribute.t, False))
+            found.extend((t, False) for t in attribute.tensors)
+    return [(t, init) for t, init in found if t.data_location == onnx.TensorProto.EXTERNAL]
 
 
 def _has_external_data(model: onnx.ModelProto) -> bool:
-    return bool(_external_tensors(model))
+    return bool(_initializers_and_constants(model))
+
+
+def _copy_bytes(source: str, offset: int, length: Optional[int], out) -> None:
+    with open(source, "rb") as src:
+        src.seek(offset)
+        left = length
+        while left is None or left > 0:
+            chunk = src.read(1 << 24 if left is None else min(1 << 24, left))
+            if not chunk:
+                break
+            out.write(chunk)
+            if left is not None:
+                left -= len(chunk)
 
 
 def _stream_external_data(model: onnx.ModelProto, source_dir: str, data_path: str) -> None:
-    """Copies every external tensor's bytes into one file, a chunk at a time, and points the
-    tensor there: peak memory stays one chunk, whatever the graph's size."""
+    """Copies every external initializer's bytes into one file, a chunk at a time, and points the
+    tensor there (peak memory stays one chunk, whatever the graph's size); Constant values go
+    back inline in the graph."""
     location = os.path.basename(data_path)
     with open(data_path, "wb") as out:
-        for tensor in _external_tensors(model):
+        for tensor, is_initializer in _initializers_and_constants(model):
             info = {entry.key: entry.value for entry in tensor.external_data}
-            offset, length = int(info.get("offset", 0)), info.get("length")
-            if int(length or 0) >= 1 << 20:  # big tensors page-aligned, so onnxruntime can map them
+            source = os.path.join(source_dir, info["location"])
+            offset, length = int(info.get("offset", 0)), (int(info["length"]) if "length" in info else None)
+            del tensor.external_data[:]
+            if not is_initializer:
+                inline = io.BytesIO()
+                _copy_bytes(source, offset, length, inline)
+                tensor.raw_data = inline.getvalue()
+                tensor.data_location = onnx.TensorProto.DEFAULT
+                continue
+            if (length or 0) >= 1 << 20:  # big tensors page-aligned, so onnxruntime can map them
                 out.seek((out.tell() + 4095) // 4096 * 4096)
             start = out.tell()
-            with open(os.path.join(source_dir, info["location"]), "rb") as src:
-                src.seek(offset)
-                left = int(length) if length is not None else None
-                while left is None or left > 0:
-                    chunk = src.read(1 << 24 if left is None else min(1 << 24, left))
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    if left is not None:
-                        left -= len(chunk)
-            del tensor.external_data[:]
+            _copy_bytes(source, offset, length, out)
             for key, value in (("location", location), ("offset", str(start)), ("length", str(out.tell() - start))):
                 entry = tensor.external_data.add()
                 entry.key, entry.value = key, value
@@ -149,7 +170,8 @@ def _export(module: nn.Module, args, path: str, inputs, outputs, dynamic, extern
         if external and not _has_external_data(model):
             # A small graph asked for external data (tests force it) goes through the same
             # per-tensor layout torch writes for big ones, so one code path serves both.
-            onnx.save_model(model, raw, save_as_external_data=True, all_tensors_to_one_file=False, size_threshold=0)
+            onnx.save_model(model, raw, save_as_external_data=True, all_tensors_to_one_file=False, size_threshold=0,
+                            convert_attribute=True)
             model = onnx.load(raw, load_external_data=False)
         if _has_external_data(model):
             _stream_external_data(model, tmp, path + ".data")
