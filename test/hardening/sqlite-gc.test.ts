@@ -9,6 +9,7 @@
  * (10 of 10 runs); under Node 20 it passes with either build.
  */
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NODE_API_BUILD_MIN, SQLITE_BUILD } from '../../src/util/sqlite.js';
@@ -18,6 +19,13 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 describe('SQLite objects collected by background garbage collection', () => {
   it('the Node-API build is used wherever Node-API 10 is available', () => {
     expect(SQLITE_BUILD).toBe(Number(process.versions.napi) >= NODE_API_BUILD_MIN ? 'node-api' : 'object-wrap');
+  });
+
+  it('no module but src/util/sqlite.ts loads better-sqlite3 itself', () => {
+    const offenders = readdirSync(path.join(ROOT, 'src'), { recursive: true, encoding: 'utf8' })
+      .filter((file) => file.endsWith('.ts') && file !== path.join('util', 'sqlite.ts'))
+      .filter((file) => /(from|import\(|require\()\s*['"]better-sqlite3/.test(readFileSync(path.join(ROOT, 'src', file), 'utf8')));
+    expect(offenders).toEqual([]);
   });
 
   it('a process that prepares and drops many statements keeps running and exits 0', () => {
