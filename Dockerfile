@@ -8,8 +8,9 @@ WORKDIR /app
 COPY package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json ./
 COPY src ./src
 # package.json's allowScripts denies onnxruntime-node's install script (a CUDA download):
-# this is a CPU image. better-sqlite3 uses a prebuilt binary when it can download one, else
-# compiles: the slim image gets a compiler for that.
+# this is a CPU image. better-sqlite3 12 (loaded only on Node 20, see src/util/sqlite.ts;
+# Node 24 loads better-sqlite3 13's Node-API binary, shipped in its package) uses a prebuilt
+# binary when it can download one, else compiles: the slim image gets a compiler for that.
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 # The image's npm may predate allowScripts: the install script's own switch says the same.
 ENV ONNXRUNTIME_NODE_INSTALL=skip

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import Database from 'better-sqlite3';
+import { Database } from '../src/util/sqlite.js';
 import { SearchIndex } from '../src/search/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

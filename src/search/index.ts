@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import { Database } from '../util/sqlite.js';
 import { TesseraError } from '../errors.js';
 import { checkPage, type Page } from './params.js';
 import { topK } from './topk.js';
@@ -77,7 +77,7 @@ export class SearchIndex {
   private lastSeq = 0;
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: Database,
     options: IndexOptions,
   ) {
     if (!Number.isInteger(options.dim) || options.dim < 1) {

@@ -5,7 +5,7 @@
  * matches a strict pattern AND names a row of the index; the resolved path is checked
  * to stay inside the results folder.
  */
-import Database from 'better-sqlite3';
+import { Database } from '../util/sqlite.js';
 import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -32,7 +32,7 @@ export interface HistoryEntry {
 export class ResultStore {
   readonly dataDir: string;
   readonly resultsDir: string;
-  private db: Database.Database;
+  private db: Database;
 
   constructor(dataDir: string) {
     this.dataDir = path.resolve(dataDir);

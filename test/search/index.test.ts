@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import { Database } from '../../src/util/sqlite.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isTesseraError } from '../../src/errors.js';
 import { SearchIndex, type SearchRecord } from '../../src/search/index.js';
