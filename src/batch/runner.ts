@@ -150,9 +150,16 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
     for (const task of tasks) states.set(task.index, inspectRecord(outDir, task));
     refuseOutdated(outDir, tasks, states, options.force === true);
 
-    // 4. The folder is ours: settings first, leftovers of a killed run away.
+    // 4. Who samples (the queue must answer before the folder is touched); then the folder is ours:
+    // settings first, leftovers of a killed run away.
+    const executor = options.executor === undefined ? new LocalExecutor(tessera) : await options.executor({ tessera, settings, model, clip, notice });
     const store = new Store(outDir, seams.crash ?? crashHookFromEnv());
-    await claimFolder(store, settings);
+    try {
+      await claimFolder(store, settings);
+    } catch (error) {
+      await executor.close();
+      throw error;
+    }
 
     // 5. Generate, batch by batch; a batch with any prompt not done runs whole (same batches as an uninterrupted run).
     const isDone = (task: Task) => states.get(task.index)?.state === 'done';
@@ -166,7 +173,6 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
     let batchesRun = 0;
     const generateStarted = performance.now();
     const pendingCandidates = pending.reduce((sum, t) => sum + t.spec.candidates, 0);
-    const executor = options.executor === undefined ? new LocalExecutor(tessera) : await options.executor({ tessera, settings, model, clip, notice });
     const report = () => {
       const elapsedMs = performance.now() - generateStarted;
       const imagesPerSecond = images / Math.max(elapsedMs / 1000, 1e-9);
