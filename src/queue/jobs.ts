@@ -90,7 +90,7 @@ export function requestOf(resolved: ResolvedRequest): GenerateRequest {
     topK: s.topK,
     topP: s.topP,
     guidanceScale: s.guidanceScale,
-    previewEvery: 0,
+    previewEvery: s.previewEvery,
     candidateIndices: resolved.candidateIndices,
     rerank: resolved.rerank,
     previewCandidates: 0,
