@@ -5,6 +5,7 @@ import { checkDevice } from '../model/runtime.js';
 import type { Device } from '../types.js';
 import { parseQueueUrl } from './connection.js';
 import { queueSettingsFromFlags } from './settings.js';
+import { serveWorkerMetrics } from './metrics.js';
 import { QueueWorker } from './worker.js';
 
 export const WORKER_USAGE = `Usage: tessera worker --queue redis://HOST:PORT[/DB] [options]
@@ -26,6 +27,9 @@ Options:
   --lock-ms N          job lock duration, renewed every half (default 30000)
   --stalled-ms N       how often to look for jobs of dead workers (default 30000)
   --max-stalled N      recoveries allowed per job before it fails (default 3)
+  --metrics-port N     serve Prometheus /metrics and /readyz on this port (queue depth,
+                       active jobs, this worker's throughput, stalled-job recoveries)
+  --metrics-host HOST  address of that endpoint (default 127.0.0.1)
   --quiet              no log lines
   --help               this text`;
 
@@ -40,6 +44,8 @@ const OPTIONS = {
   'lock-ms': { type: 'string' },
   'stalled-ms': { type: 'string' },
   'max-stalled': { type: 'string' },
+  'metrics-port': { type: 'string' },
+  'metrics-host': { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean' },
 } as const;
@@ -52,7 +58,11 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length > 0) throw new TesseraError('TESSERA_ERR_OPTION', `tessera worker takes no arguments, got ${JSON.stringify(positionals[0])}`, { param: 'worker' });
   if (values.queue === undefined) throw new TesseraError('TESSERA_ERR_OPTION', '--queue redis://HOST:PORT[/DB] is required: the Redis the batch clients enqueue to', { param: 'queue' });
-  parseQueueUrl(values.queue);
+  const connection = parseQueueUrl(values.queue);
+  const metricsPort = numberFlag('metrics-port', values['metrics-port']);
+  if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)) {
+    throw new TesseraError('TESSERA_ERR_OPTION', `--metrics-port must be an integer from 0 to 65535, got ${JSON.stringify(values['metrics-port'])}`, { param: 'metrics-port' });
+  }
   const device = (values.device ?? 'cpu') as Device;
   checkDevice(device);
   const log = values.quiet ? () => {} : (message: string) => process.stderr.write(`tessera worker: ${message}\n`);
@@ -67,12 +77,17 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
     ...queueSettingsFromFlags(values, ['lock-ms', 'stalled-ms', 'max-stalled']),
     onLog: log,
   });
+  const metrics = metricsPort === undefined ? null : await serveWorkerMetrics(worker, connection, values['metrics-host'] ?? '127.0.0.1', metricsPort);
+  if (metrics !== null) log(`metrics on http://${values['metrics-host'] ?? '127.0.0.1'}:${metrics.port}/metrics`);
   return new Promise<number>((resolve) => {
     let signals = 0;
     const stop = (signal: NodeJS.Signals) => {
       signals++;
       log(signals === 1 ? `${signal}: finishing held jobs, then stopping` : `${signal}: stopping now`);
-      void worker.close(signals > 1).then(() => resolve(0));
+      void worker
+        .close(signals > 1)
+        .then(() => metrics?.close())
+        .then(() => resolve(0));
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);

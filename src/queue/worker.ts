@@ -45,6 +45,8 @@ export interface WorkerStats {
   failed: number;
   images: number;
   busyMs: number;
+  /** Jobs of dead workers this worker's stalled check moved back to waiting (each recovery is counted by one worker). */
+  stalledRecoveries: number;
 }
 
 /** The message of a job's permanent failure: `[CODE] message`, so the client gets the code back. */
@@ -70,7 +72,7 @@ export class QueueWorker {
     private readonly log: (message: string) => void,
   ) {
     this.queueName = queueName;
-    this.stats = { name, completed: 0, failed: 0, images: 0, busyMs: 0 };
+    this.stats = { name, completed: 0, failed: 0, images: 0, busyMs: 0, stalledRecoveries: 0 };
   }
 
   /** Loads the model in the child, then starts taking jobs. */
@@ -149,6 +151,10 @@ export class QueueWorker {
       worker.stats.failed++;
       log(`job ${job?.id ?? '?'} failed (attempt ${job?.attemptsMade ?? '?'}): ${error.message}`);
     });
+    bull.on('stalled', (jobId) => {
+      worker.stats.stalledRecoveries++;
+      log(`job ${jobId} stalled (its worker died or lost its lock): moved back to waiting`);
+    });
     // Connection errors are retried by ioredis (connection.ts); log them instead of crashing.
     bull.on('error', (error) => log(`queue connection: ${error.message}`));
     void bull.run().catch((error: Error) => log(`worker stopped: ${error.message}`));
@@ -164,6 +170,11 @@ export class QueueWorker {
       await this.inference.stop();
     })();
     return this.closing;
+  }
+
+  /** Whether the worker is connected and its model loaded (the metrics endpoint's /readyz). */
+  get ready(): boolean {
+    return this.bull.isRunning() && this.inference.ready;
   }
 
   /** The child's pid (tests kill it to prove a crashed child is a transient failure). */

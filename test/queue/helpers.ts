@@ -37,8 +37,11 @@ export function startWorker(url: string, name: string, extra: string[] = [], env
   return { name, child, log: () => text, jobsDone: () => (text.match(/ done in /g) ?? []).length, ready, exited };
 }
 
-/** Graceful stop (SIGTERM: held jobs finish first). */
-export async function stopWorker(worker: WorkerProcess): Promise<void> {
-  if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGTERM');
+/** Graceful stop (SIGTERM: held jobs finish first); SIGKILL after `graceMs` (a worker waiting on a Redis that is gone). */
+export async function stopWorker(worker: WorkerProcess, graceMs = 15_000): Promise<void> {
+  if (worker.child.exitCode !== null || worker.child.signalCode !== null) return;
+  worker.child.kill('SIGTERM');
+  const timer = setTimeout(() => worker.child.kill('SIGKILL'), graceMs);
   await worker.exited;
+  clearTimeout(timer);
 }
