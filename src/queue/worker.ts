@@ -11,7 +11,7 @@
  * own threads), so renewal is on time however long a batch samples.
  */
 import os from 'node:os';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Job, UnrecoverableError, Worker } from 'bullmq';
 import { clipIdentity, modelIdentity } from '../batch/settings.js';
 import { httpErrorOf, isTesseraError, TesseraError } from '../errors.js';
 import { readManifest } from '../model/manifest.js';
@@ -21,6 +21,7 @@ import { InferenceWorker } from '../server/worker/inference-worker.js';
 import type { Device, GenerationResult } from '../types.js';
 import { parseQueueUrl, redisOptions } from './connection.js';
 import { checkJobData, encodeFiles, queueNameOf, type BatchJobData, type BatchJobResult, type EngineIdentity } from './jobs.js';
+import { encodeEvent, encodeResult, GENERATE_JOB_NAME, stepThrottle, type GenerateJobData, type WireResult } from './generate.js';
 import { QUEUE_DEFAULTS, type QueueSettings } from './settings.js';
 
 export interface QueueWorkerOptions extends Partial<QueueSettings> {
@@ -65,7 +66,7 @@ export class QueueWorker {
   private closing: Promise<void> | null = null;
 
   private constructor(
-    private readonly bull: Worker<BatchJobData, BatchJobResult>,
+    private readonly bull: Worker,
     private readonly inference: InferenceWorker,
     queueName: string,
     name: string,
@@ -96,7 +97,7 @@ export class QueueWorker {
     await inference.start();
     const queueName = queueNameOf(engine);
     let self: QueueWorker | null = null;
-    const processor = async (job: Job<BatchJobData, BatchJobResult>): Promise<BatchJobResult> => {
+    const processBatch = async (job: Job<BatchJobData, BatchJobResult>): Promise<BatchJobResult> => {
       const started = performance.now();
       let data: BatchJobData;
       let requests;
@@ -135,7 +136,51 @@ export class QueueWorker {
       log(`job ${job.id} (batch ${data.batch}, ${data.prompts.length} prompt${data.prompts.length === 1 ? '' : 's'}, ${images} images) done in ${(elapsedMs / 1000).toFixed(1)} s`);
       return { worker: name, prompts, timings: results[0].timings, images, elapsedMs };
     };
-    const bull = new Worker<BatchJobData, BatchJobResult>(queueName, processor, {
+    const processGenerate = async (job: Job<GenerateJobData, WireResult>, signal?: AbortSignal): Promise<WireResult> => {
+      const started = performance.now();
+      let request;
+      try {
+        const data = job.data;
+        if (data?.format !== 'tessera-queue-generate' || data.version !== 1) throw new TesseraError('TESSERA_ERR_QUEUE_JOB', `job ${job.id} is not a tessera-queue-generate version 1 job`);
+        if (JSON.stringify(data.engine) !== JSON.stringify(engine)) {
+          throw new TesseraError('TESSERA_ERR_QUEUE_JOB', `job ${job.id} is for engine ${JSON.stringify(data.engine)}, this worker runs ${JSON.stringify(engine)}`);
+        }
+        // Validated again here, as the batch jobs' requests are: bad input fails once.
+        const r = data.request;
+        request = { ...resolveRequest({ ...r.settings, prompt: r.prompt, negativePrompt: r.negativePrompt ?? undefined, seed: r.seed, candidateIndices: r.candidateIndices, rerank: r.rerank, previewCandidates: r.previewCandidates }, manifest) };
+      } catch (error) {
+        throw new UnrecoverableError(failureMessage(error));
+      }
+      // Cancellation from the API replica: a flag in the job's data, watched while the job runs.
+      const controller = new AbortController();
+      signal?.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+      const watch = setInterval(() => {
+        void Job.fromId<GenerateJobData>(bull, job.id!).then((fresh) => {
+          if (fresh?.data.cancel !== undefined) controller.abort(new Error(fresh.data.cancel));
+        }, () => {});
+      }, 250);
+      try {
+        const send = stepThrottle((event) => void job.updateProgress(encodeEvent(event) as unknown as object).catch(() => {}));
+        const result = await inference.run(request, { signal: controller.signal, onEvent: send });
+        const images = result.candidates.length;
+        const elapsedMs = performance.now() - started;
+        if (self !== null) {
+          self.stats.completed++;
+          self.stats.images += images;
+          self.stats.busyMs += elapsedMs;
+        }
+        log(`job ${job.id} (request, ${images} images) done in ${(elapsedMs / 1000).toFixed(1)} s`);
+        return encodeResult(result);
+      } catch (error) {
+        if (isPermanent(error) || isTesseraError(error, 'TESSERA_ERR_CANCELLED')) throw new UnrecoverableError(failureMessage(error));
+        throw new Error(failureMessage(error));
+      } finally {
+        clearInterval(watch);
+      }
+    };
+    const processor = (job: Job, _token?: string, signal?: AbortSignal): Promise<BatchJobResult | WireResult> =>
+      job.name === GENERATE_JOB_NAME ? processGenerate(job as Job<GenerateJobData, WireResult>, signal) : processBatch(job as Job<BatchJobData, BatchJobResult>);
+    const bull: Worker = new Worker(queueName, processor, {
       connection: redisOptions(connection),
       name,
       concurrency,

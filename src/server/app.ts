@@ -7,6 +7,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { readManifest } from '../model/manifest.js';
 import { Engine } from './engine/engine.js';
+import type { InferenceFactory } from './worker/inference.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options.js';
 import type { ModelRef } from './params.js';
@@ -37,6 +38,8 @@ declare module 'fastify' {
 export interface BuildOptions extends ServerOptions {
   /** Wait for every model to load before resolving (default false: /readyz reports it). */
   waitReady?: boolean;
+  /** Who runs requests (default: an inference child per model; `serve --queue`: src/queue/remote.ts). */
+  inference?: InferenceFactory;
 }
 
 export async function build(options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -75,6 +78,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
       concurrency: resolved.concurrency,
       maxBatchRows: resolved.maxBatchRows,
       watchdogMs: resolved.workerWatchdogMs,
+      inference: options.inference,
     },
     store,
     metrics,
