@@ -20,7 +20,7 @@ import { clipIdentity, modelIdentity } from '../batch/settings.js';
 import { TesseraError } from '../errors.js';
 import type { ResolvedRequest } from '../pipeline/settings.js';
 import type { RunOptions } from '../server/worker/inference-worker.js';
-import type { Inference, InferenceFactory } from '../server/worker/inference.js';
+import type { Inference, InferenceFactory, RemoteQueueStatus } from '../server/worker/inference.js';
 import type { Device, GenerateRequest, GenerationResult } from '../types.js';
 import { errorOf } from './client.js';
 import { parseQueueUrl, redisOptions, type QueueConnection } from './connection.js';
@@ -57,6 +57,7 @@ export class RemoteInference extends EventEmitter implements Inference {
   /** Workers connected to the queue at the last poll. */
   workers = 0;
   private redisOk = false;
+  private counts: RemoteQueueStatus | null = null;
   private queue: Queue | null = null;
   private events: QueueEvents | null = null;
   private engine: EngineIdentity | null = null;
@@ -120,6 +121,10 @@ export class RemoteInference extends EventEmitter implements Inference {
     this.timer.unref();
   }
 
+  queueStatus(): RemoteQueueStatus | null {
+    return this.counts;
+  }
+
   async run(request: GenerateRequest | ResolvedRequest, options: RunOptions = {}): Promise<GenerationResult> {
     await this.start();
     if (this.queue === null || this.engine === null) throw new TesseraError('TESSERA_ERR_QUEUE_UNAVAILABLE', 'the queue is closed');
@@ -178,6 +183,8 @@ export class RemoteInference extends EventEmitter implements Inference {
     const queue = this.queue;
     try {
       this.workers = await queue.getWorkersCount();
+      const counts = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
+      this.counts = { waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0), active: counts.active ?? 0, delayed: counts.delayed ?? 0, workers: this.workers };
       this.redisOk = true;
       this.lastError = this.workers === 0 ? `no tessera worker is connected to queue ${queue.name}` : null;
       for (const [id, pending] of [...this.pending]) {

@@ -67,7 +67,11 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
 
   const store = new ResultStore(resolved.dataDir);
   let engine: Engine | null = null;
-  const metrics = createMetrics({ queueDepth: () => engine?.queueDepth() ?? {}, running: () => engine?.runningCounts() ?? {} });
+  const metrics = createMetrics({
+    queueDepth: () => engine?.queueDepth() ?? {},
+    running: () => engine?.runningCounts() ?? {},
+    ...(options.inference === undefined ? {} : { remoteQueues: () => engine?.remoteQueues() ?? {} }),
+  });
   engine = new Engine(
     {
       models: models.map((ref) => ({ dir: ref.dir, ref })),

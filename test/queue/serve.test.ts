@@ -72,6 +72,17 @@ describe('tessera serve --queue', () => {
     await waitFor(() => /failed \(attempt 1\): \[TESSERA_ERR_CANCELLED\]/.test(worker.log()));
   }, 90_000);
 
+  it('/metrics exports the shared queue: jobs by state and workers', async () => {
+    // Once the cancelled job above has left the worker, nothing is active.
+    const metrics = async () => (await replicas[0].app.inject({ url: '/metrics' })).body;
+    await waitFor(async () => /^tessera_remote_queue_jobs\{model="tiny-random",state="active"\} 0$/m.test(await metrics()));
+    const text = await metrics();
+    expect(text).toMatch(/^tessera_remote_queue_workers\{model="tiny-random"\} 1$/m);
+    expect(text).toMatch(/^tessera_remote_queue_jobs\{model="tiny-random",state="waiting"\} 0$/m);
+    // A local server has no queue series.
+    expect((await local.app.inject({ url: '/metrics' })).body).not.toContain('tessera_remote_queue');
+  });
+
   it('/readyz: not ready without a worker, saying why', async () => {
     await stopWorker(worker);
     await waitFor(async () => (await replicas[0].app.inject({ url: '/readyz' })).statusCode === 503);

@@ -16,7 +16,7 @@ import type { Metrics } from '../metrics.js';
 import type { ImageParams, ModelRef } from '../params.js';
 import type { ResultStore } from '../store.js';
 import { InferenceWorker } from '../worker/inference-worker.js';
-import type { Inference, InferenceFactory } from '../worker/inference.js';
+import type { Inference, InferenceFactory, RemoteQueueStatus } from '../worker/inference.js';
 import { Admission } from './admission.js';
 import { EngineMetrics } from './engine-metrics.js';
 import { failureOf, type AbortReason } from './failure.js';
@@ -92,6 +92,16 @@ export class Engine {
 
   get ready(): boolean {
     return [...this.slots.values()].every((s) => s.worker.ready);
+  }
+
+  /** Per model served through a queue (`serve --queue`): the queue's jobs and workers. */
+  remoteQueues(): Record<string, RemoteQueueStatus> {
+    const out: Record<string, RemoteQueueStatus> = {};
+    for (const [id, slot] of this.slots) {
+      const status = slot.worker.queueStatus?.() ?? null;
+      if (status !== null) out[id] = status;
+    }
+    return out;
   }
 
   queueDepth(): Record<string, number> {

@@ -22,8 +22,17 @@ export interface Inference extends EventEmitter {
   readonly lastError: string | null;
   /** Requests running now. */
   readonly inFlight: number;
+  /** For a queue: its jobs and workers at the last look (the API's /metrics); absent for the local child. */
+  queueStatus?(): RemoteQueueStatus | null;
   /** The local child's pid (undefined for a queue: its workers are elsewhere). */
   readonly pid: number | undefined;
+}
+
+export interface RemoteQueueStatus {
+  waiting: number;
+  active: number;
+  delayed: number;
+  workers: number;
 }
 
 /** Makes the Inference of one served model (the engine's default: an InferenceWorker child). */
