@@ -143,6 +143,8 @@ export class RemoteInference extends EventEmitter implements Inference {
       jobId: id,
       attempts: this.options.attempts ?? QUEUE_DEFAULTS.attempts,
       backoff: { type: 'exponential', delay: this.options.backoffMs ?? QUEUE_DEFAULTS.backoffMs },
+      // The replica removes a job once it read the result; one that died meanwhile leaves it to age out.
+      removeOnComplete: { age: 3600 },
       removeOnFail: { age: 3600 },
     });
   }
