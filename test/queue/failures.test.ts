@@ -45,6 +45,8 @@ beforeAll(async () => {
   probe = new Queue(queueNameOf({ model: { name: model.name, manifestSha256: model.manifestSha256 }, device: 'cpu', clip: null }), {
     connection: redisOptions(parseQueueUrl(redis.url)),
   });
+  // The Redis restart test stops Redis under this probe too: it reconnects; keep the log quiet.
+  probe.on('error', () => {});
   tessera = await Tessera.load({ model: TINY_MODEL });
   const referenceDir = path.join(dir, 'local');
   await runBatch({ ...SETTINGS, tessera, out: referenceDir });
