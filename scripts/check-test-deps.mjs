@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * `npm test` runs this first (the `pretest` script): the tests need three Debian packages
+ * `npm test` runs this first (the `pretest` script): the tests need four Debian packages
  * besides node_modules. Chromium drives the gallery page's end-to-end test, exiftool is an
- * independent reader of the metadata Tessera writes, and DejaVu fonts label contact sheets.
+ * independent reader of the metadata Tessera writes, DejaVu fonts label contact sheets, and
+ * redis-server backs the queue tests (each test file starts and stops its own, on a free port).
  * When one is missing and this runs as root with apt-get, it installs them; otherwise it
  * stops at once naming the exact command to run. TESSERA_SKIP_SYSTEM_DEPS=1 skips the check.
  */
@@ -12,6 +13,7 @@ import { existsSync } from 'node:fs';
 const CHECKS = [
   { pkg: 'chromium', what: 'Chromium at /usr/bin/chromium (the gallery end-to-end test)', ok: () => existsSync('/usr/bin/chromium') },
   { pkg: 'libimage-exiftool-perl', what: 'exiftool (metadata read back by an independent reader)', ok: () => onPath('exiftool') },
+  { pkg: 'redis-server', what: 'redis-server (the queue tests start their own on a loopback port)', ok: () => existsSync('/usr/bin/redis-server') },
   { pkg: 'fonts-dejavu-core', what: 'DejaVu Sans Mono (labels on contact sheets)', ok: () => existsSync('/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf') },
 ];
 

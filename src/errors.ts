@@ -79,6 +79,11 @@ export const ERROR_CATALOGUE = {
   TESSERA_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'request body is not application/json' },
   TESSERA_ERR_RATE_LIMITED: { status: 429, wire: 'rate_limit_exceeded', description: 'too many requests from this client' },
   TESSERA_ERR_INTERNAL: { status: 500, wire: 'internal_error', description: 'unexpected server error (details only in the log)' },
+  // Issue 13: generation over BullMQ on Redis (src/queue/).
+  TESSERA_ERR_QUEUE_URL: { status: 400, description: 'a --queue URL that is not redis://HOST:PORT[/DB] (or rediss://)' },
+  TESSERA_ERR_QUEUE_JOB: { status: 400, description: 'a queue job whose data a worker cannot run (malformed, or made for another model, device or CLIP); fails once, not retried' },
+  TESSERA_ERR_QUEUE_UNAVAILABLE: { status: 503, description: 'Redis (the queue) cannot be reached' },
+  TESSERA_ERR_QUEUE_JOB_FAILED: { status: 500, description: 'a queue job failed on the workers after its attempts (or stalled too often); re-run to retry' },
 } as const satisfies Record<string, ErrorEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

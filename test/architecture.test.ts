@@ -27,6 +27,7 @@ const LAYERS: Record<string, number> = {
   shapes: 5,
   objects: 5,
   search: 5,
+  queue: 5,
   footprint: 3,
   carbon: 3,
   'index.ts': 6,

@@ -33,6 +33,11 @@ Options (defaults come from the model's manifest):
   --clip DIR           rank with this CLIP (transformers.js layout, e.g. clip-vit-base-patch32)
                        instead of the model package's own; recorded in run.json
   --batch-prompts N    prompts whose candidates share one sampler batch (default 8)
+  --queue URL          run the planned batches on "tessera worker"s through Redis
+                       (redis://HOST:PORT[/DB]): one job per batch, same folder, same bytes
+                       as a local run (docs/queue.md); the model loads here for planning only
+  --attempts N         with --queue: runs per job, transient failures included (default 3)
+  --backoff-ms N       with --queue: first retry delay, doubled each retry (default 1000)
   --strict             stop at the first bad line or failed prompt instead of skipping it
   --force              reuse a folder made with other settings (outdated prompts are
                        generated again)
@@ -53,6 +58,9 @@ const OPTIONS = {
   'batch-prompts': { type: 'string' },
   strict: { type: 'boolean' },
   force: { type: 'boolean' },
+  queue: { type: 'string' },
+  attempts: { type: 'string' },
+  'backoff-ms': { type: 'string' },
 } as const;
 
 function formatDuration(ms: number): string {
@@ -84,15 +92,19 @@ export async function runBatchCommand(argv: string[]): Promise<number> {
   const quiet = values.quiet === true || values.json === true;
   let bar: ProgressBar | null = null;
   let lastLogged = -1;
+  let lastQueueLog = 0;
   const onProgress = (p: BatchProgress) => {
     if (quiet || p.pending === 0) return;
     const eta = p.etaMs === null ? '…' : formatDuration(p.etaMs);
-    const detail = `prompts ${p.done}/${p.total} | ${p.imagesPerSecond.toFixed(1)} images/s`;
+    const q = p.queue;
+    const queueDetail = q === undefined ? '' : ` | queue ${q.waiting} waiting, ${q.active} active, ${q.workers} worker${q.workers === 1 ? '' : 's'}${q.stalledRecoveries > 0 ? `, ${q.stalledRecoveries} recovered` : ''}`;
+    const detail = `prompts ${p.done}/${p.total} | ${p.imagesPerSecond.toFixed(1)} images/s${queueDetail}`;
     if (tty) {
       bar ??= new ProgressBar('batch', p.pending, { enabled: true });
       bar.update(p.generated, `(${detail})`);
-    } else if (p.generated !== lastLogged) {
+    } else if (p.generated !== lastLogged || (q !== undefined && performance.now() - lastQueueLog > 10_000)) {
       lastLogged = p.generated;
+      lastQueueLog = performance.now();
       process.stderr.write(`tessera batch: ${detail}, ETA ${eta}\n`);
     }
   };
@@ -101,8 +113,18 @@ export async function runBatchCommand(argv: string[]): Promise<number> {
     process.stderr.write(`tessera: ${message}\n`);
   };
 
+  if (values.queue === undefined && (values.attempts !== undefined || values['backoff-ms'] !== undefined)) {
+    throw new TesseraError('TESSERA_ERR_OPTION', `--${values.attempts !== undefined ? 'attempts' : 'backoff-ms'} needs --queue (it sets how queue jobs are retried)`, { param: 'queue' });
+  }
+  // Loaded only with --queue: BullMQ stays out of local runs.
+  const executor =
+    values.queue === undefined
+      ? undefined
+      : (await import('../queue/client.js')).queueExecutor({ queue: values.queue, ...(await import('../queue/settings.js')).queueSettingsFromFlags(values, ['attempts', 'backoff-ms']) });
+
   // runBatch holds the folder's lock (src/batch/lock.ts): one run per folder.
   const summary = await runBatch({
+    executor,
     prompts: positionals[0],
     out: values.out,
     model: values.model,
@@ -133,6 +155,11 @@ export function formatSummary(s: BatchSummary): string {
   }
   if (s.failed.length > 0) {
     lines.push(`${s.failed.length} prompt${s.failed.length === 1 ? '' : 's'} failed (re-run to retry):`, ...s.failed.map((f) => `  line ${f.line}: [${f.code}] ${f.message}`));
+  }
+  if (s.queue !== undefined) {
+    const q = s.queue;
+    lines.push(`queue ${q.queue}: ${q.stalledRecoveries} stalled-job recoveries, ${q.retries} retried attempts; per worker:`);
+    for (const w of q.perWorker) lines.push(`  ${w.worker}: ${w.jobs} jobs, ${w.images} images, ${w.imagesPerSecond.toFixed(2)} images/s while busy`);
   }
   lines.push(`manifest: ${s.out}/manifest.jsonl`);
   return lines.join('\n') + '\n';

@@ -13,14 +13,14 @@
  */
 import { acquireFolderLock } from './lock.js';
 import path from 'node:path';
-import { isTesseraError, TesseraError } from '../errors.js';
-import { renderPrompt } from '../output/batch.js';
+import { TesseraError } from '../errors.js';
 import { Tessera } from '../pipeline/tessera.js';
-import type { Device, GenerationResult } from '../types.js';
+import type { Device } from '../types.js';
 import { ensureWritableDir } from '../util/fs.js';
+import { LocalExecutor, type ExecutorFactory, type PlannedBatch, type QueueStatus } from './executor.js';
 import { lineError, planBatches, planTasks, runSettingsFor, type Task } from './plan.js';
 import { readPromptFile, type PromptProblem } from './prompts.js';
-import { claimFolder, commitPrompt, inspectRecord, refuseOutdated, writeManifest, type RenderedPrompt, type TaskStatus } from './records.js';
+import { claimFolder, commitPrompt, inspectRecord, refuseOutdated, writeManifest, type TaskStatus } from './records.js';
 import { clipIdentity, modelIdentity } from './settings.js';
 import { crashHookFromEnv, Store, type CrashHook } from './store.js';
 
@@ -54,6 +54,11 @@ export interface BatchOptions {
   batchCandidates?: number;
   /** An already loaded pipeline (tests, benchmarks); its model must be `model`. */
   tessera?: Tessera;
+  /**
+   * Who samples the planned batches (default: this process). `tessera batch --queue` passes
+   * the queue's (src/queue/client.ts); the model is then loaded on the CPU, for planning only.
+   */
+  executor?: ExecutorFactory;
   onProgress?: (progress: BatchProgress) => void;
   /** Warnings and skipped lines, as they happen. */
   onNotice?: (message: string) => void;
@@ -72,6 +77,8 @@ export interface BatchProgress {
   imagesPerSecond: number;
   /** Estimated time left; null before the first batch finished. */
   etaMs: number | null;
+  /** With --queue: the queue's depth, workers, recoveries and per-worker throughput. */
+  queue?: QueueStatus;
 }
 
 export interface BatchFailure {
@@ -101,6 +108,8 @@ export interface BatchSummary {
   elapsedMs: number;
   imagesPerSecond: number;
   seed: number;
+  /** With --queue: the queue's state at the end (per-worker throughput, recoveries, retries). */
+  queue?: QueueStatus;
 }
 
 /** Test seams, kept out of BatchOptions: crash points (default: TESSERA_BATCH_CRASH_AT, which SIGKILLs). */
@@ -130,7 +139,9 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
   const settings = runSettingsFor(options, outDir, model, device, clip);
 
   // 2. Resolve every prompt against the model (defaults, ranges, tokenizer).
-  const tessera = options.tessera ?? (await Tessera.load({ model: model.dir, device, rerank: settings.rerank, clip: options.clip }));
+  // With an executor elsewhere (the queue's workers) this process only plans: the CPU will do.
+  const planDevice = options.executor === undefined ? device : 'cpu';
+  const tessera = options.tessera ?? (await Tessera.load({ model: model.dir, device: planDevice, rerank: settings.rerank, clip: options.clip }));
   try {
     const { tasks, invalid } = planTasks(tessera, file, options, { settings, model, fileName }, notice);
 
@@ -139,9 +150,16 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
     for (const task of tasks) states.set(task.index, inspectRecord(outDir, task));
     refuseOutdated(outDir, tasks, states, options.force === true);
 
-    // 4. The folder is ours: settings first, leftovers of a killed run away.
+    // 4. Who samples (the queue must answer before the folder is touched); then the folder is ours:
+    // settings first, leftovers of a killed run away.
+    const executor = options.executor === undefined ? new LocalExecutor(tessera) : await options.executor({ tessera, settings, model, clip, notice });
     const store = new Store(outDir, seams.crash ?? crashHookFromEnv());
-    await claimFolder(store, settings);
+    try {
+      await claimFolder(store, settings);
+    } catch (error) {
+      await executor.close();
+      throw error;
+    }
 
     // 5. Generate, batch by batch; a batch with any prompt not done runs whole (same batches as an uninterrupted run).
     const isDone = (task: Task) => states.get(task.index)?.state === 'done';
@@ -159,6 +177,7 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
       const elapsedMs = performance.now() - generateStarted;
       const imagesPerSecond = images / Math.max(elapsedMs / 1000, 1e-9);
       const left = pendingCandidates - images - failedCandidates;
+      const queue = executor.status();
       options.onProgress?.({
         done: skipped + generated,
         total: tasks.length,
@@ -168,36 +187,40 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
         elapsedMs,
         imagesPerSecond,
         etaMs: images > 0 ? (left / imagesPerSecond) * 1000 : null,
+        ...(queue === null ? {} : { queue }),
       });
     };
     report();
-    for (const batch of planBatches(tasks, batchPrompts, batchCandidates)) {
-      const todo = batch.filter((t) => !isDone(t));
-      if (todo.length === 0) continue;
-      let results: GenerationResult[];
-      try {
-        results = await tessera.generateMany(batch.map((t) => t.prepared));
-      } catch (error) {
-        if (options.strict || !isTesseraError(error) || error.code === 'TESSERA_ERR_CANCELLED') throw error;
-        for (const t of todo) {
-          failedCandidates += t.spec.candidates;
-          failed.push({ line: t.line, index: t.index, prompt: t.spec.prompt, code: error.code, message: error.message });
-          notice(`${fileName}:${t.line}: failed: [${error.code}] ${error.message}`);
-        }
-        report();
-        continue;
-      }
-      batchesRun++;
-      const batchTimings = { ...results[0].timings, prompts: batch.length, candidates: batch.reduce((sum, t) => sum + t.spec.candidates, 0) };
-      // Encode the batch's prompts together (sharp works on its own threads), then write them in file order.
-      const rendered = await Promise.all(batch.map((task, i) => (isDone(task) ? null : render(task, results[i]))));
-      for (const item of rendered) {
-        if (item === null) continue;
-        files += await commitPrompt(store, item, batchTimings, states.get(item.task.index)?.record ?? null);
-        generated++;
-        images += item.task.spec.candidates;
-        report();
-      }
+    const planned: PlannedBatch[] = planBatches(tasks, batchPrompts, batchCandidates)
+      .map((batch, index) => ({ index, tasks: batch, todo: batch.filter((t) => !isDone(t)) }))
+      .filter((batch) => batch.todo.length > 0);
+    let queue: QueueStatus | null;
+    try {
+      await executor.execute(planned, {
+        done: async ({ rendered, timings }) => {
+          batchesRun++;
+          // Written in file order (the batch's prompts were encoded together).
+          for (const item of rendered) {
+            files += await commitPrompt(store, item, timings, states.get(item.task.index)?.record ?? null);
+            generated++;
+            images += item.task.spec.candidates;
+            report();
+          }
+        },
+        failed: async (batch, error) => {
+          if (options.strict) throw error;
+          for (const t of batch.todo) {
+            failedCandidates += t.spec.candidates;
+            failed.push({ line: t.line, index: t.index, prompt: t.spec.prompt, code: error.code, message: error.message });
+            notice(`${fileName}:${t.line}: failed: [${error.code}] ${error.message}`);
+          }
+          report();
+        },
+        tick: report,
+      });
+      queue = executor.status();
+    } finally {
+      await executor.close();
     }
 
     // 6. The manifest, rebuilt from the records of the file's prompts, in file order.
@@ -218,17 +241,11 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
       elapsedMs,
       imagesPerSecond: images / Math.max((performance.now() - generateStarted) / 1000, 1e-9),
       seed: settings.seed,
+      ...(queue === null ? {} : { queue }),
     };
   } finally {
     if (options.tessera === undefined) await tessera.dispose();
   }
-}
-
-/** Encodes one prompt's files and builds its record (timed as the prompt's encodeMs); writes nothing. */
-async function render(task: Task, result: GenerationResult): Promise<RenderedPrompt> {
-  const started = performance.now();
-  const { files, record } = await renderPrompt(result, task);
-  return { task, files, record, encodeMs: performance.now() - started };
 }
 
 /**

@@ -12,11 +12,12 @@ Commands:
   info <image.png>      print what an image says about itself (prompt, seed, settings, AI-generated mark)
   search <folder>       find images of a batch or server folder by meaning or likeness (tessera search --help)
   serve                 HTTP API (OpenAI-compatible) and gallery page (tessera serve --help)
+  worker --queue URL    run generation jobs from a Redis queue (tessera worker --help)
 
 Run "tessera <command> --help" for a command's options.`;
 
 /** Usage mistakes exit 2, everything else that fails exits 1 (as most CLIs do). */
-const USAGE_ERRORS: ErrorCode[] = ['TESSERA_ERR_PROMPT', 'TESSERA_ERR_OPTION', 'TESSERA_ERR_UNKNOWN_FLAG', 'TESSERA_ERR_SEARCH'];
+const USAGE_ERRORS: ErrorCode[] = ['TESSERA_ERR_PROMPT', 'TESSERA_ERR_OPTION', 'TESSERA_ERR_UNKNOWN_FLAG', 'TESSERA_ERR_SEARCH', 'TESSERA_ERR_QUEUE_URL'];
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -25,6 +26,8 @@ const COMMANDS: Record<string, Command> = {
   // Loaded on demand: the server's dependencies stay out of `generate` and `info`.
   serve: async (argv) => (await import('../server/serve.js')).runServe(argv),
   batch: runBatchCommand,
+  // Loaded on demand: BullMQ and ioredis stay out of the other commands.
+  worker: async (argv) => (await import('../queue/cli.js')).runWorkerCommand(argv),
   search: async (argv) => (await import('../search/cli.js')).runSearchCommand(argv),
   info: async (argv) => {
     if (argv.includes('--help') || argv.length !== 1) {

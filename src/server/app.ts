@@ -7,6 +7,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { readManifest } from '../model/manifest.js';
 import { Engine } from './engine/engine.js';
+import type { InferenceFactory } from './worker/inference.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options.js';
 import type { ModelRef } from './params.js';
@@ -37,6 +38,8 @@ declare module 'fastify' {
 export interface BuildOptions extends ServerOptions {
   /** Wait for every model to load before resolving (default false: /readyz reports it). */
   waitReady?: boolean;
+  /** Who runs requests (default: an inference child per model; `serve --queue`: src/queue/remote.ts). */
+  inference?: InferenceFactory;
 }
 
 export async function build(options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -64,7 +67,11 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
 
   const store = new ResultStore(resolved.dataDir);
   let engine: Engine | null = null;
-  const metrics = createMetrics({ queueDepth: () => engine?.queueDepth() ?? {}, running: () => engine?.runningCounts() ?? {} });
+  const metrics = createMetrics({
+    queueDepth: () => engine?.queueDepth() ?? {},
+    running: () => engine?.runningCounts() ?? {},
+    ...(options.inference === undefined ? {} : { remoteQueues: () => engine?.remoteQueues() ?? {} }),
+  });
   engine = new Engine(
     {
       models: models.map((ref) => ({ dir: ref.dir, ref })),
@@ -75,6 +82,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
       concurrency: resolved.concurrency,
       maxBatchRows: resolved.maxBatchRows,
       watchdogMs: resolved.workerWatchdogMs,
+      inference: options.inference,
     },
     store,
     metrics,

@@ -14,7 +14,12 @@ export interface Metrics {
   stepRowsMax: Gauge;
 }
 
-export function createMetrics(sources: { queueDepth: () => Record<string, number>; running: () => Record<string, number> }): Metrics {
+export function createMetrics(sources: {
+  queueDepth: () => Record<string, number>;
+  running: () => Record<string, number>;
+  /** `serve --queue`: the shared queue's jobs by state and its workers, per model. */
+  remoteQueues?: () => Record<string, { waiting: number; active: number; delayed: number; workers: number }>;
+}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tessera_' });
   const queueDepth = new Gauge({
@@ -59,5 +64,28 @@ export function createMetrics(sources: { queueDepth: () => Record<string, number
     labelNames: ['model'],
     registers: [registry],
   });
+  if (sources.remoteQueues !== undefined) {
+    const remote = sources.remoteQueues;
+    new Gauge({
+      name: 'tessera_remote_queue_jobs',
+      help: 'Jobs of the shared queue (serve --queue) by state, all replicas and batch clients included',
+      labelNames: ['model', 'state'],
+      registers: [registry],
+      collect() {
+        for (const [model, q] of Object.entries(remote())) {
+          for (const state of ['waiting', 'active', 'delayed'] as const) this.set({ model, state }, q[state]);
+        }
+      },
+    });
+    new Gauge({
+      name: 'tessera_remote_queue_workers',
+      help: 'tessera workers connected to the shared queue (serve --queue)',
+      labelNames: ['model'],
+      registers: [registry],
+      collect() {
+        for (const [model, q] of Object.entries(remote())) this.set({ model }, q.workers);
+      },
+    });
+  }
   return { stepRowsMax, registry, queueDepth, running, stageSeconds, requestSeconds, imagesGenerated, candidatesSampled, jobs, workerRestarts };
 }

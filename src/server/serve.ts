@@ -28,6 +28,9 @@ Options:
   --public-url URL     base of "url" responses (default: the address the client
                        connected to; set it behind a proxy or for a DNS name)
   --worker-watchdog-ms N  replace an inference child silent (hung) this long (default: 60000)
+  --queue URL          run requests on "tessera worker"s through Redis (redis://HOST:PORT[/DB])
+                       instead of a local inference child; /readyz needs Redis and a worker
+                       (docs/queue.md)
   --quiet              no request log
   --help               this text`;
 
@@ -47,6 +50,7 @@ const OPTIONS = {
   'max-candidates': { type: 'string' },
   'public-url': { type: 'string' },
   'worker-watchdog-ms': { type: 'string' },
+  queue: { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean' },
 } as const;
@@ -105,7 +109,10 @@ export async function runServe(argv: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TesseraError('TESSERA_ERR_OPTION', `--port must be from 0 to 65535, got ${port}`, { param: 'port' });
   const envKeys = (process.env.TESSERA_API_KEYS ?? '').split(',').map((k) => k.trim()).filter((k) => k !== '');
   const rate = numberFlag('rate-limit', values['rate-limit']);
+  // Loaded only with --queue: BullMQ stays out of a plain server.
+  const inference = values.queue === undefined ? undefined : (await import('../queue/remote.js')).queueInference(values.queue);
   const app = await buildOrExplain({
+    inference,
     models: values.model,
     device: device as Device,
     clip: values.clip,

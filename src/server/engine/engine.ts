@@ -16,6 +16,7 @@ import type { Metrics } from '../metrics.js';
 import type { ImageParams, ModelRef } from '../params.js';
 import type { ResultStore } from '../store.js';
 import { InferenceWorker } from '../worker/inference-worker.js';
+import type { Inference, InferenceFactory, RemoteQueueStatus } from '../worker/inference.js';
 import { Admission } from './admission.js';
 import { EngineMetrics } from './engine-metrics.js';
 import { failureOf, type AbortReason } from './failure.js';
@@ -38,6 +39,8 @@ export interface EngineOptions {
   maxBatchRows?: number;
   /** Finished jobs kept in memory for GET /v1/jobs/:id (older ones are read from the store). */
   keepFinished?: number;
+  /** Who runs the requests (default: an inference child per model; `serve --queue`: src/queue/remote.ts). */
+  inference?: InferenceFactory;
 }
 
 /** One served model: its worker and its admission queue. */
@@ -47,7 +50,7 @@ export class ModelSlot {
 
   constructor(
     readonly ref: ModelRef,
-    readonly worker: InferenceWorker,
+    readonly worker: Inference,
     readonly admission: Admission<Job>,
   ) {}
 
@@ -74,7 +77,8 @@ export class Engine {
     this.store = store;
     this.metrics = new EngineMetrics(metrics);
     for (const { dir, ref } of options.models) {
-      const worker = new InferenceWorker({ model: dir, device: options.device, clip: options.clip ?? undefined, maxRows: options.maxBatchRows, watchdogMs: options.watchdogMs });
+      const runner = { device: options.device, clip: options.clip ?? undefined, maxRows: options.maxBatchRows, watchdogMs: options.watchdogMs };
+      const worker = options.inference?.({ dir, id: ref.id }, runner) ?? new InferenceWorker({ model: dir, ...runner });
       worker.on('crash', () => this.metrics.workerRestarted(ref.id));
       const admission = new Admission<Job>({ maxQueue: options.maxQueue, concurrency: options.concurrency ?? 4 });
       this.slots.set(ref.id, new ModelSlot(ref, worker, admission));
@@ -88,6 +92,16 @@ export class Engine {
 
   get ready(): boolean {
     return [...this.slots.values()].every((s) => s.worker.ready);
+  }
+
+  /** Per model served through a queue (`serve --queue`): the queue's jobs and workers. */
+  remoteQueues(): Record<string, RemoteQueueStatus> {
+    const out: Record<string, RemoteQueueStatus> = {};
+    for (const [id, slot] of this.slots) {
+      const status = slot.worker.queueStatus?.() ?? null;
+      if (status !== null) out[id] = status;
+    }
+    return out;
   }
 
   queueDepth(): Record<string, number> {

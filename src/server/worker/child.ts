@@ -31,7 +31,9 @@ export const DEFAULT_MAX_ROWS = 512;
 
 interface Queued {
   id: string;
-  request: GenerateRequest | ResolvedRequest;
+  /** One request, or a group of requests that share one run (a planned batch). */
+  requests: (GenerateRequest | ResolvedRequest)[];
+  group: boolean;
   controller: AbortController;
   /** Prepared once, on first look (a request waiting for room is not prepared again). */
   run?: GenerationRun;
@@ -39,6 +41,7 @@ interface Queued {
 
 interface Active {
   id: string;
+  group: boolean;
   run: GenerationRun;
   controller: AbortController;
 }
@@ -69,8 +72,8 @@ class Scheduler {
     this.batch = new ContinuousBatch(tessera.model.sampler);
   }
 
-  submit(id: string, request: GenerateRequest | ResolvedRequest): void {
-    this.queue.push({ id, request, controller: new AbortController() });
+  submit(id: string, requests: (GenerateRequest | ResolvedRequest)[], group: boolean): void {
+    this.queue.push({ id, requests, group, controller: new AbortController() });
     if (!this.running) void this.loop();
   }
 
@@ -128,8 +131,8 @@ class Scheduler {
       if (next.run === undefined) {
         const started = performance.now();
         try {
-          const prepared = this.tessera.prepare(next.request);
-          next.run = this.tessera.startRun([prepared], (event) => send({ type: 'event', id: next.id, event }), started);
+          const prepared = next.requests.map((request) => this.tessera.prepare(request));
+          next.run = this.tessera.startRun(prepared, (event) => send({ type: 'event', id: next.id, event }), started);
         } catch (error) {
           this.queue.shift();
           sendError(next.id, error);
@@ -146,7 +149,7 @@ class Scheduler {
         sendError(next.id, error);
         continue;
       }
-      this.active.set(next.id, { id: next.id, run, controller: next.controller });
+      this.active.set(next.id, { id: next.id, group: next.group, run, controller: next.controller });
       run.start(first.rows, first.tokensTotal);
       await run.token(first);
     }
@@ -161,12 +164,13 @@ class Scheduler {
       return;
     }
     try {
-      const [result] = await active.run.finish({
+      const results = await active.run.finish({
         codes: finished.codes,
         prefillMs: finished.prefillMs,
         batching: { maxRowsPerStep: finished.maxRows, sharedSteps: finished.sharedSteps },
       });
-      send({ type: 'result', id: active.id, result });
+      if (active.group) send({ type: 'results', id: active.id, results });
+      else send({ type: 'result', id: active.id, result: results[0] });
     } catch (error) {
       sendError(active.id, error);
     }
@@ -194,8 +198,10 @@ async function main(): Promise<void> {
     } else if (raw.type === 'shutdown') {
       scheduler.cancelAll(new Error('server shutting down'));
       void tessera.dispose().finally(() => process.exit(0));
+    } else if (raw.type === 'generate-group') {
+      scheduler.submit(raw.id, raw.requests, true);
     } else {
-      scheduler.submit(raw.id, raw.request);
+      scheduler.submit(raw.id, [raw.request], false);
     }
   });
   send({ type: 'ready', model: tessera.manifest.name, pid: process.pid });

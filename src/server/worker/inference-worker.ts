@@ -44,7 +44,8 @@ const PERMANENT_LOAD_ERRORS = new Set<string>(['TESSERA_ERR_MODEL_FILE', 'TESSER
 
 
 interface Pending {
-  resolve: (result: GenerationResult) => void;
+  /** One result for 'generate', the group's results for 'generate-group'. */
+  resolve: (result: GenerationResult | GenerationResult[]) => void;
   reject: (error: Error) => void;
   onEvent?: (event: GenerationEvent) => void;
 }
@@ -239,10 +240,10 @@ export class InferenceWorker extends EventEmitter {
   private onChildMessage(message: ChildMessage): void {
     if (message.type === 'event') {
       this.pending.get(message.id)?.onEvent?.(message.event);
-    } else if (message.type === 'result') {
+    } else if (message.type === 'result' || message.type === 'results') {
       const pending = this.pending.get(message.id);
       this.pending.delete(message.id);
-      pending?.resolve(message.result);
+      pending?.resolve(message.type === 'result' ? message.result : message.results);
     } else if (message.type === 'error') {
       const pending = this.pending.get(message.id);
       this.pending.delete(message.id);
@@ -256,6 +257,19 @@ export class InferenceWorker extends EventEmitter {
 
   /** Runs one request in the child; rejects with TESSERA_ERR_CANCELLED when `signal` aborts. */
   async run(request: GenerateRequest | ResolvedRequest, options: RunOptions = {}): Promise<GenerationResult> {
+    return (await this.submit((id) => ({ type: 'generate', id, request }), options)) as GenerationResult;
+  }
+
+  /**
+   * Runs several requests as one group (one run: rows admitted and finished together, sharing
+   * steps with whatever else the child holds); results in request order. A queue worker runs
+   * each planned batch of `tessera batch` this way (src/queue/worker.ts).
+   */
+  async runGroup(requests: (GenerateRequest | ResolvedRequest)[], options: RunOptions = {}): Promise<GenerationResult[]> {
+    return (await this.submit((id) => ({ type: 'generate-group', id, requests }), options)) as GenerationResult[];
+  }
+
+  private async submit(message: (id: string) => ParentMessage, options: RunOptions): Promise<GenerationResult | GenerationResult[]> {
     if (this.stopping) throw new TesseraError('TESSERA_ERR_CANCELLED', 'the server is shutting down');
     if (this.permanentError !== null) throw this.permanentError;
     // A replacement that failed to load is retried by the next request.
@@ -267,7 +281,7 @@ export class InferenceWorker extends EventEmitter {
     if (!this.child?.connected) throw new TesseraError('TESSERA_ERR_WORKER', 'the inference worker is not running; retry the request');
     if (options.signal?.aborted) throw new TesseraError('TESSERA_ERR_CANCELLED', 'generation was cancelled before it started');
     const id = randomUUID();
-    return new Promise<GenerationResult>((resolve, reject) => {
+    return new Promise<GenerationResult | GenerationResult[]>((resolve, reject) => {
       const onAbort = () => this.post({ type: 'cancel', id, reason: String(options.signal?.reason ?? 'cancelled') });
       options.signal?.addEventListener('abort', onAbort, { once: true });
       const done = () => options.signal?.removeEventListener('abort', onAbort);
@@ -282,7 +296,7 @@ export class InferenceWorker extends EventEmitter {
           reject(e);
         },
       });
-      this.post({ type: 'generate', id, request });
+      this.post(message(id));
     });
   }
 

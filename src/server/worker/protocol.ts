@@ -34,6 +34,11 @@ export function readChildConfig(env: NodeJS.ProcessEnv = process.env): ChildConf
 export type ParentMessage =
   /** A request the HTTP process already resolved (ResolvedRequest), or a raw one to resolve here. */
   | { type: 'generate'; id: string; request: GenerateRequest | ResolvedRequest }
+  /**
+   * Several requests sampled as ONE group (their rows admitted together, finished together):
+   * a planned batch of `tessera batch` run by a queue worker (src/queue/worker.ts).
+   */
+  | { type: 'generate-group'; id: string; requests: (GenerateRequest | ResolvedRequest)[] }
   | { type: 'cancel'; id: string; reason: string }
   | { type: 'shutdown' };
 
@@ -43,6 +48,8 @@ export type ChildMessage =
   | { type: 'load-error'; code: string; message: string }
   | { type: 'event'; id: string; event: GenerationEvent }
   | { type: 'result'; id: string; result: GenerationResult }
+  /** The results of a 'generate-group', in request order. */
+  | { type: 'results'; id: string; results: GenerationResult[] }
   | { type: 'error'; id: string; code: string; message: string; param?: string };
 
 export const WORKER_CONFIG_ENV = 'TESSERA_WORKER_CONFIG';
