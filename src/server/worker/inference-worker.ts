@@ -43,6 +43,16 @@ export interface WorkerOptions {
 const PERMANENT_LOAD_ERRORS = new Set<string>(['TESSERA_ERR_MODEL_FILE', 'TESSERA_ERR_MANIFEST', 'TESSERA_ERR_MODEL_NOT_FOUND', 'TESSERA_ERR_DEVICE']);
 
 
+/**
+ * `child.connected` can still be true after the child has exited (its end of the IPC channel
+ * is closed, the parent has not yet read the close): a send then fails with EPIPE, and
+ * without a callback Node emits it as an 'error' event that nobody handles, i.e. an uncaught
+ * exception in the HTTP process (seen while closing a server whose broken-package child
+ * was exiting by design). The exit handler already fails the in-flight work of a dead
+ * child, so a failed send needs nothing more.
+ */
+function ignoreSendError(): void {}
+
 interface Pending {
   /** One result for 'generate', the group's results for 'generate-group'. */
   resolve: (result: GenerationResult | GenerationResult[]) => void;
@@ -252,7 +262,7 @@ export class InferenceWorker extends EventEmitter {
   }
 
   private post(message: ParentMessage): void {
-    if (this.child?.connected) this.child.send(message);
+    if (this.child?.connected) this.child.send(message, ignoreSendError);
   }
 
   /** Runs one request in the child; rejects with TESSERA_ERR_CANCELLED when `signal` aborts. */
@@ -312,7 +322,7 @@ export class InferenceWorker extends EventEmitter {
         clearTimeout(timer);
         resolve();
       });
-      if (child.connected) child.send({ type: 'shutdown' } satisfies ParentMessage);
+      if (child.connected) child.send({ type: 'shutdown' } satisfies ParentMessage, ignoreSendError);
       else child.kill('SIGTERM');
     });
   }
