@@ -7,14 +7,19 @@ export { ort };
 /**
  * Session options used for every graph. Threads are set explicitly: onnxruntime's
  * defaults oversubscribe a small machine (measured here on 2 cores), and one
- * inter-op thread is right for these sequential graphs.
+ * inter-op thread is right for these sequential graphs. Worker threads do not spin
+ * between kernels (`allow_spinning` 0): spinning won nothing when the machine was idle
+ * and cost 7% at 128 rows, much more when other processes share the cores
+ * (docs/benchmarks.md, "Thread and session settings"); TESSERA_SPIN=1 turns it back on.
  */
 export function sessionOptions(device: Device): ort.InferenceSession.SessionOptions {
+  const spinning = process.env.TESSERA_SPIN === '1' ? '1' : '0';
   return {
     executionProviders: [device],
     intraOpNumThreads: Number(process.env.TESSERA_THREADS ?? 2),
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
+    extra: { session: { intra_op: { allow_spinning: spinning }, inter_op: { allow_spinning: spinning } } },
   };
 }
 

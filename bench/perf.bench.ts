@@ -1,0 +1,56 @@
+/**
+ * npm run bench:perf -- [--model DIR] [--only torch,cold,ceiling,scaling] [--candidates 32,128] [--rounds 3]
+ * npm run bench:perf -- --levers masked=DIR_A,fused=DIR_B[:spin],...   (levers.ts)
+ *
+ * Performance against references measured in this same run (issue 12): the PyTorch
+ * reference sampler, the hardware ceiling of a decode step, and scaling with the
+ * candidate count. Ratios within one run are what carry across machines; the first line
+ * records the machine and its load.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Tessera } from '../src/pipeline/tessera.js';
+import { machineLine } from './perf/machine.js';
+import { ceiling } from './perf/ceiling.js';
+import { compareLevers, parseVariants } from './perf/levers.js';
+import { versusTorch } from './perf/versus-torch.js';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'models/default' },
+    only: { type: 'string', default: 'torch,cold,ceiling,scaling' },
+    candidates: { type: 'string', default: '32,128' },
+    rounds: { type: 'string', default: '3' },
+    levers: { type: 'string' },
+    'ceiling-candidates': { type: 'string' },
+    prompt: { type: 'string', default: 'a small red star left of a large blue circle on a white background' },
+  },
+  strict: true,
+});
+const only = new Set((values.only ?? '').split(','));
+const counts = (values.candidates ?? '').split(',').map(Number);
+const rounds = Number(values.rounds);
+const model = values.model as string;
+console.log(machineLine());
+if (values.levers !== undefined) {
+  const rows = await compareLevers(parseVariants(values.levers), values.prompt as string, counts, rounds);
+  console.log(`\n${machineLine()}`);
+  mkdirSync('out', { recursive: true });
+  writeFileSync('out/bench-levers.json', JSON.stringify({ machine: machineLine(), rows }, null, 2) + '\n');
+  process.exit(0);
+}
+const tessera = await Tessera.load({ model });
+console.log(`model ${tessera.manifest.name} (${model})`);
+const report: Record<string, unknown> = { machine: machineLine(), model };
+if (only.has('torch') || only.has('cold')) {
+  report.torch = await versusTorch(tessera, { model, prompt: values.prompt as string, counts, rounds, cold: only.has('cold') });
+}
+if (only.has('ceiling')) {
+  report.ceiling = await ceiling(tessera, join(model, tessera.manifest.generator.step), values['ceiling-candidates']?.split(',').map(Number) ?? [8, 32, 64, 128, 512], rounds);
+}
+await tessera.dispose();
+console.log(`\n${machineLine()}`);
+mkdirSync('out', { recursive: true });
+writeFileSync('out/bench-perf.json', JSON.stringify(report, null, 2) + '\n');
+console.log('wrote out/bench-perf.json');
