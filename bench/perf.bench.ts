@@ -1,5 +1,5 @@
 /**
- * npm run bench:perf -- [--model DIR] [--only torch,cold,ceiling,scaling] [--candidates 32,128] [--rounds 3]
+ * npm run bench:perf -- [--model DIR] [--device cpu|cuda|webgpu] [--only torch,cold,ceiling,scaling] [--candidates 32,128] [--rounds 3]
  * npm run bench:perf -- --levers masked=DIR_A,fused=DIR_B[:spin],...   (levers.ts)
  *
  * Performance against references measured in this same run (issue 12): the PyTorch
@@ -10,10 +10,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { checkDevice } from '../src/model/runtime.js';
 import { Tessera } from '../src/pipeline/tessera.js';
 import { machineLine } from './perf/machine.js';
 import { ceiling } from './perf/ceiling.js';
 import { compareLevers, parseVariants } from './perf/levers.js';
+import { scaling } from './perf/scaling.js';
 import { versusTorch } from './perf/versus-torch.js';
 
 const { values } = parseArgs({
@@ -23,6 +25,7 @@ const { values } = parseArgs({
     candidates: { type: 'string', default: '32,128' },
     rounds: { type: 'string', default: '3' },
     levers: { type: 'string' },
+    device: { type: 'string', default: 'cpu' },
     'ceiling-candidates': { type: 'string' },
     prompt: { type: 'string', default: 'a small red star left of a large blue circle on a white background' },
   },
@@ -40,15 +43,18 @@ if (values.levers !== undefined) {
   writeFileSync('out/bench-levers.json', JSON.stringify({ machine: machineLine(), rows }, null, 2) + '\n');
   process.exit(0);
 }
-const tessera = await Tessera.load({ model });
-console.log(`model ${tessera.manifest.name} (${model})`);
+const device = values.device as string;
+checkDevice(device);
+const tessera = await Tessera.load({ model, device });
+console.log(`model ${tessera.manifest.name} (${model}), device ${device}`);
 const report: Record<string, unknown> = { machine: machineLine(), model };
 if (only.has('torch') || only.has('cold')) {
   report.torch = await versusTorch(tessera, { model, prompt: values.prompt as string, counts, rounds, cold: only.has('cold') });
 }
 if (only.has('ceiling')) {
-  report.ceiling = await ceiling(tessera, join(model, tessera.manifest.generator.step), values['ceiling-candidates']?.split(',').map(Number) ?? [8, 32, 64, 128, 512], rounds);
+  report.ceiling = await ceiling(tessera, device, join(model, tessera.manifest.generator.step), values['ceiling-candidates']?.split(',').map(Number) ?? [8, 32, 64, 128, 512], rounds);
 }
+if (only.has('scaling')) report.scaling = scaling(model, tessera.manifest, [1, 8, 32, 128, 512]);
 await tessera.dispose();
 console.log(`\n${machineLine()}`);
 mkdirSync('out', { recursive: true });

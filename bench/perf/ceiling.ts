@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ort, sessionOptions } from '../../src/model/runtime.js';
 import type { Tessera } from '../../src/pipeline/tessera.js';
+import type { Device } from '../../src/types.js';
 import { median, runPython, table } from './machine.js';
 
 interface GemmList {
@@ -47,10 +48,10 @@ export function memoryBandwidth(): number {
   return (2 * size * 4) / (median(times) / 1000);
 }
 
-export async function ceiling(tessera: Tessera, graph: string, counts: readonly number[], rounds: number): Promise<Record<string, unknown>[]> {
+export async function ceiling(tessera: Tessera, device: Device, graph: string, counts: readonly number[], rounds: number): Promise<Record<string, unknown>[]> {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-ceiling-'));
   const list = runPython<GemmList>(['scripts/perf/gemm_graphs.py', '--graph', graph, '--out', dir]);
-  const sessions = await Promise.all(list.gemms.map((g) => ort.InferenceSession.create(g.file, sessionOptions('cpu'))));
+  const sessions = await Promise.all(list.gemms.map((g) => ort.InferenceSession.create(g.file, sessionOptions(device))));
   const bandwidth = memoryBandwidth();
   const { manifest } = tessera;
   const { layers, heads, headDim, maxLength } = manifest.generator;
