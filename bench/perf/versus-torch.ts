@@ -18,6 +18,7 @@ interface ReferenceRun {
   prefillMs: number;
   decodeMs: number;
   msPerStep: number;
+  cpuMsPerStep: number;
   tokens: number[][];
 }
 
@@ -35,9 +36,12 @@ async function tesseraRun(tessera: Tessera, prompt: string, candidates: number) 
   const t0 = performance.now();
   const state = await sampler.prefill(prepared.sequences);
   const t1 = performance.now();
+  const cpu = process.cpuUsage(); // this process: the main thread and onnxruntime's threads
   await sampler.decodeSteps(state, sampler.imageTokens);
+  const used = process.cpuUsage(cpu);
   const t2 = performance.now();
-  return { prefillMs: t1 - t0, decodeMs: t2 - t1, msPerStep: (t2 - t1) / sampler.imageTokens, tokens: state.codes };
+  const steps = sampler.imageTokens;
+  return { prefillMs: t1 - t0, decodeMs: t2 - t1, msPerStep: (t2 - t1) / steps, cpuMsPerStep: (used.user + used.system) / 1000 / steps, tokens: state.codes };
 }
 
 export async function versusTorch(tessera: Tessera, options: VersusTorchOptions): Promise<Record<string, unknown>> {
@@ -48,6 +52,8 @@ export async function versusTorch(tessera: Tessera, options: VersusTorchOptions)
   await tesseraRun(tessera, prompt, Math.max(...counts)); // warm-up at the largest batch
   const ours = new Map<number, number[]>(counts.map((c) => [c, []]));
   const theirs = new Map<number, number[]>(counts.map((c) => [c, []]));
+  const oursCpu = new Map<number, number[]>(counts.map((c) => [c, []]));
+  const theirsCpu = new Map<number, number[]>(counts.map((c) => [c, []]));
   let identical = 0;
   let compared = 0;
   for (let round = 0; round < rounds; round++) {
@@ -57,6 +63,8 @@ export async function versusTorch(tessera: Tessera, options: VersusTorchOptions)
       ours.get(count)?.push(run.msPerStep);
       const ref = reference.runs.find((r) => r.candidates === count) as ReferenceRun;
       theirs.get(count)?.push(ref.msPerStep);
+      oursCpu.get(count)?.push(run.cpuMsPerStep);
+      theirsCpu.get(count)?.push(ref.cpuMsPerStep);
       run.tokens.forEach((codes, i) => {
         compared += 1;
         if (codes.every((v, k) => v === ref.tokens[i][k])) identical += 1;
@@ -66,10 +74,17 @@ export async function versusTorch(tessera: Tessera, options: VersusTorchOptions)
   const warm = counts.map((c) => {
     const t = median(ours.get(c) ?? []);
     const r = median(theirs.get(c) ?? []);
-    return { candidates: c, tesseraMsPerStep: t, torchMsPerStep: r, speedup: r / t };
+    const tc = median(oursCpu.get(c) ?? []);
+    const rc = median(theirsCpu.get(c) ?? []);
+    return { candidates: c, tesseraMsPerStep: t, torchMsPerStep: r, speedup: r / t, tesseraCpuMsPerStep: tc, torchCpuMsPerStep: rc, cpuSpeedup: rc / tc };
   });
   console.log(`\nwarm decode, ms per step (median of ${rounds} alternating rounds; the same tokens in ${identical}/${compared} candidates):`);
-  console.log(table(['candidates', 'Tessera', 'PyTorch', 'Tessera speed-up'], warm.map((w) => [w.candidates, w.tesseraMsPerStep.toFixed(2), w.torchMsPerStep.toFixed(2), `${w.speedup.toFixed(2)}x`])));
+  console.log(
+    table(
+      ['candidates', 'Tessera', 'PyTorch', 'Tessera speed-up', 'Tessera CPU ms', 'PyTorch CPU ms', 'CPU-time ratio'],
+      warm.map((w) => [w.candidates, w.tesseraMsPerStep.toFixed(2), w.torchMsPerStep.toFixed(2), `${w.speedup.toFixed(2)}x`, w.tesseraCpuMsPerStep.toFixed(2), w.torchCpuMsPerStep.toFixed(2), `${w.cpuSpeedup.toFixed(2)}x`]),
+    ),
+  );
   const result: Record<string, unknown> = { warm, identical, compared };
   if (options.cold) result.cold = coldRuns(options, args);
   return result;

@@ -13,7 +13,8 @@ guidance rows batched with the conditional rows, and the same inverse-CDF draw f
 same per-candidate streams as Tessera (so its tokens can be compared with Tessera's). The
 uniforms are drawn before the clock starts, which favours the reference slightly.
 
-Prints one JSON object: per candidate count, prefill ms, decode ms, ms per step, and each
+Prints one JSON object: per candidate count, prefill ms, decode ms, ms per step (wall and
+process CPU time, which a machine shared with other jobs disturbs less), and each
 candidate's tokens. Without --cold a warm-up run of the largest count comes first; with
 --cold the first measured run is the process's first (as a one-shot CLI call would be).
 """
@@ -55,6 +56,7 @@ def sample(gpt, text_ids, uncond_ids, guidance: float, seed: int, candidates: in
         cache_v[l][:, :, :t] = values[l][pick]
     logits = logits[pick]  # [R, V]
     t1 = time.perf_counter()
+    c1 = time.process_time()
     codes = torch.zeros(candidates, steps, dtype=torch.long)
     scale = 1.0 / math.sqrt(cfg.head_dim)
     for j in range(steps):
@@ -82,7 +84,8 @@ def sample(gpt, text_ids, uncond_ids, guidance: float, seed: int, candidates: in
             h = block.merge(h, attended)
         logits = gpt.head(gpt.ln_f(h[:, 0]))  # [R, V]
     t2 = time.perf_counter()
-    return (t1 - t0) * 1000, (t2 - t1) * 1000, codes.tolist()
+    cpu_ms = (time.process_time() - c1) * 1000  # every thread of the process
+    return (t1 - t0) * 1000, (t2 - t1) * 1000, cpu_ms, codes.tolist()
 
 
 def main() -> None:
@@ -107,9 +110,9 @@ def main() -> None:
         sample(gpt, ids, uncond, args.guidance, args.seed, max(counts), min(steps, 8))
     runs = []
     for count in counts:
-        prefill_ms, decode_ms, codes = sample(gpt, ids, uncond, args.guidance, args.seed, count, steps)
+        prefill_ms, decode_ms, cpu_ms, codes = sample(gpt, ids, uncond, args.guidance, args.seed, count, steps)
         runs.append({"candidates": count, "prefillMs": prefill_ms, "decodeMs": decode_ms,
-                     "msPerStep": decode_ms / steps, "tokens": codes})
+                     "msPerStep": decode_ms / steps, "cpuMsPerStep": cpu_ms / steps, "tokens": codes})
     print(json.dumps({"threads": args.threads, "torch": torch.__version__, "steps": steps, "runs": runs}))
 
 
