@@ -1,7 +1,8 @@
 /**
  * Levers measured one by one (issue 12): variants of the same model (a package folder plus
  * session settings) loaded in one process and alternated, the same prompt and seeds;
- * median decode ms per step of each, its ratio to the first variant, and whether every
+ * median decode ms per step of each (wall and process CPU time: the CPU time is what a
+ * machine shared with other jobs disturbs least), its ratio to the first variant, and whether every
  * variant draws the first one's tokens.
  *
  * A variant is `label=DIR[:spin]`: `:spin` creates its sessions with thread spinning on.
@@ -40,6 +41,7 @@ export async function compareLevers(variants: readonly Variant[], prompt: string
   for (const v of variants) loaded.push({ variant: v, tessera: await load(v) });
   const times = new Map<string, number[]>();
   const prefill = new Map<string, number[]>();
+  const cpuTimes = new Map<string, number[]>();
   const same = new Map<string, number>();
   for (const { tessera } of loaded) await tessera.model.sampler.generate(tessera.prepare({ prompt, seed: 1, candidates: Math.max(...counts) }).sequences); // warm-up
   for (let round = 0; round < rounds; round++) {
@@ -51,9 +53,12 @@ export async function compareLevers(variants: readonly Variant[], prompt: string
         const t0 = performance.now();
         const state = await sampler.prefill(prepared.sequences);
         const t1 = performance.now();
+        const cpu = process.cpuUsage();
         await sampler.decodeSteps(state, sampler.imageTokens);
+        const used = process.cpuUsage(cpu);
         const t2 = performance.now();
         const key = `${variant.label}@${count}`;
+        cpuTimes.set(key, [...(cpuTimes.get(key) ?? []), (used.user + used.system) / 1000 / sampler.imageTokens]);
         times.set(key, [...(times.get(key) ?? []), (t2 - t1) / sampler.imageTokens]);
         prefill.set(key, [...(prefill.get(key) ?? []), t1 - t0]);
         if (first === null) first = state.codes;
@@ -65,15 +70,22 @@ export async function compareLevers(variants: readonly Variant[], prompt: string
   const rows = [];
   for (const count of counts) {
     const base = median(times.get(`${variants[0].label}@${count}`) ?? []);
+    const baseCpu = median(cpuTimes.get(`${variants[0].label}@${count}`) ?? []);
     for (const { variant } of loaded) {
       const key = `${variant.label}@${count}`;
       const ms = median(times.get(key) ?? []);
-      rows.push({ candidates: count, variant: variant.label, msPerStep: ms, prefillMs: median(prefill.get(key) ?? []), speedup: base / ms });
+      const cpuMs = median(cpuTimes.get(key) ?? []);
+      rows.push({ candidates: count, variant: variant.label, msPerStep: ms, prefillMs: median(prefill.get(key) ?? []), speedup: base / ms, cpuMsPerStep: cpuMs, cpuSpeedup: baseCpu / cpuMs });
     }
   }
   const total = counts.reduce((a, c) => a + c, 0) * rounds;
   console.log(`\nlevers: decode ms per step (median of ${rounds} alternating rounds), speed-up against ${variants[0].label}:`);
-  console.log(table(['candidates', 'variant', 'ms/step', 'prefill ms', 'speed-up', 'same tokens as first'], rows.map((r) => [r.candidates, r.variant, r.msPerStep.toFixed(2), r.prefillMs.toFixed(1), `${r.speedup.toFixed(2)}x`, `${same.get(r.variant)}/${total}`])));
+  console.log(
+    table(
+      ['candidates', 'variant', 'ms/step', 'prefill ms', 'speed-up', 'CPU ms/step', 'CPU-time speed-up', 'same tokens as first'],
+      rows.map((r) => [r.candidates, r.variant, r.msPerStep.toFixed(2), r.prefillMs.toFixed(1), `${r.speedup.toFixed(2)}x`, r.cpuMsPerStep.toFixed(2), `${r.cpuSpeedup.toFixed(2)}x`, `${same.get(r.variant)}/${total}`]),
+    ),
+  );
   for (const { tessera } of loaded) await tessera.dispose();
   return rows;
 }
