@@ -1,5 +1,6 @@
 /**
  * npm run bench:perf -- [--model DIR] [--device cpu|cuda|webgpu] [--only torch,cold,ceiling,scaling] [--candidates 32,128] [--rounds 3]
+ * TESSERA_MINI_PACKAGE=DIR TESSERA_MINI_WEIGHTS=DIR npm run bench:perf -- --only mini [--mini-candidates 32]
  * npm run bench:perf -- --levers masked=DIR_A,fused=DIR_B[:spin],...   (levers.ts)
  *
  * Performance against references measured in this same run (issue 12): the PyTorch
@@ -17,6 +18,7 @@ import { ceiling } from './perf/ceiling.js';
 import { compareLevers, parseVariants } from './perf/levers.js';
 import { scaling } from './perf/scaling.js';
 import { versusTorch } from './perf/versus-torch.js';
+import { versusTorchMini } from './perf/versus-torch-mini.js';
 
 const { values } = parseArgs({
   options: {
@@ -27,6 +29,7 @@ const { values } = parseArgs({
     levers: { type: 'string' },
     device: { type: 'string', default: 'cpu' },
     'ceiling-candidates': { type: 'string' },
+    'mini-candidates': { type: 'string' },
     prompt: { type: 'string', default: 'a small red star left of a large blue circle on a white background' },
   },
   strict: true,
@@ -54,6 +57,7 @@ if (only.has('torch') || only.has('cold')) {
 if (only.has('ceiling')) {
   report.ceiling = await ceiling(tessera, device, join(model, tessera.manifest.generator.step), values['ceiling-candidates']?.split(',').map(Number) ?? [8, 32, 64, 128, 512], rounds);
 }
+if (only.has('mini')) report.mini = await versusTorchMini(values.prompt as string, values['mini-candidates']?.split(',').map(Number) ?? [32], rounds, 3);
 if (only.has('scaling')) report.scaling = scaling(model, tessera.manifest, [1, 8, 32, 128, 512]);
 await tessera.dispose();
 console.log(`\n${machineLine()}`);
