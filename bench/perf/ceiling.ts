@@ -22,15 +22,20 @@ interface GemmList {
   gemms: { file: string; k: number; n: number; count: number }[];
 }
 
-async function timeRun(run: () => Promise<unknown>, repeats: number): Promise<number> {
+/** Median wall and process CPU time of one run (CPU time: what other jobs on the machine disturb least). */
+async function timeRun(run: () => Promise<unknown>, repeats: number): Promise<{ wall: number; cpu: number }> {
   await run();
-  const times: number[] = [];
+  const wall: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < repeats; i++) {
     const started = performance.now();
+    const usage = process.cpuUsage();
     await run();
-    times.push(performance.now() - started);
+    const used = process.cpuUsage(usage);
+    wall.push(performance.now() - started);
+    cpu.push((used.user + used.system) / 1000);
   }
-  return median(times);
+  return { wall: median(wall), cpu: median(cpu) };
 }
 
 /** Copy bandwidth (bytes read + written per second) of a buffer far larger than the caches. */
@@ -67,22 +72,31 @@ export async function ceiling(tessera: Tessera, device: Device, graph: string, c
     const bytes = list.weightBytes + r * list.gatheredBytesPerRow + layers * 2 * r * heads * headDim * meanFilled * 4;
     // Alternating rounds: the GEMMs alone, then Tessera's decode at the same rows (medians).
     const gemmTimes: number[] = [];
+    const gemmCpuTimes: number[] = [];
     const stepTimes: number[] = [];
+    const stepCpuTimes: number[] = [];
     const graphTimes: number[] = [];
     for (let round = 0; round < rounds; round++) {
       let gemmMs = 0;
+      let gemmCpuMs = 0;
       for (const [i, g] of list.gemms.entries()) {
         const x = new ort.Tensor('float32', new Float32Array(r * g.k).fill(0.5), [r, g.k]);
-        gemmMs += g.count * (await timeRun(() => sessions[i].run({ x }), 5));
+        const t = await timeRun(() => sessions[i].run({ x }), 5);
+        gemmMs += g.count * t.wall;
+        gemmCpuMs += g.count * t.cpu;
       }
       gemmTimes.push(gemmMs);
+      gemmCpuTimes.push(gemmCpuMs);
       const { sampler, generator } = tessera.model;
       const prepared = tessera.prepare({ prompt: 'a small red star left of a large blue circle', seed: 3 + round, candidates: count });
       const state = await sampler.prefill(prepared.sequences);
       const before = { ms: generator.stats.decodeMs, calls: generator.stats.stepCalls };
       const started = performance.now();
+      const usage = process.cpuUsage();
       await sampler.decodeSteps(state, imageTokens);
+      const used = process.cpuUsage(usage);
       stepTimes.push((performance.now() - started) / (imageTokens - 1));
+      stepCpuTimes.push((used.user + used.system) / 1000 / (imageTokens - 1));
       graphTimes.push((generator.stats.decodeMs - before.ms) / (generator.stats.stepCalls - before.calls));
     }
     const gemmMs = median(gemmTimes);
@@ -91,15 +105,19 @@ export async function ceiling(tessera: Tessera, device: Device, graph: string, c
     const ceilingMs = Math.max(computeMs, memoryMs);
     const stepMs = median(stepTimes);
     const graphMs = median(graphTimes);
-    rows.push({ candidates: count, rows: r, flops, bytes, gemmGflops: gemmFlops / gemmMs / 1e6, bandwidthGBs: bandwidth / 1e9, computeMs, memoryMs, ceilingMs, stepMs, graphMs, ratio: ceilingMs / stepMs, graphRatio: ceilingMs / graphMs });
+    // The same ratio in CPU time: the step's irreducible GEMM work (plus attention at that
+    // rate) as a share of the CPU time Tessera spends per step, both on the same 2 threads.
+    const computeCpuMs = median(gemmCpuTimes) * (1 + attentionFlops / gemmFlops);
+    const stepCpuMs = median(stepCpuTimes);
+    rows.push({ candidates: count, rows: r, flops, bytes, gemmGflops: gemmFlops / gemmMs / 1e6, bandwidthGBs: bandwidth / 1e9, computeMs, memoryMs, ceilingMs, stepMs, graphMs, ratio: ceilingMs / stepMs, graphRatio: ceilingMs / graphMs, computeCpuMs, stepCpuMs, cpuRatio: computeCpuMs / stepCpuMs });
   }
   await Promise.all(sessions.map((s) => s.release()));
   rmSync(dir, { recursive: true, force: true });
   console.log(`\nhardware ceiling of one decode step (medians of ${rounds} alternating rounds; measured GEMM rate at the model's shapes, copy bandwidth ${(bandwidth / 1e9).toFixed(1)} GB/s):`);
   console.log(
     table(
-      ['candidates', 'MFLOP/step', 'MB/step', 'GEMM GFLOP/s', 'compute ms', 'memory ms', 'ceiling ms', 'Tessera step ms', 'achieved GFLOP/s', 'of ceiling', 'graph only'],
-      rows.map((x) => [x.candidates, (x.flops / 1e6).toFixed(0), (x.bytes / 1e6).toFixed(1), x.gemmGflops.toFixed(1), x.computeMs.toFixed(2), x.memoryMs.toFixed(2), x.ceilingMs.toFixed(2), x.stepMs.toFixed(2), (x.flops / x.stepMs / 1e6).toFixed(1), `${(100 * x.ratio).toFixed(0)}%`, `${(100 * x.graphRatio).toFixed(0)}%`]),
+      ['candidates', 'MFLOP/step', 'MB/step', 'GEMM GFLOP/s', 'compute ms', 'memory ms', 'ceiling ms', 'Tessera step ms', 'achieved GFLOP/s', 'of ceiling', 'graph only', 'GEMM CPU ms', 'step CPU ms', 'of ceiling (CPU time)'],
+      rows.map((x) => [x.candidates, (x.flops / 1e6).toFixed(0), (x.bytes / 1e6).toFixed(1), x.gemmGflops.toFixed(1), x.computeMs.toFixed(2), x.memoryMs.toFixed(2), x.ceilingMs.toFixed(2), x.stepMs.toFixed(2), (x.flops / x.stepMs / 1e6).toFixed(1), `${(100 * x.ratio).toFixed(0)}%`, `${(100 * x.graphRatio).toFixed(0)}%`, x.computeCpuMs.toFixed(2), x.stepCpuMs.toFixed(2), `${(100 * x.cpuRatio).toFixed(0)}%`]),
     ),
   );
   return rows;

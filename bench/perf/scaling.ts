@@ -12,8 +12,10 @@ interface ChildResult {
   rows: number;
   prefillMs: number;
   decodeMs: number;
-  baselineKb: number;
-  peakKb: number;
+  baselineRss: number;
+  peakRss: number;
+  baselineBuffers: number;
+  peakBuffers: number;
 }
 
 export function predictedCacheBytes(manifest: ModelManifest, rows: number): number {
@@ -27,13 +29,13 @@ export function scaling(model: string, manifest: ModelManifest, counts: readonly
     if (child.status !== 0) throw new Error(`scaling child (${count}) failed: ${child.stderr}`);
     const r = JSON.parse(child.stdout.trim().split('\n').at(-1) as string) as ChildResult;
     const totalMs = r.prefillMs + r.decodeMs;
-    return { ...r, totalMs, msPerCandidate: totalMs / count, growthMb: ((r.peakKb - r.baselineKb) * 1024) / 1e6, predictedMb: predictedCacheBytes(manifest, r.rows) / 1e6, peakMb: (r.peakKb * 1024) / 1e6 };
+    return { ...r, totalMs, msPerCandidate: totalMs / count, rssGrowthMb: (r.peakRss - r.baselineRss) / 1e6, bufferGrowthMb: (r.peakBuffers - r.baselineBuffers) / 1e6, predictedMb: predictedCacheBytes(manifest, r.rows) / 1e6, peakMb: r.peakRss / 1e6 };
   });
-  console.log('\nscaling: one process per count (prefill + decode; peak RSS above the same process after a 1-candidate warm-up, against the predicted KV cache):');
+  console.log('\nscaling: one process per count (prefill + decode; peak RSS and JS buffers during sampling, above the same process after a 1-candidate warm-up, against the predicted KV cache):');
   console.log(
     table(
-      ['candidates', 'rows', 'total ms', 'ms per candidate', 'peak RSS MB', 'growth MB', 'predicted cache MB'],
-      rows.map((r) => [r.candidates, r.rows, r.totalMs.toFixed(0), r.msPerCandidate.toFixed(1), r.peakMb.toFixed(0), r.growthMb.toFixed(0), r.predictedMb.toFixed(1)]),
+      ['candidates', 'rows', 'total ms', 'ms per candidate', 'peak RSS MB', 'RSS growth MB', 'JS buffers growth MB', 'predicted cache MB'],
+      rows.map((r) => [r.candidates, r.rows, r.totalMs.toFixed(0), r.msPerCandidate.toFixed(1), r.peakMb.toFixed(0), r.rssGrowthMb.toFixed(0), r.bufferGrowthMb.toFixed(1), r.predictedMb.toFixed(1)]),
     ),
   );
   return rows;
