@@ -1,5 +1,5 @@
 /**
- * npm run bench:perf -- [--model DIR] [--device cpu|cuda|webgpu] [--only torch,cold,ceiling,scaling] [--candidates 32,128] [--rounds 3]
+ * npm run bench:perf -- [--model DIR] [--device cpu|cuda|webgpu] [--only torch,cold,ceiling,scaling,requests,mini] [--candidates 32,128] [--rounds 3]
  * TESSERA_MINI_PACKAGE=DIR TESSERA_MINI_WEIGHTS=DIR npm run bench:perf -- --only mini [--mini-candidates 32]
  * npm run bench:perf -- --levers masked=DIR_A,fused=DIR_B[:spin],...   (levers.ts)
  *
@@ -16,6 +16,7 @@ import { Tessera } from '../src/pipeline/tessera.js';
 import { machineLine } from './perf/machine.js';
 import { ceiling } from './perf/ceiling.js';
 import { compareLevers, parseVariants } from './perf/levers.js';
+import { acrossRequests } from './perf/requests.js';
 import { scaling } from './perf/scaling.js';
 import { versusTorch } from './perf/versus-torch.js';
 import { versusTorchMini } from './perf/versus-torch-mini.js';
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     device: { type: 'string', default: 'cpu' },
     'ceiling-candidates': { type: 'string' },
     'mini-candidates': { type: 'string' },
+    'serve-args': { type: 'string' },
     prompt: { type: 'string', default: 'a small red star left of a large blue circle on a white background' },
   },
   strict: true,
@@ -58,6 +60,7 @@ if (only.has('ceiling')) {
   report.ceiling = await ceiling(tessera, device, join(model, tessera.manifest.generator.step), values['ceiling-candidates']?.split(',').map(Number) ?? [8, 32, 64, 128, 512], rounds);
 }
 if (only.has('mini')) report.mini = await versusTorchMini(values.prompt as string, values['mini-candidates']?.split(',').map(Number) ?? [32], rounds, 3);
+if (only.has('requests')) report.requests = await acrossRequests(model, values.prompt as string, rounds, values['serve-args']?.split(' ').filter(Boolean) ?? []);
 if (only.has('scaling')) report.scaling = scaling(model, tessera.manifest, [1, 8, 32, 128, 512]);
 await tessera.dispose();
 console.log(`\n${machineLine()}`);
