@@ -59,7 +59,7 @@ if (only.has('torch') || only.has('cold')) {
 if (only.has('ceiling')) {
   report.ceiling = await ceiling(tessera, device, join(model, tessera.manifest.generator.step), values['ceiling-candidates']?.split(',').map(Number) ?? [8, 32, 64, 128, 512], rounds);
 }
-if (only.has('mini')) report.mini = await versusTorchMini(values.prompt as string, values['mini-candidates']?.split(',').map(Number) ?? [32], rounds, 3);
+if (only.has('mini')) report.mini = await versusTorchMini(values.prompt as string, values['mini-candidates']?.split(',').map(Number) ?? [32], rounds, 3, device);
 if (only.has('requests')) report.requests = await acrossRequests(model, values.prompt as string, rounds, values['serve-args']?.split(' ').filter(Boolean) ?? []);
 if (only.has('scaling')) report.scaling = scaling(model, tessera.manifest, [1, 8, 32, 128, 512]);
 await tessera.dispose();

@@ -5,7 +5,7 @@
 # present; tries `tessera generate --device webgpu` and, when onnxruntime-node's CUDA
 # provider library is installed, `--device cuda`; and for every device that works runs
 # the performance bench (bench:perf) beside the CPU figures, for the shipped model and,
-# when TESSERA_MINI_PACKAGE names one, a Mini-shaped package.
+# when TESSERA_MINI_PACKAGE and TESSERA_MINI_WEIGHTS name them, a Mini-shaped package.
 # Everything goes to stdout and to $OUT/gpu-probe (or out/gpu-probe when OUT is unset).
 # A Vulkan loader brought along with the working tree (.gpu/vulkan/libvulkan.so.1, e.g.
 # copied from Debian's libvulkan1) is used when the machine has none.
@@ -80,7 +80,7 @@ for device in cpu "${working[@]}"; do
   timeout 600 node --import tsx bench/perf.bench.ts --device "$device" --only torch,ceiling --rounds 2 --candidates 32,128,512 || echo "bench failed on $device"
   if [ -n "${TESSERA_MINI_PACKAGE:-}" ] && [ -d "$TESSERA_MINI_PACKAGE" ]; then
     echo "--- $device, Mini-shaped package $TESSERA_MINI_PACKAGE"
-    timeout 600 node --import tsx bench/perf.bench.ts --device "$device" --model "$TESSERA_MINI_PACKAGE" --only ceiling --rounds 1 --ceiling-candidates 8,32 || echo "bench failed on $device (Mini)"
+    timeout 600 node --import tsx bench/perf.bench.ts --device "$device" --only mini --rounds 1 --mini-candidates 32 || echo "bench failed on $device (Mini)"
   fi
 done
 say "done: working devices: cpu ${working[*]}"

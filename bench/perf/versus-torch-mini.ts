@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { Tessera } from '../../src/pipeline/tessera.js';
+import type { Device } from '../../src/types.js';
 import { median, runPython, table } from './machine.js';
 
 async function tesseraSteps(tessera: Tessera, prompt: string, candidates: number, steps: number) {
@@ -30,14 +31,14 @@ async function tesseraSteps(tessera: Tessera, prompt: string, candidates: number
   return { rows: state.rows, msPerStep: median(wall), cpuMsPerStep: median(cpu) };
 }
 
-export async function versusTorchMini(prompt: string, counts: readonly number[], rounds: number, steps: number): Promise<Record<string, unknown>[] | null> {
+export async function versusTorchMini(prompt: string, counts: readonly number[], rounds: number, steps: number, device: Device = 'cpu'): Promise<Record<string, unknown>[] | null> {
   const model = process.env.TESSERA_MINI_PACKAGE;
   const weights = process.env.TESSERA_MINI_WEIGHTS;
   if (!model || !weights || !existsSync(model) || !existsSync(weights)) {
     console.log('\nMini-shaped model: skipped (set TESSERA_MINI_PACKAGE and TESSERA_MINI_WEIGHTS)');
     return null;
   }
-  const tessera = await Tessera.load({ model, rerank: false });
+  const tessera = await Tessera.load({ model, device, rerank: false });
   const spec = tessera.prepare({ prompt, seed: 7, candidates: 1, guidanceScale: tessera.manifest.sampling.guidanceScale === 1 ? 16 : undefined }).sequences[0];
   const uncond = spec.unconditionalIds ?? tessera.manifest.text.unconditionalIds;
   const rows = [];
