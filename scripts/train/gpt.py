@@ -112,15 +112,21 @@ class Block(nn.Module):
     def step(self, x, mask_bias, past_k_t, past_v):
         """One token per row against fixed slots: x [R,1,W], past_k_t [R,H,D,S] (keys stored
         transposed, so the score product reads them without a transpose copy), past_v
-        [R,H,S,D], mask_bias [R,1,1,S]."""
-        q, k, v = self.qkv_heads(x)  # [R, H, 1, D]
-        scale = 1.0 / math.sqrt(self.head_dim)
+        [R,H,S,D], mask_bias [R,1,1,S].
+
+        Heads are split and merged by constant reshapes (rows as -1): with one token per row
+        no transpose moves data, and the exported step graph carries no Shape/Gather/Concat
+        chains computing view sizes (about 160 small ops per step before; issue 12)."""
+        h, d = self.heads, self.head_dim
+        q, k, v = (t.reshape(-1, h, 1, d) for t in self.qkv(self.ln1(x)).chunk(3, dim=-1))  # [R, H, 1, D]
+        scale = 1.0 / math.sqrt(d)
         past_scores = (q @ past_k_t) * scale + mask_bias  # [R, H, 1, S]
         self_score = (q * k).sum(-1, keepdim=True) * scale  # [R, H, 1, 1]
         weights = F.softmax(torch.cat([past_scores, self_score], dim=-1), dim=-1)  # [R, H, 1, S+1]
         slots = past_v.shape[2]
         attended = weights[..., :slots] @ past_v + weights[..., slots:] * v  # [R, H, 1, D]
-        return self.merge(x, attended), k, v
+        x = x + self.drop(self.proj(attended.reshape(-1, 1, h * d)))  # [R, 1, W]
+        return x + self.drop(self.mlp(self.ln2(x))), k, v
 
 
 class GPT(nn.Module):

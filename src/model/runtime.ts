@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { allowed, TesseraError } from '../errors.js';
 import { DEVICES, type Device } from '../types.js';
@@ -7,14 +8,19 @@ export { ort };
 /**
  * Session options used for every graph. Threads are set explicitly: onnxruntime's
  * defaults oversubscribe a small machine (measured here on 2 cores), and one
- * inter-op thread is right for these sequential graphs.
+ * inter-op thread is right for these sequential graphs. Worker threads do not spin
+ * between kernels (`allow_spinning` 0): spinning won nothing when the machine was idle
+ * and cost 7% at 128 rows, much more when other processes share the cores
+ * (docs/benchmarks.md, "Thread and session settings"); TESSERA_SPIN=1 turns it back on.
  */
 export function sessionOptions(device: Device): ort.InferenceSession.SessionOptions {
+  const spinning = process.env.TESSERA_SPIN === '1' ? '1' : '0';
   return {
     executionProviders: [device],
     intraOpNumThreads: Number(process.env.TESSERA_THREADS ?? 2),
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
+    extra: { session: { intra_op: { allow_spinning: spinning }, inter_op: { allow_spinning: spinning } } },
   };
 }
 
@@ -43,9 +49,26 @@ export async function createSession(file: string, device: Device): Promise<ort.I
   } catch (error) {
     const message = (error as Error).message ?? String(error);
     if (device !== 'cpu') {
-      const hint = device === 'cuda' ? ' (install the CUDA libraries with ONNXRUNTIME_NODE_INSTALL=cuda12 npm install)' : '';
+      const hint = device === 'cuda' ? ' (install the CUDA libraries with ONNXRUNTIME_NODE_INSTALL=cuda12 npm install)' : device === 'webgpu' ? webgpuHint() : '';
       throw new TesseraError('TESSERA_ERR_DEVICE', `Device ${device} could not start${hint}: ${message}`, { param: 'device', cause: error });
     }
     throw new TesseraError('TESSERA_ERR_MODEL_FILE', `cannot load ${file}: ${message}`, { cause: error });
   }
+}
+
+const VULKAN_LOADERS = ['/usr/lib/x86_64-linux-gnu/libvulkan.so.1', '/usr/lib/aarch64-linux-gnu/libvulkan.so.1', '/usr/lib64/libvulkan.so.1', '/usr/lib/libvulkan.so.1'];
+const VULKAN_ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d'];
+
+/**
+ * What a failed WebGPU start is most likely missing on Linux: onnxruntime-node's WebGPU
+ * provider (Dawn) drives the GPU through Vulkan, so it needs the Vulkan loader
+ * (libvulkan.so.1, Debian's libvulkan1) and a GPU driver's ICD manifest (for NVIDIA, the
+ * driver's nvidia_icd.json). docs/benchmarks.md "The GPU path" has the whole list.
+ */
+export function webgpuHint(): string {
+  if (process.platform !== 'linux') return '';
+  const loader = VULKAN_LOADERS.some((file) => existsSync(file)) || (process.env.LD_LIBRARY_PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(`${dir}/libvulkan.so.1`));
+  const icds = VULKAN_ICD_DIRS.flatMap((dir) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : []));
+  const missing = [loader ? null : 'no Vulkan loader (libvulkan.so.1: apt-get install libvulkan1)', icds.length > 0 ? null : `no Vulkan driver manifest in ${VULKAN_ICD_DIRS.join(' or ')} (the GPU driver's Vulkan ICD, e.g. NVIDIA's nvidia_icd.json)`].filter((m) => m !== null);
+  return missing.length > 0 ? ` (${missing.join('; ')})` : ` (Vulkan ICDs found: ${icds.join(', ')}; none gave an adapter Dawn accepts)`;
 }

@@ -31,6 +31,8 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
   private readonly heads: number;
   private readonly headDim: number;
   private readonly slots: number;
+  /** Per cache, the row each prefix of the last batch written into it was first written to. */
+  private readonly prefixRows = new WeakMap<KvSlots, { batch: PrefixBatch; rows: Map<number, number> }>();
 
   constructor(
     manifest: ModelManifest,
@@ -88,9 +90,26 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
     return new KvSlots({ layers: this.layers, heads: this.heads, slots: this.slots, headDim: this.headDim }, rows);
   }
 
+  /**
+   * The first row of `cache` that gets a prefix has it scattered in (keys transposed); every
+   * later row with the same prefix copies that row whole (one contiguous copy per layer
+   * buffer), which measured several times faster at 128 rows (docs/benchmarks.md, "Levers").
+   */
   writePrefix(cache: KvSlots, row: number, batch: PrefixBatch, prefix: number): void {
+    let written = this.prefixRows.get(cache);
+    if (written === undefined || written.batch !== batch) {
+      written = { batch, rows: new Map() };
+      this.prefixRows.set(cache, written);
+    }
+    const source = written.rows.get(prefix);
+    for (const [p, r] of written.rows) if (r === row) written.rows.delete(p); // this row no longer holds p
+    if (source !== undefined && source !== row) {
+      cache.copyRows(cache, source, row, 1);
+      return;
+    }
     const { keys, values } = batch as DecoderOnlyPrefixes;
     cache.writePrefix(row, keys, values, batch.count, prefix, this.textLength);
+    written.rows.set(prefix, row);
   }
 
   async step(cache: KvSlots, codes: Int32Array, positions: Int32Array): Promise<ImageLogits> {
@@ -110,6 +129,7 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
       feeds[`past_key_${l}`] = new ort.Tensor('float32', cache.keys[l], keyDims);
       feeds[`past_value_${l}`] = new ort.Tensor('float32', cache.values[l], valueDims);
     }
+    this.prefixRows.delete(cache); // a stepped row holds more than its prefix: never copy it as one
     const started = performance.now();
     const out = await this.stepSession.run(feeds);
     this.stats.decodeMs += performance.now() - started;

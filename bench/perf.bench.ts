@@ -1,0 +1,69 @@
+/**
+ * npm run bench:perf -- [--model DIR] [--device cpu|cuda|webgpu] [--only torch,cold,ceiling,scaling,requests,mini] [--candidates 32,128] [--rounds 3]
+ * TESSERA_MINI_PACKAGE=DIR TESSERA_MINI_WEIGHTS=DIR npm run bench:perf -- --only mini [--mini-candidates 32]
+ * npm run bench:perf -- --levers masked=DIR_A,fused=DIR_B[:spin],...   (levers.ts)
+ *
+ * Performance against references measured in this same run (issue 12): the PyTorch
+ * reference sampler, the hardware ceiling of a decode step, and scaling with the
+ * candidate count. Ratios within one run are what carry across machines; the first line
+ * records the machine and its load.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { checkDevice } from '../src/model/runtime.js';
+import { Tessera } from '../src/pipeline/tessera.js';
+import { machineLine } from './perf/machine.js';
+import { ceiling } from './perf/ceiling.js';
+import { compareLevers, parseVariants } from './perf/levers.js';
+import { acrossRequests } from './perf/requests.js';
+import { scaling } from './perf/scaling.js';
+import { versusTorch } from './perf/versus-torch.js';
+import { versusTorchMini } from './perf/versus-torch-mini.js';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'models/default' },
+    only: { type: 'string', default: 'torch,cold,ceiling,scaling' },
+    candidates: { type: 'string', default: '32,128' },
+    rounds: { type: 'string', default: '3' },
+    levers: { type: 'string' },
+    device: { type: 'string', default: 'cpu' },
+    'ceiling-candidates': { type: 'string' },
+    'mini-candidates': { type: 'string' },
+    'serve-args': { type: 'string' },
+    prompt: { type: 'string', default: 'a small red star left of a large blue circle on a white background' },
+  },
+  strict: true,
+});
+const only = new Set((values.only ?? '').split(','));
+const counts = (values.candidates ?? '').split(',').map(Number);
+const rounds = Number(values.rounds);
+const model = values.model as string;
+console.log(machineLine());
+if (values.levers !== undefined) {
+  const rows = await compareLevers(parseVariants(values.levers), values.prompt as string, counts, rounds);
+  console.log(`\n${machineLine()}`);
+  mkdirSync('out', { recursive: true });
+  writeFileSync('out/bench-levers.json', JSON.stringify({ machine: machineLine(), rows }, null, 2) + '\n');
+  process.exit(0);
+}
+const device = values.device as string;
+checkDevice(device);
+const tessera = await Tessera.load({ model, device });
+console.log(`model ${tessera.manifest.name} (${model}), device ${device}`);
+const report: Record<string, unknown> = { machine: machineLine(), model };
+if (only.has('torch') || only.has('cold')) {
+  report.torch = await versusTorch(tessera, { model, prompt: values.prompt as string, counts, rounds, cold: only.has('cold') });
+}
+if (only.has('ceiling')) {
+  report.ceiling = await ceiling(tessera, device, join(model, tessera.manifest.generator.step), values['ceiling-candidates']?.split(',').map(Number) ?? [8, 32, 64, 128, 512], rounds);
+}
+if (only.has('mini')) report.mini = await versusTorchMini(values.prompt as string, values['mini-candidates']?.split(',').map(Number) ?? [32], rounds, 3, device);
+if (only.has('requests')) report.requests = await acrossRequests(model, values.prompt as string, rounds, values['serve-args']?.split(' ').filter(Boolean) ?? []);
+if (only.has('scaling')) report.scaling = scaling(model, tessera.manifest, [1, 8, 32, 128, 512]);
+await tessera.dispose();
+console.log(`\n${machineLine()}`);
+mkdirSync('out', { recursive: true });
+writeFileSync('out/bench-perf.json', JSON.stringify(report, null, 2) + '\n');
+console.log('wrote out/bench-perf.json');

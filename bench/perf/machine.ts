@@ -1,0 +1,35 @@
+/** What every performance bench prints first: the machine, its load, and the settings measured. */
+import { cpus, loadavg } from 'node:os';
+import { spawnSync } from 'node:child_process';
+
+export function machineLine(): string {
+  const [one, five, fifteen] = loadavg();
+  const cpu = cpus()[0]?.model ?? 'unknown cpu';
+  return `${new Date().toISOString()} | ${cpus().length} x ${cpu} | load average ${one.toFixed(2)} ${five.toFixed(2)} ${fifteen.toFixed(2)} | node ${process.version} | onnxruntime-node threads intra=${process.env.TESSERA_THREADS ?? 2}`;
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** The Python with PyTorch and onnx (Debian's python3-torch, python3-onnx). */
+export const PYTHON = process.env.TESSERA_PYTHON ?? '/usr/bin/python3';
+
+/** Runs a Python script with the fair thread settings (OMP_WAIT_POLICY=PASSIVE: see scripts/perf/torch_reference.py) and parses its JSON line. */
+export function runPython<T>(args: readonly string[]): T {
+  const result = spawnSync(PYTHON, args, {
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+    env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', OMP_NUM_THREADS: process.env.TESSERA_THREADS ?? '2' },
+  });
+  if (result.status !== 0) throw new Error(`${PYTHON} ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
+  const line = result.stdout.trim().split('\n').at(-1) ?? '';
+  return JSON.parse(line) as T;
+}
+
+export function table(header: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
+  const line = (cells: readonly (string | number)[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---:')), ...rows.map(line)].join('\n');
+}

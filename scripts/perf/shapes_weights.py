@@ -1,0 +1,57 @@
+"""The shipped decoder-only model as a PyTorch GPT, read back from its own ONNX step graph.
+
+The package holds no PyTorch checkpoint, so the PyTorch reference sampler (and the fused
+step-graph writer) take the weights from generator/step.onnx itself: named initializers
+(embeddings, LayerNorms, biases) map to GPT parameter names directly; the exporter left
+the four Linear weights of each block and the head anonymous, so they are taken from the
+MatMul nodes with an initializer operand, in graph order (qkv, proj, mlp.0, mlp.2 per
+block, then the head), each checked against its expected shape.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "train"))
+from gpt import GPT, GPTConfig  # noqa: E402
+
+
+def config_from_manifest(package: str) -> GPTConfig:
+    with open(os.path.join(package, "manifest.json"), encoding="utf-8") as f:
+        m = json.load(f)
+    if m.get("architecture", "decoder-only") != "decoder-only":
+        raise SystemExit(f"{package}: not a decoder-only package")
+    g = m["generator"]
+    return GPTConfig(text_vocab=m["text"]["vocabSize"], image_vocab=m["image"]["vocabSize"], text_length=m["text"]["length"],
+                     grid_height=m["image"]["grid"]["height"], grid_width=m["image"]["grid"]["width"],
+                     layers=g["layers"], heads=g["heads"], head_dim=g["headDim"])
+
+
+def state_dict_from_step_graph(path: str, cfg: GPTConfig) -> dict:
+    model = onnx.load(path)
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    state = {k[len("gpt."):]: torch.from_numpy(v.copy()) for k, v in inits.items() if k.startswith("gpt.")}
+    matmuls = [inits[n.input[1]] for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits]
+    w = cfg.width
+    expected = [(w, 3 * w), (w, w), (w, 4 * w), (4 * w, w)] * cfg.layers + [(w, cfg.vocab)]
+    if [tuple(m.shape) for m in matmuls] != expected:
+        raise SystemExit(f"{path}: unexpected MatMul weights {[m.shape for m in matmuls]}")
+    names = [f"blocks.{l}.{p}.weight" for l in range(cfg.layers) for p in ("qkv", "proj", "mlp.0", "mlp.2")] + ["head.weight"]
+    for name, weight in zip(names, matmuls):
+        state[name] = torch.from_numpy(np.ascontiguousarray(weight.T))  # Linear stores [out, in]
+    return state
+
+
+def load_gpt(package: str) -> GPT:
+    cfg = config_from_manifest(package)
+    with open(os.path.join(package, "manifest.json"), encoding="utf-8") as f:
+        step = json.load(f)["generator"]["step"]
+    gpt = GPT(cfg)
+    gpt.load_state_dict(state_dict_from_step_graph(os.path.join(package, step), cfg), strict=True)
+    return gpt.eval()
