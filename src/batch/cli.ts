@@ -1,6 +1,8 @@
 /** `tessera batch prompts.txt --out DIR`: the command-line face of the batch runner. */
 import { numberFlag, parseCommandLine, samplingFromFlags, SAMPLING_FLAGS } from '../cli/args.js';
 import { ProgressBar } from '../cli/progress.js';
+import { footprintFromFlags, FOOTPRINT_FLAGS, FOOTPRINT_USAGE } from '../cli/footprint-flags.js';
+import { footprintJson, formatFootprint } from '../footprint/report.js';
 import { TesseraError } from '../errors.js';
 import { checkDevice } from '../model/runtime.js';
 import type { Device } from '../types.js';
@@ -41,12 +43,15 @@ Options (defaults come from the model's manifest):
   --json               print the summary as JSON
   --quiet              no progress output
   --help               this text
+Footprint (per prompt in records/NNNN.timings.json and manifest.jsonl, summed in the summary):
+${FOOTPRINT_USAGE}
 
 Exit status: 0 when every prompt of the file is complete, 1 when lines were skipped or
 prompts failed (the summary lists them), 2 for a usage mistake.`;
 
 const OPTIONS = {
   ...SAMPLING_FLAGS,
+  ...FOOTPRINT_FLAGS,
   out: { type: 'string' },
   grid: { type: 'boolean' },
   'no-grid': { type: 'boolean' },
@@ -113,11 +118,12 @@ export async function runBatchCommand(argv: string[]): Promise<number> {
     batchPrompts: numberFlag('batch-prompts', values['batch-prompts']),
     strict: values.strict === true,
     force: values.force === true,
+    footprint: footprintFromFlags(values),
     onProgress,
     onNotice,
   });
   (bar as ProgressBar | null)?.finish();
-  if (values.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+  if (values.json) process.stdout.write(JSON.stringify({ ...summary, footprint: summary.footprint === null ? null : footprintJson(summary.footprint) }, null, 2) + '\n');
   else process.stdout.write(formatSummary(summary));
   return summary.invalid.length > 0 || summary.failed.length > 0 ? 1 : 0;
 }
@@ -134,6 +140,8 @@ export function formatSummary(s: BatchSummary): string {
   if (s.failed.length > 0) {
     lines.push(`${s.failed.length} prompt${s.failed.length === 1 ? '' : 's'} failed (re-run to retry):`, ...s.failed.map((f) => `  line ${f.line}: [${f.code}] ${f.message}`));
   }
+  if (s.usage !== null) lines.push(`usage: ${s.usage.input_tokens} text tokens in, ${s.usage.output_tokens} image tokens sampled`);
+  if (s.footprint !== null) lines.push(`footprint: ${formatFootprint(s.footprint)}`);
   lines.push(`manifest: ${s.out}/manifest.jsonl`);
   return lines.join('\n') + '\n';
 }

@@ -16,7 +16,9 @@ import path from 'node:path';
 import { isTesseraError, TesseraError } from '../errors.js';
 import { renderPrompt } from '../output/batch.js';
 import { Tessera } from '../pipeline/tessera.js';
-import type { Device, GenerationResult } from '../types.js';
+import type { Device, Footprint, GenerationResult, ImagesUsage } from '../types.js';
+import { footprintJson, sumFootprints, type FootprintSettings } from '../footprint/report.js';
+import { sumUsage } from '../footprint/usage.js';
 import { ensureWritableDir } from '../util/fs.js';
 import { lineError, planBatches, planTasks, runSettingsFor, type Task } from './plan.js';
 import { readPromptFile, type PromptProblem } from './prompts.js';
@@ -54,6 +56,8 @@ export interface BatchOptions {
   batchCandidates?: number;
   /** An already loaded pipeline (tests, benchmarks); its model must be `model`. */
   tessera?: Tessera;
+  /** How footprints are measured (`--grid-intensity`, `--grid-signal`, `--watts-per-core`); default DEFAULT_GRID. */
+  footprint?: FootprintSettings;
   onProgress?: (progress: BatchProgress) => void;
   /** Warnings and skipped lines, as they happen. */
   onNotice?: (message: string) => void;
@@ -101,6 +105,10 @@ export interface BatchSummary {
   elapsedMs: number;
   imagesPerSecond: number;
   seed: number;
+  /** The sum of this run's prompts' footprints; null when none was generated or measured. */
+  footprint: Footprint | null;
+  /** Summed usage of this run's prompts. */
+  usage: ImagesUsage | null;
 }
 
 /** Test seams, kept out of BatchOptions: crash points (default: TESSERA_BATCH_CRASH_AT, which SIGKILLs). */
@@ -130,7 +138,7 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
   const settings = runSettingsFor(options, outDir, model, device, clip);
 
   // 2. Resolve every prompt against the model (defaults, ranges, tokenizer).
-  const tessera = options.tessera ?? (await Tessera.load({ model: model.dir, device, rerank: settings.rerank, clip: options.clip }));
+  const tessera = options.tessera ?? (await Tessera.load({ model: model.dir, device, rerank: settings.rerank, clip: options.clip, footprint: options.footprint }));
   try {
     const { tasks, invalid } = planTasks(tessera, file, options, { settings, model, fileName }, notice);
 
@@ -153,6 +161,8 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
     let images = 0;
     let files = 0;
     let batchesRun = 0;
+    const footprints: Footprint[] = [];
+    const usages: ImagesUsage[] = [];
     const generateStarted = performance.now();
     const pendingCandidates = pending.reduce((sum, t) => sum + t.spec.candidates, 0);
     const report = () => {
@@ -193,6 +203,9 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
       const rendered = await Promise.all(batch.map((task, i) => (isDone(task) ? null : render(task, results[i]))));
       for (const item of rendered) {
         if (item === null) continue;
+        const result = results[batch.indexOf(item.task)];
+        if (result.footprint !== undefined) footprints.push(result.footprint);
+        if (result.usage !== undefined) usages.push(result.usage);
         files += await commitPrompt(store, item, batchTimings, states.get(item.task.index)?.record ?? null);
         generated++;
         images += item.task.spec.candidates;
@@ -218,6 +231,8 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
       elapsedMs,
       imagesPerSecond: images / Math.max((performance.now() - generateStarted) / 1000, 1e-9),
       seed: settings.seed,
+      footprint: sumFootprints(footprints),
+      usage: usages.length === 0 ? null : sumUsage(usages),
     };
   } finally {
     if (options.tessera === undefined) await tessera.dispose();
@@ -228,7 +243,7 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
 async function render(task: Task, result: GenerationResult): Promise<RenderedPrompt> {
   const started = performance.now();
   const { files, record } = await renderPrompt(result, task);
-  return { task, files, record, encodeMs: performance.now() - started };
+  return { task, files, record, encodeMs: performance.now() - started, usage: result.usage ?? null, footprint: result.footprint === undefined ? null : footprintJson(result.footprint) };
 }
 
 /**

@@ -111,9 +111,20 @@ export class ClipReranker {
 
   /** Cosine similarity of `prompt` with each image, in input order. */
   async score(prompt: string, images: readonly RgbImage[]): Promise<number[]> {
+    return (await this.scoreWithEmbeddings(prompt, images)).scores;
+  }
+
+  /** The scores and the image embeddings they came from ([embed] each, in input order): search stores them, nothing is embedded twice. */
+  async scoreWithEmbeddings(prompt: string, images: readonly RgbImage[]): Promise<{ scores: number[]; imageEmbeddings: Float32Array[] }> {
     const [text] = await this.embedText([prompt]);
     const imageEmbeddings = await this.embedImages(images);
-    return imageEmbeddings.map((image) => cosine(text, image));
+    return { scores: imageEmbeddings.map((image) => cosine(text, image)), imageEmbeddings };
+  }
+
+  /** Width of the embeddings (the projection's output; 512 for clip-vit-base-patch32). */
+  async embeddingWidth(): Promise<number> {
+    const [text] = await this.embedText(['']);
+    return text.length;
   }
 
   async dispose(): Promise<void> {

@@ -75,6 +75,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
       concurrency: resolved.concurrency,
       maxBatchRows: resolved.maxBatchRows,
       watchdogMs: resolved.workerWatchdogMs,
+      footprint: resolved.footprint,
     },
     store,
     metrics,

@@ -17,6 +17,7 @@ import type { ImageParams, ModelRef } from '../params.js';
 import type { ResultStore } from '../store.js';
 import { InferenceWorker } from '../worker/inference-worker.js';
 import { Admission } from './admission.js';
+import type { FootprintSettings } from '../../footprint/report.js';
 import { EngineMetrics } from './engine-metrics.js';
 import { failureOf, type AbortReason } from './failure.js';
 import { Job, newJobData } from './job.js';
@@ -36,6 +37,8 @@ export interface EngineOptions {
   concurrency?: number;
   /** Row budget of one shared step in the child (default 512). */
   maxBatchRows?: number;
+  /** Footprint settings every child measures with (default: DEFAULT_GRID). */
+  footprint?: FootprintSettings;
   /** Finished jobs kept in memory for GET /v1/jobs/:id (older ones are read from the store). */
   keepFinished?: number;
 }
@@ -74,7 +77,7 @@ export class Engine {
     this.store = store;
     this.metrics = new EngineMetrics(metrics);
     for (const { dir, ref } of options.models) {
-      const worker = new InferenceWorker({ model: dir, device: options.device, clip: options.clip ?? undefined, maxRows: options.maxBatchRows, watchdogMs: options.watchdogMs });
+      const worker = new InferenceWorker({ model: dir, device: options.device, clip: options.clip ?? undefined, maxRows: options.maxBatchRows, watchdogMs: options.watchdogMs, footprint: options.footprint });
       worker.on('crash', () => this.metrics.workerRestarted(ref.id));
       const admission = new Admission<Job>({ maxQueue: options.maxQueue, concurrency: options.concurrency ?? 4 });
       this.slots.set(ref.id, new ModelSlot(ref, worker, admission));

@@ -13,6 +13,7 @@ import { TesseraError, type ErrorCode } from '../../errors.js';
 import type { ResolvedRequest } from '../../pipeline/settings.js';
 import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../types.js';
 import { redactPaths } from './redact.js';
+import type { FootprintSettings } from '../../footprint/report.js';
 import { WORKER_CONFIG_ENV, type ChildMessage, type ParentMessage, type WorkerConfig } from './protocol.js';
 
 const here = fileURLToPath(import.meta.url);
@@ -28,6 +29,8 @@ export interface WorkerOptions {
   clip?: string;
   /** Row budget of a shared step (see WorkerConfig.maxRows). */
   maxRows?: number;
+  /** How the child measures footprints (see WorkerConfig.footprint). */
+  footprint?: FootprintSettings;
   /** Scheduling priority of the child (default 10: below the HTTP process; 0 keeps it equal). */
   niceness?: number;
   /** Give up on a child that does not report ready within this time (default 120 s). */
@@ -93,7 +96,7 @@ export class InferenceWorker extends EventEmitter {
   }
 
   private spawn(): Promise<void> {
-    const config: WorkerConfig = { model: this.options.model, device: this.options.device, clip: this.options.clip, maxRows: this.options.maxRows, heartbeatMs: this.heartbeatMs() };
+    const config: WorkerConfig = { model: this.options.model, device: this.options.device, clip: this.options.clip, maxRows: this.options.maxRows, heartbeatMs: this.heartbeatMs(), footprint: childFootprint(this.options.footprint) };
     const child = fork(CHILD_MODULE, [], {
       execArgv: CHILD_EXEC_ARGV,
       serialization: 'advanced',
@@ -302,4 +305,14 @@ export class InferenceWorker extends EventEmitter {
       else child.kill('SIGTERM');
     });
   }
+}
+
+/**
+ * Footprint settings as the child gets them (in an environment variable): a signal file
+ * by name only, which the child reads at each generation (a forecast file a cron job
+ * refreshes stays current; a year of half-hours would not fit in the environment anyway).
+ */
+function childFootprint(settings: FootprintSettings | undefined): FootprintSettings | undefined {
+  if (settings === undefined || settings.grid.kind !== 'signal') return settings;
+  return { ...settings, grid: { kind: 'signal', file: path.resolve(settings.grid.file) } };
 }

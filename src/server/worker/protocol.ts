@@ -1,5 +1,6 @@
 /** Messages between the HTTP process and its inference child (advanced IPC serialization: typed arrays pass as-is). */
 import type { ResolvedRequest } from '../../pipeline/settings.js';
+import type { FootprintSettings } from '../../footprint/report.js';
 import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../types.js';
 
 export interface WorkerConfig {
@@ -11,6 +12,8 @@ export interface WorkerConfig {
   maxRows?: number;
   /** How often the child reports that its event loop is alive (ms; the parent's watchdog listens). */
   heartbeatMs?: number;
+  /** How each generation's footprint is measured (default: DEFAULT_GRID, RAPL or CPU time). */
+  footprint?: FootprintSettings;
 }
 
 /**
