@@ -12,6 +12,8 @@
  * run killed at any moment and re-run ends with the same bytes as one never killed.
  */
 import { acquireFolderLock } from './lock.js';
+import { carbonReport, planCarbonBatches, type CarbonOptions, type CarbonReport } from './carbon.js';
+import { waitForStart } from '../carbon/wait.js';
 import path from 'node:path';
 import { isTesseraError, TesseraError } from '../errors.js';
 import { renderPrompt } from '../output/batch.js';
@@ -56,6 +58,8 @@ export interface BatchOptions {
   batchCandidates?: number;
   /** An already loaded pipeline (tests, benchmarks); its model must be `model`. */
   tessera?: Tessera;
+  /** Run carbon-aware: only in forecast stretches under a threshold (`--carbon-signal`, `--max-intensity`, `--dry-run`). */
+  carbon?: CarbonOptions;
   /** How footprints are measured (`--grid-intensity`, `--grid-signal`, `--watts-per-core`); default DEFAULT_GRID. */
   footprint?: FootprintSettings;
   onProgress?: (progress: BatchProgress) => void;
@@ -109,6 +113,8 @@ export interface BatchSummary {
   footprint: Footprint | null;
   /** Summed usage of this run's prompts. */
   usage: ImagesUsage | null;
+  /** The carbon-aware plan and what it saved (with `carbon` options only). */
+  carbon: CarbonReport | null;
 }
 
 /** Test seams, kept out of BatchOptions: crash points (default: TESSERA_BATCH_CRASH_AT, which SIGKILLs). */
@@ -149,7 +155,9 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
 
     // 4. The folder is ours: settings first, leftovers of a killed run away.
     const store = new Store(outDir, seams.crash ?? crashHookFromEnv());
-    await claimFolder(store, settings);
+    // A dry run only reads the folder (what is done) and writes nothing.
+    const dryRun = options.carbon?.dryRun === true;
+    if (!dryRun) await claimFolder(store, settings);
 
     // 5. Generate, batch by batch; a batch with any prompt not done runs whole (same batches as an uninterrupted run).
     const isDone = (task: Task) => states.get(task.index)?.state === 'done';
@@ -181,9 +189,10 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
       });
     };
     report();
-    for (const batch of planBatches(tasks, batchPrompts, batchCandidates)) {
+    const toRun = planBatches(tasks, batchPrompts, batchCandidates).filter((batch) => batch.some((t) => !isDone(t)));
+    /** Runs one sampler batch and commits its prompts; returns its results (empty when it failed). */
+    const runOne = async (batch: readonly Task[]): Promise<GenerationResult[]> => {
       const todo = batch.filter((t) => !isDone(t));
-      if (todo.length === 0) continue;
       let results: GenerationResult[];
       try {
         results = await tessera.generateMany(batch.map((t) => t.prepared));
@@ -195,7 +204,7 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
           notice(`${fileName}:${t.line}: failed: [${error.code}] ${error.message}`);
         }
         report();
-        continue;
+        return [];
       }
       batchesRun++;
       const batchTimings = { ...results[0].timings, prompts: batch.length, candidates: batch.reduce((sum, t) => sum + t.spec.candidates, 0) };
@@ -211,11 +220,35 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
         images += item.task.spec.candidates;
         report();
       }
+      return results;
+    };
+
+    let carbon: CarbonReport | null = null;
+    if (options.carbon === undefined) {
+      for (const batch of toRun) await runOne(batch);
+    } else {
+      // Carbon-aware: each batch waits for its planned stretch under the threshold (src/batch/carbon.ts).
+      const c = options.carbon;
+      const now = c.now ?? Date.now;
+      const { plan, calibration, batchOf } = await planCarbonBatches(tessera, toRun, c);
+      const unplanned = plan.unscheduled.flatMap((item) => toRun[Number(item.id.slice('batch-'.length)) - 1].filter((t) => !isDone(t)).map((t) => t.index));
+      const ran: { id: string; start: number; end: number; results: GenerationResult[] }[] = [];
+      if (c.dryRun !== true) {
+        for (const item of plan.items) {
+          await waitForStart(item, { now, ...(c.sleep === undefined ? {} : { sleep: c.sleep }), ...(c.onTick === undefined ? {} : { onTick: c.onTick }) });
+          const start = now();
+          const results = await runOne(batchOf(item));
+          ran.push({ id: item.id, start, end: now(), results });
+        }
+      }
+      carbon = carbonReport(c.forecast, plan, calibration, ran, unplanned);
     }
 
     // 6. The manifest, rebuilt from the records of the file's prompts, in file order.
-    await writeManifest(store, tasks);
-    files++;
+    if (!dryRun) {
+      await writeManifest(store, tasks);
+      files++;
+    }
 
     const elapsedMs = performance.now() - started;
     return {
@@ -232,6 +265,7 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
       imagesPerSecond: images / Math.max((performance.now() - generateStarted) / 1000, 1e-9),
       seed: settings.seed,
       footprint: sumFootprints(footprints),
+      carbon,
       usage: usages.length === 0 ? null : sumUsage(usages),
     };
   } finally {

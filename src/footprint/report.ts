@@ -15,6 +15,8 @@ export type { Footprint };
 export interface FootprintSettings {
   grid: GridSetting;
   energy?: EnergyOptions;
+  /** The clock the grid intensity is read at (default Date.now; tests of carbon-aware runs fake it). */
+  now?: () => number;
 }
 
 export function startFootprint(settings: FootprintSettings): EnergySnapshot {
@@ -22,7 +24,7 @@ export function startFootprint(settings: FootprintSettings): EnergySnapshot {
 }
 
 /** Closes a measurement: `flops` comes from generationFlops for what actually ran. */
-export function finishFootprint(snapshot: EnergySnapshot, flops: StageFlops | null, settings: FootprintSettings, at: number = Date.now()): Footprint {
+export function finishFootprint(snapshot: EnergySnapshot, flops: StageFlops | null, settings: FootprintSettings, at: number = (settings.now ?? Date.now)()): Footprint {
   const energy = stopEnergy(snapshot, settings.energy);
   const grid = gridIntensityAt(settings.grid, at);
   return {
