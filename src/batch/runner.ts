@@ -14,6 +14,8 @@
 import { acquireFolderLock } from './lock.js';
 import { carbonReport, planCarbonBatches, type CarbonOptions, type CarbonReport } from './carbon.js';
 import { waitForStart } from '../carbon/wait.js';
+import { BatchSearchIndex } from './search.js';
+import { embeddingSpace } from '../search/space.js';
 import path from 'node:path';
 import { isTesseraError, TesseraError } from '../errors.js';
 import { renderPrompt } from '../output/batch.js';
@@ -145,6 +147,7 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
 
   // 2. Resolve every prompt against the model (defaults, ranges, tokenizer).
   const tessera = options.tessera ?? (await Tessera.load({ model: model.dir, device, rerank: settings.rerank, clip: options.clip, footprint: options.footprint }));
+  let search: BatchSearchIndex | null = null;
   try {
     const { tasks, invalid } = planTasks(tessera, file, options, { settings, model, fileName }, notice);
 
@@ -189,6 +192,9 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
       });
     };
     report();
+    // The folder's search index, filled from the embeddings reranking computed (src/batch/search.ts).
+    const space = dryRun ? null : embeddingSpace(tessera.model.dir, tessera.manifest, options.clip === undefined ? null : path.resolve(options.clip));
+    search = space === null ? null : new BatchSearchIndex(outDir, space);
     const toRun = planBatches(tasks, batchPrompts, batchCandidates).filter((batch) => batch.some((t) => !isDone(t)));
     /** Runs one sampler batch and commits its prompts; returns its results (empty when it failed). */
     const runOne = async (batch: readonly Task[]): Promise<GenerationResult[]> => {
@@ -215,7 +221,9 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
         const result = results[batch.indexOf(item.task)];
         if (result.footprint !== undefined) footprints.push(result.footprint);
         if (result.usage !== undefined) usages.push(result.usage);
-        files += await commitPrompt(store, item, batchTimings, states.get(item.task.index)?.record ?? null);
+        const previous = states.get(item.task.index)?.record ?? null;
+        files += await commitPrompt(store, item, batchTimings, previous);
+        search?.add(item.record, result, previous);
         generated++;
         images += item.task.spec.candidates;
         report();
@@ -269,6 +277,7 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
       usage: usages.length === 0 ? null : sumUsage(usages),
     };
   } finally {
+    search?.close();
     if (options.tessera === undefined) await tessera.dispose();
   }
 }

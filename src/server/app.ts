@@ -19,12 +19,17 @@ import { imageRoutes } from './routes/images.js';
 import { jobRoutes } from './routes/jobs.js';
 import { pageRoutes } from './routes/page.js';
 import { ResultStore } from './store.js';
+import { ImageSearch } from './image-search.js';
+import { searchRoutes } from './routes/search.js';
+import { embeddingSpace } from '../search/space.js';
 
 export interface Services {
   options: ResolvedServerOptions;
   models: ModelRef[];
   engine: Engine;
   store: ResultStore;
+  /** Visual search over kept images (null when the first model ranks with no CLIP). */
+  search: ImageSearch | null;
   metrics: Metrics;
 }
 
@@ -63,6 +68,10 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
   app.removeContentTypeParser('text/plain');
 
   const store = new ResultStore(resolved.dataDir);
+  // Each model's embedding space; the index is the first model's (src/server/image-search.ts).
+  const spaces = new Map(models.map((ref) => [ref.id, embeddingSpace(ref.dir, ref.manifest, resolved.clip)]));
+  const firstSpace = spaces.get(models[0].id) ?? null;
+  const search = firstSpace === null ? null : new ImageSearch(resolved.dataDir, firstSpace);
   let engine: Engine | null = null;
   const metrics = createMetrics({ queueDepth: () => engine?.queueDepth() ?? {}, running: () => engine?.runningCounts() ?? {} });
   engine = new Engine(
@@ -76,11 +85,12 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
       maxBatchRows: resolved.maxBatchRows,
       watchdogMs: resolved.workerWatchdogMs,
       footprint: resolved.footprint,
+      onStored: search === null ? undefined : (ref, record, result) => search.add(record, result, spaces.get(ref.id)?.space ?? null),
     },
     store,
     metrics,
   );
-  app.decorate('tessera', { options: resolved, models, engine, store, metrics });
+  app.decorate('tessera', { options: resolved, models, engine, store, search, metrics });
 
   await app.register(errorsPlugin);
   await app.register(securityPlugin);
@@ -89,6 +99,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
   await app.register(imageRoutes);
   await app.register(jobRoutes);
   await app.register(historyRoutes);
+  await app.register(searchRoutes);
   await app.register(pageRoutes);
 
   const startEngine = engine.start();
@@ -98,6 +109,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
   });
   app.addHook('onClose', async () => {
     store.close();
+    search?.close();
   });
   if (options.waitReady) await startEngine;
   return app;

@@ -11,10 +11,10 @@
  */
 import { ApiError } from '../api-error.js';
 import { TesseraError } from '../../errors.js';
-import type { Device } from '../../types.js';
+import type { Device, GenerationResult } from '../../types.js';
 import type { Metrics } from '../metrics.js';
 import type { ImageParams, ModelRef } from '../params.js';
-import type { ResultStore } from '../store.js';
+import type { GenerationRecord, ResultStore } from '../store.js';
 import { InferenceWorker } from '../worker/inference-worker.js';
 import { Admission } from './admission.js';
 import type { FootprintSettings } from '../../footprint/report.js';
@@ -39,6 +39,8 @@ export interface EngineOptions {
   maxBatchRows?: number;
   /** Footprint settings every child measures with (default: DEFAULT_GRID). */
   footprint?: FootprintSettings;
+  /** Called once a result is written and recorded (the server indexes its embeddings for search). */
+  onStored?: (ref: ModelRef, record: GenerationRecord, result: GenerationResult) => void;
   /** Finished jobs kept in memory for GET /v1/jobs/:id (older ones are read from the store). */
   keepFinished?: number;
 }
@@ -152,6 +154,7 @@ export class Engine {
       if (job.controller.signal.aborted) throw new TesseraError('TESSERA_ERR_CANCELLED', 'cancelled');
       const encodeStarted = performance.now();
       const { record, images } = await writeResult(result, layoutFor(job.id, job.created, job.params), this.store);
+      this.options.onStored?.(slot.ref, record, result);
       this.metrics.succeeded({
         model: slot.ref.id,
         encodeMs: performance.now() - encodeStarted,

@@ -47,7 +47,7 @@ const PERMANENT_LOAD_ERRORS = new Set<string>(['TESSERA_ERR_MODEL_FILE', 'TESSER
 
 
 interface Pending {
-  resolve: (result: GenerationResult) => void;
+  resolve: (result: GenerationResult | Float32Array) => void;
   reject: (error: Error) => void;
   onEvent?: (event: GenerationEvent) => void;
 }
@@ -242,10 +242,10 @@ export class InferenceWorker extends EventEmitter {
   private onChildMessage(message: ChildMessage): void {
     if (message.type === 'event') {
       this.pending.get(message.id)?.onEvent?.(message.event);
-    } else if (message.type === 'result') {
+    } else if (message.type === 'result' || message.type === 'embedding') {
       const pending = this.pending.get(message.id);
       this.pending.delete(message.id);
-      pending?.resolve(message.result);
+      pending?.resolve(message.type === 'result' ? message.result : message.embedding);
     } else if (message.type === 'error') {
       const pending = this.pending.get(message.id);
       this.pending.delete(message.id);
@@ -278,7 +278,7 @@ export class InferenceWorker extends EventEmitter {
         onEvent: options.onEvent,
         resolve: (r) => {
           done();
-          resolve(r);
+          resolve(r as GenerationResult);
         },
         reject: (e) => {
           done();
@@ -286,6 +286,18 @@ export class InferenceWorker extends EventEmitter {
         },
       });
       this.post({ type: 'generate', id, request });
+    });
+  }
+
+  /** The CLIP text embedding of a search query, computed in the child (which has CLIP loaded). */
+  async embedText(text: string): Promise<Float32Array> {
+    if (this.permanentError !== null) throw this.permanentError;
+    await this.start();
+    if (!this.child?.connected) throw new TesseraError('TESSERA_ERR_WORKER', 'the inference worker is not running; retry the request');
+    const id = randomUUID();
+    return new Promise<Float32Array>((resolve, reject) => {
+      this.pending.set(id, { resolve: (v) => resolve(v as Float32Array), reject });
+      this.post({ type: 'embed-text', id, text });
     });
   }
 

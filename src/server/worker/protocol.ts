@@ -38,6 +38,8 @@ export type ParentMessage =
   /** A request the HTTP process already resolved (ResolvedRequest), or a raw one to resolve here. */
   | { type: 'generate'; id: string; request: GenerateRequest | ResolvedRequest }
   | { type: 'cancel'; id: string; reason: string }
+  /** The CLIP text embedding of `text` (a search query), from the child's loaded CLIP. */
+  | { type: 'embed-text'; id: string; text: string }
   | { type: 'shutdown' };
 
 export type ChildMessage =
@@ -46,6 +48,7 @@ export type ChildMessage =
   | { type: 'load-error'; code: string; message: string }
   | { type: 'event'; id: string; event: GenerationEvent }
   | { type: 'result'; id: string; result: GenerationResult }
+  | { type: 'embedding'; id: string; embedding: Float32Array }
   | { type: 'error'; id: string; code: string; message: string; param?: string };
 
 export const WORKER_CONFIG_ENV = 'TESSERA_WORKER_CONFIG';
