@@ -121,12 +121,6 @@ export class ClipReranker {
     return { scores: imageEmbeddings.map((image) => cosine(text, image)), imageEmbeddings };
   }
 
-  /** Width of the embeddings (the projection's output; 512 for clip-vit-base-patch32). */
-  async embeddingWidth(): Promise<number> {
-    const [text] = await this.embedText(['']);
-    return text.length;
-  }
-
   async dispose(): Promise<void> {
     await Promise.all([this.textModel.dispose(), this.visionModel.dispose()]);
   }
