@@ -6,6 +6,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { readManifest } from '../model/manifest.js';
+import { isTesseraError } from '../errors.js';
 import { Engine } from './engine/engine.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options.js';
@@ -30,6 +31,8 @@ export interface Services {
   store: ResultStore;
   /** Visual search over kept images (null when the first model ranks with no CLIP). */
   search: ImageSearch | null;
+  /** Why search is unavailable, when it is. */
+  searchOff: string | null;
   metrics: Metrics;
 }
 
@@ -71,7 +74,18 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
   // Each model's embedding space; the index is the first model's (src/server/image-search.ts).
   const spaces = new Map(models.map((ref) => [ref.id, embeddingSpace(ref.dir, ref.manifest, resolved.clip)]));
   const firstSpace = spaces.get(models[0].id) ?? null;
-  const search = firstSpace === null ? null : new ImageSearch(resolved.dataDir, firstSpace);
+  // An index made with another CLIP (the data folder reused with another --clip) cannot be
+  // mixed with this one: the server still starts, and search says why it is off.
+  let search: ImageSearch | null = null;
+  let searchOff = firstSpace === null ? `model ${models[0].id} ranks with no CLIP: there are no embeddings to search` : null;
+  if (firstSpace !== null) {
+    try {
+      search = new ImageSearch(resolved.dataDir, firstSpace);
+    } catch (error) {
+      if (!isTesseraError(error) || error.code !== 'TESSERA_ERR_INDEX') throw error;
+      searchOff = `search is off: ${resolved.dataDir}/search.sqlite ${error.message.replace(/^the index /, '')}; move it away to start a new index`;
+    }
+  }
   let engine: Engine | null = null;
   const metrics = createMetrics({ queueDepth: () => engine?.queueDepth() ?? {}, running: () => engine?.runningCounts() ?? {} });
   engine = new Engine(
@@ -90,7 +104,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
     store,
     metrics,
   );
-  app.decorate('tessera', { options: resolved, models, engine, store, search, metrics });
+  app.decorate('tessera', { options: resolved, models, engine, store, search, searchOff, metrics });
 
   await app.register(errorsPlugin);
   await app.register(securityPlugin);

@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { SearchIndex } from '../../src/search/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MODEL_DIR } from '../../src/pipeline/loader.js';
 import { testServer, type TestServer } from './helpers.js';
@@ -100,5 +103,20 @@ describe('GET /v1/images/search', () => {
     const body = (await search(`like=${encodeURIComponent(ids.red1)}`)).json();
     expect(body.data.map((d: { id: string }) => d.id)).not.toContain(ids.green);
     expect((await search(`like=${encodeURIComponent(ids.green)}`)).statusCode).toBe(404);
+  });
+
+  it('a data folder whose index holds another CLIP\'s embeddings: the server starts, search says why it is off', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tessera-search-other-'));
+    SearchIndex.open(path.join(dataDir, 'search.sqlite'), { dim: 512, space: 'clip:another' }).close();
+    const other = await testServer({ dataDir });
+    try {
+      const response = await other.app.inject({ method: 'GET', url: '/v1/images/search?query=a%20red%20circle' });
+      expect(response.statusCode).toBe(400);
+      expect(response.json().error.param).toBe('query');
+      expect(response.json().error.message).toMatch(/search is off: .*search\.sqlite holds 512-wide embeddings of "clip:another".*move it away/);
+    } finally {
+      await other.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -13,7 +13,7 @@ import { hitLocation } from '../image-search.js';
 import { fileUrl } from './urls.js';
 
 export const searchRoutes: FastifyPluginAsync = async (app) => {
-  const { search, engine, models } = app.tessera;
+  const { search, searchOff, engine, models } = app.tessera;
 
   app.get<{ Querystring: Record<string, string> }>(
     '/v1/images/search',
@@ -40,7 +40,7 @@ export const searchRoutes: FastifyPluginAsync = async (app) => {
         if (isTesseraError(error)) throw new ApiError(error.code, error.message, { param: error.param });
         throw error;
       }
-      if (search === null) throw new ApiError('TESSERA_ERR_SEARCH', `model ${models[0].id} ranks with no CLIP: there are no embeddings to search`, { param: params.kind === 'text' ? 'query' : 'like' });
+      if (search === null) throw new ApiError('TESSERA_ERR_SEARCH', searchOff ?? 'search is off', { param: params.kind === 'text' ? 'query' : 'like' });
       const worker = engine.slots.get(models[0].id)!.worker;
       let page;
       try {
