@@ -3,8 +3,11 @@
  * shipped CLIP's embedding width (models/default/clip/config.json projection_dim) and
  * at 512 (clip-vit-base-patch32), for two designs:
  *
- *   flat  SearchIndex (src/search): SQLite rows + one contiguous Float32Array, a flat
- *         dot-product scan and a k-heap per query;
+ *   flat  SearchIndex (src/search) as shipped: SQLite rows, the vectors in memory, an
+ *         int8 first pass with a proven error bound, float32 scores for the few rows
+ *         it cannot rule out, a k-heap (src/search/quantized.ts);
+ *   exact the same index with TESSERA_SEARCH_EXACT_SCAN=1: a float32 scan of every row
+ *         (the design before the int8 pass; same results);
  *   vec   sqlite-vec's vec0 virtual table (brute-force KNN in C, cosine metric), when
  *         its loadable extension is found: `sqlite-vec` installed, or its vec0.so named
  *         by TESSERA_SQLITE_VEC.
@@ -31,7 +34,7 @@ const { values } = parseArgs({
   options: {
     sizes: { type: 'string', default: '10000,100000,1000000' },
     dims: { type: 'string', default: `${clipConfig.projection_dim},512` },
-    backends: { type: 'string', default: 'flat,vec' },
+    backends: { type: 'string', default: 'flat,exact,vec' },
     queries: { type: 'string', default: '50' },
     json: { type: 'boolean', default: false },
   },
@@ -110,8 +113,10 @@ function mib(bytes: number): number {
   return Math.round(bytes / 2 ** 20);
 }
 
-function benchFlat(dim: number, size: number, dir: string): Row {
-  const file = path.join(dir, `flat-${dim}-${size}.sqlite`);
+function benchFlat(dim: number, size: number, dir: string, backend: 'flat' | 'exact'): Row {
+  if (backend === 'exact') process.env.TESSERA_SEARCH_EXACT_SCAN = '1';
+  else delete process.env.TESSERA_SEARCH_EXACT_SCAN;
+  const file = path.join(dir, `${backend}-${dim}-${size}.sqlite`);
   const next = randomSource(dim * 7919 + size);
   let index = SearchIndex.open(file, { dim, space: 'bench' });
   const started = performance.now();
@@ -130,7 +135,7 @@ function benchFlat(dim: number, size: number, dir: string): Row {
   const { p50, p95 } = timeQueries((q) => index.query(q, { offset: 0, limit: PAGE }), () => next(dim));
   const rss = process.memoryUsage().rss;
   index.close();
-  return { backend: 'flat', dim, size, insertS, insertPerS: size / insertS, openS, queryP50Ms: p50, queryP95Ms: p95, fileMiB: mib(statSync(file).size), rssMiB: mib(rss) };
+  return { backend, dim, size, insertS, insertPerS: size / insertS, openS, queryP50Ms: p50, queryP95Ms: p95, fileMiB: mib(statSync(file).size), rssMiB: mib(rss) };
 }
 
 function benchVec(dim: number, size: number, dir: string, extension: string): Row {
@@ -172,13 +177,13 @@ try {
     for (const size of sizes) {
       for (const backend of backends) {
         if (backend === 'vec' && extension === null) continue;
-        const row = backend === 'flat' ? benchFlat(dim, size, dir) : benchVec(dim, size, dir, extension!);
+        const row = backend === 'flat' || backend === 'exact' ? benchFlat(dim, size, dir, backend) : benchVec(dim, size, dir, extension!);
         rows.push(row);
         rmSync(path.join(dir, `${backend}-${dim}-${size}.sqlite`), { force: true });
         rmSync(path.join(dir, `${backend}-${dim}-${size}.sqlite-wal`), { force: true });
         if (!values.json) {
           console.log(
-            `${row.backend.padEnd(4)} dim ${String(dim).padStart(3)} n ${String(size).padStart(7)}: insert ${row.insertS.toFixed(1)} s (${Math.round(row.insertPerS)}/s)` +
+            `${row.backend.padEnd(5)} dim ${String(dim).padStart(3)} n ${String(size).padStart(7)}: insert ${row.insertS.toFixed(1)} s (${Math.round(row.insertPerS)}/s)` +
               `${row.openS === null ? '' : `, open ${row.openS.toFixed(2)} s`}, query p50 ${row.queryP50Ms.toFixed(1)} ms p95 ${row.queryP95Ms.toFixed(1)} ms, file ${row.fileMiB} MiB, rss ${row.rssMiB} MiB`,
           );
         }

@@ -63,6 +63,8 @@ export interface Candidate {
   score: number | null;
   /** 1-based rank after reranking (by index when reranking is off). */
   rank: number;
+  /** CLIP image embedding computed for reranking ([embed], as CLIP returned it); absent when reranking is off. */
+  embedding?: Float32Array;
 }
 
 export interface StageTimings {
@@ -91,4 +93,48 @@ export interface GenerationResult {
   promptTruncated: boolean;
   /** Set by the server's inference worker: how this request's steps were shared with others. */
   batching?: { maxRowsPerStep: number; sharedSteps: number };
+  /** OpenAI's Images `usage` for this request, from what actually ran (src/footprint/usage.ts). */
+  usage?: ImagesUsage;
+  /** What this request cost (src/footprint/): FLOPs, time, energy, gCO2e. */
+  footprint?: Footprint;
+}
+
+/**
+ * The OpenAI Images API `usage` object: input = text tokens fed to the generator (plus
+ * input image tokens, none today), output = image tokens sampled over all candidates.
+ */
+export interface ImagesUsage {
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
+  input_tokens_details: { text_tokens: number; image_tokens: number };
+}
+
+/** FLOPs per stage of one generation (one multiply-add = 2 FLOPs; src/footprint/flops.ts). */
+export interface StageFlops {
+  prefill: number;
+  decode: number;
+  vqDecode: number;
+  clipText: number;
+  clipVision: number;
+  total: number;
+}
+
+export type EnergyMethod = 'rapl' | 'cpu-time';
+
+/**
+ * The footprint of one generation (or a sum of them): FLOPs per stage, wall and CPU
+ * time, energy with its method, gCO2e at the grid intensity of when it ran.
+ */
+export interface Footprint {
+  /** null where the architecture's graphs are not counted (encoder-decoder). */
+  flops: StageFlops | null;
+  wallSeconds: number;
+  cpuSeconds: number;
+  energyJoules: number;
+  energyMethod: EnergyMethod;
+  energyNote: string;
+  gridGPerKWh: number;
+  gridSource: string;
+  co2eGrams: number;
 }

@@ -1,6 +1,10 @@
 /** `tessera batch prompts.txt --out DIR`: the command-line face of the batch runner. */
 import { numberFlag, parseCommandLine, samplingFromFlags, SAMPLING_FLAGS } from '../cli/args.js';
 import { ProgressBar } from '../cli/progress.js';
+import { footprintFromFlags, FOOTPRINT_FLAGS, FOOTPRINT_USAGE } from '../cli/footprint-flags.js';
+import { footprintJson, formatFootprint } from '../footprint/report.js';
+import { readForecast } from '../carbon/forecast.js';
+import { checkMaxIntensity, formatCarbonReport, type CarbonOptions } from './carbon.js';
 import { TesseraError } from '../errors.js';
 import { checkDevice } from '../model/runtime.js';
 import type { Device } from '../types.js';
@@ -46,16 +50,29 @@ Options (defaults come from the model's manifest):
   --json               print the summary as JSON
   --quiet              no progress output
   --help               this text
+Carbon-aware runs (docs/footprint.md):
+  --carbon-signal FILE a grid carbon-intensity forecast: CSV of timestamp,intensity or the
+                       JSON of the UK Carbon Intensity API's forecast endpoint
+  --max-intensity X    run a sampler batch only inside a stretch of the forecast at or
+                       under X gCO2/kWh; wait (with a countdown) otherwise
+  --dry-run            print the plan (when each batch would run, its intensity and
+                       emissions against running now) and generate nothing
+Footprint (per prompt in records/NNNN.timings.json and manifest.jsonl, summed in the summary):
+${FOOTPRINT_USAGE}
 
 Exit status: 0 when every prompt of the file is complete, 1 when lines were skipped or
 prompts failed (the summary lists them), 2 for a usage mistake.`;
 
 const OPTIONS = {
   ...SAMPLING_FLAGS,
+  ...FOOTPRINT_FLAGS,
   out: { type: 'string' },
   grid: { type: 'boolean' },
   'no-grid': { type: 'boolean' },
   'batch-prompts': { type: 'string' },
+  'carbon-signal': { type: 'string' },
+  'max-intensity': { type: 'string' },
+  'dry-run': { type: 'boolean' },
   strict: { type: 'boolean' },
   force: { type: 'boolean' },
   queue: { type: 'string' },
@@ -121,6 +138,12 @@ export async function runBatchCommand(argv: string[]): Promise<number> {
     values.queue === undefined
       ? undefined
       : (await import('../queue/client.js')).queueExecutor({ queue: values.queue, ...(await import('../queue/settings.js')).queueSettingsFromFlags(values, ['attempts', 'backoff-ms']) });
+  const carbon = carbonFromFlags(values, tty);
+  let footprint = footprintFromFlags(values);
+  // The forecast is also the grid signal of the footprints, unless one was given.
+  if (carbon !== undefined && values['grid-intensity'] === undefined && values['grid-signal'] === undefined) {
+    footprint = { ...footprint, grid: { kind: 'signal', file: carbon.forecast.source, forecast: carbon.forecast } };
+  }
 
   // runBatch holds the folder's lock (src/batch/lock.ts): one run per folder.
   const summary = await runBatch({
@@ -135,13 +158,53 @@ export async function runBatchCommand(argv: string[]): Promise<number> {
     batchPrompts: numberFlag('batch-prompts', values['batch-prompts']),
     strict: values.strict === true,
     force: values.force === true,
+    footprint,
+    ...(carbon === undefined ? {} : { carbon }),
     onProgress,
     onNotice,
   });
   (bar as ProgressBar | null)?.finish();
-  if (values.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+  if (summary.carbon !== null && carbon?.dryRun === true) {
+    if (values.json) process.stdout.write(JSON.stringify({ plan: summary.carbon.plan, calibration: summary.carbon.calibration }, null, 2) + '\n');
+    else {
+      const c = summary.carbon.calibration;
+      process.stdout.write(`${summary.carbon.planText}\nEstimates: ${(c.flopsPerCpuSecond / 1e9).toFixed(2)} GFLOP per CPU-second on ${c.cores.toFixed(1)} cores (a warm-up generation), ${c.wattsPerCore} W per busy core.\n`);
+    }
+    return 0;
+  }
+  if (values.json) process.stdout.write(JSON.stringify({ ...summary, footprint: summary.footprint === null ? null : footprintJson(summary.footprint) }, null, 2) + '\n');
   else process.stdout.write(formatSummary(summary));
-  return summary.invalid.length > 0 || summary.failed.length > 0 ? 1 : 0;
+  return summary.invalid.length > 0 || summary.failed.length > 0 || (summary.carbon?.unplanned.length ?? 0) > 0 ? 1 : 0;
+}
+
+/**
+ * --carbon-signal, --max-intensity, --dry-run. The countdown rewrites one line on a TTY
+ * and prints a line a minute otherwise (a log should not get one a second).
+ */
+function carbonFromFlags(values: { 'carbon-signal'?: string; 'max-intensity'?: string; 'dry-run'?: boolean }, tty: boolean): CarbonOptions | undefined {
+  const signal = values['carbon-signal'];
+  if (signal === undefined) {
+    if (values['max-intensity'] !== undefined || values['dry-run']) {
+      throw new TesseraError('TESSERA_ERR_OPTION', `${values['dry-run'] ? '--dry-run' : '--max-intensity'} needs --carbon-signal FILE (a grid carbon-intensity forecast)`, { param: 'carbon-signal' });
+    }
+    return undefined;
+  }
+  const maxIntensity = checkMaxIntensity(numberFlag('max-intensity', values['max-intensity']));
+  const forecast = readForecast(signal);
+  let lastMinute = -1;
+  const onTick = (line: string, remainingMs: number) => {
+    if (tty) {
+      process.stderr.write(`\r\x1b[2K${line}`);
+      if (remainingMs <= 1000) process.stderr.write('\n');
+      return;
+    }
+    const minute = Math.ceil(remainingMs / 60_000);
+    if (minute !== lastMinute) {
+      lastMinute = minute;
+      process.stderr.write(`tessera batch: ${line}\n`);
+    }
+  };
+  return { forecast, maxIntensity, dryRun: values['dry-run'] === true, onTick };
 }
 
 export function formatSummary(s: BatchSummary): string {
@@ -161,6 +224,9 @@ export function formatSummary(s: BatchSummary): string {
     lines.push(`queue ${q.queue}: ${q.stalledRecoveries} stalled-job recoveries, ${q.retries} retried attempts; per worker:`);
     for (const w of q.perWorker) lines.push(`  ${w.worker}: ${w.jobs} jobs, ${w.images} images, ${w.imagesPerSecond.toFixed(2)} images/s while busy`);
   }
+  if (s.usage !== null) lines.push(`usage: ${s.usage.input_tokens} text tokens in, ${s.usage.output_tokens} image tokens sampled`);
+  if (s.footprint !== null) lines.push(`footprint: ${formatFootprint(s.footprint)}`);
+  if (s.carbon !== null) lines.push(...formatCarbonReport(s.carbon));
   lines.push(`manifest: ${s.out}/manifest.jsonl`);
   return lines.join('\n') + '\n';
 }

@@ -6,6 +6,7 @@
  * sample a planned batch as one sampler batch, so the bytes do not depend on which ran it.
  */
 import { isTesseraError, type TesseraError } from '../errors.js';
+import { footprintJson } from '../footprint/report.js';
 import { renderPrompt, type PromptTimings } from '../output/batch.js';
 import type { Tessera } from '../pipeline/tessera.js';
 import type { GenerationResult } from '../types.js';
@@ -26,6 +27,11 @@ export interface BatchOutcome {
   /** The batch's todo prompts, rendered, in file order. */
   rendered: RenderedPrompt[];
   timings: PromptTimings['batch'];
+  /**
+   * The pipeline's results of the rendered prompts, in the same order: the local executor's only
+   * (their embeddings feed the folder's search index); the queue's workers send rendered files.
+   */
+  results?: GenerationResult[];
 }
 
 /** Where an executor hands its outcomes (the runner commits them; `failed` throws under --strict). */
@@ -74,7 +80,12 @@ export type ExecutorFactory = (context: ExecutorContext) => Promise<BatchExecuto
 export async function renderTask(task: Task, result: GenerationResult): Promise<RenderedPrompt> {
   const started = performance.now();
   const { files, record } = await renderPrompt(result, task);
-  return { task, files, record, encodeMs: performance.now() - started };
+  return { task, files, record, encodeMs: performance.now() - started, ...promptCost(result) };
+}
+
+/** What a prompt cost, for its timings file (usage, footprint). */
+export function promptCost(result: GenerationResult): Pick<RenderedPrompt, 'usage' | 'footprint'> {
+  return { usage: result.usage ?? null, footprint: result.footprint === undefined ? null : footprintJson(result.footprint) };
 }
 
 export function batchTimingsOf(batch: PlannedBatch, timings: GenerationResult['timings']): PromptTimings['batch'] {
@@ -97,8 +108,9 @@ export class LocalExecutor implements BatchExecutor {
       }
       // Encode the batch's prompts together (sharp works on its own threads).
       const todo = new Set(batch.todo);
-      const rendered = await Promise.all(batch.tasks.flatMap((task, i) => (todo.has(task) ? [renderTask(task, results[i])] : [])));
-      await sink.done({ batch, rendered, timings: batchTimingsOf(batch, results[0].timings) });
+      const todoResults = results.filter((_, i) => todo.has(batch.tasks[i]));
+      const rendered = await Promise.all(batch.todo.map((task, i) => renderTask(task, todoResults[i])));
+      await sink.done({ batch, rendered, timings: batchTimingsOf(batch, results[0].timings), results: todoResults });
     }
   }
 

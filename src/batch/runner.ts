@@ -12,12 +12,18 @@
  * run killed at any moment and re-run ends with the same bytes as one never killed.
  */
 import { acquireFolderLock } from './lock.js';
+import { carbonReport, planCarbonBatches, type CarbonOptions, type CarbonReport } from './carbon.js';
+import { waitForStart } from '../carbon/wait.js';
+import { BatchSearchIndex } from './search.js';
+import { embeddingSpace } from '../search/space.js';
 import path from 'node:path';
 import { TesseraError } from '../errors.js';
 import { Tessera } from '../pipeline/tessera.js';
-import type { Device } from '../types.js';
+import type { Device, Footprint, GenerationResult, ImagesUsage } from '../types.js';
+import { sumFootprints, type FootprintSettings } from '../footprint/report.js';
+import { sumUsage } from '../footprint/usage.js';
 import { ensureWritableDir } from '../util/fs.js';
-import { LocalExecutor, type ExecutorFactory, type PlannedBatch, type QueueStatus } from './executor.js';
+import { LocalExecutor, type BatchSink, type ExecutorFactory, type PlannedBatch, type QueueStatus } from './executor.js';
 import { lineError, planBatches, planTasks, runSettingsFor, type Task } from './plan.js';
 import { readPromptFile, type PromptProblem } from './prompts.js';
 import { claimFolder, commitPrompt, inspectRecord, refuseOutdated, writeManifest, type TaskStatus } from './records.js';
@@ -59,6 +65,10 @@ export interface BatchOptions {
    * the queue's (src/queue/client.ts); the model is then loaded on the CPU, for planning only.
    */
   executor?: ExecutorFactory;
+  /** Run carbon-aware: only in forecast stretches under a threshold (`--carbon-signal`, `--max-intensity`, `--dry-run`). */
+  carbon?: CarbonOptions;
+  /** How footprints are measured (`--grid-intensity`, `--grid-signal`, `--watts-per-core`); default DEFAULT_GRID. */
+  footprint?: FootprintSettings;
   onProgress?: (progress: BatchProgress) => void;
   /** Warnings and skipped lines, as they happen. */
   onNotice?: (message: string) => void;
@@ -110,6 +120,12 @@ export interface BatchSummary {
   seed: number;
   /** With --queue: the queue's state at the end (per-worker throughput, recoveries, retries). */
   queue?: QueueStatus;
+  /** The sum of this run's prompts' footprints; null when none was generated or measured. */
+  footprint: Footprint | null;
+  /** Summed usage of this run's prompts. */
+  usage: ImagesUsage | null;
+  /** The carbon-aware plan and what it saved (with `carbon` options only). */
+  carbon: CarbonReport | null;
 }
 
 /** Test seams, kept out of BatchOptions: crash points (default: TESSERA_BATCH_CRASH_AT, which SIGKILLs). */
@@ -141,7 +157,8 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
   // 2. Resolve every prompt against the model (defaults, ranges, tokenizer).
   // With an executor elsewhere (the queue's workers) this process only plans: the CPU will do.
   const planDevice = options.executor === undefined ? device : 'cpu';
-  const tessera = options.tessera ?? (await Tessera.load({ model: model.dir, device: planDevice, rerank: settings.rerank, clip: options.clip }));
+  const tessera = options.tessera ?? (await Tessera.load({ model: model.dir, device: planDevice, rerank: settings.rerank, clip: options.clip, footprint: options.footprint }));
+  let search: BatchSearchIndex | null = null;
   try {
     const { tasks, invalid } = planTasks(tessera, file, options, { settings, model, fileName }, notice);
 
@@ -154,8 +171,10 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
     // settings first, leftovers of a killed run away.
     const executor = options.executor === undefined ? new LocalExecutor(tessera) : await options.executor({ tessera, settings, model, clip, notice });
     const store = new Store(outDir, seams.crash ?? crashHookFromEnv());
+    // A dry run only reads the folder (what is done) and writes nothing.
+    const dryRun = options.carbon?.dryRun === true;
     try {
-      await claimFolder(store, settings);
+      if (!dryRun) await claimFolder(store, settings);
     } catch (error) {
       await executor.close();
       throw error;
@@ -171,6 +190,8 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
     let images = 0;
     let files = 0;
     let batchesRun = 0;
+    const footprints: Footprint[] = [];
+    const usages: ImagesUsage[] = [];
     const generateStarted = performance.now();
     const pendingCandidates = pending.reduce((sum, t) => sum + t.spec.candidates, 0);
     const report = () => {
@@ -194,38 +215,75 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
     const planned: PlannedBatch[] = planBatches(tasks, batchPrompts, batchCandidates)
       .map((batch, index) => ({ index, tasks: batch, todo: batch.filter((t) => !isDone(t)) }))
       .filter((batch) => batch.todo.length > 0);
-    let queue: QueueStatus | null;
-    try {
-      await executor.execute(planned, {
-        done: async ({ rendered, timings }) => {
-          batchesRun++;
-          // Written in file order (the batch's prompts were encoded together).
-          for (const item of rendered) {
-            files += await commitPrompt(store, item, timings, states.get(item.task.index)?.record ?? null);
-            generated++;
-            images += item.task.spec.candidates;
-            report();
-          }
-        },
-        failed: async (batch, error) => {
-          if (options.strict) throw error;
-          for (const t of batch.todo) {
-            failedCandidates += t.spec.candidates;
-            failed.push({ line: t.line, index: t.index, prompt: t.spec.prompt, code: error.code, message: error.message });
-            notice(`${fileName}:${t.line}: failed: [${error.code}] ${error.message}`);
-          }
+    // The folder's search index, filled from the embeddings reranking computed (src/batch/search.ts).
+    const space = dryRun ? null : embeddingSpace(tessera.model.dir, tessera.manifest, options.clip === undefined ? null : path.resolve(options.clip));
+    search = space === null ? null : new BatchSearchIndex(outDir, space);
+    /** Results of the batches run, by plan position (the carbon report weighs them by when they ran). */
+    const resultsOf = new Map<number, GenerationResult[]>();
+    const sink: BatchSink = {
+      done: async ({ batch, rendered, timings, results }) => {
+        batchesRun++;
+        resultsOf.set(batch.index, results ?? []);
+        // Written in file order (the batch's prompts were encoded together).
+        for (const [i, item] of rendered.entries()) {
+          const result = results?.[i];
+          if (result?.footprint !== undefined) footprints.push(result.footprint);
+          if (item.usage !== null) usages.push(item.usage);
+          const previous = states.get(item.task.index)?.record ?? null;
+          files += await commitPrompt(store, item, timings, previous);
+          // Embeddings come with local results only; a queue run's folder is indexed by `tessera search`.
+          if (result !== undefined) search?.add(item.record, result, previous);
+          generated++;
+          images += item.task.spec.candidates;
           report();
-        },
-        tick: report,
-      });
+        }
+      },
+      failed: async (batch, error) => {
+        if (options.strict) throw error;
+        for (const t of batch.todo) {
+          failedCandidates += t.spec.candidates;
+          failed.push({ line: t.line, index: t.index, prompt: t.spec.prompt, code: error.code, message: error.message });
+          notice(`${fileName}:${t.line}: failed: [${error.code}] ${error.message}`);
+        }
+        report();
+      },
+      tick: report,
+    };
+    let queue: QueueStatus | null;
+    let carbon: CarbonReport | null = null;
+    try {
+      if (options.carbon === undefined) {
+        await executor.execute(planned, sink);
+      } else {
+        // Carbon-aware: each batch waits for its planned stretch under the threshold (src/batch/carbon.ts).
+        const c = options.carbon;
+        const now = c.now ?? Date.now;
+        const { plan, calibration } = await planCarbonBatches(tessera, planned.map((b) => b.tasks), c);
+        // Work items are named batch-1, batch-2, ... in the order of the batches given to the planner.
+        const plannedOf = (item: { id: string }): PlannedBatch => planned[Number(item.id.slice('batch-'.length)) - 1];
+        const unplanned = plan.unscheduled.flatMap((item) => plannedOf(item).todo.map((t) => t.index));
+        const ran: { id: string; start: number; end: number; results: GenerationResult[] }[] = [];
+        if (c.dryRun !== true) {
+          for (const item of plan.items) {
+            await waitForStart(item, { now, ...(c.sleep === undefined ? {} : { sleep: c.sleep }), ...(c.onTick === undefined ? {} : { onTick: c.onTick }) });
+            const start = now();
+            const batch = plannedOf(item);
+            await executor.execute([batch], sink);
+            ran.push({ id: item.id, start, end: now(), results: resultsOf.get(batch.index) ?? [] });
+          }
+        }
+        carbon = carbonReport(c.forecast, plan, calibration, ran, unplanned);
+      }
       queue = executor.status();
     } finally {
       await executor.close();
     }
 
     // 6. The manifest, rebuilt from the records of the file's prompts, in file order.
-    await writeManifest(store, tasks);
-    files++;
+    if (!dryRun) {
+      await writeManifest(store, tasks);
+      files++;
+    }
 
     const elapsedMs = performance.now() - started;
     return {
@@ -242,8 +300,12 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
       imagesPerSecond: images / Math.max((performance.now() - generateStarted) / 1000, 1e-9),
       seed: settings.seed,
       ...(queue === null ? {} : { queue }),
+      footprint: sumFootprints(footprints),
+      carbon,
+      usage: usages.length === 0 ? null : sumUsage(usages),
     };
   } finally {
+    search?.close();
     if (options.tessera === undefined) await tessera.dispose();
   }
 }

@@ -5,6 +5,8 @@ import { Tessera } from '../pipeline/tessera.js';
 import type { Device, GenerationResult, StageName } from '../types.js';
 import { ensureWritableDir } from '../util/fs.js';
 import { parseCommandLine, samplingFromFlags, SAMPLING_FLAGS } from './args.js';
+import { footprintFromFlags, FOOTPRINT_FLAGS, FOOTPRINT_USAGE } from './footprint-flags.js';
+import { footprintJson, formatFootprint } from '../footprint/report.js';
 import { ProgressBar } from './progress.js';
 
 export const GENERATE_USAGE = `Usage: tessera generate "<prompt>" [options]
@@ -29,10 +31,13 @@ Options (defaults come from the model's manifest):
   --device NAME      cpu, cuda or webgpu (default: cpu)
   --json             print the summary as JSON
   --quiet            no progress bar
-  --help             this text`;
+  --help             this text
+Footprint (printed in the summary, written into each PNG):
+${FOOTPRINT_USAGE}`;
 
 const OPTIONS = {
   ...SAMPLING_FLAGS,
+  ...FOOTPRINT_FLAGS,
   out: { type: 'string' },
   grid: { type: 'boolean' },
 } as const;
@@ -67,7 +72,8 @@ export async function runGenerate(argv: string[]): Promise<number> {
   checkDevice(device);
   // The CLI shows a progress bar, no previews: previewCandidates 0 decodes none.
   const request = { prompt: positionals[0], ...samplingFromFlags(values), previewCandidates: 0 };
-  const tessera = await Tessera.load({ model: values.model, device: device as Device, rerank: request.rerank, clip: values.clip });
+  const footprint = footprintFromFlags(values);
+  const tessera = await Tessera.load({ model: values.model, device: device as Device, rerank: request.rerank, clip: values.clip, footprint });
   try {
     // Validate everything before anything is created on disk.
     const prepared = tessera.prepare(request);
@@ -84,7 +90,18 @@ export async function runGenerate(argv: string[]): Promise<number> {
     if (values.json) {
       process.stdout.write(
         JSON.stringify(
-          { prompt: result.prompt, seed: result.seed, model: result.model, settings: result.settings, timings: result.timings, warnings: result.warnings, images: written.images, grid: written.grid },
+          {
+            prompt: result.prompt,
+            seed: result.seed,
+            model: result.model,
+            settings: result.settings,
+            timings: result.timings,
+            usage: result.usage,
+            footprint: result.footprint === undefined ? null : footprintJson(result.footprint),
+            warnings: result.warnings,
+            images: written.images,
+            grid: written.grid,
+          },
           null,
           2,
         ) + '\n',
@@ -104,6 +121,8 @@ function printSummary(result: GenerationResult, images: WrittenImage[], grid: st
     `prompt: ${result.prompt}${result.negativePrompt ? `  (negative: ${result.negativePrompt})` : ''}`,
     `model: ${result.model} on ${device}, seed ${result.seed}, ${settings.candidates} candidates, kept ${result.kept.length}`,
     `stages: ${(Object.keys(STAGE_LABELS) as (StageName | 'total')[]).map((s) => `${STAGE_LABELS[s]} ${formatMs(timings[s])}`).join(' | ')}`,
+    ...(result.usage === undefined ? [] : [`usage: ${result.usage.input_tokens} text tokens in, ${result.usage.output_tokens} image tokens sampled (${settings.candidates} candidates)`]),
+    ...(result.footprint === undefined ? [] : [`footprint: ${formatFootprint(result.footprint)}`]),
     'rank  score    seed        candidate  file',
     ...images.map(
       (img) => `${String(img.rank).padEnd(5)} ${(img.score === null ? '-' : img.score.toFixed(4)).padEnd(8)} ${String(img.seed).padEnd(11)} ${String(img.candidateIndex).padEnd(10)} ${img.file}`,

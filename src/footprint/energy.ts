@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { TesseraError } from '../errors.js';
+import type { EnergyMethod } from '../types.js';
 
 /**
  * Energy of a piece of work, measured where the machine lets us, estimated otherwise,
@@ -67,7 +68,7 @@ export interface EnergySnapshot {
   wallMs: number;
 }
 
-export type EnergyMethod = 'rapl' | 'cpu-time';
+export type { EnergyMethod };
 
 export interface EnergyReading {
   joules: number;

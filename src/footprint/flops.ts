@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { TesseraError } from '../errors.js';
 import type { ModelManifest } from '../model/manifest.js';
+import type { StageFlops } from '../types.js';
 import { readOnnx, type OnnxGraph } from './onnx-graph.js';
 
 /**
@@ -143,14 +144,7 @@ export interface GenerationWork {
   rerank: boolean;
 }
 
-export interface StageFlops {
-  prefill: number;
-  decode: number;
-  vqDecode: number;
-  clipText: number;
-  clipVision: number;
-  total: number;
-}
+export type { StageFlops };
 
 export function generationFlops(cost: ModelCost, manifest: ModelManifest, work: GenerationWork): StageFlops {
   const T = manifest.text.length;

@@ -7,7 +7,15 @@ import { periodAt, readForecast, type Forecast } from '../carbon/forecast.js';
  * formats as `tessera batch --carbon-signal`), read at the time the work ran.
  */
 
-export type GridSetting = { kind: 'fixed'; gPerKWh: number } | { kind: 'signal'; file: string; forecast?: Forecast };
+/** `source` labels a fixed figure in reports (default "fixed"). */
+export type GridSetting = { kind: 'fixed'; gPerKWh: number; source?: string } | { kind: 'signal'; file: string; forecast?: Forecast };
+
+/**
+ * The intensity used when none is given: the world average of electricity generation
+ * in 2023, about 480 gCO2/kWh (Ember, Global Electricity Review 2024). Reported with
+ * its source, so a figure from it is never mistaken for a measurement of the local grid.
+ */
+export const DEFAULT_GRID: GridSetting = { kind: 'fixed', gPerKWh: 480, source: 'default: 2023 world average (Ember); set --grid-intensity or --grid-signal' };
 
 export interface GridIntensity {
   gPerKWh: number;
@@ -23,7 +31,7 @@ export function checkIntensity(value: number, param = 'grid-intensity'): number 
 }
 
 export function gridIntensityAt(setting: GridSetting, at: number): GridIntensity {
-  if (setting.kind === 'fixed') return { gPerKWh: checkIntensity(setting.gPerKWh), source: 'fixed' };
+  if (setting.kind === 'fixed') return { gPerKWh: checkIntensity(setting.gPerKWh), source: setting.source ?? 'fixed' };
   const forecast = setting.forecast ?? readForecast(setting.file);
   const period = periodAt(forecast, at);
   if (period === null) {

@@ -1,6 +1,10 @@
-import { startEnergy, stopEnergy, type EnergyMethod, type EnergyOptions, type EnergySnapshot } from './energy.js';
-import type { StageFlops } from './flops.js';
-import { gramsCO2e, gridIntensityAt, type GridSetting } from './grid.js';
+import type { Footprint, StageFlops } from '../types.js';
+import { startEnergy, stopEnergy, type EnergyOptions, type EnergySnapshot } from './energy.js';
+import { DEFAULT_GRID, gramsCO2e, gridIntensityAt, type GridSetting } from './grid.js';
+
+export { DEFAULT_GRID };
+
+export type { Footprint };
 
 /**
  * The footprint of one generation (or one batch): FLOPs per stage, wall and CPU time,
@@ -8,21 +12,11 @@ import { gramsCO2e, gridIntensityAt, type GridSetting } from './grid.js';
  * shape for the API's extension field, batch records and manifest; one line for the
  * CLI summary; flat text entries for PNG metadata.
  */
-export interface Footprint {
-  flops: StageFlops;
-  wallSeconds: number;
-  cpuSeconds: number;
-  energyJoules: number;
-  energyMethod: EnergyMethod;
-  energyNote: string;
-  gridGPerKWh: number;
-  gridSource: string;
-  co2eGrams: number;
-}
-
 export interface FootprintSettings {
   grid: GridSetting;
   energy?: EnergyOptions;
+  /** The clock the grid intensity is read at (default Date.now; tests of carbon-aware runs fake it). */
+  now?: () => number;
 }
 
 export function startFootprint(settings: FootprintSettings): EnergySnapshot {
@@ -30,7 +24,7 @@ export function startFootprint(settings: FootprintSettings): EnergySnapshot {
 }
 
 /** Closes a measurement: `flops` comes from generationFlops for what actually ran. */
-export function finishFootprint(snapshot: EnergySnapshot, flops: StageFlops, settings: FootprintSettings, at: number = Date.now()): Footprint {
+export function finishFootprint(snapshot: EnergySnapshot, flops: StageFlops | null, settings: FootprintSettings, at: number = (settings.now ?? Date.now)()): Footprint {
   const energy = stopEnergy(snapshot, settings.energy);
   const grid = gridIntensityAt(settings.grid, at);
   return {
@@ -51,7 +45,8 @@ export function sumFootprints(parts: readonly Footprint[]): Footprint | null {
   if (parts.length === 0) return null;
   const add = (pick: (f: Footprint) => number): number => parts.reduce((s, f) => s + pick(f), 0);
   const stages = ['prefill', 'decode', 'vqDecode', 'clipText', 'clipVision', 'total'] as const;
-  const flops = Object.fromEntries(stages.map((k) => [k, add((f) => f.flops[k])])) as unknown as StageFlops;
+  // FLOPs add up only when every part was counted.
+  const flops = parts.every((f) => f.flops !== null) ? (Object.fromEntries(stages.map((k) => [k, add((f) => f.flops![k])])) as unknown as StageFlops) : null;
   const joules = add((f) => f.energyJoules);
   const grams = add((f) => f.co2eGrams);
   const methods = new Set(parts.map((f) => f.energyMethod));
@@ -71,8 +66,9 @@ export function sumFootprints(parts: readonly Footprint[]): Footprint | null {
 
 /** JSON for the API (`tessera_footprint`), batch records and the batch manifest. */
 export function footprintJson(f: Footprint): Record<string, unknown> {
+  const { flops } = f;
   return {
-    flops: { prefill: f.flops.prefill, decode: f.flops.decode, vq_decode: f.flops.vqDecode, clip_text: f.flops.clipText, clip_vision: f.flops.clipVision, total: f.flops.total },
+    flops: flops === null ? null : { prefill: flops.prefill, decode: flops.decode, vq_decode: flops.vqDecode, clip_text: flops.clipText, clip_vision: flops.clipVision, total: flops.total },
     wall_s: round(f.wallSeconds, 3),
     cpu_s: round(f.cpuSeconds, 3),
     energy_j: round(f.energyJoules, 3),
@@ -93,8 +89,9 @@ function round(value: number, digits: number): number {
 export function formatFootprint(f: Footprint): string {
   const g = (flops: number): string => (flops / 1e9).toFixed(1);
   const co2 = f.co2eGrams >= 1 ? `${f.co2eGrams.toFixed(2)} g` : `${(f.co2eGrams * 1000).toFixed(2)} mg`;
+  const flops = f.flops === null ? 'FLOPs not counted' : `${g(f.flops.total)} GFLOP (prefill ${g(f.flops.prefill)}, decode ${g(f.flops.decode)}, VQ decode ${g(f.flops.vqDecode)}, CLIP ${g(f.flops.clipText + f.flops.clipVision)})`;
   return (
-    `${g(f.flops.total)} GFLOP (prefill ${g(f.flops.prefill)}, decode ${g(f.flops.decode)}, VQ decode ${g(f.flops.vqDecode)}, CLIP ${g(f.flops.clipText + f.flops.clipVision)}), ` +
+    `${flops}, ` +
     `${f.wallSeconds.toFixed(1)} s wall / ${f.cpuSeconds.toFixed(1)} s CPU, ${f.energyJoules.toFixed(1)} J (${f.energyNote}), ` +
     `${co2} CO2e at ${Math.round(f.gridGPerKWh)} gCO2/kWh (${f.gridSource})`
   );
@@ -112,14 +109,21 @@ export function footprintPngText(f: Footprint): Record<string, string> {
  * rows are). The note says so.
  */
 export function shareOf(shared: Footprint, own: StageFlops): Footprint {
-  const share = shared.flops.total > 0 ? own.total / shared.flops.total : 0;
+  const share = shared.flops !== null && shared.flops.total > 0 ? own.total / shared.flops.total : 0;
+  return partOf(shared, share, own, 'FLOPs share');
+}
+
+/**
+ * `share` (0–1) of a measurement, `basis` saying what the share is of; wall time stays
+ * (the work took that long whoever else ran beside it).
+ */
+export function partOf(shared: Footprint, share: number, flops: StageFlops | null, basis: string): Footprint {
   return {
     ...shared,
-    flops: own,
-    wallSeconds: shared.wallSeconds,
+    flops,
     cpuSeconds: shared.cpuSeconds * share,
     energyJoules: shared.energyJoules * share,
-    energyNote: `${(share * 100).toFixed(1)}% (FLOPs share) of a shared batch: ${shared.energyNote}`,
+    energyNote: `${(share * 100).toFixed(1)}% (${basis}) of a shared run: ${shared.energyNote}`,
     co2eGrams: shared.co2eGrams * share,
   };
 }

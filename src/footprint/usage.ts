@@ -7,12 +7,9 @@
  * over all candidates, not only the kept ones: that is the work done.
  */
 
-export interface ImagesUsage {
-  input_tokens: number;
-  output_tokens: number;
-  total_tokens: number;
-  input_tokens_details: { text_tokens: number; image_tokens: number };
-}
+import type { ImagesUsage } from '../types.js';
+
+export type { ImagesUsage };
 
 export interface UsageInput {
   /** Non-pad tokens of the prompt as the generator's tokenizer made them (after truncation). */
@@ -77,4 +74,15 @@ export function usageFor(
     imageTokensPerCandidate: model.image.grid.height * model.image.grid.width,
     ...(request.sampledImageTokens === undefined ? {} : { sampledImageTokens: request.sampledImageTokens }),
   });
+}
+
+/** The usage of several requests together (a batch run's summary). */
+export function sumUsage(parts: readonly ImagesUsage[]): ImagesUsage {
+  const add = (pick: (u: ImagesUsage) => number): number => parts.reduce((s, u) => s + pick(u), 0);
+  return {
+    input_tokens: add((u) => u.input_tokens),
+    output_tokens: add((u) => u.output_tokens),
+    total_tokens: add((u) => u.total_tokens),
+    input_tokens_details: { text_tokens: add((u) => u.input_tokens_details.text_tokens), image_tokens: add((u) => u.input_tokens_details.image_tokens) },
+  };
 }

@@ -1,7 +1,7 @@
 /** `tessera info image.png`: what a PNG says about itself, in words. */
 import { readFile } from 'node:fs/promises';
 import { TesseraError } from '../errors.js';
-import { readImageMetadata, TRAINED_ALGORITHMIC_MEDIA, PARAMETERS_KEYWORD, TESSERA_KEYWORD, XMP_PNG_KEYWORD } from './metadata.js';
+import { readImageMetadata, TRAINED_ALGORITHMIC_MEDIA, PARAMETERS_KEYWORD, TESSERA_KEYWORD, XMP_PNG_KEYWORD, FOOTPRINT_KEYWORD } from './metadata.js';
 import { isPng, parsePngChunks, readPngHeader } from './png-chunks.js';
 
 /** Short names of the IPTC digital source types a reader is likely to meet (IPTC NewsCodes). */
@@ -56,7 +56,8 @@ export async function describeImage(path: string): Promise<string> {
   }
   if (metadata.parameters !== undefined) sections.push(`Parameters:\n${indent(metadata.parameters)}`);
   if (metadata.tessera !== undefined) sections.push(`Tessera metadata:\n${indent(JSON.stringify(metadata.tessera, null, 2))}`);
-  const known = new Set([PARAMETERS_KEYWORD, TESSERA_KEYWORD, XMP_PNG_KEYWORD]);
+  if (metadata.footprint !== undefined) sections.push(`Footprint of the request (all its candidates):\n${indent(JSON.stringify(metadata.footprint, null, 2))}`);
+  const known = new Set([PARAMETERS_KEYWORD, TESSERA_KEYWORD, XMP_PNG_KEYWORD, FOOTPRINT_KEYWORD]);
   const others = metadata.textChunks.filter((entry) => !known.has(entry.keyword));
   if (others.length > 0) {
     sections.push(`Other text chunks:\n${others.map((entry) => indent(`${entry.keyword} (${entry.chunkType}): ${entry.text}`)).join('\n')}`);

@@ -8,12 +8,16 @@
  *   declaring the IPTC digital source type `trainedAlgorithmicMedia`, the mark
  *   for AI-generated media (IPTC Photo Metadata Standard 2023.1, Digital Source
  *   Type NewsCodes); and a `tessera` iTXt chunk holding the metadata as JSON for
- *   machines.
+ *   machines; and, where the face asks for it (CLI, server), a `tessera:footprint`
+ *   iTXt chunk: what the request this image came from cost (FLOPs, time, energy,
+ *   gCO2e; the request's whole figure, all candidates). It is a measurement of one
+ *   run, so it is a chunk of its own: everything else in the file is a function of
+ *   the request alone.
  *
  * JPEG and WebP carry the XMP packet and the parameters text (see encode.ts, which
  * encodes and resizes).
  */
-import type { Candidate, GenerationResult } from '../types.js';
+import type { Candidate, Footprint, GenerationResult } from '../types.js';
 import { escapeXml, unescapeXml } from '../util/xml.js';
 import {
   createInternationalTextChunk,
@@ -45,6 +49,8 @@ export interface ImageMetadata {
   score: number | null;
   /** 1-based rank among the request's candidates. */
   rank?: number;
+  /** The footprint of the request the image came from (its own chunk, see above). */
+  footprint?: Footprint;
 }
 
 /** What an image says about itself; every field is absent when the file lacks it. */
@@ -53,6 +59,8 @@ export interface ReadImageMetadata {
   parameters?: string;
   /** Tessera's own JSON record. */
   tessera?: ImageMetadata;
+  /** The `tessera:footprint` chunk: the request's footprint ({ scope: 'request', ...Footprint }). */
+  footprint?: Footprint & { scope: 'request' };
   /** The IPTC Iptc4xmpExt:DigitalSourceType URI from the XMP packet. */
   digitalSourceType?: string;
   /** The raw XMP packet. */
@@ -68,6 +76,7 @@ export const IPTC_EXT_NAMESPACE = 'http://iptc.org/std/Iptc4xmpExt/2008-02-29/';
 export const XMP_PNG_KEYWORD = 'XML:com.adobe.xmp';
 export const PARAMETERS_KEYWORD = 'parameters';
 export const TESSERA_KEYWORD = 'tessera';
+export const FOOTPRINT_KEYWORD = 'tessera:footprint';
 export const SAMPLER_NAME = 'tessera-autoregressive';
 const CREATOR_TOOL = 'Tessera';
 
@@ -218,6 +227,7 @@ export function addPngMetadata(png: Uint8Array, meta: ImageMetadata): Buffer {
     // XMP in PNG is uncompressed iTXt with empty language tag and translated keyword (XMP spec Part 3).
     createInternationalTextChunk(XMP_PNG_KEYWORD, buildXmpPacket(parameters)),
     createInternationalTextChunk(TESSERA_KEYWORD, JSON.stringify(canonicalMetadata(meta))),
+    ...(meta.footprint === undefined ? [] : [createInternationalTextChunk(FOOTPRINT_KEYWORD, JSON.stringify({ scope: 'request', ...meta.footprint }))]),
   ]);
 }
 
@@ -236,6 +246,20 @@ function parseTesseraJson(text: string): ImageMetadata {
   return meta;
 }
 
+function parseFootprintJson(text: string): Footprint & { scope: 'request' } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw imageError('the tessera:footprint chunk is not valid JSON', { cause: error });
+  }
+  const f = value as Footprint & { scope: 'request' };
+  if (typeof f !== 'object' || f === null || typeof f.energyJoules !== 'number' || typeof f.co2eGrams !== 'number') {
+    throw imageError('the tessera:footprint chunk is not a footprint object (energyJoules, co2eGrams)');
+  }
+  return f;
+}
+
 /** Reads what a PNG says about itself. Throws TESSERA_ERR_IMAGE for a non-PNG or corrupt file. */
 export function readImageMetadata(png: Uint8Array): ReadImageMetadata {
   const textChunks = readTextChunks(png);
@@ -243,6 +267,7 @@ export function readImageMetadata(png: Uint8Array): ReadImageMetadata {
   for (const entry of textChunks) {
     if (entry.keyword === PARAMETERS_KEYWORD && result.parameters === undefined) result.parameters = entry.text;
     else if (entry.keyword === TESSERA_KEYWORD && result.tessera === undefined) result.tessera = parseTesseraJson(entry.text);
+    else if (entry.keyword === FOOTPRINT_KEYWORD && result.footprint === undefined) result.footprint = parseFootprintJson(entry.text);
     else if (entry.keyword === XMP_PNG_KEYWORD && result.xmp === undefined) {
       result.xmp = entry.text;
       const digitalSourceType = readDigitalSourceType(entry.text);

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import type { Device, GenerationResult, StageTimings } from '../types.js';
+import type { Device, GenerationResult, ImagesUsage, StageTimings } from '../types.js';
 import { slugOf } from '../util/fs.js';
 import { renderResult, type ResultFile } from './writer.js';
 
@@ -55,6 +55,14 @@ export interface PromptTimings {
   encodeMs: number;
   /** Writing its files (fsync included). */
   writeMs: number;
+  /** OpenAI's Images `usage` of the prompt (text tokens in, image tokens sampled). */
+  usage?: ImagesUsage | null;
+  /**
+   * The prompt's footprint (footprintJson; its FLOPs share of its sampler batch's
+   * measurement). Here and not in the record: a measurement differs between runs, and
+   * records are byte-stable.
+   */
+  footprint?: Record<string, unknown> | null;
 }
 
 /** The name stem of a prompt's files: zero-padded index and a slug of the prompt. */

@@ -23,6 +23,7 @@ export function cliLayout(result: GenerationResult, withGrid: boolean): ResultLa
     keptName: (candidate) => `${stem}-${candidate.index}.png`,
     gridName: withGrid ? `${stem}-grid.png` : null,
     candidateName: null,
+    footprintMetadata: true,
   };
 }
 

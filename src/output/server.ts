@@ -5,7 +5,8 @@
  * and `record.json`, the GenerationRecord the HTTP API returns.
  */
 import type { ImageFormat, UpscaleKernel } from '../image/index.js';
-import type { Candidate, GenerationResult } from '../types.js';
+import { footprintJson } from '../footprint/report.js';
+import type { Candidate, GenerationResult, ImagesUsage } from '../types.js';
 import { renderResult, writeFiles, type ResultLayout } from './writer.js';
 
 export interface StoredImage {
@@ -37,6 +38,10 @@ export interface GenerationRecord {
   images: StoredImage[];
   /** Every candidate, ranked, at native size (PNG). */
   candidates: StoredImage[];
+  /** OpenAI's Images `usage` (text tokens in, image tokens sampled over all candidates); null in records written before it existed. */
+  usage?: ImagesUsage | null;
+  /** The request's footprint (footprintJson: FLOPs per stage, time, energy and its method, gCO2e); null when not measured. */
+  footprint?: Record<string, unknown> | null;
 }
 
 /** What the request decided about its output, besides the result itself. */
@@ -77,6 +82,7 @@ export function serverLayout(output: ServerOutput): ResultLayout {
     keptQuality: output.quality ?? undefined,
     gridName: null,
     candidateName: (candidate) => `candidate-${candidate.index}.png`,
+    footprintMetadata: true,
   };
 }
 
@@ -121,6 +127,8 @@ export async function writeServerResult(
     warnings: result.warnings,
     images: kept.map((k) => k.stored),
     candidates,
+    usage: result.usage ?? null,
+    footprint: result.footprint === undefined ? null : footprintJson(result.footprint),
   };
   await sink.save(record);
   return { record, kept };

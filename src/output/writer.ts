@@ -31,6 +31,18 @@ export interface ResultLayout {
   gridName: string | null;
   /** File name of every candidate's native PNG; null: candidates are not written on their own. */
   candidateName: ((candidate: Candidate) => string) | null;
+  /**
+   * Write the request's footprint into each PNG (a `tessera:footprint` chunk). Off for
+   * the batch layout: its files must be byte-identical when a prompt is generated
+   * again, and a measurement differs between runs (batch keeps it in the timings file).
+   */
+  footprintMetadata?: boolean;
+}
+
+/** The metadata of one candidate's file under `layout`. */
+function metadataOf(result: GenerationResult, candidate: Candidate, layout: ResultLayout) {
+  const meta = imageMetadataFor(result, candidate);
+  return layout.footprintMetadata === true && result.footprint !== undefined ? { ...meta, footprint: result.footprint } : meta;
 }
 
 export type ResultFileKind = 'kept' | 'grid' | 'candidate';
@@ -50,13 +62,13 @@ export interface FileSink {
 
 async function encodeKept(result: GenerationResult, candidate: Candidate, layout: ResultLayout): Promise<Buffer> {
   const image = layout.keptSize ? await upscale(candidate.image, layout.keptSize, layout.keptKernel) : candidate.image;
-  return encodeImage(image, layout.keptFormat ?? 'png', imageMetadataFor(result, candidate), layout.keptQuality);
+  return encodeImage(image, layout.keptFormat ?? 'png', metadataOf(result, candidate, layout), layout.keptQuality);
 }
 
-async function encodeGrid(result: GenerationResult): Promise<Buffer> {
+async function encodeGrid(result: GenerationResult, layout: ResultLayout): Promise<Buffer> {
   const keptIndices = new Set(result.kept.map((c) => c.index));
   const sheet = await composeGrid(result.candidates.map((c) => ({ image: c.image, label: formatCandidateLabel(c.rank, c.score), kept: keptIndices.has(c.index) })));
-  return encodePng(sheet, { ...imageMetadataFor(result, result.candidates[0]), rank: undefined, score: null });
+  return encodePng(sheet, { ...metadataOf(result, result.candidates[0], layout), rank: undefined, score: null });
 }
 
 /**
@@ -67,11 +79,11 @@ async function encodeGrid(result: GenerationResult): Promise<Buffer> {
 export async function renderResult(result: GenerationResult, layout: ResultLayout): Promise<ResultFile[]> {
   const pending: { name: string; data: Promise<Buffer>; kind: ResultFileKind; candidate: Candidate | null }[] = [];
   for (const candidate of result.kept) pending.push({ name: layout.keptName(candidate), data: encodeKept(result, candidate, layout), kind: 'kept', candidate });
-  if (layout.gridName !== null) pending.push({ name: layout.gridName, data: encodeGrid(result), kind: 'grid', candidate: null });
+  if (layout.gridName !== null) pending.push({ name: layout.gridName, data: encodeGrid(result, layout), kind: 'grid', candidate: null });
   const { candidateName } = layout;
   if (candidateName !== null) {
     for (const candidate of result.candidates) {
-      pending.push({ name: candidateName(candidate), data: encodePng(candidate.image, imageMetadataFor(result, candidate)), kind: 'candidate', candidate });
+      pending.push({ name: candidateName(candidate), data: encodePng(candidate.image, metadataOf(result, candidate, layout)), kind: 'candidate', candidate });
     }
   }
   // Observe every promise now so one failure does not leave the others unhandled.

@@ -6,7 +6,10 @@
  * inference child (ContinuousBatch, one run per request sharing steps with others).
  */
 import type { PreparedRequest, Tessera } from './tessera.js';
-import type { GenerationEvent, GenerationResult, StageTimings } from '../types.js';
+import { rowsFor } from '../sampler/sampler.js';
+import { finishFootprint, partOf, shareOf, startFootprint } from '../footprint/report.js';
+import type { EnergySnapshot } from '../footprint/energy.js';
+import type { Footprint, GenerationEvent, GenerationResult, StageFlops, StageTimings } from '../types.js';
 
 /**
  * Fills the unsampled tail of a partial grid so it can be decoded as a preview. The
@@ -54,6 +57,15 @@ export class GenerationRun {
   /** Sequences of the run, in order (request after request). */
   readonly candidates: number;
   private readonly previewEvery: number;
+  /** Energy, CPU time and clock when the run began (its footprint is measured from here). */
+  private readonly energy: EnergySnapshot;
+  /** Preview images decoded per request (they cost VQ decodes too). */
+  private readonly previewsDecoded: number[];
+  /** Over the steps that reported their graph rows: this run's own rows, and all rows (shared steps include others'). */
+  private ownStepRows = 0;
+  /** Graph rows of this run's own sequences (two per guided candidate). */
+  private readonly rows: number;
+  private allStepRows = 0;
 
   constructor(
     private readonly tessera: Tessera,
@@ -66,6 +78,9 @@ export class GenerationRun {
     this.tokenizeMs = timing.tokenizeMs;
     this.candidates = prepared.reduce((n, p) => n + p.sequences.length, 0);
     this.previewEvery = Math.min(...prepared.map((p) => p.resolved.settings.previewEvery));
+    this.energy = startFootprint(tessera.footprintSettings);
+    this.previewsDecoded = prepared.map(() => 0);
+    this.rows = rowsFor(prepared.flatMap((p) => p.sequences));
     emit({ type: 'stage', stage: 'tokenize', ms: this.tokenizeMs });
   }
 
@@ -86,6 +101,10 @@ export class GenerationRun {
     const tokensPerSecond = this.candidates / Math.max((now - this.lastTick) / 1000, 1e-9);
     this.emit(rows === undefined ? { type: 'step', step: tokensDone, steps: tokensTotal, tokensPerSecond } : { type: 'step', step: tokensDone, steps: tokensTotal, tokensPerSecond, rows });
     this.lastTick = now;
+    if (rows !== undefined && rows > 0) {
+      this.ownStepRows += this.rows;
+      this.allStepRows += rows;
+    }
     if (this.previewEvery > 0 && tokensDone % this.previewEvery === 0 && tokensDone < tokensTotal) {
       // Nobody shown, nothing decoded: previews cost a full image decode of every shown candidate.
       const shown = this.shownCodes(codes);
@@ -101,10 +120,12 @@ export class GenerationRun {
   private shownCodes(codes: Int32Array[]): Int32Array[] {
     const shown: Int32Array[] = [];
     let offset = 0;
-    for (const p of this.prepared) {
-      shown.push(...codes.slice(offset, offset + Math.min(p.resolved.previewCandidates, p.sequences.length)));
+    this.prepared.forEach((p, i) => {
+      const count = Math.min(p.resolved.previewCandidates, p.sequences.length);
+      shown.push(...codes.slice(offset, offset + count));
+      this.previewsDecoded[i] += count;
       offset += p.sequences.length;
-    }
+    });
     return shown;
   }
 
@@ -138,10 +159,44 @@ export class GenerationRun {
       rerank: rerankMs,
       total: performance.now() - this.started,
     };
-    for (const r of results) {
+    // A footprint that cannot be measured (a grid signal with no period for now) costs the request nothing but a warning.
+    let footprints: Footprint[] | null = null;
+    let unmeasured: string | null = null;
+    try {
+      footprints = this.footprints();
+    } catch (error) {
+      unmeasured = `footprint not measured: ${(error as Error).message}`;
+    }
+    results.forEach((r, i) => {
       r.timings = timings;
       if (done.batching) r.batching = done.batching;
-    }
+      if (footprints !== null) r.footprint = footprints[i];
+      if (unmeasured !== null) r.warnings = [...r.warnings, unmeasured];
+    });
     return results;
   }
+
+  /**
+   * Each request's footprint. The measurement covers this process from the run's start
+   * (CPU time, or RAPL); when its steps were shared with other runs (the server's
+   * continuous batch) the run keeps its share of the step rows; several requests of one
+   * run split it by their FLOPs (exact per request: rows are).
+   */
+  private footprints(): Footprint[] {
+    const own = this.prepared.map((p, i) => this.tessera.flopsOf(p, this.previewsDecoded[i]));
+    const counted = own.every((f) => f !== null) ? sumFlops(own as StageFlops[]) : null;
+    let measured = finishFootprint(this.energy, counted, this.tessera.footprintSettings);
+    if (this.allStepRows > this.ownStepRows) measured = partOf(measured, this.ownStepRows / this.allStepRows, counted, 'its rows of steps shared with other requests');
+    if (this.prepared.length === 1) return [measured];
+    const candidates = this.candidates;
+    return this.prepared.map((p, i) => {
+      const flops = own[i];
+      return flops === null ? partOf(measured, p.sequences.length / candidates, null, 'candidates share') : shareOf(measured, flops);
+    });
+  }
+}
+
+function sumFlops(parts: readonly StageFlops[]): StageFlops {
+  const add = (k: keyof StageFlops): number => parts.reduce((s, f) => s + f[k], 0);
+  return { prefill: add('prefill'), decode: add('decode'), vqDecode: add('vqDecode'), clipText: add('clipText'), clipVision: add('clipVision'), total: add('total') };
 }

@@ -2,7 +2,10 @@ import { loadModel, type LoadedModel, type LoadOptions } from './loader.js';
 import type { SequenceSpec } from '../sampler/sampler.js';
 import { fillPartialGrid, GenerationRun } from './run.js';
 import { resolveRequest, type ResolvedRequest } from './settings.js';
-import type { Candidate, GenerateCallbacks, GenerateRequest, GenerationEvent, GenerationResult, RgbImage } from '../types.js';
+import { generationFlops, modelCost, type ModelCost } from '../footprint/flops.js';
+import { DEFAULT_GRID, type FootprintSettings } from '../footprint/report.js';
+import { usageFor } from '../footprint/usage.js';
+import type { Candidate, GenerateCallbacks, GenerateRequest, GenerationEvent, GenerationResult, RgbImage, StageFlops } from '../types.js';
 
 export { fillPartialGrid };
 
@@ -13,6 +16,14 @@ export interface PreparedRequest {
   unknownWords: string[];
   promptTruncated: boolean;
   sequences: SequenceSpec[];
+  /** Tokens the prompt (and negative prompt) had, for the `usage` object. */
+  textTokens: { prompt: { tokenCount: number; truncated: boolean }; negative: { tokenCount: number; truncated: boolean } | null };
+}
+
+/** Tessera.load's options: the package's stages, and how footprints are measured. */
+export interface TesseraOptions extends LoadOptions {
+  /** Grid intensity and energy method for every generation's footprint (default: DEFAULT_GRID, CPU time or RAPL). */
+  footprint?: FootprintSettings;
 }
 
 function isResolved(request: GenerateRequest | ResolvedRequest): request is ResolvedRequest {
@@ -30,13 +41,44 @@ function isPrepared(request: GenerateRequest | PreparedRequest): request is Prep
  */
 export class Tessera {
   readonly model: LoadedModel;
+  /** How each generation's footprint is measured (grid intensity, watts). */
+  footprintSettings: FootprintSettings;
+  private cost: ModelCost | null | undefined;
 
-  private constructor(model: LoadedModel) {
+  private constructor(model: LoadedModel, footprint: FootprintSettings) {
     this.model = model;
+    this.footprintSettings = footprint;
   }
 
-  static async load(options: LoadOptions = {}): Promise<Tessera> {
-    return new Tessera(await loadModel(options));
+  static async load(options: TesseraOptions = {}): Promise<Tessera> {
+    return new Tessera(await loadModel(options), options.footprint ?? { grid: DEFAULT_GRID });
+  }
+
+  /**
+   * The graphs' cost, read from the package's ONNX files once (~0.4 s for the shipped
+   * model). Counted for decoder-only packages; null for encoder-decoder ones, whose
+   * text encoder and cross-attention the count does not model (their FLOPs are reported as not counted).
+   */
+  private modelCost(): ModelCost | null {
+    if (this.cost === undefined) {
+      const { manifest, dir } = this.model;
+      this.cost = manifest.architecture === 'decoder-only' ? modelCost(dir, manifest) : null;
+    }
+    return this.cost;
+  }
+
+  /** FLOPs of one prepared request as run: its rows, its previews, its reranking. */
+  flopsOf(p: PreparedRequest, previewImages: number): StageFlops | null {
+    const cost = this.modelCost();
+    if (cost === null) return null;
+    const guidance = p.resolved.settings.guidanceScale !== 1;
+    return generationFlops(cost, this.model.manifest, {
+      candidates: p.sequences.length,
+      guidance,
+      prefillRows: guidance ? 2 : 1,
+      previewImages,
+      rerank: p.resolved.rerank && this.model.reranker !== null,
+    });
   }
 
   get manifest() {
@@ -75,7 +117,8 @@ export class Tessera {
       candidateIndex,
       processors: { temperature: settings.temperature, topK: settings.topK, topP: settings.topP },
     }));
-    return { resolved, warnings, unknownWords, promptTruncated: text.truncated, sequences };
+    const textTokens = { prompt: { tokenCount: text.tokenCount, truncated: text.truncated }, negative: negative === null ? null : { tokenCount: negative.tokenCount, truncated: negative.truncated } };
+    return { resolved, warnings, unknownWords, promptTruncated: text.truncated, sequences, textTokens };
   }
 
   async generate(request: GenerateRequest, callbacks: GenerateCallbacks = {}): Promise<GenerationResult> {
@@ -119,19 +162,20 @@ export class Tessera {
   async scoreAndRank(p: PreparedRequest, images: RgbImage[], codes: Int32Array[]): Promise<{ result: GenerationResult; rerankMs: number }> {
     const { reranker } = this.model;
     const started = performance.now();
-    const scores = p.resolved.rerank && reranker !== null ? await reranker.score(p.resolved.prompt, images) : null;
+    const scored = p.resolved.rerank && reranker !== null ? await reranker.scoreWithEmbeddings(p.resolved.prompt, images) : null;
     const rerankMs = performance.now() - started;
-    return { result: this.rank(p, images, codes, scores), rerankMs };
+    return { result: this.rank(p, images, codes, scored), rerankMs };
   }
 
-  private rank(p: PreparedRequest, images: RgbImage[], codes: Int32Array[], scores: number[] | null): GenerationResult {
+  private rank(p: PreparedRequest, images: RgbImage[], codes: Int32Array[], scored: { scores: number[]; imageEmbeddings: Float32Array[] } | null): GenerationResult {
     const { resolved } = p;
     const candidates: Candidate[] = images.map((image, i) => ({
       index: resolved.candidateIndices[i],
       tokens: codes[i],
       image,
-      score: scores === null ? null : scores[i],
+      score: scored === null ? null : scored.scores[i],
       rank: 0,
+      ...(scored === null ? {} : { embedding: scored.imageEmbeddings[i] }),
     }));
     // Best score first; equal scores (or no reranking) keep candidate order.
     candidates.sort((a, b) => (b.score ?? 0) - (a.score ?? 0) || a.index - b.index);
@@ -148,6 +192,8 @@ export class Tessera {
       warnings: p.warnings,
       unknownWords: p.unknownWords,
       promptTruncated: p.promptTruncated,
+      // Every image token of every candidate was sampled (a stopped run has no result).
+      usage: usageFor(this.model.manifest, { ...p.textTokens, guidanceScale: resolved.settings.guidanceScale, candidates: candidates.length }),
     };
   }
 

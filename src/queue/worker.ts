@@ -15,6 +15,7 @@ import { Job, UnrecoverableError, Worker } from 'bullmq';
 import { clipIdentity, modelIdentity } from '../batch/settings.js';
 import { httpErrorOf, isTesseraError, TesseraError } from '../errors.js';
 import { readManifest } from '../model/manifest.js';
+import { promptCost } from '../batch/executor.js';
 import { renderPrompt } from '../output/batch.js';
 import { resolveRequest } from '../pipeline/settings.js';
 import { InferenceWorker } from '../server/worker/inference-worker.js';
@@ -123,7 +124,7 @@ export class QueueWorker {
         data.prompts.map(async (prompt, i) => {
           const encodeStarted = performance.now();
           const { files, record } = await renderPrompt(results[i], prompt);
-          return { index: prompt.index, files: encodeFiles(files), record, encodeMs: performance.now() - encodeStarted };
+          return { index: prompt.index, files: encodeFiles(files), record, encodeMs: performance.now() - encodeStarted, ...promptCost(results[i]) };
         }),
       );
       const images = requests.reduce((sum, r) => sum + r.settings.candidates, 0);

@@ -111,9 +111,14 @@ export class ClipReranker {
 
   /** Cosine similarity of `prompt` with each image, in input order. */
   async score(prompt: string, images: readonly RgbImage[]): Promise<number[]> {
+    return (await this.scoreWithEmbeddings(prompt, images)).scores;
+  }
+
+  /** The scores and the image embeddings they came from ([embed] each, in input order): search stores them, nothing is embedded twice. */
+  async scoreWithEmbeddings(prompt: string, images: readonly RgbImage[]): Promise<{ scores: number[]; imageEmbeddings: Float32Array[] }> {
     const [text] = await this.embedText([prompt]);
     const imageEmbeddings = await this.embedImages(images);
-    return imageEmbeddings.map((image) => cosine(text, image));
+    return { scores: imageEmbeddings.map((image) => cosine(text, image)), imageEmbeddings };
   }
 
   async dispose(): Promise<void> {

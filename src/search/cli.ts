@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseCommandLine } from '../cli/args.js';
 import { TesseraError } from '../errors.js';
@@ -8,6 +7,7 @@ import { ClipReranker } from '../rerank/clip-reranker.js';
 import { INDEX_FILE, updateFolderIndex } from './folder.js';
 import { SearchIndex, type SearchResultPage } from './index.js';
 import { parseSearchRequest } from './params.js';
+import { embeddingSpace } from './space.js';
 
 export const SEARCH_USAGE = `Usage: tessera search FOLDER (--query TEXT | --like ID) [options]
 
@@ -21,6 +21,8 @@ Options:
   --limit N        results per page, 1-100 (default 20)
   --offset N       results to skip (default 0)
   --model DIR      model package whose CLIP embeds (default: the embedded model)
+  --clip DIR       the CLIP the folder was ranked with, when it was not the package's
+                   own (tessera batch --clip)
   --no-update      search the index as it is, without embedding new images
   --json           print the page as JSON
   -h, --help       show this help`;
@@ -31,6 +33,7 @@ const FLAGS = {
   limit: { type: 'string' },
   offset: { type: 'string' },
   model: { type: 'string' },
+  clip: { type: 'string' },
   'no-update': { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -57,9 +60,11 @@ export async function runSearchCommand(argv: string[], out: SearchOutput = proce
   const modelDir = path.resolve(values.model ?? DEFAULT_MODEL_DIR);
   const manifest = readManifest(modelDir);
   if (manifest.clip === null) throw new TesseraError('TESSERA_ERR_MODEL_FILE', `${modelDir} has no CLIP model: search needs one`, { param: 'model' });
-  const clipDir = path.join(modelDir, manifest.clip);
-  const { projection_dim: dim } = JSON.parse(readFileSync(path.join(clipDir, 'config.json'), 'utf8')) as { projection_dim: number };
-  const index = SearchIndex.open(path.join(folder, INDEX_FILE), { dim, space: `${manifest.name}/clip` });
+  const space = embeddingSpace(modelDir, manifest, values.clip === undefined ? null : path.resolve(values.clip));
+  if (space === null) throw new TesseraError('TESSERA_ERR_MODEL_FILE', `${modelDir}: its CLIP folder has no config.json`, { param: 'model' });
+  const { clipDir, dim } = space;
+  // The folder's index, as the batch runner or server filled it at generation time (or this command, for older folders).
+  const index = SearchIndex.open(path.join(folder, INDEX_FILE), { dim, space: space.space });
   let clip: ClipReranker | null = null;
   try {
     if (!values['no-update'] || request.kind === 'text') clip = await ClipReranker.load(clipDir, 'cpu');

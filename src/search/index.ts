@@ -1,8 +1,9 @@
 import { Database } from '../util/sqlite.js';
 import { TesseraError } from '../errors.js';
 import { checkPage, type Page } from './params.js';
-import { topK } from './topk.js';
+import { topK, type Ranked } from './topk.js';
 import { VectorMatrix } from './matrix.js';
+import { QuantizedRows } from './quantized.js';
 import { checkBlob, normalised, toBlob } from './vectors.js';
 
 /**
@@ -69,11 +70,16 @@ export class SearchIndex {
   readonly space: string;
   /** [capacity, dim]; rows 0..count-1 are live. */
   private readonly vectors: VectorMatrix;
+  /** int8 copy for the first pass of a query (null: every query scans float32); see quantized.ts. */
+  private readonly quantized: QuantizedRows | null;
   /** Insertion sequence per slot: the tie-break, and the refresh watermark. */
   private seqs: Float64Array;
   private slotIds: string[] = [];
   private readonly slotOf = new Map<string, number>();
   private count = 0;
+  /** Scratch bounds of the int8 pass ([capacity] each). */
+  private upper = new Float32Array(0);
+  private slots = new Int32Array(0);
   private lastSeq = 0;
 
   constructor(
@@ -86,6 +92,7 @@ export class SearchIndex {
     this.dim = options.dim;
     this.space = options.space;
     this.vectors = new VectorMatrix(this.dim);
+    this.quantized = process.env.TESSERA_SEARCH_EXACT_SCAN === '1' ? null : QuantizedRows.create(this.dim);
     this.seqs = new Float64Array(1024);
     db.exec(SCHEMA);
     this.checkMeta();
@@ -152,6 +159,7 @@ export class SearchIndex {
     const slot = this.count++;
     if (vector instanceof Float32Array) this.vectors.setRow(slot, vector);
     else this.vectors.setRowBytes(slot, vector);
+    this.quantized?.setRow(slot, vector instanceof Float32Array ? vector : this.vectors.row(slot));
     this.seqs[slot] = seq;
     this.slotIds[slot] = id;
     this.slotOf.set(id, slot);
@@ -217,6 +225,7 @@ export class SearchIndex {
     const last = --this.count;
     if (slot !== last) {
       this.vectors.copyRow(last, slot);
+      this.quantized?.copyRow(last, slot);
       this.seqs[slot] = this.seqs[last]!;
       this.slotIds[slot] = this.slotIds[last]!;
       this.slotOf.set(this.slotIds[slot]!, slot);
@@ -250,8 +259,7 @@ export class SearchIndex {
 
   private rank(query: Float32Array, page: Page, skip: number): SearchResultPage {
     const { offset, limit } = checkPage(page);
-    const scores = this.vectors.scan(query, this.count); // [count]
-    const ranked = topK(scores, this.seqs, this.count, offset + limit, skip).slice(offset);
+    const ranked = (this.quantized === null ? this.exactTop(query, offset + limit, skip) : this.boundedTop(this.quantized, query, offset + limit, skip)).slice(offset);
     const records = this.records(ranked.map((r) => this.slotIds[r.slot]!));
     return {
       total: skip >= 0 ? this.count - 1 : this.count,
@@ -259,6 +267,35 @@ export class SearchIndex {
       limit,
       data: ranked.map((r) => ({ ...records.get(this.slotIds[r.slot]!)!, score: r.score })),
     };
+  }
+
+  /** The k best rows by a float32 scan of every row. */
+  private exactTop(query: Float32Array, k: number, skip: number): Ranked[] {
+    const scores = this.vectors.scan(query, this.count); // [count]
+    return topK(scores, this.seqs, this.count, k, skip);
+  }
+
+  /**
+   * The same k best rows, read from a quarter of the bytes: int8 bounds for every row,
+   * then float32 scores for the rows whose upper bound reaches the k-th best lower
+   * bound (quantized.ts proves the bound), ranked exactly as exactTop ranks them.
+   */
+  private boundedTop(quantized: QuantizedRows, query: Float32Array, k: number, skip: number): Ranked[] {
+    const n = this.count;
+    if (n === 0 || k <= 0) return [];
+    if (this.upper.length < n) {
+      this.upper = new Float32Array(this.seqs.length);
+      this.slots = new Int32Array(this.seqs.length);
+    }
+    const { upper, slots } = this;
+    const threshold = quantized.bounds(query, n, k, skip, upper); // upper: [n]
+    let m = 0;
+    for (let r = 0; r < n; r++) if (r !== skip && upper[r]! >= threshold) slots[m++] = r;
+    const exact = new Float32Array(m);
+    this.vectors.dotRows(query, slots, m, exact); // [m]
+    const order = new Float64Array(m);
+    for (let c = 0; c < m; c++) order[c] = this.seqs[slots[c]!]!;
+    return topK(exact, order, m, k).map((r) => ({ slot: slots[r.slot]!, score: r.score }));
   }
 
   /** Fields of one page of results, read from SQLite (only vectors live in memory). */

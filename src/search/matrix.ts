@@ -228,6 +228,28 @@ export class VectorMatrix {
     this.matrix().copyWithin(to * this.dim, from * this.dim, (from + 1) * this.dim);
   }
 
+  /** Exact dot products of `query` with the rows `slots[0..n)` into `out` ([n]): the second pass after int8 bounds. */
+  dotRows(query: Float32Array, slots: Int32Array, n: number, out: Float32Array): void {
+    const m = this.matrix();
+    const dim = this.dim;
+    for (let k = 0; k < n; k++) {
+      const base = slots[k]! * dim;
+      let a = 0;
+      let b = 0;
+      let c = 0;
+      let d = 0;
+      let i = 0;
+      for (; i + 3 < dim; i += 4) {
+        a += m[base + i]! * query[i]!;
+        b += m[base + i + 1]! * query[i + 1]!;
+        c += m[base + i + 2]! * query[i + 2]!;
+        d += m[base + i + 3]! * query[i + 3]!;
+      }
+      for (; i < dim; i++) a += m[base + i]! * query[i]!;
+      out[k] = a + b + c + d;
+    }
+  }
+
   /** Dot products of `query` with rows 0..count-1: a view ([count]) valid until the next call. */
   scan(query: Float32Array, count: number): Float32Array {
     if (this.memory === null || this.dots === null) {

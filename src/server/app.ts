@@ -6,6 +6,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { readManifest } from '../model/manifest.js';
+import { isTesseraError } from '../errors.js';
 import { Engine } from './engine/engine.js';
 import type { InferenceFactory } from './worker/inference.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -20,12 +21,19 @@ import { imageRoutes } from './routes/images.js';
 import { jobRoutes } from './routes/jobs.js';
 import { pageRoutes } from './routes/page.js';
 import { ResultStore } from './store.js';
+import { ImageSearch } from './image-search.js';
+import { searchRoutes } from './routes/search.js';
+import { embeddingSpace } from '../search/space.js';
 
 export interface Services {
   options: ResolvedServerOptions;
   models: ModelRef[];
   engine: Engine;
   store: ResultStore;
+  /** Visual search over kept images (null when the first model ranks with no CLIP). */
+  search: ImageSearch | null;
+  /** Why search is unavailable, when it is. */
+  searchOff: string | null;
   metrics: Metrics;
 }
 
@@ -66,6 +74,21 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
   app.removeContentTypeParser('text/plain');
 
   const store = new ResultStore(resolved.dataDir);
+  // Each model's embedding space; the index is the first model's (src/server/image-search.ts).
+  const spaces = new Map(models.map((ref) => [ref.id, embeddingSpace(ref.dir, ref.manifest, resolved.clip)]));
+  const firstSpace = spaces.get(models[0].id) ?? null;
+  // An index made with another CLIP (the data folder reused with another --clip) cannot be
+  // mixed with this one: the server still starts, and search says why it is off.
+  let search: ImageSearch | null = null;
+  let searchOff = firstSpace === null ? `model ${models[0].id} ranks with no CLIP: there are no embeddings to search` : null;
+  if (firstSpace !== null) {
+    try {
+      search = new ImageSearch(resolved.dataDir, firstSpace);
+    } catch (error) {
+      if (!isTesseraError(error) || error.code !== 'TESSERA_ERR_INDEX') throw error;
+      searchOff = `search is off: ${resolved.dataDir}/search.sqlite ${error.message.replace(/^the index /, '')}; move it away to start a new index`;
+    }
+  }
   let engine: Engine | null = null;
   const metrics = createMetrics({
     queueDepth: () => engine?.queueDepth() ?? {},
@@ -83,11 +106,13 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
       maxBatchRows: resolved.maxBatchRows,
       watchdogMs: resolved.workerWatchdogMs,
       inference: options.inference,
+      footprint: resolved.footprint,
+      onStored: search === null ? undefined : (ref, record, result) => search.add(record, result, spaces.get(ref.id)?.space ?? null),
     },
     store,
     metrics,
   );
-  app.decorate('tessera', { options: resolved, models, engine, store, metrics });
+  app.decorate('tessera', { options: resolved, models, engine, store, search, searchOff, metrics });
 
   await app.register(errorsPlugin);
   await app.register(securityPlugin);
@@ -96,6 +121,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
   await app.register(imageRoutes);
   await app.register(jobRoutes);
   await app.register(historyRoutes);
+  await app.register(searchRoutes);
   await app.register(pageRoutes);
 
   const startEngine = engine.start();
@@ -105,6 +131,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
   });
   app.addHook('onClose', async () => {
     store.close();
+    search?.close();
   });
   if (options.waitReady) await startEngine;
   return app;

@@ -6,6 +6,7 @@ import { TesseraError } from '../errors.js';
 import { checkClipDir } from '../rerank/clip-reranker.js';
 import { LIMITS } from '../pipeline/settings.js';
 import type { Device } from '../types.js';
+import { DEFAULT_GRID, type FootprintSettings } from '../footprint/report.js';
 
 export interface ServerOptions {
   /** Model package folders; the first is the default `model`. Default: the embedded model. */
@@ -42,9 +43,12 @@ export interface ServerOptions {
   logStream?: { write(line: string): void };
   /** Replace an inference child whose heartbeat is silent this long, in ms (default 60 000). */
   workerWatchdogMs?: number;
+  /** Grid intensity and energy method of every generation's footprint (`--grid-intensity`, `--grid-signal`, `--watts-per-core`). */
+  footprint?: FootprintSettings;
 }
 
 export type ResolvedServerOptions = Required<Omit<ServerOptions, 'publicUrl' | 'logStream' | 'clip'>> & Pick<ServerOptions, 'publicUrl' | 'logStream'> & { clip: string | null };
+
 
 /** Integer bounds of the numeric options; a value outside them is TESSERA_ERR_OPTION naming the flag. */
 const NUMERIC_OPTIONS: Record<string, { flag: string; min: number; max: number }> = {
@@ -93,6 +97,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     logger: options.logger ?? false,
     logStream: options.logStream,
     workerWatchdogMs: options.workerWatchdogMs ?? 60_000,
+    footprint: options.footprint ?? { grid: DEFAULT_GRID },
   };
 }
 

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { TesseraError, isTesseraError } from '../errors.js';
 import { numberFlag, parseCommandLine } from '../cli/args.js';
+import { footprintFromFlags, FOOTPRINT_FLAGS, FOOTPRINT_USAGE } from '../cli/footprint-flags.js';
 import { checkDevice } from '../model/runtime.js';
 import type { Device } from '../types.js';
 import { build } from './app.js';
@@ -32,7 +33,9 @@ Options:
                        instead of a local inference child; /readyz needs Redis and a worker
                        (docs/queue.md)
   --quiet              no request log
-  --help               this text`;
+  --help               this text
+Footprint (in every response's tessera_footprint, record and PNG):
+${FOOTPRINT_USAGE}`;
 
 const OPTIONS = {
   host: { type: 'string' },
@@ -53,6 +56,7 @@ const OPTIONS = {
   queue: { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean' },
+  ...FOOTPRINT_FLAGS,
 } as const;
 
 /** build(), with a filesystem failure (the data folder) as a one-line TesseraError naming --data. */
@@ -127,6 +131,7 @@ export async function runServe(argv: string[]): Promise<number> {
     publicUrl: values['public-url'],
     workerWatchdogMs: numberFlag('worker-watchdog-ms', values['worker-watchdog-ms']),
     logger: !values.quiet,
+    footprint: footprintFromFlags(values),
   });
   const host = values.host ?? '127.0.0.1';
   const address = await startOrClose(app, host, port);

@@ -36,12 +36,14 @@ export function listFiles(dir: string): Map<string, Buffer> {
  * What "the same complete set, byte for byte" covers (docs/batch.md): every file of the
  * folder byte for byte, except that records/NNNN.timings.json only has to exist and
  * manifest.jsonl is compared with each line's "timings" removed (wall-clock times differ
- * between any two runs).
+ * between any two runs); search.sqlite, the derived search index, is left out.
  */
 export function comparableSnapshot(dir: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const [name, bytes] of listFiles(dir)) {
     if (/\.timings\.json$/.test(name)) out.set(name, 'timings');
+    // The search index is derived (embeddings of the kept images, refilled by `tessera search`), not a result.
+    else if (/^search\.sqlite(-wal|-shm)?$/.test(name)) continue;
     else if (name === 'manifest.jsonl') {
       const lines = bytes
         .toString('utf8')

@@ -56,6 +56,7 @@ describe('tessera batch runner', () => {
       'records/0002.json',
       'records/0002.timings.json',
       'run.json',
+      'search.sqlite',
     ]);
     const kept = names.filter((n) => /-r\d+-c\d+\.png$/.test(n));
     expect(kept).toHaveLength(3);

@@ -58,6 +58,6 @@ describe('shareOf', () => {
     const shared: Footprint = { flops: flops(400), wallSeconds: 2, cpuSeconds: 4, energyJoules: 40, energyMethod: 'cpu-time', energyNote: 'estimate', gridGPerKWh: 360, gridSource: 'fixed', co2eGrams: 0.004 };
     const part = shareOf(shared, flops(100));
     expect(part).toMatchObject({ cpuSeconds: 1, energyJoules: 10, co2eGrams: 0.001, wallSeconds: 2, gridGPerKWh: 360 });
-    expect(part.energyNote).toBe('25.0% (FLOPs share) of a shared batch: estimate');
+    expect(part.energyNote).toBe('25.0% (FLOPs share) of a shared run: estimate');
   });
 });

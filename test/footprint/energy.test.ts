@@ -102,7 +102,7 @@ describe('grid intensity and the footprint', () => {
     expect(formatFootprint(f)).toContain('CO2e at 400 gCO2/kWh (fixed)');
     const other = { ...f, energyJoules: 2 * f.energyJoules, co2eGrams: (2 * f.energyJoules * 100) / 3.6e6, gridGPerKWh: 100 };
     const sum = sumFootprints([f, other])!;
-    expect(sum.flops.total).toBe(30);
+    expect(sum.flops!.total).toBe(30);
     expect(sum.energyJoules).toBeCloseTo(3 * f.energyJoules, 9);
     expect(sum.co2eGrams).toBeCloseTo(f.co2eGrams + other.co2eGrams, 12);
     expect(sum.gridGPerKWh).toBeCloseTo(200, 6); // energy-weighted: (1×400 + 2×100) / 3

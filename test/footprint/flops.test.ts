@@ -6,6 +6,7 @@ import { isTesseraError } from '../../src/errors.js';
 import { generationFlops, modelCost, type ModelCost } from '../../src/footprint/flops.js';
 import { parseOnnx } from '../../src/footprint/onnx-graph.js';
 import { readManifest, type ModelManifest } from '../../src/model/manifest.js';
+import { independentGenerator, layerMatmuls, macs } from './independent.js';
 
 /**
  * The graph-walking count (src/footprint/flops.ts) against a count written the other
@@ -25,33 +26,6 @@ beforeAll(() => {
   manifest = readManifest(modelDir);
   cost = modelCost(modelDir, manifest);
 });
-
-/** Multiply-adds of one transformer layer per token: qkv, output projection, MLP in and out. */
-function layerMatmuls(width: number, mlp: number): [number, number][] {
-  return [
-    [width, 3 * width],
-    [width, width],
-    [width, mlp],
-    [mlp, width],
-  ];
-}
-
-const macs = (shapes: [number, number][]): number => shapes.reduce((s, [k, n]) => s + k * n, 0);
-
-function independentGenerator(m: ModelManifest, candidates: number, guided: boolean): { prefill: number; decode: number } {
-  const W = m.generator.heads * m.generator.headDim;
-  const L = m.generator.layers;
-  const V = m.text.vocabSize + m.image.vocabSize;
-  const T = m.text.length;
-  const S = m.generator.maxLength;
-  const perToken = L * macs(layerMatmuls(W, 4 * W));
-  const head = W * V;
-  const prefillRow = T * perToken + L * (T * T * W + T * T * W) + head; // q·kᵀ and p·v over the T×T square
-  const stepRow = perToken + L * (2 * (S + 1) * W) + head;
-  const rows = guided ? 2 : 1;
-  const steps = m.image.grid.height * m.image.grid.width - 1;
-  return { prefill: 2 * rows * prefillRow, decode: 2 * steps * candidates * rows * stepRow };
-}
 
 function independentClip(): { text: number; vision: number } {
   const t = clip.text_config;

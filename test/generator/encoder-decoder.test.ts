@@ -65,6 +65,10 @@ describe('encoder-decoder generator behind the seam (min-dalle format)', () => {
     expect(result.kept).toHaveLength(1);
     expect(result.candidates.map((c) => [c.image.width, c.image.height])).toEqual([[256, 256], [256, 256]]);
     for (const c of result.candidates) expect(Array.from(c.tokens)).toEqual(ref.greedy.cases[0].tokens);
+    // The FLOP count models decoder-only graphs: here it says "not counted"; energy is still measured.
+    expect(result.footprint?.flops).toBeNull();
+    expect(result.footprint?.energyJoules).toBeGreaterThan(0);
+    expect(result.usage?.output_tokens).toBe(2 * tessera.manifest.image.grid.height * tessera.manifest.image.grid.width);
     await tessera.dispose();
   });
 });

@@ -125,11 +125,12 @@ describe('OpenAI parameters are checked and honoured (defect 12)', () => {
 
   it('quality chooses the candidates and is reported with a value OpenAI allows', async () => {
     const low = await generate({ prompt: 'a red circle', quality: 'low', response_format: 'b64_json' });
-    expect(low.json()).toMatchObject({ quality: 'low', background: 'opaque', usage: { candidates: 2 } }); // a quarter of the tiny model's 8
+    // usage.output_tokens counts every image token sampled: candidates × the tiny model's 8×8 grid.
+    expect(low.json()).toMatchObject({ quality: 'low', background: 'opaque', usage: { output_tokens: 2 * 64 } }); // a quarter of the tiny model's 8
     const auto = await generate({ prompt: 'a red circle', quality: 'auto', response_format: 'b64_json', moderation: 'low', background: 'auto' });
-    expect(auto.json()).toMatchObject({ quality: 'medium', usage: { candidates: 8 } });
+    expect(auto.json()).toMatchObject({ quality: 'medium', usage: { output_tokens: 8 * 64 } });
     const hd = await generate({ prompt: 'a red circle', quality: 'hd', response_format: 'b64_json' });
-    expect(hd.json()).toMatchObject({ quality: 'high', usage: { candidates: 16 } });
+    expect(hd.json()).toMatchObject({ quality: 'high', usage: { output_tokens: 16 * 64 } });
     const plain = await generate({ prompt: 'a red circle', candidates: 2, response_format: 'b64_json' });
     expect(['low', 'medium', 'high']).toContain(plain.json().quality);
   });

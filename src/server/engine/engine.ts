@@ -11,13 +11,14 @@
  */
 import { ApiError } from '../api-error.js';
 import { TesseraError } from '../../errors.js';
-import type { Device } from '../../types.js';
+import type { Device, GenerationResult } from '../../types.js';
 import type { Metrics } from '../metrics.js';
 import type { ImageParams, ModelRef } from '../params.js';
-import type { ResultStore } from '../store.js';
+import type { GenerationRecord, ResultStore } from '../store.js';
 import { InferenceWorker } from '../worker/inference-worker.js';
 import type { Inference, InferenceFactory, RemoteQueueStatus } from '../worker/inference.js';
 import { Admission } from './admission.js';
+import type { FootprintSettings } from '../../footprint/report.js';
 import { EngineMetrics } from './engine-metrics.js';
 import { failureOf, type AbortReason } from './failure.js';
 import { Job, newJobData } from './job.js';
@@ -37,6 +38,10 @@ export interface EngineOptions {
   concurrency?: number;
   /** Row budget of one shared step in the child (default 512). */
   maxBatchRows?: number;
+  /** Footprint settings every child measures with (default: DEFAULT_GRID). */
+  footprint?: FootprintSettings;
+  /** Called once a result is written and recorded (the server indexes its embeddings for search). */
+  onStored?: (ref: ModelRef, record: GenerationRecord, result: GenerationResult) => void;
   /** Finished jobs kept in memory for GET /v1/jobs/:id (older ones are read from the store). */
   keepFinished?: number;
   /** Who runs the requests (default: an inference child per model; `serve --queue`: src/queue/remote.ts). */
@@ -77,7 +82,7 @@ export class Engine {
     this.store = store;
     this.metrics = new EngineMetrics(metrics);
     for (const { dir, ref } of options.models) {
-      const runner = { device: options.device, clip: options.clip ?? undefined, maxRows: options.maxBatchRows, watchdogMs: options.watchdogMs };
+      const runner = { device: options.device, clip: options.clip ?? undefined, maxRows: options.maxBatchRows, watchdogMs: options.watchdogMs, footprint: options.footprint };
       const worker = options.inference?.({ dir, id: ref.id }, runner) ?? new InferenceWorker({ model: dir, ...runner });
       worker.on('crash', () => this.metrics.workerRestarted(ref.id));
       const admission = new Admission<Job>({ maxQueue: options.maxQueue, concurrency: options.concurrency ?? 4 });
@@ -163,6 +168,7 @@ export class Engine {
       if (job.controller.signal.aborted) throw new TesseraError('TESSERA_ERR_CANCELLED', 'cancelled');
       const encodeStarted = performance.now();
       const { record, images } = await writeResult(result, layoutFor(job.id, job.created, job.params), this.store);
+      this.options.onStored?.(slot.ref, record, result);
       this.metrics.succeeded({
         model: slot.ref.id,
         encodeMs: performance.now() - encodeStarted,

@@ -1,6 +1,6 @@
 // Tessera gallery: plain ES module, no dependencies, nothing inline (the page's CSP forbids it).
 const $ = (id) => document.getElementById(id);
-const state = { job: null, historyOffset: 0, historyQuery: '' };
+const state = { job: null, historyOffset: 0, historyQuery: '', search: null, searchOffset: 0 };
 
 const keyInput = $('api-key');
 keyInput.value = localStorage.getItem('tessera.apiKey') ?? '';
@@ -96,9 +96,25 @@ function showPreviews(images) {
   $('previews').replaceChildren(...images.map((b64) => el('img', { src: `data:image/png;base64,${b64}`, alt: 'preview' })));
 }
 
+/** "More like this": a button that searches by a stored image's embedding (ids are "<generation id>/<file>"). */
+function moreLikeButton(id) {
+  const button = el('button', { type: 'button', class: 'more-like', text: 'More like this', 'data-like': id });
+  button.addEventListener('click', () => runSearch({ like: id }, true));
+  return button;
+}
+
+/** One line of what the request cost (tessera_footprint / record.footprint). */
+function footprintText(f) {
+  if (!f) return '';
+  const flops = f.flops ? `${(f.flops.total / 1e9).toFixed(1)} GFLOP, ` : '';
+  const co2 = f.co2e_g >= 1 ? `${f.co2e_g.toFixed(2)} g` : `${(f.co2e_g * 1000).toFixed(2)} mg`;
+  return `Footprint: ${flops}${f.energy_j.toFixed(1)} J (${f.energy_method === 'rapl' ? 'RAPL' : 'CPU-time estimate'}), ${co2} CO2e at ${Math.round(f.grid_intensity_g_per_kwh)} g/kWh.`;
+}
+
 function showResult(record) {
   $('previews').replaceChildren();
   $('results-title').hidden = false;
+  const keptFile = new Map(record.images.map((image) => [image.candidate_index, image.file]));
   const cards = record.candidates.map((c) => {
     const img = el('img', { src: c.url, alt: `candidate ${c.candidate_index}`, loading: 'lazy' });
     const caption = el('figcaption', {}, [
@@ -106,14 +122,17 @@ function showResult(record) {
       el('span', { class: 'score', text: c.clip_score === null ? 'no score' : c.clip_score.toFixed(3) }),
       c.kept ? el('span', { class: 'badge', text: 'kept' }) : '',
     ]);
-    const figure = el('figure', { class: `candidate${c.kept ? ' kept' : ''}`, 'data-rank': String(c.rank), title: `seed ${c.seed}, candidate ${c.candidate_index}` }, [img, caption]);
+    // Kept images are indexed for search: each can ask for more like it.
+    const like = c.kept && keptFile.has(c.candidate_index) ? [moreLikeButton(`${record.id}/${keptFile.get(c.candidate_index)}`)] : [];
+    const figure = el('figure', { class: `candidate${c.kept ? ' kept' : ''}`, 'data-rank': String(c.rank), title: `seed ${c.seed}, candidate ${c.candidate_index}` }, [img, caption, ...like]);
     return figure;
   });
   $('results').replaceChildren(...cards);
   const t = record.timings?.total;
   // Words the model does not know and truncation are shown, never silently dropped.
   const warnings = record.warnings?.length ? ` Warning: ${record.warnings.join('; ')}` : '';
-  setStatus(`Done: ${record.candidates.length} candidates, ${record.images.length} kept, seed ${record.seed}${t ? `, ${(t / 1000).toFixed(2)} s` : ''}${record.upscaled ? ` (upscaled to ${record.size})` : ''}.${warnings}`);
+  const footprint = record.footprint ? ` ${footprintText(record.footprint)}` : '';
+  setStatus(`Done: ${record.candidates.length} candidates, ${record.images.length} kept, seed ${record.seed}${t ? `, ${(t / 1000).toFixed(2)} s` : ''}${record.upscaled ? ` (upscaled to ${record.size})` : ''}.${footprint}${warnings}`);
 }
 
 async function generate(event) {
@@ -192,7 +211,8 @@ async function loadHistory(reset = false) {
           setStatus(error.message, true);
         }
       });
-      const li = el('li', { 'data-id': entry.id }, [thumb, prompt, del]);
+      const like = entry.thumbnail ? [moreLikeButton(`${entry.id}/${entry.thumbnail}`)] : [];
+      const li = el('li', { 'data-id': entry.id }, [thumb, prompt, ...like, del]);
       return li;
     });
     if (reset) $('history').replaceChildren(...items);
@@ -204,6 +224,37 @@ async function loadHistory(reset = false) {
   }
 }
 
+/** GET /v1/images/search by text (`query`) or likeness (`like`), 20 a page; "More" continues. */
+async function runSearch(params, reset) {
+  if (reset) {
+    state.search = params;
+    state.searchOffset = 0;
+  }
+  const query = new URLSearchParams({ ...state.search, limit: '20', offset: String(state.searchOffset) });
+  try {
+    const page = await api('GET', `/v1/images/search?${query}`);
+    const cards = page.data.map((hit) => {
+      const img = el('img', { src: hit.url, alt: hit.prompt, loading: 'lazy' });
+      const caption = el('figcaption', {}, [el('span', { class: 'score', text: hit.score.toFixed(3) }), el('span', { class: 'prompt', text: hit.prompt })]);
+      return el('figure', { class: 'hit', 'data-id': hit.id, title: new Date(hit.created * 1000).toLocaleString() }, [img, caption, moreLikeButton(hit.id)]);
+    });
+    if (reset) $('search-results').replaceChildren(...cards);
+    else $('search-results').append(...cards);
+    state.searchOffset += page.data.length;
+    $('search-more').hidden = !page.has_more;
+    const what = state.search.query !== undefined ? `"${state.search.query}"` : 'images like the chosen one';
+    $('search-status').textContent = `${page.total} images ranked by similarity to ${what}; showing ${state.searchOffset}.`;
+  } catch (error) {
+    $('search-status').textContent = `Search: ${error.message}`;
+  }
+}
+
+$('image-search-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const text = $('image-search').value.trim();
+  if (text) runSearch({ query: text }, true);
+});
+$('search-more').addEventListener('click', () => runSearch(state.search, false));
 $('generate-form').addEventListener('submit', generate);
 $('cancel').addEventListener('click', cancel);
 $('history-form').addEventListener('submit', (e) => {

@@ -56,6 +56,7 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
       throw new ApiError('TESSERA_ERR_JOB_RUNNING', 'the job is still running; cancel it with DELETE /v1/jobs/{id} first', { param: 'id' });
     }
     if (!(await store.delete(id))) throw historyNotFound(id);
+    app.tessera.search?.remove(id);
     return { id, object: 'generation.deleted', deleted: true };
   });
 

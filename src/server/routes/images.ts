@@ -105,7 +105,9 @@ export const imageRoutes: FastifyPluginAsync = async (app) => {
           quality: params.quality,
           background: 'opaque',
           warnings: job.record?.warnings ?? [],
-          usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0, candidates: params.resolved.settings.candidates },
+          usage: job.record?.usage ?? null,
+          // Extension field (not OpenAI's): what the request cost, docs/footprint.md.
+          tessera_footprint: job.record?.footprint ?? null,
         };
       }
       const sse = openSse(reply);
@@ -143,7 +145,8 @@ export const imageRoutes: FastifyPluginAsync = async (app) => {
                 ...extra,
                 image_index: i,
                 id: job.id,
-                usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 },
+                usage: job.record?.usage ?? null,
+                tessera_footprint: job.record?.footprint ?? null,
               },
               'image_generation.completed',
             );

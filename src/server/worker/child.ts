@@ -185,7 +185,7 @@ async function main(): Promise<void> {
   setInterval(() => send({ type: 'heartbeat' }), config.heartbeatMs ?? 1000).unref();
   let tessera: Tessera;
   try {
-    tessera = await Tessera.load({ model: config.model, device: config.device, clip: config.clip });
+    tessera = await Tessera.load({ model: config.model, device: config.device, clip: config.clip, footprint: config.footprint });
   } catch (error) {
     const code = isTesseraError(error) ? error.code : 'TESSERA_ERR_INFERENCE';
     send({ type: 'load-error', code, message: (error as Error).message });
@@ -195,6 +195,11 @@ async function main(): Promise<void> {
   process.on('message', (raw: ParentMessage) => {
     if (raw.type === 'cancel') {
       scheduler.cancel(raw.id, new Error(raw.reason));
+    } else if (raw.type === 'embed-text') {
+      // Between sampling steps, like any message; the text model is CLIP's own session.
+      const reranker = tessera.model.reranker;
+      if (reranker === null) sendError(raw.id, new TesseraError('TESSERA_ERR_SEARCH', 'this model has no CLIP: search by text needs one', { param: 'query' }));
+      else reranker.embedText([raw.text]).then(([embedding]) => send({ type: 'embedding', id: raw.id, embedding }), (error: unknown) => sendError(raw.id, error));
     } else if (raw.type === 'shutdown') {
       scheduler.cancelAll(new Error('server shutting down'));
       void tessera.dispose().finally(() => process.exit(0));

@@ -13,6 +13,7 @@ import { TesseraError, type ErrorCode } from '../../errors.js';
 import type { ResolvedRequest } from '../../pipeline/settings.js';
 import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../types.js';
 import { redactPaths } from './redact.js';
+import type { FootprintSettings } from '../../footprint/report.js';
 import { WORKER_CONFIG_ENV, type ChildMessage, type ParentMessage, type WorkerConfig } from './protocol.js';
 
 const here = fileURLToPath(import.meta.url);
@@ -28,6 +29,8 @@ export interface WorkerOptions {
   clip?: string;
   /** Row budget of a shared step (see WorkerConfig.maxRows). */
   maxRows?: number;
+  /** How the child measures footprints (see WorkerConfig.footprint). */
+  footprint?: FootprintSettings;
   /** Scheduling priority of the child (default 10: below the HTTP process; 0 keeps it equal). */
   niceness?: number;
   /** Give up on a child that does not report ready within this time (default 120 s). */
@@ -54,8 +57,8 @@ const PERMANENT_LOAD_ERRORS = new Set<string>(['TESSERA_ERR_MODEL_FILE', 'TESSER
 function ignoreSendError(): void {}
 
 interface Pending {
-  /** One result for 'generate', the group's results for 'generate-group'. */
-  resolve: (result: GenerationResult | GenerationResult[]) => void;
+  /** One result for 'generate', the group's results for 'generate-group', a vector for 'embed'. */
+  resolve: (result: GenerationResult | GenerationResult[] | Float32Array) => void;
   reject: (error: Error) => void;
   onEvent?: (event: GenerationEvent) => void;
 }
@@ -104,7 +107,7 @@ export class InferenceWorker extends EventEmitter {
   }
 
   private spawn(): Promise<void> {
-    const config: WorkerConfig = { model: this.options.model, device: this.options.device, clip: this.options.clip, maxRows: this.options.maxRows, heartbeatMs: this.heartbeatMs() };
+    const config: WorkerConfig = { model: this.options.model, device: this.options.device, clip: this.options.clip, maxRows: this.options.maxRows, heartbeatMs: this.heartbeatMs(), footprint: childFootprint(this.options.footprint) };
     const child = fork(CHILD_MODULE, [], {
       execArgv: CHILD_EXEC_ARGV,
       serialization: 'advanced',
@@ -250,10 +253,10 @@ export class InferenceWorker extends EventEmitter {
   private onChildMessage(message: ChildMessage): void {
     if (message.type === 'event') {
       this.pending.get(message.id)?.onEvent?.(message.event);
-    } else if (message.type === 'result' || message.type === 'results') {
+    } else if (message.type === 'result' || message.type === 'results' || message.type === 'embedding') {
       const pending = this.pending.get(message.id);
       this.pending.delete(message.id);
-      pending?.resolve(message.type === 'result' ? message.result : message.results);
+      pending?.resolve(message.type === 'result' ? message.result : message.type === 'results' ? message.results : message.embedding);
     } else if (message.type === 'error') {
       const pending = this.pending.get(message.id);
       this.pending.delete(message.id);
@@ -299,7 +302,7 @@ export class InferenceWorker extends EventEmitter {
         onEvent: options.onEvent,
         resolve: (r) => {
           done();
-          resolve(r);
+          resolve(r as GenerationResult);
         },
         reject: (e) => {
           done();
@@ -307,6 +310,18 @@ export class InferenceWorker extends EventEmitter {
         },
       });
       this.post(message(id));
+    });
+  }
+
+  /** The CLIP text embedding of a search query, computed in the child (which has CLIP loaded). */
+  async embedText(text: string): Promise<Float32Array> {
+    if (this.permanentError !== null) throw this.permanentError;
+    await this.start();
+    if (!this.child?.connected) throw new TesseraError('TESSERA_ERR_WORKER', 'the inference worker is not running; retry the request');
+    const id = randomUUID();
+    return new Promise<Float32Array>((resolve, reject) => {
+      this.pending.set(id, { resolve: (v) => resolve(v as Float32Array), reject });
+      this.post({ type: 'embed-text', id, text });
     });
   }
 
@@ -326,4 +341,14 @@ export class InferenceWorker extends EventEmitter {
       else child.kill('SIGTERM');
     });
   }
+}
+
+/**
+ * Footprint settings as the child gets them (in an environment variable): a signal file
+ * by name only, which the child reads at each generation (a forecast file a cron job
+ * refreshes stays current; a year of half-hours would not fit in the environment anyway).
+ */
+function childFootprint(settings: FootprintSettings | undefined): FootprintSettings | undefined {
+  if (settings === undefined || settings.grid.kind !== 'signal') return settings;
+  return { ...settings, grid: { kind: 'signal', file: path.resolve(settings.grid.file) } };
 }

@@ -24,6 +24,8 @@ export interface Inference extends EventEmitter {
   readonly inFlight: number;
   /** For a queue: its jobs and workers at the last look (the API's /metrics); absent for the local child. */
   queueStatus?(): RemoteQueueStatus | null;
+  /** CLIP text embedding of a search query (the local child has CLIP loaded; absent for a queue). */
+  embedText?(text: string): Promise<Float32Array>;
   /** The local child's pid (undefined for a queue: its workers are elsewhere). */
   readonly pid: number | undefined;
 }

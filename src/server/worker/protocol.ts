@@ -1,5 +1,6 @@
 /** Messages between the HTTP process and its inference child (advanced IPC serialization: typed arrays pass as-is). */
 import type { ResolvedRequest } from '../../pipeline/settings.js';
+import type { FootprintSettings } from '../../footprint/report.js';
 import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../types.js';
 
 export interface WorkerConfig {
@@ -11,6 +12,8 @@ export interface WorkerConfig {
   maxRows?: number;
   /** How often the child reports that its event loop is alive (ms; the parent's watchdog listens). */
   heartbeatMs?: number;
+  /** How each generation's footprint is measured (default: DEFAULT_GRID, RAPL or CPU time). */
+  footprint?: FootprintSettings;
 }
 
 /**
@@ -40,6 +43,8 @@ export type ParentMessage =
    */
   | { type: 'generate-group'; id: string; requests: (GenerateRequest | ResolvedRequest)[] }
   | { type: 'cancel'; id: string; reason: string }
+  /** The CLIP text embedding of `text` (a search query), from the child's loaded CLIP. */
+  | { type: 'embed-text'; id: string; text: string }
   | { type: 'shutdown' };
 
 export type ChildMessage =
@@ -50,6 +55,7 @@ export type ChildMessage =
   | { type: 'result'; id: string; result: GenerationResult }
   /** The results of a 'generate-group', in request order. */
   | { type: 'results'; id: string; results: GenerationResult[] }
+  | { type: 'embedding'; id: string; embedding: Float32Array }
   | { type: 'error'; id: string; code: string; message: string; param?: string };
 
 export const WORKER_CONFIG_ENV = 'TESSERA_WORKER_CONFIG';

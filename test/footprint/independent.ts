@@ -1,0 +1,34 @@
+import type { ModelManifest } from '../../src/model/manifest.js';
+
+/**
+ * An independent count of the generator's FLOPs, written from the manifest's shapes
+ * alone (not from the ONNX graphs that src/footprint/flops.ts walks): layers, heads,
+ * head width, vocabularies, lengths and the GPT convention of a 4× MLP.
+ */
+/** Multiply-adds of one transformer layer per token: qkv, output projection, MLP in and out. */
+export function layerMatmuls(width: number, mlp: number): [number, number][] {
+  return [
+    [width, 3 * width],
+    [width, width],
+    [width, mlp],
+    [mlp, width],
+  ];
+}
+
+export const macs = (shapes: [number, number][]): number => shapes.reduce((s, [k, n]) => s + k * n, 0);
+
+export function independentGenerator(m: ModelManifest, candidates: number, guided: boolean): { prefill: number; decode: number } {
+  const W = m.generator.heads * m.generator.headDim;
+  const L = m.generator.layers;
+  const V = m.text.vocabSize + m.image.vocabSize;
+  const T = m.text.length;
+  const S = m.generator.maxLength;
+  const perToken = L * macs(layerMatmuls(W, 4 * W));
+  const head = W * V;
+  const prefillRow = T * perToken + L * (T * T * W + T * T * W) + head; // q·kᵀ and p·v over the T×T square
+  const stepRow = perToken + L * (2 * (S + 1) * W) + head;
+  const rows = guided ? 2 : 1;
+  const steps = m.image.grid.height * m.image.grid.width - 1;
+  return { prefill: 2 * rows * prefillRow, decode: 2 * steps * candidates * rows * stepRow };
+}
+
