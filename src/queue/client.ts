@@ -133,6 +133,15 @@ class QueueExecutor implements BatchExecutor {
       for (const [job, state] of states) {
         if (state === 'completed') {
           const outcome = await this.collect(job);
+          if (outcome === null) {
+            // Completed with no return value: only seen when Redis restarted empty while a worker
+            // held the job (its completion landed on the copy added again). Run it again; the bytes
+            // do not depend on who ran it or how often.
+            this.context.notice(`job ${job.id} completed without a result (Redis restarted while it ran?): added again`);
+            await this.queue.remove(job.id);
+            await this.add([job]);
+            continue;
+          }
           pending.delete(job.id);
           if (outcome instanceof TesseraError) await sink.failed(job.batch, outcome);
           else await sink.done(outcome);
@@ -150,12 +159,11 @@ class QueueExecutor implements BatchExecutor {
   }
 
   /** A completed job's prompts, checked against the plan (a worker cannot write outside them). */
-  private async collect(tracked: Tracked): Promise<{ batch: PlannedBatch; rendered: RenderedPrompt[]; timings: BatchJobResult['timings'] & { prompts: number; candidates: number } } | TesseraError> {
+  private async collect(tracked: Tracked): Promise<{ batch: PlannedBatch; rendered: RenderedPrompt[]; timings: BatchJobResult['timings'] & { prompts: number; candidates: number } } | TesseraError | null> {
     const job = await this.queue.getJob(tracked.id);
     const result = job?.returnvalue;
-    if (job === undefined || result === undefined || result === null || !Array.isArray(result.prompts)) {
-      return new TesseraError('TESSERA_ERR_QUEUE_JOB_FAILED', `job ${tracked.id} completed without a result`);
-    }
+    if (job === undefined || result === undefined || result === null) return null;
+    if (!Array.isArray(result.prompts)) return new TesseraError('TESSERA_ERR_QUEUE_JOB_FAILED', `job ${tracked.id} completed with a malformed result`);
     const byIndex = new Map(result.prompts.map((p) => [p.index, p]));
     const rendered: RenderedPrompt[] = [];
     for (const task of tracked.batch.todo) {
