@@ -116,6 +116,12 @@ export class ClipReranker {
     return imageEmbeddings.map((image) => cosine(text, image));
   }
 
+  /** Cosine similarity of each image with `source` in CLIP's image space (variations rank by it), in input order. */
+  async similarity(source: RgbImage, images: readonly RgbImage[]): Promise<number[]> {
+    const [reference, ...embeddings] = await this.embedImages([source, ...images]);
+    return embeddings.map((image) => cosine(reference, image));
+  }
+
   async dispose(): Promise<void> {
     await Promise.all([this.textModel.dispose(), this.visionModel.dispose()]);
   }

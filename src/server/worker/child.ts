@@ -128,7 +128,8 @@ class Scheduler {
       if (next.run === undefined) {
         const started = performance.now();
         try {
-          const prepared = this.tessera.prepare(next.request);
+          // An image prompt's source is encoded here, where the model is (the HTTP process only checked it).
+          const prepared = await this.tessera.prepareRequest(next.request);
           next.run = this.tessera.startRun([prepared], (event) => send({ type: 'event', id: next.id, event }), started);
         } catch (error) {
           this.queue.shift();
