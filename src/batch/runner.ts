@@ -132,7 +132,7 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
   // 2. Resolve every prompt against the model (defaults, ranges, tokenizer).
   const tessera = options.tessera ?? (await Tessera.load({ model: model.dir, device, rerank: settings.rerank, clip: options.clip }));
   try {
-    const { tasks, invalid } = planTasks(tessera, file, options, { settings, model, fileName }, notice);
+    const { tasks, invalid } = await planTasks(tessera, file, options, { settings, model, fileName }, notice);
 
     // 3. What is already done; prompts whose record was made from other settings.
     const states = new Map<number, TaskStatus>();

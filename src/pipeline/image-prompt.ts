@@ -138,6 +138,8 @@ export async function imagePromptFromBytes(files: ImagePromptFiles, manifest: Mo
   checkImageEncoder(manifest);
   const { size, grid } = manifest.image;
   if (files.mask !== undefined && files.mode !== 'edit') throw optionError('mask', `applies only to mode "edit", not ${JSON.stringify(files.mode)}`);
+  if (files.keepRows !== undefined && files.mode !== 'complete') throw optionError('keepRows', `applies only to mode "complete", not ${JSON.stringify(files.mode)}`);
+  if (files.keepShare !== undefined && files.mode !== 'vary') throw optionError('keepShare', `applies only to mode "vary", not ${JSON.stringify(files.mode)}`);
   const input = await readInputImage(files.image, size, 'image');
   const prompt: ImagePromptInput = { mode: files.mode, pixels: Buffer.from(input.image.data).toString('base64'), adjusted: input.adjusted };
   if (files.mode === 'complete') prompt.keepRows = files.keepRows;
