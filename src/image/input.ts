@@ -26,7 +26,7 @@ export interface InputImage {
   origin: InputOrigin;
   /** What was done to fit the model ("resized from 300x200 and centre-cropped to 64x64"), or null when nothing was. */
   adjusted: string | null;
-  /** Per model pixel, 1 where the source was fully transparent (size * size); null when the source has no alpha. */
+  /** Per model pixel, 1 where the source was fully transparent (size * size); null when the source is opaque. */
   transparent: Uint8Array | null;
 }
 
@@ -78,9 +78,11 @@ export async function readInputImage(data: Uint8Array, size: number, param = 'im
   try {
     const flat = await toModelSize(data, size).flatten({ background: '#ffffff' }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     const image: RgbImage = { width: size, height: size, data: new Uint8Array(flat.data.buffer, flat.data.byteOffset, flat.data.byteLength) };
-    const transparent = origin.hasAlpha ? await transparentPixels(data, size) : null;
-    const { hasAlpha, ...plain } = origin;
-    return { image, origin: plain, adjusted: describeAdjustment(plain, size, hasAlpha), transparent };
+    // An alpha channel that is opaque everywhere (a canvas export, say) flattens to nothing: not worth a notice.
+    const translucent = origin.hasAlpha && !(await sharp(data, { limitInputPixels: MAX_INPUT_PIXELS }).stats()).isOpaque;
+    const transparent = translucent ? await transparentPixels(data, size) : null;
+    const { hasAlpha: _hasAlpha, ...plain } = origin;
+    return { image, origin: plain, adjusted: describeAdjustment(plain, size, translucent), transparent };
   } catch (error) {
     if (error instanceof TesseraError) throw error;
     throw inputError(param, `${param} cannot be decoded: ${(error as Error).message}`, error);

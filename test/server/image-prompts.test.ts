@@ -69,6 +69,11 @@ describe('edits and variations with the official openai client', () => {
     expect(Buffer.from(completed.b64_json, 'base64').subarray(1, 4).toString()).toBe('PNG');
   });
 
+  it("completes an image: an edit with Tessera's keep_rows and no mask", async () => {
+    const result = await client.images.edit({ image: await file(picture, 'picture.jpg', 'image/jpeg'), prompt: 'a red star', keep_rows: 3, candidates: 2, response_format: 'b64_json' } as OpenAI.ImageEditParamsNonStreaming);
+    expect(result.data).toHaveLength(1);
+  });
+
   it('makes variations of an image, ranked by likeness to it', async () => {
     const result = await client.images.createVariation({ image: await file(picture, 'picture.jpg', 'image/jpeg'), n: 3, response_format: 'url', candidates: 4, keep_share: 0.25 } as OpenAI.ImageCreateVariationParams);
     expect(result.data).toHaveLength(3);
@@ -116,6 +121,9 @@ describe('bad input: the OpenAI error envelope with a code, and nothing stored',
       ['variations', [['image', jpeg, 'p.jpg'], ['stream', 'true']], 400, 'unknown_parameter', 'stream'],
       ['variations', [['image', jpeg, 'p.jpg'], ['mask', blob(mask), 'm.png']], 400, 'unknown_parameter', 'mask'],
       ['variations', [['image', jpeg, 'p.jpg'], ['model', 'nope']], 404, 'model_not_found', 'model'],
+      ['edits', [['image', jpeg, 'p.jpg'], ['mask', blob(mask), 'm.png'], ['prompt', 'a star'], ['keep_rows', '2']], 400, 'invalid_value', 'keep_rows'],
+      ['edits', [['image', jpeg, 'p.jpg'], ['prompt', 'a star'], ['keep_rows', '8']], 400, 'invalid_value', 'keep_rows'],
+      ['variations', [['image', jpeg, 'p.jpg'], ['keep_rows', '2']], 400, 'unknown_parameter', 'keep_rows'],
     ];
     for (const [route, parts, status, code, param] of cases) {
       const { status: got, body } = await post(route, parts);

@@ -17,7 +17,7 @@ import { parseContext } from './images.js';
 import { errorSchema } from './schemas.js';
 
 /** Form fields that carry numbers or booleans (a form sends text; the JSON body's types are restored here). */
-const INTEGER_FIELDS = new Set(['n', 'candidates', 'seed', 'top_k', 'partial_images', 'preview_every', 'output_compression']);
+const INTEGER_FIELDS = new Set(['n', 'candidates', 'seed', 'top_k', 'partial_images', 'preview_every', 'output_compression', 'keep_rows']);
 const NUMBER_FIELDS = new Set(['temperature', 'top_p', 'guidance_scale', 'keep_share']);
 const BOOLEAN_FIELDS = new Set(['stream']);
 /** OpenAI edit fields that change nothing here: accepted, checked, dropped. */
@@ -94,14 +94,24 @@ async function imageRequest(app: FastifyInstance, request: FastifyRequest, reply
     }
   }
   const keepShare = fields.keep_share;
+  const keepRows = fields.keep_rows;
   delete fields.keep_share;
+  delete fields.keep_rows;
   if (mode === 'edit' && keepShare !== undefined) throw new ApiError('TESSERA_ERR_UNKNOWN_PARAMETER', 'unrecognized request argument: keep_share (variations take it)', { param: 'keep_share' });
+  if (mode === 'vary' && keepRows !== undefined) throw new ApiError('TESSERA_ERR_UNKNOWN_PARAMETER', 'unrecognized request argument: keep_rows (edits take it)', { param: 'keep_rows' });
   if (keepShare !== undefined && typeof keepShare !== 'number') throw new ApiError('TESSERA_ERR_INVALID_TYPE', `keep_share must be a number, got ${JSON.stringify(keepShare)}`, { param: 'keep_share' });
+  if (keepRows !== undefined && typeof keepRows !== 'number') throw new ApiError('TESSERA_ERR_INVALID_TYPE', `keep_rows must be an integer, got ${JSON.stringify(keepRows)}`, { param: 'keep_rows' });
+  // Tessera's extension: an edit with keep_rows and no mask is a completion (keep the top rows, sample the rest).
+  if (keepRows !== undefined && form.mask !== null) throw new ApiError('TESSERA_ERR_OPTION', 'keep_rows (a completion) and mask (an edit) exclude each other', { param: 'keep_rows' });
+  const promptMode: ImagePromptMode = keepRows !== undefined ? 'complete' : mode;
   if (mode === 'vary' && form.mask !== null) throw new ApiError('TESSERA_ERR_UNKNOWN_PARAMETER', 'unrecognized request argument: mask (edits take it)', { param: 'mask' });
   const model = pickModel(fields, app.tessera.models);
   // A package without an encoder fails before the upload is even decoded.
   checkImageEncoder(model.manifest);
-  const image = await imagePromptFromBytes({ mode, image: form.images[0], mask: form.mask ?? undefined, keepShare: keepShare as number | undefined }, model.manifest).catch((error: unknown) => {
+  const image = await imagePromptFromBytes(
+    { mode: promptMode, image: form.images[0], mask: form.mask ?? undefined, keepShare: keepShare as number | undefined, keepRows: keepRows as number | undefined },
+    model.manifest,
+  ).catch((error: unknown) => {
     throw toApiError(error);
   });
   const params = parseImageParams(fields, { ...parseContext(app), sync: true, image });
