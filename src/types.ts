@@ -115,4 +115,20 @@ export interface GenerationResult {
   promptTruncated: boolean;
   /** Set by the server's inference worker: how this request's steps were shared with others. */
   batching?: { maxRowsPerStep: number; sharedSteps: number };
+  /** What an image prompt kept of its source; absent for text alone. */
+  imagePrompt?: ImagePromptSummary;
+}
+
+/** What an image's metadata and records say of the image prompt it came from. */
+export interface ImagePromptSummary {
+  mode: ImagePromptMode;
+  /** complete: rows of codes kept from the top. */
+  keepRows?: number;
+  /** edit: grid cells resampled (inside the mask), of `cells`. */
+  resampledCells?: number;
+  cells?: number;
+  /** vary: share of the source's codes kept. */
+  keepShare?: number;
+  /** SHA-256 of the source's pixels at the model's size (RGB): which image this was made from. */
+  sourceSha256: string;
 }

@@ -13,7 +13,7 @@
  * JPEG and WebP carry the XMP packet and the parameters text (see encode.ts, which
  * encodes and resizes).
  */
-import type { Candidate, GenerationResult } from '../types.js';
+import type { Candidate, GenerationResult, ImagePromptSummary } from '../types.js';
 import { escapeXml, unescapeXml } from '../util/xml.js';
 import {
   createInternationalTextChunk,
@@ -45,6 +45,8 @@ export interface ImageMetadata {
   score: number | null;
   /** 1-based rank among the request's candidates. */
   rank?: number;
+  /** The image prompt (completion, edit, variation) the image came from. */
+  imagePrompt?: ImagePromptSummary;
 }
 
 /** What an image says about itself; every field is absent when the file lacks it. */
@@ -101,10 +103,17 @@ export function formatParameters(meta: ImageMetadata, size: { width: number; hei
   );
   if (meta.score !== null) pairs.push(['CLIP score', meta.score.toFixed(3)]);
   if (meta.rank !== undefined) pairs.push(['Rank', String(meta.rank)]);
+  if (meta.imagePrompt !== undefined) pairs.push(['Image prompt', describeImagePrompt(meta.imagePrompt)]);
   const lines = [meta.prompt];
   if (meta.negativePrompt !== null && meta.negativePrompt !== '') lines.push(`Negative prompt: ${meta.negativePrompt}`);
   lines.push(pairs.map(([key, value]) => `${key}: ${value}`).join(', '));
   return lines.join('\n');
+}
+
+/** "complete 4 rows", "edit 12/64 codes", "vary keep 0.5", then the source's hash prefix. */
+function describeImagePrompt(p: ImagePromptSummary): string {
+  const setting = p.mode === 'complete' ? `${p.keepRows} rows` : p.mode === 'edit' ? `${p.resampledCells}/${p.cells} codes` : `keep ${p.keepShare}`;
+  return `${p.mode} ${setting} of ${p.sourceSha256.slice(0, 12)}`;
 }
 
 /**
@@ -185,6 +194,7 @@ function canonicalMetadata(meta: ImageMetadata): ImageMetadata {
     model: meta.model,
     score: meta.score,
     ...(meta.rank === undefined ? {} : { rank: meta.rank }),
+    ...(meta.imagePrompt === undefined ? {} : { imagePrompt: meta.imagePrompt }),
   };
 }
 
@@ -204,6 +214,7 @@ export function imageMetadataFor(result: GenerationResult, candidate: Candidate)
     model: result.model,
     score: candidate.score,
     rank: candidate.rank,
+    ...(result.imagePrompt === undefined ? {} : { imagePrompt: result.imagePrompt }),
   };
 }
 

@@ -5,7 +5,7 @@
  * and `record.json`, the GenerationRecord the HTTP API returns.
  */
 import type { ImageFormat, UpscaleKernel } from '../image/index.js';
-import type { Candidate, GenerationResult } from '../types.js';
+import type { Candidate, GenerationResult, ImagePromptSummary } from '../types.js';
 import { renderResult, writeFiles, type ResultLayout } from './writer.js';
 
 export interface StoredImage {
@@ -37,6 +37,8 @@ export interface GenerationRecord {
   images: StoredImage[];
   /** Every candidate, ranked, at native size (PNG). */
   candidates: StoredImage[];
+  /** The image prompt (edit, completion, variation) the images came from; absent for text alone. */
+  image_prompt?: ImagePromptSummary;
 }
 
 /** What the request decided about its output, besides the result itself. */
@@ -121,6 +123,7 @@ export async function writeServerResult(
     warnings: result.warnings,
     images: kept.map((k) => k.stored),
     candidates,
+    ...(result.imagePrompt === undefined ? {} : { image_prompt: result.imagePrompt }),
   };
   await sink.save(record);
   return { record, kept };

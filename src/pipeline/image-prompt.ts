@@ -17,7 +17,8 @@ import { CandidateStream } from '../sampler/rng.js';
 import { TesseraError, allowed } from '../errors.js';
 import { maskToGrid, readInputImage, readMask } from '../image/input.js';
 import type { ModelManifest } from '../model/manifest.js';
-import { IMAGE_PROMPT_MODES, type ImagePromptInput, type ImagePromptMode, type RgbImage } from '../types.js';
+import { createHash } from 'node:crypto';
+import { IMAGE_PROMPT_MODES, type ImagePromptInput, type ImagePromptMode, type ImagePromptSummary, type RgbImage } from '../types.js';
 
 /** Share of the source's codes a variation keeps when none is given. */
 export const DEFAULT_KEEP_SHARE = 0.5;
@@ -117,6 +118,17 @@ export function resampledPositions(cells: number, share: number, seed: number, c
 /** The source image of a resolved prompt. */
 export function sourceImage(image: ResolvedImagePrompt, size: number): RgbImage {
   return { width: size, height: size, data: new Uint8Array(Buffer.from(image.pixels, 'base64')) };
+}
+
+/** What results, image metadata and records say of an image prompt. */
+export function summaryOf(image: ResolvedImagePrompt): ImagePromptSummary {
+  const sourceSha256 = createHash('sha256').update(Buffer.from(image.pixels, 'base64')).digest('hex');
+  if (image.mode === 'complete') return { mode: 'complete', keepRows: image.keepRows ?? 0, sourceSha256 };
+  if (image.mode === 'edit') {
+    const resample = image.resample ?? [];
+    return { mode: 'edit', resampledCells: resample.filter((v) => v === 1).length, cells: resample.length, sourceSha256 };
+  }
+  return { mode: 'vary', keepShare: image.keepShare ?? 0, sourceSha256 };
 }
 
 export interface ImagePromptFiles {

@@ -2,7 +2,7 @@ import { loadModel, type LoadedModel, type LoadOptions } from './loader.js';
 import type { SequenceSpec } from '../sampler/sampler.js';
 import { fillPartialGrid, GenerationRun } from './run.js';
 import { resolveRequest, type ResolvedRequest } from './settings.js';
-import { forcedFor, sourceImage } from './image-prompt.js';
+import { forcedFor, sourceImage, summaryOf } from './image-prompt.js';
 import type { Candidate, GenerateCallbacks, GenerateRequest, GenerationEvent, GenerationResult, RgbImage } from '../types.js';
 
 export { fillPartialGrid };
@@ -170,6 +170,7 @@ export class Tessera {
       warnings: p.warnings,
       unknownWords: p.unknownWords,
       promptTruncated: p.promptTruncated,
+      ...(resolved.image === null ? {} : { imagePrompt: summaryOf(resolved.image) }),
     };
   }
 

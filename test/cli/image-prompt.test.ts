@@ -6,6 +6,7 @@ import { DEFAULT_MODEL_DIR } from '../../src/pipeline/loader.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { imagePromptFromBytes } from '../../src/pipeline/image-prompt.js';
 import { MAX_INPUT_BYTES } from '../../src/image/input.js';
+import { readImageMetadata } from '../../src/image/index.js';
 import { maskPng, testPicture } from '../helpers/images.js';
 import { copyTinyModel, tempDir, TINY_MODEL } from '../helpers/tiny.js';
 import sharp from 'sharp';
@@ -49,6 +50,11 @@ describe('tessera complete | edit | vary (tiny model)', () => {
     expect(readdirSync(out)).toHaveLength(2);
     expect(stderr).toMatch(/warning: input image resized from 96x64 and centre-cropped to 64x64, converted from jpeg/);
     expect(summary.warnings.some((w) => w.startsWith('input image resized'))).toBe(true);
+    // Each image says what it was made from.
+    const meta = readImageMetadata(readFileSync(summary.images[0].file));
+    expect(meta.tessera?.imagePrompt).toMatchObject({ mode: 'complete', keepRows: 3 });
+    expect(meta.tessera?.imagePrompt?.sourceSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(meta.parameters).toMatch(/Image prompt: complete 3 rows of [0-9a-f]{12}$/);
     const tessera = await Tessera.load({ model: TINY_MODEL });
     try {
       const image = await imagePromptFromBytes({ mode: 'complete', image: readFileSync(picture), keepRows: 3 }, tessera.manifest);

@@ -43,6 +43,10 @@ describe('edits and variations with the official openai client', () => {
     const extra = result as unknown as { input_adjusted: string; warnings: string[] };
     expect(extra.input_adjusted).toBe('resized from 96x64 and centre-cropped to 64x64, converted from jpeg');
     expect(extra.warnings.some((w) => w.startsWith('input image resized'))).toBe(true);
+    // The stored record says what the images were made from.
+    const record = (await server.app.tessera.store.get((result as unknown as { id: string }).id))!;
+    expect(record.image_prompt).toMatchObject({ mode: 'edit', cells: 64 });
+    expect(record.image_prompt!.resampledCells).toBeGreaterThan(0);
   });
 
   it('the same edit and seed give the same images (a single image[] is accepted as image)', async () => {
