@@ -54,7 +54,8 @@ export class Tessera {
     const resolved = isResolved(request) ? request : resolveRequest(request, manifest);
     const { image } = resolved;
     // An uncaptioned variation is conditioned on the unconditional text (the model's "no caption").
-    const text = image?.mode === 'vary' && resolved.prompt === '' ? { ids: manifest.text.unconditionalIds, unknownWords: [], truncated: false, tokenCount: 0 } : tokenizer.encode(resolved.prompt);
+    const uncaptioned = image?.mode === 'vary' && resolved.prompt === '';
+    const text = uncaptioned ? { ids: manifest.text.unconditionalIds, unknownWords: [], truncated: false, tokenCount: 0 } : tokenizer.encode(resolved.prompt);
     const negative = resolved.negativePrompt === null ? null : tokenizer.encode(resolved.negativePrompt);
     const warnings: string[] = [];
     const unknownWords = [...text.unknownWords, ...(negative?.unknownWords ?? []).filter((w) => !text.unknownWords.includes(w))];
@@ -72,7 +73,9 @@ export class Tessera {
     if (negative !== null && !guided) {
       warnings.push('the negative prompt has no effect without guidance (guidance scale 1): set a guidance scale above 1 to use it');
     }
-    const unconditionalIds = guided ? (negative?.ids ?? manifest.text.unconditionalIds) : null;
+    // Guidance mixes the text's logits with the unconditional ones: with no text they are the same, so no twin rows.
+    const unconditionalIds = guided && !uncaptioned ? (negative?.ids ?? manifest.text.unconditionalIds) : null;
+    if (uncaptioned && negative !== null) warnings.push('a variation without a caption has no text to guide: the negative prompt has no effect (add a caption)');
     if (image?.adjusted) warnings.push(`input image ${image.adjusted}`);
     const sequences = resolved.candidateIndices.map((candidateIndex) => ({
       textIds: text.ids,

@@ -63,6 +63,11 @@ describe('image prompts on the tiny model', () => {
   it('a variation keeps the chosen share of codes, at positions of its own per candidate, and ranks by likeness to the source', async () => {
     const image = await imagePromptFromBytes({ mode: 'vary', image: picture, keepShare: 0.25 }, tessera.manifest);
     const prepared = await tessera.prepareRequest({ prompt: '', image, seed: 3, candidates: 4 });
+    // No text, nothing to guide: no unconditional twin rows even though the tiny model's guidance is 3.
+    expect(prepared.resolved.settings.guidanceScale).toBe(3);
+    expect(prepared.sequences.every((s) => s.unconditionalIds === null)).toBe(true);
+    const captioned = await tessera.prepareRequest({ prompt: 'a red star', image, seed: 3, candidates: 1 });
+    expect(captioned.sequences[0].unconditionalIds).not.toBeNull();
     const kept = prepared.sequences.map((s) => Array.from(s.forced!).filter((c) => c !== FREE).length);
     expect(kept).toEqual([16, 16, 16, 16]);
     expect(new Set(prepared.sequences.map((s) => Array.from(s.forced!).join())).size).toBe(4);
