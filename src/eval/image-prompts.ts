@@ -5,7 +5,8 @@
  *   completion  a scene with one object in its top half; keep the top 4 of 8 rows and ask
  *               for "<that object> above <a new object>". keep-rate: the kept object is
  *               still there (colour, shape, in the top half); prompt-rate: the judge
- *               passes the whole prompt (both objects, the relation, nothing else).
+ *               passes the whole prompt (both objects, the relation, nothing else);
+ *               the same prompt and seed without the image is the baseline.
  *   edit        a scene with one object left and one right; the right half is masked and
  *               the prompt asks for "<left object> left of <a new object>". Outside-mask
  *               error: mean absolute pixel difference (0-255) of the decoded result to
@@ -88,7 +89,7 @@ export async function runImagePromptEval(options: Options): Promise<Record<strin
   if (reranker === null) throw new Error('the proof needs the package\'s CLIP (image-image similarity)');
   const rng = createRng(options.seed);
   const common = { candidates: options.candidates, keep: 1 };
-  const completion = { kept: [] as boolean[], prompt: [] as boolean[] };
+  const completion = { kept: [] as boolean[], prompt: [] as boolean[], textOnly: [] as boolean[] };
   const edit = { outsideToSource: [] as number[], outsideToReconstruction: [] as number[], insideToReconstruction: [] as number[], judged: [] as boolean[], leftKept: [] as boolean[] };
   const newVary = () => ({ toSource: [] as number[], reconstructionToSource: [] as number[], unrelatedToSource: [] as number[], betweenCandidates: [] as number[], codesChanged: [] as number[], copies: [] as boolean[], pixelDiff: [] as number[], judgedSame: [] as boolean[] });
   const vary = Object.fromEntries(VARY_SHARES.map((share) => [share, newVary()])) as Record<number, ReturnType<typeof newVary>>;
@@ -102,12 +103,17 @@ export async function runImagePromptEval(options: Options): Promise<Record<strin
     const x = rng.range(18, IMAGE_SIZE - 18);
     const source = await sceneImage(background, [{ ...top, x, y: 16 }]);
     const image = await imagePromptFromBytes({ mode: 'complete', image: source.png, keepRows: 4 }, tessera.manifest);
-    const [done] = await tessera.generateMany([{ prompt: `${phrase(top)} above ${phrase(below)} on a ${background} background`, image, seed, ...common }]);
+    const completionPrompt = `${phrase(top)} above ${phrase(below)} on a ${background} background`;
+    const completionSpec = { kind: 'relation' as const, background, groups: [{ ...top, count: 1 }, { ...below, count: 1 }], relation: 'above' as const };
+    const [done, textOnly] = await tessera.generateMany([
+      { prompt: completionPrompt, image, seed, ...common },
+      // The baseline: the same prompt and seed with no image (how often the text alone passes).
+      { prompt: completionPrompt, seed, ...common },
+    ]);
+    completion.textOnly.push(judge.check(textOnly.kept[0].image, completionSpec).pass);
     const parsed = judge.parse(done.kept[0].image);
     completion.kept.push(parsed.objects.some((o) => o.color === top.color && o.shape === top.shape && o.y < HALF));
-    completion.prompt.push(
-      judge.check(done.kept[0].image, { kind: 'relation', background, groups: [{ ...top, count: 1 }, { ...below, count: 1 }], relation: 'above' }).pass,
-    );
+    completion.prompt.push(judge.check(done.kept[0].image, completionSpec).pass);
 
     // Edit: an object on the left and one on the right; mask the right half; ask for a new object there.
     const left = pickItem(rng);
@@ -159,7 +165,7 @@ export async function runImagePromptEval(options: Options): Promise<Record<strin
     scenes: options.scenes,
     candidates: options.candidates,
     seed: options.seed,
-    completion: { keepRows: 4, keepRate: rate(completion.kept), promptRate: rate(completion.prompt) },
+    completion: { keepRows: 4, keepRate: rate(completion.kept), promptRate: rate(completion.prompt), textOnlyPromptRate: rate(completion.textOnly) },
     edit: {
       mask: 'right half',
       outsideMeanAbsToSource: mean(edit.outsideToSource),
