@@ -65,6 +65,18 @@ export interface ReadImageMetadata {
 
 /** IPTC NewsCodes URI for "created by a model trained on sampled content". */
 export const TRAINED_ALGORITHMIC_MEDIA = 'http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia';
+/**
+ * IPTC NewsCodes URI for "a composite that includes trained algorithmic media": an image
+ * prompt that kept codes of a source image (an edit, a completion, a variation keeping a share).
+ */
+export const COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA = 'http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia';
+
+/** The digital source type an image's metadata declares: composite when it kept part of a source image. */
+export function digitalSourceTypeOf(meta: ImageMetadata): string {
+  const p = meta.imagePrompt;
+  const keptSource = p !== undefined && !(p.mode === 'vary' && p.keepShare === 0);
+  return keptSource ? COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA : TRAINED_ALGORITHMIC_MEDIA;
+}
 export const IPTC_EXT_NAMESPACE = 'http://iptc.org/std/Iptc4xmpExt/2008-02-29/';
 /** The keyword under which XMP lives in PNG (XMP Specification Part 3). */
 export const XMP_PNG_KEYWORD = 'XML:com.adobe.xmp';
@@ -121,7 +133,7 @@ function describeImagePrompt(p: ImagePromptSummary): string {
  * parameters text as dc:description. Written as plain RDF/XML so that any XMP
  * reader (exiftool, Adobe, Photoshop's "Content Credentials" panel) finds it.
  */
-export function buildXmpPacket(parameters: string): string {
+export function buildXmpPacket(parameters: string, digitalSourceType: string = TRAINED_ALGORITHMIC_MEDIA): string {
   return [
     '<?xpacket begin="\uFEFF" id="W5M0MpCehiHzreSzNTczkc9d"?>',
     '<x:xmpmeta xmlns:x="adobe:ns:meta/">',
@@ -130,7 +142,7 @@ export function buildXmpPacket(parameters: string): string {
     `    xmlns:Iptc4xmpExt="${IPTC_EXT_NAMESPACE}"`,
     '    xmlns:xmp="http://ns.adobe.com/xap/1.0/"',
     '    xmlns:dc="http://purl.org/dc/elements/1.1/"',
-    `    Iptc4xmpExt:DigitalSourceType="${TRAINED_ALGORITHMIC_MEDIA}"`,
+    `    Iptc4xmpExt:DigitalSourceType="${digitalSourceType}"`,
     `    xmp:CreatorTool="${CREATOR_TOOL}">`,
     '   <dc:description>',
     '    <rdf:Alt>',
@@ -227,7 +239,7 @@ export function addPngMetadata(png: Uint8Array, meta: ImageMetadata): Buffer {
   return replaceTextChunks(png, [
     createTextChunkAuto(PARAMETERS_KEYWORD, parameters),
     // XMP in PNG is uncompressed iTXt with empty language tag and translated keyword (XMP spec Part 3).
-    createInternationalTextChunk(XMP_PNG_KEYWORD, buildXmpPacket(parameters)),
+    createInternationalTextChunk(XMP_PNG_KEYWORD, buildXmpPacket(parameters, digitalSourceTypeOf(meta))),
     createInternationalTextChunk(TESSERA_KEYWORD, JSON.stringify(canonicalMetadata(meta))),
   ]);
 }

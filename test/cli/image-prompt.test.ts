@@ -6,7 +6,7 @@ import { DEFAULT_MODEL_DIR } from '../../src/pipeline/loader.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { imagePromptFromBytes } from '../../src/pipeline/image-prompt.js';
 import { MAX_INPUT_BYTES } from '../../src/image/input.js';
-import { readImageMetadata } from '../../src/image/index.js';
+import { COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, readImageMetadata } from '../../src/image/index.js';
 import { maskPng, testPicture } from '../helpers/images.js';
 import { copyTinyModel, tempDir, TINY_MODEL } from '../helpers/tiny.js';
 import sharp from 'sharp';
@@ -55,6 +55,8 @@ describe('tessera complete | edit | vary (tiny model)', () => {
     expect(meta.tessera?.imagePrompt).toMatchObject({ mode: 'complete', keepRows: 3 });
     expect(meta.tessera?.imagePrompt?.sourceSha256).toMatch(/^[0-9a-f]{64}$/);
     expect(meta.parameters).toMatch(/Image prompt: complete 3 rows of [0-9a-f]{12}$/);
+    // Part of the picture is the user's: IPTC's composite mark, not the purely generated one.
+    expect(meta.digitalSourceType).toBe(COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA);
     const tessera = await Tessera.load({ model: TINY_MODEL });
     try {
       const image = await imagePromptFromBytes({ mode: 'complete', image: readFileSync(picture), keepRows: 3 }, tessera.manifest);
