@@ -84,6 +84,12 @@ export const ERROR_CATALOGUE = {
   TESSERA_ERR_QUEUE_JOB: { status: 400, description: 'a queue job whose data a worker cannot run (malformed, or made for another model, device or CLIP); fails once, not retried' },
   TESSERA_ERR_QUEUE_UNAVAILABLE: { status: 503, description: 'Redis (the queue) cannot be reached' },
   TESSERA_ERR_QUEUE_JOB_FAILED: { status: 500, description: 'a queue job failed on the workers after its attempts (or stalled too often); re-run to retry' },
+  // Image prompts (issue 11): completion, masked edits and variations.
+  TESSERA_ERR_INPUT_IMAGE: { status: 400, wire: 'invalid_image', description: 'an input image that cannot be read as an image (not an image, corrupt, or too many pixels)' },
+  TESSERA_ERR_INPUT_IMAGE_TOO_LARGE: { status: 413, wire: 'image_too_large', description: 'an uploaded image or mask over the size limit' },
+  TESSERA_ERR_TOO_MANY_IMAGES: { status: 400, description: 'more than one input image where one is taken' },
+  TESSERA_ERR_MASK: { status: 400, wire: 'invalid_mask', description: 'an invalid mask: not a PNG with an alpha channel, not the image\'s size, or nothing to change' },
+  TESSERA_ERR_NO_IMAGE_ENCODER: { status: 400, wire: 'image_prompts_unsupported', description: 'the model package has no image encoder (pixels -> codes), which image prompts need' },
 } as const satisfies Record<string, ErrorEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

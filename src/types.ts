@@ -37,6 +37,30 @@ export interface GenerateRequest extends Partial<SamplingSettings> {
   candidateIndices?: number[];
   /** Decode previews of only the first this many candidates (default all): faces that show 16 decode 16. */
   previewCandidates?: number;
+  /** An image prompt: complete the top rows of an image, edit inside a mask, or vary an image. */
+  image?: ImagePromptInput;
+}
+
+export type ImagePromptMode = 'complete' | 'edit' | 'vary';
+export const IMAGE_PROMPT_MODES: readonly ImagePromptMode[] = ['complete', 'edit', 'vary'];
+
+/**
+ * The image half of a request, plain JSON (it crosses to the server's inference child):
+ * the source at the model's size and what to keep of its codes. Built from files by
+ * src/pipeline/image-prompt.ts (imagePromptFromBytes).
+ */
+export interface ImagePromptInput {
+  mode: ImagePromptMode;
+  /** The source's RGB pixels at the model's size (size * size * 3 bytes), base64. */
+  pixels: string;
+  /** complete: rows of codes kept from the top (1 .. grid height - 1). */
+  keepRows?: number;
+  /** edit: one entry per grid cell, 1 where the code is resampled (inside the mask), 0 where it is kept. */
+  resample?: number[];
+  /** vary: share of the source's codes kept, at positions drawn per candidate (0 keeps none; below 1). */
+  keepShare?: number;
+  /** What was done to the source to fit the model (resize, crop, format), reported as a warning; null when nothing. */
+  adjusted?: string | null;
 }
 
 export type GenerationEvent =
@@ -97,6 +121,22 @@ export interface GenerationResult {
   usage?: ImagesUsage;
   /** What this request cost (src/footprint/): FLOPs, time, energy, gCO2e. */
   footprint?: Footprint;
+  /** What an image prompt kept of its source; absent for text alone. */
+  imagePrompt?: ImagePromptSummary;
+}
+
+/** What an image's metadata and records say of the image prompt it came from. */
+export interface ImagePromptSummary {
+  mode: ImagePromptMode;
+  /** complete: rows of codes kept from the top. */
+  keepRows?: number;
+  /** edit: grid cells resampled (inside the mask), of `cells`. */
+  resampledCells?: number;
+  cells?: number;
+  /** vary: share of the source's codes kept. */
+  keepShare?: number;
+  /** SHA-256 of the source's pixels at the model's size (RGB): which image this was made from. */
+  sourceSha256: string;
 }
 
 /**

@@ -3,12 +3,16 @@
  * against the folder's, every prompt of the file resolved against the model, and the
  * sampler batches the prompts run in.
  */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { isTesseraError, TesseraError } from '../errors.js';
+import { imagePromptFromBytes } from '../pipeline/image-prompt.js';
 import { stemOf, type RecordSpec } from '../output/batch.js';
 import type { PreparedRequest, Tessera } from '../pipeline/tessera.js';
 import type { Device, GenerateRequest } from '../types.js';
 import { randomSeed } from '../sampler/rng.js';
-import { FILE_KEY_OF_PARAM, type PromptFile, type PromptOverrides, type PromptProblem } from './prompts.js';
+import { FILE_KEY_OF_PARAM, type LineImagePrompt, type PromptFile, type PromptOverrides, type PromptProblem } from './prompts.js';
 import type { BatchOptions } from './runner.js';
 import { modelIdentity, promptSeed, type ClipIdentity, readRunSettings, settingsDifferences, type BatchDefaults, type RunSettings } from './settings.js';
 
@@ -107,17 +111,48 @@ export function runSettingsFor(options: BatchOptions, outDir: string, model: Mod
   return settings;
 }
 
+/** Reads a file a line names, relative to the prompt file; a coded error naming the key otherwise. */
+function readLineFile(promptFile: string, relative: string, key: 'image' | 'mask'): { data: Buffer; sha256: string } {
+  const file = path.resolve(path.dirname(promptFile), relative);
+  if (!existsSync(file) || !statSync(file).isFile()) throw new TesseraError('TESSERA_ERR_INPUT_FILE', `${key} file ${JSON.stringify(relative)} (${file}) does not exist or is not a file`, { param: key });
+  const data = readFileSync(file);
+  return { data, sha256: createHash('sha256').update(data).digest('hex') };
+}
+
 /**
- * Resolves every prompt of the file against the model (defaults, ranges, tokenizer).
- * Lines that fail are skipped (reported through `notice`), or with --strict fail the run.
+ * The image half of a line's request, and what its record says of it (the files' hashes:
+ * a changed image or mask makes the prompt's record outdated, as a changed prompt does).
  */
-export function planTasks(
+async function imageOf(tessera: Tessera, promptFile: string, line: LineImagePrompt): Promise<{ image: GenerateRequest['image']; spec: NonNullable<RecordSpec['image']> }> {
+  const image = readLineFile(promptFile, line.image, 'image');
+  const mask = line.mask === undefined ? null : readLineFile(promptFile, line.mask, 'mask');
+  const input = await imagePromptFromBytes({ mode: line.mode, image: image.data, mask: mask?.data, keepRows: line.keepRows, keepShare: line.keepShare }, tessera.manifest);
+  return {
+    image: input,
+    spec: {
+      mode: line.mode,
+      file: line.image,
+      sha256: image.sha256,
+      mask: line.mask ?? null,
+      mask_sha256: mask?.sha256 ?? null,
+      keep_rows: input.keepRows ?? null,
+      keep_share: input.keepShare ?? null,
+    },
+  };
+}
+
+/**
+ * Resolves every prompt of the file against the model (defaults, ranges, tokenizer; an
+ * image prompt's files read and encoded). Lines that fail are skipped (reported through
+ * `notice`), or with --strict fail the run.
+ */
+export async function planTasks(
   tessera: Tessera,
   file: PromptFile,
   options: BatchOptions,
   run: { settings: RunSettings; model: ModelIdentity; fileName: string },
   notice: (message: string) => void,
-): { tasks: Task[]; invalid: PromptProblem[] } {
+): Promise<{ tasks: Task[]; invalid: PromptProblem[] }> {
   const { settings, model, fileName } = run;
   const invalid: PromptProblem[] = [...file.problems];
   for (const problem of file.problems) notice(`${fileName}:${problem.line}: skipped: ${problem.message}`);
@@ -133,7 +168,9 @@ export function planTasks(
   for (const entry of file.entries) {
     const request = requestOf(entry.prompt, entry.overrides, options, promptSeed(settings.seed, entry.index));
     try {
-      const prepared = tessera.prepare(request);
+      const image = entry.imagePrompt === undefined ? null : await imageOf(tessera, file.path, entry.imagePrompt);
+      if (image !== null) request.image = image.image;
+      const prepared = await tessera.prepareRequest(request);
       const { resolved } = prepared;
       for (const warning of prepared.warnings) notice(`${fileName}:${entry.line}: warning: ${warning}`);
       const s = resolved.settings;
@@ -157,6 +194,7 @@ export function planTasks(
           model: model.name,
           model_sha256: model.manifestSha256,
           device: settings.device,
+          ...(image === null ? {} : { image: image.spec }),
         },
       });
     } catch (error) {

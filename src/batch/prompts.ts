@@ -7,6 +7,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { TesseraError } from '../errors.js';
+import { IMAGE_PROMPT_MODES, type ImagePromptMode } from '../types.js';
 
 /** Per-prompt overrides a JSONL line may carry, in the file's snake_case. */
 export const OVERRIDE_KEYS = ['seed', 'negative_prompt', 'candidates', 'keep', 'guidance', 'temperature', 'top_k', 'top_p'] as const;
@@ -23,6 +24,19 @@ export interface PromptOverrides {
   topP?: number;
 }
 
+/** Keys of an image prompt on a JSONL line: paths are relative to the prompt file. */
+export const IMAGE_KEYS = ['image', 'mask', 'mode', 'keep_rows', 'keep_share'] as const;
+
+/** An image prompt as a line gives it (files not yet read). */
+export interface LineImagePrompt {
+  mode: ImagePromptMode;
+  /** The image's path as written on the line (relative to the prompt file, or absolute). */
+  image: string;
+  mask?: string;
+  keepRows?: number;
+  keepShare?: number;
+}
+
 /** One prompt of the file. */
 export interface PromptEntry {
   /**
@@ -35,6 +49,8 @@ export interface PromptEntry {
   line: number;
   prompt: string;
   overrides: PromptOverrides;
+  /** A completion, edit or variation of an image; absent for text alone. */
+  imagePrompt?: LineImagePrompt;
 }
 
 export interface PromptProblem {
@@ -53,7 +69,7 @@ export interface PromptFile {
 }
 
 /** Maps a request field (as settings.ts names it in errors) back to the JSONL key. */
-export const FILE_KEY_OF_PARAM: Readonly<Record<string, OverrideKey | 'prompt'>> = {
+export const FILE_KEY_OF_PARAM: Readonly<Record<string, OverrideKey | 'prompt' | (typeof IMAGE_KEYS)[number]>> = {
   prompt: 'prompt',
   negativePrompt: 'negative_prompt',
   seed: 'seed',
@@ -63,6 +79,11 @@ export const FILE_KEY_OF_PARAM: Readonly<Record<string, OverrideKey | 'prompt'>>
   temperature: 'temperature',
   topK: 'top_k',
   topP: 'top_p',
+  keepRows: 'keep_rows',
+  keepShare: 'keep_share',
+  image: 'image',
+  mask: 'mask',
+  mode: 'mode',
 };
 
 const NUMERIC: Record<Exclude<OverrideKey, 'negative_prompt'>, keyof PromptOverrides> = {
@@ -125,7 +146,7 @@ export function parsePrompts(text: string, format: 'text' | 'jsonl'): Omit<Promp
   return { format, entries, problems, total: index };
 }
 
-function parseJsonLine(content: string): { prompt: string; overrides: PromptOverrides } {
+function parseJsonLine(content: string): { prompt: string; overrides: PromptOverrides; imagePrompt?: LineImagePrompt } {
   let value: unknown;
   try {
     value = JSON.parse(content);
@@ -136,10 +157,14 @@ function parseJsonLine(content: string): { prompt: string; overrides: PromptOver
     throw new Error(`expected a JSON object with a "prompt", got ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`);
   }
   const object = value as Record<string, unknown>;
-  const unknownKeys = Object.keys(object).filter((k) => k !== 'prompt' && !(OVERRIDE_KEYS as readonly string[]).includes(k));
+  const known: readonly string[] = ['prompt', ...OVERRIDE_KEYS, ...IMAGE_KEYS];
+  const unknownKeys = Object.keys(object).filter((k) => !known.includes(k));
   if (unknownKeys.length > 0) {
-    throw new Error(`unknown key${unknownKeys.length > 1 ? 's' : ''} ${unknownKeys.map((k) => JSON.stringify(k)).join(', ')}; allowed: "prompt", ${OVERRIDE_KEYS.map((k) => JSON.stringify(k)).join(', ')}`);
+    throw new Error(`unknown key${unknownKeys.length > 1 ? 's' : ''} ${unknownKeys.map((k) => JSON.stringify(k)).join(', ')}; allowed: ${known.map((k) => JSON.stringify(k)).join(', ')}`);
   }
+  const imagePrompt = parseImageKeys(object);
+  // A variation needs no text.
+  if (imagePrompt?.mode === 'vary' && (object.prompt === undefined || object.prompt === null)) object.prompt = '';
   if (typeof object.prompt !== 'string') {
     throw new Error(`"prompt" must be a string, got ${object.prompt === undefined ? 'nothing' : JSON.stringify(object.prompt)}`);
   }
@@ -155,5 +180,29 @@ function parseJsonLine(content: string): { prompt: string; overrides: PromptOver
     if (typeof negative !== 'string') throw new Error(`"negative_prompt" must be a string, got ${JSON.stringify(negative)}`);
     overrides.negativePrompt = negative;
   }
-  return { prompt: object.prompt, overrides };
+  return imagePrompt === undefined ? { prompt: object.prompt, overrides } : { prompt: object.prompt, overrides, imagePrompt };
+}
+
+/**
+ * The image keys of a line. Without "mode" it follows from the keys: a mask is an edit,
+ * keep_rows a completion, an image alone a variation.
+ */
+function parseImageKeys(object: Record<string, unknown>): LineImagePrompt | undefined {
+  const present = IMAGE_KEYS.filter((k) => object[k] !== undefined && object[k] !== null);
+  if (present.length === 0) return undefined;
+  if (typeof object.image !== 'string' || object.image === '') throw new Error(`"${present.join('", "')}" need "image", the path of an image (relative to the prompt file)`);
+  for (const key of ['mask', 'mode'] as const) {
+    if (object[key] !== undefined && object[key] !== null && typeof object[key] !== 'string') throw new Error(`"${key}" must be a string, got ${JSON.stringify(object[key])}`);
+  }
+  for (const key of ['keep_rows', 'keep_share'] as const) {
+    const v = object[key];
+    if (v !== undefined && v !== null && (typeof v !== 'number' || !Number.isFinite(v))) throw new Error(`"${key}" must be a number, got ${JSON.stringify(v)}`);
+  }
+  const mode = (object.mode ?? (object.mask ? 'edit' : object.keep_rows !== undefined && object.keep_rows !== null ? 'complete' : 'vary')) as ImagePromptMode;
+  if (!IMAGE_PROMPT_MODES.includes(mode)) throw new Error(`"mode" must be one of ${IMAGE_PROMPT_MODES.map((m) => JSON.stringify(m)).join(', ')}, got ${JSON.stringify(mode)}`);
+  const line: LineImagePrompt = { mode, image: object.image };
+  if (typeof object.mask === 'string') line.mask = object.mask;
+  if (typeof object.keep_rows === 'number') line.keepRows = object.keep_rows;
+  if (typeof object.keep_share === 'number') line.keepShare = object.keep_share;
+  return line;
 }

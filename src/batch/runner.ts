@@ -160,7 +160,7 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
   const tessera = options.tessera ?? (await Tessera.load({ model: model.dir, device: planDevice, rerank: settings.rerank, clip: options.clip, footprint: options.footprint }));
   let search: BatchSearchIndex | null = null;
   try {
-    const { tasks, invalid } = planTasks(tessera, file, options, { settings, model, fileName }, notice);
+    const { tasks, invalid } = await planTasks(tessera, file, options, { settings, model, fileName }, notice);
 
     // 3. What is already done; prompts whose record was made from other settings.
     const states = new Map<number, TaskStatus>();

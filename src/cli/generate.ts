@@ -2,7 +2,7 @@ import { TesseraError } from '../errors.js';
 import { checkDevice } from '../model/runtime.js';
 import { writeCliResult, type WrittenImage } from '../output/cli.js';
 import { Tessera } from '../pipeline/tessera.js';
-import type { Device, GenerationResult, StageName } from '../types.js';
+import type { Device, GenerateRequest, GenerationResult, StageName } from '../types.js';
 import { ensureWritableDir } from '../util/fs.js';
 import { parseCommandLine, samplingFromFlags, SAMPLING_FLAGS } from './args.js';
 import { footprintFromFlags, FOOTPRINT_FLAGS, FOOTPRINT_USAGE } from './footprint-flags.js';
@@ -68,15 +68,34 @@ export async function runGenerate(argv: string[]): Promise<number> {
       { param: 'prompt' },
     );
   }
+  // The CLI shows a progress bar, no previews: previewCandidates 0 decodes none.
+  return generateAndWrite(values, () => ({ prompt: positionals[0], ...samplingFromFlags(values), previewCandidates: 0 }));
+}
+
+/** What generateAndWrite reads of the parsed flags (the sampling flags, --out, --grid). */
+export type GenerateFlagValues = Parameters<typeof samplingFromFlags>[0] & Parameters<typeof footprintFromFlags>[0] & {
+  device?: string;
+  model?: string;
+  clip?: string;
+  out?: string;
+  grid?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+};
+
+/**
+ * Loads the model, builds the request (`makeRequest` may read input files against the
+ * manifest), validates and prepares it before anything is created on disk, samples, and
+ * writes the kept images with a summary. Shared by generate, complete, edit and vary.
+ */
+export async function generateAndWrite(values: GenerateFlagValues, makeRequest: (tessera: Tessera) => GenerateRequest | Promise<GenerateRequest>): Promise<number> {
   const device = values.device ?? 'cpu';
   checkDevice(device);
-  // The CLI shows a progress bar, no previews: previewCandidates 0 decodes none.
-  const request = { prompt: positionals[0], ...samplingFromFlags(values), previewCandidates: 0 };
   const footprint = footprintFromFlags(values);
-  const tessera = await Tessera.load({ model: values.model, device: device as Device, rerank: request.rerank, clip: values.clip, footprint });
+  const tessera = await Tessera.load({ model: values.model, device: device as Device, rerank: !values['no-rerank'], clip: values.clip, footprint });
   try {
-    // Validate everything before anything is created on disk.
-    const prepared = tessera.prepare(request);
+    // Validate everything (an image prompt's source is read and encoded too) before anything is created on disk.
+    const prepared = await tessera.prepareRequest(await makeRequest(tessera));
     for (const warning of prepared.warnings) process.stderr.write(`tessera: warning: ${warning}\n`);
     const outDir = ensureWritableDir(values.out ?? 'out');
     const steps = tessera.manifest.image.grid.height * tessera.manifest.image.grid.width;
@@ -118,7 +137,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
 function printSummary(result: GenerationResult, images: WrittenImage[], grid: string | null, device: string): void {
   const { settings, timings } = result;
   const lines = [
-    `prompt: ${result.prompt}${result.negativePrompt ? `  (negative: ${result.negativePrompt})` : ''}`,
+    `prompt: ${result.prompt === '' ? '(none)' : result.prompt}${result.negativePrompt ? `  (negative: ${result.negativePrompt})` : ''}`,
     `model: ${result.model} on ${device}, seed ${result.seed}, ${settings.candidates} candidates, kept ${result.kept.length}`,
     `stages: ${(Object.keys(STAGE_LABELS) as (StageName | 'total')[]).map((s) => `${STAGE_LABELS[s]} ${formatMs(timings[s])}`).join(' | ')}`,
     ...(result.usage === undefined ? [] : [`usage: ${result.usage.input_tokens} text tokens in, ${result.usage.output_tokens} image tokens sampled (${settings.candidates} candidates)`]),

@@ -3,11 +3,15 @@ import { isTesseraError, type ErrorCode } from '../errors.js';
 import { describeImage } from '../image/info.js';
 import { runBatchCommand } from '../batch/cli.js';
 import { GENERATE_USAGE, runGenerate } from './generate.js';
+import { runComplete, runEdit, runVary } from './image-prompt.js';
 
 const USAGE = `Usage: tessera <command> [options]
 
 Commands:
   generate "<prompt>"   sample candidates, rank them with CLIP, write the best (tessera generate --help)
+  complete <image> "<prompt>" --keep-rows N   keep the image's top rows, sample the rest (tessera complete --help)
+  edit <image> --mask <mask.png> "<prompt>"   resample the masked part of an image (tessera edit --help)
+  vary <image>          variations of an image, ranked by likeness (tessera vary --help)
   batch <prompts.txt>   generate every prompt of a file into a resumable folder (tessera batch --help)
   info <image.png>      print what an image says about itself (prompt, seed, settings, AI-generated mark)
   search <folder>       find images of a batch or server folder by meaning or likeness (tessera search --help)
@@ -23,6 +27,9 @@ type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
   generate: runGenerate,
+  complete: runComplete,
+  edit: runEdit,
+  vary: runVary,
   // Loaded on demand: the server's dependencies stay out of `generate` and `info`.
   serve: async (argv) => (await import('../server/serve.js')).runServe(argv),
   batch: runBatchCommand,

@@ -43,7 +43,7 @@ export class TokenDecoder {
   }
 
   async encode(images: readonly RgbImage[]): Promise<Int32Array[]> {
-    if (this.loadEncoder === null) throw new TesseraError('TESSERA_ERR_MODEL_FILE', 'this model package has no image encoder');
+    if (this.loadEncoder === null) throw new TesseraError('TESSERA_ERR_NO_IMAGE_ENCODER', 'this model package has no image encoder (pixels -> codes): completion, edits and variations need one');
     this.encoder ??= this.loadEncoder();
     const encoder = await this.encoder;
     const plane = this.size * this.size;

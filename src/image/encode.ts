@@ -13,7 +13,7 @@
  */
 import { TesseraError } from '../errors.js';
 import type { RgbImage } from '../types.js';
-import { addPngMetadata, buildXmpPacket, formatParameters, validateMetadata, type ImageMetadata } from './metadata.js';
+import { addPngMetadata, buildXmpPacket, digitalSourceTypeOf, formatParameters, validateMetadata, type ImageMetadata } from './metadata.js';
 import { rgbFromSharp, sharpFromRgb } from './rgb.js';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
@@ -49,7 +49,7 @@ export async function encodeImage(image: RgbImage, format: ImageFormat, meta: Im
   }
   validateMetadata(meta);
   const parameters = formatParameters(meta, image);
-  let pipeline = sharpFromRgb(image).withXmp(buildXmpPacket(parameters));
+  let pipeline = sharpFromRgb(image).withXmp(buildXmpPacket(parameters, digitalSourceTypeOf(meta)));
   // libvips writes EXIF strings as ASCII (other characters become '?'): only write a lossless UserComment.
   // IFD2 is libexif's EXIF sub-IFD, where UserComment (tag 0x9286) lives.
   // eslint-disable-next-line no-control-regex -- an ASCII test includes the control range

@@ -17,7 +17,7 @@
  * JPEG and WebP carry the XMP packet and the parameters text (see encode.ts, which
  * encodes and resizes).
  */
-import type { Candidate, Footprint, GenerationResult } from '../types.js';
+import type { Candidate, Footprint, GenerationResult, ImagePromptSummary } from '../types.js';
 import { escapeXml, unescapeXml } from '../util/xml.js';
 import {
   createInternationalTextChunk,
@@ -51,6 +51,8 @@ export interface ImageMetadata {
   rank?: number;
   /** The footprint of the request the image came from (its own chunk, see above). */
   footprint?: Footprint;
+  /** The image prompt (completion, edit, variation) the image came from. */
+  imagePrompt?: ImagePromptSummary;
 }
 
 /** What an image says about itself; every field is absent when the file lacks it. */
@@ -71,6 +73,18 @@ export interface ReadImageMetadata {
 
 /** IPTC NewsCodes URI for "created by a model trained on sampled content". */
 export const TRAINED_ALGORITHMIC_MEDIA = 'http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia';
+/**
+ * IPTC NewsCodes URI for "a composite that includes trained algorithmic media": an image
+ * prompt that kept codes of a source image (an edit, a completion, a variation keeping a share).
+ */
+export const COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA = 'http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia';
+
+/** The digital source type an image's metadata declares: composite when it kept part of a source image. */
+export function digitalSourceTypeOf(meta: ImageMetadata): string {
+  const p = meta.imagePrompt;
+  const keptSource = p !== undefined && !(p.mode === 'vary' && p.keepShare === 0);
+  return keptSource ? COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA : TRAINED_ALGORITHMIC_MEDIA;
+}
 export const IPTC_EXT_NAMESPACE = 'http://iptc.org/std/Iptc4xmpExt/2008-02-29/';
 /** The keyword under which XMP lives in PNG (XMP Specification Part 3). */
 export const XMP_PNG_KEYWORD = 'XML:com.adobe.xmp';
@@ -110,10 +124,17 @@ export function formatParameters(meta: ImageMetadata, size: { width: number; hei
   );
   if (meta.score !== null) pairs.push(['CLIP score', meta.score.toFixed(3)]);
   if (meta.rank !== undefined) pairs.push(['Rank', String(meta.rank)]);
+  if (meta.imagePrompt !== undefined) pairs.push(['Image prompt', describeImagePrompt(meta.imagePrompt)]);
   const lines = [meta.prompt];
   if (meta.negativePrompt !== null && meta.negativePrompt !== '') lines.push(`Negative prompt: ${meta.negativePrompt}`);
   lines.push(pairs.map(([key, value]) => `${key}: ${value}`).join(', '));
   return lines.join('\n');
+}
+
+/** "complete 4 rows", "edit 12/64 codes", "vary keep 0.5", then the source's hash prefix. */
+function describeImagePrompt(p: ImagePromptSummary): string {
+  const setting = p.mode === 'complete' ? `${p.keepRows} rows` : p.mode === 'edit' ? `${p.resampledCells}/${p.cells} codes` : `keep ${p.keepShare}`;
+  return `${p.mode} ${setting} of ${p.sourceSha256.slice(0, 12)}`;
 }
 
 /**
@@ -121,7 +142,7 @@ export function formatParameters(meta: ImageMetadata, size: { width: number; hei
  * parameters text as dc:description. Written as plain RDF/XML so that any XMP
  * reader (exiftool, Adobe, Photoshop's "Content Credentials" panel) finds it.
  */
-export function buildXmpPacket(parameters: string): string {
+export function buildXmpPacket(parameters: string, digitalSourceType: string = TRAINED_ALGORITHMIC_MEDIA): string {
   return [
     '<?xpacket begin="\uFEFF" id="W5M0MpCehiHzreSzNTczkc9d"?>',
     '<x:xmpmeta xmlns:x="adobe:ns:meta/">',
@@ -130,7 +151,7 @@ export function buildXmpPacket(parameters: string): string {
     `    xmlns:Iptc4xmpExt="${IPTC_EXT_NAMESPACE}"`,
     '    xmlns:xmp="http://ns.adobe.com/xap/1.0/"',
     '    xmlns:dc="http://purl.org/dc/elements/1.1/"',
-    `    Iptc4xmpExt:DigitalSourceType="${TRAINED_ALGORITHMIC_MEDIA}"`,
+    `    Iptc4xmpExt:DigitalSourceType="${digitalSourceType}"`,
     `    xmp:CreatorTool="${CREATOR_TOOL}">`,
     '   <dc:description>',
     '    <rdf:Alt>',
@@ -194,6 +215,7 @@ function canonicalMetadata(meta: ImageMetadata): ImageMetadata {
     model: meta.model,
     score: meta.score,
     ...(meta.rank === undefined ? {} : { rank: meta.rank }),
+    ...(meta.imagePrompt === undefined ? {} : { imagePrompt: meta.imagePrompt }),
   };
 }
 
@@ -213,6 +235,7 @@ export function imageMetadataFor(result: GenerationResult, candidate: Candidate)
     model: result.model,
     score: candidate.score,
     rank: candidate.rank,
+    ...(result.imagePrompt === undefined ? {} : { imagePrompt: result.imagePrompt }),
   };
 }
 
@@ -225,7 +248,7 @@ export function addPngMetadata(png: Uint8Array, meta: ImageMetadata): Buffer {
   return replaceTextChunks(png, [
     createTextChunkAuto(PARAMETERS_KEYWORD, parameters),
     // XMP in PNG is uncompressed iTXt with empty language tag and translated keyword (XMP spec Part 3).
-    createInternationalTextChunk(XMP_PNG_KEYWORD, buildXmpPacket(parameters)),
+    createInternationalTextChunk(XMP_PNG_KEYWORD, buildXmpPacket(parameters, digitalSourceTypeOf(meta))),
     createInternationalTextChunk(TESSERA_KEYWORD, JSON.stringify(canonicalMetadata(meta))),
     ...(meta.footprint === undefined ? [] : [createInternationalTextChunk(FOOTPRINT_KEYWORD, JSON.stringify({ scope: 'request', ...meta.footprint }))]),
   ]);

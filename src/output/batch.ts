@@ -32,6 +32,17 @@ export interface RecordSpec {
   model: string;
   model_sha256: string;
   device: Device;
+  /** An image prompt's inputs (absent for text alone, so text records keep their bytes). */
+  image?: {
+    mode: 'complete' | 'edit' | 'vary';
+    /** The path as the line gives it, and the SHA-256 of the file's bytes. */
+    file: string;
+    sha256: string;
+    mask: string | null;
+    mask_sha256: string | null;
+    keep_rows: number | null;
+    keep_share: number | null;
+  };
 }
 
 /** records/NNNN.json: everything about a completed prompt except timings. */

@@ -6,7 +6,7 @@
  */
 import type { ImageFormat, UpscaleKernel } from '../image/index.js';
 import { footprintJson } from '../footprint/report.js';
-import type { Candidate, GenerationResult, ImagesUsage } from '../types.js';
+import type { Candidate, GenerationResult, ImagePromptSummary, ImagesUsage } from '../types.js';
 import { renderResult, writeFiles, type ResultLayout } from './writer.js';
 
 export interface StoredImage {
@@ -42,6 +42,8 @@ export interface GenerationRecord {
   usage?: ImagesUsage | null;
   /** The request's footprint (footprintJson: FLOPs per stage, time, energy and its method, gCO2e); null when not measured. */
   footprint?: Record<string, unknown> | null;
+  /** The image prompt (edit, completion, variation) the images came from; absent for text alone. */
+  image_prompt?: ImagePromptSummary;
 }
 
 /** What the request decided about its output, besides the result itself. */
@@ -129,6 +131,7 @@ export async function writeServerResult(
     candidates,
     usage: result.usage ?? null,
     footprint: result.footprint === undefined ? null : footprintJson(result.footprint),
+    ...(result.imagePrompt === undefined ? {} : { image_prompt: result.imagePrompt }),
   };
   await sink.save(record);
   return { record, kept };

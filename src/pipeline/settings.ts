@@ -2,6 +2,7 @@ import { TesseraError } from '../errors.js';
 import type { ModelManifest } from '../model/manifest.js';
 import { MAX_SEED, randomSeed } from '../sampler/rng.js';
 import type { GenerateRequest, SamplingSettings } from '../types.js';
+import { resolveImagePrompt, type ResolvedImagePrompt } from './image-prompt.js';
 
 /** Bounds of every request field, shared by the CLI, the HTTP API and the batch runner. */
 export const LIMITS = {
@@ -93,11 +94,16 @@ export interface ResolvedRequest {
   rerank: boolean;
   /** Previews decode only the first this many candidates (the ones a face shows). */
   previewCandidates: number;
+  /** The image prompt (completion, edit, variation); null for text alone. */
+  image: ResolvedImagePrompt | null;
 }
 
 /** Applies the manifest's defaults to a request and checks every field's range. */
 export function resolveRequest(request: GenerateRequest, manifest: ModelManifest): ResolvedRequest {
-  const prompt = checkPrompt(request.prompt);
+  const image = request.image === undefined || request.image === null ? null : resolveImagePrompt(request.image, manifest);
+  // A variation needs no text: an absent or empty caption samples unconditioned on text.
+  const uncaptioned = image?.mode === 'vary' && (request.prompt === undefined || request.prompt === null || request.prompt === '');
+  const prompt = uncaptioned ? '' : checkPrompt(request.prompt);
   const negativePrompt = request.negativePrompt === undefined || request.negativePrompt === null ? null : checkPrompt(request.negativePrompt, 'negativePrompt');
   const d = manifest.sampling;
   const candidates = integerIn('candidates', request.candidates ?? d.candidates, LIMITS.candidates.min, LIMITS.candidates.max);
@@ -126,5 +132,5 @@ export function resolveRequest(request: GenerateRequest, manifest: ModelManifest
   }
   const previewCandidates =
     request.previewCandidates === undefined ? settings.candidates : Math.min(settings.candidates, integerIn('previewCandidates', request.previewCandidates, 0, LIMITS.candidates.max));
-  return { prompt, negativePrompt, seed, settings, candidateIndices, rerank: request.rerank ?? true, previewCandidates };
+  return { prompt, negativePrompt, seed, settings, candidateIndices, rerank: request.rerank ?? true, previewCandidates, image };
 }

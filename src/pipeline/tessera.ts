@@ -5,6 +5,7 @@ import { resolveRequest, type ResolvedRequest } from './settings.js';
 import { generationFlops, modelCost, type ModelCost } from '../footprint/flops.js';
 import { DEFAULT_GRID, type FootprintSettings } from '../footprint/report.js';
 import { usageFor } from '../footprint/usage.js';
+import { forcedFor, sourceImage, summaryOf } from './image-prompt.js';
 import type { Candidate, GenerateCallbacks, GenerateRequest, GenerationEvent, GenerationResult, RgbImage, StageFlops } from '../types.js';
 
 export { fillPartialGrid };
@@ -85,12 +86,18 @@ export class Tessera {
     return this.model.manifest;
   }
 
-  /** Resolves settings and tokenizes; throws a TesseraError on bad input, before any inference. */
+  /**
+   * Resolves settings and tokenizes; throws a TesseraError on bad input, before any inference.
+   * A request with an image prompt must have its codes encoded already: use prepareRequest.
+   */
   prepare(request: GenerateRequest | ResolvedRequest): PreparedRequest {
     const { manifest, tokenizer } = this.model;
     // A request resolved elsewhere (the HTTP process validates before it queues) is not resolved again.
     const resolved = isResolved(request) ? request : resolveRequest(request, manifest);
-    const text = tokenizer.encode(resolved.prompt);
+    const { image } = resolved;
+    // An uncaptioned variation is conditioned on the unconditional text (the model's "no caption").
+    const uncaptioned = image?.mode === 'vary' && resolved.prompt === '';
+    const text = uncaptioned ? { ids: manifest.text.unconditionalIds, unknownWords: [], truncated: false, tokenCount: 0 } : tokenizer.encode(resolved.prompt);
     const negative = resolved.negativePrompt === null ? null : tokenizer.encode(resolved.negativePrompt);
     const warnings: string[] = [];
     const unknownWords = [...text.unknownWords, ...(negative?.unknownWords ?? []).filter((w) => !text.unknownWords.includes(w))];
@@ -108,7 +115,10 @@ export class Tessera {
     if (negative !== null && !guided) {
       warnings.push('the negative prompt has no effect without guidance (guidance scale 1): set a guidance scale above 1 to use it');
     }
-    const unconditionalIds = guided ? (negative?.ids ?? manifest.text.unconditionalIds) : null;
+    // Guidance mixes the text's logits with the unconditional ones: with no text they are the same, so no twin rows.
+    const unconditionalIds = guided && !uncaptioned ? (negative?.ids ?? manifest.text.unconditionalIds) : null;
+    if (uncaptioned && negative !== null) warnings.push('a variation without a caption has no text to guide: the negative prompt has no effect (add a caption)');
+    if (image?.adjusted) warnings.push(`input image ${image.adjusted}`);
     const sequences = resolved.candidateIndices.map((candidateIndex) => ({
       textIds: text.ids,
       unconditionalIds,
@@ -116,9 +126,18 @@ export class Tessera {
       seed: resolved.seed,
       candidateIndex,
       processors: { temperature: settings.temperature, topK: settings.topK, topP: settings.topP },
+      forced: image === null ? null : forcedFor(image, resolved.seed, candidateIndex, manifest.image.grid),
     }));
     const textTokens = { prompt: { tokenCount: text.tokenCount, truncated: text.truncated }, negative: negative === null ? null : { tokenCount: negative.tokenCount, truncated: negative.truncated } };
     return { resolved, warnings, unknownWords, promptTruncated: text.truncated, sequences, textTokens };
+  }
+
+  /** Resolves, encodes an image prompt's source to codes (the VQ encoder), and prepares. */
+  async prepareRequest(request: GenerateRequest | ResolvedRequest): Promise<PreparedRequest> {
+    const resolved = isResolved(request) ? request : resolveRequest(request, this.model.manifest);
+    if (resolved.image === null || resolved.image.codes !== null) return this.prepare(resolved);
+    const [codes] = await this.model.decoder.encode([sourceImage(resolved.image, this.model.manifest.image.size)]);
+    return this.prepare({ ...resolved, image: { ...resolved.image, codes: Array.from(codes) } });
   }
 
   async generate(request: GenerateRequest, callbacks: GenerateCallbacks = {}): Promise<GenerationResult> {
@@ -134,7 +153,7 @@ export class Tessera {
   async generateMany(requests: readonly (GenerateRequest | PreparedRequest)[], callbacks: GenerateCallbacks = {}): Promise<GenerationResult[]> {
     const { sampler } = this.model;
     const started = performance.now();
-    let prepared = requests.map((r) => (isPrepared(r) ? r : this.prepare(r)));
+    let prepared = await Promise.all(requests.map((r) => (isPrepared(r) ? r : this.prepareRequest(r))));
     // Without a listener there is no one to show previews to: decode none.
     if (callbacks.onEvent === undefined) prepared = prepared.map((p) => ({ ...p, resolved: { ...p.resolved, previewCandidates: 0 } }));
     const run = this.startRun(prepared, (event) => callbacks.onEvent?.(event), started);
@@ -162,7 +181,15 @@ export class Tessera {
   async scoreAndRank(p: PreparedRequest, images: RgbImage[], codes: Int32Array[]): Promise<{ result: GenerationResult; rerankMs: number }> {
     const { reranker } = this.model;
     const started = performance.now();
-    const scored = p.resolved.rerank && reranker !== null ? await reranker.scoreWithEmbeddings(p.resolved.prompt, images) : null;
+    const { image } = p.resolved;
+    let scored: { scores: number[]; imageEmbeddings: Float32Array[] } | null = null;
+    if (p.resolved.rerank && reranker !== null) {
+      // A variation is ranked by likeness to its source (CLIP image-image cosine), not by its caption.
+      scored =
+        image?.mode === 'vary'
+          ? await reranker.similarityWithEmbeddings(sourceImage(image, this.model.manifest.image.size), images)
+          : await reranker.scoreWithEmbeddings(p.resolved.prompt, images);
+    }
     const rerankMs = performance.now() - started;
     return { result: this.rank(p, images, codes, scored), rerankMs };
   }
@@ -194,6 +221,7 @@ export class Tessera {
       promptTruncated: p.promptTruncated,
       // Every image token of every candidate was sampled (a stopped run has no result).
       usage: usageFor(this.model.manifest, { ...p.textTokens, guidanceScale: resolved.settings.guidanceScale, candidates: candidates.length }),
+      ...(resolved.image === null ? {} : { imagePrompt: summaryOf(resolved.image) }),
     };
   }
 

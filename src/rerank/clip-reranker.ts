@@ -121,6 +121,17 @@ export class ClipReranker {
     return { scores: imageEmbeddings.map((image) => cosine(text, image)), imageEmbeddings };
   }
 
+  /** Cosine similarity of each image with `source` in CLIP's image space (variations rank by it), in input order. */
+  async similarity(source: RgbImage, images: readonly RgbImage[]): Promise<number[]> {
+    return (await this.similarityWithEmbeddings(source, images)).scores;
+  }
+
+  /** similarity() with the images' embeddings, as scoreWithEmbeddings gives them. */
+  async similarityWithEmbeddings(source: RgbImage, images: readonly RgbImage[]): Promise<{ scores: number[]; imageEmbeddings: Float32Array[] }> {
+    const [reference, ...imageEmbeddings] = await this.embedImages([source, ...images]);
+    return { scores: imageEmbeddings.map((image) => cosine(reference, image)), imageEmbeddings };
+  }
+
   async dispose(): Promise<void> {
     await Promise.all([this.textModel.dispose(), this.visionModel.dispose()]);
   }

@@ -71,6 +71,8 @@ const WIRE_PARAM: Record<string, string> = {
   guidanceScale: 'guidance_scale',
   previewEvery: 'preview_every',
   keep: 'n',
+  keepShare: 'keep_share',
+  keepRows: 'keep_rows',
 };
 
 export function wireParam(param: string | undefined | null): string | null {

@@ -18,6 +18,7 @@ import { securityPlugin } from './plugins/security.js';
 import { healthRoutes } from './routes/health.js';
 import { historyRoutes } from './routes/history.js';
 import { imageRoutes } from './routes/images.js';
+import { imagePromptRoutes } from './routes/image-prompts.js';
 import { jobRoutes } from './routes/jobs.js';
 import { pageRoutes } from './routes/page.js';
 import { ResultStore } from './store.js';
@@ -119,6 +120,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
   await app.register(docsPlugin);
   await app.register(healthRoutes);
   await app.register(imageRoutes);
+  await app.register(imagePromptRoutes);
   await app.register(jobRoutes);
   await app.register(historyRoutes);
   await app.register(searchRoutes);

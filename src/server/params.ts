@@ -6,7 +6,7 @@
 import { IMAGE_FORMATS, type ImageFormat, type UpscaleKernel } from '../image/index.js';
 import type { ModelManifest } from '../model/manifest.js';
 import { resolveRequest, type ResolvedRequest } from '../pipeline/settings.js';
-import type { GenerateRequest } from '../types.js';
+import type { GenerateRequest, ImagePromptInput } from '../types.js';
 import { isTesseraError, type ErrorCode } from '../errors.js';
 import { ApiError, wireParam } from './api-error.js';
 
@@ -122,7 +122,24 @@ export interface ParseContext {
   defaultPreviewEvery: number;
   /** A plain JSON response has no use for previews: skip decoding them unless asked. */
   sync?: boolean;
+  /** The image half of an edit or variation (built from the upload by routes/image-prompts.ts). */
+  image?: ImagePromptInput;
 }
+
+/** The model a body names (`model`), or the first installed; 404 for one not served. */
+export function pickModel(b: Record<string, unknown>, models: readonly ModelRef[]): ModelRef {
+  const modelName = typed<string>(b, 'model', 'string');
+  const model = modelName === undefined ? models[0] : models.find((m) => m.id === modelName);
+  if (model === undefined) {
+    throw new ApiError('TESSERA_ERR_MODEL_UNKNOWN', `model ${JSON.stringify(modelName)} does not exist; installed: ${models.map((m) => JSON.stringify(m.id)).join(', ')}`, {
+      param: 'model',
+    });
+  }
+  return model;
+}
+
+/** Codes of the pipeline's checks that reach the client as they are (the rest are invalid values). */
+const KEPT_CODES: readonly ErrorCode[] = ['TESSERA_ERR_PROMPT', 'TESSERA_ERR_MASK', 'TESSERA_ERR_NO_IMAGE_ENCODER'];
 
 /** Parses and validates a generation body; throws ApiError (400/404) naming the field. */
 export function parseImageParams(body: unknown, context: ParseContext): ImageParams {
@@ -133,16 +150,12 @@ export function parseImageParams(body: unknown, context: ParseContext): ImagePar
   for (const key of Object.keys(b)) {
     if (!KNOWN_FIELDS.has(key)) throw bad(key, `unrecognized request argument: ${key}`, 'TESSERA_ERR_UNKNOWN_PARAMETER');
   }
-  if (b.prompt === undefined || b.prompt === null) throw bad('prompt', 'prompt is required', 'TESSERA_ERR_MISSING_PARAMETER');
-  const prompt = typed<string>(b, 'prompt', 'string') as string;
+  // A variation's caption is optional; every other request needs a prompt.
+  const promptOptional = context.image?.mode === 'vary';
+  if ((b.prompt === undefined || b.prompt === null) && !promptOptional) throw bad('prompt', 'prompt is required', 'TESSERA_ERR_MISSING_PARAMETER');
+  const prompt = typed<string>(b, 'prompt', 'string') ?? '';
 
-  const modelName = typed<string>(b, 'model', 'string');
-  const model = modelName === undefined ? context.models[0] : context.models.find((m) => m.id === modelName);
-  if (model === undefined) {
-    throw new ApiError('TESSERA_ERR_MODEL_UNKNOWN', `model ${JSON.stringify(modelName)} does not exist; installed: ${context.models.map((m) => JSON.stringify(m.id)).join(', ')}`, {
-      param: 'model',
-    });
-  }
+  const model = pickModel(b, context.models);
   const manifest = model.manifest;
 
   const n = typed<number>(b, 'n', 'integer') ?? 1;
@@ -219,12 +232,13 @@ export function parseImageParams(body: unknown, context: ParseContext): ImagePar
     topP: typed<number>(b, 'top_p', 'number'),
     guidanceScale: typed<number>(b, 'guidance_scale', 'number'),
     previewEvery,
+    ...(context.image === undefined ? {} : { image: context.image }),
   };
   let resolved: ResolvedRequest;
   try {
     resolved = resolveRequest(request, manifest);
   } catch (error) {
-    if (isTesseraError(error)) throw bad(wireParam(error.param) ?? 'body', error.message.replace(/^(\w+)/, (w) => wireParam(w) ?? w), error.code === 'TESSERA_ERR_PROMPT' ? 'TESSERA_ERR_PROMPT' : 'TESSERA_ERR_OPTION');
+    if (isTesseraError(error)) throw bad(wireParam(error.param) ?? 'body', error.message.replace(/^(\w+)/, (w) => wireParam(w) ?? w), KEPT_CODES.includes(error.code) ? error.code : 'TESSERA_ERR_OPTION');
     throw error;
   }
   request.seed = resolved.seed;

@@ -1,4 +1,5 @@
 // Tessera gallery: plain ES module, no dependencies, nothing inline (the page's CSP forbids it).
+import { setupImagePrompts } from './image-prompt.js';
 const $ = (id) => document.getElementById(id);
 const state = { job: null, historyOffset: 0, historyQuery: '', search: null, searchOffset: 0 };
 
@@ -45,6 +46,7 @@ async function loadModels() {
     $('model-info').textContent = `${model.id} · native ${model.native_size} · ${model.steps} steps`;
     const select = $('size');
     select.replaceChildren(...model.sizes.map((s, i) => el('option', { value: s, text: i === 0 ? `${s} (native)` : `${s} (upscaled)` })));
+    imagePrompts.setSize(Number(model.native_size.split('x')[0]));
     $('candidates').value = String(model.sampling.candidates);
     $('n').value = String(Math.min(model.sampling.keep, model.sampling.candidates));
   } catch (error) {
@@ -124,7 +126,7 @@ function showResult(record) {
     ]);
     // Kept images are indexed for search: each can ask for more like it.
     const like = c.kept && keptFile.has(c.candidate_index) ? [moreLikeButton(`${record.id}/${keptFile.get(c.candidate_index)}`)] : [];
-    const figure = el('figure', { class: `candidate${c.kept ? ' kept' : ''}`, 'data-rank': String(c.rank), title: `seed ${c.seed}, candidate ${c.candidate_index}` }, [img, caption, ...like]);
+    const figure = el('figure', { class: `candidate${c.kept ? ' kept' : ''}`, 'data-rank': String(c.rank), title: `seed ${c.seed}, candidate ${c.candidate_index}` }, [img, caption, imagePrompts.actionsFor(c.url), ...like]);
     return figure;
   });
   $('results').replaceChildren(...cards);
@@ -135,12 +137,32 @@ function showResult(record) {
   setStatus(`Done: ${record.candidates.length} candidates, ${record.images.length} kept, seed ${record.seed}${t ? `, ${(t / 1000).toFixed(2)} s` : ''}${record.upscaled ? ` (upscaled to ${record.size})` : ''}.${footprint}${warnings}`);
 }
 
+/** Images of an edit, completion or variation (OpenAI's response `data`), best first. */
+function showImages(images, title) {
+  $('previews').replaceChildren();
+  $('results-title').hidden = false;
+  $('results-title').textContent = title;
+  $('results').replaceChildren(
+    ...images.map((image) => {
+      const caption = el('figcaption', {}, [
+        el('span', { class: 'rank', text: `#${image.rank}` }),
+        el('span', { class: 'score', text: image.clip_score === null ? 'no score' : image.clip_score.toFixed(3) }),
+      ]);
+      const img = el('img', { src: image.url, alt: `result ${image.rank}` });
+      return el('figure', { class: 'candidate kept', 'data-rank': String(image.rank), title: `seed ${image.seed}, candidate ${image.candidate_index}` }, [img, caption, imagePrompts.actionsFor(image.url)]);
+    }),
+  );
+}
+
+const imagePrompts = setupImagePrompts({ headers, setStatus, el, showImages, refreshHistory: () => loadHistory(true) });
+
 async function generate(event) {
   event.preventDefault();
   $('generate').disabled = true;
   $('cancel').disabled = false;
   $('results').replaceChildren();
   $('results-title').hidden = true;
+  $('results-title').textContent = 'Candidates, ranked by CLIP score';
   $('previews').replaceChildren();
   const progress = $('progress');
   progress.hidden = false;

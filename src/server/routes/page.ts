@@ -1,4 +1,4 @@
-/** The gallery page and its two static files, from a fixed list (no request path reaches the filesystem). */
+/** The gallery page and its static files, from a fixed list (no request path reaches the filesystem). */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
@@ -7,6 +7,7 @@ import { PUBLIC_DIR } from '../options.js';
 const FILES: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/static/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/static/image-prompt.js': { file: 'image-prompt.js', type: 'text/javascript; charset=utf-8' },
   '/static/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
 };
 

@@ -131,7 +131,8 @@ class Scheduler {
       if (next.run === undefined) {
         const started = performance.now();
         try {
-          const prepared = next.requests.map((request) => this.tessera.prepare(request));
+          // An image prompt's source is encoded here, where the model is (the HTTP process only checked it).
+          const prepared = await Promise.all(next.requests.map((request) => this.tessera.prepareRequest(request)));
           next.run = this.tessera.startRun(prepared, (event) => send({ type: 'event', id: next.id, event }), started);
         } catch (error) {
           this.queue.shift();
