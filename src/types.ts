@@ -167,7 +167,7 @@ export type EnergyMethod = 'rapl' | 'cpu-time';
  * time, energy with its method, gCO2e at the grid intensity of when it ran.
  */
 export interface Footprint {
-  /** null where the architecture's graphs are not counted (encoder-decoder). */
+  /** Counted from the package's graphs (both architectures); null only in sums that include an uncounted run. */
   flops: StageFlops | null;
   wallSeconds: number;
   cpuSeconds: number;

@@ -28,6 +28,8 @@ export interface ConvCost {
 }
 
 export interface ModelCost {
+  /** Encoder-decoder packages: the text encoder (prefill is then the cross keys/values graph). */
+  textEncoder: TransformerCost | null;
   prefill: TransformerCost;
   step: TransformerCost;
   decoder: ConvCost;
@@ -47,8 +49,11 @@ function weightOf(graph: OnnxGraph, inputs: readonly string[]): number[] | null 
   return init !== undefined && init.dims.length === 2 ? init.dims : null;
 }
 
-/** Sums a graph's weight products: all but the last go per token, the last is the head. */
-export function transformerCost(graph: OnnxGraph): TransformerCost {
+/**
+ * Sums a graph's weight products: all but the last go per token, the last is the head
+ * (`head: false` for graphs without one: a text encoder, the cross keys/values prefill).
+ */
+export function transformerCost(graph: OnnxGraph, { head = true }: { head?: boolean } = {}): TransformerCost {
   const weights: number[] = [];
   let attentionProducts = 0;
   for (const node of graph.nodes) {
@@ -61,7 +66,7 @@ export function transformerCost(graph: OnnxGraph): TransformerCost {
     weights.push(w[0]! * w[1]!); // K × N, whichever of them transB swaps
   }
   if (weights.length === 0) throw new TesseraError('TESSERA_ERR_MODEL_FILE', 'graph has no weight products to count');
-  const headMacs = weights.pop()!;
+  const headMacs = head ? weights.pop()! : 0;
   return { macsPerToken: weights.reduce((a, b) => a + b, 0), headMacs, attentionProducts };
 }
 
@@ -73,6 +78,8 @@ export function transformerCost(graph: OnnxGraph): TransformerCost {
  */
 export function convCost(graph: OnnxGraph, input: string, spatial: [number, number]): ConvCost {
   const sizes = new Map<string, [number, number]>([[input, spatial]]);
+  // Constant values by output name: a Resize reads its scales from one.
+  const constants = new Map(graph.nodes.flatMap((n) => (n.op === 'Constant' && n.floats !== undefined ? [[n.outputs[0]!, n.floats] as const] : [])));
   let macs = 0;
   for (const node of graph.nodes) {
     const from = node.inputs.map((name) => sizes.get(name)).find((s) => s !== undefined);
@@ -91,6 +98,11 @@ export function convCost(graph: OnnxGraph, input: string, spatial: [number, numb
     } else if (node.op === 'DepthToSpace' && from !== undefined) {
       const block = node.attributes.blocksize?.[0] ?? 1;
       out = [from[0] * block, from[1] * block];
+    } else if ((node.op === 'Resize' || node.op === 'Upsample') && from !== undefined) {
+      // Resize(X, roi, scales) / Upsample(X, scales), NCHW scales from a Constant (the VQGAN's nearest ×2).
+      const scales = constants.get(node.inputs[node.op === 'Resize' ? 2 : 1] ?? '');
+      if (scales === undefined || scales.length !== 4) throw new TesseraError('TESSERA_ERR_MODEL_FILE', `cannot size ${node.op} ${node.outputs[0]}: no constant scales`);
+      out = [Math.floor(from[0] * scales[2]!), Math.floor(from[1] * scales[3]!)];
     } else if (node.op === 'Flatten' || node.op === 'GlobalAveragePool') {
       out = undefined;
     } else if (PRODUCTS.has(node.op)) {
@@ -120,8 +132,10 @@ export function modelCost(modelDir: string, manifest: ModelManifest): ModelCost 
     [clipTextTokens, clipTextWidth] = positions.dims as [number, number];
     clipVision = convCost(file(path.join(manifest.clip, 'onnx/vision_model.onnx')), 'pixel_values', [size, size]);
   }
+  const encoderDecoder = manifest.architecture === 'encoder-decoder';
   return {
-    prefill: transformerCost(file(manifest.generator.prefill)),
+    textEncoder: encoderDecoder ? transformerCost(file(manifest.encoderDecoder!.textEncoder), { head: false }) : null,
+    prefill: transformerCost(file(manifest.generator.prefill), { head: !encoderDecoder }),
     step: transformerCost(file(manifest.generator.step)),
     decoder: convCost(file(manifest.decoder), 'codes', [grid.height, grid.width]),
     clipText,
@@ -153,13 +167,28 @@ export function generationFlops(cost: ModelCost, manifest: ModelManifest, work: 
   const prefillRows = work.prefillRows ?? (work.guidance ? 2 : 1);
   const stepRows = work.candidates * (work.guidance ? 2 : 1);
   const hd = cost.generatorAttentionWidth;
-  // Prefill: every text token through the weights, the full T×T score square (masked
-  // afterwards), and the head only at the last text position ([P, V] logits).
-  const prefillMacs = prefillRows * (T * cost.prefill.macsPerToken + cost.prefill.attentionProducts * T * T * hd + cost.prefill.headMacs);
-  // Image token 0 comes from the prefill's logits; each later one is one step over all
-  // S slots (masked) plus the row's own new key.
-  const steps = imageTokens - 1;
-  const stepMacs = stepRows * (cost.step.macsPerToken + cost.step.attentionProducts * (S + 1) * hd + cost.step.headMacs);
+  let prefillMacs: number;
+  let steps: number;
+  let stepMacs: number;
+  if (cost.textEncoder === null) {
+    // Prefill: every text token through the weights, the full T×T score square (masked
+    // afterwards), and the head only at the last text position ([P, V] logits).
+    prefillMacs = prefillRows * (T * cost.prefill.macsPerToken + cost.prefill.attentionProducts * T * T * hd + cost.prefill.headMacs);
+    // Image token 0 comes from the prefill's logits; each later one is one step over all
+    // S slots (masked) plus the row's own new key.
+    steps = imageTokens - 1;
+    stepMacs = stepRows * (cost.step.macsPerToken + cost.step.attentionProducts * (S + 1) * hd + cost.step.headMacs);
+  } else {
+    // Encoder-decoder (DALL·E Mini/Mega): each distinct text through the encoder (T×T
+    // attention), then its cross keys/values once; every image token is a step from the
+    // start token, whose attention products are half over the S slots (+ its own key)
+    // and half over the T text states.
+    const encoder = cost.textEncoder;
+    prefillMacs = prefillRows * (T * encoder.macsPerToken + encoder.attentionProducts * T * T * hd + T * cost.prefill.macsPerToken);
+    steps = imageTokens;
+    const half = cost.step.attentionProducts / 2;
+    stepMacs = stepRows * (cost.step.macsPerToken + half * (S + 1) * hd + half * T * hd + cost.step.headMacs);
+  }
   const decoded = work.candidates + (work.previewImages ?? 0);
   let clipTextMacs = 0;
   let clipVisionMacs = 0;

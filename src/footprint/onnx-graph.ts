@@ -24,6 +24,11 @@ export interface OnnxNode {
   outputs: string[];
   /** INT and INTS attributes (kernel_shape, strides, pads, group, …); others are left out. */
   attributes: Record<string, number[]>;
+  /**
+   * A Constant node's float tensor value (e.g. a Resize's scales), when inline and small;
+   * undefined otherwise.
+   */
+  floats?: number[];
 }
 
 export interface OnnxGraph {
@@ -120,18 +125,33 @@ function readTensor(buf: Uint8Array, start: number, end: number): OnnxInitialize
   return { name, dims };
 }
 
-function readAttribute(buf: Uint8Array, start: number, end: number): { name: string; values: number[] } {
+/** TensorProto.data_type = 2, .float_data = 4 (packed), .raw_data = 9; FLOAT is data type 1. Up to 64 values. */
+function tensorFloats(buf: Uint8Array, start: number, end: number): number[] | undefined {
+  let dataType = 0;
+  let bytes: Uint8Array | null = null;
+  for (const f of new Reader(buf, start, end).fields()) {
+    if (f.field === 2 && f.wire === 0) dataType = f.value;
+    else if ((f.field === 9 || f.field === 4) && f.wire === 2) bytes = buf.subarray(f.start, f.end);
+  }
+  if (dataType !== 1 || bytes === null || bytes.length % 4 !== 0 || bytes.length > 256) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  return Array.from({ length: bytes.length / 4 }, (_, i) => view.getFloat32(i * 4, true));
+}
+
+function readAttribute(buf: Uint8Array, start: number, end: number): { name: string; values: number[]; floats?: number[] } {
   let name = '';
   const values: number[] = [];
+  let floats: number[] | undefined;
   for (const f of new Reader(buf, start, end).fields()) {
     if (f.field === 1 && f.wire === 2) name = text(buf, f);
+    else if (f.field === 5 && f.wire === 2) floats = tensorFloats(buf, f.start, f.end); // t
     else if (f.field === 3 && f.wire === 0) values.push(f.value); // i
     else if (f.field === 8) {
       if (f.wire === 2) packedVarints(buf, f, values);
       else values.push(f.value); // ints
     }
   }
-  return { name, values };
+  return { name, values, ...(floats === undefined ? {} : { floats }) };
 }
 
 function readNode(buf: Uint8Array, start: number, end: number): OnnxNode {
@@ -143,6 +163,7 @@ function readNode(buf: Uint8Array, start: number, end: number): OnnxNode {
     else if (f.field === 5 && f.wire === 2) {
       const a = readAttribute(buf, f.start, f.end);
       node.attributes[a.name] = a.values;
+      if (a.floats !== undefined) node.floats = a.floats; // a tensor attribute: Constant's value
     }
   }
   return node;

@@ -57,13 +57,12 @@ export class Tessera {
 
   /**
    * The graphs' cost, read from the package's ONNX files once (~0.4 s for the shipped
-   * model). Counted for decoder-only packages; null for encoder-decoder ones, whose
-   * text encoder and cross-attention the count does not model (their FLOPs are reported as not counted).
+   * model; a few seconds for Mini's external-data graphs, whose payloads are not read).
    */
   private modelCost(): ModelCost | null {
     if (this.cost === undefined) {
       const { manifest, dir } = this.model;
-      this.cost = manifest.architecture === 'decoder-only' ? modelCost(dir, manifest) : null;
+      this.cost = modelCost(dir, manifest);
     }
     return this.cost;
   }

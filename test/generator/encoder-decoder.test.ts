@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readReference } from '../../scripts/convert/min-dalle-check.js';
+import { generationFlops, modelCost } from '../../src/footprint/flops.js';
 import { EncoderDecoderGenerator } from '../../src/generator/encoder-decoder/generator.js';
 import { loadModel, type LoadedModel } from '../../src/pipeline/loader.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
@@ -65,8 +66,9 @@ describe('encoder-decoder generator behind the seam (min-dalle format)', () => {
     expect(result.kept).toHaveLength(1);
     expect(result.candidates.map((c) => [c.image.width, c.image.height])).toEqual([[256, 256], [256, 256]]);
     for (const c of result.candidates) expect(Array.from(c.tokens)).toEqual(ref.greedy.cases[0].tokens);
-    // The FLOP count models decoder-only graphs: here it says "not counted"; energy is still measured.
-    expect(result.footprint?.flops).toBeNull();
+    // FLOPs are counted from the package's own graphs (test/footprint/encoder-decoder-flops.test.ts):
+    // guidance on, so two text rows and four step rows, no CLIP.
+    expect(result.footprint?.flops).toEqual(generationFlops(modelCost(PACKAGE, tessera.manifest), tessera.manifest, { candidates: 2, guidance: true, rerank: false }));
     expect(result.footprint?.energyJoules).toBeGreaterThan(0);
     expect(result.usage?.output_tokens).toBe(2 * tessera.manifest.image.grid.height * tessera.manifest.image.grid.width);
     await tessera.dispose();
