@@ -20,7 +20,7 @@ export interface UsageInput {
   candidates: number;
   /** Image tokens per candidate (grid height × width). */
   imageTokensPerCandidate: number;
-  /** Tokens of input images (none today: Tessera has no edit endpoint). */
+  /** Codes of an input image the generator was given (an image prompt's kept codes). */
   inputImageTokens?: number;
   /**
    * Image tokens actually sampled when the run stopped early (cancelled, timed out);
@@ -64,14 +64,20 @@ export function usageFor(
     guidanceScale: number;
     candidates: number;
     sampledImageTokens?: number;
+    /** Image positions an image prompt fixed from its source (the same for every candidate). */
+    forcedImageTokens?: number;
   },
 ): ImagesUsage {
+  const perCandidate = model.image.grid.height * model.image.grid.width;
+  const forced = request.forcedImageTokens ?? 0;
   const guided = request.guidanceScale !== 1;
   return imagesUsage({
     promptTokens: fedTokens(request.prompt, model.text.length),
     negativePromptTokens: guided && request.negative !== null ? fedTokens(request.negative, model.text.length) : 0,
     candidates: request.candidates,
-    imageTokensPerCandidate: model.image.grid.height * model.image.grid.width,
+    // Forced positions are input (the source's codes, given once), not sampled output.
+    inputImageTokens: forced,
+    imageTokensPerCandidate: perCandidate - forced,
     ...(request.sampledImageTokens === undefined ? {} : { sampledImageTokens: request.sampledImageTokens }),
   });
 }

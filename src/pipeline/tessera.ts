@@ -6,6 +6,7 @@ import { generationFlops, modelCost, type ModelCost } from '../footprint/flops.j
 import { DEFAULT_GRID, type FootprintSettings } from '../footprint/report.js';
 import { usageFor } from '../footprint/usage.js';
 import { forcedFor, sourceImage, summaryOf } from './image-prompt.js';
+import { FREE } from '../sampler/conditioning.js';
 import type { Candidate, GenerateCallbacks, GenerateRequest, GenerationEvent, GenerationResult, RgbImage, StageFlops } from '../types.js';
 
 export { fillPartialGrid };
@@ -219,7 +220,7 @@ export class Tessera {
       unknownWords: p.unknownWords,
       promptTruncated: p.promptTruncated,
       // Every image token of every candidate was sampled (a stopped run has no result).
-      usage: usageFor(this.model.manifest, { ...p.textTokens, guidanceScale: resolved.settings.guidanceScale, candidates: candidates.length }),
+      usage: usageFor(this.model.manifest, { ...p.textTokens, guidanceScale: resolved.settings.guidanceScale, candidates: candidates.length, forcedImageTokens: forcedCount(p) }),
       ...(resolved.image === null ? {} : { imagePrompt: summaryOf(resolved.image) }),
     };
   }
@@ -227,4 +228,10 @@ export class Tessera {
   async dispose(): Promise<void> {
     await this.model.reranker?.dispose();
   }
+}
+
+/** Image positions an image prompt fixed from its source (the same in every sequence of a request). */
+function forcedCount(p: PreparedRequest): number {
+  const forced = p.sequences[0]?.forced;
+  return forced === undefined || forced === null ? 0 : forced.reduce((n, code) => n + (code === FREE ? 0 : 1), 0);
 }

@@ -45,6 +45,10 @@ describe('image prompts on the tiny model', () => {
     for (const c of result.candidates) expect(Array.from(c.tokens.subarray(0, 24))).toEqual(sourceCodes.slice(0, 24));
     // The sampled rows differ from the source somewhere (random weights draw noise).
     expect(result.candidates.some((c) => Array.from(c.tokens.subarray(24)).join() !== sourceCodes.slice(24).join())).toBe(true);
+    // Usage: the 24 kept codes are input image tokens (given once); output is what was sampled.
+    expect(result.usage?.input_tokens_details.image_tokens).toBe(24);
+    expect(result.usage?.output_tokens).toBe(4 * (64 - 24));
+    expect(result.usage?.input_tokens).toBe(result.usage!.input_tokens_details.text_tokens + 24);
   });
 
   it('an edit keeps every code outside the mask and samples inside', async () => {
