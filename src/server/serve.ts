@@ -32,6 +32,8 @@ Options:
   --queue URL          run requests on "tessera worker"s through Redis (redis://HOST:PORT[/DB])
                        instead of a local inference child; /readyz needs Redis and a worker
                        (docs/queue.md)
+  --attempts N         with --queue: runs per job, transient failures included (default 3)
+  --backoff-ms N       with --queue: first retry delay, doubled each retry (default 1000)
   --quiet              no request log
   --help               this text
 Footprint (in every response's tessera_footprint, record and PNG):
@@ -54,6 +56,8 @@ const OPTIONS = {
   'public-url': { type: 'string' },
   'worker-watchdog-ms': { type: 'string' },
   queue: { type: 'string' },
+  attempts: { type: 'string' },
+  'backoff-ms': { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean' },
   ...FOOTPRINT_FLAGS,
@@ -113,8 +117,14 @@ export async function runServe(argv: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TesseraError('TESSERA_ERR_OPTION', `--port must be from 0 to 65535, got ${port}`, { param: 'port' });
   const envKeys = (process.env.TESSERA_API_KEYS ?? '').split(',').map((k) => k.trim()).filter((k) => k !== '');
   const rate = numberFlag('rate-limit', values['rate-limit']);
+  if (values.queue === undefined && (values.attempts !== undefined || values['backoff-ms'] !== undefined)) {
+    throw new TesseraError('TESSERA_ERR_OPTION', `--${values.attempts !== undefined ? 'attempts' : 'backoff-ms'} needs --queue (it sets how queue jobs are retried)`, { param: 'queue' });
+  }
   // Loaded only with --queue: BullMQ stays out of a plain server.
-  const inference = values.queue === undefined ? undefined : (await import('../queue/remote.js')).queueInference(values.queue);
+  const inference =
+    values.queue === undefined
+      ? undefined
+      : (await import('../queue/remote.js')).queueInference(values.queue, (await import('../queue/settings.js')).queueSettingsFromFlags(values, ['attempts', 'backoff-ms']));
   const app = await buildOrExplain({
     inference,
     models: values.model,

@@ -124,6 +124,8 @@ describe('the CLI refuses bad queue usage before anything runs', () => {
     [['batch', prompts, '--out', `${dir}/o`, '--attempts', '3'], 2, 'TESSERA_ERR_OPTION', '--attempts needs --queue'],
     [['batch', prompts, '--out', `${dir}/o`, '--queue', 'redis://h:1', '--attempts', 'x'], 2, 'TESSERA_ERR_OPTION', '--attempts must be an integer'],
     [['batch', prompts, '--out', `${dir}/o`, '--queue', 'redis:/nope'], 2, 'TESSERA_ERR_QUEUE_URL', 'expected redis://HOST:PORT[/DB]'],
+    [['serve', '--backoff-ms', '10'], 2, 'TESSERA_ERR_OPTION', '--backoff-ms needs --queue'],
+    [['serve', '--queue', 'redis://h:1', '--attempts', '0'], 2, 'TESSERA_ERR_OPTION', '--attempts must be an integer from 1 to 100'],
   ])('tessera %j exits %i with %s', async (argv, code, errorCode, text) => {
     const result = await cli(...argv);
     expect(result.code).toBe(code);
