@@ -70,7 +70,7 @@ export async function warmUpCalibration(tessera: Tessera, first: Task, wattsPerC
   const [result] = await tessera.generateMany([warm]);
   const f = result.footprint;
   if (f === undefined || f.flops === null) {
-    throw new TesseraError('TESSERA_ERR_ENERGY', 'cannot calibrate the carbon-aware plan: this model\'s FLOPs are not counted (an encoder-decoder package)', { param: 'carbon-signal' });
+    throw new TesseraError('TESSERA_ERR_ENERGY', 'cannot calibrate the carbon-aware plan: the warm-up generation reported no FLOPs count', { param: 'carbon-signal' });
   }
   return calibrate({ flops: f.flops.total, cpuSeconds: Math.max(f.cpuSeconds, 1e-3), wallSeconds: Math.max(f.wallSeconds, 1e-3) }, wattsPerCore);
 }
