@@ -4,7 +4,7 @@
  * another: images/s of each, whether every request got the same images both ways
  * (fixed seeds), and a lone request's time against the sequential ones'.
  */
-import { decodeTextChunk, FOOTPRINT_KEYWORD, parsePngChunks, serializePngChunks } from '../../src/image/index.js';
+import { withoutFootprintChunk } from '../../src/image/index.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,7 +36,7 @@ export async function acrossRequests(model: string, prompt: string, rounds: numb
       });
       if (response.status !== 200) throw new Error(`request ${seed}: HTTP ${response.status} ${await response.text()}`);
       // Compared without the footprint chunk: it holds the request's own measured times.
-      return ((await response.json()) as Answer).data.map((d) => withoutFootprintChunk(d.b64_json));
+      return ((await response.json()) as Answer).data.map((d) => withoutFootprintChunk(Buffer.from(d.b64_json, 'base64')).toString('base64'));
     };
     const seeds = Array.from({ length: 8 }, (_, i) => 100 + i);
     await generate(1); // warm-up
@@ -88,8 +88,3 @@ export async function acrossRequests(model: string, prompt: string, rounds: numb
   }
 }
 
-/** A PNG (base64) without its `tessera:footprint` chunk, as base64. */
-function withoutFootprintChunk(b64: string): string {
-  const chunks = parsePngChunks(Buffer.from(b64, 'base64'));
-  return serializePngChunks(chunks.filter((c) => decodeTextChunk(c)?.keyword !== FOOTPRINT_KEYWORD)).toString('base64');
-}

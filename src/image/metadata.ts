@@ -22,9 +22,11 @@ import { escapeXml, unescapeXml } from '../util/xml.js';
 import {
   createInternationalTextChunk,
   createTextChunkAuto,
+  decodeTextChunk,
   parsePngChunks,
   readTextChunks,
   replaceTextChunks,
+  serializePngChunks,
   type PngTextEntry,
 } from './png-chunks.js';
 import { imageError } from './rgb.js';
@@ -91,6 +93,14 @@ export const XMP_PNG_KEYWORD = 'XML:com.adobe.xmp';
 export const PARAMETERS_KEYWORD = 'parameters';
 export const TESSERA_KEYWORD = 'tessera';
 export const FOOTPRINT_KEYWORD = 'tessera:footprint';
+
+/**
+ * The PNG without its footprint chunk: the one part of a result file that measures the run
+ * (time, energy) rather than follows from the request, so byte comparisons leave it out.
+ */
+export function withoutFootprintChunk(png: Buffer): Buffer {
+  return serializePngChunks(parsePngChunks(png).filter((chunk) => decodeTextChunk(chunk)?.keyword !== FOOTPRINT_KEYWORD));
+}
 export const SAMPLER_NAME = 'tessera-autoregressive';
 const CREATOR_TOOL = 'Tessera';
 
