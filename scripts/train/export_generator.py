@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import torch
 
-from gpt import GPT, PrefillGraph, StepGraph, split_past, step_input_names
+from gpt import GPT, PrefillGraph, StepGraph, split_past, step_dynamic_axes, step_input_names
 
 OPSET = 14
 
@@ -38,12 +38,10 @@ def export_generator(gpt: GPT, out_dir: str) -> dict:
                           "present_keys": {1: "rows", 3: "length"}, "present_values": {1: "rows", 3: "length"}},
         )
         ids, positions, mask, past_k, past_v = example_step_inputs(cfg, rows=3)
-        names = step_input_names(cfg.layers)
-        dynamic = {name: {0: "rows"} for name in names}
-        dynamic.update({"logits": {0: "rows"}, "new_keys": {1: "rows"}, "new_values": {1: "rows"}})
         torch.onnx.export(
             StepGraph(gpt), (ids, positions, mask, *split_past(past_k, past_v)), step_path, opset_version=OPSET,
-            input_names=names, output_names=["logits", "new_keys", "new_values"], dynamic_axes=dynamic,
+            input_names=step_input_names(cfg.layers), output_names=["logits", "new_keys", "new_values"],
+            dynamic_axes=step_dynamic_axes(cfg.layers),
         )
     import onnx
     for path in (prefill_path, step_path):

@@ -109,23 +109,29 @@ class Block(nn.Module):
         attended = F.softmax(scores, dim=-1) @ v  # [B, H, n, D]
         return self.merge(x, attended), k, v
 
-    def step(self, x, mask_bias, past_k_t, past_v):
-        """One token per row against fixed slots: x [R,1,W], past_k_t [R,H,D,S] (keys stored
-        transposed, so the score product reads them without a transpose copy), past_v
-        [R,H,S,D], mask_bias [R,1,1,S].
+    def step(self, x, mask_bias, past_k, past_v):
+        """One token per row against per-row slots: x [R,W], past_k and past_v [R,H,C,D],
+        mask_bias [R,1,1,C]. C is the number of slots the caller passes: the graph's slot
+        axis is dynamic, so Tessera passes only the slots filled so far (rounded up), not
+        all maxLength of them (issue 12: attention read every slot every step before).
+
+        Keys are plain [R,H,C,D], like values: the score product's transpose is fused into
+        the MatMul by onnxruntime (FusedMatMul transB, measured as fast as pre-transposed
+        keys), and a step's new key is then one contiguous write per (row, head) instead of
+        D strided ones (4 ms of JS per step at 128 rows before).
 
         Heads are split and merged by constant reshapes (rows as -1): with one token per row
         no transpose moves data, and the exported step graph carries no Shape/Gather/Concat
         chains computing view sizes (about 160 small ops per step before; issue 12)."""
         h, d = self.heads, self.head_dim
-        q, k, v = (t.reshape(-1, h, 1, d) for t in self.qkv(self.ln1(x)).chunk(3, dim=-1))  # [R, H, 1, D]
+        qkv = self.qkv(self.ln1(x)).split(h * d, dim=-1)  # 3 x [R, W]: one Split op
+        q, k, v = (t.reshape(-1, h, 1, d) for t in qkv)  # [R, H, 1, D]
         scale = 1.0 / math.sqrt(d)
-        past_scores = (q @ past_k_t) * scale + mask_bias  # [R, H, 1, S]
+        past_scores = (q @ past_k.transpose(-1, -2)) * scale + mask_bias  # [R, H, 1, C]
         self_score = (q * k).sum(-1, keepdim=True) * scale  # [R, H, 1, 1]
-        weights = F.softmax(torch.cat([past_scores, self_score], dim=-1), dim=-1)  # [R, H, 1, S+1]
-        slots = past_v.shape[2]
-        attended = weights[..., :slots] @ past_v + weights[..., slots:] * v  # [R, H, 1, D]
-        x = x + self.drop(self.proj(attended.reshape(-1, 1, h * d)))  # [R, 1, W]
+        weights = F.softmax(torch.cat([past_scores, self_score], dim=-1), dim=-1)  # [R, H, 1, C+1]
+        attended = weights[..., :-1] @ past_v + weights[..., -1:] * v  # [R, H, 1, D]
+        x = x + self.drop(self.proj(attended.reshape(-1, h * d)))  # [R, W]
         return x + self.drop(self.mlp(self.ln2(x))), k, v
 
 
@@ -185,9 +191,10 @@ class PrefillGraph(nn.Module):
 class StepGraph(nn.Module):
     """One decode step over fixed per-row slots; returns only the new keys/values.
 
-    Inputs: input_ids [R,1], position_ids [R,1], attention_mask [R,S], then per layer l
-    past_key_l [R,H,D,S] (transposed) and past_value_l [R,H,S,D]. One tensor per layer
-    means the graph never slices (copies) a layer out of a stacked cache.
+    Inputs: input_ids [R,1], position_ids [R,1], attention_mask [R,C], then per layer l
+    past_key_l and past_value_l [R,H,C,D], C <= max_length (the manifest's
+    generator.cache = {keys: "plain", slots: "filled"}). One tensor per layer means the
+    graph never slices (copies) a layer out of a stacked cache.
     """
 
     def __init__(self, gpt: GPT):
@@ -197,14 +204,16 @@ class StepGraph(nn.Module):
     def forward(self, input_ids, position_ids, attention_mask, *past):
         gpt = self.gpt
         layers = len(gpt.blocks)
-        x = gpt.token_embedding(input_ids) + gpt.position_embedding(position_ids)  # [R, 1, W]
+        # Rows as 2-D [R, W] throughout: onnxruntime then fuses each Linear's MatMul and
+        # bias Add into one Gemm (it does not for [R, 1, W]).
+        x = gpt.token_embedding(input_ids.reshape(-1)) + gpt.position_embedding(position_ids.reshape(-1))  # [R, W]
         mask_bias = ((1.0 - attention_mask) * MASK_VALUE)[:, None, None, :]  # [R, 1, 1, S]
         new_keys, new_values = [], []
         for layer, block in enumerate(gpt.blocks):
             x, k, v = block.step(x, mask_bias, past[layer], past[layers + layer])
             new_keys.append(k)
             new_values.append(v)
-        logits = gpt.head(gpt.ln_f(x[:, 0]))  # [R, V]
+        logits = gpt.head(gpt.ln_f(x))  # [R, V]
         return logits, torch.stack(new_keys), torch.stack(new_values)
 
 
@@ -213,8 +222,20 @@ def step_input_names(layers: int):
             + [f"past_value_{l}" for l in range(layers)])
 
 
+def step_dynamic_axes(layers: int) -> dict:
+    """Rows and slots are dynamic: a step may pass any number of slots up to max_length."""
+    dynamic = {name: {0: "rows", 2: "slots"} for name in step_input_names(layers)[3:]}
+    dynamic.update({"input_ids": {0: "rows"}, "position_ids": {0: "rows"}, "attention_mask": {0: "rows", 1: "slots"},
+                    "logits": {0: "rows"}, "new_keys": {1: "rows"}, "new_values": {1: "rows"}})
+    return dynamic
+
+
+# The step graph's cache contract, written to the manifest's generator.cache.
+STEP_CACHE = {"keys": "plain", "slots": "filled"}
+
+
 def split_past(past_keys: torch.Tensor, past_values: torch.Tensor):
-    """Stacked [L,R,H,S,D] caches -> the step graph's per-layer inputs (keys transposed)."""
-    keys = [past_keys[l].transpose(-1, -2).contiguous() for l in range(past_keys.shape[0])]
+    """Stacked [L,R,H,S,D] caches -> the step graph's per-layer inputs."""
+    keys = [past_keys[l].contiguous() for l in range(past_keys.shape[0])]
     values = [past_values[l].contiguous() for l in range(past_values.shape[0])]
     return keys + values

@@ -10,6 +10,8 @@ import json
 import os
 from typing import Optional
 
+from gpt import STEP_CACHE
+
 
 def sha256_file(path: str) -> str:
     digest = hashlib.sha256()
@@ -59,6 +61,7 @@ def write_manifest(out_dir: str, *, name: str, description: str, gpt_cfg, image_
             "maxLength": gpt_cfg.max_length,
             "prefill": "generator/prefill.onnx",
             "step": "generator/step.onnx",
+            "cache": dict(STEP_CACHE),
         },
         "decoder": "vae/decoder.onnx",
         "encoder": "vae/encoder.onnx",

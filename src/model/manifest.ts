@@ -20,7 +20,7 @@ export interface ModelManifest {
     unconditionalIds: number[];
   };
   image: { size: number; grid: { height: number; width: number }; vocabSize: number };
-  generator: { layers: number; heads: number; headDim: number; maxLength: number; prefill: string; step: string };
+  generator: { layers: number; heads: number; headDim: number; maxLength: number; prefill: string; step: string; cache?: StepCacheLayout };
   /** Present exactly when architecture is 'encoder-decoder' (docs/model-package.md). */
   encoderDecoder?: EncoderDecoderConfig;
   decoder: string;
@@ -30,6 +30,20 @@ export interface ModelManifest {
   sampling: SamplingSettings;
   files: Record<string, string>;
 }
+
+/**
+ * How the step graph takes its per-row KV slots (docs/model-package.md). `keys`:
+ * 'transposed' = past_key_l is [R, H, D, S]; 'plain' = [R, H, S, D] like the values.
+ * `slots`: 'all' = the graph's slot axis is fixed at maxLength; 'filled' = it is dynamic,
+ * and Tessera passes only the slots filled so far. Packages without the field
+ * (formatVersion 1 as first written, and min-dalle conversions) are transposed/all.
+ */
+export interface StepCacheLayout {
+  keys: 'transposed' | 'plain';
+  slots: 'all' | 'filled';
+}
+
+export const DEFAULT_STEP_CACHE: StepCacheLayout = { keys: 'transposed', slots: 'all' };
 
 export const SUPPORTED_ARCHITECTURES = ['decoder-only', 'encoder-decoder'] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
@@ -158,6 +172,7 @@ const manifestSchema = object({
     maxLength: integer(2),
     prefill: packagePath,
     step: packagePath,
+    cache: optional(object({ keys: literal('transposed', 'plain'), slots: literal('all', 'filled') })),
   }),
   encoderDecoder: optional(
     object({ textEncoder: packagePath, width: integer(1), imageStartToken: integer(0) }),

@@ -46,7 +46,7 @@ describe('decoder-only writePrefix', () => {
     generator.writePrefix(cache, 1, batch, 0);
     await generator.step(cache, Int32Array.from([4, 4]), Int32Array.from([0, 0]));
     generator.writePrefix(cache, 1, batch, 0); // row 1 starts over: only its text slots are valid
-    const { slots } = cache.shape;
+    const slots = cache.capacity;
     expect(Array.from(cache.mask.subarray(slots, 2 * slots)).filter((v) => v === 1)).toHaveLength(t);
     expect(cache.mask[t]).toBe(1); // row 0 keeps its stepped slot
   });

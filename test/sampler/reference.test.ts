@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type LoadedModel } from '../../src/pipeline/loader.js';
+import { DEFAULT_STEP_CACHE } from '../../src/model/manifest.js';
 import { ort } from '../../src/model/runtime.js';
 import { loadReference, maxAbsDiff, TINY_MODEL, sequencesOf } from '../helpers/tiny.js';
 
@@ -20,31 +21,60 @@ describe('generator graphs against PyTorch', () => {
     expect(sum(out.values)).toBeCloseTo(prefill.present_values_sum, 1);
   });
 
-  it('one step over fixed slots matches the PyTorch model, returning only the new entries', async () => {
+  // The reference stores the cache stacked [L, R, H, S, D]; the graph takes one tensor per
+  // layer in the manifest's layout (tiny-model: plain keys, dynamic slot axis).
+  function stepFeeds(capacity: number): Record<string, ort.Tensor> {
     const { step } = reference.graphs;
     const { layers, heads, headDim, maxLength } = model.manifest.generator;
+    const transposed = (model.manifest.generator.cache ?? DEFAULT_STEP_CACHE).keys === 'transposed';
     const rows = step.input_ids.length;
-    const session = (model.generator as unknown as { stepSession: ort.InferenceSession }).stepSession;
-    // The reference stores the cache stacked [L, R, H, S, D]; the graph takes one
-    // tensor per layer, keys transposed to [R, H, D, S].
+    const mask = new Float32Array(rows * capacity); // [R, C]
+    for (let r = 0; r < rows; r++) for (let s = 0; s < capacity; s++) mask[r * capacity + s] = step.attention_mask[r * maxLength + s];
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(step.input_ids.flat(), BigInt), [rows, 1]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from(step.position_ids.flat(), BigInt), [rows, 1]),
-      attention_mask: new ort.Tensor('float32', Float32Array.from(step.attention_mask), [rows, maxLength]),
+      attention_mask: new ort.Tensor('float32', mask, [rows, capacity]),
     };
     const block = rows * heads * maxLength * headDim;
     for (let l = 0; l < layers; l++) {
-      const keys = new Float32Array(block);
+      const keys = new Float32Array(rows * heads * capacity * headDim);
+      const values = new Float32Array(rows * heads * capacity * headDim);
       for (let rh = 0; rh < rows * heads; rh++) {
-        for (let s = 0; s < maxLength; s++) {
-          for (let d = 0; d < headDim; d++) keys[rh * headDim * maxLength + d * maxLength + s] = step.past_keys[l * block + rh * maxLength * headDim + s * headDim + d];
+        for (let s = 0; s < capacity; s++) {
+          for (let d = 0; d < headDim; d++) {
+            const from = l * block + (rh * maxLength + s) * headDim + d;
+            keys[transposed ? (rh * headDim + d) * capacity + s : (rh * capacity + s) * headDim + d] = step.past_keys[from];
+            values[(rh * capacity + s) * headDim + d] = step.past_values[from];
+          }
         }
       }
-      feeds[`past_key_${l}`] = new ort.Tensor('float32', keys, [rows, heads, headDim, maxLength]);
-      feeds[`past_value_${l}`] = new ort.Tensor('float32', Float32Array.from(step.past_values.slice(l * block, (l + 1) * block)), [rows, heads, maxLength, headDim]);
+      feeds[`past_key_${l}`] = new ort.Tensor('float32', keys, transposed ? [rows, heads, headDim, capacity] : [rows, heads, capacity, headDim]);
+      feeds[`past_value_${l}`] = new ort.Tensor('float32', values, [rows, heads, capacity, headDim]);
     }
-    const out = await session.run(feeds);
-    expect(out.new_keys.dims).toEqual([layers, rows, heads, 1, headDim]);
+    return feeds;
+  }
+
+  it('one step over all slots matches the PyTorch model, returning only the new entries', async () => {
+    const { step } = reference.graphs;
+    const { layers, heads, headDim, maxLength } = model.manifest.generator;
+    const session = (model.generator as unknown as { stepSession: ort.InferenceSession }).stepSession;
+    const out = await session.run(stepFeeds(maxLength));
+    expect(out.new_keys.dims).toEqual([layers, step.input_ids.length, heads, 1, headDim]);
+    expect(maxAbsDiff(out.logits.data as Float32Array, step.logits)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(out.new_keys.data as Float32Array, step.new_keys)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(out.new_values.data as Float32Array, step.new_values)).toBeLessThan(1e-4);
+  });
+
+  it('one step over only the filled slots gives the same outputs (the slot axis is dynamic)', async () => {
+    const { step } = reference.graphs;
+    const { maxLength } = model.manifest.generator;
+    expect(model.manifest.generator.cache).toEqual({ keys: 'plain', slots: 'filled' });
+    const rows = step.input_ids.length;
+    let filled = 0; // past slots in use by any row: the mask is 1 for slots < position
+    for (let r = 0; r < rows; r++) for (let s = 0; s < maxLength; s++) if (step.attention_mask[r * maxLength + s] === 1) filled = Math.max(filled, s + 1);
+    expect(filled).toBeLessThan(maxLength);
+    const session = (model.generator as unknown as { stepSession: ort.InferenceSession }).stepSession;
+    const out = await session.run(stepFeeds(filled));
     expect(maxAbsDiff(out.logits.data as Float32Array, step.logits)).toBeLessThan(1e-4);
     expect(maxAbsDiff(out.new_keys.data as Float32Array, step.new_keys)).toBeLessThan(1e-4);
     expect(maxAbsDiff(out.new_values.data as Float32Array, step.new_values)).toBeLessThan(1e-4);

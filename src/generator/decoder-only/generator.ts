@@ -7,7 +7,7 @@
  * after the text.
  */
 import { TesseraError } from '../../errors.js';
-import type { ModelManifest } from '../../model/manifest.js';
+import { DEFAULT_STEP_CACHE, type ModelManifest, type StepCacheLayout } from '../../model/manifest.js';
 import { ort } from '../../model/runtime.js';
 import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch } from '../generator.js';
 import { KvSlots } from './kv-slots.js';
@@ -31,6 +31,7 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
   private readonly heads: number;
   private readonly headDim: number;
   private readonly slots: number;
+  private readonly cacheLayout: StepCacheLayout;
   /** Per cache, the row each prefix of the last batch written into it was first written to. */
   private readonly prefixRows = new WeakMap<KvSlots, { batch: PrefixBatch; rows: Map<number, number> }>();
 
@@ -49,6 +50,7 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
     this.heads = generator.heads;
     this.headDim = generator.headDim;
     this.slots = generator.maxLength;
+    this.cacheLayout = generator.cache ?? DEFAULT_STEP_CACHE;
   }
 
   /** Image logits inside combined-vocabulary logits ([rows, V]): the image range starts at textVocab. */
@@ -87,7 +89,8 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
   }
 
   allocate(rows: number): KvSlots {
-    return new KvSlots({ layers: this.layers, heads: this.heads, slots: this.slots, headDim: this.headDim }, rows);
+    // The text prefix and the first step's key are the first writes.
+    return new KvSlots({ layers: this.layers, heads: this.heads, slots: this.slots, headDim: this.headDim }, rows, this.cacheLayout, this.textLength + 1);
   }
 
   /**
@@ -113,21 +116,21 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
   }
 
   async step(cache: KvSlots, codes: Int32Array, positions: Int32Array): Promise<ImageLogits> {
-    const { layers, heads, headDim, slots, textLength, textVocab } = this;
+    const { layers, textLength, textVocab } = this;
     const rows = cache.rows;
     const inputIds = BigInt64Array.from(codes, (code) => BigInt(textVocab + code)); // [R, 1]
     // Image position j sits at stream position T + j.
     const streamPositions = Int32Array.from(positions, (j) => textLength + j); // [R]
-    const keyDims = [rows, heads, headDim, slots]; // keys stored transposed
-    const valueDims = [rows, heads, slots, headDim];
+    // Room for every row's new entry; the graph attends over the slots laid out so far.
+    cache.reserve(Math.max(...streamPositions) + 1);
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', inputIds, [rows, 1]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from(streamPositions, (p) => BigInt(p)), [rows, 1]),
-      attention_mask: new ort.Tensor('float32', cache.mask, [rows, slots]),
+      attention_mask: new ort.Tensor('float32', cache.mask, [rows, cache.capacity]),
     };
     for (let l = 0; l < layers; l++) {
-      feeds[`past_key_${l}`] = new ort.Tensor('float32', cache.keys[l], keyDims);
-      feeds[`past_value_${l}`] = new ort.Tensor('float32', cache.values[l], valueDims);
+      feeds[`past_key_${l}`] = new ort.Tensor('float32', cache.keys[l], cache.keyDims); // [R, H, D, C] or [R, H, C, D]
+      feeds[`past_value_${l}`] = new ort.Tensor('float32', cache.values[l], cache.valueDims); // [R, H, C, D]
     }
     this.prefixRows.delete(cache); // a stepped row holds more than its prefix: never copy it as one
     const started = performance.now();

@@ -12,7 +12,7 @@
  * image position j's code and gives j + 1's. After min-dalle's DalleBartDecoder.
  */
 import { TesseraError } from '../../errors.js';
-import type { ModelManifest } from '../../model/manifest.js';
+import { DEFAULT_STEP_CACHE, type ModelManifest, type StepCacheLayout } from '../../model/manifest.js';
 import { ort } from '../../model/runtime.js';
 import { KvSlots } from '../decoder-only/kv-slots.js';
 import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch, type RowCache } from '../generator.js';
@@ -24,6 +24,7 @@ interface Dims {
   /** Self-attention slots (image tokens). */
   slots: number;
   textLength: number;
+  cache: StepCacheLayout;
 }
 
 /** Self-attention slots plus each row's cross-attention keys/values and text mask; rows outermost everywhere. */
@@ -38,7 +39,8 @@ export class EncoderDecoderCache implements RowCache {
     readonly rows: number,
   ) {
     const { layers, heads, headDim, slots, textLength } = dims;
-    this.self = new KvSlots({ layers, heads, slots, headDim }, rows);
+    // The start token's entry and the first step's are the first writes.
+    this.self = new KvSlots({ layers, heads, slots, headDim }, rows, dims.cache, 2);
     const block = rows * heads * headDim * textLength;
     this.crossKeys = Array.from({ length: layers }, () => new Float32Array(block));
     this.crossValues = Array.from({ length: layers }, () => new Float32Array(block));
@@ -94,7 +96,7 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
     this.width = config.width;
     this.startToken = config.imageStartToken;
     this.padId = text.padId;
-    this.dims = { layers: generator.layers, heads: generator.heads, headDim: generator.headDim, slots: generator.maxLength, textLength: text.length };
+    this.dims = { layers: generator.layers, heads: generator.heads, headDim: generator.headDim, slots: generator.maxLength, textLength: text.length, cache: generator.cache ?? DEFAULT_STEP_CACHE };
   }
 
   async prefill(prefixes: readonly (readonly number[])[]): Promise<EncoderDecoderPrefixes> {
@@ -165,17 +167,19 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
 
   /** One run of the step graph over every row of `cache` (nothing written back). */
   private async run(cache: EncoderDecoderCache, inputIds: BigInt64Array, decoderPositions: Int32Array) {
-    const { layers, heads, headDim, slots, textLength } = this.dims;
+    const { layers, heads, headDim, textLength } = this.dims;
     const rows = cache.rows;
+    const self = cache.self;
+    self.reserve(Math.max(...decoderPositions) + 1); // room for every row's new entry
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', inputIds, [rows, 1]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from(decoderPositions, (p) => BigInt(p)), [rows, 1]),
-      attention_mask: new ort.Tensor('float32', cache.self.mask, [rows, slots]),
+      attention_mask: new ort.Tensor('float32', self.mask, [rows, self.capacity]),
       text_mask: new ort.Tensor('float32', cache.textMask, [rows, textLength]),
     };
     for (let l = 0; l < layers; l++) {
-      feeds[`past_key_${l}`] = new ort.Tensor('float32', cache.self.keys[l], [rows, heads, headDim, slots]);
-      feeds[`past_value_${l}`] = new ort.Tensor('float32', cache.self.values[l], [rows, heads, slots, headDim]);
+      feeds[`past_key_${l}`] = new ort.Tensor('float32', self.keys[l], self.keyDims); // [R, H, D, C] or [R, H, C, D]
+      feeds[`past_value_${l}`] = new ort.Tensor('float32', self.values[l], self.valueDims); // [R, H, C, D]
       feeds[`cross_key_${l}`] = new ort.Tensor('float32', cache.crossKeys[l], [rows, heads, headDim, textLength]);
       feeds[`cross_value_${l}`] = new ort.Tensor('float32', cache.crossValues[l], [rows, heads, textLength, headDim]);
     }

@@ -1,16 +1,18 @@
-"""Re-exports a decoder-only package's step graph without its shape arithmetic (issue 12).
+"""Re-exports a decoder-only package's step graph to the current step contract (issue 12).
 
-  OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/perf/lean_step_graph.py --package models/default [--out DIR]
+  OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/train/reexport_step.py --package models/default [--out DIR]
 
-torch 1.13's tracer turns every `view(b, n, heads, head_dim)` of scripts/train/gpt.py into
-a Shape -> Gather -> Unsqueeze -> Concat chain (the row count is dynamic), and the step's
-head split/merge into Transposes: ~160 small ops per step, 17-29% of a step's kernel time
-in the profile. In a step every row carries exactly one token, so a head split is a plain
-reshape to [rows, heads, 1, head_dim] (no transpose moves data when n = 1) and the merge
-its inverse: gpt.py's Block.step now says so with constant reshapes (rows as -1), and this
-script re-exports a package's step graph through it. The arithmetic is unchanged op for
-op, so the outputs are the same numbers (bit-identical logits and keys/values checked).
-Weights are the package's own (shapes_weights.py); the manifest's file hash is updated.
+The weights are the package's own (read back from its step graph by
+scripts/perf/shapes_weights.py), so the outputs are the same numbers; only the graph's
+cache contract and op count change. The current contract (gpt.py `StepGraph`, the
+manifest's `generator.cache = {keys: "plain", slots: "filled"}`):
+  * keys are plain [R,H,C,D], like values (not transposed): onnxruntime fuses the score
+    product's transpose into its MatMul, and a step's new key is one contiguous write;
+  * the slot axis C is dynamic, so Tessera passes only the slots filled so far;
+  * heads are split and merged by constant reshapes, so the graph carries no
+    Shape/Gather/Concat chains computing view sizes (~610 -> ~420 ops).
+Check the result with `node --import tsx scripts/train/check-step-reexport.ts OLD NEW`
+(old and new graphs on the same random cache, all slots and filled slots only).
 """
 from __future__ import annotations
 
@@ -23,10 +25,10 @@ import warnings
 
 import torch
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "perf"))
 sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "train"))
 from export_generator import OPSET, example_step_inputs  # noqa: E402
-from gpt import StepGraph, split_past, step_input_names  # noqa: E402
+from gpt import STEP_CACHE, StepGraph, split_past, step_dynamic_axes, step_input_names  # noqa: E402
 from shapes_weights import load_gpt  # noqa: E402
 
 
@@ -44,17 +46,16 @@ def main() -> None:
     path = os.path.join(out, manifest["generator"]["step"])
     warnings.filterwarnings("error", category=torch.jit.TracerWarning)
     ids, positions, mask, past_k, past_v = example_step_inputs(cfg, rows=3)
-    names = step_input_names(cfg.layers)
-    dynamic = {name: {0: "rows"} for name in names}
-    dynamic.update({"logits": {0: "rows"}, "new_keys": {1: "rows"}, "new_values": {1: "rows"}})
     with torch.no_grad():
         torch.onnx.export(StepGraph(gpt), (ids, positions, mask, *split_past(past_k, past_v)), path, opset_version=OPSET,
-                          input_names=names, output_names=["logits", "new_keys", "new_values"], dynamic_axes=dynamic)
+                          input_names=step_input_names(cfg.layers), output_names=["logits", "new_keys", "new_values"],
+                          dynamic_axes=step_dynamic_axes(cfg.layers))
     import onnx
     model = onnx.load(path)
     onnx.checker.check_model(model)
     with open(path, "rb") as f:
         manifest["files"][manifest["generator"]["step"]] = hashlib.sha256(f.read()).hexdigest()
+    manifest["generator"]["cache"] = dict(STEP_CACHE)
     with open(manifest_path, "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2, ensure_ascii=False)
         f.write("\n")
