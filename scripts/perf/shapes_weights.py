@@ -3,9 +3,10 @@
 The package holds no PyTorch checkpoint, so the PyTorch reference sampler (and the fused
 step-graph writer) take the weights from generator/step.onnx itself: named initializers
 (embeddings, LayerNorms, biases) map to GPT parameter names directly; the exporter left
-the four Linear weights of each block and the head anonymous, so they are taken from the
-MatMul nodes with an initializer operand, in graph order (qkv, proj, mlp.0, mlp.2 per
-block, then the head), each checked against its expected shape.
+the Linear weights it turned into MatMuls anonymous (all four per block in graphs with
+[R, 1, W] rows, only the head in graphs with 2-D rows, whose Linears are named Gemms), so
+those are taken from the MatMul nodes with an initializer operand, in graph order (qkv,
+proj, mlp.0, mlp.2 per block, then the head), each checked against its expected shape.
 """
 from __future__ import annotations
 
@@ -37,13 +38,18 @@ def state_dict_from_step_graph(path: str, cfg: GPTConfig) -> dict:
     model = onnx.load(path)
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     state = {k[len("gpt."):]: torch.from_numpy(v.copy()) for k, v in inits.items() if k.startswith("gpt.")}
-    matmuls = [inits[n.input[1]] for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits]
+    # Weights the exporter left anonymous are MatMul operands ([in, out]) in graph order;
+    # a graph whose Linears became Gemm (rows as 2-D, scripts/train/reexport_step.py)
+    # names them, and only the bias-free head is left.
     w = cfg.width
-    expected = [(w, 3 * w), (w, w), (w, 4 * w), (4 * w, w)] * cfg.layers + [(w, cfg.vocab)]
-    if [tuple(m.shape) for m in matmuls] != expected:
+    linears = [(f"blocks.{l}.{p}.weight", shape) for l in range(cfg.layers)
+               for p, shape in (("qkv", (w, 3 * w)), ("proj", (w, w)), ("mlp.0", (w, 4 * w)), ("mlp.2", (4 * w, w)))]
+    linears.append(("head.weight", (w, cfg.vocab)))
+    missing = [(name, shape) for name, shape in linears if name not in state]
+    matmuls = [inits[n.input[1]] for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits and not n.input[1].startswith("gpt.")]
+    if [tuple(m.shape) for m in matmuls] != [shape for _, shape in missing]:
         raise SystemExit(f"{path}: unexpected MatMul weights {[m.shape for m in matmuls]}")
-    names = [f"blocks.{l}.{p}.weight" for l in range(cfg.layers) for p in ("qkv", "proj", "mlp.0", "mlp.2")] + ["head.weight"]
-    for name, weight in zip(names, matmuls):
+    for (name, _), weight in zip(missing, matmuls):
         state[name] = torch.from_numpy(np.ascontiguousarray(weight.T))  # Linear stores [out, in]
     return state
 

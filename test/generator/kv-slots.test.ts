@@ -4,6 +4,8 @@ import { KvSlots, SLOT_CHUNK } from '../../src/generator/decoder-only/kv-slots.j
 import type { StepCacheLayout } from '../../src/model/manifest.js';
 
 const shape = { layers: 2, heads: 3, slots: 40, headDim: 4 };
+// An odd head size takes the float32 copy instead of the float64 one.
+const oddShape = { layers: 2, heads: 3, slots: 40, headDim: 3 };
 const layouts: StepCacheLayout[] = [
   { keys: 'transposed', slots: 'all' },
   { keys: 'plain', slots: 'all' },
@@ -33,8 +35,8 @@ function rowContents(cache: KvSlots, r: number): number[][] {
 }
 
 /** Step outputs [L, R, H, 1, D] whose values name what they are (so a misplaced write shows). */
-function stepOutputs(rows: number, step: number, which: number): Float32Array {
-  const { layers, heads, headDim } = shape;
+function stepOutputs(rows: number, step: number, which: number, of = shape): Float32Array {
+  const { layers, heads, headDim } = of;
   return Float32Array.from({ length: layers * rows * heads * headDim }, (_, i) => which * 1e6 + step * 1e4 + i);
 }
 
@@ -54,7 +56,10 @@ describe('KvSlots', () => {
     expect(all.keyDims).toEqual([2, 3, 4, 40]);
   });
 
-  it('holds the same entries in every layout through prefixes, steps, growth and row copies', () => {
+  it.each([
+    ['even', shape],
+    ['odd', oddShape],
+  ])('holds the same entries in every layout through prefixes, steps, growth and row copies (%s head size)', (_, shape) => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 27 }), fc.integer({ min: 1, max: 3 }), (prefixLength, steps, rows) => {
         const { layers, heads, headDim } = shape;
@@ -64,7 +69,7 @@ describe('KvSlots', () => {
           for (let r = 0; r < rows; r++) cache.writePrefix(r, present(1), present(2), 2, r % 2, prefixLength);
           for (let t = 0; t < steps; t++) {
             const positions = Array.from({ length: rows }, (_, r) => prefixLength + t + (r === 0 ? 0 : 1)); // rows at different positions
-            cache.writeStep(stepOutputs(rows, t, 3), stepOutputs(rows, t, 4), positions);
+            cache.writeStep(stepOutputs(rows, t, 3, shape), stepOutputs(rows, t, 4, shape), positions);
           }
           // Copy into a fresh cache (a smaller capacity grows to the source's).
           const copy = new KvSlots(shape, rows + 1, layout, 1);

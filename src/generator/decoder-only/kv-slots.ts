@@ -46,6 +46,11 @@ function spread(buffer: Float32Array, count: number, width: number, from: number
   }
 }
 
+/** Writes one zero per 4 KiB page, so the OS maps the buffer's pages now. */
+function touchPages(buffer: Float32Array): void {
+  for (let i = 0; i < buffer.length; i += 1024) buffer[i] = 0;
+}
+
 export class KvSlots implements RowCache {
   readonly rows: number;
   readonly shape: CacheShape;
@@ -59,6 +64,8 @@ export class KvSlots implements RowCache {
   mask: Float32Array;
   /** Full-size buffers (maxLength slots per row), allocated once; growing re-lays them out in place. */
   private readonly storage: { keys: Float32Array[]; values: Float32Array[]; mask: Float32Array };
+  /** Float64 views of the key and value storage (whole buffers), for writeStepWide. */
+  private readonly wide: { keys: Float64Array[]; values: Float64Array[] };
 
   /** `initialSlots`: slots the first writes will need (a 'filled' cache starts with that many, rounded up). */
   constructor(shape: CacheShape, rows: number, layout: StepCacheLayout = DEFAULT_STEP_CACHE, initialSlots = 1) {
@@ -70,6 +77,17 @@ export class KvSlots implements RowCache {
       keys: Array.from({ length: shape.layers }, () => new Float32Array(size)),
       values: Array.from({ length: shape.layers }, () => new Float32Array(size)),
       mask: new Float32Array(rows * shape.slots),
+    };
+    // Growing moves rows into storage no write has touched yet; the OS would map (and
+    // zero) those pages one fault at a time inside the decode loop (1.6 ms per step at
+    // 128 rows, measured). Touch every page now instead, where an 'all' cache's
+    // prefix copy touched them (PyTorch samplers zero their cache up front too).
+    if (layout.slots === 'filled') for (const buffer of [...this.storage.keys, ...this.storage.values]) touchPages(buffer);
+    // A float64 view needs an even float count: rows * heads * slots * headDim is even when headDim is.
+    const even = shape.headDim % 2 === 0;
+    this.wide = {
+      keys: even ? this.storage.keys.map((b) => new Float64Array(b.buffer)) : [],
+      values: even ? this.storage.values.map((b) => new Float64Array(b.buffer)) : [],
     };
     this.capacity = this.capacityFor(initialSlots);
     this.keys = [];
@@ -157,9 +175,66 @@ export class KvSlots implements RowCache {
     let furthest = 0;
     for (let r = 0; r < rows; r++) furthest = Math.max(furthest, positions[r] + 1);
     this.reserve(furthest);
-    const { layers, heads, headDim } = this.shape;
+    if (this.layout.keys === 'transposed') this.writeStepTransposed(newKeys, newValues, positions);
+    else if (this.shape.headDim % 2 === 0 && newKeys.byteOffset % 8 === 0 && newValues.byteOffset % 8 === 0) this.writeStepWide(newKeys, newValues, positions);
+    else this.writeStepPlain(newKeys, newValues, positions);
     const capacity = this.capacity;
-    const transposed = this.layout.keys === 'transposed';
+    for (let r = 0; r < rows; r++) this.mask[r * capacity + positions[r]] = 1;
+  }
+
+  /**
+   * Plain keys, copied as float64 pairs: half the loop iterations of a float32 copy and
+   * no float conversions (1.1 vs 1.7-2.5 ms per step at 128 rows in a micro-benchmark
+   * here). Bits are moved as they are: a double load/store does not touch the pattern
+   * (only a NaN with its top mantissa bits set in the upper float could read as a
+   * double NaN, and the model emits finite values).
+   */
+  private writeStepWide(newKeys: Float32Array, newValues: Float32Array, positions: ArrayLike<number>): void {
+    const { layers, heads, headDim } = this.shape;
+    const rows = this.rows;
+    const capacity = this.capacity;
+    const half = headDim / 2;
+    const sourceKeys = new Float64Array(newKeys.buffer, newKeys.byteOffset, newKeys.length / 2); // [L, R, H, D/2]
+    const sourceValues = new Float64Array(newValues.buffer, newValues.byteOffset, newValues.length / 2);
+    for (let l = 0; l < layers; l++) {
+      const keys = this.wide.keys[l]; // [R, H, C, D/2]
+      const values = this.wide.values[l];
+      for (let r = 0; r < rows; r++) {
+        const position = positions[r];
+        for (let h = 0; h < heads; h++) {
+          const from = ((l * rows + r) * heads + h) * half;
+          const at = ((r * heads + h) * capacity + position) * half;
+          for (let d = 0; d < half; d++) keys[at + d] = sourceKeys[from + d];
+          for (let d = 0; d < half; d++) values[at + d] = sourceValues[from + d];
+        }
+      }
+    }
+  }
+
+  private writeStepPlain(newKeys: Float32Array, newValues: Float32Array, positions: ArrayLike<number>): void {
+    const { layers, heads, headDim } = this.shape;
+    const rows = this.rows;
+    const capacity = this.capacity;
+    for (let l = 0; l < layers; l++) {
+      const keys = this.keys[l];
+      const values = this.values[l];
+      for (let r = 0; r < rows; r++) {
+        const position = positions[r];
+        for (let h = 0; h < heads; h++) {
+          const from = ((l * rows + r) * heads + h) * headDim;
+          const at = ((r * heads + h) * capacity + position) * headDim;
+          for (let d = 0; d < headDim; d++) keys[at + d] = newKeys[from + d];
+          for (let d = 0; d < headDim; d++) values[at + d] = newValues[from + d];
+        }
+      }
+    }
+  }
+
+  /** Transposed keys: D strided writes per (row, head), the reason for the plain layout (docs/model-package.md). */
+  private writeStepTransposed(newKeys: Float32Array, newValues: Float32Array, positions: ArrayLike<number>): void {
+    const { layers, heads, headDim } = this.shape;
+    const rows = this.rows;
+    const capacity = this.capacity;
     for (let l = 0; l < layers; l++) {
       const keys = this.keys[l];
       const values = this.values[l];
@@ -168,23 +243,11 @@ export class KvSlots implements RowCache {
         for (let h = 0; h < heads; h++) {
           const from = ((l * rows + r) * heads + h) * headDim;
           const base = (r * heads + h) * capacity * headDim;
-          const at = base + position * headDim;
-          if (transposed) {
-            for (let d = 0; d < headDim; d++) {
-              keys[base + d * capacity + position] = newKeys[from + d];
-              values[at + d] = newValues[from + d];
-            }
-          } else {
-            // Both contiguous: the reason for the plain layout (docs/model-package.md).
-            for (let d = 0; d < headDim; d++) {
-              keys[at + d] = newKeys[from + d];
-              values[at + d] = newValues[from + d];
-            }
-          }
+          for (let d = 0; d < headDim; d++) keys[base + d * capacity + position] = newKeys[from + d];
+          for (let d = 0; d < headDim; d++) values[base + position * headDim + d] = newValues[from + d];
         }
       }
     }
-    for (let r = 0; r < rows; r++) this.mask[r * capacity + positions[r]] = 1;
   }
 
   /**
