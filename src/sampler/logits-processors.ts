@@ -52,13 +52,55 @@ export function temperature(value: number): LogitsProcessor | null {
   };
 }
 
+/**
+ * The k-th largest of `values` (k >= 1), the value `Float64Array.from(values).sort()`
+ * holds at index length - k, found by selection (Hoare's quickselect, median-of-three
+ * pivots) in expected linear time instead of a sort: top-k over DALL·E Mini's 16,384
+ * codes cost 2.1 ms per row sorted (a quarter of a second per step at 128 candidates).
+ * `scratch` (at least values.length long) is overwritten. Inputs without NaN only.
+ */
+export function kthLargest(values: Float64Array, k: number, scratch: Float64Array): number {
+  const n = values.length;
+  const a = scratch.subarray(0, n);
+  a.set(values);
+  const target = n - k; // index in ascending order
+  let lo = 0;
+  let hi = n - 1;
+  for (let round = 0; hi > lo; round++) {
+    if (round > 64) return a.subarray(lo, hi + 1).sort()[target - lo]; // a degenerate run of pivots: sort what is left
+    const x = a[lo];
+    const y = a[(lo + hi) >>> 1];
+    const z = a[hi];
+    const pivot = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y; // median of three
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    // Now a[lo..j] <= pivot, a[i..hi] >= pivot, and everything between equals the pivot.
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else return a[target];
+  }
+  return a[target];
+}
+
 /** Keeps the k largest logits. k <= 0 or k >= vocabulary size is a no-op. */
 export function topK(k: number): LogitsProcessor | null {
   if (k <= 0) return null;
+  let scratch = new Float64Array(0);
   return (logits) => {
     if (k >= logits.length) return;
-    const sorted = Float64Array.from(logits).sort(); // ascending
-    const threshold = sorted[sorted.length - k];
+    if (scratch.length < logits.length) scratch = new Float64Array(logits.length);
+    const threshold = kthLargest(logits, k, scratch);
     let above = 0;
     for (let i = 0; i < logits.length; i++) if (logits[i] > threshold) above++;
     let equalAllowed = k - above; // ties at the threshold: lower indices first

@@ -1,7 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   applyGuidance,
   buildProcessors,
+  kthLargest,
   processAndSample,
   sampleIndex,
   softmaxWeights,
@@ -116,5 +118,31 @@ describe('sampling', () => {
     }
     expect(Math.abs(mean - 0.5)).toBeLessThan(0.02);
     expect(same).toBe(0);
+  });
+});
+
+describe('kthLargest', () => {
+  const bySort = (values: Float64Array, k: number) => Float64Array.from(values).sort()[values.length - k];
+
+  it('is the value a sort gives, for any k, with ties and -Infinity', () => {
+    // Small integer ranges make many ties; -Infinity is what earlier processors write.
+    const value = fc.oneof(fc.integer({ min: -5, max: 5 }), fc.constant(-Infinity), fc.double({ min: -50, max: 50, noNaN: true }));
+    fc.assert(
+      fc.property(fc.array(value, { minLength: 1, maxLength: 300 }), fc.nat(), (items, pick) => {
+        const values = Float64Array.from(items);
+        const k = 1 + (pick % values.length);
+        expect(kthLargest(values, k, new Float64Array(values.length + 3))).toBe(bySort(values, k));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('handles a long run of equal values and leaves its input alone', () => {
+    const values = new Float64Array(5000).fill(2);
+    values[17] = 9;
+    const copy = Float64Array.from(values);
+    expect(kthLargest(values, 1, new Float64Array(5000))).toBe(9);
+    expect(kthLargest(values, 2, new Float64Array(5000))).toBe(2);
+    expect(values).toEqual(copy);
   });
 });
