@@ -68,7 +68,7 @@ export class GenerationRun {
   private allStepRows = 0;
 
   constructor(
-    private readonly tessera: Tessera,
+    readonly tessera: Tessera,
     prepared: readonly PreparedRequest[],
     private readonly emit: (event: GenerationEvent) => void,
     timing: { started: number; tokenizeMs: number },
@@ -131,32 +131,27 @@ export class GenerationRun {
 
   /** Sampling is complete: decode every grid, rerank each request's candidates, rank, time. */
   async finish(done: SamplingDone): Promise<GenerationResult[]> {
+    return (await finishRuns([{ run: this, done }]))[0];
+  }
+
+  /** Decode time as this run saw it: the sampling time after prefill, less the time spent decoding previews. */
+  sampledMs(prefillMs: number): number {
+    return performance.now() - this.started - this.tokenizeMs - prefillMs - this.previewMs;
+  }
+
+  /** The last phase of finishRuns: this run's results from the shared image decode and CLIP pass. */
+  complete(done: SamplingDone, results: GenerationResult[], stages: { decodeMs: number; imageDecodeMs: number; rerankMs: number }): GenerationResult[] {
     const { prefillMs } = done;
-    // Decode is the sampling time after prefill, less the time spent decoding previews.
-    const decodeMs = performance.now() - this.started - this.tokenizeMs - prefillMs - this.previewMs;
     this.emit({ type: 'stage', stage: 'prefill', ms: prefillMs });
-    this.emit({ type: 'stage', stage: 'decode', ms: decodeMs });
-    const imageStarted = performance.now();
-    const images = await this.tessera.model.decoder.decode(done.codes);
-    const imageDecodeMs = performance.now() - imageStarted;
-    this.emit({ type: 'stage', stage: 'imageDecode', ms: imageDecodeMs });
-    const results: GenerationResult[] = [];
-    let offset = 0;
-    let rerankMs = 0;
-    for (const p of this.prepared) {
-      const count = p.sequences.length;
-      const ranked = await this.tessera.scoreAndRank(p, images.slice(offset, offset + count), done.codes.slice(offset, offset + count));
-      offset += count;
-      rerankMs += ranked.rerankMs;
-      results.push(ranked.result);
-    }
-    this.emit({ type: 'stage', stage: 'rerank', ms: rerankMs });
+    this.emit({ type: 'stage', stage: 'decode', ms: stages.decodeMs });
+    this.emit({ type: 'stage', stage: 'imageDecode', ms: stages.imageDecodeMs });
+    this.emit({ type: 'stage', stage: 'rerank', ms: stages.rerankMs });
     const timings: StageTimings = {
       tokenize: this.tokenizeMs,
       prefill: prefillMs,
-      decode: decodeMs,
-      imageDecode: imageDecodeMs,
-      rerank: rerankMs,
+      decode: stages.decodeMs,
+      imageDecode: stages.imageDecodeMs,
+      rerank: stages.rerankMs,
       total: performance.now() - this.started,
     };
     // A footprint that cannot be measured (a grid signal with no period for now) costs the request nothing but a warning.
@@ -199,4 +194,41 @@ export class GenerationRun {
 function sumFlops(parts: readonly StageFlops[]): StageFlops {
   const add = (k: keyof StageFlops): number => parts.reduce((s, f) => s + f[k], 0);
   return { prefill: add('prefill'), decode: add('decode'), vqDecode: add('vqDecode'), clipText: add('clipText'), clipVision: add('clipVision'), total: add('total') };
+}
+
+/**
+ * Finishes runs whose sampling is complete, together: every grid of every run goes
+ * through the image decoder in one call and every candidate through CLIP in one pass
+ * (ClipReranker.scoreMany), then each run ranks and times its own requests. The
+ * server's continuous batch finishes the requests that complete on the same step this
+ * way (issue 12: eight 4-candidate requests spent a third of their wall time in eight
+ * small decodes and CLIP runs); a lone run is the one-item case. Results are the same
+ * as finishing each run alone: decoder and CLIP outputs per image do not depend on the
+ * batch they run in (checked in test/pipeline/finish-runs.test.ts).
+ */
+export async function finishRuns(items: readonly { run: GenerationRun; done: SamplingDone }[]): Promise<GenerationResult[][]> {
+  if (items.length === 0) return [];
+  const tessera = items[0].run.tessera;
+  const decodeMs = items.map(({ run, done }) => run.sampledMs(done.prefillMs));
+  const imageStarted = performance.now();
+  const images = await tessera.model.decoder.decode(items.flatMap(({ done }) => done.codes));
+  const imageDecodeMs = performance.now() - imageStarted;
+  const requests: { p: PreparedRequest; images: typeof images; codes: Int32Array[] }[] = [];
+  let offset = 0;
+  for (const { run, done } of items) {
+    let own = 0;
+    for (const p of run.prepared) {
+      const count = p.sequences.length;
+      requests.push({ p, images: images.slice(offset, offset + count), codes: done.codes.slice(own, own + count) });
+      offset += count;
+      own += count;
+    }
+  }
+  const { results, rerankMs } = await tessera.scoreAndRankAll(requests);
+  let next = 0;
+  return items.map(({ run, done }, i) => {
+    const own = results.slice(next, next + run.prepared.length);
+    next += run.prepared.length;
+    return run.complete(done, own, { decodeMs: decodeMs[i], imageDecodeMs, rerankMs });
+  });
 }

@@ -177,21 +177,25 @@ export class Tessera {
     return this.model.decoder.decode(codes.map((c) => fillPartialGrid(c, done)));
   }
 
-  /** Reranks one request's decoded candidates with CLIP when asked, and ranks them. */
-  async scoreAndRank(p: PreparedRequest, images: RgbImage[], codes: Int32Array[]): Promise<{ result: GenerationResult; rerankMs: number }> {
+  /**
+   * Scores each request's candidates with CLIP (all requests in one pass of each tower,
+   * ClipReranker.scoreMany) and ranks them. A variation is ranked by likeness to its
+   * source (CLIP image-image cosine), not by its caption.
+   */
+  async scoreAndRankAll(requests: readonly { p: PreparedRequest; images: RgbImage[]; codes: Int32Array[] }[]): Promise<{ results: GenerationResult[]; rerankMs: number }> {
     const { reranker } = this.model;
     const started = performance.now();
-    const { image } = p.resolved;
-    let scored: { scores: number[]; imageEmbeddings: Float32Array[] } | null = null;
-    if (p.resolved.rerank && reranker !== null) {
-      // A variation is ranked by likeness to its source (CLIP image-image cosine), not by its caption.
-      scored =
-        image?.mode === 'vary'
-          ? await reranker.similarityWithEmbeddings(sourceImage(image, this.model.manifest.image.size), images)
-          : await reranker.scoreWithEmbeddings(p.resolved.prompt, images);
-    }
+    const ranked = requests.map(({ p }) => p.resolved.rerank && reranker !== null);
+    const sets = requests.flatMap(({ p, images }, i) => {
+      if (!ranked[i]) return [];
+      const { image } = p.resolved;
+      return [{ query: image?.mode === 'vary' ? { source: sourceImage(image, this.model.manifest.image.size) } : { prompt: p.resolved.prompt }, images }];
+    });
+    const scored = sets.length === 0 || reranker === null ? [] : await reranker.scoreMany(sets);
     const rerankMs = performance.now() - started;
-    return { result: this.rank(p, images, codes, scored), rerankMs };
+    let next = 0;
+    const results = requests.map(({ p, images, codes }, i) => this.rank(p, images, codes, ranked[i] ? scored[next++] : null));
+    return { results, rerankMs };
   }
 
   private rank(p: PreparedRequest, images: RgbImage[], codes: Int32Array[], scored: { scores: number[]; imageEmbeddings: Float32Array[] } | null): GenerationResult {

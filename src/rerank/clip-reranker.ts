@@ -116,9 +116,7 @@ export class ClipReranker {
 
   /** The scores and the image embeddings they came from ([embed] each, in input order): search stores them, nothing is embedded twice. */
   async scoreWithEmbeddings(prompt: string, images: readonly RgbImage[]): Promise<{ scores: number[]; imageEmbeddings: Float32Array[] }> {
-    const [text] = await this.embedText([prompt]);
-    const imageEmbeddings = await this.embedImages(images);
-    return { scores: imageEmbeddings.map((image) => cosine(text, image)), imageEmbeddings };
+    return (await this.scoreMany([{ query: { prompt }, images }]))[0];
   }
 
   /** Cosine similarity of each image with `source` in CLIP's image space (variations rank by it), in input order. */
@@ -128,8 +126,33 @@ export class ClipReranker {
 
   /** similarity() with the images' embeddings, as scoreWithEmbeddings gives them. */
   async similarityWithEmbeddings(source: RgbImage, images: readonly RgbImage[]): Promise<{ scores: number[]; imageEmbeddings: Float32Array[] }> {
-    const [reference, ...imageEmbeddings] = await this.embedImages([source, ...images]);
-    return { scores: imageEmbeddings.map((image) => cosine(reference, image)), imageEmbeddings };
+    return (await this.scoreMany([{ query: { source }, images }]))[0];
+  }
+
+  /**
+   * Scores several sets of images at once, each against its own query (a prompt, or a
+   * source image for variations): every distinct prompt goes through the text tower in
+   * one batch and every image (sources included) through the vision tower in one pass,
+   * instead of one small run of each per set. The server finishes the requests that
+   * complete on the same step this way (issue 12).
+   */
+  async scoreMany(sets: readonly { query: { prompt: string } | { source: RgbImage }; images: readonly RgbImage[] }[]): Promise<{ scores: number[]; imageEmbeddings: Float32Array[] }[]> {
+    const prompts = [...new Set(sets.flatMap((set) => ('prompt' in set.query ? [set.query.prompt] : [])))];
+    const texts = prompts.length === 0 ? [] : await this.embedText(prompts);
+    const textOf = new Map(prompts.map((prompt, i) => [prompt, texts[i]]));
+    const all: RgbImage[] = [];
+    for (const set of sets) {
+      if ('source' in set.query) all.push(set.query.source);
+      all.push(...set.images);
+    }
+    const embedded = await this.embedImages(all);
+    let next = 0;
+    return sets.map((set) => {
+      const query = 'source' in set.query ? embedded[next++] : (textOf.get(set.query.prompt) as Float32Array);
+      const imageEmbeddings = embedded.slice(next, next + set.images.length);
+      next += set.images.length;
+      return { scores: imageEmbeddings.map((image) => cosine(query, image)), imageEmbeddings };
+    });
   }
 
   async dispose(): Promise<void> {

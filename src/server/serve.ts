@@ -22,7 +22,7 @@ Options:
   --api-key KEY        require "Authorization: Bearer KEY"; repeatable (also TESSERA_API_KEYS=k1,k2)
   --max-queue N        requests waiting per model before 429 (default: 8)
   --timeout-ms N       per-request limit once sampling starts (default: 300000)
-  --concurrency N      requests per model sharing each sampling step (default: 4)
+  --concurrency N      requests per model sharing each sampling step (default: 8)
   --max-batch-rows N   most rows of one shared step when admitting a request (default: 512)
   --rate-limit N       requests per client per minute, 0 disables (default: 120)
   --max-candidates N   most candidates per request (default: 64)

@@ -19,6 +19,7 @@ import { InferenceWorker } from '../worker/inference-worker.js';
 import type { Inference, InferenceFactory, RemoteQueueStatus } from '../worker/inference.js';
 import { Admission } from './admission.js';
 import type { FootprintSettings } from '../../footprint/report.js';
+import { DEFAULT_CONCURRENCY } from '../options.js';
 import { EngineMetrics } from './engine-metrics.js';
 import { failureOf, type AbortReason } from './failure.js';
 import { Job, newJobData } from './job.js';
@@ -34,7 +35,7 @@ export interface EngineOptions {
   timeoutMs: number;
   /** Heartbeat silence after which an inference child is replaced (see WorkerOptions.watchdogMs). */
   watchdogMs?: number;
-  /** Requests of one model in its child at once, sharing sampling steps (default 4). */
+  /** Requests of one model in its child at once, sharing sampling steps (default DEFAULT_CONCURRENCY). */
   concurrency?: number;
   /** Row budget of one shared step in the child (default 512). */
   maxBatchRows?: number;
@@ -85,7 +86,7 @@ export class Engine {
       const runner = { device: options.device, clip: options.clip ?? undefined, maxRows: options.maxBatchRows, watchdogMs: options.watchdogMs, footprint: options.footprint };
       const worker = options.inference?.({ dir, id: ref.id }, runner) ?? new InferenceWorker({ model: dir, ...runner });
       worker.on('crash', () => this.metrics.workerRestarted(ref.id));
-      const admission = new Admission<Job>({ maxQueue: options.maxQueue, concurrency: options.concurrency ?? 4 });
+      const admission = new Admission<Job>({ maxQueue: options.maxQueue, concurrency: options.concurrency ?? DEFAULT_CONCURRENCY });
       this.slots.set(ref.id, new ModelSlot(ref, worker, admission));
     }
   }

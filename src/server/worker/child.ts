@@ -10,10 +10,10 @@
  * and 'cancel' messages land within one step.
  */
 import { TesseraError, isTesseraError } from '../../errors.js';
-import type { GenerationRun } from '../../pipeline/run.js';
+import { finishRuns, type GenerationRun } from '../../pipeline/run.js';
 import { Tessera } from '../../pipeline/tessera.js';
 import type { ResolvedRequest } from '../../pipeline/settings.js';
-import type { GenerateRequest } from '../../types.js';
+import type { GenerateRequest, GenerationResult } from '../../types.js';
 import { ContinuousBatch, rowsFor, type FinishedGroup, type GroupProgress } from '../../sampler/continuous.js';
 import { readChildConfig, type ChildConfig, type ChildMessage, type ParentMessage } from './protocol.js';
 
@@ -111,7 +111,7 @@ class Scheduler {
         }
         for (const progress of report.advanced) await this.active.get(progress.id)?.run.token(progress);
         if (report.rows > 0 && this.config.stepDelayMs) sleepSync(this.config.stepDelayMs);
-        for (const finished of report.finished) await this.finish(finished);
+        await this.finish(report.finished);
       }
     } finally {
       this.running = false;
@@ -156,25 +156,36 @@ class Scheduler {
     }
   }
 
-  private async finish(finished: FinishedGroup): Promise<void> {
-    const active = this.active.get(finished.id);
-    this.active.delete(finished.id);
-    if (active === undefined) return;
-    if (active.controller.signal.aborted) {
-      sendError(active.id, cancelledError(active.controller.signal.reason));
+  /**
+   * Finishes the groups that completed on one step together (finishRuns: one image
+   * decode and one CLIP pass for all of them, issue 12), then sends each its result.
+   */
+  private async finish(groups: readonly FinishedGroup[]): Promise<void> {
+    const live: { active: Active; finished: FinishedGroup }[] = [];
+    for (const finished of groups) {
+      const active = this.active.get(finished.id);
+      this.active.delete(finished.id);
+      if (active === undefined) continue;
+      if (active.controller.signal.aborted) sendError(active.id, cancelledError(active.controller.signal.reason));
+      else live.push({ active, finished });
+    }
+    if (live.length === 0) return;
+    let all: GenerationResult[][];
+    try {
+      all = await finishRuns(
+        live.map(({ active, finished }) => ({
+          run: active.run,
+          done: { codes: finished.codes, prefillMs: finished.prefillMs, batching: { maxRowsPerStep: finished.maxRows, sharedSteps: finished.sharedSteps } },
+        })),
+      );
+    } catch (error) {
+      for (const { active } of live) sendError(active.id, error);
       return;
     }
-    try {
-      const results = await active.run.finish({
-        codes: finished.codes,
-        prefillMs: finished.prefillMs,
-        batching: { maxRowsPerStep: finished.maxRows, sharedSteps: finished.sharedSteps },
-      });
-      if (active.group) send({ type: 'results', id: active.id, results });
-      else send({ type: 'result', id: active.id, result: results[0] });
-    } catch (error) {
-      sendError(active.id, error);
-    }
+    live.forEach(({ active }, i) => {
+      if (active.group) send({ type: 'results', id: active.id, results: all[i] });
+      else send({ type: 'result', id: active.id, result: all[i][0] });
+    });
   }
 }
 
