@@ -1,6 +1,6 @@
 /**
- * npm run bench:perf -- [--model DIR] [--device cpu|cuda|webgpu] [--only torch,cold,ceiling,scaling,requests,mini] [--candidates 32,128] [--rounds 3]
- * TESSERA_MINI_PACKAGE=DIR TESSERA_MINI_WEIGHTS=DIR npm run bench:perf -- --only mini [--mini-candidates 32]
+ * npm run bench:perf -- [--model DIR] [--device cpu|cuda|webgpu] [--only torch,cold,ceiling,scaling,requests,mini,mini-cold] [--candidates 32,128] [--rounds 3]
+ * TESSERA_MINI_PACKAGE=DIR TESSERA_MINI_WEIGHTS=DIR npm run bench:perf -- --only mini[,mini-cold] [--mini-candidates 32]
  * npm run bench:perf -- --levers masked=DIR_A,fused=DIR_B[:spin],...   (levers.ts)
  *
  * Performance against references measured in this same run (issue 12): the PyTorch
@@ -59,7 +59,7 @@ if (only.has('torch') || only.has('cold')) {
 if (only.has('ceiling')) {
   report.ceiling = await ceiling(tessera, device, join(model, tessera.manifest.generator.step), values['ceiling-candidates']?.split(',').map(Number) ?? [8, 32, 64, 128, 512], rounds);
 }
-if (only.has('mini')) report.mini = await versusTorchMini(values.prompt as string, values['mini-candidates']?.split(',').map(Number) ?? [32], rounds, 3, device);
+if (only.has('mini')) report.mini = await versusTorchMini(values.prompt as string, values['mini-candidates']?.split(',').map(Number) ?? [32], rounds, 3, device, only.has('mini-cold'));
 if (only.has('requests')) report.requests = await acrossRequests(model, values.prompt as string, rounds, values['serve-args']?.split(' ').filter(Boolean) ?? []);
 if (only.has('scaling')) report.scaling = scaling(model, tessera.manifest, [1, 8, 32, 128, 512]);
 await tessera.dispose();

@@ -5,7 +5,10 @@
  * The package and its source state dicts come from TESSERA_MINI_PACKAGE and
  * TESSERA_MINI_WEIGHTS; without them the section is skipped.
  */
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import type { Device } from '../../src/types.js';
 import { median, runPython, table } from './machine.js';
@@ -31,7 +34,7 @@ async function tesseraSteps(tessera: Tessera, prompt: string, candidates: number
   return { rows: state.rows, msPerStep: median(wall), cpuMsPerStep: median(cpu) };
 }
 
-export async function versusTorchMini(prompt: string, counts: readonly number[], rounds: number, steps: number, device: Device = 'cpu'): Promise<Record<string, unknown>[] | null> {
+export async function versusTorchMini(prompt: string, counts: readonly number[], rounds: number, steps: number, device: Device = 'cpu', cold = false): Promise<Record<string, unknown> | null> {
   const model = process.env.TESSERA_MINI_PACKAGE;
   const weights = process.env.TESSERA_MINI_WEIGHTS;
   if (!model || !weights || !existsSync(model) || !existsSync(weights)) {
@@ -57,6 +60,7 @@ export async function versusTorchMini(prompt: string, counts: readonly number[],
     rows.push({ candidates: count, tesseraMsPerStep: t, torchMsPerStep: r, speedup: r / t, tesseraCpuMsPerStep: tc, torchCpuMsPerStep: rc, cpuSpeedup: rc / tc });
   }
   await tessera.dispose();
+  const coldRows = cold ? coldMini(model, weights, prompt, counts, rounds, spec.textIds, uncond) : null;
   console.log(`\nMini-shaped encoder-decoder (${model}), warm decode ms per step, guidance rows batched (median of ${rounds} rounds x ${steps} steps):`);
   console.log(
     table(
@@ -64,5 +68,34 @@ export async function versusTorchMini(prompt: string, counts: readonly number[],
       rows.map((w) => [w.candidates, w.tesseraMsPerStep.toFixed(0), w.torchMsPerStep.toFixed(0), `${w.speedup.toFixed(2)}x`, w.tesseraCpuMsPerStep.toFixed(0), w.torchCpuMsPerStep.toFixed(0), `${w.cpuSpeedup.toFixed(2)}x`]),
     ),
   );
+  if (coldRows !== null) {
+    console.log(`\nMini-shaped, cold one-shot process: prefill + decode ms of a whole image (256 steps; median of ${rounds}):`);
+    console.log(table(['candidates', 'tessera generate', 'PyTorch first run', 'Tessera speed-up'], coldRows.map((w) => [w.candidates, w.tesseraMs.toFixed(0), w.torchMs.toFixed(0), `${w.speedup.toFixed(2)}x`])));
+  }
+  return { warm: rows, cold: coldRows };
+}
+
+/**
+ * Cold, as for the shapes model: a one-shot `tessera generate --json` (its prefill +
+ * decode timings, every image token) against the reference's `--cold` run, alternating.
+ */
+function coldMini(model: string, weights: string, prompt: string, counts: readonly number[], rounds: number, ids: readonly number[], uncond: readonly number[]) {
+  const out = mkdtempSync(join(tmpdir(), 'tessera-cold-mini-'));
+  const rows = counts.map((count) => {
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'generate', prompt, '--model', model, '--candidates', String(count), '--keep', '1', '--seed', '7', '--no-rerank', '--json', '--quiet', '--out', out], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+      if (cli.status !== 0) throw new Error(`tessera generate failed: ${cli.stderr}`);
+      const timings = (JSON.parse(cli.stdout) as { timings: { prefill: number; decode: number } }).timings;
+      ours.push(timings.prefill + timings.decode);
+      const ref = runPython<{ prefillMs: number; decodeMs: number }>(['scripts/perf/torch_reference_mini.py', '--weights', weights, '--ids', ids.join(','), '--uncond-ids', uncond.join(','), '--candidates', String(count), '--steps', '256', '--cold']);
+      theirs.push(ref.prefillMs + ref.decodeMs);
+    }
+    const t = median(ours);
+    const r = median(theirs);
+    return { candidates: count, tesseraMs: t, torchMs: r, speedup: r / t };
+  });
+  rmSync(out, { recursive: true, force: true });
   return rows;
 }

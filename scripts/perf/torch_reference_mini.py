@@ -8,8 +8,14 @@ own loader and PyTorch modules, scripts/convert/min_dalle_modules.py), torch.no_
 bench's thread count with OMP_WAIT_POLICY=PASSIVE: the text encoder and cross keys/values
 once per distinct text, then `--steps` decode steps over preallocated self-attention slots
 for every row (a conditional and an unconditional row per candidate, batched, as
-supercondition does), timed warm (one untimed step first). Prints one JSON line: ms per
-step (wall and process CPU time).
+supercondition does), timed warm (one untimed step first). Each step samples as Tessera
+does for these packages: guidance (scale 16) on the batched rows, top-k 256, an
+inverse-CDF draw over the kept codes. Prints one JSON line: ms per step (wall and
+process CPU time).
+
+`--cold` instead times one whole run from the text encoder on, without warm-up, over
+`--steps` steps (256: every image token), the reference side of the bench's cold row:
+prefill and decode ms.
 """
 from __future__ import annotations
 
@@ -26,6 +32,17 @@ from min_dalle_modules import Decoder, Encoder  # noqa: E402
 from min_dalle_spec import find, infer_bart, load_state_dict_file  # noqa: E402
 
 
+def draw(logits: torch.Tensor, c: int, guidance: float, top_k: int, generator: torch.Generator) -> torch.Tensor:
+    """Guidance on the batched rows, top-k, an inverse-CDF draw: one code per candidate ([C])."""
+    mixed = (logits[c:] + guidance * (logits[:c] - logits[c:])).double()  # [C, 16384]
+    values, indices = mixed.topk(top_k, dim=1)  # [C, k]
+    weights = torch.exp(values - values[:, :1])
+    cumulative = weights.cumsum(dim=1)
+    target = torch.rand(c, 1, generator=generator, dtype=torch.float64) * cumulative[:, -1:]
+    pick = torch.searchsorted(cumulative, target, right=True).clamp_(max=top_k - 1)  # [C, 1]
+    return indices.gather(1, pick)[:, 0]
+
+
 @torch.no_grad()
 def main() -> None:
     ap = argparse.ArgumentParser()
@@ -37,6 +54,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--start", type=int, default=0, help="first image position stepped")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("TESSERA_THREADS", "2")))
+    ap.add_argument("--top-k", type=int, default=256)
+    ap.add_argument("--guidance", type=float, default=16.0)
+    ap.add_argument("--cold", action="store_true", help="time one run from the encoder on, no warm-up step")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     enc_sd = load_state_dict_file(find(args.weights, "encoder", "pt"))
@@ -62,7 +82,20 @@ def main() -> None:
     mask = torch.zeros(rows, slots)
     prefill_ms = (time.perf_counter() - t0) * 1000
     token = torch.full((rows, 1), 2 ** 14 - 1)
+    generator = torch.Generator().manual_seed(7)
     times, cpu = [], []
+    if args.cold:
+        t1 = time.perf_counter()
+        for i in range(args.steps):
+            logits, new_k, new_v = decoder.step(token, torch.full((rows, 1), i), mask, text_mask, past_k, past_v, cross_k, cross_v)
+            for l in range(shape.layers):
+                past_k[l][:, :, :, i] = new_k[l, :, :, 0, :]
+                past_v[l][:, :, i, :] = new_v[l, :, :, 0, :]
+            mask[:, i] = 1
+            token = draw(logits, c, args.guidance, args.top_k, generator).repeat(2)[:, None]
+        decode_ms = (time.perf_counter() - t1) * 1000
+        print(json.dumps({"candidates": c, "rows": rows, "prefillMs": prefill_ms, "decodeMs": decode_ms, "steps": args.steps}))
+        return
     for i in range(args.start, args.start + args.steps + 1):
         w, p = time.perf_counter(), time.process_time()
         logits, new_k, new_v = decoder.step(token, torch.full((rows, 1), i), mask, text_mask, past_k, past_v, cross_k, cross_v)
@@ -70,8 +103,7 @@ def main() -> None:
             past_k[l][:, :, :, i] = new_k[l, :, :, 0, :]
             past_v[l][:, :, i, :] = new_v[l, :, :, 0, :]
         mask[:, i] = 1
-        mixed = logits[c:] + 16 * (logits[:c] - logits[c:])  # [C, 16384] guidance on the batched rows
-        token = mixed.argmax(dim=1).repeat(2)[:, None]
+        token = draw(logits, c, args.guidance, args.top_k, generator).repeat(2)[:, None]
         if i > args.start:  # the first step is the warm-up
             times.append((time.perf_counter() - w) * 1000)
             cpu.append((time.process_time() - p) * 1000)

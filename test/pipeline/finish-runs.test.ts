@@ -16,10 +16,10 @@ beforeAll(async () => {
   tessera = await Tessera.load({ model: TINY_MODEL });
   const vary = await imagePromptFromBytes({ mode: 'vary', image: await testPicture(64, 64, 'png'), keepShare: 0.5 }, tessera.manifest);
   requests = [
-    { prompt: 'a red circle', seed: 1, candidates: 5, n: 2 },
-    { prompt: 'two blue stars', seed: 2, candidates: 3, n: 3 },
-    { prompt: 'a red circle', seed: 3, candidates: 4, n: 1, rerank: false },
-    { prompt: '', image: vary, seed: 4, candidates: 3, n: 2 },
+    { prompt: 'a red circle', seed: 1, candidates: 5, keep: 2 },
+    { prompt: 'two blue stars', seed: 2, candidates: 3, keep: 3 },
+    { prompt: 'a red circle', seed: 3, candidates: 4, keep: 1, rerank: false },
+    { prompt: '', image: vary, seed: 4, candidates: 3, keep: 2 },
   ];
 });
 afterAll(async () => {
