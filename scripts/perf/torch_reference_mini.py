@@ -81,29 +81,30 @@ def main() -> None:
     past_v = [torch.zeros(rows, shape.heads, slots, shape.head_dim) for _ in range(shape.layers)]
     mask = torch.zeros(rows, slots)
     prefill_ms = (time.perf_counter() - t0) * 1000
-    token = torch.full((rows, 1), 2 ** 14 - 1)
     generator = torch.Generator().manual_seed(7)
-    times, cpu = [], []
-    if args.cold:
-        t1 = time.perf_counter()
-        for i in range(args.steps):
-            logits, new_k, new_v = decoder.step(token, torch.full((rows, 1), i), mask, text_mask, past_k, past_v, cross_k, cross_v)
-            for l in range(shape.layers):
-                past_k[l][:, :, :, i] = new_k[l, :, :, 0, :]
-                past_v[l][:, :, i, :] = new_v[l, :, :, 0, :]
-            mask[:, i] = 1
-            token = draw(logits, c, args.guidance, args.top_k, generator).repeat(2)[:, None]
-        decode_ms = (time.perf_counter() - t1) * 1000
-        print(json.dumps({"candidates": c, "rows": rows, "prefillMs": prefill_ms, "decodeMs": decode_ms, "steps": args.steps}))
-        return
-    for i in range(args.start, args.start + args.steps + 1):
-        w, p = time.perf_counter(), time.process_time()
+    token = torch.full((rows, 1), 2 ** 14 - 1)
+
+    def advance(i: int) -> None:
+        """One decode step at image position i: cache write, mask bit, draw."""
+        nonlocal token
         logits, new_k, new_v = decoder.step(token, torch.full((rows, 1), i), mask, text_mask, past_k, past_v, cross_k, cross_v)
         for l in range(shape.layers):
             past_k[l][:, :, :, i] = new_k[l, :, :, 0, :]
             past_v[l][:, :, i, :] = new_v[l, :, :, 0, :]
         mask[:, i] = 1
         token = draw(logits, c, args.guidance, args.top_k, generator).repeat(2)[:, None]
+
+    if args.cold:
+        t1 = time.perf_counter()
+        for i in range(args.steps):
+            advance(i)
+        decode_ms = (time.perf_counter() - t1) * 1000
+        print(json.dumps({"candidates": c, "rows": rows, "prefillMs": prefill_ms, "decodeMs": decode_ms, "steps": args.steps}))
+        return
+    times, cpu = [], []
+    for i in range(args.start, args.start + args.steps + 1):
+        w, p = time.perf_counter(), time.process_time()
+        advance(i)
         if i > args.start:  # the first step is the warm-up
             times.append((time.perf_counter() - w) * 1000)
             cpu.append((time.process_time() - p) * 1000)
