@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { TesseraError } from '../errors.js';
-import type { ModelManifest } from '../model/manifest.js';
+import { DEFAULT_STEP_CACHE, type ModelManifest } from '../model/manifest.js';
+import { slotsLaidOut } from '../generator/decoder-only/kv-slots.js';
 import type { StageFlops } from '../types.js';
 import { readOnnx, type OnnxGraph } from './onnx-graph.js';
 
@@ -167,17 +168,20 @@ export function generationFlops(cost: ModelCost, manifest: ModelManifest, work: 
   const prefillRows = work.prefillRows ?? (work.guidance ? 2 : 1);
   const stepRows = work.candidates * (work.guidance ? 2 : 1);
   const hd = cost.generatorAttentionWidth;
+  const layout = manifest.generator.cache ?? DEFAULT_STEP_CACHE;
   let prefillMacs: number;
-  let steps: number;
-  let stepMacs: number;
+  let decodeMacs = 0;
   if (cost.textEncoder === null) {
     // Prefill: every text token through the weights, the full T×T score square (masked
     // afterwards), and the head only at the last text position ([P, V] logits).
     prefillMacs = prefillRows * (T * cost.prefill.macsPerToken + cost.prefill.attentionProducts * T * T * hd + cost.prefill.headMacs);
-    // Image token 0 comes from the prefill's logits; each later one is one step over all
-    // S slots (masked) plus the row's own new key.
-    steps = imageTokens - 1;
-    stepMacs = stepRows * (cost.step.macsPerToken + cost.step.attentionProducts * (S + 1) * hd + cost.step.headMacs);
+    // Image token 0 comes from the prefill's logits; each later one is one step over the
+    // slots laid out (all S, or the filled ones rounded up: KvSlots) plus the row's own
+    // new key. Step k feeds image code k - 1 at stream position T + k - 1.
+    for (let k = 1; k < imageTokens; k++) {
+      const slots = slotsLaidOut(layout, S, T + k);
+      decodeMacs += stepRows * (cost.step.macsPerToken + cost.step.attentionProducts * (slots + 1) * hd + cost.step.headMacs);
+    }
   } else {
     // Encoder-decoder (DALL·E Mini/Mega): each distinct text through the encoder (T×T
     // attention), then its cross keys/values once; every image token is a step from the
@@ -185,9 +189,12 @@ export function generationFlops(cost: ModelCost, manifest: ModelManifest, work: 
     // and half over the T text states.
     const encoder = cost.textEncoder;
     prefillMacs = prefillRows * (T * encoder.macsPerToken + encoder.attentionProducts * T * T * hd + T * cost.prefill.macsPerToken);
-    steps = imageTokens;
     const half = cost.step.attentionProducts / 2;
-    stepMacs = stepRows * (cost.step.macsPerToken + half * (S + 1) * hd + half * T * hd + cost.step.headMacs);
+    // Image code j is fed at decoder position j + 1 (step j + 1 needs slots 0..j + 1).
+    for (let j = 0; j < imageTokens; j++) {
+      const slots = slotsLaidOut(layout, S, j + 1);
+      decodeMacs += stepRows * (cost.step.macsPerToken + half * (slots + 1) * hd + half * T * hd + cost.step.headMacs);
+    }
   }
   const decoded = work.candidates + (work.previewImages ?? 0);
   let clipTextMacs = 0;
@@ -199,7 +206,7 @@ export function generationFlops(cost: ModelCost, manifest: ModelManifest, work: 
   }
   const flops = {
     prefill: 2 * prefillMacs,
-    decode: 2 * steps * stepMacs,
+    decode: 2 * decodeMacs,
     vqDecode: 2 * decoded * cost.decoder.macsPerImage,
     clipText: 2 * clipTextMacs,
     clipVision: 2 * clipVisionMacs,

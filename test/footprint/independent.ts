@@ -26,9 +26,17 @@ export function independentGenerator(m: ModelManifest, candidates: number, guide
   const perToken = L * macs(layerMatmuls(W, 4 * W));
   const head = W * V;
   const prefillRow = T * perToken + L * (T * T * W + T * T * W) + head; // q·kᵀ and p·v over the T×T square
-  const stepRow = perToken + L * (2 * (S + 1) * W) + head;
+  // A step attends over the slots the cache lays out: all S, or with the manifest's
+  // generator.cache.slots = 'filled' (docs/model-package.md) the slots written so far
+  // plus the new one, rounded up to a multiple of 16 (at least 16, at most S).
+  const filled = m.generator.cache?.slots === 'filled';
   const rows = guided ? 2 : 1;
   const steps = m.image.grid.height * m.image.grid.width - 1;
-  return { prefill: 2 * rows * prefillRow, decode: 2 * steps * candidates * rows * stepRow };
+  let decode = 0;
+  for (let k = 1; k <= steps; k++) {
+    const slots = filled ? Math.min(S, Math.max(16, 16 * Math.ceil((T + k) / 16))) : S;
+    decode += 2 * candidates * rows * (perToken + L * (2 * (slots + 1) * W) + head);
+  }
+  return { prefill: 2 * rows * prefillRow, decode };
 }
 

@@ -46,6 +46,16 @@ function spread(buffer: Float32Array, count: number, width: number, from: number
   }
 }
 
+/**
+ * Slots a cache lays out per row when `needed` must fit: all `maxLength` for an 'all'
+ * layout, else `needed` rounded up to a chunk (at least one chunk, at most maxLength).
+ * The footprint's FLOP count follows the same rule (src/footprint/flops.ts).
+ */
+export function slotsLaidOut(layout: StepCacheLayout, maxLength: number, needed: number): number {
+  if (layout.slots === 'all') return maxLength;
+  return Math.min(maxLength, Math.max(SLOT_CHUNK, Math.ceil(needed / SLOT_CHUNK) * SLOT_CHUNK));
+}
+
 /** Writes one zero per 4 KiB page, so the OS maps the buffer's pages now. */
 function touchPages(buffer: Float32Array): void {
   for (let i = 0; i < buffer.length; i += 1024) buffer[i] = 0;
@@ -97,9 +107,7 @@ export class KvSlots implements RowCache {
   }
 
   private capacityFor(slots: number): number {
-    const all = this.shape.slots;
-    if (this.layout.slots === 'all') return all;
-    return Math.min(all, Math.max(SLOT_CHUNK, Math.ceil(slots / SLOT_CHUNK) * SLOT_CHUNK));
+    return slotsLaidOut(this.layout, this.shape.slots, slots);
   }
 
   private viewStorage(): void {
