@@ -76,7 +76,7 @@ def greedy(encoder: Encoder, decoder: Decoder, rows: torch.Tensor, factor: float
     state = encoder(rows)  # [2, T, E]
     cross_k, cross_v = decoder.cross(state)  # [L, 2, H, D, T], [L, 2, H, T, D]
     text_mask = rows.ne(1).float()
-    past_k = [torch.zeros(2, s.heads, s.head_dim, 256) for _ in range(s.layers)]
+    past_k = [torch.zeros(2, s.heads, 256, s.head_dim) for _ in range(s.layers)]
     past_v = [torch.zeros(2, s.heads, 256, s.head_dim) for _ in range(s.layers)]
     mask = torch.zeros(2, 256)
     token, tokens = 2 ** 14 - 1, []
@@ -85,7 +85,7 @@ def greedy(encoder: Encoder, decoder: Decoder, rows: torch.Tensor, factor: float
         logits, new_k, new_v = decoder.step(ids, torch.full((2, 1), i), mask, text_mask, past_k, past_v,
                                             list(cross_k), list(cross_v))
         for l in range(s.layers):
-            past_k[l][:, :, :, i] = new_k[l, :, :, 0, :]
+            past_k[l][:, :, i, :] = new_k[l, :, :, 0, :]
             past_v[l][:, :, i, :] = new_v[l, :, :, 0, :]
         mask[:, i] = 1
         mixed = logits[0] * (1 - factor) + logits[1] * factor  # min-dalle's supercondition formula

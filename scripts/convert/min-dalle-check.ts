@@ -17,6 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { PreTrainedTokenizer } from '@huggingface/transformers';
 import * as ort from 'onnxruntime-node';
 import { loadModel } from '../../src/pipeline/loader.js';
+import { DEFAULT_STEP_CACHE, type StepCacheLayout } from '../../src/model/manifest.js';
 
 export interface MinDalleReference {
   tokenizer: { prompt: string; ids: number[] }[];
@@ -31,7 +32,7 @@ export interface MinDalleReference {
 
 interface Manifest {
   text: { length: number; padId: number; unconditionalIds: number[] };
-  generator: { layers: number; heads: number; headDim: number; maxLength: number; prefill: string; step: string };
+  generator: { layers: number; heads: number; headDim: number; maxLength: number; prefill: string; step: string; cache?: StepCacheLayout };
   encoderDecoder: { textEncoder: string; width: number; imageStartToken: number };
   image: { vocabSize: number };
   decoder: string;
@@ -124,6 +125,15 @@ export class MinDallePackage {
     ];
     for (const [name, phase, dims] of groups) {
       for (let l = 0; l < L; l++) feeds[`${name}_${l}`] = new ort.Tensor('float32', formula(dims.reduce((a, b) => a * b), l + phase), dims);
+    }
+    // The formula fills past keys transposed ([R, H, D, S]); a package with plain keys takes them [R, H, S, D].
+    if ((this.manifest.generator.cache ?? DEFAULT_STEP_CACHE).keys === 'plain') {
+      for (let l = 0; l < L; l++) {
+        const transposed = feeds[`past_key_${l}`].data as Float32Array;
+        const plain = new Float32Array(transposed.length);
+        for (let rh = 0; rh < R * H; rh++) for (let d = 0; d < D; d++) for (let s = 0; s < S; s++) plain[(rh * S + s) * D + d] = transposed[(rh * D + d) * S + s];
+        feeds[`past_key_${l}`] = new ort.Tensor('float32', plain, [R, H, S, D]);
+      }
     }
     return feeds;
   }

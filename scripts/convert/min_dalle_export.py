@@ -81,7 +81,7 @@ def example_step_inputs(s: BartShape, rows: int, seed: int):
     ids = torch.randint(0, s.image_vocab, (rows, 1), generator=g)
     ids[0, 0] = 2 ** 14 - 1  # min-dalle's start token
     layers = s.layers
-    past_k = [torch.randn(rows, h, d, slots, generator=g) for _ in range(layers)]
+    past_k = [torch.randn(rows, h, slots, d, generator=g) for _ in range(layers)]
     past_v = [torch.randn(rows, h, slots, d, generator=g) for _ in range(layers)]
     cross_k = [torch.randn(rows, h, d, t, generator=g) for _ in range(layers)]
     cross_v = [torch.randn(rows, h, t, d, generator=g) for _ in range(layers)]
@@ -197,7 +197,10 @@ def export_prefill(decoder: Decoder, s: BartShape, path: str, external: bool) ->
 def export_step(decoder: Decoder, s: BartShape, path: str, external: bool) -> List[str]:
     names = step_input_names(s.layers)
     dynamic = {name: {0: "rows"} for name in names}
-    dynamic.update({"logits": {0: "rows"}, "new_keys": {1: "rows"}, "new_values": {1: "rows"}})
+    # The self-attention slot axis is dynamic (generator.cache slots "filled").
+    dynamic.update({f"past_key_{l}": {0: "rows", 2: "slots"} for l in range(s.layers)})
+    dynamic.update({f"past_value_{l}": {0: "rows", 2: "slots"} for l in range(s.layers)})
+    dynamic.update({"attention_mask": {0: "rows", 1: "slots"}, "logits": {0: "rows"}, "new_keys": {1: "rows"}, "new_values": {1: "rows"}})
     return _export(StepGraph(decoder), example_step_inputs(s, rows=3, seed=0), path, names,
                    ["logits", "new_keys", "new_values"], dynamic, external)
 

@@ -133,18 +133,19 @@ class DecoderLayer(nn.Module):
         k = split_heads(a.k_proj(encoder_state), self.heads).transpose(-1, -2)
         return k, split_heads(a.v_proj(encoder_state), self.heads)
 
-    def step(self, x, self_bias, text_bias_, past_k_t, past_v, cross_k_t, cross_v):
-        """x [R,1,E]; past_k_t [R,H,D,S], past_v [R,H,S,D]; returns (x, new k [R,H,1,D], new v)."""
+    def step(self, x, self_bias, text_bias_, past_k, past_v, cross_k_t, cross_v):
+        """x [R,1,E]; past_k and past_v [R,H,C,D] (plain keys, C slots: the step graph's slot
+        axis is dynamic, Tessera passes the filled ones; docs/model-package.md
+        generator.cache); returns (x, new k [R,H,1,D], new v)."""
         a = self.self_attn
         scale = self.scale
         h = self.pre_self_attn_layer_norm(x)
         q = split_heads(a.q_proj(h), self.heads) * scale  # [R, H, 1, D]
         k, v = split_heads(a.k_proj(h), self.heads), split_heads(a.v_proj(h), self.heads)
-        past_scores = q @ past_k_t + self_bias  # [R, H, 1, S]
+        past_scores = q @ past_k.transpose(-1, -2) + self_bias  # [R, H, 1, C]
         own_score = (q * k).sum(-1, keepdim=True)  # [R, H, 1, 1]
         weights = F.softmax(torch.cat([past_scores, own_score], dim=-1), dim=-1)
-        slots = past_v.shape[2]
-        attended = weights[..., :slots] @ past_v + weights[..., slots:] * v  # [R, H, 1, D]
+        attended = weights[..., :-1] @ past_v + weights[..., -1:] * v  # [R, H, 1, D]
         x = x + self.self_attn_layer_norm(a.out_proj(merge_heads(attended)))
 
         c = self.encoder_attn

@@ -132,7 +132,10 @@ def main() -> None:
     # This project's modules (checked against min-dalle by check_min_dalle.py) on fixed inputs.
     decoder = Decoder(shape).eval()
     decoder.load_state_dict(dec_sd, strict=True)
-    logits, new_k, new_v = decoder.step(*step_inputs(shape)[:4], *split(step_inputs(shape)[4:], shape.layers))
+    # step_inputs writes past keys transposed [R, H, D, S] (the fixture's formula); the
+    # modules take them plain [R, H, S, D].
+    past_k, past_v, cross_k, cross_v = split(step_inputs(shape)[4:], shape.layers)
+    logits, new_k, new_v = decoder.step(*step_inputs(shape)[:4], [k.transpose(-1, -2).contiguous() for k in past_k], past_v, cross_k, cross_v)
     np.save(os.path.join(args.out, "step_logits.npy"), logits.numpy().astype(np.float32))
     ref["step"] = {"inputs": "min_dalle_reference.step_inputs", "logits": "step_logits.npy",
                    "new_keys_sum": float(new_k.double().sum()), "new_values_sum": float(new_v.double().sum()),

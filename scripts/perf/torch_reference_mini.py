@@ -7,7 +7,7 @@ The same weights as the converted package (min-dalle's state dicts, read by the 
 own loader and PyTorch modules, scripts/convert/min_dalle_modules.py), torch.no_grad, the
 bench's thread count with OMP_WAIT_POLICY=PASSIVE: the text encoder and cross keys/values
 once per distinct text, then `--steps` decode steps over preallocated self-attention slots
-for every row (a conditional and an unconditional row per candidate, batched, as
+(plain keys, attention over the filled slots only, as the converter's step graph does) for every row (a conditional and an unconditional row per candidate, batched, as
 supercondition does), timed warm (one untimed step first). Each step samples as Tessera
 does for these packages: guidance (scale 16) on the batched rows, top-k 256, an
 inverse-CDF draw over the kept codes. Prints one JSON line: ms per step (wall and
@@ -77,7 +77,7 @@ def main() -> None:
     cross_k = [cross_k[l][pick].contiguous() for l in range(shape.layers)]
     cross_v = [cross_v[l][pick].contiguous() for l in range(shape.layers)]
     text_mask = texts.ne(1).float()[pick]
-    past_k = [torch.zeros(rows, shape.heads, shape.head_dim, slots) for _ in range(shape.layers)]
+    past_k = [torch.zeros(rows, shape.heads, slots, shape.head_dim) for _ in range(shape.layers)]
     past_v = [torch.zeros(rows, shape.heads, slots, shape.head_dim) for _ in range(shape.layers)]
     mask = torch.zeros(rows, slots)
     prefill_ms = (time.perf_counter() - t0) * 1000
@@ -87,9 +87,12 @@ def main() -> None:
     def advance(i: int) -> None:
         """One decode step at image position i: cache write, mask bit, draw."""
         nonlocal token
-        logits, new_k, new_v = decoder.step(token, torch.full((rows, 1), i), mask, text_mask, past_k, past_v, cross_k, cross_v)
+        # Attention over the filled slots only (views of the preallocated cache), as the
+        # shapes reference and Tessera's filled-slots packages do.
+        logits, new_k, new_v = decoder.step(token, torch.full((rows, 1), i), mask[:, :i], text_mask,
+                                            [k[:, :, :i] for k in past_k], [v[:, :, :i] for v in past_v], cross_k, cross_v)
         for l in range(shape.layers):
-            past_k[l][:, :, :, i] = new_k[l, :, :, 0, :]
+            past_k[l][:, :, i, :] = new_k[l, :, :, 0, :]
             past_v[l][:, :, i, :] = new_v[l, :, :, 0, :]
         mask[:, i] = 1
         token = draw(logits, c, args.guidance, args.top_k, generator).repeat(2)[:, None]

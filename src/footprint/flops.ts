@@ -190,9 +190,10 @@ export function generationFlops(cost: ModelCost, manifest: ModelManifest, work: 
     const encoder = cost.textEncoder;
     prefillMacs = prefillRows * (T * encoder.macsPerToken + encoder.attentionProducts * T * T * hd + T * cost.prefill.macsPerToken);
     const half = cost.step.attentionProducts / 2;
-    // Image code j is fed at decoder position j + 1 (step j + 1 needs slots 0..j + 1).
-    for (let j = 0; j < imageTokens; j++) {
-      const slots = slotsLaidOut(layout, S, j + 1);
+    // One run per decoder position p = 0 (the start token, in prefill) .. 255 (image code
+    // p - 1 fed); the run at p needs slots 0..p.
+    for (let p = 0; p < imageTokens; p++) {
+      const slots = slotsLaidOut(layout, S, p + 1);
       decodeMacs += stepRows * (cost.step.macsPerToken + half * (slots + 1) * hd + half * T * hd + cost.step.headMacs);
     }
   }

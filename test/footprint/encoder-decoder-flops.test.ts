@@ -24,9 +24,17 @@ function independent(candidates: number, guided: boolean) {
   const textRows = guided ? 2 : 1;
   const encoderRow = T * L * (attention + glu) + L * 2 * T * T * E; // + q·kᵀ and p·v over T×T
   const crossRow = T * L * 2 * E * E; // cross keys and values of every text state
-  const stepRow = L * (attention + 2 * E * E + glu) + L * (2 * (S + 1) * E + 2 * T * E) + E * HEAD_ROWS;
+  // The run at decoder position j (0: the start token) attends over the slots laid out:
+  // with the package's generator.cache slots "filled", slots 0..j rounded up to a
+  // multiple of 16 (at least 16, at most S), docs/model-package.md.
+  const filled = manifest.generator.cache?.slots === 'filled';
   const rows = candidates * (guided ? 2 : 1);
-  return { prefill: 2 * textRows * (encoderRow + crossRow), decode: 2 * S * rows * stepRow };
+  let decode = 0;
+  for (let j = 0; j < S; j++) {
+    const slots = filled ? Math.min(S, Math.max(16, 16 * Math.ceil((j + 1) / 16))) : S;
+    decode += 2 * rows * (L * (attention + 2 * E * E + glu) + L * (2 * (slots + 1) * E + 2 * T * E) + E * HEAD_ROWS);
+  }
+  return { prefill: 2 * textRows * (encoderRow + crossRow), decode };
 }
 
 /** min-dalle's VQGAN decoder (widths 8, 16, 32; latent 16): every conv at its resolution, 16 -> 256. */
