@@ -16,10 +16,15 @@ export class TokenDecoder {
   private readonly height: number;
   private readonly width: number;
   private readonly size: number;
-  /** Grids per decoder call: bounds the output buffer the runtime copies back. */
+  /**
+   * Grids per decoder call: bounds the output buffer the runtime copies back and the
+   * decoder's activations, which grow with the pixels decoded at once (DALL·E Mini's
+   * VQGAN: ~95 MB more peak memory per 256-px image in one call, measured: 2.55 GB at 16
+   * per call, 1.42 GB at 4, the same time per image). DECODE_PIXELS_PER_CALL / size² grids.
+   */
   readonly batchSize: number;
 
-  constructor(manifest: ModelManifest, decoder: ort.InferenceSession, loadEncoder: (() => Promise<ort.InferenceSession>) | null, batchSize = 64) {
+  constructor(manifest: ModelManifest, decoder: ort.InferenceSession, loadEncoder: (() => Promise<ort.InferenceSession>) | null, batchSize = decodeBatchSize(manifest.image.size)) {
     this.decoder = decoder;
     this.loadEncoder = loadEncoder;
     this.height = manifest.image.grid.height;
@@ -58,6 +63,13 @@ export class TokenDecoder {
     const cells = this.height * this.width;
     return images.map((_, b) => Int32Array.from(codes.subarray(b * cells, (b + 1) * cells), Number));
   }
+}
+
+/** Pixels decoded per call: 64 images of 64 px (the shipped model), 4 of 256 px (DALL·E Mini/Mega). */
+export const DECODE_PIXELS_PER_CALL = 64 * 64 * 64;
+
+export function decodeBatchSize(imageSize: number): number {
+  return Math.max(1, Math.floor(DECODE_PIXELS_PER_CALL / (imageSize * imageSize)));
 }
 
 /** Planar float [3, size, size] (batch item b) to interleaved 8-bit RGB. */
