@@ -1,10 +1,11 @@
 """Weight-only int8 variant of a Tessera package, by the repo's own graph rewriting (issue 12).
 
   /usr/bin/python3 scripts/perf/quantize_int8.py --package models/default --out models/default-int8 \
-      [--accuracy-level 4] [--graphs generator,clip]
+      [--accuracy-level 4] [--graphs generator,clip] [--block-size 32]
 
-Every MatMul whose second operand is a 2-D float weight [K, N] (K a multiple of the block)
-becomes onnxruntime's com.microsoft.MatMulNBits with bits=8: the weight is stored as uint8
+Every MatMul whose second operand is a 2-D float weight [K, N] (K a multiple of the block),
+and every Gemm over such a weight (transposed or not, with its bias; the step graphs
+export nn.Linear on 2-D rows as Gemm), becomes onnxruntime's com.microsoft.MatMulNBits with bits=8: the weight is stored as uint8
 in blocks of 32 along K with one float scale per block (symmetric, zero point 128, the
 op's default), activations stay float32. accuracy_level 4 lets onnxruntime quantize the
 activations to int8 on the fly and use its int8 kernels; 0 dequantizes to float32. No
@@ -30,37 +31,71 @@ BLOCK = 32
 def quantize_weight(w: np.ndarray):
     """w [K, N] float32 -> (uint8 [N, K/BLOCK, BLOCK], scales [N * K/BLOCK])."""
     k, n = w.shape
-    blocks = w.T.reshape(n, k // BLOCK, BLOCK).astype(np.float64)  # [N, blocks, BLOCK]
+    blocks = w.T.reshape(n, k // BLOCK, BLOCK).astype(np.float64)  # [N, K/BLOCK, BLOCK]
     scales = np.abs(blocks).max(axis=2) / 127.0  # [N, blocks]
     scales[scales == 0] = 1.0
     q = np.clip(np.rint(blocks / scales[..., None]), -127, 127) + 128
     return q.astype(np.uint8), scales.reshape(-1).astype(np.float32)
 
 
+def float_weight(node, inits):
+    """The [K, N] float weight of a MatMul or Gemm node that takes one, with the Gemm's bias;
+    None when the node is not a weight product (Gemm only as Y = A·B(^T) + C, alpha = beta = 1:
+    what torch exports for nn.Linear on 2-D rows)."""
+    if node.op_type == "MatMul" and len(node.input) == 2:
+        weight = inits.get(node.input[1])
+        transposed, bias = False, None
+    elif node.op_type == "Gemm":
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0 or attrs.get("transA", 0):
+            return None
+        weight = inits.get(node.input[1])
+        transposed = bool(attrs.get("transB", 0))
+        bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
+        if bias is not None and (bias not in inits or len(inits[bias].dims) != 1):
+            return None
+    else:
+        return None
+    if weight is None or len(weight.dims) != 2 or weight.data_type != onnx.TensorProto.FLOAT:
+        return None
+    w = numpy_helper.to_array(weight)
+    w = w.T if transposed else w  # [K, N]
+    if w.shape[0] % BLOCK:
+        return None
+    return weight.name, np.ascontiguousarray(w), bias
+
+
 def rewrite(path: str, accuracy_level: int) -> tuple[int, int]:
     model = onnx.load(path)
     inits = {i.name: i for i in model.graph.initializer}
+    # torch's exporter keeps one copy of identical tensors (e.g. the zero biases of random
+    # weights) and names the others through Identity nodes: see through them.
+    for node in model.graph.node:
+        if node.op_type == "Identity" and node.input[0] in inits:
+            inits.setdefault(node.output[0], inits[node.input[0]])
     uses = {}
     for node in model.graph.node:
         for name in node.input:
             uses[name] = uses.get(name, 0) + 1
     nodes, dropped, rewritten, kept = [], set(), 0, 0
     for node in model.graph.node:
-        weight = inits.get(node.input[1]) if node.op_type == "MatMul" and len(node.input) == 2 else None
-        if weight is None or len(weight.dims) != 2 or weight.data_type != onnx.TensorProto.FLOAT or weight.dims[0] % BLOCK:
-            kept += node.op_type == "MatMul"
+        found = float_weight(node, inits)
+        if found is None:
+            kept += node.op_type in ("MatMul", "Gemm")
             nodes.append(node)
             continue
-        w = numpy_helper.to_array(weight)
+        weight_name, w, bias = found
         k, n = w.shape
         q, scales = quantize_weight(w)
         stem = f"{node.name or node.output[0]}_int8"
         model.graph.initializer.extend([numpy_helper.from_array(q, f"{stem}.q"), numpy_helper.from_array(scales, f"{stem}.scales")])
-        nodes.append(helper.make_node("MatMulNBits", [node.input[0], f"{stem}.q", f"{stem}.scales"], list(node.output), name=stem,
+        # A Gemm's bias is MatMulNBits' optional sixth input (after zero points and g_idx).
+        inputs = [node.input[0], f"{stem}.q", f"{stem}.scales"] + (["", "", bias] if bias else [])
+        nodes.append(helper.make_node("MatMulNBits", inputs, list(node.output), name=stem,
                                       domain="com.microsoft", K=k, N=n, bits=8, block_size=BLOCK, accuracy_level=accuracy_level))
         rewritten += 1
-        if uses[weight.name] == 1:
-            dropped.add(weight.name)
+        if node.input[1] == weight_name and uses[weight_name] == 1:  # not shared, not behind an Identity
+            dropped.add(weight_name)
     del model.graph.node[:]
     model.graph.node.extend(nodes)
     remaining = [i for i in model.graph.initializer if i.name not in dropped]
@@ -73,12 +108,16 @@ def rewrite(path: str, accuracy_level: int) -> tuple[int, int]:
 
 
 def main() -> None:
+    global BLOCK
     ap = argparse.ArgumentParser()
     ap.add_argument("--package", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--accuracy-level", type=int, default=4, choices=[0, 1, 2, 3, 4])
     ap.add_argument("--graphs", default="generator", help="comma-separated: generator, clip")
+    ap.add_argument("--block-size", type=int, default=BLOCK, choices=[16, 32, 64, 128],
+                    help="weights per scale along K (16 for the tiny test model, whose K is 16)")
     args = ap.parse_args()
+    BLOCK = args.block_size
     if os.path.exists(args.out):
         raise SystemExit(f"{args.out} exists; choose a new folder")
     shutil.copytree(args.package, args.out)
@@ -94,9 +133,9 @@ def main() -> None:
         rewritten, kept = rewrite(os.path.join(args.out, rel), args.accuracy_level)
         with open(os.path.join(args.out, rel), "rb") as f:
             manifest["files"][rel] = hashlib.sha256(f.read()).hexdigest()
-        print(f"{rel}: {rewritten} MatMuls -> int8 MatMulNBits, {kept} left in float32")
+        print(f"{rel}: {rewritten} MatMul/Gemm -> int8 MatMulNBits, {kept} left in float32")
     manifest["name"] = f"{manifest['name']}-int8"
-    manifest["description"] = f"{manifest['description']} Weight-only int8 ({', '.join(args.graphs.split(','))}; scripts/perf/quantize_int8.py, accuracy level {args.accuracy_level})."
+    manifest["description"] = f"{manifest['description']} Weight-only int8 ({', '.join(args.graphs.split(','))}; scripts/perf/quantize_int8.py, blocks of {BLOCK}, accuracy level {args.accuracy_level})."
     with open(manifest_path, "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2, ensure_ascii=False)
         f.write("\n")

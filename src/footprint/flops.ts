@@ -3,7 +3,7 @@ import { TesseraError } from '../errors.js';
 import { DEFAULT_STEP_CACHE, type ModelManifest } from '../model/manifest.js';
 import { slotsLaidOut } from '../generator/decoder-only/kv-slots.js';
 import type { StageFlops } from '../types.js';
-import { readOnnx, type OnnxGraph } from './onnx-graph.js';
+import { readOnnx, type OnnxGraph, type OnnxNode } from './onnx-graph.js';
 
 /**
  * FLOPs per stage of one generation, counted from the shapes of the model's own ONNX
@@ -43,11 +43,20 @@ export interface ModelCost {
   clipTextTokens: number;
 }
 
-const PRODUCTS = new Set(['MatMul', 'Gemm']);
+/** Ops that multiply by a matrix; MatMulNBits is the int8 variant's (scripts/perf/quantize_int8.py). */
+const PRODUCTS = new Set(['MatMul', 'Gemm', 'MatMulNBits']);
 
-function weightOf(graph: OnnxGraph, inputs: readonly string[]): number[] | null {
-  const init = graph.initializers.get(inputs[1] ?? '');
-  return init !== undefined && init.dims.length === 2 ? init.dims : null;
+/** [K, N] (or [N, K]) of a product's weight; null for a product of two activations. */
+function weightOf(graph: OnnxGraph, node: OnnxNode): number[] | null {
+  const init = graph.initializers.get(node.inputs[1] ?? '');
+  if (init === undefined) return null;
+  if (node.op === 'MatMulNBits') {
+    // Its weight is stored in blocks ([N, K/block, block] uint8): the attributes carry K and N.
+    const k = node.attributes.K?.[0];
+    const n = node.attributes.N?.[0];
+    return k !== undefined && n !== undefined ? [k, n] : null;
+  }
+  return init.dims.length === 2 ? init.dims : null;
 }
 
 /**
@@ -59,7 +68,7 @@ export function transformerCost(graph: OnnxGraph, { head = true }: { head?: bool
   let attentionProducts = 0;
   for (const node of graph.nodes) {
     if (!PRODUCTS.has(node.op)) continue;
-    const w = weightOf(graph, node.inputs);
+    const w = weightOf(graph, node);
     if (w === null) {
       if (!node.inputs.some((name) => graph.initializers.has(name))) attentionProducts += 1;
       continue;
@@ -107,7 +116,7 @@ export function convCost(graph: OnnxGraph, input: string, spatial: [number, numb
     } else if (node.op === 'Flatten' || node.op === 'GlobalAveragePool') {
       out = undefined;
     } else if (PRODUCTS.has(node.op)) {
-      const w = weightOf(graph, node.inputs);
+      const w = weightOf(graph, node);
       if (w !== null) macs += w[0]! * w[1]!;
       out = undefined;
     }
