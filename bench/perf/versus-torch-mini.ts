@@ -44,6 +44,10 @@ export async function versusTorchMini(prompt: string, counts: readonly number[],
   const tessera = await Tessera.load({ model, device, rerank: false });
   const spec = tessera.prepare({ prompt, seed: 7, candidates: 1, guidanceScale: tessera.manifest.sampling.guidanceScale === 1 ? 16 : undefined }).sequences[0];
   const uncond = spec.unconditionalIds ?? tessera.manifest.text.unconditionalIds;
+  // Cold rows first, in one-shot processes, before this process holds a warm Mini batch:
+  // at 128 candidates the bench's own slots (~10 GB, not collected while spawnSync blocks)
+  // plus the CLI's would exceed this 23 GB machine (the first attempt was OOM-killed).
+  const coldRows = cold ? coldMini(model, weights, prompt, counts, rounds, spec.textIds, uncond) : null;
   const rows = [];
   for (const count of counts) {
     const ours: { wall: number[]; cpu: number[] } = { wall: [], cpu: [] };
@@ -60,7 +64,6 @@ export async function versusTorchMini(prompt: string, counts: readonly number[],
     rows.push({ candidates: count, tesseraMsPerStep: t, torchMsPerStep: r, speedup: r / t, tesseraCpuMsPerStep: tc, torchCpuMsPerStep: rc, cpuSpeedup: rc / tc });
   }
   await tessera.dispose();
-  const coldRows = cold ? coldMini(model, weights, prompt, counts, rounds, spec.textIds, uncond) : null;
   console.log(`\nMini-shaped encoder-decoder (${model}), warm decode ms per step, guidance rows batched (median of ${rounds} rounds x ${steps} steps):`);
   console.log(
     table(
