@@ -50,6 +50,9 @@ export async function clipDigest(clipDir: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** The tail of the CLIP loads in flight (ClipReranker.load). */
+let loadQueue: Promise<unknown> = Promise.resolve();
+
 /**
  * CLIP reranking (Radford et al. 2021): the cosine similarity of the prompt's text
  * embedding and each candidate's image embedding, through transformers.js so that a
@@ -65,7 +68,18 @@ export class ClipReranker {
     private readonly batchSize = 64,
   ) {}
 
-  static async load(clipDir: string, device: Device): Promise<ClipReranker> {
+  /**
+   * Loads run one at a time: transformers.js resolves files against its global
+   * `env.localModelPath`, so two loads in flight (two packages whose CLIP folders are both
+   * named `clip`) could each read the other's graphs.
+   */
+  static load(clipDir: string, device: Device): Promise<ClipReranker> {
+    const loaded = loadQueue.then(() => ClipReranker.loadAlone(clipDir, device));
+    loadQueue = loaded.catch(() => undefined);
+    return loaded;
+  }
+
+  private static async loadAlone(clipDir: string, device: Device): Promise<ClipReranker> {
     // Never reach a hub: only the package's own folder is read.
     env.allowRemoteModels = false;
     env.allowLocalModels = true;

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modelCost } from '../../src/footprint/flops.js';
 import { readOnnx } from '../../src/footprint/onnx-graph.js';
 import { parseManifest, verifyPackageFiles } from '../../src/model/manifest.js';
+import { ClipReranker } from '../../src/rerank/clip-reranker.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { loadReference, maxAbsDiff, ROOT, TINY_MODEL } from '../helpers/tiny.js';
 
@@ -62,5 +63,23 @@ describe('int8 package (scripts/perf/quantize_int8.py)', () => {
     for (const c of b.candidates) expect(c.score).toBeGreaterThan(-1); // ranked by the int8 CLIP
     expect(b.footprint?.flops).toEqual(a.footprint?.flops);
     expect(b.footprint?.flops).not.toBeNull();
+  });
+
+  it('loads two CLIP folders of the same name at once without mixing them up (float and int8 score differently)', async () => {
+    const solid = (r: number) => ({ width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).fill(r) });
+    const images = [solid(10), solid(200)];
+    const dirs = [path.join(TINY_MODEL, 'clip'), path.join(INT8_MODEL, 'clip')];
+    const alone: number[][] = [];
+    for (const dir of dirs) {
+      const clip = await ClipReranker.load(dir, 'cpu');
+      alone.push(await clip.score('a red circle', images));
+      await clip.dispose();
+    }
+    expect(maxAbsDiff(alone[0], alone[1])).toBeGreaterThan(0);
+    const together = await Promise.all(dirs.map((dir) => ClipReranker.load(dir, 'cpu')));
+    for (const [i, clip] of together.entries()) {
+      expect(await clip.score('a red circle', images)).toEqual(alone[i]);
+      await clip.dispose();
+    }
   });
 });
