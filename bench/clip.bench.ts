@@ -1,17 +1,22 @@
 /**
- * node --import tsx bench/clip.bench.ts --clip DIR [--clip DIR ...] [--images 4,16,64] [--size 256]
+ * node --import tsx bench/clip.bench.ts --clip DIR [--clip DIR ...] [--images 4,16,64] [--size 256] [--rounds N]
  *
  * CLIP reranking alone: load time, text embedding, and image scoring per image (the
  * 224x224 preprocessing included) for each CLIP folder given, e.g. the package's own
  * (models/default/clip) against a ViT-B/32-sized one (scripts/make-tiny-clip.py --shape b32)
  * or the published Xenova/clip-vit-base-patch32. Images are random RGB of --size pixels.
+ *
+ * With two or more folders and --rounds N, also scores the largest image count with each
+ * CLIP in turn, N alternating rounds (medians), and prints each one's speed-up and largest
+ * score difference against the first: how an int8 CLIP (scripts/perf/quantize_int8.py
+ * --graphs clip) compares with its float original.
  */
 import { parseArgs } from 'node:util';
 import { ClipReranker } from '../src/rerank/clip-reranker.js';
 import type { RgbImage } from '../src/types.js';
 
 const { values } = parseArgs({
-  options: { clip: { type: 'string', multiple: true }, images: { type: 'string' }, size: { type: 'string' }, prompt: { type: 'string' } },
+  options: { clip: { type: 'string', multiple: true }, images: { type: 'string' }, size: { type: 'string' }, prompt: { type: 'string' }, rounds: { type: 'string' } },
   strict: true,
 });
 const dirs = values.clip ?? ['models/default/clip'];
@@ -48,4 +53,28 @@ for (const dir of dirs) {
     console.log(`  ${String(n).padStart(4)} images: ${ms.toFixed(0)} ms, ${(ms / n).toFixed(1)} ms/image, rss ${rss()} MiB`);
   }
   await clip.dispose();
+}
+
+const rounds = Number(values.rounds ?? 0);
+if (dirs.length > 1 && rounds > 0) {
+  const n = Math.max(...counts);
+  const images = Array.from({ length: n }, (_, i) => randomImage(i + 1));
+  const clips = await Promise.all(dirs.map((dir) => ClipReranker.load(dir, 'cpu')));
+  const times: number[][] = clips.map(() => []);
+  const scores: number[][] = [];
+  for (const [i, clip] of clips.entries()) scores[i] = await clip.score(prompt, images); // warm-up
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, clip] of clips.entries()) {
+      const start = performance.now();
+      await clip.score(prompt, images);
+      times[i]!.push(performance.now() - start);
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  console.log(`alternating, ${n} images, median of ${rounds} rounds:`);
+  for (const [i, dir] of dirs.entries()) {
+    const diff = Math.max(...scores[i]!.map((s, j) => Math.abs(s - scores[0]![j]!)));
+    console.log(`  ${dir}: ${median(times[i]!).toFixed(1)} ms, speed-up ${(median(times[0]!) / median(times[i]!)).toFixed(2)}x, largest score difference ${diff.toExponential(1)}`);
+    await clips[i]!.dispose();
+  }
 }
