@@ -3,7 +3,7 @@
   /usr/bin/python3 scripts/perf/quantize_int8.py --package models/default --out models/default-int8 \
       [--accuracy-level 4] [--graphs generator,clip] [--block-size 32]
 
-Every MatMul whose second operand is a 2-D float weight [K, N] (K a multiple of the block),
+Every MatMul whose second operand is a 2-D float weight [K, N] (K padded to whole blocks),
 and every Gemm over such a weight (transposed or not, with its bias; the step graphs
 export nn.Linear on 2-D rows as Gemm), becomes onnxruntime's com.microsoft.MatMulNBits with bits=8: the weight is stored as uint8
 in blocks of 32 along K with one float scale per block (symmetric, zero point 128, the
@@ -29,9 +29,15 @@ BLOCK = 32
 
 
 def quantize_weight(w: np.ndarray):
-    """w [K, N] float32 -> (uint8 [N, K/BLOCK, BLOCK], scales [N * K/BLOCK])."""
+    """w [K, N] float32 -> (uint8 [N, ceil(K/BLOCK), BLOCK], scales [N * ceil(K/BLOCK)]).
+    A K that is not a multiple of the block (DALL·E Mini's GLU width, 2730) is padded with
+    zeros: MatMulNBits reads ceil(K/block) blocks and ignores the padding (its K attribute
+    stays the real K)."""
     k, n = w.shape
-    blocks = w.T.reshape(n, k // BLOCK, BLOCK).astype(np.float64)  # [N, K/BLOCK, BLOCK]
+    padded = -(-k // BLOCK) * BLOCK
+    if padded != k:
+        w = np.concatenate([w, np.zeros((padded - k, n), dtype=w.dtype)])
+    blocks = w.T.reshape(n, padded // BLOCK, BLOCK).astype(np.float64)  # [N, ceil(K/BLOCK), BLOCK]
     scales = np.abs(blocks).max(axis=2) / 127.0  # [N, blocks]
     scales[scales == 0] = 1.0
     q = np.clip(np.rint(blocks / scales[..., None]), -127, 127) + 128
@@ -60,8 +66,6 @@ def float_weight(node, inits):
         return None
     w = numpy_helper.to_array(weight)
     w = w.T if transposed else w  # [K, N]
-    if w.shape[0] % BLOCK:
-        return None
     return weight.name, np.ascontiguousarray(w), bias
 
 
