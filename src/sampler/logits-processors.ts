@@ -8,8 +8,6 @@
  * Ties are always broken towards the lower token index, so the chain is a pure function
  * of its input; scripts/train/reference_sampler.py follows the same rules.
  */
-import { expNonPositive } from './exp.js';
-
 export type LogitsProcessor = (logits: Float64Array, context: ProcessorContext) => void;
 
 /** Where a row of logits is in the batch: position-aware processors (image prompts, edits) read it. */
@@ -118,13 +116,13 @@ export function topK(k: number): LogitsProcessor | null {
   };
 }
 
-/** Softmax weights exp(l - max), unnormalised, with -Infinity mapping to 0 (exp.ts: within 2 ulp of Math.exp). */
+/** Softmax weights exp(l - max), unnormalised, with -Infinity mapping to 0. */
 export function softmaxWeights(logits: Float64Array, out: Float64Array): number {
   let max = -Infinity;
   for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
   let total = 0;
   for (let i = 0; i < logits.length; i++) {
-    const w = logits[i] === -Infinity ? 0 : expNonPositive(logits[i] - max);
+    const w = logits[i] === -Infinity ? 0 : Math.exp(logits[i] - max);
     out[i] = w;
     total += w;
   }
