@@ -51,7 +51,7 @@ function weightOf(graph: OnnxGraph, node: OnnxNode): number[] | null {
   const init = graph.initializers.get(node.inputs[1] ?? '');
   if (init === undefined) return null;
   if (node.op === 'MatMulNBits') {
-    // Its weight is stored in blocks ([N, K/block, block] uint8): the attributes carry K and N.
+    // Its weight is stored in blocks ([N, ceil(K/block), block] uint8): the attributes carry K and N.
     const k = node.attributes.K?.[0];
     const n = node.attributes.N?.[0];
     return k !== undefined && n !== undefined ? [k, n] : null;
