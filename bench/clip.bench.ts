@@ -14,6 +14,7 @@
 import { parseArgs } from 'node:util';
 import { ClipReranker } from '../src/rerank/clip-reranker.js';
 import type { RgbImage } from '../src/types.js';
+import { median } from './perf/machine.js';
 
 const { values } = parseArgs({
   options: { clip: { type: 'string', multiple: true }, images: { type: 'string' }, size: { type: 'string' }, prompt: { type: 'string' }, rounds: { type: 'string' } },
@@ -70,7 +71,6 @@ if (dirs.length > 1 && rounds > 0) {
       times[i]!.push(performance.now() - start);
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
   console.log(`alternating, ${n} images, median of ${rounds} rounds:`);
   for (const [i, dir] of dirs.entries()) {
     const diff = Math.max(...scores[i]!.map((s, j) => Math.abs(s - scores[0]![j]!)));

@@ -5,9 +5,9 @@
 
 Every MatMul whose second operand is a 2-D float weight [K, N] (K padded to whole blocks),
 and every Gemm over such a weight (transposed or not, with its bias; the step graphs
-export nn.Linear on 2-D rows as Gemm), becomes onnxruntime's com.microsoft.MatMulNBits with bits=8: the weight is stored as uint8
-in blocks of 32 along K with one float scale per block (symmetric, zero point 128, the
-op's default), activations stay float32. accuracy_level 4 lets onnxruntime quantize the
+export nn.Linear on 2-D rows as Gemm), becomes onnxruntime's com.microsoft.MatMulNBits
+with bits=8: the weight is stored as uint8 in blocks of 32 (--block-size) along K with one
+float scale per block (symmetric, zero point 128, the op's default), activations stay float32. accuracy_level 4 lets onnxruntime quantize the
 activations to int8 on the fly and use its int8 kernels; 0 dequantizes to float32. No
 onnxruntime quantizer is needed (none can be installed here): only python3-onnx and numpy.
 The variant is a whole package (a copy with the rewritten graphs, new file hashes and
@@ -25,19 +25,19 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-BLOCK = 32
+BLOCK = 32  # the default --block-size
 
 
-def quantize_weight(w: np.ndarray):
-    """w [K, N] float32 -> (uint8 [N, ceil(K/BLOCK), BLOCK], scales [N * ceil(K/BLOCK)]).
+def quantize_weight(w: np.ndarray, block: int):
+    """w [K, N] float32 -> (uint8 [N, ceil(K/block), block], scales [N * ceil(K/block)]).
     A K that is not a multiple of the block (DALL·E Mini's GLU width, 2730) is padded with
     zeros: MatMulNBits reads ceil(K/block) blocks and ignores the padding (its K attribute
     stays the real K)."""
     k, n = w.shape
-    padded = -(-k // BLOCK) * BLOCK
+    padded = -(-k // block) * block
     if padded != k:
         w = np.concatenate([w, np.zeros((padded - k, n), dtype=w.dtype)])
-    blocks = w.T.reshape(n, padded // BLOCK, BLOCK).astype(np.float64)  # [N, ceil(K/BLOCK), BLOCK]
+    blocks = w.T.reshape(n, padded // block, block).astype(np.float64)  # [N, ceil(K/block), block]
     scales = np.abs(blocks).max(axis=2) / 127.0  # [N, blocks]
     scales[scales == 0] = 1.0
     q = np.clip(np.rint(blocks / scales[..., None]), -127, 127) + 128
@@ -69,7 +69,7 @@ def float_weight(node, inits):
     return weight.name, np.ascontiguousarray(w), bias
 
 
-def rewrite(path: str, accuracy_level: int) -> tuple[int, int]:
+def rewrite(path: str, accuracy_level: int, block: int) -> tuple[int, int]:
     model = onnx.load(path)
     inits = {i.name: i for i in model.graph.initializer}
     # torch's exporter keeps one copy of identical tensors (e.g. the zero biases of random
@@ -90,13 +90,13 @@ def rewrite(path: str, accuracy_level: int) -> tuple[int, int]:
             continue
         weight_name, w, bias = found
         k, n = w.shape
-        q, scales = quantize_weight(w)
+        q, scales = quantize_weight(w, block)
         stem = f"{node.name or node.output[0]}_int8"
         model.graph.initializer.extend([numpy_helper.from_array(q, f"{stem}.q"), numpy_helper.from_array(scales, f"{stem}.scales")])
         # A Gemm's bias is MatMulNBits' optional sixth input (after zero points and g_idx).
         inputs = [node.input[0], f"{stem}.q", f"{stem}.scales"] + (["", "", bias] if bias else [])
         nodes.append(helper.make_node("MatMulNBits", inputs, list(node.output), name=stem,
-                                      domain="com.microsoft", K=k, N=n, bits=8, block_size=BLOCK, accuracy_level=accuracy_level))
+                                      domain="com.microsoft", K=k, N=n, bits=8, block_size=block, accuracy_level=accuracy_level))
         rewritten += 1
         if node.input[1] == weight_name and uses[weight_name] == 1:  # not shared, not behind an Identity
             dropped.add(weight_name)
@@ -112,16 +112,14 @@ def rewrite(path: str, accuracy_level: int) -> tuple[int, int]:
 
 
 def main() -> None:
-    global BLOCK
     ap = argparse.ArgumentParser()
     ap.add_argument("--package", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--accuracy-level", type=int, default=4, choices=[0, 1, 2, 3, 4])
     ap.add_argument("--graphs", default="generator", help="comma-separated: generator, clip")
     ap.add_argument("--block-size", type=int, default=BLOCK, choices=[16, 32, 64, 128],
-                    help="weights per scale along K (16 for the tiny test model, whose K is 16)")
+                    help="weights per scale along K (K is padded to whole blocks)")
     args = ap.parse_args()
-    BLOCK = args.block_size
     if os.path.exists(args.out):
         raise SystemExit(f"{args.out} exists; choose a new folder")
     shutil.copytree(args.package, args.out)
@@ -134,12 +132,12 @@ def main() -> None:
     if "clip" in args.graphs and manifest.get("clip"):
         targets += [f for f in manifest["files"] if f.startswith(manifest["clip"] + "/") and f.endswith(".onnx")]
     for rel in targets:
-        rewritten, kept = rewrite(os.path.join(args.out, rel), args.accuracy_level)
+        rewritten, kept = rewrite(os.path.join(args.out, rel), args.accuracy_level, args.block_size)
         with open(os.path.join(args.out, rel), "rb") as f:
             manifest["files"][rel] = hashlib.sha256(f.read()).hexdigest()
         print(f"{rel}: {rewritten} MatMul/Gemm -> int8 MatMulNBits, {kept} left in float32")
     manifest["name"] = f"{manifest['name']}-int8"
-    manifest["description"] = f"{manifest['description']} Weight-only int8 ({', '.join(args.graphs.split(','))}; scripts/perf/quantize_int8.py, blocks of {BLOCK}, accuracy level {args.accuracy_level})."
+    manifest["description"] = f"{manifest['description']} Weight-only int8 ({', '.join(args.graphs.split(','))}; scripts/perf/quantize_int8.py, blocks of {args.block_size}, accuracy level {args.accuracy_level})."
     with open(manifest_path, "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2, ensure_ascii=False)
         f.write("\n")
