@@ -102,6 +102,26 @@ export function withoutFootprintChunk(png: Buffer): Buffer {
   return serializePngChunks(parsePngChunks(png).filter((chunk) => decodeTextChunk(chunk)?.keyword !== FOOTPRINT_KEYWORD));
 }
 export const SAMPLER_NAME = 'tessera-autoregressive';
+
+/**
+ * Decimals a CLIP score keeps in what is written into a file (the `tessera` chunk, the
+ * infotext, a batch folder's records): what a person reads, as AUTOMATIC1111's infotext
+ * rounds its values. The full float's last digits depend on which SIMD kernels the CPU
+ * gives onnxruntime (AVX2, AVX-512 VNNI, AMX differ in summation order), so a file that
+ * carried them would differ from one machine to the next for the same request (issue 22).
+ * The JSON API and the CLI's --json keep full precision.
+ */
+export const SCORE_DECIMALS = 4;
+
+/** A score rounded to SCORE_DECIMALS (the nearest double to k / 10^4, so it prints with at most 4 decimals). */
+export function roundScore(score: number): number;
+export function roundScore(score: number | null): number | null;
+export function roundScore(score: number | null): number | null {
+  if (score === null) return null;
+  const scale = 10 ** SCORE_DECIMALS;
+  const rounded = Math.round(score * scale) / scale;
+  return rounded === 0 ? 0 : rounded; // no "-0" in JSON or text
+}
 const CREATOR_TOOL = 'Tessera';
 
 /**
@@ -132,7 +152,7 @@ export function formatParameters(meta: ImageMetadata, size: { width: number; hei
     ['Top-k', String(meta.topK)],
     ['Top-p', String(meta.topP)],
   );
-  if (meta.score !== null) pairs.push(['CLIP score', meta.score.toFixed(3)]);
+  if (meta.score !== null) pairs.push(['CLIP score', roundScore(meta.score).toFixed(SCORE_DECIMALS)]);
   if (meta.rank !== undefined) pairs.push(['Rank', String(meta.rank)]);
   if (meta.imagePrompt !== undefined) pairs.push(['Image prompt', describeImagePrompt(meta.imagePrompt)]);
   const lines = [meta.prompt];
@@ -209,7 +229,7 @@ export function validateMetadata(meta: ImageMetadata): void {
   }
 }
 
-/** Copies only the known fields, in a fixed order, so the JSON is stable byte for byte. */
+/** Copies only the known fields, in a fixed order, so the JSON is stable byte for byte (the score rounded, see SCORE_DECIMALS). */
 function canonicalMetadata(meta: ImageMetadata): ImageMetadata {
   return {
     prompt: meta.prompt,
@@ -223,7 +243,7 @@ function canonicalMetadata(meta: ImageMetadata): ImageMetadata {
     guidanceScale: meta.guidanceScale,
     candidates: meta.candidates,
     model: meta.model,
-    score: meta.score,
+    score: roundScore(meta.score),
     ...(meta.rank === undefined ? {} : { rank: meta.rank }),
     ...(meta.imagePrompt === undefined ? {} : { imagePrompt: meta.imagePrompt }),
   };

@@ -17,11 +17,33 @@ export function sessionOptions(device: Device): ort.InferenceSession.SessionOpti
   const spinning = process.env.TESSERA_SPIN === '1' ? '1' : '0';
   return {
     executionProviders: [device],
-    intraOpNumThreads: Number(process.env.TESSERA_THREADS ?? 2),
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
+    ...kernelOptions(),
     extra: { session: { intra_op: { allow_spinning: spinning }, inter_op: { allow_spinning: spinning } } },
   };
+}
+
+export const GRAPH_OPTIMIZATION_LEVELS = ['disabled', 'basic', 'extended', 'all'] as const;
+export type GraphOptimizationLevel = (typeof GRAPH_OPTIMIZATION_LEVELS)[number];
+
+/**
+ * The settings that pick which kernels run, shared by Tessera's own sessions and CLIP's
+ * (transformers.js passes them to onnxruntime): intra-op threads (TESSERA_THREADS, default
+ * 2) and the graph optimization level (TESSERA_GRAPH_OPT, default `all`). Results do not
+ * depend on them beyond the last bits of floats: fused and unfused graphs, and one thread
+ * or several, sum in different orders, as another CPU's SIMD kernels do. The golden tests
+ * run again under `TESSERA_GRAPH_OPT=disabled TESSERA_THREADS=1` to prove that nothing
+ * they pin depends on those bits (test/output/golden.test.ts).
+ */
+export function kernelOptions(): { intraOpNumThreads: number; interOpNumThreads: number; graphOptimizationLevel: GraphOptimizationLevel } {
+  const threads = Number(process.env.TESSERA_THREADS ?? 2);
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new TesseraError('TESSERA_ERR_OPTION', `TESSERA_THREADS must be a positive integer, got ${JSON.stringify(process.env.TESSERA_THREADS)}`, { param: 'TESSERA_THREADS' });
+  }
+  const level = process.env.TESSERA_GRAPH_OPT ?? 'all';
+  if (!(GRAPH_OPTIMIZATION_LEVELS as readonly string[]).includes(level)) {
+    throw new TesseraError('TESSERA_ERR_OPTION', `TESSERA_GRAPH_OPT must be one of: ${allowed(GRAPH_OPTIMIZATION_LEVELS)}, got ${JSON.stringify(level)}`, { param: 'TESSERA_GRAPH_OPT' });
+  }
+  return { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: level as GraphOptimizationLevel };
 }
 
 /** Throws TESSERA_ERR_DEVICE unless onnxruntime-node in this install can run on `device`. */

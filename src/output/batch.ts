@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { roundScore } from '../image/index.js';
 import type { Device, GenerationResult, ImagesUsage, StageTimings } from '../types.js';
 import { slugOf } from '../util/fs.js';
 import { renderResult, type ResultFile } from './writer.js';
@@ -51,7 +52,7 @@ export interface PromptRecord {
   version: 1;
   index: number;
   spec: RecordSpec;
-  /** All candidates, best first. */
+  /** All candidates, best first; scores rounded as in the images (image/metadata.ts SCORE_DECIMALS), so the record is the same on every CPU. */
   candidates: { index: number; rank: number; score: number | null; kept: boolean; file: string | null }[];
   grid: string | null;
   warnings: string[];
@@ -123,7 +124,7 @@ export async function renderPrompt(
     spec,
     candidates: result.candidates.map((c) => {
       const kept = keptIndices.has(c.index);
-      return { index: c.index, rank: c.rank, score: c.score, kept, file: kept ? keptName(c) : null };
+      return { index: c.index, rank: c.rank, score: roundScore(c.score), kept, file: kept ? keptName(c) : null };
     }),
     grid,
     warnings: result.warnings,

@@ -14,6 +14,7 @@ import {
   type Tensor,
 } from '@huggingface/transformers';
 import { TesseraError } from '../errors.js';
+import { kernelOptions } from '../model/runtime.js';
 import type { Device, RgbImage } from '../types.js';
 
 /** The files transformers.js reads for a CLIP (the layout of Xenova/clip-vit-base-patch32). */
@@ -89,7 +90,7 @@ export class ClipReranker {
       dtype: 'fp32' as const,
       device,
       local_files_only: true,
-      session_options: { intraOpNumThreads: Number(process.env.TESSERA_THREADS ?? 2), interOpNumThreads: 1 },
+      session_options: kernelOptions(),
     };
     try {
       const [tokenizer, processor, textModel, visionModel] = await Promise.all([

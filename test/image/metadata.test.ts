@@ -13,6 +13,7 @@ import {
   imageMetadataFor,
   readDigitalSourceType,
   readImageMetadata,
+  roundScore,
   type ImageMetadata,
 } from '../../src/image/metadata.js';
 import { encodeImage, encodePng, upscale } from '../../src/image/encode.js';
@@ -43,7 +44,7 @@ describe('formatParameters (A1111 infotext)', () => {
       'a red cube on a blue sphere\n' +
         'Negative prompt: blurry\n' +
         'Steps: 64, Sampler: tessera-autoregressive, CFG scale: 3, Seed: 7, Size: 64x64, Model: shapes-tiny, ' +
-        'Candidate: 3, Candidates: 32, Temperature: 1, Top-k: 0, Top-p: 1, CLIP score: 0.312, Rank: 1',
+        'Candidate: 3, Candidates: 32, Temperature: 1, Top-k: 0, Top-p: 1, CLIP score: 0.3121, Rank: 1',
     );
   });
 
@@ -54,6 +55,29 @@ describe('formatParameters (A1111 infotext)', () => {
         'Sampler: tessera-autoregressive, CFG scale: 3, Seed: 7, Size: 32x16, Model: "tiny, v2", ' +
         'Candidate: 3, Candidates: 32, Temperature: 1, Top-k: 0, Top-p: 1',
     );
+  });
+});
+
+describe('scores in files are rounded to what a person reads (issue 22)', () => {
+  it('the tessera chunk and the infotext carry the score to 4 decimals; two floats a CPU apart write the same bytes', async () => {
+    // Two CLIP scores of one image as two kernels compute it (graph optimizations on and
+    // off on the tiny fixture: test/output/golden.test.ts).
+    const [a, b] = [0.18482530868368413, 0.1848240392078621];
+    const image = patternImage(8, 8);
+    const [pngA, pngB] = await Promise.all([encodePng(image, { ...SAMPLE_META, score: a }), encodePng(image, { ...SAMPLE_META, score: b })]);
+    expect(pngA.equals(pngB)).toBe(true);
+    const read = readImageMetadata(pngA);
+    expect(read.tessera?.score).toBe(0.1848);
+    expect(readTextChunks(pngA).find((e) => e.keyword === 'tessera')?.text).toContain('"score":0.1848,');
+    expect(read.parameters).toContain('CLIP score: 0.1848, Rank: 1');
+  });
+
+  it('roundScore: 4 decimals, no negative zero, null stays null', () => {
+    expect(roundScore(0.31215)).toBeCloseTo(0.3122, 12);
+    expect(String(roundScore(-0.123449))).toBe('-0.1234');
+    expect(Object.is(roundScore(-0.00004), 0)).toBe(true);
+    expect(roundScore(null)).toBeNull();
+    expect(roundScore(1)).toBe(1);
   });
 });
 
