@@ -1,38 +1,44 @@
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+/**
+ * A fixed-seed `tessera generate` on the tiny fixture writes what it wrote before the
+ * architecture refactor (issue 9): the same files (names: seed and candidate indices),
+ * the same chunks and metadata (ranks, settings), the same pixels, the same grid layout.
+ * Guidance, top-k and temperature are all set so the guided (twin-row) path and the
+ * processors are covered.
+ *
+ * Until issue 22 this pinned the files' SHA-256 (recorded at e9de962); those bytes held the
+ * full-precision CLIP score, whose last digits differ between CPUs, and the test failed on
+ * any machine but the one that recorded it. The files recorded now (test/fixtures/golden/,
+ * scores rounded to 4 decimals) are compared as test/helpers/golden.ts says: discrete
+ * things exactly, scores and pixels within stated tolerances, and under two sets of
+ * onnxruntime kernels that give different float bits, as two CPUs do.
+ */
 import path from 'node:path';
-import { afterEach, beforeEach, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import { withoutFootprint } from '../helpers/png.js';
+import { expectFolderLikeGolden, KERNEL_SETTINGS } from '../helpers/golden.js';
 import { tempDir, TINY_MODEL } from '../helpers/tiny.js';
-
-// sha256 of every file (less its tessera:footprint chunk, see withoutFootprint) a fixed-seed `tessera generate` wrote on the tiny fixture before
-// the architecture refactor (issue 9, recorded at commit e9de962). The refactor changed
-// no behaviour: the same request must still write exactly these bytes. Guidance, top-k
-// and temperature are all set so the guided (twin-row) path and the processors are covered.
-const BEFORE_REFACTOR: Record<string, string> = {
-  'a-red-circle-left-of-a-blue-star-42-0.png': 'df765a42348c1d58f5d1876639ddabead514982e07e2ecf8dd907f54b1c7cd66',
-  'a-red-circle-left-of-a-blue-star-42-3.png': '745fafe1f32d5d13183aecc8e3d7e2d3c7f3e69cb25cf83f5a9816f93c7879c3',
-  'a-red-circle-left-of-a-blue-star-42-4.png': '81a92005a7aff139e72a988d2b277f2c7fa917ab91beba2ca2f833fdc65ea3cd',
-  'a-red-circle-left-of-a-blue-star-42-grid.png': 'dd8c0291674211348e050935d2f70ab97c7283a78c6f3b8c44854c44bf391c0e',
-};
 
 beforeEach(() => {
   vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
   vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
 });
-afterEach(() => vi.restoreAllMocks());
-
-it('a fixed-seed generate writes the same PNG bytes as before the refactor', async () => {
-  const out = path.join(tempDir(), 'out');
-  const code = await main([
-    'generate', 'a red circle left of a blue star', '--model', TINY_MODEL,
-    '--candidates', '6', '--keep', '3', '--seed', '42', '--guidance', '2', '--temperature', '0.9', '--top-k', '50',
-    '--grid', '--quiet', '--out', out,
-  ]);
-  expect(code).toBe(0);
-  const written = Object.fromEntries(
-    readdirSync(out).sort().map((file) => [file, createHash('sha256').update(withoutFootprint(readFileSync(path.join(out, file)))).digest('hex')]),
-  );
-  expect(written).toEqual(BEFORE_REFACTOR);
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.unstubAllEnvs();
 });
+
+for (const kernels of KERNEL_SETTINGS) {
+  describe(kernels.name, () => {
+    it('a fixed-seed generate writes the files it wrote before the refactor', async () => {
+      for (const [key, value] of Object.entries(kernels.env)) vi.stubEnv(key, value);
+      const out = path.join(tempDir(), 'out');
+      const code = await main([
+        'generate', 'a red circle left of a blue star', '--model', TINY_MODEL,
+        '--candidates', '6', '--keep', '3', '--seed', '42', '--guidance', '2', '--temperature', '0.9', '--top-k', '50',
+        '--grid', '--quiet', '--out', out,
+      ]);
+      expect(code).toBe(0);
+      await expectFolderLikeGolden(out, 'generate-star-42', { count: 6, cell: { width: 64, height: 64 } });
+    });
+  });
+}
