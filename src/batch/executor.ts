@@ -12,6 +12,7 @@ import type { Tessera } from '../pipeline/tessera.js';
 import type { GenerationResult } from '../types.js';
 import type { ModelIdentity, Task } from './plan.js';
 import type { RenderedPrompt } from './records.js';
+import { keptEmbeddings } from './search.js';
 import type { ClipIdentity, RunSettings } from './settings.js';
 
 /** A sampler batch of the plan: all its tasks run together; `todo` are those without a complete record. */
@@ -29,7 +30,7 @@ export interface BatchOutcome {
   timings: PromptTimings['batch'];
   /**
    * The pipeline's results of the rendered prompts, in the same order: the local executor's only
-   * (their embeddings feed the folder's search index); the queue's workers send rendered files.
+   * (the carbon report weighs them); the queue's workers send rendered files and embeddings.
    */
   results?: GenerationResult[];
 }
@@ -80,7 +81,7 @@ export type ExecutorFactory = (context: ExecutorContext) => Promise<BatchExecuto
 export async function renderTask(task: Task, result: GenerationResult): Promise<RenderedPrompt> {
   const started = performance.now();
   const { files, record } = await renderPrompt(result, task);
-  return { task, files, record, encodeMs: performance.now() - started, ...promptCost(result) };
+  return { task, files, record, encodeMs: performance.now() - started, ...promptCost(result), embeddings: keptEmbeddings(result) };
 }
 
 /** What a prompt cost, for its timings file (usage, footprint). */

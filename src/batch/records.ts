@@ -79,6 +79,8 @@ export interface RenderedPrompt {
   /** What the prompt cost, for its timings file (see PromptTimings). */
   usage: ImagesUsage | null;
   footprint: Record<string, unknown> | null;
+  /** The kept images' CLIP embeddings by candidate index, for the folder's search index (src/batch/search.ts). */
+  embeddings: ReadonlyMap<number, Float32Array>;
 }
 
 /**

@@ -231,8 +231,8 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
           if (item.usage !== null) usages.push(item.usage);
           const previous = states.get(item.task.index)?.record ?? null;
           files += await commitPrompt(store, item, timings, previous);
-          // Embeddings come with local results only; a queue run's folder is indexed by `tessera search`.
-          if (result !== undefined) search?.add(item.record, result, previous);
+          // Embeddings come with every rendered prompt, local or from a queue's worker.
+          search?.add(item.record, item.embeddings, previous);
           generated++;
           images += item.task.spec.candidates;
           report();

@@ -14,6 +14,9 @@
  * - A job that failed is reported (its prompts listed as failed, as a local run does) and
  *   kept for inspection; the next run removes it and tries again.
  *
+ * A job's result carries the kept images' CLIP embeddings (the reranking on the worker
+ * computed them), so the folder's search index (search.sqlite) is filled as a local run's is.
+ *
  * Completion is found by polling job states (every pollMs), not by QueueEvents: events are
  * not replayed to a client that was disconnected (a Redis restart), polling always converges.
  */
@@ -24,7 +27,7 @@ import type { RenderedPrompt } from '../batch/records.js';
 import { isErrorCode, TesseraError } from '../errors.js';
 import { jsonFile, sha256 } from '../output/batch.js';
 import { parseQueueUrl, redisOptions } from './connection.js';
-import { BATCH_JOB_NAME, decodeFiles, jobIdOf, queueNameOf, requestOf, type BatchJobData, type BatchJobResult, type EngineIdentity } from './jobs.js';
+import { BATCH_JOB_NAME, decodeEmbeddings, decodeFiles, jobIdOf, queueNameOf, requestOf, type BatchJobData, type BatchJobResult, type EngineIdentity } from './jobs.js';
 import { QUEUE_DEFAULTS } from './settings.js';
 
 export interface QueueClientOptions {
@@ -170,7 +173,13 @@ class QueueExecutor implements BatchExecutor {
       const prompt = byIndex.get(task.index);
       const problem = prompt === undefined ? 'no result' : checkPrompt(task, prompt);
       if (problem !== null) return new TesseraError('TESSERA_ERR_QUEUE_JOB_FAILED', `job ${tracked.id}, prompt ${task.index}: ${problem}`);
-      rendered.push({ task, files: decodeFiles(prompt!.files), record: prompt!.record, encodeMs: prompt!.encodeMs, usage: prompt!.usage, footprint: prompt!.footprint });
+      // The kept images' embeddings: the folder's search index, as a local run fills it.
+      const embeddings = decodeEmbeddings(prompt!.embeddings);
+      const kept = new Set(prompt!.record.candidates.filter((c) => c.kept).map((c) => c.index));
+      if (embeddings === null || [...embeddings.keys()].some((c) => !kept.has(c))) {
+        return new TesseraError('TESSERA_ERR_QUEUE_JOB_FAILED', `job ${tracked.id}, prompt ${task.index}: embeddings that are not whole float32 vectors of kept candidates`);
+      }
+      rendered.push({ task, files: decodeFiles(prompt!.files), record: prompt!.record, encodeMs: prompt!.encodeMs, usage: prompt!.usage, footprint: prompt!.footprint, embeddings });
     }
     const worker = this.perWorker.get(result.worker) ?? { jobs: 0, images: 0, busyMs: 0 };
     worker.jobs++;

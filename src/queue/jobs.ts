@@ -56,10 +56,26 @@ export interface JobFile {
   data: string;
 }
 
+/** A kept image's CLIP embedding, as its reranking on the worker computed it. */
+export interface JobEmbedding {
+  candidate: number;
+  /** The float32 vector's bytes (little-endian, as every platform onnxruntime-node runs on stores them), base64. */
+  data: string;
+}
+
 export interface BatchJobResult {
   /** The worker that ran the job (its --name, or host:pid). */
   worker: string;
-  prompts: { index: number; files: JobFile[]; record: PromptRecord; encodeMs: number; usage: ImagesUsage | null; footprint: Record<string, unknown> | null }[];
+  prompts: {
+    index: number;
+    files: JobFile[];
+    record: PromptRecord;
+    encodeMs: number;
+    usage: ImagesUsage | null;
+    footprint: Record<string, unknown> | null;
+    /** The kept images' embeddings, for the folder's search index (absent from workers older than issue 22: `tessera search` embeds those images). */
+    embeddings?: JobEmbedding[];
+  }[];
   timings: StageTimings;
   /** Candidate images sampled, and the job's wall time on the worker (per-worker throughput). */
   images: number;
@@ -103,6 +119,25 @@ export function encodeFiles(files: readonly ResultFile[]): JobFile[] {
 
 export function decodeFiles(files: readonly JobFile[]): ResultFile[] {
   return files.map((f) => ({ name: f.name, kind: f.kind, data: Buffer.from(f.data, 'base64'), candidate: null }));
+}
+
+export function encodeEmbeddings(embeddings: ReadonlyMap<number, Float32Array>): JobEmbedding[] {
+  return [...embeddings].map(([candidate, e]) => ({ candidate, data: Buffer.from(e.buffer, e.byteOffset, e.byteLength).toString('base64') }));
+}
+
+/** The embeddings of a job's prompt by candidate index; null when one is not a whole float32 vector of a candidate. */
+export function decodeEmbeddings(embeddings: readonly JobEmbedding[] | undefined): Map<number, Float32Array> | null {
+  const decoded = new Map<number, Float32Array>();
+  if (embeddings === undefined) return decoded;
+  if (!Array.isArray(embeddings)) return null;
+  for (const { candidate, data } of embeddings) {
+    if (!Number.isInteger(candidate) || typeof data !== 'string') return null;
+    const bytes = Buffer.from(data, 'base64');
+    if (bytes.length === 0 || bytes.length % 4 !== 0) return null;
+    // Copied into an aligned buffer of its own ([embed]).
+    decoded.set(candidate, new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)));
+  }
+  return decoded;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -16,12 +16,13 @@ import { clipIdentity, modelIdentity } from '../batch/settings.js';
 import { httpErrorOf, isTesseraError, TesseraError } from '../errors.js';
 import { readManifest } from '../model/manifest.js';
 import { promptCost } from '../batch/executor.js';
+import { keptEmbeddings } from '../batch/search.js';
 import { renderPrompt } from '../output/batch.js';
 import { resolveRequest } from '../pipeline/settings.js';
 import { InferenceWorker } from '../server/worker/inference-worker.js';
 import type { Device, GenerationResult } from '../types.js';
 import { parseQueueUrl, redisOptions } from './connection.js';
-import { checkJobData, encodeFiles, queueNameOf, type BatchJobData, type BatchJobResult, type EngineIdentity } from './jobs.js';
+import { checkJobData, encodeEmbeddings, encodeFiles, queueNameOf, type BatchJobData, type BatchJobResult, type EngineIdentity } from './jobs.js';
 import { encodeEvent, encodeResult, GENERATE_JOB_NAME, stepThrottle, type GenerateJobData, type WireResult } from './generate.js';
 import { QUEUE_DEFAULTS, type QueueSettings } from './settings.js';
 
@@ -124,7 +125,8 @@ export class QueueWorker {
         data.prompts.map(async (prompt, i) => {
           const encodeStarted = performance.now();
           const { files, record } = await renderPrompt(results[i], prompt);
-          return { index: prompt.index, files: encodeFiles(files), record, encodeMs: performance.now() - encodeStarted, ...promptCost(results[i]) };
+          const embeddings = encodeEmbeddings(keptEmbeddings(results[i]));
+          return { index: prompt.index, files: encodeFiles(files), record, encodeMs: performance.now() - encodeStarted, ...promptCost(results[i]), embeddings };
         }),
       );
       const images = requests.reduce((sum, r) => sum + r.settings.candidates, 0);

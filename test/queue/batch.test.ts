@@ -5,7 +5,7 @@
  * and however many workers ran the jobs.
  */
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,11 @@ import { queueExecutor } from '../../src/queue/client.js';
 import { redisOptions, parseQueueUrl } from '../../src/queue/connection.js';
 import { modelIdentity } from '../../src/batch/settings.js';
 import { queueNameOf } from '../../src/queue/jobs.js';
+import { runSearchCommand } from '../../src/search/cli.js';
+import { INDEX_FILE, listFolderImages } from '../../src/search/folder.js';
+import { SearchIndex } from '../../src/search/index.js';
+import { embeddingSpace } from '../../src/search/space.js';
+import { readManifest } from '../../src/model/manifest.js';
 import { comparableSnapshot, ROOT, snapshotDiff, tempDir, TINY_MODEL, writeText } from '../batch/helpers.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startWorker, stopWorker, type WorkerProcess } from './helpers.js';
@@ -60,6 +65,24 @@ async function addWorkers(count: number): Promise<void> {
   await Promise.all(started.map((w) => w.ready));
 }
 
+/** The ids a folder's search index holds, sorted. */
+function indexIds(folder: string): string[] {
+  const space = embeddingSpace(TINY_MODEL, readManifest(TINY_MODEL))!;
+  const index = SearchIndex.open(path.join(folder, INDEX_FILE), { dim: space.dim, space: space.space });
+  try {
+    return index.ids().sort();
+  } finally {
+    index.close();
+  }
+}
+
+/** `tessera search FOLDER ... --no-update --json`, every result on one page. */
+async function search(folder: string, query: string[]): Promise<{ total: number; data: { id: string; score: number }[] }> {
+  let text = '';
+  expect(await runSearchCommand([folder, ...query, '--limit', '100', '--no-update', '--model', TINY_MODEL, '--json'], { write: (t) => void (text += t) })).toBe(0);
+  return JSON.parse(text) as { total: number; data: { id: string; score: number }[] };
+}
+
 const jobsDone = () => workers.reduce((sum, w) => sum + w.jobsDone(), 0);
 
 async function until(condition: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
@@ -89,6 +112,27 @@ describe('tessera batch --queue', () => {
       expect(jobsDone() - before).toBe(JOBS);
     }, 120_000);
   }
+
+  it('the queued folder is searchable like the local one: the workers\' embeddings fill its search.sqlite (issue 22)', async () => {
+    if (workers.length === 0) await addWorkers(1);
+    const out = path.join(dir, 'searchable');
+    expect(await queued(out)).toMatchObject({ generated: 8, failed: [] });
+    const local = path.join(dir, 'local');
+    expect(existsSync(path.join(out, INDEX_FILE))).toBe(true);
+    const kept = listFolderImages(out).map((image) => image.id).sort();
+    expect(kept).toHaveLength(8);
+    expect(indexIds(out)).toEqual(kept);
+    expect(indexIds(local)).toEqual(kept);
+    // --no-update: the index as the run left it; nothing is embedded by the search.
+    const queries = [['--query', 'a red circle'], ['--query', 'blue star'], ...kept.map((id) => ['--like', id])];
+    for (const query of queries) {
+      const [q, l] = await Promise.all([search(out, query), search(local, query)]);
+      expect(q.total, query.join(' ')).toBe(l.total);
+      // Rank order equal; scores within float32 rounding (the same kind of CPU here; a mixed fleet stays within it too, docs/queue.md).
+      expect(q.data.map((hit) => hit.id), query.join(' ')).toEqual(l.data.map((hit) => hit.id));
+      for (const [i, hit] of q.data.entries()) expect(Math.abs(hit.score - l.data[i].score), `${query.join(' ')} #${i + 1}`).toBeLessThan(1e-5);
+    }
+  }, 120_000);
 
   it('a client SIGKILLed after enqueueing: the re-run collects what workers did meanwhile, no job runs twice', async () => {
     await Promise.all(workers.map((w) => stopWorker(w)));

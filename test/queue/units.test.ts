@@ -5,7 +5,7 @@ import { readManifest } from '../../src/model/manifest.js';
 import { resolveRequest } from '../../src/pipeline/settings.js';
 import { errorOf } from '../../src/queue/client.js';
 import { parseQueueUrl, redisOptions } from '../../src/queue/connection.js';
-import { checkJobData, jobIdOf, queueNameOf, requestOf, type BatchJobData } from '../../src/queue/jobs.js';
+import { checkJobData, decodeEmbeddings, encodeEmbeddings, jobIdOf, queueNameOf, requestOf, type BatchJobData } from '../../src/queue/jobs.js';
 import { QUEUE_DEFAULTS, queueSettingsFromFlags } from '../../src/queue/settings.js';
 import { failureMessage } from '../../src/queue/worker.js';
 import { TesseraError } from '../../src/errors.js';
@@ -90,6 +90,24 @@ describe('jobs', () => {
     expect(error).toMatchObject({ code: 'TESSERA_ERR_PROMPT', message: 'prompt has a control character' });
     expect(errorOf('job stalled more than allowable limit', 'b1-y')).toMatchObject({ code: 'TESSERA_ERR_QUEUE_JOB_FAILED', message: 'job b1-y failed: job stalled more than allowable limit' });
     expect(errorOf('[TESSERA_ERR_NOT_A_CODE] x', 'b2')).toMatchObject({ code: 'TESSERA_ERR_QUEUE_JOB_FAILED' });
+  });
+});
+
+describe('embeddings in a job result (issue 22)', () => {
+  it('survive JSON bit for bit, from a view into a larger buffer too', () => {
+    const backing = new Float32Array([9, 0.1, -0.25, 1e-30, Math.PI, 9]);
+    const embeddings = new Map([[3, backing.subarray(1, 5)], [0, new Float32Array([-0, 1])]]);
+    const decoded = decodeEmbeddings(JSON.parse(JSON.stringify(encodeEmbeddings(embeddings))));
+    expect(decoded).toEqual(embeddings);
+    expect(Object.is(decoded!.get(0)![0], -0)).toBe(true);
+    expect(decodeEmbeddings(undefined)).toEqual(new Map());
+  });
+
+  it('a malformed entry is refused (null), not indexed', () => {
+    expect(decodeEmbeddings([{ candidate: 1, data: Buffer.from([1, 2, 3]).toString('base64') }])).toBeNull();
+    expect(decodeEmbeddings([{ candidate: 1, data: '' }])).toBeNull();
+    expect(decodeEmbeddings([{ candidate: 1.5, data: 'AAAAAA==' }])).toBeNull();
+    expect(decodeEmbeddings({} as never)).toBeNull();
   });
 });
 
