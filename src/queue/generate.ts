@@ -3,7 +3,7 @@
  * of the request's engine (the batch jobs' queue; workers dispatch on the job name). This
  * module is the job's wire format: its data, its progress (the inference child's events,
  * step events thinned out, previews as base64) and its result (a GenerationResult with
- * pixels and codes as base64), and cancellation (a flag in the job's data the worker
+ * pixels, codes and the kept images' CLIP embeddings as base64), and cancellation (a flag in the job's data the worker
  * watches, because BullMQ can only cancel a job from the process that runs it).
  */
 import type { ResolvedRequest } from '../pipeline/settings.js';
@@ -35,11 +35,13 @@ interface WireCandidate {
   image: WireImage;
   score: number | null;
   rank: number;
+  /** A kept candidate's CLIP image embedding (float32 bytes, base64): the server's search index stores it. */
+  embedding?: string;
 }
 
 export type WireResult = Omit<GenerationResult, 'candidates' | 'kept'> & { candidates: WireCandidate[]; kept: number[] };
 
-const b64 = (bytes: Uint8Array | Int32Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+const b64 = (bytes: Uint8Array | Int32Array | Float32Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 
 function encodeImage(image: RgbImage): WireImage {
   return { width: image.width, height: image.height, data: b64(image.data) };
@@ -58,7 +60,15 @@ export function decodeEvent(event: WireEvent): GenerationEvent {
 }
 
 export function encodeResult(result: GenerationResult): WireResult {
-  const candidates = result.candidates.map((c) => ({ index: c.index, tokens: b64(c.tokens), image: encodeImage(c.image), score: c.score, rank: c.rank }));
+  const kept = new Set(result.kept.map((c) => c.index));
+  const candidates = result.candidates.map((c) => ({
+    index: c.index,
+    tokens: b64(c.tokens),
+    image: encodeImage(c.image),
+    score: c.score,
+    rank: c.rank,
+    ...(c.embedding !== undefined && kept.has(c.index) ? { embedding: b64(c.embedding) } : {}),
+  }));
   return { ...result, candidates, kept: result.kept.map((c) => c.index) };
 }
 
@@ -67,7 +77,12 @@ export function decodeResult(wire: WireResult): GenerationResult {
     const bytes = Buffer.from(c.tokens, 'base64');
     // Copied into a fresh buffer: Int32Array needs 4-byte alignment.
     const tokens = new Int32Array(new Uint8Array(bytes).buffer, 0, bytes.length / 4);
-    return { index: c.index, tokens, image: decodeImage(c.image), score: c.score, rank: c.rank };
+    const candidate: Candidate = { index: c.index, tokens, image: decodeImage(c.image), score: c.score, rank: c.rank };
+    if (typeof c.embedding === 'string') {
+      const embedding = Buffer.from(c.embedding, 'base64');
+      candidate.embedding = new Float32Array(new Uint8Array(embedding).buffer, 0, Math.floor(embedding.length / 4)); // [embed]
+    }
+    return candidate;
   });
   const byIndex = new Map(candidates.map((c) => [c.index, c]));
   return { ...wire, candidates, kept: wire.kept.map((i) => byIndex.get(i)!) };

@@ -8,6 +8,8 @@ import { parseQueueUrl, redisOptions } from '../../src/queue/connection.js';
 import { checkJobData, decodeEmbeddings, encodeEmbeddings, jobIdOf, queueNameOf, requestOf, type BatchJobData } from '../../src/queue/jobs.js';
 import { QUEUE_DEFAULTS, queueSettingsFromFlags } from '../../src/queue/settings.js';
 import { failureMessage } from '../../src/queue/worker.js';
+import { decodeResult, encodeResult } from '../../src/queue/generate.js';
+import { fakeResult } from '../output/helpers.js';
 import { TesseraError } from '../../src/errors.js';
 import { cli, tempDir, TINY_MODEL, writeText } from '../batch/helpers.js';
 
@@ -108,6 +110,17 @@ describe('embeddings in a job result (issue 22)', () => {
     expect(decodeEmbeddings([{ candidate: 1, data: '' }])).toBeNull();
     expect(decodeEmbeddings([{ candidate: 1.5, data: 'AAAAAA==' }])).toBeNull();
     expect(decodeEmbeddings({} as never)).toBeNull();
+  });
+});
+
+describe('a serve --queue result on the wire', () => {
+  it('carries the kept candidates\' embeddings bit for bit (the server indexes them), not the others\'', () => {
+    const result = fakeResult([2, 0, 1], 2);
+    result.candidates.forEach((c, i) => (c.embedding = new Float32Array([i, 0.1 * i, -1 / 3])));
+    const back = decodeResult(JSON.parse(JSON.stringify(encodeResult(result))));
+    expect(back.kept.map((c) => c.embedding)).toEqual(result.kept.map((c) => c.embedding));
+    expect(back.candidates.map((c) => c.embedding === undefined)).toEqual([false, false, true]);
+    expect(back.candidates.map((c) => [c.index, c.rank, c.score, Array.from(c.tokens)])).toEqual(result.candidates.map((c) => [c.index, c.rank, c.score, Array.from(c.tokens)]));
   });
 });
 
