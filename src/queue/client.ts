@@ -170,7 +170,7 @@ class QueueExecutor implements BatchExecutor {
       const prompt = byIndex.get(task.index);
       const problem = prompt === undefined ? 'no result' : checkPrompt(task, prompt);
       if (problem !== null) return new TesseraError('TESSERA_ERR_QUEUE_JOB_FAILED', `job ${tracked.id}, prompt ${task.index}: ${problem}`);
-      rendered.push({ task, files: decodeFiles(prompt!.files), record: prompt!.record, encodeMs: prompt!.encodeMs, usage: prompt!.usage, footprint: prompt!.footprint });
+      rendered.push({ task, files: decodeFiles(prompt!.files), record: prompt!.record, encodeMs: prompt!.encodeMs, usage: prompt!.usage, footprint: prompt!.footprint, precision: prompt!.precision ?? null });
     }
     const worker = this.perWorker.get(result.worker) ?? { jobs: 0, images: 0, busyMs: 0 };
     worker.jobs++;

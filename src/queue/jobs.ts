@@ -8,7 +8,7 @@ import { TesseraError } from '../errors.js';
 import type { PromptRecord, RecordSpec } from '../output/batch.js';
 import type { ResultFile, ResultFileKind } from '../output/writer.js';
 import type { ResolvedRequest } from '../pipeline/settings.js';
-import type { Device, GenerateRequest, ImagesUsage, StageTimings } from '../types.js';
+import type { Device, GenerateRequest, ImagesUsage, PrecisionReport, StageTimings } from '../types.js';
 
 /** What a worker must run for a job's results to be the bytes a local run writes. */
 export interface EngineIdentity {
@@ -59,7 +59,7 @@ export interface JobFile {
 export interface BatchJobResult {
   /** The worker that ran the job (its --name, or host:pid). */
   worker: string;
-  prompts: { index: number; files: JobFile[]; record: PromptRecord; encodeMs: number; usage: ImagesUsage | null; footprint: Record<string, unknown> | null }[];
+  prompts: { index: number; files: JobFile[]; record: PromptRecord; encodeMs: number; usage: ImagesUsage | null; footprint: Record<string, unknown> | null; precision?: PrecisionReport | null }[];
   timings: StageTimings;
   /** Candidate images sampled, and the job's wall time on the worker (per-worker throughput). */
   images: number;
