@@ -32,8 +32,16 @@ export type { Precision, PrecisionChoice, PrecisionReason, PrecisionReport, Prob
  * of fp32 without VNNI), and one where it does (1.4x and more) still gets it.
  */
 export const INT8_MARGIN = 0.05;
-/** Timed pairs after one untimed warm-up step of each precision. */
+/** Timed pairs after one untimed warm-up step of each precision (at most; see PROBE_BUDGET_MS). */
 export const PROBE_PAIRS = 4;
+/** Fewest timed pairs, whatever the budget. */
+export const PROBE_MIN_PAIRS = 2;
+/**
+ * The probe stops adding pairs once its timed steps add up to this: at large row counts a
+ * step of the shipped model takes tens of ms (and a Mini step far more), and a first run
+ * should not wait seconds for a decision. Longer steps are also relatively less noisy.
+ */
+export const PROBE_BUDGET_MS = 300;
 export const MAX_PROBE_ROWS = 4096;
 
 /** Checks a `--precision` value (or the API/engine option); anything else is TESSERA_ERR_OPTION. */
@@ -203,12 +211,19 @@ function median(values: readonly number[]): number {
 }
 
 /**
- * One warm-up run of each, then `pairs` timed pairs, alternating which goes first (ABBA:
+ * One warm-up run of each, then up to `pairs` timed pairs (at least PROBE_MIN_PAIRS, then
+ * until the timed steps reach `budgetMs`), alternating which goes first (ABBA:
  * a machine that speeds up or slows down during the probe favours neither). The decision
  * figure is the median of the per-pair ratios int8/fp32, which cancels noise the two
  * runs of a pair share.
  */
-export async function measurePrecisions(steps: Record<Precision, () => Promise<unknown>>, rows: number, timer: StepTimer = wallClockTimer, pairs = PROBE_PAIRS): Promise<ProbeResult> {
+export async function measurePrecisions(
+  steps: Record<Precision, () => Promise<unknown>>,
+  rows: number,
+  timer: StepTimer = wallClockTimer,
+  pairs = PROBE_PAIRS,
+  budgetMs = PROBE_BUDGET_MS,
+): Promise<ProbeResult> {
   await steps.fp32();
   await steps.int8();
   const fp32: number[] = [];
@@ -221,9 +236,11 @@ export async function measurePrecisions(steps: Record<Precision, () => Promise<u
       int8.push(await timer('int8', steps.int8));
       fp32.push(await timer('fp32', steps.fp32));
     }
+    const spent = fp32.reduce((a, b) => a + b, 0) + int8.reduce((a, b) => a + b, 0);
+    if (fp32.length >= PROBE_MIN_PAIRS && spent >= budgetMs) break;
   }
   const ratios = fp32.map((f, i) => int8[i] / Math.max(f, 1e-9));
-  return { rows, fp32Ms: median(fp32), int8Ms: median(int8), ratio: median(ratios), pairs };
+  return { rows, fp32Ms: median(fp32), int8Ms: median(int8), ratio: median(ratios), pairs: fp32.length };
 }
 
 /** int8 only when it beat fp32 by the margin. */

@@ -119,6 +119,10 @@ describe('precision rules', () => {
       return precision === 'int8' ? 5 : call <= 2 ? 1 : 10; // the first pair's fp32 ran on a suddenly idle machine
     };
     expect(decide(await measurePrecisions(steps, 32, noisy, 4))).toBe('int8');
+    // Long steps (a large row count): the probe stops at its time budget, after the fewest pairs.
+    const slow = scriptedTimer({ fp32: 200, int8: 150 });
+    expect(await measurePrecisions(steps, 512, slow, 4, 300)).toMatchObject({ pairs: 2, ratio: 0.75 });
+    expect(slow.calls).toEqual(['fp32', 'int8', 'int8', 'fp32']);
   });
 });
 
