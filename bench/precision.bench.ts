@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadModel } from '../src/pipeline/loader.js';
-import { probeStep } from '../src/pipeline/precision.js';
+import { probeSteps } from '../src/pipeline/precision.js';
 import { measurePrecisions } from '../src/model/precision.js';
 import { machineLine, table } from './perf/machine.js';
 
@@ -57,7 +57,7 @@ for (const count of rowCounts) {
   if (report.probe === undefined) throw new Error(`auto did not measure: ${report.detail}`);
   const bucket = report.probe.rows;
   const ids = fp32.value.manifest.text.unconditionalIds;
-  const long = await measurePrecisions({ fp32: await probeStep(fp32.value.generator, ids, bucket), int8: await probeStep(int8.generator, ids, bucket) }, bucket, undefined, longPairs, Infinity);
+  const long = await measurePrecisions(await probeSteps({ fp32: fp32.value.generator, int8: int8.generator }, ids, bucket), bucket, undefined, longPairs, Infinity);
   const faster = long.ratio < 1 ? 'int8' : 'fp32';
   // What choosing `report.precision` costs against the faster one, by the long run's median paired ratio.
   const loss = report.precision === 'int8' ? Math.max(0, long.ratio - 1) : Math.max(0, 1 / long.ratio - 1);

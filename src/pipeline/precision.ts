@@ -49,17 +49,22 @@ export function defaultRows(manifest: ModelManifest): number {
 }
 
 /**
- * A step of `generator` over `rows` rows, ready to run repeatedly: one prefill of the
+ * A step of each generator over `rows` rows, ready to run repeatedly: one prefill of the
  * unconditional text written into every row, then each run feeds code 0 at the middle image
- * position (the attention length of an average step over a whole image).
+ * position (the attention length of an average step over a whole image). The generators are
+ * two precisions of one package (the same class and cache layout), so they share ONE cache:
+ * at 512 rows of the shipped model a cache is 0.5 GB, and allocating it dominated the probe.
  */
-export async function probeStep(generator: ImageTokenGenerator, unconditionalIds: readonly number[], rows: number): Promise<() => Promise<unknown>> {
-  const batch = await generator.prefill([unconditionalIds]);
-  const cache = generator.allocate(rows);
-  for (let r = 0; r < rows; r++) generator.writePrefix(cache, r, batch, 0);
+export async function probeSteps<P extends string>(generators: Record<P, ImageTokenGenerator>, unconditionalIds: readonly number[], rows: number): Promise<Record<P, () => Promise<unknown>>> {
+  const all = Object.values(generators) as ImageTokenGenerator[];
+  const first = all[0];
+  const batch = await first.prefill([unconditionalIds]);
+  const cache = first.allocate(rows);
+  for (let r = 0; r < rows; r++) first.writePrefix(cache, r, batch, 0);
   const codes = new Int32Array(rows); // [rows]
-  const positions = new Int32Array(rows).fill(Math.floor(generator.imageTokens / 2)); // [rows]
-  return () => generator.step(cache, codes, positions);
+  const positions = new Int32Array(rows).fill(Math.floor(first.imageTokens / 2)); // [rows]
+  const entries = Object.entries(generators) as [P, ImageTokenGenerator][];
+  return Object.fromEntries(entries.map(([name, generator]) => [name, () => generator.step(cache, codes, positions)])) as Record<P, () => Promise<unknown>>;
 }
 
 export interface SelectArgs {
@@ -100,10 +105,7 @@ export async function selectPrecision(args: SelectArgs): Promise<{ report: Preci
   const int8 = await args.open('int8');
   let probe;
   try {
-    const steps = {
-      fp32: await probeStep(fp32.generator, manifest.text.unconditionalIds, rows),
-      int8: await probeStep(int8.generator, manifest.text.unconditionalIds, rows),
-    };
+    const steps = await probeSteps({ fp32: fp32.generator, int8: int8.generator }, manifest.text.unconditionalIds, rows);
     probe = await measurePrecisions(steps, rows, args.probe?.timer ?? wallClockTimer, args.probe?.pairs);
   } catch (error) {
     await Promise.all([fp32.release(), int8.release()]);
