@@ -40,10 +40,13 @@ const flags = /^flags\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.split(/\s+/) ?? [];
 console.log(machineLine());
 console.log(`cpu: ${/^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? 'unknown'} | integer matrix flags: ${flags.filter((f) => /vnni|amx|avx512bw|avx2$/.test(f)).join(' ') || 'none'}`);
 
-async function timed<T>(run: () => Promise<T>): Promise<{ ms: number; value: T }> {
+/** Wall and CPU time (all threads of the process: on a loaded machine CPU time says more than wall time). */
+async function timed<T>(run: () => Promise<T>): Promise<{ ms: number; cpuMs: number; value: T }> {
   const started = performance.now();
+  const cpu = process.cpuUsage();
   const value = await run();
-  return { ms: performance.now() - started, value };
+  const used = process.cpuUsage(cpu);
+  return { ms: performance.now() - started, cpuMs: (used.user + used.system) / 1000, value };
 }
 
 const rows: (string | number)[][] = [];
@@ -66,7 +69,7 @@ for (const count of rowCounts) {
     bucket,
     fp32.ms.toFixed(0),
     measured.ms.toFixed(0),
-    (measured.ms - fp32.ms).toFixed(0),
+    `${(measured.ms - fp32.ms).toFixed(0)} (cpu ${(measured.cpuMs - fp32.cpuMs).toFixed(0)})`,
     cached.ms.toFixed(0),
     `${report.precision} (${report.probe.ratio.toFixed(3)})`,
     `${long.fp32Ms.toFixed(2)} / ${long.int8Ms.toFixed(2)} (${long.ratio.toFixed(3)})`,
@@ -76,7 +79,7 @@ for (const count of rowCounts) {
 }
 console.log(
   table(
-    ['rows', 'bucket', 'load fp32 ms', 'load auto (probe) ms', 'probe cost ms', 'load auto (cached) ms', 'auto chose (probe ratio)', `long run fp32 / int8 ms (${longPairs} pairs)`, 'faster', 'cost of choice'],
+    ['rows', 'bucket', 'load fp32 ms', 'load auto (probe) ms', 'probe cost ms (cpu ms)', 'load auto (cached) ms', 'auto chose (probe ratio)', `long run fp32 / int8 ms (${longPairs} pairs)`, 'faster', 'cost of choice'],
     rows,
   ),
 );
