@@ -159,6 +159,20 @@ describe('loading at a precision', () => {
     await Promise.all([withVariant.dispose(), today.dispose()]);
   });
 
+  it("a variant's CLIP folder runs at int8; without one, and at fp32, the package's own CLIP does", async () => {
+    const embed = async (model: string, precision: 'int8' | 'fp32') => {
+      const loaded = await loadModel({ model, precision });
+      const [embedding] = await loaded.reranker!.embedText(['a red circle']);
+      await loaded.reranker!.dispose();
+      return Array.from(embedding);
+    };
+    const withClip = await variantPackage({ clip: true });
+    const withoutClip = await variantPackage();
+    const own = await embed(withClip, 'fp32');
+    expect(await embed(withClip, 'int8')).not.toEqual(own);
+    expect(await embed(withoutClip, 'int8')).toEqual(own);
+  });
+
   it('auto measures, caches per CPU, package and row bucket, and measures again when one changes', async () => {
     const dir = await variantPackage();
     const cache = tempDir();
