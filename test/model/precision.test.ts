@@ -1,7 +1,7 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseManifest } from '../../src/model/manifest.js';
+import { parseManifest, sha256OfFile } from '../../src/model/manifest.js';
 import {
   cacheDir,
   cpuKey,
@@ -16,9 +16,10 @@ import {
 } from '../../src/model/precision.js';
 import { loadModel } from '../../src/pipeline/loader.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
-import { TINY_MODEL, tempDir } from '../helpers/tiny.js';
+import { ROOT, TINY_MODEL, tempDir } from '../helpers/tiny.js';
 import { variantPackage } from '../helpers/variant.js';
 
+const MIN_DALLE_PACKAGE = path.join(ROOT, 'test/fixtures/min-dalle/package');
 const tinyManifest = () => JSON.parse(readFileSync(path.join(TINY_MODEL, 'manifest.json'), 'utf8'));
 
 /** A timer that runs the step and returns scripted times per precision (no real duration is asserted anywhere). */
@@ -216,6 +217,25 @@ describe('loading at a precision', () => {
     const forced = scriptedTimer({ fp32: 1, int8: 1 });
     expect((await loadModel({ model: dir, rerank: false, precision: 'fp32', probe: { cacheDir: cache, timer: forced } })).precision.reason).toBe('forced');
     expect(forced.calls).toEqual([]);
+  });
+
+  it('probes an encoder-decoder package through the same seam (a variant of copies samples what fp32 does)', async () => {
+    const dir = path.join(tempDir(), 'min-dalle');
+    cpSync(MIN_DALLE_PACKAGE, dir, { recursive: true });
+    cpSync(path.join(dir, 'generator'), path.join(dir, 'generator-int8'), { recursive: true });
+    const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+    for (const name of readdirSync(path.join(dir, 'generator-int8'))) manifest.files[`generator-int8/${name}`] = await sha256OfFile(path.join(dir, 'generator-int8', name));
+    manifest.variants = { int8: { generator: { prefill: 'generator-int8/prefill.onnx', step: 'generator-int8/step.onnx' } } };
+    writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
+    const timer = scriptedTimer({ fp32: 3, int8: 1 });
+    const auto = await Tessera.load({ model: dir, probe: { cacheDir: tempDir(), cpu: 'x', timer } });
+    expect(auto.model.precision).toMatchObject({ precision: 'int8', reason: 'measured', probe: { rows: 8 } }); // 4 candidates x guidance twins
+    expect(timer.calls).toHaveLength(8);
+    const fp32 = await Tessera.load({ model: dir, precision: 'fp32' });
+    const request = { prompt: 'a red circle', seed: 11, candidates: 2, keep: 2 };
+    const [x, y] = [await auto.generate(request), await fp32.generate(request)];
+    expect(x.candidates.map((c) => Array.from(c.tokens))).toEqual(y.candidates.map((c) => Array.from(c.tokens)));
+    await Promise.all([auto.dispose(), fp32.dispose()]);
   });
 
   it('an unreadable cache is only a cache: auto measures again', async () => {
