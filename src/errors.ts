@@ -43,6 +43,7 @@ export const ERROR_CATALOGUE = {
   TESSERA_ERR_MODEL_FILE: { status: 500, description: 'missing or corrupt model file' },
   TESSERA_ERR_MODEL_NOT_FOUND: { status: 500, description: 'model package not found' },
   TESSERA_ERR_DEVICE: { status: 500, description: 'execution provider unavailable' },
+  TESSERA_ERR_PRECISION_UNAVAILABLE: { status: 400, wire: 'precision_unavailable', description: 'the model package has no variant of the precision asked for (--precision int8 without manifest.variants.int8)' },
   TESSERA_ERR_INFERENCE: { status: 500, description: 'inference failed' },
   TESSERA_ERR_OUTPUT: { status: 500, description: 'cannot write output' },
   // A generation's end other than success.

@@ -123,6 +123,40 @@ export interface GenerationResult {
   footprint?: Footprint;
   /** What an image prompt kept of its source; absent for text alone. */
   imagePrompt?: ImagePromptSummary;
+  /** Which precision of the package's graphs ran, and why (src/model/precision.ts). */
+  precision?: PrecisionReport;
+}
+
+/** What a user may ask for (`--precision`): a precision by name, or auto (measured on this machine). */
+export type PrecisionChoice = 'auto' | 'fp32' | 'int8';
+/** What runs: the package's own graphs (fp32) or its int8 variant. */
+export type Precision = 'fp32' | 'int8';
+/**
+ * Why a precision ran: `forced` (asked for by name), `no-variant` (auto on a package without
+ * an int8 variant), `measured` (auto, probed now), `cached` (auto, an earlier probe on this machine).
+ */
+export type PrecisionReason = 'forced' | 'no-variant' | 'measured' | 'cached';
+
+/** What `--json`, batch records and API responses say about the precision that ran. */
+export interface PrecisionReport {
+  requested: PrecisionChoice;
+  precision: Precision;
+  reason: PrecisionReason;
+  /** One line for people: the reason with its figures. */
+  detail: string;
+  /** For measured and cached decisions: the probe's row bucket and median step times. */
+  probe?: ProbeResult;
+}
+
+/** auto's probe: median step times of each precision at `rows` rows. */
+export interface ProbeResult {
+  /** Rows of the probed step (the run's rows, rounded up to a power of two). */
+  rows: number;
+  fp32Ms: number;
+  int8Ms: number;
+  /** Median over the pairs of int8 time / fp32 time (the decision's figure). */
+  ratio: number;
+  pairs: number;
 }
 
 /** What an image's metadata and records say of the image prompt it came from. */

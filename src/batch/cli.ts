@@ -1,5 +1,5 @@
 /** `tessera batch prompts.txt --out DIR`: the command-line face of the batch runner. */
-import { numberFlag, parseCommandLine, samplingFromFlags, SAMPLING_FLAGS } from '../cli/args.js';
+import { numberFlag, parseCommandLine, precisionFromFlags, PRECISION_USAGE, samplingFromFlags, SAMPLING_FLAGS } from '../cli/args.js';
 import { ProgressBar } from '../cli/progress.js';
 import { footprintFromFlags, FOOTPRINT_FLAGS, FOOTPRINT_USAGE } from '../cli/footprint-flags.js';
 import { footprintJson, formatFootprint } from '../footprint/report.js';
@@ -47,6 +47,8 @@ Options (defaults come from the model's manifest):
                        generated again)
   --model DIR          model package folder (default: the embedded model)
   --device NAME        cpu, cuda or webgpu (default: cpu)
+${PRECISION_USAGE}
+                       (with --queue, each worker's own --precision decides)
   --json               print the summary as JSON
   --quiet              no progress output
   --help               this text
@@ -153,6 +155,7 @@ export async function runBatchCommand(argv: string[]): Promise<number> {
     model: values.model,
     clip: values.clip,
     device: device as Device,
+    precision: precisionFromFlags(values),
     ...samplingFromFlags(values),
     grid: !values['no-grid'],
     batchPrompts: numberFlag('batch-prompts', values['batch-prompts']),
@@ -226,6 +229,7 @@ export function formatSummary(s: BatchSummary): string {
   }
   if (s.usage !== null) lines.push(`usage: ${s.usage.input_tokens} text tokens in, ${s.usage.output_tokens} image tokens sampled`);
   if (s.footprint !== null) lines.push(`footprint: ${formatFootprint(s.footprint)}`);
+  if (s.precision !== null) lines.push(`precision: ${s.precision.precision} (${s.precision.reason}: ${s.precision.detail})`);
   if (s.carbon !== null) lines.push(...formatCarbonReport(s.carbon));
   lines.push(`manifest: ${s.out}/manifest.jsonl`);
   return lines.join('\n') + '\n';

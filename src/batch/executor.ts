@@ -84,9 +84,9 @@ export async function renderTask(task: Task, result: GenerationResult): Promise<
   return { task, files, record, encodeMs: performance.now() - started, ...promptCost(result), embeddings: keptEmbeddings(result) };
 }
 
-/** What a prompt cost, for its timings file (usage, footprint). */
-export function promptCost(result: GenerationResult): Pick<RenderedPrompt, 'usage' | 'footprint'> {
-  return { usage: result.usage ?? null, footprint: result.footprint === undefined ? null : footprintJson(result.footprint) };
+/** What a prompt cost, for its timings file (usage, footprint, the precision that ran). */
+export function promptCost(result: GenerationResult): Pick<RenderedPrompt, 'usage' | 'footprint' | 'precision'> {
+  return { usage: result.usage ?? null, footprint: result.footprint === undefined ? null : footprintJson(result.footprint), precision: result.precision ?? null };
 }
 
 export function batchTimingsOf(batch: PlannedBatch, timings: GenerationResult['timings']): PromptTimings['batch'] {

@@ -20,7 +20,7 @@ import {
 } from '../output/batch.js';
 import { writeFiles, type ResultFile } from '../output/writer.js';
 import type { Task } from './plan.js';
-import type { ImagesUsage } from '../types.js';
+import type { ImagesUsage, PrecisionReport } from '../types.js';
 import { RUN_FILE, type RunSettings } from './settings.js';
 import { removeTemporaries, type Store } from './store.js';
 
@@ -81,6 +81,8 @@ export interface RenderedPrompt {
   footprint: Record<string, unknown> | null;
   /** The kept images' CLIP embeddings by candidate index, for the folder's search index (src/batch/search.ts). */
   embeddings: ReadonlyMap<number, Float32Array>;
+  /** The precision its batch ran at (timings file, not the record: auto may decide differently on another machine). */
+  precision: PrecisionReport | null;
 }
 
 /**
@@ -92,7 +94,7 @@ export async function commitPrompt(store: Store, rendered: RenderedPrompt, batch
   const started = performance.now();
   const { task, files, record } = rendered;
   await writeFiles(store, files);
-  const timings: PromptTimings = { batch: batchTimings, encodeMs: rendered.encodeMs, writeMs: performance.now() - started, usage: rendered.usage, footprint: rendered.footprint };
+  const timings: PromptTimings = { batch: batchTimings, encodeMs: rendered.encodeMs, writeMs: performance.now() - started, usage: rendered.usage, footprint: rendered.footprint, precision: rendered.precision };
   await store.write(timingsName(task.index), jsonFile(timings));
   await store.write(recordName(task.index), jsonFile(record), { record: true });
   if (previous !== null) {

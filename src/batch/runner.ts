@@ -19,7 +19,7 @@ import { embeddingSpace } from '../search/space.js';
 import path from 'node:path';
 import { TesseraError } from '../errors.js';
 import { Tessera } from '../pipeline/tessera.js';
-import type { Device, Footprint, GenerationResult, ImagesUsage } from '../types.js';
+import type { Device, Footprint, GenerationResult, ImagesUsage, PrecisionChoice, PrecisionReport } from '../types.js';
 import { sumFootprints, type FootprintSettings } from '../footprint/report.js';
 import { sumUsage } from '../footprint/usage.js';
 import { ensureWritableDir } from '../util/fs.js';
@@ -38,6 +38,8 @@ export interface BatchOptions {
   /** A CLIP folder used instead of the package's own (`--clip`); recorded in run.json. */
   clip?: string;
   device?: Device;
+  /** Which graphs the local pipeline runs (default auto; with an executor elsewhere, its workers decide). */
+  precision?: PrecisionChoice;
   candidates?: number;
   keep?: number;
   /** Base seed; random on a folder's first run, then the one in run.json. */
@@ -124,6 +126,8 @@ export interface BatchSummary {
   footprint: Footprint | null;
   /** Summed usage of this run's prompts. */
   usage: ImagesUsage | null;
+  /** The precision this process's pipeline ran at and why; null when the queue's workers sampled (each prompt's timings say). */
+  precision: PrecisionReport | null;
   /** The carbon-aware plan and what it saved (with `carbon` options only). */
   carbon: CarbonReport | null;
 }
@@ -157,7 +161,13 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
   // 2. Resolve every prompt against the model (defaults, ranges, tokenizer).
   // With an executor elsewhere (the queue's workers) this process only plans: the CPU will do.
   const planDevice = options.executor === undefined ? device : 'cpu';
-  const tessera = options.tessera ?? (await Tessera.load({ model: model.dir, device: planDevice, rerank: settings.rerank, clip: options.clip, footprint: options.footprint }));
+  // auto probes at a batch's rows: batch-prompts prompts of the flag's (or manifest's) candidates, within batch-candidates, doubled by guidance.
+  const local = options.executor === undefined;
+  const precisionRows = (m: Tessera['manifest']) =>
+    Math.min(batchPrompts * (options.candidates ?? m.sampling.candidates), batchCandidates) * ((options.guidanceScale ?? m.sampling.guidanceScale) !== 1 ? 2 : 1);
+  const tessera =
+    options.tessera ??
+    (await Tessera.load({ model: model.dir, device: planDevice, rerank: settings.rerank, clip: options.clip, footprint: options.footprint, precision: local ? options.precision : 'fp32', precisionRows }));
   let search: BatchSearchIndex | null = null;
   try {
     const { tasks, invalid } = await planTasks(tessera, file, options, { settings, model, fileName }, notice);
@@ -303,6 +313,7 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
       footprint: sumFootprints(footprints),
       carbon,
       usage: usages.length === 0 ? null : sumUsage(usages),
+      precision: local ? tessera.model.precision : null,
     };
   } finally {
     search?.close();

@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { TesseraError } from '../errors.js';
+import { parsePrecision, type PrecisionChoice } from '../model/precision.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -37,8 +38,25 @@ export function numberFlag(flag: string, value: string | undefined): number | un
   return Number(value);
 }
 
+/**
+ * `--precision`, shared by every command that loads a model (generate, complete, edit,
+ * vary and batch through SAMPLING_FLAGS; serve and worker spread it into their own).
+ */
+export const PRECISION_FLAGS = {
+  precision: { type: 'string' },
+} as const;
+
+export const PRECISION_USAGE = `  --precision P      auto, fp32 or int8 (default auto: on first use of a package on this
+                     machine, time both and keep int8 only where it is faster; cached)`;
+
+/** The `--precision` value, checked (default auto). */
+export function precisionFromFlags(values: { precision?: string }): PrecisionChoice {
+  return parsePrecision(values.precision);
+}
+
 /** Flags shared by every command that samples images (generate, batch). */
 export const SAMPLING_FLAGS = {
+  ...PRECISION_FLAGS,
   candidates: { type: 'string' },
   keep: { type: 'string' },
   seed: { type: 'string' },

@@ -3,8 +3,9 @@ import { checkDevice } from '../model/runtime.js';
 import { writeCliResult, type WrittenImage } from '../output/cli.js';
 import { Tessera } from '../pipeline/tessera.js';
 import type { Device, GenerateRequest, GenerationResult, StageName } from '../types.js';
+import type { ModelManifest } from '../model/manifest.js';
 import { ensureWritableDir } from '../util/fs.js';
-import { parseCommandLine, samplingFromFlags, SAMPLING_FLAGS } from './args.js';
+import { parseCommandLine, precisionFromFlags, PRECISION_USAGE, samplingFromFlags, SAMPLING_FLAGS } from './args.js';
 import { footprintFromFlags, FOOTPRINT_FLAGS, FOOTPRINT_USAGE } from './footprint-flags.js';
 import { footprintJson, formatFootprint } from '../footprint/report.js';
 import { ProgressBar } from './progress.js';
@@ -29,6 +30,7 @@ Options (defaults come from the model's manifest):
                      instead of the model package's own
   --model DIR        model package folder (default: the embedded model)
   --device NAME      cpu, cuda or webgpu (default: cpu)
+${PRECISION_USAGE}
   --json             print the summary as JSON
   --quiet            no progress bar
   --help             this text
@@ -75,6 +77,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
 /** What generateAndWrite reads of the parsed flags (the sampling flags, --out, --grid). */
 export type GenerateFlagValues = Parameters<typeof samplingFromFlags>[0] & Parameters<typeof footprintFromFlags>[0] & {
   device?: string;
+  precision?: string;
   model?: string;
   clip?: string;
   out?: string;
@@ -92,7 +95,11 @@ export async function generateAndWrite(values: GenerateFlagValues, makeRequest: 
   const device = values.device ?? 'cpu';
   checkDevice(device);
   const footprint = footprintFromFlags(values);
-  const tessera = await Tessera.load({ model: values.model, device: device as Device, rerank: !values['no-rerank'], clip: values.clip, footprint });
+  const precision = precisionFromFlags(values);
+  // auto probes at this request's rows: its candidates, doubled by guidance's unconditional twins.
+  const sampling = samplingFromFlags(values);
+  const precisionRows = (manifest: ModelManifest) => (sampling.candidates ?? manifest.sampling.candidates) * ((sampling.guidanceScale ?? manifest.sampling.guidanceScale) !== 1 ? 2 : 1);
+  const tessera = await Tessera.load({ model: values.model, device: device as Device, rerank: !values['no-rerank'], clip: values.clip, footprint, precision, precisionRows });
   try {
     // Validate everything (an image prompt's source is read and encoded too) before anything is created on disk.
     const prepared = await tessera.prepareRequest(await makeRequest(tessera));
@@ -117,6 +124,7 @@ export async function generateAndWrite(values: GenerateFlagValues, makeRequest: 
             timings: result.timings,
             usage: result.usage,
             footprint: result.footprint === undefined ? null : footprintJson(result.footprint),
+            precision: result.precision ?? null,
             warnings: result.warnings,
             images: written.images,
             grid: written.grid,
@@ -142,6 +150,7 @@ function printSummary(result: GenerationResult, images: WrittenImage[], grid: st
     `stages: ${(Object.keys(STAGE_LABELS) as (StageName | 'total')[]).map((s) => `${STAGE_LABELS[s]} ${formatMs(timings[s])}`).join(' | ')}`,
     ...(result.usage === undefined ? [] : [`usage: ${result.usage.input_tokens} text tokens in, ${result.usage.output_tokens} image tokens sampled (${settings.candidates} candidates)`]),
     ...(result.footprint === undefined ? [] : [`footprint: ${formatFootprint(result.footprint)}`]),
+    ...(result.precision === undefined ? [] : [`precision: ${result.precision.precision} (${result.precision.reason}: ${result.precision.detail})`]),
     'rank  score    seed        candidate  file',
     ...images.map(
       (img) => `${String(img.rank).padEnd(5)} ${(img.score === null ? '-' : img.score.toFixed(4)).padEnd(8)} ${String(img.seed).padEnd(11)} ${String(img.candidateIndex).padEnd(10)} ${img.file}`,

@@ -12,7 +12,7 @@ import { generateAndWrite } from './generate.js';
 
 const COMMON_OPTIONS = `Sampling and output options are those of tessera generate (--candidates, --keep, --seed,
 --negative, --temperature, --top-k, --top-p, --guidance, --out, --grid, --no-rerank, --clip,
---model, --device, --json, --quiet). Inputs of any size or format sharp reads are resized and
+--model, --device, --precision, --json, --quiet). Inputs of any size or format sharp reads are resized and
 centre-cropped to the model's size (a warning says so); uploads are limited to 4 MiB.`;
 
 export const COMPLETE_USAGE = `Usage: tessera complete <image> "<prompt>" --keep-rows N [options]

@@ -3,6 +3,7 @@ import { isTesseraError, type ErrorCode } from '../errors.js';
 import { describeImage } from '../image/info.js';
 import { runBatchCommand } from '../batch/cli.js';
 import { GENERATE_USAGE, runGenerate } from './generate.js';
+import { describePackage, isModelPackage } from './package-info.js';
 import { runComplete, runEdit, runVary } from './image-prompt.js';
 
 const USAGE = `Usage: tessera <command> [options]
@@ -14,6 +15,7 @@ Commands:
   vary <image>          variations of an image, ranked by likeness (tessera vary --help)
   batch <prompts.txt>   generate every prompt of a file into a resumable folder (tessera batch --help)
   info <image.png>      print what an image says about itself (prompt, seed, settings, AI-generated mark)
+  info <model-folder>   print a model package's precision variants and cached auto decisions
   search <folder>       find images of a batch or server folder by meaning or likeness (tessera search --help)
   serve                 HTTP API (OpenAI-compatible) and gallery page (tessera serve --help)
   worker --queue URL    run generation jobs from a Redis queue (tessera worker --help)
@@ -38,10 +40,12 @@ const COMMANDS: Record<string, Command> = {
   search: async (argv) => (await import('../search/cli.js')).runSearchCommand(argv),
   info: async (argv) => {
     if (argv.includes('--help') || argv.length !== 1) {
-      process.stdout.write('Usage: tessera info <image.png>\n');
+      process.stdout.write('Usage: tessera info <image.png | model-package-folder>\n');
       return argv.includes('--help') ? 0 : 2;
     }
-    process.stdout.write((await describeImage(argv[0])) + '\n');
+    // A model package: its precision variants and the cached auto decisions.
+    if (isModelPackage(argv[0])) process.stdout.write(describePackage(argv[0]) + '\n');
+    else process.stdout.write((await describeImage(argv[0])) + '\n');
     return 0;
   },
 };

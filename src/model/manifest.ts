@@ -29,6 +29,30 @@ export interface ModelManifest {
   clip: string | null;
   sampling: SamplingSettings;
   files: Record<string, string>;
+  /**
+   * Other precisions of the compute-heavy graphs, inside the same package (docs/model-package.md,
+   * "Precision variants"). Absent: the package has only its own (fp32) graphs.
+   */
+  variants?: PackageVariants;
+}
+
+/** Variant names are precisions; `fp32` is the package's own top-level graphs, never a variant. */
+export const VARIANT_PRECISIONS = ['int8'] as const;
+export type VariantPrecision = (typeof VARIANT_PRECISIONS)[number];
+export type PackageVariants = Partial<Record<VariantPrecision, PackageVariant>>;
+
+/**
+ * One precision variant: graphs that take the same inputs and give the same outputs as the
+ * fp32 graphs they replace, so the runtime only swaps file paths (the int8 contract, issue 27).
+ */
+export interface PackageVariant {
+  generator: { prefill: string; step: string };
+  /** Absent: the fp32 VQ decoder runs. */
+  decoder?: string;
+  /** A CLIP folder (transformers.js layout); absent: the fp32 CLIP runs. */
+  clip?: string;
+  /** What the package tool measured before it added the variant (free-form figures in `checks`). */
+  fidelity?: { passed: boolean; measuredAt: string; cpu: string; checks: Record<string, unknown> };
 }
 
 /**
@@ -142,6 +166,21 @@ const object =
     }
   };
 
+/** Any JSON object; its contents are free-form (a variant's fidelity figures). */
+const anyObject: Check = (value, where) => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(where, `must be an object, got ${JSON.stringify(value)}`);
+};
+const boolean: Check = (value, where) => {
+  if (typeof value !== 'boolean') fail(where, `must be true or false, got ${JSON.stringify(value)}`);
+};
+
+const variantSchema = object({
+  generator: object({ prefill: packagePath, step: packagePath }),
+  decoder: optional(packagePath),
+  clip: optional(packagePath),
+  fidelity: optional(object({ passed: boolean, measuredAt: string, cpu: string, checks: anyObject })),
+});
+
 const sha256Hex: Check = (value, where) => {
   if (typeof value !== 'string' || !/^[0-9a-f]{64}$/.test(value)) fail(where, 'must be a lowercase sha256 hex digest');
 };
@@ -190,6 +229,7 @@ const manifestSchema = object({
     previewEvery: integer(0),
   }),
   files: recordOf(sha256Hex),
+  variants: optional(object(Object.fromEntries(VARIANT_PRECISIONS.map((precision) => [precision, optional(variantSchema)])))),
 });
 
 /** Validates a parsed manifest; unknown or missing keys fail with TESSERA_ERR_MANIFEST. */
@@ -217,6 +257,18 @@ export function parseManifest(raw: unknown): ModelManifest {
   for (const file of referenced) {
     if (file === null || file === undefined) continue;
     if (!(file in manifest.files)) fail('manifest.files', `has no sha256 for ${JSON.stringify(file)}`);
+  }
+  // A variant's files are hashed like the package's own: each graph, and at least one file of a CLIP folder.
+  for (const [precision, variant] of Object.entries(manifest.variants ?? {})) {
+    if (variant === undefined) continue;
+    const where = `manifest.variants.${precision}`;
+    for (const file of [variant.generator.prefill, variant.generator.step, variant.decoder]) {
+      if (file !== undefined && !(file in manifest.files)) fail('manifest.files', `has no sha256 for ${JSON.stringify(file)} (${where})`);
+    }
+    const clip = variant.clip;
+    if (clip !== undefined && !Object.keys(manifest.files).some((f) => f.startsWith(`${clip.replace(/\/+$/, '')}/`))) {
+      fail('manifest.files', `has no sha256 for any file of ${JSON.stringify(clip)}/ (${where}.clip)`);
+    }
   }
   return manifest;
 }

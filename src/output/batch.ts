@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { roundScore } from '../image/index.js';
-import type { Device, GenerationResult, ImagesUsage, StageTimings } from '../types.js';
+import type { Device, GenerationResult, ImagesUsage, PrecisionReport, StageTimings } from '../types.js';
 import { slugOf } from '../util/fs.js';
 import { renderResult, type ResultFile } from './writer.js';
 
@@ -75,6 +75,8 @@ export interface PromptTimings {
    * records are byte-stable.
    */
   footprint?: Record<string, unknown> | null;
+  /** Which precision of the package's graphs ran and why (forced, no-variant, measured, cached); absent in timings written before it existed. */
+  precision?: PrecisionReport | null;
 }
 
 /** The name stem of a prompt's files: zero-padded index and a slug of the prompt. */

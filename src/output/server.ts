@@ -6,7 +6,7 @@
  */
 import type { ImageFormat, UpscaleKernel } from '../image/index.js';
 import { footprintJson } from '../footprint/report.js';
-import type { Candidate, GenerationResult, ImagePromptSummary, ImagesUsage } from '../types.js';
+import type { Candidate, GenerationResult, ImagePromptSummary, ImagesUsage, PrecisionReport } from '../types.js';
 import { renderResult, writeFiles, type ResultLayout } from './writer.js';
 
 export interface StoredImage {
@@ -44,6 +44,8 @@ export interface GenerationRecord {
   footprint?: Record<string, unknown> | null;
   /** The image prompt (edit, completion, variation) the images came from; absent for text alone. */
   image_prompt?: ImagePromptSummary;
+  /** Which precision of the package's graphs ran and why (forced, no-variant, measured, cached); absent in records written before it existed. */
+  precision?: PrecisionReport | null;
 }
 
 /** What the request decided about its output, besides the result itself. */
@@ -132,6 +134,7 @@ export async function writeServerResult(
     usage: result.usage ?? null,
     footprint: result.footprint === undefined ? null : footprintJson(result.footprint),
     ...(result.imagePrompt === undefined ? {} : { image_prompt: result.imagePrompt }),
+    precision: result.precision ?? null,
   };
   await sink.save(record);
   return { record, kept };

@@ -12,6 +12,8 @@ import { BatchSampler } from '../sampler/sampler.js';
 import { TextTokenizer } from '../text/tokenizer.js';
 import { readManifest, verifyPackageFiles, type ModelManifest } from '../model/manifest.js';
 import { checkDevice, createSession } from '../model/runtime.js';
+import { graphsFor, parsePrecision, type Precision, type PrecisionChoice, type PrecisionReport } from '../model/precision.js';
+import { selectPrecision, type OpenedGenerator, type ProbeOptions } from './precision.js';
 
 /** The embedded default model package, shipped in the repository's models/ folder. */
 export const DEFAULT_MODEL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../models/default');
@@ -26,6 +28,12 @@ export interface LoadOptions {
   clip?: string;
   /** Hash every file against the manifest (default true). */
   verify?: boolean;
+  /** Which graphs run: the package's own (fp32), its int8 variant, or auto (measured, cached; default). */
+  precision?: PrecisionChoice;
+  /** Rows the run's steps will hold, for auto's probe (bucketed to a power of two); default: the manifest's candidates x guidance twins. */
+  precisionRows?: number | ((manifest: ModelManifest) => number);
+  /** Auto's probe seams: timer, cache folder, CPU key (tests). */
+  probe?: ProbeOptions;
 }
 
 /** Every stage of a loaded package, ready to run. */
@@ -38,6 +46,8 @@ export interface LoadedModel {
   sampler: BatchSampler;
   decoder: TokenDecoder;
   reranker: ClipReranker | null;
+  /** The precision that runs, and why (src/model/precision.ts). */
+  precision: PrecisionReport;
 }
 
 export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel> {
@@ -47,21 +57,33 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
   // A mistaken --clip fails before anything heavy loads (even with reranking off: it is still a mistake).
   const clipOverride = options.clip === undefined ? null : path.resolve(options.clip);
   if (clipOverride !== null) checkClipDir(clipOverride, 'TESSERA_ERR_OPTION', 'clip');
+  const requested = parsePrecision(options.precision);
   const manifest = readManifest(dir);
   if (options.verify !== false) await verifyPackageFiles(dir, manifest);
   const file = (relative: string) => path.join(dir, relative);
   const tokenizer = TextTokenizer.fromFile(file(manifest.text.tokenizer), manifest);
-  const generator = await loadGenerator(manifest, file, device);
-  const decoderSession = await createSession(file(manifest.decoder), device);
+  const rows = typeof options.precisionRows === 'function' ? options.precisionRows(manifest) : options.precisionRows;
+  const { report: precision, opened } = await selectPrecision({
+    dir,
+    manifest,
+    device,
+    requested,
+    rows,
+    probe: options.probe,
+    open: (p: Precision) => loadGenerator(manifest, file, device, p),
+  });
+  const generator = opened.generator;
+  const graphs = graphsFor(manifest, precision.precision);
+  const decoderSession = await createSession(file(graphs.decoder), device);
   const encoderFile = manifest.encoder;
   const loadEncoder = encoderFile === null ? null : () => createSession(file(encoderFile), device);
   let reranker: ClipReranker | null = null;
   if (options.rerank !== false && clipOverride !== null) {
     reranker = await ClipReranker.load(clipOverride, device);
-  } else if (options.rerank !== false && manifest.clip !== null) {
-    const clipDir = file(manifest.clip);
+  } else if (options.rerank !== false && graphs.clip !== null) {
+    const clipDir = file(graphs.clip);
     if (!existsSync(clipDir)) {
-      throw new TesseraError('TESSERA_ERR_MODEL_FILE', `model package ${dir}: ${manifest.clip}/ is missing`, { param: 'model' });
+      throw new TesseraError('TESSERA_ERR_MODEL_FILE', `model package ${dir}: ${graphs.clip}/ is missing`, { param: 'model' });
     }
     checkClipDir(clipDir, 'TESSERA_ERR_MODEL_FILE', 'model');
     reranker = await ClipReranker.load(clipDir, device);
@@ -75,23 +97,32 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
     sampler: new BatchSampler(generator),
     decoder: new TokenDecoder(manifest, decoderSession, loadEncoder),
     reranker,
+    precision,
   };
 }
 
-/** The generator implementation named by `manifest.architecture` (the one place that dispatches on it). */
-async function loadGenerator(manifest: ModelManifest, file: (relative: string) => string, device: Device): Promise<ImageTokenGenerator> {
+/**
+ * The generator implementation named by `manifest.architecture` (the one place that
+ * dispatches on it), on the prefill and step graphs of `precision` (a variant's graphs take
+ * the same feeds as the fp32 ones, so only the files differ).
+ */
+async function loadGenerator(manifest: ModelManifest, file: (relative: string) => string, device: Device, precision: Precision): Promise<OpenedGenerator> {
+  const graphs = graphsFor(manifest, precision);
   switch (manifest.architecture) {
     case 'decoder-only': {
       // The first session tells whether the device works; the rest load after it.
-      const prefill = await createSession(file(manifest.generator.prefill), device);
-      const step = await createSession(file(manifest.generator.step), device);
-      return new DecoderOnlyGenerator(manifest, prefill, step);
+      const prefill = await createSession(file(graphs.prefill), device);
+      const step = await createSession(file(graphs.step), device);
+      return { generator: new DecoderOnlyGenerator(manifest, prefill, step), release: async () => void (await Promise.all([prefill.release(), step.release()])) };
     }
     case 'encoder-decoder': {
       const textEncoder = await createSession(file(manifest.encoderDecoder?.textEncoder ?? ''), device);
-      const prefill = await createSession(file(manifest.generator.prefill), device);
-      const step = await createSession(file(manifest.generator.step), device);
-      return new EncoderDecoderGenerator(manifest, textEncoder, prefill, step);
+      const prefill = await createSession(file(graphs.prefill), device);
+      const step = await createSession(file(graphs.step), device);
+      return {
+        generator: new EncoderDecoderGenerator(manifest, textEncoder, prefill, step),
+        release: async () => void (await Promise.all([textEncoder.release(), prefill.release(), step.release()])),
+      };
     }
   }
 }

@@ -226,6 +226,7 @@ export class Tessera {
       // Every image token of every candidate was sampled (a stopped run has no result).
       usage: usageFor(this.model.manifest, { ...p.textTokens, guidanceScale: resolved.settings.guidanceScale, candidates: candidates.length, forcedImageTokens: forcedCount(p) }),
       ...(resolved.image === null ? {} : { imagePrompt: summaryOf(resolved.image) }),
+      precision: this.model.precision,
     };
   }
 

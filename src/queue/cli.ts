@@ -1,5 +1,5 @@
 /** `tessera worker --queue redis://…`: the command-line face of the queue worker. */
-import { numberFlag, parseCommandLine } from '../cli/args.js';
+import { numberFlag, parseCommandLine, precisionFromFlags, PRECISION_FLAGS, PRECISION_USAGE } from '../cli/args.js';
 import { TesseraError } from '../errors.js';
 import { checkDevice } from '../model/runtime.js';
 import type { Device } from '../types.js';
@@ -20,6 +20,8 @@ Options:
   --queue URL          Redis: redis://HOST:PORT[/DB] (rediss:// for TLS; user:password@ allowed)
   --model DIR          model package folder (default: the embedded model)
   --device NAME        cpu, cuda or webgpu (default: cpu)
+${PRECISION_USAGE}
+                       (auto probes at --max-rows rows)
   --clip DIR           rank with this CLIP instead of the package's own (as tessera batch --clip)
   --concurrency N      jobs held at once; their rows share sampling steps (1-64, default 2)
   --max-rows N         row budget of one shared step (default 512)
@@ -48,6 +50,7 @@ const OPTIONS = {
   'metrics-host': { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean' },
+  ...PRECISION_FLAGS,
 } as const;
 
 export async function runWorkerCommand(argv: string[]): Promise<number> {
@@ -70,6 +73,7 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
     queue: values.queue,
     model: values.model,
     device,
+    precision: precisionFromFlags(values),
     clip: values.clip,
     concurrency: numberFlag('concurrency', values.concurrency),
     maxRows: numberFlag('max-rows', values['max-rows']),

@@ -179,7 +179,7 @@ class QueueExecutor implements BatchExecutor {
       if (embeddings === null || [...embeddings.keys()].some((c) => !kept.has(c))) {
         return new TesseraError('TESSERA_ERR_QUEUE_JOB_FAILED', `job ${tracked.id}, prompt ${task.index}: embeddings that are not whole float32 vectors of kept candidates`);
       }
-      rendered.push({ task, files: decodeFiles(prompt!.files), record: prompt!.record, encodeMs: prompt!.encodeMs, usage: prompt!.usage, footprint: prompt!.footprint, embeddings });
+      rendered.push({ task, files: decodeFiles(prompt!.files), record: prompt!.record, encodeMs: prompt!.encodeMs, usage: prompt!.usage, footprint: prompt!.footprint, embeddings, precision: prompt!.precision ?? null });
     }
     const worker = this.perWorker.get(result.worker) ?? { jobs: 0, images: 0, busyMs: 0 };
     worker.jobs++;

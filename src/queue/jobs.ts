@@ -8,7 +8,7 @@ import { TesseraError } from '../errors.js';
 import type { PromptRecord, RecordSpec } from '../output/batch.js';
 import type { ResultFile, ResultFileKind } from '../output/writer.js';
 import type { ResolvedRequest } from '../pipeline/settings.js';
-import type { Device, GenerateRequest, ImagesUsage, StageTimings } from '../types.js';
+import type { Device, GenerateRequest, ImagesUsage, PrecisionReport, StageTimings } from '../types.js';
 
 /** What a worker must run for a job's results to be the bytes a local run writes. */
 export interface EngineIdentity {
@@ -75,6 +75,7 @@ export interface BatchJobResult {
     footprint: Record<string, unknown> | null;
     /** The kept images' embeddings, for the folder's search index (absent from workers older than issue 22: `tessera search` embeds those images). */
     embeddings?: JobEmbedding[];
+    precision?: PrecisionReport | null;
   }[];
   timings: StageTimings;
   /** Candidate images sampled, and the job's wall time on the worker (per-worker throughput). */

@@ -20,7 +20,7 @@ import { keptEmbeddings } from '../batch/search.js';
 import { renderPrompt } from '../output/batch.js';
 import { resolveRequest } from '../pipeline/settings.js';
 import { InferenceWorker } from '../server/worker/inference-worker.js';
-import type { Device, GenerationResult } from '../types.js';
+import type { Device, GenerationResult, PrecisionChoice } from '../types.js';
 import { parseQueueUrl, redisOptions } from './connection.js';
 import { checkJobData, encodeEmbeddings, encodeFiles, queueNameOf, type BatchJobData, type BatchJobResult, type EngineIdentity } from './jobs.js';
 import { encodeEvent, encodeResult, GENERATE_JOB_NAME, stepThrottle, type GenerateJobData, type WireResult } from './generate.js';
@@ -31,6 +31,8 @@ export interface QueueWorkerOptions extends Partial<QueueSettings> {
   queue: string;
   model?: string;
   device?: Device;
+  /** Which graphs the child runs (default auto, probed at maxRows rows). */
+  precision?: PrecisionChoice;
   clip?: string;
   /** Jobs held at once; their rows share the child's sampling steps (default 2). */
   concurrency?: number;
@@ -95,7 +97,7 @@ export class QueueWorker {
     const log = options.onLog ?? (() => {});
 
     // niceness 0: this process has nothing to protect but lock renewal, which is cheap and on time either way.
-    const inference = new InferenceWorker({ model: model.dir, device, clip: clip?.dir, maxRows: options.maxRows, niceness: 0 });
+    const inference = new InferenceWorker({ model: model.dir, device, precision: options.precision, clip: clip?.dir, maxRows: options.maxRows, niceness: 0 });
     await inference.start();
     const queueName = queueNameOf(engine);
     let self: QueueWorker | null = null;

@@ -100,6 +100,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
     {
       models: models.map((ref) => ({ dir: ref.dir, ref })),
       device: resolved.device,
+      precision: resolved.precision,
       clip: resolved.clip,
       maxQueue: resolved.maxQueue,
       timeoutMs: resolved.timeoutMs,

@@ -5,13 +5,16 @@ import { DEFAULT_MODEL_DIR } from '../pipeline/loader.js';
 import { TesseraError } from '../errors.js';
 import { checkClipDir } from '../rerank/clip-reranker.js';
 import { LIMITS } from '../pipeline/settings.js';
-import type { Device } from '../types.js';
+import type { Device, PrecisionChoice } from '../types.js';
+import { parsePrecision } from '../model/precision.js';
 import { DEFAULT_GRID, type FootprintSettings } from '../footprint/report.js';
 
 export interface ServerOptions {
   /** Model package folders; the first is the default `model`. Default: the embedded model. */
   models?: string[];
   device?: Device;
+  /** Which graphs each model's child runs: fp32, int8 or auto (default; probed at maxBatchRows rows, cached). */
+  precision?: PrecisionChoice;
   /** A CLIP folder (transformers.js layout) every served model ranks with instead of its own (`--clip`). */
   clip?: string;
   /** Where results (images, record.json) and history.sqlite live. Default: data/server. */
@@ -91,6 +94,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     clip,
     models: options.models && options.models.length > 0 ? options.models.map((m) => path.resolve(m)) : [DEFAULT_MODEL_DIR],
     device: options.device ?? 'cpu',
+    precision: parsePrecision(options.precision),
     dataDir: path.resolve(options.dataDir ?? 'data/server'),
     apiKeys: options.apiKeys ?? [],
     maxQueue: options.maxQueue ?? 8,

@@ -1,7 +1,7 @@
 /** `tessera serve`: build the app, listen (127.0.0.1 by default), shut down gracefully on SIGTERM/SIGINT. */
 import type { FastifyInstance } from 'fastify';
 import { TesseraError, isTesseraError } from '../errors.js';
-import { numberFlag, parseCommandLine } from '../cli/args.js';
+import { numberFlag, parseCommandLine, precisionFromFlags, PRECISION_FLAGS, PRECISION_USAGE } from '../cli/args.js';
 import { footprintFromFlags, FOOTPRINT_FLAGS, FOOTPRINT_USAGE } from '../cli/footprint-flags.js';
 import { checkDevice } from '../model/runtime.js';
 import type { Device } from '../types.js';
@@ -17,6 +17,8 @@ Options:
   --port N             port (default: 8080)
   --model DIR          model package folder; repeat for several (default: the embedded model)
   --device NAME        cpu, cuda or webgpu (default: cpu)
+${PRECISION_USAGE}
+                       (auto probes at --max-batch-rows rows)
   --clip DIR           rank with this CLIP (transformers.js layout) instead of each package's own
   --data DIR           results and history database (default: data/server)
   --api-key KEY        require "Authorization: Bearer KEY"; repeatable (also TESSERA_API_KEYS=k1,k2)
@@ -61,6 +63,7 @@ const OPTIONS = {
   quiet: { type: 'boolean' },
   help: { type: 'boolean' },
   ...FOOTPRINT_FLAGS,
+  ...PRECISION_FLAGS,
 } as const;
 
 /** build(), with a filesystem failure (the data folder) as a one-line TesseraError naming --data. */
@@ -129,6 +132,7 @@ export async function runServe(argv: string[]): Promise<number> {
     inference,
     models: values.model,
     device: device as Device,
+    precision: precisionFromFlags(values),
     clip: values.clip,
     dataDir: values.data,
     apiKeys: [...(values['api-key'] ?? []), ...envKeys],

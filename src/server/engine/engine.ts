@@ -11,7 +11,7 @@
  */
 import { ApiError } from '../api-error.js';
 import { TesseraError } from '../../errors.js';
-import type { Device, GenerationResult } from '../../types.js';
+import type { Device, GenerationResult, PrecisionChoice } from '../../types.js';
 import type { Metrics } from '../metrics.js';
 import type { ImageParams, ModelRef } from '../params.js';
 import type { GenerationRecord, ResultStore } from '../store.js';
@@ -29,6 +29,8 @@ import { layoutFor, writeResult } from './result-writer.js';
 export interface EngineOptions {
   models: { dir: string; ref: ModelRef }[];
   device: Device;
+  /** Which graphs each child runs (default auto). */
+  precision?: PrecisionChoice;
   /** CLIP folder every child ranks with instead of its package's own; null: the package's. */
   clip?: string | null;
   maxQueue: number;
@@ -83,7 +85,7 @@ export class Engine {
     this.store = store;
     this.metrics = new EngineMetrics(metrics);
     for (const { dir, ref } of options.models) {
-      const runner = { device: options.device, clip: options.clip ?? undefined, maxRows: options.maxBatchRows, watchdogMs: options.watchdogMs, footprint: options.footprint };
+      const runner = { device: options.device, precision: options.precision, clip: options.clip ?? undefined, maxRows: options.maxBatchRows, watchdogMs: options.watchdogMs, footprint: options.footprint };
       const worker = options.inference?.({ dir, id: ref.id }, runner) ?? new InferenceWorker({ model: dir, ...runner });
       worker.on('crash', () => this.metrics.workerRestarted(ref.id));
       const admission = new Admission<Job>({ maxQueue: options.maxQueue, concurrency: options.concurrency ?? DEFAULT_CONCURRENCY });

@@ -62,6 +62,8 @@ export async function answerJob(app: FastifyInstance, params: ImageParams, reque
       usage: job.record?.usage ?? null,
       // Extension field (not OpenAI's): what the request cost, docs/footprint.md.
       tessera_footprint: job.record?.footprint ?? null,
+      // Extension field: which precision ran and why (docs/api.md).
+      tessera_precision: job.record?.precision ?? null,
     };
   }
   const sse = openSse(reply);
@@ -101,6 +103,7 @@ export async function answerJob(app: FastifyInstance, params: ImageParams, reque
             id: job.id,
             usage: job.record?.usage ?? null,
             tessera_footprint: job.record?.footprint ?? null,
+            tessera_precision: job.record?.precision ?? null,
           },
           `${kind}.completed`,
         );

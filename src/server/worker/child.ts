@@ -197,7 +197,7 @@ async function main(): Promise<void> {
   setInterval(() => send({ type: 'heartbeat' }), config.heartbeatMs ?? 1000).unref();
   let tessera: Tessera;
   try {
-    tessera = await Tessera.load({ model: config.model, device: config.device, clip: config.clip, footprint: config.footprint });
+    tessera = await Tessera.load({ model: config.model, device: config.device, clip: config.clip, footprint: config.footprint, precision: config.precision, precisionRows: config.maxRows ?? 512 });
   } catch (error) {
     const code = isTesseraError(error) ? error.code : 'TESSERA_ERR_INFERENCE';
     send({ type: 'load-error', code, message: (error as Error).message });

@@ -11,7 +11,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TesseraError, type ErrorCode } from '../../errors.js';
 import type { ResolvedRequest } from '../../pipeline/settings.js';
-import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../types.js';
+import type { Device, GenerateRequest, GenerationEvent, GenerationResult, PrecisionChoice } from '../../types.js';
 import { redactPaths } from './redact.js';
 import type { FootprintSettings } from '../../footprint/report.js';
 import { WORKER_CONFIG_ENV, type ChildMessage, type ParentMessage, type WorkerConfig } from './protocol.js';
@@ -25,6 +25,8 @@ const CHILD_EXEC_ARGV = extension === '.ts' ? ['--import', 'tsx'] : [];
 export interface WorkerOptions {
   model: string;
   device: Device;
+  /** Which graphs the child runs (see WorkerConfig.precision). */
+  precision?: PrecisionChoice;
   /** CLIP folder used instead of the package's own. */
   clip?: string;
   /** Row budget of a shared step (see WorkerConfig.maxRows). */
@@ -43,7 +45,7 @@ export interface WorkerOptions {
 }
 
 /** Load failures that a respawn cannot fix: the package or the device is wrong, not the process. */
-const PERMANENT_LOAD_ERRORS = new Set<string>(['TESSERA_ERR_MODEL_FILE', 'TESSERA_ERR_MANIFEST', 'TESSERA_ERR_MODEL_NOT_FOUND', 'TESSERA_ERR_DEVICE']);
+const PERMANENT_LOAD_ERRORS = new Set<string>(['TESSERA_ERR_MODEL_FILE', 'TESSERA_ERR_MANIFEST', 'TESSERA_ERR_MODEL_NOT_FOUND', 'TESSERA_ERR_DEVICE', 'TESSERA_ERR_PRECISION_UNAVAILABLE']);
 
 
 /**
@@ -107,7 +109,7 @@ export class InferenceWorker extends EventEmitter {
   }
 
   private spawn(): Promise<void> {
-    const config: WorkerConfig = { model: this.options.model, device: this.options.device, clip: this.options.clip, maxRows: this.options.maxRows, heartbeatMs: this.heartbeatMs(), footprint: childFootprint(this.options.footprint) };
+    const config: WorkerConfig = { model: this.options.model, device: this.options.device, precision: this.options.precision, clip: this.options.clip, maxRows: this.options.maxRows, heartbeatMs: this.heartbeatMs(), footprint: childFootprint(this.options.footprint) };
     const child = fork(CHILD_MODULE, [], {
       execArgv: CHILD_EXEC_ARGV,
       serialization: 'advanced',

@@ -1,11 +1,13 @@
 /** Messages between the HTTP process and its inference child (advanced IPC serialization: typed arrays pass as-is). */
 import type { ResolvedRequest } from '../../pipeline/settings.js';
 import type { FootprintSettings } from '../../footprint/report.js';
-import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../types.js';
+import type { Device, GenerateRequest, GenerationEvent, GenerationResult, PrecisionChoice } from '../../types.js';
 
 export interface WorkerConfig {
   model: string;
   device: Device;
+  /** Which graphs run (default auto, probed at maxRows rows). */
+  precision?: PrecisionChoice;
   /** CLIP folder used instead of the package's own (`--clip`). */
   clip?: string;
   /** Most rows one shared step may run when admitting another request (default 512). */
