@@ -29,6 +29,21 @@ export interface ModelManifest {
   clip: string | null;
   sampling: SamplingSettings;
   files: Record<string, string>;
+  /** Other precisions of the same graphs (docs/model-package.md; issue 27): only "int8" for now. */
+  variants?: { int8?: PrecisionVariant };
+}
+
+/**
+ * An int8 variant inside the package (scripts/perf/quantize_int8.py --mode dynamic): graphs with the
+ * same inputs and outputs as the fp32 ones they replace. Minimal validation written on the
+ * int8-graphs branch so packages carrying a variant load; the precision-auto branch owns the
+ * full validation and the loader's choice of files.
+ */
+export interface PrecisionVariant {
+  generator: { prefill: string; step: string };
+  decoder?: string;
+  clip?: string;
+  fidelity: { passed: boolean; measuredAt: string; cpu: string; checks: Record<string, unknown> };
 }
 
 /**
@@ -142,6 +157,11 @@ const object =
     }
   };
 
+/** Any JSON object (free-form figures, e.g. a variant's fidelity checks). */
+const freeForm: Check = (value, where) => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(where, `must be an object, got ${JSON.stringify(value)}`);
+};
+
 const sha256Hex: Check = (value, where) => {
   if (typeof value !== 'string' || !/^[0-9a-f]{64}$/.test(value)) fail(where, 'must be a lowercase sha256 hex digest');
 };
@@ -190,6 +210,18 @@ const manifestSchema = object({
     previewEvery: integer(0),
   }),
   files: recordOf(sha256Hex),
+  variants: optional(
+    object({
+      int8: optional(
+        object({
+          generator: object({ prefill: packagePath, step: packagePath }),
+          decoder: optional(packagePath),
+          clip: optional(packagePath),
+          fidelity: object({ passed: literal(true, false), measuredAt: string, cpu: string, checks: freeForm }),
+        }),
+      ),
+    }),
+  ),
 });
 
 /** Validates a parsed manifest; unknown or missing keys fail with TESSERA_ERR_MANIFEST. */
@@ -213,7 +245,8 @@ export function parseManifest(raw: unknown): ModelManifest {
   if (generator.maxLength < slotsNeeded) {
     fail('manifest.generator.maxLength', `must be >= ${encoderDecoder ? 'grid tokens' : 'text.length + grid tokens - 1'} (${slotsNeeded}), got ${generator.maxLength}`);
   }
-  const referenced = [text.tokenizer, generator.prefill, generator.step, manifest.decoder, manifest.encoder, manifest.encoderDecoder?.textEncoder];
+  const int8 = manifest.variants?.int8;
+  const referenced = [text.tokenizer, generator.prefill, generator.step, manifest.decoder, manifest.encoder, manifest.encoderDecoder?.textEncoder, int8?.generator.prefill, int8?.generator.step, int8?.decoder];
   for (const file of referenced) {
     if (file === null || file === undefined) continue;
     if (!(file in manifest.files)) fail('manifest.files', `has no sha256 for ${JSON.stringify(file)}`);
