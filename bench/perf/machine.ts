@@ -18,11 +18,13 @@ export function cpuFlagsLine(): string {
     return `cpu ${cpus()[0]?.model ?? 'unknown'} (no /proc/cpuinfo: flags unknown)`;
   }
   const model = /^model name\s*:\s*(.*)$/m.exec(text)?.[1] ?? cpus()[0]?.model ?? 'unknown';
+  const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(text)?.[1] ?? '?';
+  const identity = `${field('vendor_id')} family ${field('cpu family')} model ${field('model')} stepping ${field('stepping')}`;
   const flags = new Set((/^flags\s*:\s*(.*)$/m.exec(text)?.[1] ?? '').split(/\s+/));
   const relevant = ['avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'amx_tile', 'amx_int8', 'amx_bf16', 'avx512_fp16'];
   const present = relevant.filter((f) => flags.has(f));
   const integerUnits = flags.has('amx_int8') ? 'AMX int8' : flags.has('avx512_vnni') || flags.has('avx_vnni') ? 'VNNI' : 'no VNNI/AMX';
-  return `cpu ${model} | flags ${present.join(' ') || '(none of interest)'} | integer matrix units: ${integerUnits}`;
+  return `cpu ${model} (${identity}) | flags ${present.join(' ') || '(none of interest)'} | integer matrix units: ${integerUnits}`;
 }
 
 export function median(values: readonly number[]): number {
