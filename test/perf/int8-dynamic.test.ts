@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { variantPackage } from '../../bench/perf/variant-package.js';
 import { compareGenerators, gatePrefixes, loadGenerator } from '../../scripts/perf/int8-gate.js';
+import { modelCost } from '../../src/footprint/flops.js';
 import { readOnnx } from '../../src/footprint/onnx-graph.js';
 import { readManifest, verifyPackageFiles } from '../../src/model/manifest.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
@@ -92,6 +93,10 @@ describe('the int8 variant as a package (bench/perf/variant-package.ts)', () => 
     const [a, b] = [await fp32.generate(request), await int8.generate(request)];
     expect(b.kept).toHaveLength(2);
     expect(b.candidates.map((c) => c.tokens.length)).toEqual(a.candidates.map((c) => c.tokens.length));
+  });
+
+  it('counts the same FLOPs as fp32 (MatMulInteger carries its weight as [K, N])', () => {
+    expect(modelCost(dir, readManifest(dir))).toEqual(modelCost(TINY_MODEL, readManifest(TINY_MODEL)));
   });
 });
 
