@@ -241,14 +241,22 @@ def write_graph(model, source: str, target: str) -> list:
 
 
 def cpu_model() -> str:
+    """The CPU the gate ran on, as /proc/cpuinfo names it, with the flags that pick the int8 kernels."""
+    fields = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if ":" in line:
+                    key, value = (part.strip() for part in line.split(":", 1))
+                    fields.setdefault(key, value)
+                if not line.strip() and fields:
+                    break
     except OSError:
-        pass
-    return "unknown cpu"
+        return "unknown cpu"
+    flags = set(fields.get("flags", "").split())
+    units = [f for f in ("avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16") if f in flags] or ["no VNNI/AMX"]
+    return (f"{fields.get('model name', 'unknown cpu')} ({fields.get('vendor_id', '?')} family {fields.get('cpu family', '?')} "
+            f"model {fields.get('model', '?')}; {' '.join(units)})")
 
 
 def run_gate(package: str, files: dict, args) -> dict:
