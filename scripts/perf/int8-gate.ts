@@ -12,7 +12,13 @@
  * cache drifts as it would in use. At the prefill and at every step: does the top token
  * (argmax over the image vocabulary) agree, and the cosine of the two logit rows. Prints
  * one JSON line.
+ *
+ * --torch (decoder-only packages): the prefill's logits are also checked against PyTorch
+ * (scripts/perf/int8_torch_reference.py: the same model with every Linear but the head done
+ * in the variant's integer arithmetic), the fp32 graph against the float PyTorch model, the
+ * int8 graph against the int8 one: an independent implementation of what the rewrite means.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -188,6 +194,26 @@ export function gatePrefixes(dir: string, manifest: ModelManifest, count: number
   return [...texts.map((p) => [...tokenizer.encode(p.prompt).ids]), [...manifest.text.unconditionalIds]];
 }
 
+/** Agreement of a generator's prefill logits with PyTorch's for the same prefixes (see --torch). */
+export async function againstTorch(generator: ImageTokenGenerator, dir: string, manifest: ModelManifest, prefixes: readonly (readonly number[])[], int8: boolean) {
+  const args = ['scripts/perf/int8_torch_reference.py', '--package', dir, '--ids', prefixes.map((p) => p.join(',')).join(';'), ...(int8 ? [] : ['--fp32'])];
+  const run = spawnSync(process.env.TESSERA_PYTHON ?? '/usr/bin/python3', args, {
+    cwd: path.join(import.meta.dirname, '../..'),
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', OMP_NUM_THREADS: process.env.TESSERA_THREADS ?? '2' },
+  });
+  if (run.status !== 0) throw new Error(`int8_torch_reference.py failed: ${run.stderr}`);
+  const torch = (JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}') as { logits: number[][] }).logits; // [P, V]
+  const ours = await generator.prefill(prefixes);
+  const vocab = generator.imageVocab;
+  const textVocab = manifest.text.vocabSize;
+  const t = emptyTally();
+  const reference: ImageLogits = { rows: prefixes.length, data: Float32Array.from(torch.flatMap((row) => row.slice(textVocab, textVocab + vocab))), stride: vocab, offset: 0 };
+  tally(reference, ours.logits, prefixes.length, vocab, t);
+  return { top1: t.agree / t.count, cosineMin: t.cosineMin, maxRelativeDifference: t.maxDiff / Math.max(t.maxAbs, Number.MIN_VALUE) };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -198,6 +224,7 @@ async function main(): Promise<void> {
       prefixes: { type: 'string', default: '8' },
       steps: { type: 'string', default: '0' },
       seed: { type: 'string', default: '27' },
+      torch: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -208,11 +235,15 @@ async function main(): Promise<void> {
   const manifest = readManifest(dir);
   const fp32 = await loadGenerator(dir, manifest);
   const int8 = await loadGenerator(dir, manifest, { prefill: values.prefill, step: values.step });
-  const result = await compareGenerators(fp32, int8, gatePrefixes(dir, manifest, Number(values.prefixes)), {
+  const prefixes = gatePrefixes(dir, manifest, Number(values.prefixes));
+  const result: GateResult & { torch?: unknown } = await compareGenerators(fp32, int8, prefixes, {
     rows: Number(values.rows),
     steps: Number(values.steps),
     seed: Number(values.seed),
   });
+  if (values.torch && manifest.architecture === 'decoder-only') {
+    result.torch = { fp32VsTorchFp32: await againstTorch(fp32, dir, manifest, prefixes, false), int8VsTorchInt8: await againstTorch(int8, dir, manifest, prefixes, true) };
+  }
   console.log(JSON.stringify(result));
 }
 

@@ -265,6 +265,8 @@ def run_gate(package: str, files: dict, args) -> dict:
     cmd = ["node", "--import", "tsx", os.path.join(root, "scripts/perf/int8-gate.ts"), "--package", os.path.abspath(package),
            "--prefill", files["prefill"], "--step", files["step"], "--rows", str(args.gate_rows), "--steps", str(args.gate_steps),
            "--prefixes", str(args.gate_prefixes), "--seed", "27"]
+    if args.torch_check:  # decoder-only: the prefill also against PyTorch (int8_torch_reference.py), recorded, not gated
+        cmd.append("--torch")
     result = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env={**os.environ, "TESSERA_THREADS": os.environ.get("TESSERA_THREADS", "2")})
     if result.returncode != 0:
         raise SystemExit(f"fidelity gate did not run ({result.returncode}):\n{result.stderr}")
@@ -301,6 +303,11 @@ def dynamic_variant(args) -> None:
                f"steps top-1 {gate['stepTop1']:.4f} (first {gate['firstStepTop1']:.4f}, last {gate['lastStepTop1']:.4f}), "
                f"cosine mean {gate['stepCosineMean']:.5f} min {gate['stepCosineMin']:.5f} ({gate['rows']} rows x {gate['steps']} steps)")
     print(summary)
+    if "torch" in gate:
+        t = gate["torch"]
+        print(f"against PyTorch (prefill logits): fp32 graph vs float model max rel diff {t['fp32VsTorchFp32']['maxRelativeDifference']:.2e}; "
+              f"int8 graph vs the same integer arithmetic in PyTorch: top-1 {t['int8VsTorchInt8']['top1']:.3f}, cosine min {t['int8VsTorchInt8']['cosineMin']:.6f}, "
+              f"max rel diff {t['int8VsTorchInt8']['maxRelativeDifference']:.2e}")
     if not passed:
         for path in written:
             os.remove(path)
@@ -350,6 +357,7 @@ def main() -> None:
     ap.add_argument("--min-top1", type=float, default=0.85, help="dynamic: least top-token agreement with fp32 (prefill and steps)")
     ap.add_argument("--min-cosine", type=float, default=0.995, help="dynamic: least mean logit cosine with fp32 over the steps")
     ap.add_argument("--judge", help="dynamic: a JSON file of the judge's paired fp32/int8 run to record in the fidelity entry")
+    ap.add_argument("--torch-check", action="store_true", help="dynamic, decoder-only: also compare the prefill with PyTorch doing the same integer arithmetic (recorded in the fidelity entry)")
     ap.add_argument("--gate-rows", type=int, default=32)
     ap.add_argument("--gate-prefixes", type=int, default=8)
     ap.add_argument("--gate-steps", type=int, default=0, help="image positions to compare (0: all)")
