@@ -279,18 +279,26 @@ def dynamic_variant(args) -> None:
         manifest = json.load(f)
     keep = [p for p in args.keep_float.split(",") if p]
     generator = manifest["generator"]
-    written, variant_files, report = [], {}, {}
+    # Candidates are written in a scratch folder inside the package (the gate loads them beside the
+    # fp32 graphs) and moved into place only when they pass: a refused rewrite leaves any earlier
+    # variant as it was.
+    scratch_rel = ".int8-candidate"
+    scratch = os.path.join(args.package, scratch_rel)
+    shutil.rmtree(scratch, ignore_errors=True)
+    written, variant_files, candidate_files, report = [], {}, {}, {}
     for role in ("prefill", "step"):
         rel = generator[role]
         model = onnx.load(os.path.join(args.package, rel))
         counts = rewrite_dynamic(model, args.kernel, keep, args.weight_bits)
         target_rel = int8_name(rel)
-        written += write_graph(model, os.path.join(args.package, rel), os.path.join(args.package, target_rel))
+        os.makedirs(os.path.dirname(os.path.join(scratch, target_rel)), exist_ok=True)
+        written += write_graph(model, os.path.join(args.package, rel), os.path.join(scratch, target_rel))
         variant_files[role] = target_rel
+        candidate_files[role] = os.path.join(scratch_rel, target_rel)
         report[role] = {k: v for k, v in counts.items()}
         print(f"{rel} -> {target_rel}: {counts['int8']} weight products -> int8 ({args.kernel}), {counts['keptFloat']} kept float {counts['kept']}, "
               f"{counts['activationProducts']} activation x activation products float")
-    gate = run_gate(args.package, variant_files, args)
+    gate = run_gate(args.package, candidate_files, args)
     failures = []
     if gate["stepTop1"] < args.min_top1:
         failures.append(f"step top-token agreement {gate['stepTop1']:.4f} < {args.min_top1}")
@@ -309,13 +317,21 @@ def dynamic_variant(args) -> None:
               f"int8 graph vs the same integer arithmetic in PyTorch: top-1 {t['int8VsTorchInt8']['top1']:.3f}, cosine min {t['int8VsTorchInt8']['cosineMin']:.6f}, "
               f"max rel diff {t['int8VsTorchInt8']['maxRelativeDifference']:.2e}")
     if not passed:
-        for path in written:
-            os.remove(path)
+        shutil.rmtree(scratch, ignore_errors=True)
         print("REFUSED: the int8 variant fails its fidelity gate, not written: " + "; ".join(failures))
         raise SystemExit(2)
     root = os.path.abspath(args.package)
+    old_variant = manifest.get("variants", {}).get("int8", {}).get("generator", {})
+    for rel in [*old_variant.values(), *variant_files.values()]:  # the previous variant's files (and their external data)
+        for stale in (rel, rel + ".data"):
+            manifest["files"].pop(stale, None)
+            if os.path.exists(os.path.join(root, stale)):
+                os.remove(os.path.join(root, stale))
     for path in written:
-        manifest["files"][os.path.relpath(path, root)] = sha256(path)
+        final = os.path.join(root, os.path.relpath(path, os.path.abspath(scratch)))
+        os.replace(path, final)
+        manifest["files"][os.path.relpath(final, root)] = sha256(final)
+    shutil.rmtree(scratch, ignore_errors=True)
     variants = manifest.setdefault("variants", {})
     old = variants.get("int8", {})
     entry = {"generator": variant_files}

@@ -103,13 +103,11 @@ describe('the int8 variant as a package (bench/perf/variant-package.ts)', () => 
 const hasPythonOnnx = spawnSync('/usr/bin/python3', ['-c', 'import onnx, numpy'], { stdio: 'ignore' }).status === 0;
 
 describe.skipIf(!hasPythonOnnx)('quantize_int8.py --mode dynamic, its gate', () => {
-  it('refuses a variant that fails its gate, says why, and leaves the package as it was', () => {
+  it('refuses a variant that fails its gate, says why, and leaves the package (and its earlier variant) as it was', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-gate-'));
     try {
       cpSync(TINY_MODEL, dir, { recursive: true });
       const manifestBefore = readFileSync(path.join(dir, 'manifest.json'), 'utf8');
-      rmSync(path.join(dir, 'generator/step.int8.onnx'));
-      rmSync(path.join(dir, 'generator/prefill.int8.onnx'));
       const run = spawnSync('/usr/bin/python3', ['scripts/perf/quantize_int8.py', '--mode', 'dynamic', '--package', dir, '--min-cosine', '1.0001', '--gate-rows', '4', '--gate-steps', '4', '--gate-prefixes', '2'], {
         cwd: ROOT,
         encoding: 'utf8',
@@ -118,7 +116,8 @@ describe.skipIf(!hasPythonOnnx)('quantize_int8.py --mode dynamic, its gate', () 
       expect(run.status, run.stderr).toBe(2);
       expect(run.stdout).toMatch(/REFUSED: .*step logit cosine \(mean\) 0\.9\d+ < 1\.0001/);
       expect(readFileSync(path.join(dir, 'manifest.json'), 'utf8')).toBe(manifestBefore);
-      expect(existsSync(path.join(dir, 'generator/step.int8.onnx'))).toBe(false);
+      await verifyPackageFiles(dir, readManifest(dir)); // the committed variant's files untouched
+      expect(existsSync(path.join(dir, '.int8-candidate'))).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
