@@ -24,7 +24,9 @@ Two modes; python3-onnx and numpy only (no onnxruntime quantizer can be installe
   (scripts/perf/int8-gate.ts, onnxruntime-node) runs the fp32 and int8 generators on the same
   prefixes and the same fed tokens and compares their logits at the prefill and every step:
   top-token agreement and cosine. A variant below --min-top1 / --min-cosine is not written
-  (its files are removed) and the reason is printed; the exit status is 2.
+  (candidates live in <package>/.int8-candidate until they pass; an earlier variant stays) and
+  the reason is printed; the exit status is 2. --torch-check (decoder-only) also compares the
+  prefill with PyTorch doing the same integer arithmetic (int8_torch_reference.py), recorded.
 
 --mode nbits (issue 12; weight-only, smaller, not faster from ~16 rows on):
 
