@@ -1,5 +1,6 @@
 /**
  * npm run bench:perf -- [--model DIR] [--device cpu|cuda|webgpu] [--only torch,cold,ceiling,scaling,requests,mini,mini-cold] [--candidates 32,128] [--rounds 3]
+ *                       [--precision fp32,int8]   (default: both when the package has variants.int8)
  * TESSERA_MINI_PACKAGE=DIR TESSERA_MINI_WEIGHTS=DIR npm run bench:perf -- --only mini[,mini-cold] [--mini-candidates 32]
  * npm run bench:perf -- --levers masked=DIR_A,fused=DIR_B[:spin],...   (levers.ts)
  *
@@ -13,8 +14,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkDevice } from '../src/model/runtime.js';
 import { Tessera } from '../src/pipeline/tessera.js';
-import { machineLine } from './perf/machine.js';
-import { ceiling } from './perf/ceiling.js';
+import { cpuFlagsLine, machineLine } from './perf/machine.js';
+import { ceiling, type CeilingEntry } from './perf/ceiling.js';
+import { variantPackage } from './perf/variant-package.js';
 import { compareLevers, parseVariants } from './perf/levers.js';
 import { acrossRequests } from './perf/requests.js';
 import { scaling } from './perf/scaling.js';
@@ -29,6 +31,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     levers: { type: 'string' },
     device: { type: 'string', default: 'cpu' },
+    precision: { type: 'string' },
     'ceiling-candidates': { type: 'string' },
     'mini-candidates': { type: 'string' },
     'serve-args': { type: 'string' },
@@ -41,6 +44,7 @@ const counts = (values.candidates ?? '').split(',').map(Number);
 const rounds = Number(values.rounds);
 const model = values.model as string;
 console.log(machineLine());
+console.log(cpuFlagsLine());
 if (values.levers !== undefined) {
   const rows = await compareLevers(parseVariants(values.levers), values.prompt as string, counts, rounds);
   console.log(`\n${machineLine()}`);
@@ -52,17 +56,24 @@ const device = values.device as string;
 checkDevice(device);
 const tessera = await Tessera.load({ model, device });
 console.log(`model ${tessera.manifest.name} (${model}), device ${device}`);
-const report: Record<string, unknown> = { machine: machineLine(), model };
+// The int8 variant (issue 27) runs as a package of its own until the loader picks precisions (precision-auto).
+const precisions = (values.precision ?? (tessera.manifest.variants?.int8 ? 'fp32,int8' : 'fp32')).split(',');
+const int8Model = precisions.includes('int8') ? variantPackage(model) : null;
+const int8 = int8Model === null ? null : { tessera: await Tessera.load({ model: int8Model, device }), model: int8Model };
+if (int8) console.log(`int8 variant: ${int8Model} (variants.int8 of ${model}: ${tessera.manifest.variants?.int8?.generator.step})`);
+const report: Record<string, unknown> = { machine: machineLine(), cpuFlags: cpuFlagsLine(), model, precisions };
 if (only.has('torch') || only.has('cold')) {
-  report.torch = await versusTorch(tessera, { model, prompt: values.prompt as string, counts, rounds, cold: only.has('cold') });
+  report.torch = await versusTorch(tessera, { model, prompt: values.prompt as string, counts, rounds, cold: only.has('cold'), ...(int8 ? { int8 } : {}) });
 }
 if (only.has('ceiling')) {
-  report.ceiling = await ceiling(tessera, device, join(model, tessera.manifest.generator.step), values['ceiling-candidates']?.split(',').map(Number) ?? [8, 32, 64, 128, 512], rounds);
+  const entries: CeilingEntry[] = [{ precision: 'fp32', tessera }, ...(int8 ? [{ precision: 'int8' as const, tessera: int8.tessera }] : [])];
+  report.ceiling = await ceiling(entries, device, join(model, tessera.manifest.generator.step), values['ceiling-candidates']?.split(',').map(Number) ?? [8, 32, 64, 128, 512], rounds);
 }
 if (only.has('mini')) report.mini = await versusTorchMini(values.prompt as string, values['mini-candidates']?.split(',').map(Number) ?? [32], rounds, 3, device, only.has('mini-cold'));
 if (only.has('requests')) report.requests = await acrossRequests(model, values.prompt as string, rounds, values['serve-args']?.split(' ').filter(Boolean) ?? []);
 if (only.has('scaling')) report.scaling = scaling(model, tessera.manifest, [1, 8, 32, 128, 512]);
 await tessera.dispose();
+await int8?.tessera.dispose();
 console.log(`\n${machineLine()}`);
 mkdirSync('out', { recursive: true });
 writeFileSync('out/bench-perf.json', JSON.stringify(report, null, 2) + '\n');

@@ -7,6 +7,12 @@
  *  - memory: the bytes a step must read (the weights once, and the filled part of the KV
  *    cache: on average text + half the image slots) at the measured copy bandwidth.
  * Ceiling time = max(compute, memory); ratio = ceiling time / achieved step time.
+ *
+ * Per precision (issue 27): with the package's int8 variant, the same rounds also time the
+ * products as the variant runs them (gemm_graphs.py --precision int8: DynamicQuantizeLinear +
+ * MatMulInteger + scale, at the same shapes) and Tessera's int8 step; the int8 ceiling is
+ * built from that measured int8 rate and a quarter of the product weights' bytes. Achieved
+ * rates count the same operations for both ("GOP/s": multiply-adds x 2, float or integer).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,12 +59,25 @@ export function memoryBandwidth(): number {
   return (2 * size * 4) / (median(times) / 1000);
 }
 
-export async function ceiling(tessera: Tessera, device: Device, graph: string, counts: readonly number[], rounds: number): Promise<Record<string, unknown>[]> {
+/** One precision measured by the ceiling: Tessera loaded on its graphs, and how its products run. */
+export interface CeilingEntry {
+  precision: 'fp32' | 'int8';
+  tessera: Tessera;
+}
+
+export async function ceiling(entries: readonly CeilingEntry[], device: Device, graph: string, counts: readonly number[], rounds: number): Promise<Record<string, unknown>[]> {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-ceiling-'));
-  const list = runPython<GemmList>(['scripts/perf/gemm_graphs.py', '--graph', graph, '--out', dir]);
-  const sessions = await Promise.all(list.gemms.map((g) => ort.InferenceSession.create(g.file, sessionOptions(device))));
+  const measured = [];
+  for (const entry of entries) {
+    const list = runPython<GemmList>(['scripts/perf/gemm_graphs.py', '--graph', graph, '--out', dir, '--precision', entry.precision]);
+    const sessions = await Promise.all(list.gemms.map((g) => ort.InferenceSession.create(g.file, sessionOptions(device))));
+    // int8 products read a quarter of their float weights' bytes.
+    const productBytes = list.gemms.reduce((sum, g) => sum + g.count * g.k * g.n * 4, 0);
+    const weightBytes = entry.precision === 'int8' ? list.weightBytes - productBytes * 0.75 : list.weightBytes;
+    measured.push({ ...entry, list, sessions, weightBytes });
+  }
   const bandwidth = memoryBandwidth();
-  const { manifest } = tessera;
+  const { manifest } = entries[0].tessera;
   const { layers, heads, headDim, maxLength } = manifest.generator;
   const imageTokens = manifest.image.grid.height * manifest.image.grid.width;
   const meanFilled = maxLength - imageTokens / 2; // text + half the image, on average over a grid
@@ -66,58 +85,59 @@ export async function ceiling(tessera: Tessera, device: Device, graph: string, c
   for (const count of counts) {
     const guided = manifest.sampling.guidanceScale !== 1 ? 2 : 1;
     const r = count * guided;
+    const list = measured[0].list;
     const gemmFlops = list.gemms.reduce((sum, g) => sum + g.count * 2 * r * g.k * g.n, 0);
     const attentionFlops = layers * 2 * 2 * r * heads * headDim * meanFilled; // scores + weighted sum
     const flops = gemmFlops + attentionFlops;
-    const bytes = list.weightBytes + r * list.gatheredBytesPerRow + layers * 2 * r * heads * headDim * meanFilled * 4;
-    // Alternating rounds: the GEMMs alone, then Tessera's decode at the same rows (medians).
-    const gemmTimes: number[] = [];
-    const gemmCpuTimes: number[] = [];
-    const stepTimes: number[] = [];
-    const stepCpuTimes: number[] = [];
-    const graphTimes: number[] = [];
+    // Alternating rounds: per precision, the GEMMs alone, then Tessera's decode at the same rows (medians).
+    const series = measured.map(() => ({ gemm: [] as number[], gemmCpu: [] as number[], step: [] as number[], stepCpu: [] as number[], graph: [] as number[] }));
     for (let round = 0; round < rounds; round++) {
-      let gemmMs = 0;
-      let gemmCpuMs = 0;
-      for (const [i, g] of list.gemms.entries()) {
-        const x = new ort.Tensor('float32', new Float32Array(r * g.k).fill(0.5), [r, g.k]);
-        const t = await timeRun(() => sessions[i].run({ x }), 5);
-        gemmMs += g.count * t.wall;
-        gemmCpuMs += g.count * t.cpu;
+      for (const [e, entry] of measured.entries()) {
+        let gemmMs = 0;
+        let gemmCpuMs = 0;
+        for (const [i, g] of entry.list.gemms.entries()) {
+          const x = new ort.Tensor('float32', new Float32Array(r * g.k).map((_, j) => Math.sin(j)), [r, g.k]); // [rows, K]
+          const t = await timeRun(() => entry.sessions[i].run({ x }), 5);
+          gemmMs += g.count * t.wall;
+          gemmCpuMs += g.count * t.cpu;
+        }
+        series[e].gemm.push(gemmMs);
+        series[e].gemmCpu.push(gemmCpuMs);
+        const { sampler, generator } = entry.tessera.model;
+        const prepared = entry.tessera.prepare({ prompt: 'a small red star left of a large blue circle', seed: 3 + round, candidates: count });
+        const state = await sampler.prefill(prepared.sequences);
+        const before = { ms: generator.stats.decodeMs, calls: generator.stats.stepCalls };
+        const started = performance.now();
+        const usage = process.cpuUsage();
+        await sampler.decodeSteps(state, imageTokens);
+        const used = process.cpuUsage(usage);
+        series[e].step.push((performance.now() - started) / (imageTokens - 1));
+        series[e].stepCpu.push((used.user + used.system) / 1000 / (imageTokens - 1));
+        series[e].graph.push((generator.stats.decodeMs - before.ms) / (generator.stats.stepCalls - before.calls));
       }
-      gemmTimes.push(gemmMs);
-      gemmCpuTimes.push(gemmCpuMs);
-      const { sampler, generator } = tessera.model;
-      const prepared = tessera.prepare({ prompt: 'a small red star left of a large blue circle', seed: 3 + round, candidates: count });
-      const state = await sampler.prefill(prepared.sequences);
-      const before = { ms: generator.stats.decodeMs, calls: generator.stats.stepCalls };
-      const started = performance.now();
-      const usage = process.cpuUsage();
-      await sampler.decodeSteps(state, imageTokens);
-      const used = process.cpuUsage(usage);
-      stepTimes.push((performance.now() - started) / (imageTokens - 1));
-      stepCpuTimes.push((used.user + used.system) / 1000 / (imageTokens - 1));
-      graphTimes.push((generator.stats.decodeMs - before.ms) / (generator.stats.stepCalls - before.calls));
     }
-    const gemmMs = median(gemmTimes);
-    const computeMs = gemmMs * (1 + attentionFlops / gemmFlops);
-    const memoryMs = (bytes / bandwidth) * 1000;
-    const ceilingMs = Math.max(computeMs, memoryMs);
-    const stepMs = median(stepTimes);
-    const graphMs = median(graphTimes);
-    // The same ratio in CPU time: the step's irreducible GEMM work (plus attention at that
-    // rate) as a share of the CPU time Tessera spends per step, both on the same 2 threads.
-    const computeCpuMs = median(gemmCpuTimes) * (1 + attentionFlops / gemmFlops);
-    const stepCpuMs = median(stepCpuTimes);
-    rows.push({ candidates: count, rows: r, flops, bytes, gemmGflops: gemmFlops / gemmMs / 1e6, bandwidthGBs: bandwidth / 1e9, computeMs, memoryMs, ceilingMs, stepMs, graphMs, ratio: ceilingMs / stepMs, graphRatio: ceilingMs / graphMs, computeCpuMs, stepCpuMs, cpuRatio: computeCpuMs / stepCpuMs });
+    for (const [e, entry] of measured.entries()) {
+      const bytes = entry.weightBytes + r * list.gatheredBytesPerRow + layers * 2 * r * heads * headDim * meanFilled * 4;
+      const gemmMs = median(series[e].gemm);
+      const computeMs = gemmMs * (1 + attentionFlops / gemmFlops);
+      const memoryMs = (bytes / bandwidth) * 1000;
+      const ceilingMs = Math.max(computeMs, memoryMs);
+      const stepMs = median(series[e].step);
+      const graphMs = median(series[e].graph);
+      // The same ratio in CPU time: the step's irreducible GEMM work (plus attention at that
+      // rate) as a share of the CPU time Tessera spends per step, both on the same 2 threads.
+      const computeCpuMs = median(series[e].gemmCpu) * (1 + attentionFlops / gemmFlops);
+      const stepCpuMs = median(series[e].stepCpu);
+      rows.push({ precision: entry.precision, candidates: count, rows: r, flops, bytes, gemmGops: gemmFlops / gemmMs / 1e6, bandwidthGBs: bandwidth / 1e9, computeMs, memoryMs, ceilingMs, stepMs, graphMs, achievedGops: flops / stepMs / 1e6, ratio: ceilingMs / stepMs, graphRatio: ceilingMs / graphMs, computeCpuMs, stepCpuMs, cpuRatio: computeCpuMs / stepCpuMs });
+    }
   }
-  await Promise.all(sessions.map((s) => s.release()));
+  await Promise.all(measured.flatMap((m) => m.sessions.map((s) => s.release())));
   rmSync(dir, { recursive: true, force: true });
-  console.log(`\nhardware ceiling of one decode step (medians of ${rounds} alternating rounds; measured GEMM rate at the model's shapes, copy bandwidth ${(bandwidth / 1e9).toFixed(1)} GB/s):`);
+  console.log(`\nhardware ceiling of one decode step, per precision (medians of ${rounds} alternating rounds; measured GEMM rate at the model's shapes, fp32 MatMul or int8 DynamicQuantizeLinear+MatMulInteger; copy bandwidth ${(bandwidth / 1e9).toFixed(1)} GB/s):`);
   console.log(
     table(
-      ['candidates', 'MFLOP/step', 'MB/step', 'GEMM GFLOP/s', 'compute ms', 'memory ms', 'ceiling ms', 'Tessera step ms', 'achieved GFLOP/s', 'of ceiling', 'graph only', 'GEMM CPU ms', 'step CPU ms', 'of ceiling (CPU time)'],
-      rows.map((x) => [x.candidates, (x.flops / 1e6).toFixed(0), (x.bytes / 1e6).toFixed(1), x.gemmGflops.toFixed(1), x.computeMs.toFixed(2), x.memoryMs.toFixed(2), x.ceilingMs.toFixed(2), x.stepMs.toFixed(2), (x.flops / x.stepMs / 1e6).toFixed(1), `${(100 * x.ratio).toFixed(0)}%`, `${(100 * x.graphRatio).toFixed(0)}%`, x.computeCpuMs.toFixed(2), x.stepCpuMs.toFixed(2), `${(100 * x.cpuRatio).toFixed(0)}%`]),
+      ['precision', 'candidates', 'MOP/step', 'MB/step', 'GEMM GOP/s', 'compute ms', 'memory ms', 'ceiling ms', 'Tessera step ms', 'achieved GOP/s', 'of ceiling', 'graph only', 'GEMM CPU ms', 'step CPU ms', 'of ceiling (CPU time)'],
+      rows.map((x) => [x.precision, x.candidates, (x.flops / 1e6).toFixed(0), (x.bytes / 1e6).toFixed(1), x.gemmGops.toFixed(1), x.computeMs.toFixed(2), x.memoryMs.toFixed(2), x.ceilingMs.toFixed(2), x.stepMs.toFixed(2), x.achievedGops.toFixed(1), `${(100 * x.ratio).toFixed(0)}%`, `${(100 * x.graphRatio).toFixed(0)}%`, x.computeCpuMs.toFixed(2), x.stepCpuMs.toFixed(2), `${(100 * x.cpuRatio).toFixed(0)}%`]),
     ),
   );
   return rows;

@@ -5,10 +5,12 @@
  * machine shared with other jobs disturbs least), its ratio to the first variant, and whether every
  * variant draws the first one's tokens.
  *
- * A variant is `label=DIR[:spin]`: `:spin` creates its sessions with thread spinning on.
+ * A variant is `label=DIR[:spin][:int8]`: `:spin` creates its sessions with thread spinning on;
+ * `:int8` runs the package's int8 variant (manifest `variants.int8`, through variant-package.ts).
  */
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { median, table } from './machine.js';
+import { variantPackage } from './variant-package.js';
 
 export interface Variant {
   label: string;
@@ -19,9 +21,9 @@ export interface Variant {
 export function parseVariants(text: string): Variant[] {
   return text.split(',').map((item) => {
     const [label, rest] = item.split('=');
-    const [model, flag] = (rest ?? '').split(':');
-    if (!label || !model) throw new Error(`variant ${JSON.stringify(item)}: expected label=DIR[:spin]`);
-    return { label, model, spin: flag === 'spin' };
+    const [model, ...flags] = (rest ?? '').split(':');
+    if (!label || !model) throw new Error(`variant ${JSON.stringify(item)}: expected label=DIR[:spin][:int8]`);
+    return { label, model: flags.includes('int8') ? variantPackage(model) : model, spin: flags.includes('spin') };
   });
 }
 

@@ -13,6 +13,11 @@ guidance rows batched with the conditional rows, and the same inverse-CDF draw f
 same per-candidate streams as Tessera (so its tokens can be compared with Tessera's). The
 uniforms are drawn before the clock starts, which favours the reference slightly.
 
+--int8: PyTorch's own dynamic int8 (issue 27), what a user would try first:
+torch.ao.quantization.quantize_dynamic on every nn.Linear of the same model (int8 weights,
+activations quantized per batch at run time), with the best quantized engine this torch
+has (onednn, then fbgemm/x86, then qnnpack); the engine is printed with the figures.
+
 Prints one JSON object: per candidate count, prefill ms, decode ms, ms per step (wall and
 process CPU time, which a machine shared with other jobs disturbs less), and each
 candidate's tokens. Without --cold a warm-up run of the largest count comes first; with
@@ -99,9 +104,16 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=0, help="image positions to sample (default: all)")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("TESSERA_THREADS", "2")))
     ap.add_argument("--cold", action="store_true")
+    ap.add_argument("--int8", action="store_true", help="torch.ao.quantization.quantize_dynamic on every Linear")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     gpt = load_gpt(args.package)
+    engine = None
+    if args.int8:
+        engines = torch.backends.quantized.supported_engines
+        engine = next(e for e in ("onednn", "x86", "fbgemm", "qnnpack") if e in engines)
+        torch.backends.quantized.engine = engine
+        gpt = torch.ao.quantization.quantize_dynamic(gpt, {torch.nn.Linear}, dtype=torch.qint8)
     steps = args.steps or gpt.cfg.image_length
     ids = [int(v) for v in args.ids.split(",")]
     uncond = [int(v) for v in args.uncond_ids.split(",")] if args.uncond_ids else [0] * len(ids)
@@ -113,7 +125,7 @@ def main() -> None:
         prefill_ms, decode_ms, cpu_ms, codes = sample(gpt, ids, uncond, args.guidance, args.seed, count, steps)
         runs.append({"candidates": count, "prefillMs": prefill_ms, "decodeMs": decode_ms,
                      "msPerStep": decode_ms / steps, "cpuMsPerStep": cpu_ms / steps, "tokens": codes})
-    print(json.dumps({"threads": args.threads, "torch": torch.__version__, "steps": steps, "runs": runs}))
+    print(json.dumps({"threads": args.threads, "torch": torch.__version__, "quantizedEngine": engine, "steps": steps, "runs": runs}))
 
 
 if __name__ == "__main__":

@@ -43,8 +43,12 @@ export interface ModelCost {
   clipTextTokens: number;
 }
 
-/** Ops that multiply by a matrix; MatMulNBits is the int8 variant's (scripts/perf/quantize_int8.py). */
-const PRODUCTS = new Set(['MatMul', 'Gemm', 'MatMulNBits']);
+/**
+ * Ops that multiply by a matrix: MatMulNBits is the weight-only int8 package's, MatMulInteger
+ * and DynamicQuantizeMatMul the dynamic int8 variant's (scripts/perf/quantize_int8.py), whose
+ * int8 weight [K, N] is their second operand like MatMul's.
+ */
+const PRODUCTS = new Set(['MatMul', 'Gemm', 'MatMulNBits', 'MatMulInteger', 'DynamicQuantizeMatMul']);
 
 /** [K, N] (or [N, K]) of a product's weight; null for a product of two activations. */
 function weightOf(graph: OnnxGraph, node: OnnxNode): number[] | null {

@@ -253,7 +253,8 @@ export function parseManifest(raw: unknown): ModelManifest {
   if (generator.maxLength < slotsNeeded) {
     fail('manifest.generator.maxLength', `must be >= ${encoderDecoder ? 'grid tokens' : 'text.length + grid tokens - 1'} (${slotsNeeded}), got ${generator.maxLength}`);
   }
-  const referenced = [text.tokenizer, generator.prefill, generator.step, manifest.decoder, manifest.encoder, manifest.encoderDecoder?.textEncoder];
+  const int8 = manifest.variants?.int8;
+  const referenced = [text.tokenizer, generator.prefill, generator.step, manifest.decoder, manifest.encoder, manifest.encoderDecoder?.textEncoder, int8?.generator.prefill, int8?.generator.step, int8?.decoder];
   for (const file of referenced) {
     if (file === null || file === undefined) continue;
     if (!(file in manifest.files)) fail('manifest.files', `has no sha256 for ${JSON.stringify(file)}`);

@@ -44,9 +44,20 @@ export const PROBE_MIN_PAIRS = 2;
 export const PROBE_BUDGET_MS = 300;
 export const MAX_PROBE_ROWS = 4096;
 
-/** Checks a `--precision` value (or the API/engine option); anything else is TESSERA_ERR_OPTION. */
-export function parsePrecision(value: unknown, param = 'precision'): PrecisionChoice {
-  if (value === undefined) return 'auto';
+/**
+ * Checks a `--precision` value (or the API/engine option); anything else is TESSERA_ERR_OPTION.
+ * Unset, it is `TESSERA_PRECISION` (checked the same way) or `auto`: the environment lets a
+ * deployment, or a test suite that pins fp32 outputs, fix the default on every face at once.
+ */
+export function parsePrecision(value: unknown, param = 'precision', env: NodeJS.ProcessEnv = process.env): PrecisionChoice {
+  if (value === undefined) {
+    const fromEnv = env.TESSERA_PRECISION;
+    if (fromEnv === undefined || fromEnv === '') return 'auto';
+    if (!(PRECISION_CHOICES as readonly string[]).includes(fromEnv)) {
+      throw new TesseraError('TESSERA_ERR_OPTION', `TESSERA_PRECISION must be one of ${allowed(PRECISION_CHOICES)}, got ${JSON.stringify(fromEnv)}`, { param: 'TESSERA_PRECISION' });
+    }
+    return fromEnv as PrecisionChoice;
+  }
   if (typeof value !== 'string' || !(PRECISION_CHOICES as readonly string[]).includes(value)) {
     throw new TesseraError('TESSERA_ERR_OPTION', `--${param} must be one of ${allowed(PRECISION_CHOICES)}, got ${JSON.stringify(value)}`, { param });
   }

@@ -11,13 +11,19 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRECISION_CACHE_FILE, readDecisions } from '../../src/model/precision.js';
 import { build } from '../../src/server/app.js';
-import { cli, tempDir, TINY_MODEL, writeText } from '../batch/helpers.js';
+import { cli, tempDir, writeText } from '../batch/helpers.js';
 import { testServer, type TestServer } from '../server/helpers.js';
-import { variantPackage } from '../helpers/variant.js';
+import { plainPackage, variantPackage } from '../helpers/variant.js';
+
+/** The tiny package without its int8 variant (the no-variant paths). */
+const PLAIN = plainPackage();
 
 const cache = tempDir('precision-cache');
 let variant: string;
 const previousCache = process.env.TESSERA_CACHE_DIR;
+// vitest.config.ts pins the suite's default to fp32 (TESSERA_PRECISION); this file tests the
+// real default, auto (the CLI children inherit the environment).
+delete process.env.TESSERA_PRECISION;
 
 beforeAll(async () => {
   // Never the user's cache: every auto decision of this file lands here.
@@ -34,15 +40,15 @@ const generate = (model: string, ...flags: string[]) =>
 
 describe('--precision on the command line', () => {
   it('rejects a value that is not a precision (usage error) and int8 on a package without a variant (its own code)', async () => {
-    const bad = await generate(TINY_MODEL, '--precision', 'int4');
+    const bad = await generate(PLAIN, '--precision', 'int4');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('[TESSERA_ERR_OPTION]');
-    const missing = await generate(TINY_MODEL, '--precision', 'int8');
+    const missing = await generate(PLAIN, '--precision', 'int8');
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('[TESSERA_ERR_PRECISION_UNAVAILABLE]');
     const image = path.join(tempDir('precision-image'), 'image.png');
     await sharp({ create: { width: 8, height: 8, channels: 3, background: '#f00' } }).png().toFile(image);
-    for (const command of [['serve'], ['worker', '--queue', 'redis://127.0.0.1:1'], ['batch', 'prompts.txt', '--out', 'x'], ['vary', image, '--model', TINY_MODEL]]) {
+    for (const command of [['serve'], ['worker', '--queue', 'redis://127.0.0.1:1'], ['batch', 'prompts.txt', '--out', 'x'], ['vary', image, '--model', PLAIN]]) {
       const result = await cli(...command, '--precision', 'half');
       expect(result.stderr, command[0]).toContain('[TESSERA_ERR_OPTION]');
       expect(result.stderr, command[0]).toContain('--precision');
@@ -55,7 +61,7 @@ describe('--precision on the command line', () => {
       expect(result.code, result.stderr).toBe(0);
       return JSON.parse(result.stdout).precision;
     };
-    expect(await json(TINY_MODEL)).toEqual({ requested: 'auto', precision: 'fp32', reason: 'no-variant', detail: 'package has no int8 variant' });
+    expect(await json(PLAIN)).toEqual({ requested: 'auto', precision: 'fp32', reason: 'no-variant', detail: 'package has no int8 variant' });
     expect(await json(variant, '--precision', 'int8')).toMatchObject({ requested: 'int8', precision: 'int8', reason: 'forced' });
     const measured = await json(variant);
     expect(measured).toMatchObject({ requested: 'auto', reason: 'measured', probe: { rows: 4, pairs: 4 } }); // 2 candidates x guidance twins
@@ -71,7 +77,7 @@ describe('--precision on the command line', () => {
   });
 
   it('tessera info <package> lists the variants and the cached decisions', async () => {
-    const plain = await cli('info', TINY_MODEL);
+    const plain = await cli('info', PLAIN);
     expect(plain.code).toBe(0);
     expect(plain.stdout).toContain('auto: fp32 (package has no int8 variant)');
     const info = await cli('info', variant);
@@ -113,8 +119,8 @@ describe('--precision over HTTP', () => {
   });
 
   it('refuses an unknown precision option and int8 on a package without a variant at start', async () => {
-    await expect(build({ models: [TINY_MODEL], dataDir: tempDir('precision-server'), precision: 'int4' as never })).rejects.toMatchObject({ code: 'TESSERA_ERR_OPTION' });
-    const app = await build({ models: [TINY_MODEL], dataDir: tempDir('precision-server'), precision: 'int8', rateLimit: false });
+    await expect(build({ models: [PLAIN], dataDir: tempDir('precision-server'), precision: 'int4' as never })).rejects.toMatchObject({ code: 'TESSERA_ERR_OPTION' });
+    const app = await build({ models: [PLAIN], dataDir: tempDir('precision-server'), precision: 'int8', rateLimit: false });
     try {
       await expect(app.tessera.engine.start()).rejects.toMatchObject({ code: 'TESSERA_ERR_PRECISION_UNAVAILABLE' });
     } finally {

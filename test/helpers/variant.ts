@@ -38,3 +38,17 @@ export async function variantPackage(options: { clip?: boolean } = {}): Promise<
   return dir;
 }
 
+
+/**
+ * A copy of the tiny package without its int8 variant (the fixture ships one since issue 27):
+ * the package a user converted before variants existed, for the no-variant paths.
+ */
+export function plainPackage(): string {
+  const dir = copyTinyModel();
+  const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  const variantFiles = [manifest.variants?.int8?.generator?.prefill, manifest.variants?.int8?.generator?.step, manifest.variants?.int8?.decoder];
+  for (const file of variantFiles) if (typeof file === 'string') delete manifest.files[file];
+  delete manifest.variants;
+  writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
+  return dir;
+}

@@ -16,11 +16,17 @@ import {
 } from '../../src/model/precision.js';
 import { loadModel } from '../../src/pipeline/loader.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
-import { ROOT, TINY_MODEL, tempDir } from '../helpers/tiny.js';
-import { variantPackage } from '../helpers/variant.js';
+import { ROOT, tempDir } from '../helpers/tiny.js';
+import { plainPackage, variantPackage } from '../helpers/variant.js';
+
+/** The tiny package without its int8 variant (the no-variant paths). */
+const PLAIN = plainPackage();
 
 const MIN_DALLE_PACKAGE = path.join(ROOT, 'test/fixtures/min-dalle/package');
-const tinyManifest = () => JSON.parse(readFileSync(path.join(TINY_MODEL, 'manifest.json'), 'utf8'));
+// vitest.config.ts pins the suite's default to fp32 (TESSERA_PRECISION); this file tests the
+// real default, auto.
+delete process.env.TESSERA_PRECISION;
+const tinyManifest = () => JSON.parse(readFileSync(path.join(PLAIN, 'manifest.json'), 'utf8'));
 
 /** A timer that runs the step and returns scripted times per precision (no real duration is asserted anywhere). */
 function scriptedTimer(ms: Record<Precision, number>): StepTimer & { calls: Precision[] } {
@@ -85,6 +91,12 @@ describe('manifest variants', () => {
 describe('precision rules', () => {
   it('parses --precision strictly (default auto)', () => {
     expect(parsePrecision(undefined)).toBe('auto');
+    // TESSERA_PRECISION sets the default on every face, and is checked like the flag.
+    expect(parsePrecision(undefined, 'precision', { TESSERA_PRECISION: 'fp32' })).toBe('fp32');
+    expect(parsePrecision('int8', 'precision', { TESSERA_PRECISION: 'fp32' })).toBe('int8');
+    expect(() => parsePrecision(undefined, 'precision', { TESSERA_PRECISION: 'fast' })).toThrow(
+      expect.objectContaining({ code: 'TESSERA_ERR_OPTION', param: 'TESSERA_PRECISION' }),
+    );
     expect(parsePrecision('int8')).toBe('int8');
     expect(() => parsePrecision('int4')).toThrow(expect.objectContaining({ code: 'TESSERA_ERR_OPTION', param: 'precision' }));
   });
@@ -129,19 +141,19 @@ describe('precision rules', () => {
 
 describe('loading at a precision', () => {
   it('--precision int8 on a package without a variant fails with its code; auto falls back to fp32, saying why', async () => {
-    await expect(loadModel({ model: TINY_MODEL, precision: 'int8', rerank: false })).rejects.toMatchObject({ code: 'TESSERA_ERR_PRECISION_UNAVAILABLE', param: 'precision' });
+    await expect(loadModel({ model: PLAIN, precision: 'int8', rerank: false })).rejects.toMatchObject({ code: 'TESSERA_ERR_PRECISION_UNAVAILABLE', param: 'precision' });
     const cache = tempDir();
-    const model = await loadModel({ model: TINY_MODEL, rerank: false, probe: { cacheDir: cache, timer: scriptedTimer({ fp32: 1, int8: 1 }) } });
+    const model = await loadModel({ model: PLAIN, rerank: false, probe: { cacheDir: cache, timer: scriptedTimer({ fp32: 1, int8: 1 }) } });
     expect(model.precision).toEqual({ requested: 'auto', precision: 'fp32', reason: 'no-variant', detail: 'package has no int8 variant' });
     expect(existsSync(path.join(cache, PRECISION_CACHE_FILE))).toBe(false);
-    await expect(loadModel({ model: TINY_MODEL, precision: 'bf16' as never })).rejects.toMatchObject({ code: 'TESSERA_ERR_OPTION' });
+    await expect(loadModel({ model: PLAIN, precision: 'bf16' as never })).rejects.toMatchObject({ code: 'TESSERA_ERR_OPTION' });
   });
 
   it('forced int8 opens the variant graphs; fp32 the package own, with today outputs', async () => {
     const dir = await variantPackage();
     const int8 = await loadModel({ model: dir, precision: 'int8', rerank: false });
     const fp32 = await loadModel({ model: dir, precision: 'fp32', rerank: false });
-    const plain = await loadModel({ model: TINY_MODEL, rerank: false });
+    const plain = await loadModel({ model: PLAIN, rerank: false });
     expect(int8.precision).toMatchObject({ requested: 'int8', precision: 'int8', reason: 'forced' });
     expect(fp32.precision).toMatchObject({ requested: 'fp32', precision: 'fp32', reason: 'forced' });
     const ids = [plain.manifest.text.unconditionalIds];
@@ -151,7 +163,7 @@ describe('loading at a precision', () => {
     expect(a).not.toEqual(b); // int8 ran other files
     // A whole generation at fp32 from the variant package is today's generation.
     const request = { prompt: 'a red circle', seed: 7, candidates: 4, keep: 2 };
-    const [withVariant, today] = [await Tessera.load({ model: dir, precision: 'fp32' }), await Tessera.load({ model: TINY_MODEL })];
+    const [withVariant, today] = [await Tessera.load({ model: dir, precision: 'fp32' }), await Tessera.load({ model: PLAIN })];
     const [x, y] = [await withVariant.generate(request), await today.generate(request)];
     expect(x.candidates.map((k) => Array.from(k.tokens))).toEqual(y.candidates.map((k) => Array.from(k.tokens)));
     expect(x.candidates.map((k) => k.rank)).toEqual(y.candidates.map((k) => k.rank));
