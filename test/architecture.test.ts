@@ -23,9 +23,6 @@ const LAYERS: Record<string, number> = {
   cli: 5,
   batch: 5,
   server: 5,
-  eval: 5,
-  shapes: 5,
-  objects: 5,
   search: 5,
   queue: 5,
   footprint: 3,
@@ -60,12 +57,24 @@ describe('layers', () => {
       // Static imports and re-exports, type-only ones included, and dynamic import() of relative paths.
       for (const match of source.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
         const target = path.resolve(path.dirname(file), match[1]);
-        if (!target.startsWith(SRC)) continue;
+        if (!target.startsWith(SRC + path.sep)) continue;
         const from = layerOf(file);
         const to = layerOf(target);
         if ((LAYERS[to] ?? 99) > (LAYERS[from] ?? -1)) uphill.push(`${path.relative(SRC, file)} -> ${path.relative(SRC, target)}`);
       }
     }
     expect(uphill).toEqual([]);
+  });
+
+  it('the product imports nothing from outside src/ (the worlds, judges and eval harness live in eval/)', () => {
+    const outside: string[] = [];
+    for (const file of files) {
+      const source = readFileSync(file, 'utf8');
+      for (const match of source.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
+        const target = path.resolve(path.dirname(file), match[1]);
+        if (!target.startsWith(SRC + path.sep)) outside.push(`${path.relative(SRC, file)} -> ${path.relative(ROOT, target)}`);
+      }
+    }
+    expect(outside).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@
  * person's, over a small closed vocabulary (the generator's word-level tokenizer is
  * built from VOCABULARY). Every caption of a spec asserts exactly that spec.
  */
-import type { Rng } from './prng.js';
+import type { Rng } from '../world/prng.js';
 import { BACKGROUND_NAMES, COLOR_NAMES, type BackgroundName, type ObjectGroup, type Relation, type ShapeName, type SizeName, type Spec } from './world.js';
 
 /** The generator's text length: captions never exceed it (one token per word). */

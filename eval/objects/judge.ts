@@ -11,7 +11,7 @@
  *    background. A coarse pass (an 8x8 descriptor of the object's box, plus the box's
  *    size) keeps the best few; a fine pass compares them pixel by pixel, +-1 px shifts.
  */
-import { TesseraError } from '../errors.js';
+import { TesseraError } from '../../src/errors.js';
 import { renderObjectRgba } from './render.js';
 import {
   BACKGROUNDS, BACKGROUND_NAMES, COLOR_NAMES, SIZE_NAMES, type BackgroundName, type ColorName, type Concept, type SizeName, type World,

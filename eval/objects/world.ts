@@ -1,16 +1,16 @@
 /**
  * The objects world: everyday things drawn from Fluent Emoji Flat art, placed in
  * scenes (1-3 objects, two sizes, relations, counts, named backgrounds, a colour on
- * concepts that come in colours). The concept table is src/objects/concepts.json,
+ * concepts that come in colours). The concept table is eval/objects/concepts.json,
  * written by scripts/make-objects-concepts.ts (which also drops look-alikes).
  *
  * Two variants share every rule: `objects` (128x128, all concepts, 16x16 codes at f8)
  * and `objects-mini` (64x64, a 24-concept subset) which proves the training path on CPU.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { TesseraError } from '../errors.js';
-import { createRng, deriveSeed } from '../shapes/prng.js';
+import { TesseraError } from '../../src/errors.js';
+import { createRng, deriveSeed } from '../world/prng.js';
 
 export type Rgb = readonly [number, number, number];
 
@@ -119,9 +119,7 @@ export const MINI_CONCEPTS = [
 ];
 
 export function conceptsPath(): string {
-  const beside = fileURLToPath(new URL('./concepts.json', import.meta.url));
-  // tsc does not copy the table into dist/: compiled code reads it from the sources.
-  return existsSync(beside) ? beside : fileURLToPath(new URL('../../src/objects/concepts.json', import.meta.url));
+  return fileURLToPath(new URL('./concepts.json', import.meta.url));
 }
 
 let fileCache: ConceptFile | undefined;

@@ -3,9 +3,9 @@
  * uniform per-channel noise. Used to test that the judge is stable under them.
  */
 import type { Rng } from './prng.js';
-import { IMAGE_SIZE } from './world.js';
 
-export function gaussianBlur(data: Uint8Array, sigma: number, n: number = IMAGE_SIZE): Uint8Array {
+/** Blurs an n x n RGB image (row-major, interleaved). */
+export function gaussianBlur(data: Uint8Array, sigma: number, n: number): Uint8Array {
   const radius = Math.max(1, Math.ceil(3 * sigma));
   const kernel: number[] = [];
   for (let i = -radius; i <= radius; i++) kernel.push(Math.exp(-(i * i) / (2 * sigma * sigma)));

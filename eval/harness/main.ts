@@ -3,7 +3,7 @@
  *                  [--guidance X] [--top-k N] [--top-p X] [--batch-prompts N] [--world shapes|objects|objects-mini]
  *
  * The world (prompt set, categories, judge) follows the model package's name unless
- * --world says otherwise (src/eval/worlds.ts).
+ * --world says otherwise (eval/harness/worlds.ts).
  *
  * Generates N candidates per prompt of the frozen prompt set through the real
  * pipeline, judges every candidate, and reports random / CLIP top-1 / top-4 / oracle
@@ -12,11 +12,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { TesseraError, allowed, isTesseraError } from '../errors.js';
-import { Tessera } from '../pipeline/tessera.js';
-import type { GenerationResult } from '../types.js';
+import { TesseraError, allowed, isTesseraError } from '../../src/errors.js';
+import { Tessera } from '../../src/pipeline/tessera.js';
+import type { GenerationResult } from '../../src/types.js';
 import { outcomeOf, summarize, type GroupMetrics, type JudgedCandidate, type PromptOutcome } from './metrics.js';
-import { loadPromptSet, type EvalPrompt } from './prompts.js';
+import { loadPromptSet, type EvalPrompt } from '../shapes/prompts.js';
 import { contactSheet, type SheetRow } from './sheet.js';
 import { evalWorld, worldOfModel, type EvalWorld } from './worlds.js';
 

@@ -1,6 +1,6 @@
 /** The eval contact sheet: one row per prompt, its top candidates, green/red judge marks. A layout on the contact-sheet maker. */
-import { composeSheet, encodePlainPng, type SheetText, type SheetTile } from '../image/index.js';
-import type { RgbImage } from '../types.js';
+import { composeSheet, encodePlainPng, type SheetText, type SheetTile } from '../../src/image/index.js';
+import type { RgbImage } from '../../src/types.js';
 
 export interface SheetRow {
   prompt: string;

@@ -4,7 +4,7 @@
  * by IoU against masks drawn by the same renderer as the training data, which is
  * robust to the blur and colour noise of decoded images.
  */
-import { TesseraError } from '../errors.js';
+import { TesseraError } from '../../src/errors.js';
 import { renderShapeCoverage } from './render.js';
 import {
   BACKGROUNDS, BACKGROUND_NAMES, COLORS, COLOR_NAMES, IMAGE_SIZE, SHAPES, SIZES, SIZE_NAMES,

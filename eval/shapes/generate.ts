@@ -1,7 +1,7 @@
 /** Samples scenes with their spec and captions, deterministically from a seed. */
-import { TesseraError } from '../errors.js';
+import { TesseraError } from '../../src/errors.js';
 import { captionsOf } from './captions.js';
-import { createRng, deriveSeed, type Rng } from './prng.js';
+import { createRng, deriveSeed, type Rng } from '../world/prng.js';
 import {
   BACKGROUND_NAMES, COLOR_NAMES, HELD_OUT_PAIRS, IMAGE_SIZE, RELATIONS, SHAPES, SIZES, SIZE_NAMES, isHeldOut,
   type ColorName, type ObjectGroup, type Relation, type Scene, type SceneObject, type ShapeName, type SizeName, type Spec, type SpecKind,

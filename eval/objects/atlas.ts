@@ -7,9 +7,9 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { npyHeader } from '../shapes/npy.js';
+import { npyHeader } from '../world/npy.js';
 import sharp from 'sharp';
-import { TesseraError } from '../errors.js';
+import { TesseraError } from '../../src/errors.js';
 import { objectSvg } from './render.js';
 import { COLOR_NAMES, SIZE_NAMES, conceptOf, halfExtents, type ColorName, type SizeName, type World } from './world.js';
 

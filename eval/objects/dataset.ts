@@ -1,8 +1,8 @@
 /** Writes an objects dataset as shards (images-NNNNN.npy, scenes-NNNNN.jsonl, meta.json), like the shapes one. */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TesseraError } from '../errors.js';
-import { npyHeader } from '../shapes/npy.js';
+import { TesseraError } from '../../src/errors.js';
+import { npyHeader } from '../world/npy.js';
 import { MAX_CAPTION_WORDS, RELATION_PHRASES, SIZE_WORDS, nounForms, vocabularyOf } from './captions.js';
 import { splitScene, type GeneratedScene, type Split } from './generate.js';
 import { writeAtlas } from './atlas.js';

@@ -2,10 +2,10 @@
  * The raw catalogue the objects world is cut from: Fluent Emoji Flat drawings
  * (@iconify-json/fluent-emoji-flat) joined with their CLDR English names and keywords
  * (emojibase-data). Only scripts/make-objects-concepts.ts walks the whole catalogue;
- * the world itself reads the committed src/objects/concepts.json and the icon bodies.
+ * the world itself reads the committed eval/objects/concepts.json and the icon bodies.
  */
 import { createRequire } from 'node:module';
-import { TesseraError } from '../errors.js';
+import { TesseraError } from '../../src/errors.js';
 
 const require = createRequire(import.meta.url);
 

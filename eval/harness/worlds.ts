@@ -3,11 +3,11 @@
  * Picked from the model package's manifest name (tessera-objects-mini*, tessera-objects*,
  * else shapes), so the manifest format needs no new field; `--world` overrides it.
  */
-import { TesseraError, allowed } from '../errors.js';
-import { DEFAULT_MODEL_DIR } from '../pipeline/loader.js';
-import { readManifest } from '../model/manifest.js';
-import type { RgbImage } from '../types.js';
-import { PROMPT_CATEGORIES } from './prompts.js';
+import { TesseraError, allowed } from '../../src/errors.js';
+import { DEFAULT_MODEL_DIR } from '../../src/pipeline/loader.js';
+import { readManifest } from '../../src/model/manifest.js';
+import type { RgbImage } from '../../src/types.js';
+import { PROMPT_CATEGORIES } from '../shapes/prompts.js';
 
 export const EVAL_WORLDS = ['shapes', 'objects', 'objects-mini'] as const;
 export type EvalWorldName = (typeof EVAL_WORLDS)[number];

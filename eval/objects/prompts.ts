@@ -1,5 +1,5 @@
 /** The objects worlds' frozen eval prompt sets: categories, structured specs and per-prompt seeds. */
-import { deriveSeed } from '../shapes/prng.js';
+import { deriveSeed } from '../world/prng.js';
 import { sampleScene, type SceneOptions } from './generate.js';
 import type { Spec, World } from './world.js';
 

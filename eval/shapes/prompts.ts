@@ -1,9 +1,9 @@
 /** The fixed eval prompt set: categories, structured specs and per-prompt seeds. */
 import { readFile } from 'node:fs/promises';
-import { TesseraError } from '../errors.js';
-import { sampleScene, type SceneOptions } from '../shapes/generate.js';
-import { deriveSeed } from '../shapes/prng.js';
-import type { Spec } from '../shapes/world.js';
+import { TesseraError } from '../../src/errors.js';
+import { sampleScene, type SceneOptions } from './generate.js';
+import { deriveSeed } from '../world/prng.js';
+import type { Spec } from './world.js';
 
 export const PROMPT_CATEGORIES = ['single', 'relation', 'count', 'background', 'heldout'] as const;
 export type PromptCategory = (typeof PROMPT_CATEGORIES)[number];

@@ -1,10 +1,10 @@
 /** Writes the shapes dataset as shards: images-NNNNN.npy, scenes-NNNNN.jsonl, meta.json. */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TesseraError } from '../errors.js';
+import { TesseraError } from '../../src/errors.js';
 import { MAX_CAPTION_WORDS, VOCABULARY } from './captions.js';
 import { splitScene, type GeneratedScene, type Split } from './generate.js';
-import { npyHeader } from './npy.js';
+import { npyHeader } from '../world/npy.js';
 import { renderScene } from './render.js';
 import { BACKGROUNDS, COLORS, HELD_OUT_PAIRS, IMAGE_SIZE, RELATIONS, SHAPES, SIZES } from './world.js';
 

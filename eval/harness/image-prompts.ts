@@ -1,5 +1,5 @@
 /**
- * npx tsx src/eval/image-prompts.ts [--model DIR] [--scenes N] [--candidates N] [--seed S] [--out FILE]
+ * npx tsx eval/harness/image-prompts.ts [--model DIR] [--scenes N] [--candidates N] [--seed S] [--out FILE]
  *
  * The proof of image prompts (issue 11) on the shapes model, judged by the shapes judge:
  *   completion  a scene with one object in its top half; keep the top 4 of 8 rows and ask
@@ -20,15 +20,15 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { sharpFromRgb } from '../image/rgb.js';
-import { imagePromptFromBytes } from '../pipeline/image-prompt.js';
-import { Tessera } from '../pipeline/tessera.js';
-import { cosine } from '../rerank/clip-reranker.js';
+import { sharpFromRgb } from '../../src/image/rgb.js';
+import { imagePromptFromBytes } from '../../src/pipeline/image-prompt.js';
+import { Tessera } from '../../src/pipeline/tessera.js';
+import { cosine } from '../../src/rerank/clip-reranker.js';
 import { Judge } from '../shapes/judge.js';
-import { createRng, type Rng } from '../shapes/prng.js';
+import { createRng, type Rng } from '../world/prng.js';
 import { renderScene } from '../shapes/render.js';
 import { BACKGROUND_NAMES, COLOR_NAMES, IMAGE_SIZE, SHAPES, type BackgroundName, type ColorName, type SceneObject, type ShapeName, type SizeName } from '../shapes/world.js';
-import type { RgbImage } from '../types.js';
+import type { RgbImage } from '../../src/types.js';
 import { wilson, type Interval } from './metrics.js';
 
 interface Item {

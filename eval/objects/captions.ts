@@ -3,7 +3,7 @@
  * closed vocabulary built from the world's concept table. Every caption of a spec
  * asserts exactly that spec.
  */
-import type { Rng } from '../shapes/prng.js';
+import type { Rng } from '../world/prng.js';
 import { BACKGROUND_NAMES, COLOR_NAMES, conceptOf, type ObjectGroup, type Relation, type Spec, type World } from './world.js';
 
 /** The objects generator's text length (one token per word). */

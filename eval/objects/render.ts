@@ -1,6 +1,6 @@
 /** Renders objects scenes through SVG and sharp (librsvg): each object is its emoji drawing, scaled into its box. */
 import sharp from 'sharp';
-import { TesseraError } from '../errors.js';
+import { TesseraError } from '../../src/errors.js';
 import { iconBody } from './catalog.js';
 import { hex, recolourBody } from './colour.js';
 import { BACKGROUNDS, conceptOf, halfExtents, type Concept, type ColorName, type Scene, type SizeName, type World } from './world.js';

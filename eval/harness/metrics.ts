@@ -3,7 +3,7 @@
  * a model. Per prompt: random (mean pass over candidates), top1 (the reranker's
  * choice), top4, oracle (any of N). Per group of prompts: means with 95% intervals.
  */
-import { createRng } from '../shapes/prng.js';
+import { createRng } from '../world/prng.js';
 
 export interface JudgedCandidate {
   index: number;

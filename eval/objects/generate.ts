@@ -1,6 +1,6 @@
 /** Samples objects scenes with their spec and captions, deterministically from a seed. */
-import { TesseraError } from '../errors.js';
-import { createRng, deriveSeed, type Rng } from '../shapes/prng.js';
+import { TesseraError } from '../../src/errors.js';
+import { createRng, deriveSeed, type Rng } from '../world/prng.js';
 import { captionsOf } from './captions.js';
 import {
   BACKGROUND_NAMES, COLOR_NAMES, RELATIONS, SIZE_NAMES, conceptOf, halfExtents, isHeldOutColor, isHeldOutPair,
@@ -61,7 +61,7 @@ function place(rng: Rng, world: World, items: Item[], relation?: Relation): Scen
     const boxes = items.map((item) => {
       const { hw, hh } = halfExtents(world, conceptOf(world, item.concept), item.size);
       // The box's top-left corner lands on whole pixels, so a scene is also exactly a
-      // composite of pre-rendered sprites (src/objects/atlas.ts, the GPU data path).
+      // composite of pre-rendered sprites (eval/objects/atlas.ts, the GPU data path).
       const left = Math.round(world.margin + rng.next() * (n - 2 * (world.margin + hw)));
       const top = Math.round(world.margin + rng.next() * (n - 2 * (world.margin + hh)));
       return boxOf(world, { ...item, x: left + hw, y: top + hh });

@@ -1,5 +1,5 @@
 /** A page of sample scenes (PNG grid) for the docs, with their first captions. A layout on the contact-sheet maker. */
-import { composeSheet, encodePlainPng, type SheetTile } from '../image/index.js';
+import { composeSheet, encodePlainPng, type SheetTile } from '../../src/image/index.js';
 import { splitScene, type Split } from './generate.js';
 import { renderScene } from './render.js';
 import { IMAGE_SIZE } from './world.js';

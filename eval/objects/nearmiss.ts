@@ -2,7 +2,7 @@
  * Near-misses: a spec with exactly one thing wrong (a similar concept swapped in, or the
  * colour, size, count, relation or background), to measure the judge's false accepts.
  */
-import type { Rng } from '../shapes/prng.js';
+import type { Rng } from '../world/prng.js';
 import { BACKGROUND_NAMES, COLOR_NAMES, RELATIONS, conceptOf, type Scene, type Spec, type World } from './world.js';
 
 export type NearMissKind = 'concept' | 'color' | 'size' | 'count' | 'relation' | 'background';

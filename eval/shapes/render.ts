@@ -1,6 +1,6 @@
 /** Renders scenes to 64x64 RGB through SVG and sharp (librsvg, anti-aliased). */
 import sharp from 'sharp';
-import { TesseraError } from '../errors.js';
+import { TesseraError } from '../../src/errors.js';
 import { BACKGROUNDS, COLORS, IMAGE_SIZE, SIZES, type Scene, type SceneObject, type ShapeName } from './world.js';
 
 function hex(rgb: readonly number[]): string {

@@ -2,7 +2,7 @@
  * Near-misses: a spec with exactly one thing wrong (colour, shape, size, count,
  * relation or background), used to measure the judge's false accepts.
  */
-import type { Rng } from './prng.js';
+import type { Rng } from '../world/prng.js';
 import { BACKGROUND_NAMES, COLOR_NAMES, RELATIONS, SHAPES, type Spec } from './world.js';
 
 export type NearMissKind = 'color' | 'shape' | 'size' | 'count' | 'relation' | 'background';

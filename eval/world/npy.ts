@@ -1,5 +1,5 @@
 /** numpy .npy (format 1.0) for uint8 arrays, written by hand: Python reads it with np.load(mmap_mode='r'). */
-import { TesseraError } from '../errors.js';
+import { TesseraError } from '../../src/errors.js';
 
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]);
 
