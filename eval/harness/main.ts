@@ -16,7 +16,7 @@ import { TesseraError, allowed, isTesseraError } from '../../src/errors.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import type { GenerationResult } from '../../src/types.js';
 import { outcomeOf, summarize, type GroupMetrics, type JudgedCandidate, type PromptOutcome } from './metrics.js';
-import { loadPromptSet, type EvalPrompt } from '../shapes/prompts.js';
+import { loadPromptSet, type EvalPrompt } from './prompts.js';
 import { contactSheet, type SheetRow } from './sheet.js';
 import { evalWorld, worldOfModel, type EvalWorld } from './worlds.js';
 

@@ -1,20 +1,18 @@
-/** Samples scenes with their spec and captions, deterministically from a seed. */
-import { TesseraError } from '../../src/errors.js';
+/** Samples shapes scenes with their spec and captions, deterministically from a seed (layout: eval/world/layout.ts). */
+import { checkHeldOutMode, pickKind, placeBoxes, relationHolds as boxesRelated, splitDraw, type HeldOutMode, type Split } from '../world/layout.js';
+import { createRng, type Rng } from '../world/prng.js';
 import { captionsOf } from './captions.js';
-import { createRng, deriveSeed, type Rng } from '../world/prng.js';
 import {
   BACKGROUND_NAMES, COLOR_NAMES, HELD_OUT_PAIRS, IMAGE_SIZE, RELATIONS, SHAPES, SIZES, SIZE_NAMES, isHeldOut,
   type ColorName, type ObjectGroup, type Relation, type Scene, type SceneObject, type ShapeName, type SizeName, type Spec, type SpecKind,
 } from './world.js';
 
+export type { HeldOutMode, Split } from '../world/layout.js';
+
 /** Minimum empty pixels between two objects' boxes, so blur never joins them. */
 export const OBJECT_GAP = 4;
 /** Minimum empty pixels between an object's box and the image edge. */
-export const EDGE_MARGIN = 1;
-/** A relation's axis offset is at least this many times the orthogonal offset. */
-export const RELATION_DOMINANCE = 2;
-
-export type HeldOutMode = 'exclude' | 'require';
+const EDGE_MARGIN = 1;
 
 export interface SceneOptions {
   /** 'exclude' (training): no held-out pair; 'require': at least one object is a held-out pair. */
@@ -50,49 +48,21 @@ function randomCentre(rng: Rng, size: SizeName): number {
   return rng.range(Math.ceil(EDGE_MARGIN + h), Math.floor(IMAGE_SIZE - EDGE_MARGIN - h));
 }
 
-function separated(a: SceneObject, b: SceneObject): boolean {
-  const need = half(a.size) + half(b.size) + OBJECT_GAP;
-  return Math.abs(a.x - b.x) >= need || Math.abs(a.y - b.y) >= need;
-}
-
 /** True when `relation(a, b)` holds unambiguously (the judge applies the same rule, looser). */
 export function relationHolds(a: { x: number; y: number; size: SizeName }, b: { x: number; y: number; size: SizeName }, relation: Relation): boolean {
-  const dx = b.x - a.x;
-  const dy = b.y - a.y;
-  const need = half(a.size) + half(b.size) + OBJECT_GAP;
-  switch (relation) {
-    case 'left': return dx >= need && Math.abs(dy) * RELATION_DOMINANCE <= dx;
-    case 'right': return -dx >= need && Math.abs(dy) * RELATION_DOMINANCE <= -dx;
-    case 'above': return dy >= need && Math.abs(dx) * RELATION_DOMINANCE <= dy;
-    case 'below': return -dy >= need && Math.abs(dx) * RELATION_DOMINANCE <= -dy;
-  }
+  const box = (o: typeof a) => ({ x: o.x, y: o.y, hw: half(o.size), hh: half(o.size) });
+  return boxesRelated(box(a), box(b), relation, OBJECT_GAP);
 }
 
 /** Places objects by rejection sampling; null when the draw cannot fit. */
 function place(rng: Rng, items: { pair: Pair; size: SizeName }[], relation?: Relation): SceneObject[] | null {
-  for (let attempt = 0; attempt < 400; attempt++) {
-    const objects = items.map(({ pair, size }) => ({ shape: pair.shape, color: pair.color, size, x: randomCentre(rng, size), y: randomCentre(rng, size) }));
-    let ok = true;
-    for (let i = 0; i < objects.length && ok; i++) for (let j = i + 1; j < objects.length && ok; j++) ok = separated(objects[i], objects[j]);
-    if (ok && relation !== undefined) ok = relationHolds(objects[0], objects[1], relation);
-    if (ok) return objects;
-  }
-  return null;
-}
-
-const KIND_WEIGHTS: [SpecKind, number][] = [['single', 0.3], ['relation', 0.45], ['count', 0.25]];
-
-function pickKind(rng: Rng): SpecKind {
-  let u = rng.next();
-  for (const [kind, weight] of KIND_WEIGHTS) if ((u -= weight) < 0) return kind;
-  return 'count';
+  const draw = () => items.map(({ pair, size }) => ({ shape: pair.shape, color: pair.color, size, x: randomCentre(rng, size), y: randomCentre(rng, size), hw: half(size), hh: half(size) }));
+  return placeBoxes(400, OBJECT_GAP, draw, relation)?.map(({ hw: _hw, hh: _hh, ...o }) => o) ?? null;
 }
 
 /** One scene, its spec and captions; a pure function of (seed, options). */
 export function sampleScene(seed: number, options: SceneOptions): GeneratedScene {
-  if (options.heldOut !== 'exclude' && options.heldOut !== 'require') {
-    throw new TesseraError('TESSERA_ERR_OPTION', `heldOut must be "exclude" or "require", got ${JSON.stringify(options.heldOut)}`, { param: 'heldOut' });
-  }
+  checkHeldOutMode(options.heldOut);
   const rng = createRng(seed);
   const kind = options.kind ?? pickKind(rng);
   const background = rng.pick(BACKGROUND_NAMES);
@@ -128,14 +98,8 @@ export function sampleScene(seed: number, options: SceneOptions): GeneratedScene
   }
 }
 
-export type Split = 'train' | 'heldout';
-
-/**
- * Scene `index` of a split. Each scene has its own derived seed, so shards can be
- * written in any order or in parallel. The held-out split uses a different stream and
- * always includes a held-out colour+shape pair; the train split never does.
- */
+/** Scene `index` of a split (eval/world/layout.ts splitDraw): the held-out split always holds a held-out colour+shape pair. */
 export function splitScene(split: Split, seed: number, index: number): GeneratedScene {
-  const streamSeed = split === 'train' ? seed : (seed ^ 0x5bd1e995) >>> 0;
-  return sampleScene(deriveSeed(streamSeed, index), { heldOut: split === 'train' ? 'exclude' : 'require' });
+  const draw = splitDraw(split, seed, index);
+  return sampleScene(draw.seed, { heldOut: draw.heldOut });
 }

@@ -4,12 +4,15 @@
  * by IoU against masks drawn by the same renderer as the training data, which is
  * robust to the blur and colour noise of decoded images.
  */
-import { TesseraError } from '../../src/errors.js';
+import { checkSpec, judgeRelation as judgeRelationAt, type CheckRules } from '../world/check.js';
+import { components, detectBackground, foregroundMask, imageBytes, type JudgeInput } from '../world/vision.js';
 import { renderShapeCoverage } from './render.js';
 import {
   BACKGROUNDS, BACKGROUND_NAMES, COLORS, COLOR_NAMES, IMAGE_SIZE, SHAPES, SIZES, SIZE_NAMES,
   type BackgroundName, type ColorName, type ObjectGroup, type Relation, type ShapeName, type SizeName, type Spec,
 } from './world.js';
+
+export type { JudgeInput } from '../world/vision.js';
 
 /** Components smaller than this are anti-aliasing fringes or noise, not objects. */
 export const MIN_COMPONENT_PIXELS = 20;
@@ -66,19 +69,6 @@ function nearest<N extends string>(rgb: readonly number[], names: readonly N[], 
   return best;
 }
 
-function imageBytes(image: Uint8Array | { width: number; height: number; data: Uint8Array }): Uint8Array {
-  const data = image instanceof Uint8Array ? image : image.data;
-  if (!(image instanceof Uint8Array) && (image.width !== IMAGE_SIZE || image.height !== IMAGE_SIZE)) {
-    throw new TesseraError('TESSERA_ERR_IMAGE', `the judge reads ${IMAGE_SIZE}x${IMAGE_SIZE} images, got ${image.width}x${image.height}`);
-  }
-  if (data.length !== IMAGE_SIZE * IMAGE_SIZE * 3) {
-    throw new TesseraError('TESSERA_ERR_IMAGE', `expected ${IMAGE_SIZE * IMAGE_SIZE * 3} RGB bytes, got ${data.length}`);
-  }
-  return data;
-}
-
-export type JudgeInput = Uint8Array | { width: number; height: number; data: Uint8Array };
-
 export class Judge {
   private constructor(private readonly templates: Template[]) {}
 
@@ -94,19 +84,11 @@ export class Judge {
   }
 
   parse(input: JudgeInput): ParsedImage {
-    const data = imageBytes(input);
-    const n = IMAGE_SIZE;
-    const { background, rgb: bg } = detectBackground(data);
-    const fg = new Uint8Array(n * n);
-    const threshold2 = FOREGROUND_DISTANCE * FOREGROUND_DISTANCE;
-    for (let p = 0; p < n * n; p++) {
-      const dr = data[3 * p] - bg[0];
-      const dg = data[3 * p + 1] - bg[1];
-      const db = data[3 * p + 2] - bg[2];
-      fg[p] = dr * dr + dg * dg + db * db > threshold2 ? 1 : 0;
-    }
+    const data = imageBytes(input, IMAGE_SIZE, 'the judge');
+    const { background, rgb: bg } = detectBackground(data, IMAGE_SIZE, BACKGROUND_NAMES, BACKGROUNDS);
+    const fg = foregroundMask(data, IMAGE_SIZE, bg, FOREGROUND_DISTANCE);
     const objects: ParsedObject[] = [];
-    for (const component of components(fg)) {
+    for (const component of components(fg, IMAGE_SIZE)) {
       if (component.length < MIN_COMPONENT_PIXELS) continue;
       const parsed = this.readObject(data, bg, component);
       if (parsed !== null) objects.push(parsed);
@@ -119,7 +101,7 @@ export class Judge {
     return { ...checkParsed(parsed, spec), parsed };
   }
 
-  private readObject(data: Uint8Array, bg: Rgb, pixels: number[]): ParsedObject | null {
+  private readObject(data: Uint8Array, bg: readonly number[], pixels: number[]): ParsedObject | null {
     // The object's colour: mean of its most saturated-from-background pixels, which
     // anti-aliased and blurred edges do not reach.
     const distances = pixels.map((p) => distance([data[3 * p], data[3 * p + 1], data[3 * p + 2]], bg));
@@ -199,73 +181,12 @@ function bestIou(mask: Uint8Array, area: number, cx: number, cy: number, templat
   return best;
 }
 
-/** The background is the palette colour most border pixels are nearest to. */
-function detectBackground(data: Uint8Array): { background: BackgroundName; rgb: Rgb } {
-  const n = IMAGE_SIZE;
-  const votes = new Map<BackgroundName, { count: number; sum: Rgb }>();
-  for (let i = 0; i < n; i++) {
-    for (const p of [i, (n - 1) * n + i, i * n, i * n + n - 1]) {
-      const rgb = [data[3 * p], data[3 * p + 1], data[3 * p + 2]];
-      const name = nearest(rgb, BACKGROUND_NAMES, BACKGROUNDS);
-      const vote = votes.get(name) ?? { count: 0, sum: [0, 0, 0] };
-      vote.count++;
-      for (let c = 0; c < 3; c++) vote.sum[c] += rgb[c];
-      votes.set(name, vote);
-    }
-  }
-  const [background, vote] = [...votes.entries()].sort((a, b) => b[1].count - a[1].count)[0];
-  // The measured mean, not the palette value, so a decoder's colour shift is absorbed.
-  return { background, rgb: vote.sum.map((s) => s / vote.count) as Rgb };
-}
+/** Pixels a relation's offset needs at least, along its axis. */
+const RELATION_MINIMUM = 6;
 
-/** 8-connected components of a binary mask, as lists of pixel indices. */
-function components(mask: Uint8Array): number[][] {
-  const n = IMAGE_SIZE;
-  const seen = new Uint8Array(mask.length);
-  const result: number[][] = [];
-  for (let start = 0; start < mask.length; start++) {
-    if (mask[start] === 0 || seen[start] === 1) continue;
-    const pixels: number[] = [];
-    const stack = [start];
-    seen[start] = 1;
-    while (stack.length > 0) {
-      const p = stack.pop() as number;
-      pixels.push(p);
-      const x = p % n;
-      const y = (p - x) / n;
-      for (let dy = -1; dy <= 1; dy++) {
-        for (let dx = -1; dx <= 1; dx++) {
-          const nx = x + dx;
-          const ny = y + dy;
-          if (nx < 0 || ny < 0 || nx >= n || ny >= n) continue;
-          const q = ny * n + nx;
-          if (mask[q] === 1 && seen[q] === 0) {
-            seen[q] = 1;
-            stack.push(q);
-          }
-        }
-      }
-    }
-    result.push(pixels);
-  }
-  return result;
-}
-
-/**
- * relation(a, b) as the judge reads it: a clear offset along the relation's axis that
- * dominates the orthogonal one. Looser than the generator's rule (2x dominance) so
- * clean renders always pass, strict enough that a swapped relation never does.
- */
+/** relation(a, b) as the judge reads it (eval/world/check.ts): at least 6 px along the axis, dominating the other. */
 export function judgeRelation(a: { x: number; y: number }, b: { x: number; y: number }, relation: Relation): boolean {
-  const dx = b.x - a.x;
-  const dy = b.y - a.y;
-  const minimum = 6;
-  switch (relation) {
-    case 'left': return dx >= minimum && dx > Math.abs(dy);
-    case 'right': return -dx >= minimum && -dx > Math.abs(dy);
-    case 'above': return dy >= minimum && dy > Math.abs(dx);
-    case 'below': return -dy >= minimum && -dy > Math.abs(dx);
-  }
+  return judgeRelationAt(a, b, relation, RELATION_MINIMUM);
 }
 
 function describe(group: Pick<ObjectGroup, 'color' | 'shape' | 'size'>): string {
@@ -280,42 +201,9 @@ function slotMismatches(object: ParsedObject, group: ObjectGroup): string[] {
   return reasons;
 }
 
-function* permutations(items: number[]): Generator<number[]> {
-  if (items.length <= 1) {
-    yield items;
-    return;
-  }
-  for (let i = 0; i < items.length; i++) {
-    const rest = [...items.slice(0, i), ...items.slice(i + 1)];
-    for (const tail of permutations(rest)) yield [items[i], ...tail];
-  }
-}
+const CHECK_RULES: CheckRules<ParsedObject, ObjectGroup> = { describe, mismatches: slotMismatches, relationMinimum: RELATION_MINIMUM };
 
 /** Checks parsed objects against a spec: exactly the asked objects, nothing else. */
 export function checkParsed(parsed: ParsedImage, spec: Spec): { pass: boolean; reasons: string[] } {
-  const reasons: string[] = [];
-  if (spec.background !== undefined && parsed.background !== spec.background) {
-    reasons.push(`expected background ${spec.background}, found ${parsed.background}`);
-  }
-  const slots = spec.groups.flatMap((group, g) => Array.from({ length: group.count }, () => ({ group, g })));
-  if (parsed.objects.length !== slots.length) {
-    reasons.push(`expected ${slots.length} object(s), found ${parsed.objects.length}: ${parsed.objects.map(describe).join(', ') || 'none'}`);
-    return { pass: false, reasons };
-  }
-  let bestReasons: string[] | null = null;
-  for (const order of permutations(parsed.objects.map((_, i) => i))) {
-    const attempt: string[] = [];
-    slots.forEach((slot, s) => attempt.push(...slotMismatches(parsed.objects[order[s]], slot.group)));
-    if (spec.relation !== undefined && attempt.length === 0) {
-      const a = parsed.objects[order[0]];
-      const b = parsed.objects[order[1]];
-      if (!judgeRelation(a, b, spec.relation)) {
-        attempt.push(`expected ${describe(spec.groups[0])} ${spec.relation} of ${describe(spec.groups[1])}; found offsets dx=${(b.x - a.x).toFixed(1)} dy=${(b.y - a.y).toFixed(1)}`);
-      }
-    }
-    if (bestReasons === null || attempt.length < bestReasons.length) bestReasons = attempt;
-    if (attempt.length === 0) break;
-  }
-  reasons.push(...(bestReasons ?? []));
-  return { pass: reasons.length === 0, reasons };
+  return checkSpec(CHECK_RULES, parsed, spec);
 }

@@ -1,7 +1,11 @@
 /**
- * The shapes world: a closed vocabulary of shapes, colours, sizes and backgrounds, the
- * structured Scene (what is in an image) and Spec (what a prompt asserts about one).
+ * The shapes world's catalogue: a closed vocabulary of shapes, colours, sizes and
+ * backgrounds, the structured Scene (what is in an image) and Spec (what a prompt
+ * asserts about one). Layout, captions, judging and datasets run on eval/world/.
  */
+import type { SizeName, WorldSpec } from '../world/layout.js';
+
+export { RELATIONS, SIZE_NAMES, type Relation, type SizeName, type SpecKind } from '../world/layout.js';
 
 export const IMAGE_SIZE = 64;
 
@@ -32,12 +36,7 @@ export type BackgroundName = keyof typeof BACKGROUNDS;
 export const BACKGROUND_NAMES = Object.keys(BACKGROUNDS) as BackgroundName[];
 
 /** Bounding-box edge in pixels: both survive an 8x8 token grid (8 px per token). */
-export const SIZES = { small: 18, large: 30 } as const;
-export type SizeName = keyof typeof SIZES;
-export const SIZE_NAMES = Object.keys(SIZES) as SizeName[];
-
-export const RELATIONS = ['left', 'right', 'above', 'below'] as const;
-export type Relation = (typeof RELATIONS)[number];
+export const SIZES: Readonly<Record<SizeName, number>> = { small: 18, large: 30 };
 
 /**
  * Colour+shape pairs that never occur in training scenes: the eval's "combining
@@ -80,14 +79,5 @@ export interface ObjectGroup {
   count: number;
 }
 
-/**
- * What a prompt asserts. The image must hold exactly the objects of `groups` (no
- * others); `relation` relates the single object of groups[0] to that of groups[1].
- */
-export interface Spec {
-  kind: SpecKind;
-  background?: BackgroundName;
-  groups: ObjectGroup[];
-  relation?: Relation;
-}
-export type SpecKind = 'single' | 'relation' | 'count';
+/** What a prompt asserts (eval/world/layout.ts): groups of coloured shapes. */
+export type Spec = WorldSpec<ObjectGroup, BackgroundName>;
