@@ -1,16 +1,13 @@
-/** Samples objects scenes with their spec and captions, deterministically from a seed. */
-import { TesseraError } from '../../src/errors.js';
-import { createRng, deriveSeed, type Rng } from '../world/prng.js';
+/** Samples objects scenes with their spec and captions, deterministically from a seed (layout: eval/world/layout.ts). */
+import { checkHeldOutMode, pickKind, placeBoxes, splitDraw, type HeldOutMode, type Split } from '../world/layout.js';
+import { createRng, type Rng } from '../world/prng.js';
 import { captionsOf } from './captions.js';
 import {
   BACKGROUND_NAMES, COLOR_NAMES, RELATIONS, SIZE_NAMES, conceptOf, halfExtents, isHeldOutColor, isHeldOutPair,
   type BackgroundName, type ColorName, type ObjectGroup, type Relation, type Scene, type SceneObject, type SizeName, type Spec, type SpecKind, type World,
 } from './world.js';
 
-/** A relation's axis offset is at least this many times the orthogonal offset. */
-export const RELATION_DOMINANCE = 2;
-
-export type HeldOutMode = 'exclude' | 'require';
+export type { HeldOutMode, Split } from '../world/layout.js';
 
 export interface SceneOptions {
   /** 'exclude' (training): no held-out concept+colour or concept+concept; 'require': at least one. */
@@ -31,55 +28,18 @@ export interface GeneratedScene {
 }
 
 interface Item { concept: string; color?: ColorName; size: SizeName }
-type Box = SceneObject & { hw: number; hh: number };
-
-function boxOf(world: World, o: SceneObject): Box {
-  return { ...o, ...halfExtents(world, conceptOf(world, o.concept), o.size) };
-}
-
-function separated(world: World, a: Box, b: Box): boolean {
-  return Math.abs(a.x - b.x) >= a.hw + b.hw + world.gap || Math.abs(a.y - b.y) >= a.hh + b.hh + world.gap;
-}
-
-/** True when relation(a, b) holds with clear separation (the judge applies the same rule, looser). */
-export function relationHolds(world: World, a: Box, b: Box, relation: Relation): boolean {
-  const dx = b.x - a.x;
-  const dy = b.y - a.y;
-  const needX = a.hw + b.hw + world.gap;
-  const needY = a.hh + b.hh + world.gap;
-  switch (relation) {
-    case 'left': return dx >= needX && Math.abs(dy) * RELATION_DOMINANCE <= dx;
-    case 'right': return -dx >= needX && Math.abs(dy) * RELATION_DOMINANCE <= -dx;
-    case 'above': return dy >= needY && Math.abs(dx) * RELATION_DOMINANCE <= dy;
-    case 'below': return -dy >= needY && Math.abs(dx) * RELATION_DOMINANCE <= -dy;
-  }
-}
 
 function place(rng: Rng, world: World, items: Item[], relation?: Relation): SceneObject[] | null {
   const n = world.imageSize;
-  for (let attempt = 0; attempt < 300; attempt++) {
-    const boxes = items.map((item) => {
-      const { hw, hh } = halfExtents(world, conceptOf(world, item.concept), item.size);
-      // The box's top-left corner lands on whole pixels, so a scene is also exactly a
-      // composite of pre-rendered sprites (eval/objects/atlas.ts, the GPU data path).
-      const left = Math.round(world.margin + rng.next() * (n - 2 * (world.margin + hw)));
-      const top = Math.round(world.margin + rng.next() * (n - 2 * (world.margin + hh)));
-      return boxOf(world, { ...item, x: left + hw, y: top + hh });
-    });
-    let ok = true;
-    for (let i = 0; i < boxes.length && ok; i++) for (let j = i + 1; j < boxes.length && ok; j++) ok = separated(world, boxes[i], boxes[j]);
-    if (ok && relation !== undefined) ok = relationHolds(world, boxes[0], boxes[1], relation);
-    if (ok) return boxes.map(({ hw: _hw, hh: _hh, ...o }) => o);
-  }
-  return null;
-}
-
-const KIND_WEIGHTS: [SpecKind, number][] = [['single', 0.3], ['relation', 0.45], ['count', 0.25]];
-
-function pickKind(rng: Rng): SpecKind {
-  let u = rng.next();
-  for (const [kind, weight] of KIND_WEIGHTS) if ((u -= weight) < 0) return kind;
-  return 'count';
+  const draw = () => items.map((item) => {
+    const { hw, hh } = halfExtents(world, conceptOf(world, item.concept), item.size);
+    // The box's top-left corner lands on whole pixels, so a scene is also exactly a
+    // composite of pre-rendered sprites (eval/objects/atlas.ts, the GPU data path).
+    const left = Math.round(world.margin + rng.next() * (n - 2 * (world.margin + hw)));
+    const top = Math.round(world.margin + rng.next() * (n - 2 * (world.margin + hh)));
+    return { ...item, x: left + hw, y: top + hh, hw, hh };
+  });
+  return placeBoxes(300, world.gap, draw, relation)?.map(({ hw: _hw, hh: _hh, ...o }) => o) ?? null;
 }
 
 function colourFor(rng: Rng, world: World, concept: string, mode: 'exclude' | 'heldOut'): ColorName | undefined {
@@ -94,9 +54,7 @@ function colourFor(rng: Rng, world: World, concept: string, mode: 'exclude' | 'h
 
 /** One scene, its spec and captions; a pure function of (world, seed, options). */
 export function sampleScene(world: World, seed: number, options: SceneOptions): GeneratedScene {
-  if (options.heldOut !== 'exclude' && options.heldOut !== 'require') {
-    throw new TesseraError('TESSERA_ERR_OPTION', `heldOut must be "exclude" or "require", got ${JSON.stringify(options.heldOut)}`, { param: 'heldOut' });
-  }
+  checkHeldOutMode(options.heldOut);
   const rng = createRng(seed);
   const kind = options.kind ?? pickKind(rng);
   const colourables = world.heldOutColors.map((p) => p.concept);
@@ -141,10 +99,8 @@ export function sampleScene(world: World, seed: number, options: SceneOptions): 
   }
 }
 
-export type Split = 'train' | 'heldout';
-
-/** Scene `index` of a split (own derived seed; the held-out split uses another stream). */
+/** Scene `index` of a split (eval/world/layout.ts splitDraw). */
 export function splitScene(world: World, split: Split, seed: number, index: number): GeneratedScene {
-  const streamSeed = split === 'train' ? seed : (seed ^ 0x5bd1e995) >>> 0;
-  return sampleScene(world, deriveSeed(streamSeed, index), { heldOut: split === 'train' ? 'exclude' : 'require' });
+  const draw = splitDraw(split, seed, index);
+  return sampleScene(world, draw.seed, { heldOut: draw.heldOut });
 }

@@ -12,6 +12,7 @@
  *    size) keeps the best few; a fine pass compares them pixel by pixel, +-1 px shifts.
  */
 import { TesseraError } from '../../src/errors.js';
+import { components, detectBackground, foregroundMask, imageBytes, type JudgeInput } from '../world/vision.js';
 import { renderObjectRgba } from './render.js';
 import {
   BACKGROUNDS, BACKGROUND_NAMES, COLOR_NAMES, SIZE_NAMES, type BackgroundName, type ColorName, type Concept, type SizeName, type World,
@@ -42,7 +43,7 @@ export interface Verdict {
   parsed: ParsedImage;
 }
 
-export type JudgeInput = Uint8Array | { width: number; height: number; data: Uint8Array };
+export type { JudgeInput } from '../world/vision.js';
 
 function dist2(a0: number, a1: number, a2: number, b: readonly number[]): number {
   return (a0 - b[0]) ** 2 + (a1 - b[1]) ** 2 + (a2 - b[2]) ** 2;
@@ -126,18 +127,12 @@ export class ObjectsJudge {
 
   parse(input: JudgeInput): ParsedImage {
     const n = this.world.imageSize;
-    const data = input instanceof Uint8Array ? input : input.data;
-    if (!(input instanceof Uint8Array) && (input.width !== n || input.height !== n)) {
-      throw new TesseraError('TESSERA_ERR_IMAGE', `the ${this.world.name} judge reads ${n}x${n} images, got ${input.width}x${input.height}`);
-    }
-    if (data.length !== n * n * 3) throw new TesseraError('TESSERA_ERR_IMAGE', `expected ${n * n * 3} RGB bytes, got ${data.length}`);
-    const { background, rgb: bg } = detectBackground(data, n);
-    const fg = new Uint8Array(n * n);
-    const t2 = FOREGROUND_DISTANCE ** 2;
-    for (let p = 0; p < n * n; p++) fg[p] = dist2(data[3 * p], data[3 * p + 1], data[3 * p + 2], bg) > t2 ? 1 : 0;
+    const data = imageBytes(input, n, `the ${this.world.name} judge`);
+    const { background, rgb: bg } = detectBackground(data, n, BACKGROUND_NAMES, BACKGROUNDS);
+    const fg = foregroundMask(data, n, bg, FOREGROUND_DISTANCE);
     const minPixels = Math.round((this.world.sizes.small * this.world.sizes.small) / 40);
     const objects: ParsedObject[] = [];
-    for (const group of groups(fg, n, this.mergeRadius)) {
+    for (const group of components(fg, n, this.mergeRadius)) {
       if (group.length < minPixels) continue;
       objects.push(this.identify(data, bg, background, group));
     }
@@ -211,66 +206,4 @@ function fineError(data: Uint8Array, n: number, bg: readonly number[], inGroup: 
   }
   // Object pixels outside the template's canvas are missing ink: count them at full cost.
   return count === 0 ? Infinity : sum / (3 * count);
-}
-
-function detectBackground(data: Uint8Array, n: number): { background: BackgroundName; rgb: number[] } {
-  const votes = new Map<BackgroundName, { count: number; sum: number[] }>();
-  for (let i = 0; i < n; i++) {
-    for (const p of [i, (n - 1) * n + i, i * n, i * n + n - 1]) {
-      let name = BACKGROUND_NAMES[0];
-      let bestD = Infinity;
-      for (const b of BACKGROUND_NAMES) {
-        const d = dist2(data[3 * p], data[3 * p + 1], data[3 * p + 2], BACKGROUNDS[b]);
-        if (d < bestD) [name, bestD] = [b, d];
-      }
-      const vote = votes.get(name) ?? { count: 0, sum: [0, 0, 0] };
-      vote.count++;
-      for (let c = 0; c < 3; c++) vote.sum[c] += data[3 * p + c];
-      votes.set(name, vote);
-    }
-  }
-  const [background, vote] = [...votes.entries()].sort((a, b) => b[1].count - a[1].count)[0];
-  return { background, rgb: vote.sum.map((s) => s / vote.count) };
-}
-
-/** Groups of foreground pixels: 8-connected after dilating by `radius` (parts of one drawing join). */
-function groups(fg: Uint8Array, n: number, radius: number): number[][] {
-  const grown = new Uint8Array(n * n);
-  for (let p = 0; p < n * n; p++) {
-    if (fg[p] === 0) continue;
-    const x = p % n;
-    const y = (p - x) / n;
-    for (let dy = -radius; dy <= radius; dy++) for (let dx = -radius; dx <= radius; dx++) {
-      const nx = x + dx;
-      const ny = y + dy;
-      if (nx >= 0 && ny >= 0 && nx < n && ny < n) grown[ny * n + nx] = 1;
-    }
-  }
-  const label = new Int32Array(n * n).fill(-1);
-  const result: number[][] = [];
-  for (let start = 0; start < n * n; start++) {
-    if (grown[start] === 0 || label[start] !== -1) continue;
-    const id = result.length;
-    const members: number[] = [];
-    const stack = [start];
-    label[start] = id;
-    while (stack.length > 0) {
-      const p = stack.pop() as number;
-      if (fg[p] === 1) members.push(p);
-      const x = p % n;
-      const y = (p - x) / n;
-      for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
-        const nx = x + dx;
-        const ny = y + dy;
-        if (nx < 0 || ny < 0 || nx >= n || ny >= n) continue;
-        const q = ny * n + nx;
-        if (grown[q] === 1 && label[q] === -1) {
-          label[q] = id;
-          stack.push(q);
-        }
-      }
-    }
-    result.push(members);
-  }
-  return result;
 }

@@ -1,18 +1,12 @@
-/** The objects worlds' frozen eval prompt sets: categories, structured specs and per-prompt seeds. */
-import { deriveSeed } from '../world/prng.js';
+/** The objects worlds' frozen eval prompt sets (eval/world/prompt-set.ts): categories, structured specs and per-prompt seeds. */
+import { makeFrozenPromptSet, type FrozenPrompt } from '../world/prompt-set.js';
 import { sampleScene, type SceneOptions } from './generate.js';
 import type { Spec, World } from './world.js';
 
 export const OBJECTS_PROMPT_CATEGORIES = ['single', 'relation', 'count', 'background', 'colour', 'heldout'] as const;
 export type ObjectsPromptCategory = (typeof OBJECTS_PROMPT_CATEGORIES)[number];
 
-export interface ObjectsEvalPrompt {
-  id: string;
-  category: ObjectsPromptCategory;
-  prompt: string;
-  spec: Spec;
-  seed: number;
-}
+export type ObjectsEvalPrompt = FrozenPrompt<ObjectsPromptCategory, Spec>;
 
 /** The prompt set's own seed; changing it changes the frozen eval/objects-prompts.json. */
 export const OBJECTS_PROMPT_SET_SEED = 20240316;
@@ -31,20 +25,7 @@ const CATEGORY_OPTIONS: Record<ObjectsPromptCategory, SceneOptions> = {
 
 /** A pure function of (world, OBJECTS_PROMPT_SET_SEED): the committed file is its output. */
 export function makeObjectsPromptSet(world: World, perCategory: number = OBJECTS_PROMPTS_PER_CATEGORY[world.name]): ObjectsEvalPrompt[] {
-  const prompts: ObjectsEvalPrompt[] = [];
-  const seen = new Set<string>();
-  OBJECTS_PROMPT_CATEGORIES.forEach((category, c) => {
-    let made = 0;
-    for (let draw = 0; made < perCategory; draw++) {
-      const generated = sampleScene(world, deriveSeed(OBJECTS_PROMPT_SET_SEED + c, draw), CATEGORY_OPTIONS[category]);
-      const prompt = generated.captions[0];
-      if (seen.has(prompt)) continue;
-      seen.add(prompt);
-      prompts.push({ id: `${category}-${String(made).padStart(3, '0')}`, category, prompt, spec: generated.spec, seed: deriveSeed(OBJECTS_PROMPT_SET_SEED + 100 + c, made) % 1_000_000 });
-      made++;
-    }
-  });
-  return prompts;
+  return makeFrozenPromptSet(OBJECTS_PROMPT_CATEGORIES, OBJECTS_PROMPT_SET_SEED, perCategory, (category, seed) => sampleScene(world, seed, CATEGORY_OPTIONS[category]));
 }
 
 /** The file body written by scripts/make-objects-prompt-set.ts. */

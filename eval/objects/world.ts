@@ -1,16 +1,20 @@
 /**
- * The objects world: everyday things drawn from Fluent Emoji Flat art, placed in
+ * The objects world's catalogue: everyday things drawn from Fluent Emoji Flat art, placed in
  * scenes (1-3 objects, two sizes, relations, counts, named backgrounds, a colour on
  * concepts that come in colours). The concept table is eval/objects/concepts.json,
  * written by scripts/make-objects-concepts.ts (which also drops look-alikes).
  *
  * Two variants share every rule: `objects` (128x128, all concepts, 16x16 codes at f8)
  * and `objects-mini` (64x64, a 24-concept subset) which proves the training path on CPU.
+ * Layout, captions, judging and datasets run on eval/world/.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TesseraError } from '../../src/errors.js';
+import type { SizeName, WorldSpec } from '../world/layout.js';
 import { createRng, deriveSeed } from '../world/prng.js';
+
+export { RELATIONS, SIZE_NAMES, type Relation, type SizeName, type SpecKind } from '../world/layout.js';
 
 export type Rgb = readonly [number, number, number];
 
@@ -36,11 +40,6 @@ export const BACKGROUNDS = {
 } as const satisfies Record<string, Rgb>;
 export type BackgroundName = keyof typeof BACKGROUNDS;
 export const BACKGROUND_NAMES = Object.keys(BACKGROUNDS) as BackgroundName[];
-
-export const RELATIONS = ['left', 'right', 'above', 'below'] as const;
-export type Relation = (typeof RELATIONS)[number];
-export type SizeName = 'small' | 'large';
-export const SIZE_NAMES: readonly SizeName[] = ['small', 'large'];
 
 export interface Concept {
   name: string;
@@ -104,13 +103,8 @@ export interface ObjectGroup {
   count: number;
 }
 
-export type SpecKind = 'single' | 'relation' | 'count';
-export interface Spec {
-  kind: SpecKind;
-  background?: BackgroundName;
-  groups: ObjectGroup[];
-  relation?: Relation;
-}
+/** What a prompt asserts (eval/world/layout.ts): groups of concepts. */
+export type Spec = WorldSpec<ObjectGroup, BackgroundName>;
 
 /** The 24 concepts of the CPU-sized variant: varied categories, five colourable. */
 export const MINI_CONCEPTS = [

@@ -3,7 +3,7 @@
  * once, written as images-NNNNN.npy (uint8 [count, n, n, 3]) and scenes-NNNNN.jsonl
  * (captions, scene, spec) per shard. A world writes its meta.json beside them.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TesseraError } from '../../src/errors.js';
 import { npyHeader } from './npy.js';
