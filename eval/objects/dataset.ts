@@ -1,25 +1,17 @@
 /** Writes an objects dataset as shards (eval/world/shards.ts: images-NNNNN.npy, scenes-NNNNN.jsonl) and meta.json. */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Split } from '../world/layout.js';
-import { SHARD_SIZE, checkDatasetSize, writeShards } from '../world/shards.js';
+import { SHARD_SIZE, checkDatasetSize, writeShards, type DatasetOptionsBase } from '../world/shards.js';
 import { MAX_CAPTION_WORDS, RELATION_PHRASES, SIZE_WORDS, nounForms, vocabularyOf } from './captions.js';
 import { splitScene } from './generate.js';
 import { writeAtlas } from './atlas.js';
 import { renderScene } from './render.js';
 import { BACKGROUNDS, COLORS, RELATIONS, type World } from './world.js';
 
-export interface DatasetOptions {
+export interface DatasetOptions extends DatasetOptionsBase {
   world: World;
-  count: number;
-  seed: number;
-  out: string;
-  split?: Split;
-  shardSize?: number;
-  concurrency?: number;
   /** Scenes only, plus the sprite atlas (the GPU machine composites the images itself). */
   atlas?: boolean;
-  onProgress?: (done: number, total: number) => void;
 }
 
 /** What the Python trainers read besides the shards: vocabulary, concept surface forms (CLIP's concept swaps), palettes. */

@@ -1,31 +1,22 @@
 /** Samples objects scenes with their spec and captions, deterministically from a seed (layout: eval/world/layout.ts). */
-import { checkHeldOutMode, pickKind, placeBoxes, splitDraw, type HeldOutMode, type Split } from '../world/layout.js';
+import { checkHeldOutMode, pickKind, placeBoxes, splitDraw, type GeneratedWorldScene, type SceneOptionsBase, type Split } from '../world/layout.js';
 import { createRng, type Rng } from '../world/prng.js';
 import { captionsOf } from './captions.js';
 import {
   BACKGROUND_NAMES, COLOR_NAMES, RELATIONS, SIZE_NAMES, conceptOf, halfExtents, isHeldOutColor, isHeldOutPair,
-  type BackgroundName, type ColorName, type ObjectGroup, type Relation, type Scene, type SceneObject, type SizeName, type Spec, type SpecKind, type World,
+  type BackgroundName, type ColorName, type ObjectGroup, type Relation, type Scene, type SceneObject, type SizeName, type Spec, type World,
 } from './world.js';
 
 export type { HeldOutMode, Split } from '../world/layout.js';
 
-export interface SceneOptions {
-  /** 'exclude' (training): no held-out concept+colour or concept+concept; 'require': at least one. */
-  heldOut: HeldOutMode;
-  kind?: SpecKind;
-  backgroundMention?: number;
+export interface SceneOptions extends SceneOptionsBase {
   /** Probability that a colourable concept's colour is said (default 0.8). */
   colorMention?: number;
   /** The first object is a colourable concept (the eval's colour category). */
   colorRequired?: boolean;
-  captions?: number;
 }
 
-export interface GeneratedScene {
-  captions: string[];
-  scene: Scene;
-  spec: Spec;
-}
+export type GeneratedScene = GeneratedWorldScene<Scene, Spec>;
 
 interface Item { concept: string; color?: ColorName; size: SizeName }
 

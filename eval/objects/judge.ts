@@ -12,6 +12,7 @@
  *    size) keeps the best few; a fine pass compares them pixel by pixel, +-1 px shifts.
  */
 import { TesseraError } from '../../src/errors.js';
+import type { WorldVerdict } from '../world/check.js';
 import { components, detectBackground, foregroundMask, imageBytes, type JudgeInput } from '../world/vision.js';
 import { renderObjectRgba } from './render.js';
 import {
@@ -37,11 +38,7 @@ interface Template {
 
 interface Box { x0: number; y0: number; x1: number; y1: number }
 
-export interface Verdict {
-  pass: boolean;
-  reasons: string[];
-  parsed: ParsedImage;
-}
+export type Verdict = WorldVerdict<ParsedImage>;
 
 export type { JudgeInput } from '../world/vision.js';
 

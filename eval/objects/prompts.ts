@@ -1,5 +1,5 @@
 /** The objects worlds' frozen eval prompt sets (eval/world/prompt-set.ts): categories, structured specs and per-prompt seeds. */
-import { makeFrozenPromptSet, type FrozenPrompt } from '../world/prompt-set.js';
+import { SHARED_CATEGORIES, makeFrozenPromptSet, type FrozenPrompt } from '../world/prompt-set.js';
 import { sampleScene, type SceneOptions } from './generate.js';
 import type { Spec, World } from './world.js';
 
@@ -15,12 +15,8 @@ export const OBJECTS_PROMPTS_PER_CATEGORY: Record<World['name'], number> = { obj
 export const OBJECTS_PROMPT_FILES: Record<World['name'], string> = { objects: 'eval/objects-prompts.json', 'objects-mini': 'eval/objects-mini-prompts.json' };
 
 const CATEGORY_OPTIONS: Record<ObjectsPromptCategory, SceneOptions> = {
-  single: { heldOut: 'exclude', kind: 'single', backgroundMention: 0, captions: 1 },
-  relation: { heldOut: 'exclude', kind: 'relation', backgroundMention: 0, captions: 1 },
-  count: { heldOut: 'exclude', kind: 'count', backgroundMention: 0, captions: 1 },
-  background: { heldOut: 'exclude', backgroundMention: 1, captions: 1 },
+  ...SHARED_CATEGORIES,
   colour: { heldOut: 'exclude', colorRequired: true, colorMention: 1, backgroundMention: 0.3, captions: 1 },
-  heldout: { heldOut: 'require', backgroundMention: 0.3, captions: 1 },
 };
 
 /** A pure function of (world, OBJECTS_PROMPT_SET_SEED): the committed file is its output. */

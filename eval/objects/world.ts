@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TesseraError } from '../../src/errors.js';
-import type { SizeName, WorldSpec } from '../world/layout.js';
+import type { GroupBase, Placed, SizeName, WorldScene, WorldSpec } from '../world/layout.js';
 import { createRng, deriveSeed } from '../world/prng.js';
 
 export { RELATIONS, SIZE_NAMES, type Relation, type SizeName, type SpecKind } from '../world/layout.js';
@@ -80,27 +80,18 @@ export interface World {
   heldOutPairs: [string, string][];
 }
 
-export interface SceneObject {
+export interface SceneObject extends Placed {
   concept: string;
   /** Only on colourable concepts. */
   color?: ColorName;
-  size: SizeName;
-  /** Centre of the object's box, in pixels. */
-  x: number;
-  y: number;
 }
 
-export interface Scene {
-  background: BackgroundName;
-  objects: SceneObject[];
-}
+export type Scene = WorldScene<SceneObject, BackgroundName>;
 
-export interface ObjectGroup {
+export interface ObjectGroup extends GroupBase {
   concept: string;
   /** Absent when the prompt does not say (or the concept has no colour). */
   color?: ColorName;
-  size?: SizeName;
-  count: number;
 }
 
 /** What a prompt asserts (eval/world/layout.ts): groups of concepts. */

@@ -1,8 +1,7 @@
 /** Writes the shapes dataset as shards (eval/world/shards.ts): images-NNNNN.npy, scenes-NNNNN.jsonl, meta.json. */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Split } from '../world/layout.js';
-import { SHARD_SIZE, checkDatasetSize, writeShards } from '../world/shards.js';
+import { SHARD_SIZE, checkDatasetSize, writeShards, type DatasetOptionsBase } from '../world/shards.js';
 import { MAX_CAPTION_WORDS, VOCABULARY } from './captions.js';
 import { splitScene } from './generate.js';
 import { renderScene } from './render.js';
@@ -10,16 +9,7 @@ import { BACKGROUNDS, COLORS, HELD_OUT_PAIRS, IMAGE_SIZE, RELATIONS, SHAPES, SIZ
 
 export const DATASET_FORMAT_VERSION = 1;
 
-export interface DatasetOptions {
-  count: number;
-  seed: number;
-  out: string;
-  split?: Split;
-  shardSize?: number;
-  /** Renders in flight at once; sharp runs them on its own thread pool (both cores). */
-  concurrency?: number;
-  onProgress?: (done: number, total: number) => void;
-}
+export type DatasetOptions = DatasetOptionsBase;
 
 export interface DatasetSummary {
   scenes: number;

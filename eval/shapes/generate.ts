@@ -1,10 +1,10 @@
 /** Samples shapes scenes with their spec and captions, deterministically from a seed (layout: eval/world/layout.ts). */
-import { checkHeldOutMode, pickKind, placeBoxes, relationHolds as boxesRelated, splitDraw, type HeldOutMode, type Split } from '../world/layout.js';
+import { checkHeldOutMode, pickKind, placeBoxes, relationHolds as boxesRelated, splitDraw, type GeneratedWorldScene, type SceneOptionsBase, type Split } from '../world/layout.js';
 import { createRng, type Rng } from '../world/prng.js';
 import { captionsOf } from './captions.js';
 import {
   BACKGROUND_NAMES, COLOR_NAMES, HELD_OUT_PAIRS, IMAGE_SIZE, RELATIONS, SHAPES, SIZES, SIZE_NAMES, isHeldOut,
-  type ColorName, type ObjectGroup, type Relation, type Scene, type SceneObject, type ShapeName, type SizeName, type Spec, type SpecKind,
+  type ColorName, type ObjectGroup, type Relation, type Scene, type SceneObject, type ShapeName, type SizeName, type Spec,
 } from './world.js';
 
 export type { HeldOutMode, Split } from '../world/layout.js';
@@ -14,20 +14,9 @@ export const OBJECT_GAP = 4;
 /** Minimum empty pixels between an object's box and the image edge. */
 const EDGE_MARGIN = 1;
 
-export interface SceneOptions {
-  /** 'exclude' (training): no held-out pair; 'require': at least one object is a held-out pair. */
-  heldOut: HeldOutMode;
-  kind?: SpecKind;
-  /** Probability that the captions mention the background (default 0.4). */
-  backgroundMention?: number;
-  captions?: number;
-}
+export type SceneOptions = SceneOptionsBase;
 
-export interface GeneratedScene {
-  captions: string[];
-  scene: Scene;
-  spec: Spec;
-}
+export type GeneratedScene = GeneratedWorldScene<Scene, Spec>;
 
 interface Pair { color: ColorName; shape: ShapeName }
 

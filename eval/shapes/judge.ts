@@ -4,7 +4,7 @@
  * by IoU against masks drawn by the same renderer as the training data, which is
  * robust to the blur and colour noise of decoded images.
  */
-import { checkSpec, judgeRelation as judgeRelationAt, type CheckRules } from '../world/check.js';
+import { checkSpec, judgeRelation as judgeRelationAt, type CheckRules, type WorldVerdict } from '../world/check.js';
 import { components, detectBackground, foregroundMask, imageBytes, type JudgeInput } from '../world/vision.js';
 import { renderShapeCoverage } from './render.js';
 import {
@@ -37,11 +37,7 @@ export interface ParsedImage {
   objects: ParsedObject[];
 }
 
-export interface Verdict {
-  pass: boolean;
-  reasons: string[];
-  parsed: ParsedImage;
-}
+export type Verdict = WorldVerdict<ParsedImage>;
 
 interface Template {
   shape: ShapeName;

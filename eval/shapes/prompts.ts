@@ -1,5 +1,5 @@
 /** The shapes world's frozen eval prompt set (eval/prompts.json): categories, structured specs and per-prompt seeds. */
-import { makeFrozenPromptSet, type FrozenPrompt } from '../world/prompt-set.js';
+import { SHARED_CATEGORIES, makeFrozenPromptSet, type FrozenPrompt } from '../world/prompt-set.js';
 import { sampleScene, type SceneOptions } from './generate.js';
 import type { Spec } from './world.js';
 
@@ -11,13 +11,7 @@ export const PROMPTS_PER_CATEGORY = 70;
 /** The prompt set's own seed; changing it changes the frozen eval/prompts.json. */
 export const PROMPT_SET_SEED = 20210105;
 
-const CATEGORY_OPTIONS: Record<PromptCategory, SceneOptions> = {
-  single: { heldOut: 'exclude', kind: 'single', backgroundMention: 0, captions: 1 },
-  relation: { heldOut: 'exclude', kind: 'relation', backgroundMention: 0, captions: 1 },
-  count: { heldOut: 'exclude', kind: 'count', backgroundMention: 0, captions: 1 },
-  background: { heldOut: 'exclude', backgroundMention: 1, captions: 1 },
-  heldout: { heldOut: 'require', backgroundMention: 0.3, captions: 1 },
-};
+const CATEGORY_OPTIONS: Record<PromptCategory, SceneOptions> = SHARED_CATEGORIES;
 
 /** Builds the prompt set; a pure function of PROMPT_SET_SEED (the committed file is its output). */
 export function makePromptSet(perCategory: number = PROMPTS_PER_CATEGORY): EvalPrompt[] {

@@ -3,7 +3,7 @@
  * backgrounds, the structured Scene (what is in an image) and Spec (what a prompt
  * asserts about one). Layout, captions, judging and datasets run on eval/world/.
  */
-import type { SizeName, WorldSpec } from '../world/layout.js';
+import type { GroupBase, Placed, SizeName, WorldScene, WorldSpec } from '../world/layout.js';
 
 export { RELATIONS, SIZE_NAMES, type Relation, type SizeName, type SpecKind } from '../world/layout.js';
 
@@ -56,27 +56,17 @@ export function isHeldOut(color: ColorName, shape: ShapeName): boolean {
   return HELD_OUT_PAIRS.some((p) => p.color === color && p.shape === shape);
 }
 
-export interface SceneObject {
+export interface SceneObject extends Placed {
   shape: ShapeName;
   color: ColorName;
-  size: SizeName;
-  /** Centre of the object's bounding box, in pixels. */
-  x: number;
-  y: number;
 }
 
-export interface Scene {
-  background: BackgroundName;
-  objects: SceneObject[];
-}
+export type Scene = WorldScene<SceneObject, BackgroundName>;
 
 /** One kind of object a prompt asks for, `count` times. */
-export interface ObjectGroup {
+export interface ObjectGroup extends GroupBase {
   color: ColorName;
   shape: ShapeName;
-  /** Absent when the prompt does not say. */
-  size?: SizeName;
-  count: number;
 }
 
 /** What a prompt asserts (eval/world/layout.ts): groups of coloured shapes. */

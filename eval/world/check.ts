@@ -11,6 +11,13 @@ export interface Reading<Parsed> {
   objects: Parsed[];
 }
 
+/** A judge's answer: pass or the reasons it fails, and what it read. */
+export interface WorldVerdict<Parsed> {
+  pass: boolean;
+  reasons: string[];
+  parsed: Parsed;
+}
+
 /** How a world tells its objects apart. */
 export interface CheckRules<Parsed, Group> {
   /** "large red circle": for reasons. */

@@ -16,6 +16,25 @@ export const SIZE_NAMES: readonly SizeName[] = ['small', 'large'];
 
 export type SpecKind = 'single' | 'relation' | 'count';
 
+/** An object in a scene, past what it is (the world's fields): its size and the centre of its box, in pixels. */
+export interface Placed {
+  size: SizeName;
+  x: number;
+  y: number;
+}
+
+/** What is in an image. */
+export interface WorldScene<SceneObject, Background extends string> {
+  background: Background;
+  objects: SceneObject[];
+}
+
+/** One kind of object a prompt asks for, past what it is: `count` times, its size absent when the prompt does not say. */
+export interface GroupBase {
+  size?: SizeName;
+  count: number;
+}
+
 /**
  * What a prompt asserts. The image must hold exactly the objects of `groups` (no
  * others); `relation` relates the single object of groups[0] to that of groups[1].
@@ -31,6 +50,22 @@ export interface WorldSpec<Group, Background extends string = string> {
 
 /** 'exclude' (training): no held-out combination; 'require': at least one. */
 export type HeldOutMode = 'exclude' | 'require';
+
+export interface SceneOptionsBase {
+  heldOut: HeldOutMode;
+  kind?: SpecKind;
+  /** Probability that the captions mention the background (default 0.4). */
+  backgroundMention?: number;
+  /** Captions per scene (default 4). */
+  captions?: number;
+}
+
+/** A scene with its spec and captions. */
+export interface GeneratedWorldScene<Scene, Spec> {
+  captions: string[];
+  scene: Scene;
+  spec: Spec;
+}
 
 export function checkHeldOutMode(mode: unknown): void {
   if (mode !== 'exclude' && mode !== 'require') {

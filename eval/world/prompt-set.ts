@@ -4,7 +4,17 @@
  * prompt keeps its structured spec (what the judge checks) and a generation seed. A pure
  * function of the set's seed: the committed files under eval/ are its output.
  */
+import type { SceneOptionsBase } from './layout.js';
 import { deriveSeed } from './prng.js';
+
+/** The categories every world's prompt set has, and the scenes each draws (one caption, background said or not). */
+export const SHARED_CATEGORIES = {
+  single: { heldOut: 'exclude', kind: 'single', backgroundMention: 0, captions: 1 },
+  relation: { heldOut: 'exclude', kind: 'relation', backgroundMention: 0, captions: 1 },
+  count: { heldOut: 'exclude', kind: 'count', backgroundMention: 0, captions: 1 },
+  background: { heldOut: 'exclude', backgroundMention: 1, captions: 1 },
+  heldout: { heldOut: 'require', backgroundMention: 0.3, captions: 1 },
+} as const satisfies Record<string, SceneOptionsBase>;
 
 export interface FrozenPrompt<Category extends string, Spec> {
   id: string;

@@ -6,6 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TesseraError } from '../../src/errors.js';
+import type { Split } from './layout.js';
 import { npyHeader } from './npy.js';
 
 export const SHARD_SIZE = 10_000;
@@ -15,6 +16,18 @@ export interface DatasetScene<Scene> {
   captions: string[];
   scene: Scene;
   spec: unknown;
+}
+
+/** What every world's dataset writer takes. */
+export interface DatasetOptionsBase {
+  count: number;
+  seed: number;
+  out: string;
+  split?: Split;
+  shardSize?: number;
+  /** Renders in flight at once; sharp runs them on its own thread pool (both cores). */
+  concurrency?: number;
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface ShardEntry { images: string; scenes: string; count: number }
