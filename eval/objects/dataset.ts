@@ -1,7 +1,7 @@
 /** Writes an objects dataset as shards (eval/world/shards.ts: images-NNNNN.npy, scenes-NNNNN.jsonl) and meta.json. */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SHARD_SIZE, checkDatasetSize, writeShards, type DatasetOptionsBase } from '../world/shards.js';
+import { SHARD_SIZE, writeShards, type DatasetOptionsBase } from '../world/shards.js';
 import { MAX_CAPTION_WORDS, RELATION_PHRASES, SIZE_WORDS, nounForms, vocabularyOf } from './captions.js';
 import { splitScene } from './generate.js';
 import { writeAtlas } from './atlas.js';
@@ -39,8 +39,6 @@ export async function writeObjectsDataset(options: DatasetOptions): Promise<{ sc
   const { world, count, seed, out } = options;
   const split = options.split ?? 'train';
   const shardSize = options.shardSize ?? SHARD_SIZE;
-  checkDatasetSize(count, seed);
-  await mkdir(out, { recursive: true });
   const started = performance.now();
   const shards = await writeShards({
     count, seed, out, shardSize, imageSize: world.imageSize, concurrency: options.concurrency ?? 8, scenesOnly: options.atlas === true,

@@ -1,7 +1,7 @@
 /** Writes the shapes dataset as shards (eval/world/shards.ts): images-NNNNN.npy, scenes-NNNNN.jsonl, meta.json. */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SHARD_SIZE, checkDatasetSize, writeShards, type DatasetOptionsBase } from '../world/shards.js';
+import { SHARD_SIZE, writeShards, type DatasetOptionsBase } from '../world/shards.js';
 import { MAX_CAPTION_WORDS, VOCABULARY } from './captions.js';
 import { splitScene } from './generate.js';
 import { renderScene } from './render.js';
@@ -22,8 +22,6 @@ export async function writeDataset(options: DatasetOptions): Promise<DatasetSumm
   const { count, seed, out } = options;
   const split = options.split ?? 'train';
   const shardSize = options.shardSize ?? SHARD_SIZE;
-  checkDatasetSize(count, seed);
-  await mkdir(out, { recursive: true });
   const started = performance.now();
   const shards = await writeShards({
     count, seed, out, shardSize, imageSize: IMAGE_SIZE, concurrency: options.concurrency ?? 8, onProgress: options.onProgress,

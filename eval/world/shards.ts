@@ -3,7 +3,7 @@
  * once, written as images-NNNNN.npy (uint8 [count, n, n, 3]) and scenes-NNNNN.jsonl
  * (captions, scene, spec) per shard. A world writes its meta.json beside them.
  */
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TesseraError } from '../../src/errors.js';
 import type { Split } from './layout.js';
@@ -71,7 +71,7 @@ async function renderRange<Scene>(options: ShardOptions<Scene>, start: number, e
 }
 
 /** Refuses a count or seed that is not a positive / non-negative integer. */
-export function checkDatasetSize(count: number, seed: number): void {
+function checkDatasetSize(count: number, seed: number): void {
   if (!Number.isInteger(count) || count < 1) throw new TesseraError('TESSERA_ERR_OPTION', `count must be a positive integer, got ${count}`, { param: 'count' });
   if (!Number.isInteger(seed) || seed < 0) throw new TesseraError('TESSERA_ERR_OPTION', `seed must be a non-negative integer, got ${seed}`, { param: 'seed' });
 }
@@ -79,6 +79,8 @@ export function checkDatasetSize(count: number, seed: number): void {
 /** Writes every shard into `out` (made if missing); the shards' entries for meta.json. */
 export async function writeShards<Scene>(options: ShardOptions<Scene>): Promise<ShardEntry[]> {
   const { count, out, shardSize } = options;
+  checkDatasetSize(count, options.seed);
+  await mkdir(out, { recursive: true });
   const n = options.imageSize;
   const shards: ShardEntry[] = [];
   for (let shard = 0, start = 0; start < count; shard++, start += shardSize) {
