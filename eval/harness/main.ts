@@ -78,7 +78,7 @@ async function parseOptions(argv: string[]): Promise<EvalOptions> {
 }
 
 /** Prompts reordered round-robin over categories (single, relation, count, ...). */
-export function interleaveByCategory(prompts: EvalPrompt[]): EvalPrompt[] {
+function interleaveByCategory(prompts: EvalPrompt[]): EvalPrompt[] {
   const byCategory = new Map<string, EvalPrompt[]>();
   for (const p of prompts) byCategory.set(p.category, [...(byCategory.get(p.category) ?? []), p]);
   const queues = [...byCategory.values()];
@@ -100,7 +100,7 @@ function table(groups: Record<string, GroupMetrics>): string {
   return lines.join('\n');
 }
 
-export async function runEval(options: EvalOptions): Promise<void> {
+async function runEval(options: EvalOptions): Promise<void> {
   let prompts: EvalPrompt[] = await loadPromptSet(options.prompts);
   if (options.category !== undefined) prompts = prompts.filter((p) => p.category === options.category);
   // A limited run takes prompts round-robin across categories, so a quick subset

@@ -9,7 +9,7 @@ import { readManifest } from '../../src/model/manifest.js';
 import type { RgbImage } from '../../src/types.js';
 import { PROMPT_CATEGORIES } from '../shapes/prompts.js';
 
-export const EVAL_WORLDS = ['shapes', 'objects', 'objects-mini'] as const;
+const EVAL_WORLDS = ['shapes', 'objects', 'objects-mini'] as const;
 export type EvalWorldName = (typeof EVAL_WORLDS)[number];
 
 export interface EvalJudge {

@@ -9,7 +9,7 @@ import { TesseraError } from '../../src/errors.js';
 
 const require = createRequire(import.meta.url);
 
-export interface IconSet {
+interface IconSet {
   width: number;
   height: number;
   icons: Record<string, { body: string; width?: number; height?: number }>;
@@ -26,7 +26,7 @@ interface EmojibaseEntry {
 let iconCache: IconSet | undefined;
 
 /** The Fluent Emoji Flat icon set (3 000+ SVG bodies on a 32x32 viewBox). */
-export function iconSet(): IconSet {
+function iconSet(): IconSet {
   if (iconCache === undefined) {
     try {
       iconCache = require('@iconify-json/fluent-emoji-flat/icons.json') as IconSet;

@@ -21,7 +21,7 @@ export interface ParsedImage {
 }
 
 /** Above this template error an object is not recognised as any concept (scribbles, blends of two). */
-export const MAX_TEMPLATE_ERROR = 45;
+const MAX_TEMPLATE_ERROR = 45;
 
 /** relation(a, b) as the judge reads it (eval/world/check.ts): at least half a small object along the axis, dominating the other. */
 export function judgeRelation(world: World, a: { x: number; y: number }, b: { x: number; y: number }, relation: Relation): boolean {

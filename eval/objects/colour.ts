@@ -14,7 +14,7 @@ export function rgbToHsl([r, g, b]: Rgb): [number, number, number] {
   return [h, s, l];
 }
 
-export function hslToRgb([h, s, l]: [number, number, number]): [number, number, number] {
+function hslToRgb([h, s, l]: [number, number, number]): [number, number, number] {
   const c = (1 - Math.abs(2 * l - 1)) * s;
   const x = c * (1 - Math.abs(((h / 60) % 2) - 1));
   const m = l - c / 2;
@@ -26,7 +26,7 @@ export function hex(rgb: readonly number[]): string {
   return '#' + rgb.map((v) => v.toString(16).padStart(2, '0')).join('');
 }
 
-export function parseHex(text: string): Rgb | null {
+function parseHex(text: string): Rgb | null {
   const m = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(text);
   if (m === null) return null;
   const h = m[1].length === 3 ? m[1].split('').map((c) => c + c).join('') : m[1];

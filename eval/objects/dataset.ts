@@ -15,7 +15,7 @@ export interface DatasetOptions extends DatasetOptionsBase {
 }
 
 /** What the Python trainers read besides the shards: vocabulary, concept surface forms (CLIP's concept swaps), palettes. */
-export function datasetMeta(world: World): Record<string, unknown> {
+function datasetMeta(world: World): Record<string, unknown> {
   return {
     format: 'tessera-objects',
     world: world.name,

@@ -9,9 +9,9 @@ export type ObjectsPromptCategory = (typeof OBJECTS_PROMPT_CATEGORIES)[number];
 export type ObjectsEvalPrompt = FrozenPrompt<ObjectsPromptCategory, Spec>;
 
 /** The prompt set's own seed; changing it changes the frozen eval/objects-prompts.json. */
-export const OBJECTS_PROMPT_SET_SEED = 20240316;
+const OBJECTS_PROMPT_SET_SEED = 20240316;
 /** Prompts per category: 6 x 90 = 540 for the full world, 6 x 30 for the CPU-sized one. */
-export const OBJECTS_PROMPTS_PER_CATEGORY: Record<World['name'], number> = { objects: 90, 'objects-mini': 30 };
+const OBJECTS_PROMPTS_PER_CATEGORY: Record<World['name'], number> = { objects: 90, 'objects-mini': 30 };
 export const OBJECTS_PROMPT_FILES: Record<World['name'], string> = { objects: 'eval/objects-prompts.json', 'objects-mini': 'eval/objects-mini-prompts.json' };
 
 const CATEGORY_OPTIONS: Record<ObjectsPromptCategory, SceneOptions> = {
@@ -20,7 +20,7 @@ const CATEGORY_OPTIONS: Record<ObjectsPromptCategory, SceneOptions> = {
 };
 
 /** A pure function of (world, OBJECTS_PROMPT_SET_SEED): the committed file is its output. */
-export function makeObjectsPromptSet(world: World, perCategory: number = OBJECTS_PROMPTS_PER_CATEGORY[world.name]): ObjectsEvalPrompt[] {
+function makeObjectsPromptSet(world: World, perCategory: number = OBJECTS_PROMPTS_PER_CATEGORY[world.name]): ObjectsEvalPrompt[] {
   return makeFrozenPromptSet(OBJECTS_PROMPT_CATEGORIES, OBJECTS_PROMPT_SET_SEED, perCategory, (category, seed) => sampleScene(world, seed, CATEGORY_OPTIONS[category]));
 }
 

@@ -6,7 +6,7 @@ import { hex, recolourBody } from './colour.js';
 import { BACKGROUNDS, conceptOf, halfExtents, type Concept, type ColorName, type Scene, type SizeName, type World } from './world.js';
 
 /** The drawing's body in the requested colour (colourable concepts only). */
-export function conceptBody(concept: Concept, color: ColorName | undefined): string {
+function conceptBody(concept: Concept, color: ColorName | undefined): string {
   const body = iconBody(concept.icon);
   if (concept.colour === null || color === undefined) return body;
   return recolourBody(body, concept.colour.hue, concept.colour.natural, color);

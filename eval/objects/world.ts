@@ -103,7 +103,7 @@ export const MINI_CONCEPTS = [
   'car', 'bicycle', 'airplane', 'sailboat', 'house', 'umbrella', 'balloon', 'heart', 'book', 'soccer ball', 'guitar', 'anchor',
 ];
 
-export function conceptsPath(): string {
+function conceptsPath(): string {
   return fileURLToPath(new URL('./concepts.json', import.meta.url));
 }
 

@@ -24,7 +24,7 @@ export const SHAPE_WORDS: Record<ShapeName, readonly (readonly [string, string])
   ring: [['ring', 'rings'], ['donut', 'donuts'], ['hoop', 'hoops']],
 };
 
-export const CAPTION_RULES: CaptionRules<ObjectGroup> = {
+const CAPTION_RULES: CaptionRules<ObjectGroup> = {
   maxWords: MAX_CAPTION_WORDS,
   singleTemplates: SINGLE_TEMPLATES,
   relationPhrases: RELATION_PHRASES,

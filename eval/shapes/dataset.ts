@@ -7,7 +7,7 @@ import { splitScene } from './generate.js';
 import { renderScene } from './render.js';
 import { BACKGROUNDS, COLORS, HELD_OUT_PAIRS, IMAGE_SIZE, RELATIONS, SHAPES, SIZES } from './world.js';
 
-export const DATASET_FORMAT_VERSION = 1;
+const DATASET_FORMAT_VERSION = 1;
 
 export type DatasetOptions = DatasetOptionsBase;
 

@@ -15,7 +15,7 @@ import {
 export type { JudgeInput } from '../world/vision.js';
 
 /** Components smaller than this are anti-aliasing fringes or noise, not objects. */
-export const MIN_COMPONENT_PIXELS = 20;
+const MIN_COMPONENT_PIXELS = 20;
 /** A pixel this far (RGB distance) from the background is foreground. */
 const FOREGROUND_DISTANCE = 48;
 

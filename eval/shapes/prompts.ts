@@ -7,7 +7,7 @@ export const PROMPT_CATEGORIES = ['single', 'relation', 'count', 'background', '
 export type PromptCategory = (typeof PROMPT_CATEGORIES)[number];
 export type EvalPrompt = FrozenPrompt<PromptCategory, Spec>;
 
-export const PROMPTS_PER_CATEGORY = 70;
+const PROMPTS_PER_CATEGORY = 70;
 /** The prompt set's own seed; changing it changes the frozen eval/prompts.json. */
 export const PROMPT_SET_SEED = 20210105;
 

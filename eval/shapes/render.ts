@@ -16,7 +16,7 @@ function polygon(points: [number, number][], fill: string): string {
  * Proportions are chosen so shapes differ in silhouette even at 18 px (ring hole,
  * thin cross arms, narrow diamond, deep star notches).
  */
-export function shapeSvg(shape: ShapeName, cx: number, cy: number, size: number, fill: string): string {
+function shapeSvg(shape: ShapeName, cx: number, cy: number, size: number, fill: string): string {
   const r = size / 2;
   switch (shape) {
     case 'circle':

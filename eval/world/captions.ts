@@ -79,7 +79,7 @@ function fill(template: string, values: Record<string, string>): string {
 }
 
 /** One caption of `spec`, drawn from the templates and synonyms. */
-export function captionOf<Group extends CaptionGroup>(rng: Rng, rules: CaptionRules<Group>, spec: WorldSpec<Group>): string {
+function captionOf<Group extends CaptionGroup>(rng: Rng, rules: CaptionRules<Group>, spec: WorldSpec<Group>): string {
   for (let attempt = 0; ; attempt++) {
     let text: string;
     if (spec.kind === 'relation') {

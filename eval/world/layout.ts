@@ -74,7 +74,7 @@ export function checkHeldOutMode(mode: unknown): void {
 }
 
 /** A relation's axis offset is at least this many times the orthogonal offset. */
-export const RELATION_DOMINANCE = 2;
+const RELATION_DOMINANCE = 2;
 
 /** An object's box: centre and half-extents, in pixels. */
 export interface Box { x: number; y: number; hw: number; hh: number }

@@ -6,9 +6,6 @@
 import type { Rng } from './prng.js';
 import { RELATIONS, type Relation, type SizeName, type WorldSpec } from './layout.js';
 
-/** The kinds every world has. */
-export type SharedNearMissKind = 'size' | 'count' | 'relation' | 'background';
-
 /** An item of `items` other than `not`. */
 export function other<T>(rng: Rng, items: readonly T[], not: T): T {
   for (;;) {
