@@ -12,11 +12,11 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { TesseraError } from '../src/errors.js';
 import { loadModel } from '../src/pipeline/loader.js';
-import type { ParsedImage } from '../src/objects/check.js';
-import { ObjectsJudge } from '../src/objects/judge.js';
-import { loadWorld, type Spec, type World } from '../src/objects/world.js';
+import type { ParsedImage } from '../eval/objects/check.js';
+import { ObjectsJudge } from '../eval/objects/judge.js';
+import { loadWorld, type Spec, type World } from '../eval/objects/world.js';
 import type { RgbImage } from '../src/types.js';
-import { readNpyUint8 } from '../src/shapes/npy.js';
+import { readNpyUint8 } from '../eval/world/npy.js';
 
 const { values } = parseArgs({
   options: { model: { type: 'string' }, data: { type: 'string', default: 'data/objects-heldout' }, limit: { type: 'string', default: '1000' }, gate: { type: 'string', default: '0.98' } },

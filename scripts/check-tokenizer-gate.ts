@@ -16,8 +16,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadModel } from '../src/pipeline/loader.js';
 import type { RgbImage } from '../src/types.js';
-import { Judge, type ParsedImage } from '../src/shapes/judge.js';
-import type { Spec } from '../src/shapes/world.js';
+import { Judge, type ParsedImage } from '../eval/shapes/judge.js';
+import type { Spec } from '../eval/shapes/world.js';
 
 const { values } = parseArgs({
   options: { model: { type: 'string' }, data: { type: 'string' }, limit: { type: 'string' } },

@@ -7,8 +7,8 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { TesseraError } from '../src/errors.js';
-import { writeDataset } from '../src/shapes/dataset.js';
-import { samplePage } from '../src/shapes/samples.js';
+import { writeDataset } from '../eval/shapes/dataset.js';
+import { samplePage } from '../eval/shapes/samples.js';
 
 const { values } = parseArgs({
   options: {

@@ -1,18 +1,18 @@
 /**
- * Writes src/objects/concepts.json, the objects world's concept table, from the emoji
- * catalogue (src/objects/catalog.ts): each drawing's visible box, the backgrounds it
+ * Writes eval/objects/concepts.json, the objects world's concept table, from the emoji
+ * catalogue (eval/objects/catalog.ts): each drawing's visible box, the backgrounds it
  * stays visible on, its colour attribute, its CLDR synonyms, and which candidates are
  * dropped as look-alikes of an earlier one (documented in the file).
- *   npx tsx scripts/make-objects-concepts.ts [--threshold 0.075] [--out src/objects/concepts.json]
+ *   npx tsx scripts/make-objects-concepts.ts [--threshold 0.075] [--out eval/objects/concepts.json]
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { catalogEntries, iconBody, pluralOf, synonymsOf } from '../src/objects/catalog.js';
-import { hueDistance, rgbToHsl } from '../src/objects/colour.js';
-import { BACKGROUNDS, BACKGROUND_NAMES, COLORS, COLOR_NAMES, type BackgroundName, type ColorName, type Concept, type ConceptFile } from '../src/objects/world.js';
+import { catalogEntries, iconBody, pluralOf, synonymsOf } from '../eval/objects/catalog.js';
+import { hueDistance, rgbToHsl } from '../eval/objects/colour.js';
+import { BACKGROUNDS, BACKGROUND_NAMES, COLORS, COLOR_NAMES, type BackgroundName, type ColorName, type Concept, type ConceptFile } from '../eval/objects/world.js';
 
-const { values } = parseArgs({ options: { threshold: { type: 'string', default: '0.05' }, out: { type: 'string', default: 'src/objects/concepts.json' } }, strict: true });
+const { values } = parseArgs({ options: { threshold: { type: 'string', default: '0.05' }, out: { type: 'string', default: 'eval/objects/concepts.json' } }, strict: true });
 
 /** Concepts that come in colours (the car, balloon, heart, ...): their main hue is recoloured. */
 const COLOURABLE = new Set(['car', 'balloon', 'heart', 't shirt', 'book', 'tulip', 'umbrella', 'gift', 'ribbon', 'backpack', 'dress', 'kite', 'crayon', 'bus', 'sailboat', 'shorts', 'mittens', 'gloves', 'scarf', 'bow']);

@@ -8,9 +8,9 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { TesseraError } from '../src/errors.js';
-import { writeObjectsDataset } from '../src/objects/dataset.js';
-import { samplePage } from '../src/objects/samples.js';
-import { loadWorld } from '../src/objects/world.js';
+import { writeObjectsDataset } from '../eval/objects/dataset.js';
+import { samplePage } from '../eval/objects/samples.js';
+import { loadWorld } from '../eval/objects/world.js';
 
 const { values } = parseArgs({
   options: {

@@ -3,8 +3,8 @@
  *   npx tsx scripts/make-objects-prompt-set.ts            # eval/objects-prompts.json and eval/objects-mini-prompts.json
  */
 import { writeFile } from 'node:fs/promises';
-import { OBJECTS_PROMPT_FILES, objectsPromptFile } from '../src/objects/prompts.js';
-import { loadWorld } from '../src/objects/world.js';
+import { OBJECTS_PROMPT_FILES, objectsPromptFile } from '../eval/objects/prompts.js';
+import { loadWorld } from '../eval/objects/world.js';
 
 for (const name of ['objects', 'objects-mini'] as const) {
   const body = objectsPromptFile(loadWorld(name));

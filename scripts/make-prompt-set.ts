@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { PROMPT_SET_SEED, makePromptSet } from '../src/eval/prompts.js';
+import { PROMPT_SET_SEED, makePromptSet } from '../eval/shapes/prompts.js';
 
 const { values } = parseArgs({ options: { out: { type: 'string', default: 'eval/prompts.json' } }, strict: true });
 const prompts = makePromptSet();

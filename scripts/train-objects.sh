@@ -57,7 +57,7 @@ package() {
   done
   /usr/bin/python3 scripts/train/build_package.py --ckpt checkpoints/objects --out "$PACKAGE" --name tessera-objects-v1 \
     --description "Tessera's objects model: everyday things from Fluent Emoji Flat art (MIT, Microsoft) named with CLDR annotations; see docs/objects.md."
-  cp src/objects/ATTRIBUTION.md "$PACKAGE/ATTRIBUTION.md"
+  cp eval/objects/ATTRIBUTION.md "$PACKAGE/ATTRIBUTION.md"
   /usr/bin/python3 - "$PACKAGE" <<'PYEOF'
 import sys
 sys.path.insert(0, "scripts/train")

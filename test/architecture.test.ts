@@ -23,9 +23,6 @@ const LAYERS: Record<string, number> = {
   cli: 5,
   batch: 5,
   server: 5,
-  eval: 5,
-  shapes: 5,
-  objects: 5,
   search: 5,
   queue: 5,
   footprint: 3,
@@ -45,6 +42,12 @@ const SRC = path.join(ROOT, 'src');
 // Imports name the compiled file (`../errors.js`); the layer table names sources.
 const layerOf = (file: string): string => path.relative(SRC, file).split(path.sep)[0].replace(/\.js$/, '.ts');
 
+/** The files `file` imports by relative path: static imports and re-exports, type-only ones included, and dynamic import(). */
+function relativeImports(file: string): string[] {
+  const source = readFileSync(file, 'utf8');
+  return [...source.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)].map((match) => path.resolve(path.dirname(file), match[1]));
+}
+
 describe('layers', () => {
   const files = sourceFiles(SRC);
 
@@ -56,16 +59,19 @@ describe('layers', () => {
   it('no module imports a layer above its own', () => {
     const uphill: string[] = [];
     for (const file of files) {
-      const source = readFileSync(file, 'utf8');
-      // Static imports and re-exports, type-only ones included, and dynamic import() of relative paths.
-      for (const match of source.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
-        const target = path.resolve(path.dirname(file), match[1]);
-        if (!target.startsWith(SRC)) continue;
+      for (const target of relativeImports(file)) {
+        if (!target.startsWith(SRC + path.sep)) continue;
         const from = layerOf(file);
         const to = layerOf(target);
         if ((LAYERS[to] ?? 99) > (LAYERS[from] ?? -1)) uphill.push(`${path.relative(SRC, file)} -> ${path.relative(SRC, target)}`);
       }
     }
     expect(uphill).toEqual([]);
+  });
+
+  it('the product imports nothing from outside src/ (the worlds, judges and eval harness live in eval/)', () => {
+    const outside = files.flatMap((file) => relativeImports(file).filter((target) => !target.startsWith(SRC + path.sep))
+      .map((target) => `${path.relative(SRC, file)} -> ${path.relative(ROOT, target)}`));
+    expect(outside).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-"""Objects-world scenes composited from the sprite atlas (src/objects/atlas.ts).
+"""Objects-world scenes composited from the sprite atlas (eval/objects/atlas.ts).
 
 A dataset written with `make-objects-dataset.ts --atlas` holds scenes-NNNNN.jsonl,
 meta.json, sprites.npy (uint8 [K, S, S, 4], RGBA, not premultiplied) and sprites.json

@@ -39,7 +39,7 @@ from data import load_shapes  # noqa: E402
 from wordpiece import build_vocab  # noqa: E402
 
 # Surface words per concept. meta.json lists the canonical shapes/colours/sizes/backgrounds/
-# relations; the synonyms below mirror src/shapes/captions.ts (SHAPE_WORDS, SIZE_WORDS,
+# relations; the synonyms below mirror eval/shapes/captions.ts (SHAPE_WORDS) and eval/world/captions.ts (SIZE_WORDS,
 # BACKGROUND_WORDS, RELATION_PHRASES) and are only used when the word is in the vocabulary.
 SHAPE_SYNONYMS = {
     "circle": [("circle", "circles"), ("ball", "balls"), ("disk", "disks")],

@@ -10,7 +10,7 @@ import { COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, readImageMetadata } from '../
 import { maskPng, testPicture } from '../helpers/images.js';
 import { copyTinyModel, tempDir, TINY_MODEL } from '../helpers/tiny.js';
 import sharp from 'sharp';
-import { renderScene } from '../../src/shapes/render.js';
+import { renderScene } from '../../eval/shapes/render.js';
 
 let stdout = '';
 let stderr = '';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runImagePromptEval } from '../../src/eval/image-prompts.js';
+import { runImagePromptEval } from '../../eval/harness/image-prompts.js';
 
 describe('image prompt proof script (shapes model, one scene)', () => {
   it('reports every figure, and an edit keeps the pixels outside its mask up to the VQ reconstruction', async () => {

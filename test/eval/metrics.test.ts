@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gapClosed, groupMetrics, outcomeOf, summarize, wilson, type JudgedCandidate } from '../../src/eval/metrics.js';
+import { gapClosed, groupMetrics, outcomeOf, summarize, wilson, type JudgedCandidate } from '../../eval/harness/metrics.js';
 
 function candidates(passes: boolean[]): JudgedCandidate[] {
   // Ranked best first: rank i+1 holds passes[i].

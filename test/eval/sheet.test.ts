@@ -1,9 +1,9 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { contactSheet } from '../../src/eval/sheet.js';
-import { makePromptSet } from '../../src/eval/prompts.js';
-import { splitScene } from '../../src/shapes/generate.js';
-import { renderScene } from '../../src/shapes/render.js';
+import { contactSheet } from '../../eval/harness/sheet.js';
+import { makePromptSet } from '../../eval/shapes/prompts.js';
+import { splitScene } from '../../eval/shapes/generate.js';
+import { renderScene } from '../../eval/shapes/render.js';
 import { readFile } from 'node:fs/promises';
 
 describe('eval prompt set and contact sheet', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isTesseraError } from '../../src/errors.js';
-import { evalWorld, worldOfModel, worldOfModelName } from '../../src/eval/worlds.js';
-import { OBJECTS_PROMPT_CATEGORIES } from '../../src/objects/prompts.js';
+import { evalWorld, worldOfModel, worldOfModelName } from '../../eval/harness/worlds.js';
+import { OBJECTS_PROMPT_CATEGORIES } from '../../eval/objects/prompts.js';
 
 describe('eval worlds', () => {
   it('follows the model package name', () => {

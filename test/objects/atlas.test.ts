@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { SPRITE_PAD, renderSprite, spriteCanvas } from '../../src/objects/atlas.js';
-import { splitScene } from '../../src/objects/generate.js';
-import { renderScene } from '../../src/objects/render.js';
-import { BACKGROUNDS, conceptOf, halfExtents, loadWorld } from '../../src/objects/world.js';
+import { SPRITE_PAD, renderSprite, spriteCanvas } from '../../eval/objects/atlas.js';
+import { splitScene } from '../../eval/objects/generate.js';
+import { renderScene } from '../../eval/objects/render.js';
+import { BACKGROUNDS, conceptOf, halfExtents, loadWorld } from '../../eval/objects/world.js';
 
 describe('sprite atlas', () => {
   it('composites scenes that match the renderer (what the GPU machine does in Python)', async () => {

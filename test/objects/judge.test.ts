@@ -1,13 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isTesseraError } from '../../src/errors.js';
-import { checkObjects, judgeRelation } from '../../src/objects/check.js';
-import { splitScene, type GeneratedScene } from '../../src/objects/generate.js';
-import { ObjectsJudge } from '../../src/objects/judge.js';
-import { nearMiss, nearMissKinds } from '../../src/objects/nearmiss.js';
-import { renderScene } from '../../src/objects/render.js';
-import { loadWorld, type World } from '../../src/objects/world.js';
-import { addNoise, gaussianBlur } from '../../src/shapes/degrade.js';
-import { createRng } from '../../src/shapes/prng.js';
+import { checkObjects, judgeRelation } from '../../eval/objects/check.js';
+import { splitScene, type GeneratedScene } from '../../eval/objects/generate.js';
+import { ObjectsJudge } from '../../eval/objects/judge.js';
+import { nearMiss, nearMissKinds } from '../../eval/objects/nearmiss.js';
+import { renderScene } from '../../eval/objects/render.js';
+import { loadWorld, type World } from '../../eval/objects/world.js';
+import { addNoise, gaussianBlur } from '../../eval/world/degrade.js';
+import { createRng } from '../../eval/world/prng.js';
 
 interface Fixture { world: World; judge: ObjectsJudge; scenes: GeneratedScene[]; images: Uint8Array[] }
 

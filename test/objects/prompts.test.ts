@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { OBJECTS_PROMPT_CATEGORIES, OBJECTS_PROMPT_FILES, objectsPromptFile, type ObjectsEvalPrompt } from '../../src/objects/prompts.js';
-import { isHeldOutColor, isHeldOutPair, loadWorld } from '../../src/objects/world.js';
+import { OBJECTS_PROMPT_CATEGORIES, OBJECTS_PROMPT_FILES, objectsPromptFile, type ObjectsEvalPrompt } from '../../eval/objects/prompts.js';
+import { isHeldOutColor, isHeldOutPair, loadWorld } from '../../eval/objects/world.js';
 
 describe.each(['objects', 'objects-mini'] as const)('frozen %s prompt set', (name) => {
   const world = loadWorld(name);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTesseraError } from '../../src/errors.js';
 import { runSearchCommand } from '../../src/search/cli.js';
 import { listFolderImages } from '../../src/search/folder.js';
-import { renderScene } from '../../src/shapes/render.js';
+import { renderScene } from '../../eval/shapes/render.js';
 
 let dir: string;
 

@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClipReranker } from '../../src/rerank/clip-reranker.js';
 import { SearchIndex } from '../../src/search/index.js';
-import { renderScene } from '../../src/shapes/render.js';
-import type { Scene } from '../../src/shapes/world.js';
+import { renderScene } from '../../eval/shapes/render.js';
+import type { Scene } from '../../eval/shapes/world.js';
 
 /**
  * Search with the shipped CLIP (models/default/clip) over images of the shapes world:

@@ -2,10 +2,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { writeDataset } from '../../src/shapes/dataset.js';
-import { npyHeader, readNpyUint8 } from '../../src/shapes/npy.js';
-import { splitScene } from '../../src/shapes/generate.js';
-import { renderScene } from '../../src/shapes/render.js';
+import { writeDataset } from '../../eval/shapes/dataset.js';
+import { npyHeader, readNpyUint8 } from '../../eval/world/npy.js';
+import { splitScene } from '../../eval/shapes/generate.js';
+import { renderScene } from '../../eval/shapes/render.js';
 
 describe('dataset writer', () => {
   it('writes .npy headers numpy accepts (64-byte aligned, v1.0)', () => {

@@ -1,10 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { addNoise, gaussianBlur } from '../../src/shapes/degrade.js';
-import { splitScene, type GeneratedScene } from '../../src/shapes/generate.js';
-import { Judge, checkParsed, judgeRelation } from '../../src/shapes/judge.js';
-import { nearMiss, nearMissKinds } from '../../src/shapes/nearmiss.js';
-import { createRng } from '../../src/shapes/prng.js';
-import { renderScene } from '../../src/shapes/render.js';
+import { addNoise, gaussianBlur } from '../../eval/world/degrade.js';
+import { splitScene, type GeneratedScene } from '../../eval/shapes/generate.js';
+import { Judge, checkParsed, judgeRelation } from '../../eval/shapes/judge.js';
+import { nearMiss, nearMissKinds } from '../../eval/shapes/nearmiss.js';
+import { createRng } from '../../eval/world/prng.js';
+import { renderScene } from '../../eval/shapes/render.js';
+import { IMAGE_SIZE } from '../../eval/shapes/world.js';
 import { isTesseraError } from '../../src/errors.js';
 
 const SCENES = 500;
@@ -54,7 +55,7 @@ describe('judge', () => {
     const rng = createRng(9);
     let pass = 0;
     for (let i = 0; i < SCENES; i++) {
-      const degraded = addNoise(gaussianBlur(images[i], 0.7), 8, rng);
+      const degraded = addNoise(gaussianBlur(images[i], 0.7, IMAGE_SIZE), 8, rng);
       if (judge.check(degraded, scenes[i].spec).pass) pass++;
     }
     console.log(`judge under blur+noise: ${pass}/${SCENES}`);

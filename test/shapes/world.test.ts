@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_CAPTION_WORDS, VOCABULARY, captionWords } from '../../src/shapes/captions.js';
-import { OBJECT_GAP, relationHolds, sampleScene, splitScene } from '../../src/shapes/generate.js';
-import { createRng, deriveSeed } from '../../src/shapes/prng.js';
-import { renderScene } from '../../src/shapes/render.js';
-import { BACKGROUNDS, COLORS, HELD_OUT_PAIRS, IMAGE_SIZE, SHAPES, SIZES, isHeldOut } from '../../src/shapes/world.js';
+import { MAX_CAPTION_WORDS, VOCABULARY, captionWords } from '../../eval/shapes/captions.js';
+import { OBJECT_GAP, relationHolds, sampleScene, splitScene } from '../../eval/shapes/generate.js';
+import { createRng, deriveSeed } from '../../eval/world/prng.js';
+import { renderScene } from '../../eval/shapes/render.js';
+import { BACKGROUNDS, COLORS, HELD_OUT_PAIRS, IMAGE_SIZE, SHAPES, SIZES, isHeldOut } from '../../eval/shapes/world.js';
 import { isTesseraError } from '../../src/errors.js';
 
 const train = Array.from({ length: 3000 }, (_, i) => splitScene('train', 1, i));
