@@ -23,14 +23,15 @@ import type { Device, Footprint, GenerationResult, ImagesUsage } from '../types.
 import { sumFootprints, type FootprintSettings } from '../footprint/report.js';
 import { sumUsage } from '../footprint/usage.js';
 import { ensureWritableDir } from '../util/fs.js';
-import { LocalExecutor, type BatchSink, type ExecutorFactory, type PlannedBatch, type QueueStatus } from './executor.js';
-import { lineError, planBatches, planTasks, runSettingsFor, type Task } from './plan.js';
+import type { BatchSink, ExecutorFactory, PlannedBatch, QueueStatus } from './executor.js';
+import { LocalExecutor } from './local-executor.js';
+import { lineError, planBatches, planTasks, runSettingsFor, type PlanOptions, type Task } from './plan.js';
 import { readPromptFile, type PromptProblem } from './prompts.js';
 import { claimFolder, commitPrompt, inspectRecord, refuseOutdated, writeManifest, type TaskStatus } from './records.js';
-import { clipIdentity, modelIdentity } from './settings.js';
+import { clipIdentity, modelIdentity } from '../pipeline/identity.js';
 import { crashHookFromEnv, Store, type CrashHook } from './store.js';
 
-export interface BatchOptions {
+export interface BatchOptions extends PlanOptions {
   /** Prompt file: .txt (one prompt a line) or .jsonl (one object a line). */
   prompts: string;
   out: string;
@@ -38,22 +39,6 @@ export interface BatchOptions {
   /** A CLIP folder used instead of the package's own (`--clip`); recorded in run.json. */
   clip?: string;
   device?: Device;
-  candidates?: number;
-  keep?: number;
-  /** Base seed; random on a folder's first run, then the one in run.json. */
-  seed?: number;
-  negativePrompt?: string;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  guidanceScale?: number;
-  rerank?: boolean;
-  /** Write a contact sheet per prompt (default true). */
-  grid?: boolean;
-  /** Stop at the first bad line or failed prompt instead of skipping it. */
-  strict?: boolean;
-  /** Reuse a folder made with other settings: outdated prompts are generated again. */
-  force?: boolean;
   /** Prompts per sampler batch (default 8). */
   batchPrompts?: number;
   /** Most candidates per sampler batch (default 256); a prompt with more runs alone. */

@@ -18,9 +18,7 @@
  * not replayed to a client that was disconnected (a Redis restart), polling always converges.
  */
 import { Queue } from 'bullmq';
-import type { BatchExecutor, BatchSink, ExecutorContext, ExecutorFactory, PlannedBatch, QueueStatus } from '../batch/executor.js';
-import type { Task } from '../batch/plan.js';
-import type { RenderedPrompt } from '../batch/records.js';
+import type { BatchExecutor, BatchSink, ExecutorContext, ExecutorFactory, PlannedBatch, QueueStatus, RenderedPrompt, Task } from '../batch/executor.js';
 import { isErrorCode, TesseraError } from '../errors.js';
 import { jsonFile, sha256 } from '../output/batch.js';
 import { parseQueueUrl, redisOptions } from './connection.js';

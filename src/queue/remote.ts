@@ -3,7 +3,7 @@
  * whichever `tessera worker` takes it (src/queue/generate.ts has the job's wire format).
  * The engine does not change: admission, jobs, SSE progress and previews, the OpenAI
  * endpoints and the result writer work as with the local child, through the Inference seam
- * (src/server/worker/inference.ts). Several API replicas can share one Redis: each owns
+ * (src/inference/inference.ts). Several API replicas can share one Redis: each owns
  * the requests it received.
  *
  * - Progress: the worker's `job.updateProgress`, received here through QueueEvents.
@@ -16,11 +16,11 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Job, Queue, QueueEvents } from 'bullmq';
-import { clipIdentity, modelIdentity } from '../batch/settings.js';
+import { clipIdentity, modelIdentity } from '../pipeline/identity.js';
 import { TesseraError } from '../errors.js';
 import type { ResolvedRequest } from '../pipeline/settings.js';
-import type { RunOptions } from '../server/worker/inference-worker.js';
-import type { Inference, InferenceFactory, RemoteQueueStatus } from '../server/worker/inference.js';
+import type { RunOptions } from '../inference/inference-worker.js';
+import type { Inference, InferenceFactory, RemoteQueueStatus } from '../inference/inference.js';
 import type { Device, GenerateRequest, GenerationResult } from '../types.js';
 import { errorOf } from './client.js';
 import { parseQueueUrl, redisOptions, type QueueConnection } from './connection.js';

@@ -1,7 +1,7 @@
 /**
  * `tessera worker`: consumes planned sampler batches from a BullMQ queue on Redis and runs
  * them with the same engine as `tessera serve` — an inference child process
- * (src/server/worker/) whose continuous batch shares steps between the jobs this worker
+ * (src/inference/) whose continuous batch shares steps between the jobs this worker
  * holds (`concurrency`), up to its own row budget (`maxRows`).
  *
  * Why a child: BullMQ renews a job's lock from the worker's event loop every
@@ -12,13 +12,13 @@
  */
 import os from 'node:os';
 import { Job, UnrecoverableError, Worker } from 'bullmq';
-import { clipIdentity, modelIdentity } from '../batch/settings.js';
+import { clipIdentity, modelIdentity } from '../pipeline/identity.js';
 import { httpErrorOf, isTesseraError, TesseraError } from '../errors.js';
 import { readManifest } from '../model/manifest.js';
 import { promptCost } from '../batch/executor.js';
 import { renderPrompt } from '../output/batch.js';
 import { resolveRequest } from '../pipeline/settings.js';
-import { InferenceWorker } from '../server/worker/inference-worker.js';
+import { InferenceWorker } from '../inference/inference-worker.js';
 import type { Device, GenerationResult } from '../types.js';
 import { parseQueueUrl, redisOptions } from './connection.js';
 import { checkJobData, encodeFiles, queueNameOf, type BatchJobData, type BatchJobResult, type EngineIdentity } from './jobs.js';

@@ -13,7 +13,7 @@ import { runBatch, type BatchOptions } from '../../src/batch/runner.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { queueExecutor } from '../../src/queue/client.js';
 import { redisOptions, parseQueueUrl } from '../../src/queue/connection.js';
-import { modelIdentity } from '../../src/batch/settings.js';
+import { modelIdentity } from '../../src/pipeline/identity.js';
 import { queueNameOf } from '../../src/queue/jobs.js';
 import { comparableSnapshot, ROOT, snapshotDiff, tempDir, TINY_MODEL, writeText } from '../batch/helpers.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';

@@ -1,14 +1,14 @@
 /** `tessera batch prompts.txt --out DIR`: the command-line face of the batch runner. */
-import { numberFlag, parseCommandLine, samplingFromFlags, SAMPLING_FLAGS } from '../cli/args.js';
-import { ProgressBar } from '../cli/progress.js';
-import { footprintFromFlags, FOOTPRINT_FLAGS, FOOTPRINT_USAGE } from '../cli/footprint-flags.js';
+import { numberFlag, parseCommandLine, samplingFromFlags, SAMPLING_FLAGS } from './args.js';
+import { ProgressBar } from './progress.js';
+import { footprintFromFlags, FOOTPRINT_FLAGS, FOOTPRINT_USAGE } from './footprint-flags.js';
 import { footprintJson, formatFootprint } from '../footprint/report.js';
 import { readForecast } from '../carbon/forecast.js';
-import { checkMaxIntensity, formatCarbonReport, type CarbonOptions } from './carbon.js';
+import { checkMaxIntensity, formatCarbonReport, type CarbonOptions } from '../batch/carbon.js';
 import { TesseraError } from '../errors.js';
 import { checkDevice } from '../model/runtime.js';
 import type { Device } from '../types.js';
-import { runBatch, type BatchProgress, type BatchSummary } from './runner.js';
+import { runBatch, type BatchProgress, type BatchSummary } from '../batch/runner.js';
 
 export const BATCH_USAGE = `Usage: tessera batch <prompts.txt|prompts.jsonl> --out DIR [options]
 

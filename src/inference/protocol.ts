@@ -1,7 +1,7 @@
 /** Messages between the HTTP process and its inference child (advanced IPC serialization: typed arrays pass as-is). */
-import type { ResolvedRequest } from '../../pipeline/settings.js';
-import type { FootprintSettings } from '../../footprint/report.js';
-import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../types.js';
+import type { ResolvedRequest } from '../pipeline/settings.js';
+import type { FootprintSettings } from '../footprint/report.js';
+import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../types.js';
 
 export interface WorkerConfig {
   model: string;

@@ -1,11 +1,11 @@
 /** `tessera serve`: build the app, listen (127.0.0.1 by default), shut down gracefully on SIGTERM/SIGINT. */
 import type { FastifyInstance } from 'fastify';
 import { TesseraError, isTesseraError } from '../errors.js';
-import { numberFlag, parseCommandLine } from '../cli/args.js';
-import { footprintFromFlags, FOOTPRINT_FLAGS, FOOTPRINT_USAGE } from '../cli/footprint-flags.js';
+import { numberFlag, parseCommandLine } from './args.js';
+import { footprintFromFlags, FOOTPRINT_FLAGS, FOOTPRINT_USAGE } from './footprint-flags.js';
 import { checkDevice } from '../model/runtime.js';
 import type { Device } from '../types.js';
-import { build } from './app.js';
+import { build } from '../server/app.js';
 
 export const SERVE_USAGE = `Usage: tessera serve [options]
 

@@ -9,12 +9,12 @@
  * decode, rerank, result). ORT yields to the event loop around each run, so 'generate'
  * and 'cancel' messages land within one step.
  */
-import { TesseraError, isTesseraError } from '../../errors.js';
-import { finishRuns, type GenerationRun } from '../../pipeline/run.js';
-import { Tessera } from '../../pipeline/tessera.js';
-import type { ResolvedRequest } from '../../pipeline/settings.js';
-import type { GenerateRequest, GenerationResult } from '../../types.js';
-import { ContinuousBatch, rowsFor, type FinishedGroup, type GroupProgress } from '../../sampler/continuous.js';
+import { TesseraError, isTesseraError } from '../errors.js';
+import { finishRuns, type GenerationRun } from '../pipeline/run.js';
+import { Tessera } from '../pipeline/tessera.js';
+import type { ResolvedRequest } from '../pipeline/settings.js';
+import type { GenerateRequest, GenerationResult } from '../types.js';
+import { ContinuousBatch, rowsFor, type FinishedGroup, type GroupProgress } from '../sampler/continuous.js';
 import { readChildConfig, type ChildConfig, type ChildMessage, type ParentMessage } from './protocol.js';
 
 function send(message: ChildMessage): void {

@@ -1,12 +1,12 @@
 /** `tessera worker --queue redis://…`: the command-line face of the queue worker. */
-import { numberFlag, parseCommandLine } from '../cli/args.js';
+import { numberFlag, parseCommandLine } from './args.js';
 import { TesseraError } from '../errors.js';
 import { checkDevice } from '../model/runtime.js';
 import type { Device } from '../types.js';
-import { parseQueueUrl } from './connection.js';
-import { queueSettingsFromFlags } from './settings.js';
-import { serveWorkerMetrics } from './metrics.js';
-import { QueueWorker } from './worker.js';
+import { parseQueueUrl } from '../queue/connection.js';
+import { queueSettingsFromFlags } from '../queue/settings.js';
+import { serveWorkerMetrics } from '../queue/metrics.js';
+import { QueueWorker } from '../queue/worker.js';
 
 export const WORKER_USAGE = `Usage: tessera worker --queue redis://HOST:PORT[/DB] [options]
 

@@ -9,11 +9,11 @@ import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { TesseraError, type ErrorCode } from '../../errors.js';
-import type { ResolvedRequest } from '../../pipeline/settings.js';
-import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../../types.js';
+import { TesseraError, type ErrorCode } from '../errors.js';
+import type { ResolvedRequest } from '../pipeline/settings.js';
+import type { Device, GenerateRequest, GenerationEvent, GenerationResult } from '../types.js';
 import { redactPaths } from './redact.js';
-import type { FootprintSettings } from '../../footprint/report.js';
+import type { FootprintSettings } from '../footprint/report.js';
 import { WORKER_CONFIG_ENV, type ChildMessage, type ParentMessage, type WorkerConfig } from './protocol.js';
 
 const here = fileURLToPath(import.meta.url);

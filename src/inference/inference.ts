@@ -4,8 +4,8 @@
  * `tessera serve --queue`).
  */
 import type { EventEmitter } from 'node:events';
-import type { ResolvedRequest } from '../../pipeline/settings.js';
-import type { Device, GenerateRequest, GenerationResult } from '../../types.js';
+import type { ResolvedRequest } from '../pipeline/settings.js';
+import type { Device, GenerateRequest, GenerationResult } from '../types.js';
 import type { RunOptions } from './inference-worker.js';
 
 export interface Inference extends EventEmitter {
