@@ -5,8 +5,7 @@ import { TokenDecoder } from '../decoder/token-decoder.js';
 import { TesseraError } from '../errors.js';
 import type { Device } from '../types.js';
 import { checkClipDir, ClipReranker } from '../rerank/clip-reranker.js';
-import { DecoderOnlyGenerator } from '../generator/decoder-only/generator.js';
-import { EncoderDecoderGenerator } from '../generator/encoder-decoder/generator.js';
+import { architectureOf } from '../generator/architectures.js';
 import type { ImageTokenGenerator } from '../generator/generator.js';
 import { BatchSampler } from '../sampler/sampler.js';
 import { TextTokenizer } from '../text/tokenizer.js';
@@ -51,7 +50,7 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
   if (options.verify !== false) await verifyPackageFiles(dir, manifest);
   const file = (relative: string) => path.join(dir, relative);
   const tokenizer = TextTokenizer.fromFile(file(manifest.text.tokenizer), manifest);
-  const generator = await loadGenerator(manifest, file, device);
+  const generator = await architectureOf(manifest).load(manifest, file, device);
   const decoderSession = await createSession(file(manifest.decoder), device);
   const encoderFile = manifest.encoder;
   const loadEncoder = encoderFile === null ? null : () => createSession(file(encoderFile), device);
@@ -76,22 +75,4 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
     decoder: new TokenDecoder(manifest, decoderSession, loadEncoder),
     reranker,
   };
-}
-
-/** The generator implementation named by `manifest.architecture` (the one place that dispatches on it). */
-async function loadGenerator(manifest: ModelManifest, file: (relative: string) => string, device: Device): Promise<ImageTokenGenerator> {
-  switch (manifest.architecture) {
-    case 'decoder-only': {
-      // The first session tells whether the device works; the rest load after it.
-      const prefill = await createSession(file(manifest.generator.prefill), device);
-      const step = await createSession(file(manifest.generator.step), device);
-      return new DecoderOnlyGenerator(manifest, prefill, step);
-    }
-    case 'encoder-decoder': {
-      const textEncoder = await createSession(file(manifest.encoderDecoder?.textEncoder ?? ''), device);
-      const prefill = await createSession(file(manifest.generator.prefill), device);
-      const step = await createSession(file(manifest.generator.step), device);
-      return new EncoderDecoderGenerator(manifest, textEncoder, prefill, step);
-    }
-  }
 }

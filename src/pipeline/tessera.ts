@@ -62,7 +62,7 @@ export class Tessera {
     const cost = this.modelCost();
     if (cost === null) return null;
     const guidance = p.resolved.settings.guidanceScale !== 1;
-    return generationFlops(cost, this.model.manifest, {
+    return generationFlops(cost, {
       candidates: p.sequences.length,
       guidance,
       prefillRows: guidance ? 2 : 1,
