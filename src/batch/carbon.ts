@@ -10,7 +10,7 @@
 import { TesseraError } from '../errors.js';
 import { calibrate, estimateItem, type Calibration } from '../carbon/estimate.js';
 import { meanIntensity, type Forecast } from '../carbon/forecast.js';
-import { planCarbonAware, renderPlan, type Plan, type PlannedItem, type WorkItem } from '../carbon/plan.js';
+import { gramsOf, immediateGrams, planCarbonAware, renderPlan, type Plan, type PlannedItem, type WorkItem } from '../carbon/plan.js';
 import { DEFAULT_WATTS_PER_CORE } from '../footprint/energy.js';
 import type { Tessera } from '../pipeline/tessera.js';
 import type { GenerationResult } from '../types.js';
@@ -48,8 +48,6 @@ export interface CarbonReport {
   /** Prompt indices left undone because no stretch under the threshold holds their batch. */
   unplanned: number[];
 }
-
-const J_PER_KWH = 3.6e6;
 
 /** Checks the options the CLI turns into CarbonOptions; coded errors name the flag. */
 export function checkMaxIntensity(value: number | undefined): number {
@@ -113,22 +111,11 @@ export function carbonReport(
   const rows = ran.map((r) => {
     const energyJ = r.results.reduce((sum, x) => sum + (x.footprint?.energyJoules ?? 0), 0);
     const intensity = meanIntensity(forecast, r.start, r.end);
-    return { id: r.id, start: r.start, end: r.end, energyJ, intensity, gramsCO2e: intensity === null ? null : (energyJ / J_PER_KWH) * intensity };
+    return { id: r.id, start: r.start, end: r.end, energyJ, intensity, gramsCO2e: intensity === null ? null : gramsOf(energyJ, intensity) };
   });
   const measuredGrams = rows.every((r) => r.gramsCO2e !== null) ? rows.reduce((s, r) => s + r.gramsCO2e!, 0) : null;
-  let immediateGrams: number | null = 0;
-  let t = plan.start;
-  for (const r of rows) {
-    const duration = r.end - r.start;
-    const intensity = meanIntensity(forecast, t, t + duration);
-    if (intensity === null) {
-      immediateGrams = null;
-      break;
-    }
-    immediateGrams += (r.energyJ / J_PER_KWH) * intensity;
-    t += duration;
-  }
-  return { plan, planText: renderPlan(plan), calibration, ran: rows, measuredGrams, immediateGrams, unplanned };
+  const immediate = immediateGrams(forecast, plan.start, rows.map((r) => ({ durationMs: r.end - r.start, energyJ: r.energyJ })));
+  return { plan, planText: renderPlan(plan), calibration, ran: rows, measuredGrams, immediateGrams: immediate, unplanned };
 }
 
 function grams(g: number): string {

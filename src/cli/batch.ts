@@ -6,9 +6,8 @@ import { footprintJson, formatFootprint } from '../footprint/report.js';
 import { readForecast } from '../carbon/forecast.js';
 import { checkMaxIntensity, formatCarbonReport, type CarbonOptions } from '../batch/carbon.js';
 import { TesseraError } from '../errors.js';
-import { checkDevice } from '../model/runtime.js';
-import type { Device } from '../types.js';
 import { runBatch, type BatchProgress, type BatchSummary } from '../batch/runner.js';
+import { deviceFromFlag, queueClientFromFlags, QUEUE_CLIENT_FLAGS, QUEUE_RETRY_USAGE } from './shared-flags.js';
 
 export const BATCH_USAGE = `Usage: tessera batch <prompts.txt|prompts.jsonl> --out DIR [options]
 
@@ -40,8 +39,7 @@ Options (defaults come from the model's manifest):
   --queue URL          run the planned batches on "tessera worker"s through Redis
                        (redis://HOST:PORT[/DB]): one job per batch, same folder, same bytes
                        as a local run (docs/queue.md); the model loads here for planning only
-  --attempts N         with --queue: runs per job, transient failures included (default 3)
-  --backoff-ms N       with --queue: first retry delay, doubled each retry (default 1000)
+${QUEUE_RETRY_USAGE}
   --strict             stop at the first bad line or failed prompt instead of skipping it
   --force              reuse a folder made with other settings (outdated prompts are
                        generated again)
@@ -75,9 +73,7 @@ const OPTIONS = {
   'dry-run': { type: 'boolean' },
   strict: { type: 'boolean' },
   force: { type: 'boolean' },
-  queue: { type: 'string' },
-  attempts: { type: 'string' },
-  'backoff-ms': { type: 'string' },
+  ...QUEUE_CLIENT_FLAGS,
 } as const;
 
 function formatDuration(ms: number): string {
@@ -102,8 +98,7 @@ export async function runBatchCommand(argv: string[]): Promise<number> {
   }
   if (values.out === undefined) throw new TesseraError('TESSERA_ERR_OPTION', '--out DIR is required: the folder to write the images to', { param: 'out' });
   if (values.grid && values['no-grid']) throw new TesseraError('TESSERA_ERR_OPTION', '--grid and --no-grid contradict each other', { param: 'grid' });
-  const device = values.device ?? 'cpu';
-  checkDevice(device);
+  const device = deviceFromFlag(values.device);
 
   const tty = process.stderr.isTTY === true;
   const quiet = values.quiet === true || values.json === true;
@@ -130,14 +125,9 @@ export async function runBatchCommand(argv: string[]): Promise<number> {
     process.stderr.write(`tessera: ${message}\n`);
   };
 
-  if (values.queue === undefined && (values.attempts !== undefined || values['backoff-ms'] !== undefined)) {
-    throw new TesseraError('TESSERA_ERR_OPTION', `--${values.attempts !== undefined ? 'attempts' : 'backoff-ms'} needs --queue (it sets how queue jobs are retried)`, { param: 'queue' });
-  }
+  const queue = queueClientFromFlags(values);
   // Loaded only with --queue: BullMQ stays out of local runs.
-  const executor =
-    values.queue === undefined
-      ? undefined
-      : (await import('../queue/client.js')).queueExecutor({ queue: values.queue, ...(await import('../queue/settings.js')).queueSettingsFromFlags(values, ['attempts', 'backoff-ms']) });
+  const executor = queue === undefined ? undefined : (await import('../queue/client.js')).queueExecutor({ queue: queue.queue, ...queue.settings });
   const carbon = carbonFromFlags(values, tty);
   let footprint = footprintFromFlags(values);
   // The forecast is also the grid signal of the footprints, unless one was given.
@@ -152,7 +142,7 @@ export async function runBatchCommand(argv: string[]): Promise<number> {
     out: values.out,
     model: values.model,
     clip: values.clip,
-    device: device as Device,
+    device,
     ...samplingFromFlags(values),
     grid: !values['no-grid'],
     batchPrompts: numberFlag('batch-prompts', values['batch-prompts']),

@@ -1,12 +1,11 @@
 /** `tessera worker --queue redis://…`: the command-line face of the queue worker. */
 import { numberFlag, parseCommandLine } from './args.js';
 import { TesseraError } from '../errors.js';
-import { checkDevice } from '../model/runtime.js';
-import type { Device } from '../types.js';
 import { parseQueueUrl } from '../queue/connection.js';
 import { queueSettingsFromFlags } from '../queue/settings.js';
 import { serveWorkerMetrics } from '../queue/metrics.js';
 import { QueueWorker } from '../queue/worker.js';
+import { deviceFromFlag, stepRowsFromFlags, STEP_ROWS_FLAGS, STEP_ROWS_USAGE } from './shared-flags.js';
 
 export const WORKER_USAGE = `Usage: tessera worker --queue redis://HOST:PORT[/DB] [options]
 
@@ -22,7 +21,7 @@ Options:
   --device NAME        cpu, cuda or webgpu (default: cpu)
   --clip DIR           rank with this CLIP instead of the package's own (as tessera batch --clip)
   --concurrency N      jobs held at once; their rows share sampling steps (1-64, default 2)
-  --max-rows N         row budget of one shared step (default 512)
+${STEP_ROWS_USAGE}
   --name TEXT          this worker's name in logs and results (default host:pid)
   --lock-ms N          job lock duration, renewed every half (default 30000)
   --stalled-ms N       how often to look for jobs of dead workers (default 30000)
@@ -39,7 +38,7 @@ const OPTIONS = {
   device: { type: 'string' },
   clip: { type: 'string' },
   concurrency: { type: 'string' },
-  'max-rows': { type: 'string' },
+  ...STEP_ROWS_FLAGS,
   name: { type: 'string' },
   'lock-ms': { type: 'string' },
   'stalled-ms': { type: 'string' },
@@ -63,8 +62,7 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
   if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)) {
     throw new TesseraError('TESSERA_ERR_OPTION', `--metrics-port must be an integer from 0 to 65535, got ${JSON.stringify(values['metrics-port'])}`, { param: 'metrics-port' });
   }
-  const device = (values.device ?? 'cpu') as Device;
-  checkDevice(device);
+  const device = deviceFromFlag(values.device);
   const log = values.quiet ? () => {} : (message: string) => process.stderr.write(`tessera worker: ${message}\n`);
   const worker = await QueueWorker.start({
     queue: values.queue,
@@ -72,7 +70,7 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
     device,
     clip: values.clip,
     concurrency: numberFlag('concurrency', values.concurrency),
-    maxRows: numberFlag('max-rows', values['max-rows']),
+    maxRows: stepRowsFromFlags(values),
     name: values.name,
     ...queueSettingsFromFlags(values, ['lock-ms', 'stalled-ms', 'max-stalled']),
     onLog: log,

@@ -5,9 +5,6 @@ import { TesseraError } from '../errors.js';
  * cosine similarity is a plain dot product, the cheapest thing a flat scan can do.
  */
 
-/** Largest accepted deviation of a stored norm from 1 (float32 rounding of a normalised vector). */
-const NORM_TOLERANCE = 1e-3;
-
 /**
  * Returns `vector` scaled to unit length as a new Float32Array. A vector of the wrong
  * width, with a non-finite entry or of zero length cannot be ranked by cosine.
@@ -27,12 +24,6 @@ export function normalised(vector: ArrayLike<number>, dim: number, what = 'embed
   const out = new Float32Array(dim);
   for (let i = 0; i < dim; i++) out[i] = vector[i]! * scale;
   return out;
-}
-
-export function isUnitLength(vector: Float32Array): boolean {
-  let sum = 0;
-  for (let i = 0; i < vector.length; i++) sum += vector[i]! * vector[i]!;
-  return Math.abs(Math.sqrt(sum) - 1) <= NORM_TOLERANCE;
 }
 
 /**
