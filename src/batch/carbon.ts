@@ -15,6 +15,8 @@ import { DEFAULT_WATTS_PER_CORE } from '../footprint/energy.js';
 import type { Tessera } from '../pipeline/tessera.js';
 import type { GenerationResult } from '../types.js';
 import type { Task } from './plan.js';
+import type { PlannedBatch } from './executor.js';
+import { waitForStart } from '../carbon/wait.js';
 
 export interface CarbonOptions {
   forecast: Forecast;
@@ -134,4 +136,32 @@ export function formatCarbonReport(report: CarbonReport): string[] {
   }
   if (report.unplanned.length > 0) lines.push(`  ${report.unplanned.length} prompt(s) not run: no stretch of the forecast under the threshold holds their batch (re-run with a later forecast)`);
   return lines;
+}
+
+/**
+ * Runs the planned batches carbon-aware: plans them against the forecast, then each waits
+ * for its stretch under the threshold and runs through `run` (which returns its results);
+ * a dry run plans only. Returns the report of what ran.
+ */
+export async function runCarbonAware(
+  tessera: Tessera,
+  planned: readonly PlannedBatch[],
+  options: CarbonOptions,
+  run: (batch: PlannedBatch) => Promise<readonly GenerationResult[]>,
+): Promise<CarbonReport> {
+  const now = options.now ?? Date.now;
+  const { plan, calibration } = await planCarbonBatches(tessera, planned.map((b) => b.tasks), options);
+  // Work items are named batch-1, batch-2, ... in the order of the batches given to the planner.
+  const plannedOf = (item: { id: string }): PlannedBatch => planned[Number(item.id.slice('batch-'.length)) - 1];
+  const unplanned = plan.unscheduled.flatMap((item) => plannedOf(item).todo.map((t) => t.index));
+  const ran: { id: string; start: number; end: number; results: readonly GenerationResult[] }[] = [];
+  if (options.dryRun !== true) {
+    for (const item of plan.items) {
+      await waitForStart(item, { now, ...(options.sleep === undefined ? {} : { sleep: options.sleep }), ...(options.onTick === undefined ? {} : { onTick: options.onTick }) });
+      const start = now();
+      const results = await run(plannedOf(item));
+      ran.push({ id: item.id, start, end: now(), results });
+    }
+  }
+  return carbonReport(options.forecast, plan, calibration, ran, unplanned);
 }
