@@ -13,7 +13,7 @@ import type { GenerationResult } from '../types.js';
 import type { ClipIdentity, ModelIdentity } from '../pipeline/identity.js';
 import type { Task } from './plan.js';
 import type { RenderedPrompt } from './records.js';
-import type { RunSettings } from './settings.js';
+import type { RunSettings } from './run-settings.js';
 
 // What an executor receives and hands back, named from this one file (the queue implements the seam from here).
 export type { Task, RenderedPrompt };

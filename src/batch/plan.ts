@@ -15,7 +15,7 @@ import type { Device, GenerateRequest } from '../types.js';
 import { randomSeed } from '../sampler/rng.js';
 import { FILE_KEY_OF_PARAM, type LineImagePrompt, type PromptFile, type PromptOverrides, type PromptProblem } from './prompts.js';
 import type { ClipIdentity, ModelIdentity } from '../pipeline/identity.js';
-import { promptSeed, readRunSettings, settingsDifferences, type BatchDefaults, type RunSettings } from './settings.js';
+import { promptSeed, readRunSettings, settingsDifferences, type BatchDefaults, type RunSettings } from './run-settings.js';
 
 /** The batch options planning reads (the runner's BatchOptions carry them, among others). */
 export interface PlanOptions {

@@ -32,7 +32,7 @@ import { readPromptFile, type PromptProblem } from './prompts.js';
 import { RunRecorder, type BatchFailure, type BatchProgress } from './recorder.js';
 import { claimFolder, inspectRecord, refuseOutdated, writeManifest, type TaskStatus } from './records.js';
 import { BatchSearchIndex } from './search.js';
-import type { RunSettings } from './settings.js';
+import type { RunSettings } from './run-settings.js';
 import { crashHookFromEnv, Store, type CrashHook } from './store.js';
 
 export type { BatchFailure, BatchProgress };

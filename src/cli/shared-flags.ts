@@ -5,7 +5,7 @@
 import { TesseraError } from '../errors.js';
 import { DEFAULT_MAX_ROWS } from '../inference/protocol.js';
 import { checkDevice } from '../model/runtime.js';
-import { QUEUE_DEFAULTS, queueSettingsFromFlags, type QueueSettings } from '../queue/settings.js';
+import { QUEUE_DEFAULTS, queueSettingsFromFlags, type QueueSettings } from '../queue/recovery.js';
 import type { Device } from '../types.js';
 import { numberFlag } from './args.js';
 

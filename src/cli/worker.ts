@@ -2,7 +2,7 @@
 import { numberFlag, parseCommandLine } from './args.js';
 import { TesseraError } from '../errors.js';
 import { parseQueueUrl } from '../queue/connection.js';
-import { queueSettingsFromFlags } from '../queue/settings.js';
+import { queueSettingsFromFlags } from '../queue/recovery.js';
 import { serveWorkerMetrics } from '../queue/metrics.js';
 import { QueueWorker } from '../queue/worker.js';
 import { deviceFromFlag, stepRowsFromFlags, STEP_ROWS_FLAGS, STEP_ROWS_USAGE } from './shared-flags.js';

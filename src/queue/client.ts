@@ -23,7 +23,7 @@ import { isErrorCode, TesseraError } from '../errors.js';
 import { jsonFile, sha256 } from '../output/batch.js';
 import { parseQueueUrl, redisOptions } from './connection.js';
 import { BATCH_JOB_NAME, decodeFiles, jobIdOf, queueNameOf, requestOf, type BatchJobData, type BatchJobResult, type EngineIdentity } from './jobs.js';
-import { QUEUE_DEFAULTS } from './settings.js';
+import { QUEUE_DEFAULTS } from './recovery.js';
 
 export interface QueueClientOptions {
   /** redis://HOST:PORT[/DB] */

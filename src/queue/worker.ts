@@ -18,12 +18,12 @@ import { readManifest } from '../model/manifest.js';
 import { promptCost } from '../batch/executor.js';
 import { renderPrompt } from '../output/batch.js';
 import { resolveRequest } from '../pipeline/settings.js';
-import { InferenceWorker } from '../inference/inference-worker.js';
+import { InferenceChild } from '../inference/child-process.js';
 import type { Device, GenerationResult } from '../types.js';
 import { parseQueueUrl, redisOptions } from './connection.js';
 import { checkJobData, encodeFiles, queueNameOf, type BatchJobData, type BatchJobResult, type EngineIdentity } from './jobs.js';
-import { encodeEvent, encodeResult, GENERATE_JOB_NAME, stepThrottle, type GenerateJobData, type WireResult } from './generate.js';
-import { QUEUE_DEFAULTS, type QueueSettings } from './settings.js';
+import { encodeEvent, encodeResult, GENERATE_JOB_NAME, stepThrottle, type GenerateJobData, type WireResult } from './generate-job.js';
+import { QUEUE_DEFAULTS, type QueueSettings } from './recovery.js';
 
 export interface QueueWorkerOptions extends Partial<QueueSettings> {
   /** redis://HOST:PORT[/DB] */
@@ -68,7 +68,7 @@ export class QueueWorker {
 
   private constructor(
     private readonly bull: Worker,
-    private readonly inference: InferenceWorker,
+    private readonly inference: InferenceChild,
     queueName: string,
     name: string,
     private readonly log: (message: string) => void,
@@ -94,7 +94,7 @@ export class QueueWorker {
     const log = options.onLog ?? (() => {});
 
     // niceness 0: this process has nothing to protect but lock renewal, which is cheap and on time either way.
-    const inference = new InferenceWorker({ model: model.dir, device, clip: clip?.dir, maxRows: options.maxRows, niceness: 0 });
+    const inference = new InferenceChild({ model: model.dir, device, clip: clip?.dir, maxRows: options.maxRows, niceness: 0 });
     await inference.start();
     const queueName = queueNameOf(engine);
     let self: QueueWorker | null = null;

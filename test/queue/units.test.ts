@@ -6,7 +6,7 @@ import { resolveRequest } from '../../src/pipeline/settings.js';
 import { errorOf } from '../../src/queue/client.js';
 import { parseQueueUrl, redisOptions } from '../../src/queue/connection.js';
 import { checkJobData, jobIdOf, queueNameOf, requestOf, type BatchJobData } from '../../src/queue/jobs.js';
-import { QUEUE_DEFAULTS, queueSettingsFromFlags } from '../../src/queue/settings.js';
+import { QUEUE_DEFAULTS, queueSettingsFromFlags } from '../../src/queue/recovery.js';
 import { failureMessage } from '../../src/queue/worker.js';
 import { TesseraError } from '../../src/errors.js';
 import { cli, tempDir, TINY_MODEL, writeText } from '../batch/helpers.js';

@@ -22,7 +22,7 @@ const extension = path.extname(here);
 export const CHILD_MODULE = path.join(path.dirname(here), `child${extension}`);
 const CHILD_EXEC_ARGV = extension === '.ts' ? ['--import', 'tsx'] : [];
 
-export interface WorkerOptions {
+export interface ChildOptions {
   model: string;
   device: Device;
   /** CLIP folder used instead of the package's own. */
@@ -68,8 +68,8 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
-export class InferenceWorker extends EventEmitter {
-  readonly options: WorkerOptions;
+export class InferenceChild extends EventEmitter {
+  readonly options: ChildOptions;
   private child: ChildProcess | null = null;
   private readyPromise: Promise<void> | null = null;
   private pending = new Map<string, Pending>();
@@ -87,7 +87,7 @@ export class InferenceWorker extends EventEmitter {
   /** Why the parent killed the child, when it did (the in-flight requests' error says so). */
   private killReason: string | null = null;
 
-  constructor(options: WorkerOptions) {
+  constructor(options: ChildOptions) {
     super();
     this.options = options;
   }
