@@ -63,7 +63,7 @@ export function checkMaxIntensity(value: number | undefined): number {
 }
 
 /** Calibrates the estimate on a small warm-up generation of the first pending prompt (its FLOPs over its CPU time). */
-export async function warmUpCalibration(tessera: Tessera, first: Task, wattsPerCore: number): Promise<Calibration> {
+async function warmUpCalibration(tessera: Tessera, first: Task, wattsPerCore: number): Promise<Calibration> {
   const p = first.prepared;
   const sequences = p.sequences.slice(0, Math.min(4, p.sequences.length));
   const warm: typeof p = { ...p, sequences, resolved: { ...p.resolved, candidateIndices: p.resolved.candidateIndices.slice(0, sequences.length) } };
@@ -81,7 +81,7 @@ function label(batch: readonly Task[]): string {
 }
 
 /** One work item per sampler batch to run (a batch runs whole, so it is the unit of waiting). */
-export function workItems(tessera: Tessera, batches: readonly (readonly Task[])[], calibration: Calibration): WorkItem[] {
+function workItems(tessera: Tessera, batches: readonly (readonly Task[])[], calibration: Calibration): WorkItem[] {
   return batches.map((batch, k) => {
     const flops = batch.reduce((sum, t) => sum + (tessera.flopsOf(t.prepared, 0)?.total ?? 0), 0);
     return estimateItem(`batch-${k + 1}`, flops, calibration, label(batch));
@@ -89,7 +89,7 @@ export function workItems(tessera: Tessera, batches: readonly (readonly Task[])[
 }
 
 /** Plans the batches; the caller runs `plan.items` in order, calling `waitFor` before each. */
-export async function planCarbonBatches(
+async function planCarbonBatches(
   tessera: Tessera,
   batches: readonly (readonly Task[])[],
   options: CarbonOptions,
@@ -103,7 +103,7 @@ export async function planCarbonBatches(
 }
 
 /** Measured emissions of the batches that ran, and the same energies run back to back from the start. */
-export function carbonReport(
+function carbonReport(
   forecast: Forecast,
   plan: Plan,
   calibration: Calibration,

@@ -8,13 +8,13 @@ import type { Task } from './plan.js';
 import type { RenderedPrompt } from './records.js';
 
 /** Encodes one prompt's files and builds its record (timed as the prompt's encodeMs); writes nothing. */
-export async function renderTask(task: Task, result: GenerationResult): Promise<RenderedPrompt> {
+async function renderTask(task: Task, result: GenerationResult): Promise<RenderedPrompt> {
   const started = performance.now();
   const { files, record } = await renderPrompt(result, task);
   return { task, files, record, encodeMs: performance.now() - started, ...promptCost(result) };
 }
 
-export function batchTimingsOf(batch: PlannedBatch, timings: GenerationResult['timings']): PromptTimings['batch'] {
+function batchTimingsOf(batch: PlannedBatch, timings: GenerationResult['timings']): PromptTimings['batch'] {
   return { ...timings, prompts: batch.tasks.length, candidates: batch.tasks.reduce((sum, t) => sum + t.spec.candidates, 0) };
 }
 

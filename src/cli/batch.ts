@@ -9,7 +9,7 @@ import { TesseraError } from '../errors.js';
 import { runBatch, type BatchProgress, type BatchSummary } from '../batch/runner.js';
 import { deviceFromFlag, queueClientFromFlags, QUEUE_CLIENT_FLAGS, QUEUE_RETRY_USAGE } from './shared-flags.js';
 
-export const BATCH_USAGE = `Usage: tessera batch <prompts.txt|prompts.jsonl> --out DIR [options]
+const BATCH_USAGE = `Usage: tessera batch <prompts.txt|prompts.jsonl> --out DIR [options]
 
 Generates every prompt of a file into a resumable, self-describing folder: per prompt a
 grid of all candidates (ranked, with CLIP scores) and the kept images; manifest.jsonl
@@ -197,7 +197,7 @@ function carbonFromFlags(values: { 'carbon-signal'?: string; 'max-intensity'?: s
   return { forecast, maxIntensity, dryRun: values['dry-run'] === true, onTick };
 }
 
-export function formatSummary(s: BatchSummary): string {
+function formatSummary(s: BatchSummary): string {
   const complete = s.skipped + s.generated;
   const lines = [
     `${s.out}: ${complete}/${s.prompts} prompts complete (${s.generated} generated, ${s.skipped} already done), base seed ${s.seed}`,

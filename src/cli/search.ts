@@ -9,7 +9,7 @@ import { SearchIndex, type SearchResultPage } from '../search/index.js';
 import { parseSearchRequest } from '../search/params.js';
 import { embeddingSpace } from '../search/space.js';
 
-export const SEARCH_USAGE = `Usage: tessera search FOLDER (--query TEXT | --like ID) [options]
+const SEARCH_USAGE = `Usage: tessera search FOLDER (--query TEXT | --like ID) [options]
 
 Ranks the images of a batch output folder or a server data folder by meaning: by the
 CLIP similarity with TEXT, or with the image ID ("more like this", the image itself

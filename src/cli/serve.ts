@@ -6,7 +6,7 @@ import { footprintFromFlags, FOOTPRINT_FLAGS, FOOTPRINT_USAGE } from './footprin
 import { build } from '../server/app.js';
 import { deviceFromFlag, queueClientFromFlags, QUEUE_CLIENT_FLAGS, QUEUE_RETRY_USAGE, stepRowsFromFlags, STEP_ROWS_FLAGS, STEP_ROWS_USAGE } from './shared-flags.js';
 
-export const SERVE_USAGE = `Usage: tessera serve [options]
+const SERVE_USAGE = `Usage: tessera serve [options]
 
 Starts the HTTP API (OpenAI-compatible /v1/images/generations, async /v1/jobs, history)
 and the gallery page at /. Inference runs in a child process per model.

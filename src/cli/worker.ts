@@ -7,7 +7,7 @@ import { serveWorkerMetrics } from '../queue/metrics.js';
 import { QueueWorker } from '../queue/worker.js';
 import { deviceFromFlag, stepRowsFromFlags, STEP_ROWS_FLAGS, STEP_ROWS_USAGE } from './shared-flags.js';
 
-export const WORKER_USAGE = `Usage: tessera worker --queue redis://HOST:PORT[/DB] [options]
+const WORKER_USAGE = `Usage: tessera worker --queue redis://HOST:PORT[/DB] [options]
 
 Runs the planned sampler batches of "tessera batch --queue" from a BullMQ queue on Redis,
 with the same engine as "tessera serve": inference in a child process whose continuous

@@ -19,7 +19,7 @@ import { WORKER_CONFIG_ENV, type ChildMessage, type ParentMessage, type WorkerCo
 const here = fileURLToPath(import.meta.url);
 const extension = path.extname(here);
 /** The child module next to this one: child.ts under tsx/vitest, child.js from dist. */
-export const CHILD_MODULE = path.join(path.dirname(here), `child${extension}`);
+const CHILD_MODULE = path.join(path.dirname(here), `child${extension}`);
 const CHILD_EXEC_ARGV = extension === '.ts' ? ['--import', 'tsx'] : [];
 
 export interface ChildOptions {

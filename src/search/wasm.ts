@@ -34,7 +34,7 @@ export function uleb(n: number): number[] {
 }
 
 /** Signed LEB128 (i32.const's immediate): 64 must be 0xc0 0x00, not 0x40, which reads as -64. */
-export function sleb(n: number): number[] {
+function sleb(n: number): number[] {
   const out: number[] = [];
   for (;;) {
     const byte = n & 0x7f;
