@@ -6,6 +6,10 @@ import { ROOT } from './helpers/tiny.js';
 /**
  * The folder layout is the architecture (docs/architecture.md): every module imports only
  * from its own layer or the layers below it. Rank of each top-level entry of src/, low to high.
+ * The faces stand apart, one above the other: the inference child and search serve them;
+ * server and batch are the two ways work arrives; the queue carries either to remote
+ * workers (it implements batch's executor and the inference seam); src/cli/ is the one
+ * composition root, where every command's entry wires the layers below it.
  */
 const LAYERS: Record<string, number> = {
   'types.ts': 0,
@@ -19,15 +23,16 @@ const LAYERS: Record<string, number> = {
   rerank: 2,
   image: 2,
   output: 3,
-  pipeline: 4,
-  cli: 5,
-  batch: 5,
-  server: 5,
-  search: 5,
-  queue: 5,
   footprint: 3,
   carbon: 3,
-  'index.ts': 6,
+  pipeline: 4,
+  inference: 5,
+  search: 5,
+  server: 6,
+  batch: 6,
+  queue: 7,
+  cli: 8,
+  'index.ts': 9,
 };
 
 function sourceFiles(dir: string): string[] {
@@ -42,14 +47,63 @@ const SRC = path.join(ROOT, 'src');
 // Imports name the compiled file (`../errors.js`); the layer table names sources.
 const layerOf = (file: string): string => path.relative(SRC, file).split(path.sep)[0].replace(/\.js$/, '.ts');
 
-/** The files `file` imports by relative path: static imports and re-exports, type-only ones included, and dynamic import(). */
-function relativeImports(file: string): string[] {
-  const source = readFileSync(file, 'utf8');
-  return [...source.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)].map((match) => path.resolve(path.dirname(file), match[1]));
+/** Every relative import of `files` (static, re-exports, type-only, dynamic import()), as [from, to] files, inside src/ or not. */
+function importsOf(files: readonly string[]): [string, string][] {
+  const edges: [string, string][] = [];
+  for (const file of files) {
+    const source = readFileSync(file, 'utf8');
+    for (const match of source.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
+      edges.push([file, path.resolve(path.dirname(file), match[1]).replace(/\.js$/, '.ts')]);
+    }
+  }
+  return edges;
+}
+
+const insideSrc = (target: string): boolean => target.startsWith(SRC + path.sep);
+
+/** The strongly connected parts of more than one node (Tarjan), each sorted: the import circles. */
+function circles(edges: readonly [string, string][]): string[][] {
+  const next = new Map<string, string[]>();
+  for (const [from, to] of edges) {
+    if (from === to) continue;
+    next.set(from, [...(next.get(from) ?? []), to]);
+    if (!next.has(to)) next.set(to, []);
+  }
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const found: string[][] = [];
+  const visit = (node: string): void => {
+    index.set(node, index.size);
+    low.set(node, index.get(node)!);
+    stack.push(node);
+    onStack.add(node);
+    for (const to of next.get(node)!) {
+      if (!index.has(to)) {
+        visit(to);
+        low.set(node, Math.min(low.get(node)!, low.get(to)!));
+      } else if (onStack.has(to)) low.set(node, Math.min(low.get(node)!, index.get(to)!));
+    }
+    if (low.get(node) === index.get(node)) {
+      const part: string[] = [];
+      let top: string;
+      do {
+        top = stack.pop()!;
+        onStack.delete(top);
+        part.push(top);
+      } while (top !== node);
+      if (part.length > 1) found.push(part.sort());
+    }
+  };
+  for (const node of next.keys()) if (!index.has(node)) visit(node);
+  return found;
 }
 
 describe('layers', () => {
   const files = sourceFiles(SRC);
+  const allEdges = importsOf(files);
+  const edges = allEdges.filter(([, target]) => insideSrc(target));
 
   it('every top-level folder of src/ has a layer', () => {
     const unknown = [...new Set(files.map(layerOf))].filter((top) => LAYERS[top] === undefined);
@@ -57,21 +111,33 @@ describe('layers', () => {
   });
 
   it('no module imports a layer above its own', () => {
-    const uphill: string[] = [];
-    for (const file of files) {
-      for (const target of relativeImports(file)) {
-        if (!target.startsWith(SRC + path.sep)) continue;
-        const from = layerOf(file);
-        const to = layerOf(target);
-        if ((LAYERS[to] ?? 99) > (LAYERS[from] ?? -1)) uphill.push(`${path.relative(SRC, file)} -> ${path.relative(SRC, target)}`);
-      }
-    }
+    const uphill = edges
+      .filter(([file, target]) => (LAYERS[layerOf(target)] ?? 99) > (LAYERS[layerOf(file)] ?? -1))
+      .map(([file, target]) => `${path.relative(SRC, file)} -> ${path.relative(SRC, target)}`);
     expect(uphill).toEqual([]);
   });
 
   it('the product imports nothing from outside src/ (the worlds, judges and eval harness live in eval/)', () => {
-    const outside = files.flatMap((file) => relativeImports(file).filter((target) => !target.startsWith(SRC + path.sep))
-      .map((target) => `${path.relative(SRC, file)} -> ${path.relative(ROOT, target)}`));
+    const outside = allEdges.filter(([, target]) => !insideSrc(target)).map(([file, target]) => `${path.relative(SRC, file)} -> ${path.relative(ROOT, target)}`);
     expect(outside).toEqual([]);
+  });
+
+  it('no two folders of src/ import each other, directly or around a circle', () => {
+    expect(circles(edges.map(([file, target]) => [layerOf(file), layerOf(target)]))).toEqual([]);
+  });
+
+  it('no two files import each other, directly or around a circle', () => {
+    expect(circles(edges).map((part) => part.map((file) => path.relative(SRC, file)))).toEqual([]);
+  });
+
+  it('the queue reaches the batch runner only through its executor seam', () => {
+    const seam = path.join(SRC, 'batch', 'executor.ts');
+    const reached = edges.filter(([file, target]) => layerOf(file) === 'queue' && layerOf(target) === 'batch' && target !== seam);
+    expect(reached.map(([file, target]) => `${path.relative(SRC, file)} -> ${path.relative(SRC, target)}`)).toEqual([]);
+  });
+
+  it('finds the circles it is meant to find', () => {
+    expect(circles([['a', 'b'], ['b', 'c'], ['c', 'a'], ['c', 'd'], ['d', 'd']])).toEqual([['a', 'b', 'c']]);
+    expect(circles([['a', 'b'], ['b', 'c']])).toEqual([]);
   });
 });

@@ -10,11 +10,13 @@
 import { TesseraError } from '../errors.js';
 import { calibrate, estimateItem, type Calibration } from '../carbon/estimate.js';
 import { meanIntensity, type Forecast } from '../carbon/forecast.js';
-import { planCarbonAware, renderPlan, type Plan, type PlannedItem, type WorkItem } from '../carbon/plan.js';
+import { gramsOf, immediateGrams, planCarbonAware, renderPlan, type Plan, type PlannedItem, type WorkItem } from '../carbon/plan.js';
 import { DEFAULT_WATTS_PER_CORE } from '../footprint/energy.js';
 import type { Tessera } from '../pipeline/tessera.js';
 import type { GenerationResult } from '../types.js';
 import type { Task } from './plan.js';
+import type { PlannedBatch } from './executor.js';
+import { waitForStart } from '../carbon/wait.js';
 
 export interface CarbonOptions {
   forecast: Forecast;
@@ -49,8 +51,6 @@ export interface CarbonReport {
   unplanned: number[];
 }
 
-const J_PER_KWH = 3.6e6;
-
 /** Checks the options the CLI turns into CarbonOptions; coded errors name the flag. */
 export function checkMaxIntensity(value: number | undefined): number {
   if (value === undefined) {
@@ -63,7 +63,7 @@ export function checkMaxIntensity(value: number | undefined): number {
 }
 
 /** Calibrates the estimate on a small warm-up generation of the first pending prompt (its FLOPs over its CPU time). */
-export async function warmUpCalibration(tessera: Tessera, first: Task, wattsPerCore: number): Promise<Calibration> {
+async function warmUpCalibration(tessera: Tessera, first: Task, wattsPerCore: number): Promise<Calibration> {
   const p = first.prepared;
   const sequences = p.sequences.slice(0, Math.min(4, p.sequences.length));
   const warm: typeof p = { ...p, sequences, resolved: { ...p.resolved, candidateIndices: p.resolved.candidateIndices.slice(0, sequences.length) } };
@@ -81,7 +81,7 @@ function label(batch: readonly Task[]): string {
 }
 
 /** One work item per sampler batch to run (a batch runs whole, so it is the unit of waiting). */
-export function workItems(tessera: Tessera, batches: readonly (readonly Task[])[], calibration: Calibration): WorkItem[] {
+function workItems(tessera: Tessera, batches: readonly (readonly Task[])[], calibration: Calibration): WorkItem[] {
   return batches.map((batch, k) => {
     const flops = batch.reduce((sum, t) => sum + (tessera.flopsOf(t.prepared, 0)?.total ?? 0), 0);
     return estimateItem(`batch-${k + 1}`, flops, calibration, label(batch));
@@ -89,7 +89,7 @@ export function workItems(tessera: Tessera, batches: readonly (readonly Task[])[
 }
 
 /** Plans the batches; the caller runs `plan.items` in order, calling `waitFor` before each. */
-export async function planCarbonBatches(
+async function planCarbonBatches(
   tessera: Tessera,
   batches: readonly (readonly Task[])[],
   options: CarbonOptions,
@@ -103,7 +103,7 @@ export async function planCarbonBatches(
 }
 
 /** Measured emissions of the batches that ran, and the same energies run back to back from the start. */
-export function carbonReport(
+function carbonReport(
   forecast: Forecast,
   plan: Plan,
   calibration: Calibration,
@@ -113,22 +113,11 @@ export function carbonReport(
   const rows = ran.map((r) => {
     const energyJ = r.results.reduce((sum, x) => sum + (x.footprint?.energyJoules ?? 0), 0);
     const intensity = meanIntensity(forecast, r.start, r.end);
-    return { id: r.id, start: r.start, end: r.end, energyJ, intensity, gramsCO2e: intensity === null ? null : (energyJ / J_PER_KWH) * intensity };
+    return { id: r.id, start: r.start, end: r.end, energyJ, intensity, gramsCO2e: intensity === null ? null : gramsOf(energyJ, intensity) };
   });
   const measuredGrams = rows.every((r) => r.gramsCO2e !== null) ? rows.reduce((s, r) => s + r.gramsCO2e!, 0) : null;
-  let immediateGrams: number | null = 0;
-  let t = plan.start;
-  for (const r of rows) {
-    const duration = r.end - r.start;
-    const intensity = meanIntensity(forecast, t, t + duration);
-    if (intensity === null) {
-      immediateGrams = null;
-      break;
-    }
-    immediateGrams += (r.energyJ / J_PER_KWH) * intensity;
-    t += duration;
-  }
-  return { plan, planText: renderPlan(plan), calibration, ran: rows, measuredGrams, immediateGrams, unplanned };
+  const immediate = immediateGrams(forecast, plan.start, rows.map((r) => ({ durationMs: r.end - r.start, energyJ: r.energyJ })));
+  return { plan, planText: renderPlan(plan), calibration, ran: rows, measuredGrams, immediateGrams: immediate, unplanned };
 }
 
 function grams(g: number): string {
@@ -147,4 +136,32 @@ export function formatCarbonReport(report: CarbonReport): string[] {
   }
   if (report.unplanned.length > 0) lines.push(`  ${report.unplanned.length} prompt(s) not run: no stretch of the forecast under the threshold holds their batch (re-run with a later forecast)`);
   return lines;
+}
+
+/**
+ * Runs the planned batches carbon-aware: plans them against the forecast, then each waits
+ * for its stretch under the threshold and runs through `run` (which returns its results);
+ * a dry run plans only. Returns the report of what ran.
+ */
+export async function runCarbonAware(
+  tessera: Tessera,
+  planned: readonly PlannedBatch[],
+  options: CarbonOptions,
+  run: (batch: PlannedBatch) => Promise<readonly GenerationResult[]>,
+): Promise<CarbonReport> {
+  const now = options.now ?? Date.now;
+  const { plan, calibration } = await planCarbonBatches(tessera, planned.map((b) => b.tasks), options);
+  // Work items are named batch-1, batch-2, ... in the order of the batches given to the planner.
+  const plannedOf = (item: { id: string }): PlannedBatch => planned[Number(item.id.slice('batch-'.length)) - 1];
+  const unplanned = plan.unscheduled.flatMap((item) => plannedOf(item).todo.map((t) => t.index));
+  const ran: { id: string; start: number; end: number; results: readonly GenerationResult[] }[] = [];
+  if (options.dryRun !== true) {
+    for (const item of plan.items) {
+      await waitForStart(item, { now, ...(options.sleep === undefined ? {} : { sleep: options.sleep }), ...(options.onTick === undefined ? {} : { onTick: options.onTick }) });
+      const start = now();
+      const results = await run(plannedOf(item));
+      ran.push({ id: item.id, start, end: now(), results });
+    }
+  }
+  return carbonReport(options.forecast, plan, calibration, ran, unplanned);
 }

@@ -1,19 +1,24 @@
 /**
- * Who samples a run's planned batches. The runner plans, checks the folder and commits what
- * comes back; an executor turns each planned batch into rendered prompts. Two exist: the
- * local one below (this process's pipeline, batch after batch) and the queue's
- * (src/queue/client.ts: one BullMQ job per batch, run by `tessera worker`s anywhere). Both
- * sample a planned batch as one sampler batch, so the bytes do not depend on which ran it.
+ * Who samples a run's planned batches: the batch runner's seam. The runner plans, checks the
+ * folder and commits what comes back; an executor turns each planned batch into rendered
+ * prompts. Two exist: the local one (local-executor.ts: this process's pipeline, batch after
+ * batch) and the queue's (src/queue/client.ts: one BullMQ job per batch, run by `tessera
+ * worker`s anywhere). Both sample a planned batch as one sampler batch, so the bytes do not depend on which ran it.
  */
-import { isTesseraError, type TesseraError } from '../errors.js';
+import type { TesseraError } from '../errors.js';
 import { footprintJson } from '../footprint/report.js';
-import { renderPrompt, type PromptTimings } from '../output/batch.js';
+import type { PromptTimings } from '../output/batch.js';
 import type { Tessera } from '../pipeline/tessera.js';
 import type { GenerationResult } from '../types.js';
-import type { ModelIdentity, Task } from './plan.js';
+import type { ClipIdentity, ModelIdentity } from '../pipeline/identity.js';
+import type { Task } from './plan.js';
 import type { RenderedPrompt } from './records.js';
-import { keptEmbeddings } from './search.js';
-import type { ClipIdentity, RunSettings } from './settings.js';
+import type { RunSettings } from './run-settings.js';
+
+// What an executor receives and hands back, named from this one file (the queue implements the seam from here).
+export type { Task, RenderedPrompt };
+// The kept images' embeddings, which every executor sends back for the folder's search index.
+export { keptEmbeddings } from './search.js';
 
 /** A sampler batch of the plan: all its tasks run together; `todo` are those without a complete record. */
 export interface PlannedBatch {
@@ -77,47 +82,7 @@ export interface ExecutorContext {
 
 export type ExecutorFactory = (context: ExecutorContext) => Promise<BatchExecutor>;
 
-/** Encodes one prompt's files and builds its record (timed as the prompt's encodeMs); writes nothing. */
-export async function renderTask(task: Task, result: GenerationResult): Promise<RenderedPrompt> {
-  const started = performance.now();
-  const { files, record } = await renderPrompt(result, task);
-  return { task, files, record, encodeMs: performance.now() - started, ...promptCost(result), embeddings: keptEmbeddings(result) };
-}
-
 /** What a prompt cost, for its timings file (usage, footprint, the precision that ran). */
 export function promptCost(result: GenerationResult): Pick<RenderedPrompt, 'usage' | 'footprint' | 'precision'> {
   return { usage: result.usage ?? null, footprint: result.footprint === undefined ? null : footprintJson(result.footprint), precision: result.precision ?? null };
-}
-
-export function batchTimingsOf(batch: PlannedBatch, timings: GenerationResult['timings']): PromptTimings['batch'] {
-  return { ...timings, prompts: batch.tasks.length, candidates: batch.tasks.reduce((sum, t) => sum + t.spec.candidates, 0) };
-}
-
-/** This process's pipeline, one planned batch after another. */
-export class LocalExecutor implements BatchExecutor {
-  constructor(private readonly tessera: Tessera) {}
-
-  async execute(batches: readonly PlannedBatch[], sink: BatchSink): Promise<void> {
-    for (const batch of batches) {
-      let results: GenerationResult[];
-      try {
-        results = await this.tessera.generateMany(batch.tasks.map((t) => t.prepared));
-      } catch (error) {
-        if (!isTesseraError(error) || error.code === 'TESSERA_ERR_CANCELLED') throw error;
-        await sink.failed(batch, error);
-        continue;
-      }
-      // Encode the batch's prompts together (sharp works on its own threads).
-      const todo = new Set(batch.todo);
-      const todoResults = results.filter((_, i) => todo.has(batch.tasks[i]));
-      const rendered = await Promise.all(batch.todo.map((task, i) => renderTask(task, todoResults[i])));
-      await sink.done({ batch, rendered, timings: batchTimingsOf(batch, results[0].timings), results: todoResults });
-    }
-  }
-
-  status(): null {
-    return null;
-  }
-
-  async close(): Promise<void> {}
 }

@@ -9,12 +9,33 @@ import path from 'node:path';
 import { isTesseraError, TesseraError } from '../errors.js';
 import { imagePromptFromBytes } from '../pipeline/image-prompt.js';
 import { stemOf, type RecordSpec } from '../output/batch.js';
-import type { PreparedRequest, Tessera } from '../pipeline/tessera.js';
+import type { PreparedRequest } from '../pipeline/prepared.js';
+import type { Tessera } from '../pipeline/tessera.js';
 import type { Device, GenerateRequest } from '../types.js';
 import { randomSeed } from '../sampler/rng.js';
 import { FILE_KEY_OF_PARAM, type LineImagePrompt, type PromptFile, type PromptOverrides, type PromptProblem } from './prompts.js';
-import type { BatchOptions } from './runner.js';
-import { modelIdentity, promptSeed, type ClipIdentity, readRunSettings, settingsDifferences, type BatchDefaults, type RunSettings } from './settings.js';
+import type { ClipIdentity, ModelIdentity } from '../pipeline/identity.js';
+import { promptSeed, readRunSettings, settingsDifferences, type BatchDefaults, type RunSettings } from './run-settings.js';
+
+/** The batch options planning reads (the runner's BatchOptions carry them, among others). */
+export interface PlanOptions {
+  candidates?: number;
+  keep?: number;
+  /** Base seed; random on a folder's first run, then the one in run.json. */
+  seed?: number;
+  negativePrompt?: string;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  guidanceScale?: number;
+  rerank?: boolean;
+  /** Write a contact sheet per prompt (default true). */
+  grid?: boolean;
+  /** Stop at the first bad line instead of skipping it. */
+  strict?: boolean;
+  /** Reuse a folder made with other settings: outdated prompts are generated again. */
+  force?: boolean;
+}
 
 /** One prompt after its overrides and the model's defaults were applied. */
 export interface Task {
@@ -26,8 +47,6 @@ export interface Task {
   /** The request as the record stores it; a record with another spec is outdated. */
   spec: RecordSpec;
 }
-
-export type ModelIdentity = ReturnType<typeof modelIdentity>;
 
 /** Splits tasks into sampler batches: in file order, up to `prompts` prompts and `candidates` candidates each. */
 export function planBatches<T extends { spec: { candidates: number } }>(tasks: readonly T[], prompts: number, candidates: number): T[][] {
@@ -48,7 +67,7 @@ export function planBatches<T extends { spec: { candidates: number } }>(tasks: r
 }
 
 /** A prompt's request: its line's overrides over the flags (the model's defaults fill the rest). */
-function requestOf(prompt: string, o: PromptOverrides, options: BatchOptions, derivedSeed: number): GenerateRequest {
+function requestOf(prompt: string, o: PromptOverrides, options: PlanOptions, derivedSeed: number): GenerateRequest {
   return {
     prompt,
     negativePrompt: o.negativePrompt ?? options.negativePrompt,
@@ -69,7 +88,7 @@ export function lineError(file: string, problem: PromptProblem): TesseraError {
 }
 
 /** The settings this run makes the folder with; refuses a folder made with others unless --force. */
-export function runSettingsFor(options: BatchOptions, outDir: string, model: ModelIdentity, device: Device, clip: ClipIdentity | null = null): RunSettings {
+export function runSettingsFor(options: PlanOptions, outDir: string, model: ModelIdentity, device: Device, clip: ClipIdentity | null = null): RunSettings {
   let stored: RunSettings | null;
   try {
     stored = readRunSettings(outDir);
@@ -149,7 +168,7 @@ async function imageOf(tessera: Tessera, promptFile: string, line: LineImageProm
 export async function planTasks(
   tessera: Tessera,
   file: PromptFile,
-  options: BatchOptions,
+  options: PlanOptions,
   run: { settings: RunSettings; model: ModelIdentity; fileName: string },
   notice: (message: string) => void,
 ): Promise<{ tasks: Task[]; invalid: PromptProblem[] }> {

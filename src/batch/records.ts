@@ -21,7 +21,7 @@ import {
 import { writeFiles, type ResultFile } from '../output/writer.js';
 import type { Task } from './plan.js';
 import type { ImagesUsage, PrecisionReport } from '../types.js';
-import { RUN_FILE, type RunSettings } from './settings.js';
+import { RUN_FILE, type RunSettings } from './run-settings.js';
 import { removeTemporaries, type Store } from './store.js';
 
 export type TaskState = 'done' | 'missing' | 'outdated';

@@ -2,8 +2,11 @@
  * The batch runner behind `tessera batch`: a prompt file in, a resumable,
  * self-describing output folder out.
  *
- * The folder's layout (names, records, manifest.jsonl) is output/batch.ts; planning
- * (settings, prompts, sampler batches) is plan.ts; records and commits are records.ts.
+ * A run reads as plan, then execute, then record, each downhill: planning (settings,
+ * prompts, sampler batches) is plan.ts; an executor samples the planned batches
+ * (executor.ts: this process's pipeline or the queue's workers), carbon-aware when asked
+ * (carbon.ts); the recorder commits what comes back (recorder.ts, records.ts). The folder's
+ * layout (names, records, manifest.jsonl) is output/batch.ts.
  *
  * Crash safety: every file is written atomically (temporary, fsync, rename) and a
  * prompt counts as done only when its record is in place and every file it names has
@@ -11,26 +14,30 @@
  * same sampler batches as before (a batch with any prompt missing is run whole), so a
  * run killed at any moment and re-run ends with the same bytes as one never killed.
  */
-import { acquireFolderLock } from './lock.js';
-import { carbonReport, planCarbonBatches, type CarbonOptions, type CarbonReport } from './carbon.js';
-import { waitForStart } from '../carbon/wait.js';
-import { BatchSearchIndex } from './search.js';
-import { embeddingSpace } from '../search/space.js';
 import path from 'node:path';
 import { TesseraError } from '../errors.js';
-import { Tessera } from '../pipeline/tessera.js';
-import type { Device, Footprint, GenerationResult, ImagesUsage, PrecisionChoice, PrecisionReport } from '../types.js';
 import { sumFootprints, type FootprintSettings } from '../footprint/report.js';
 import { sumUsage } from '../footprint/usage.js';
+import { clipIdentity, modelIdentity, type ClipIdentity, type ModelIdentity } from '../pipeline/identity.js';
+import { Tessera } from '../pipeline/tessera.js';
+import { embeddingSpace } from '../search/space.js';
+import type { Device, Footprint, ImagesUsage, PrecisionChoice, PrecisionReport } from '../types.js';
 import { ensureWritableDir } from '../util/fs.js';
-import { LocalExecutor, type BatchSink, type ExecutorFactory, type PlannedBatch, type QueueStatus } from './executor.js';
-import { lineError, planBatches, planTasks, runSettingsFor, type Task } from './plan.js';
+import { runCarbonAware, type CarbonOptions, type CarbonReport } from './carbon.js';
+import type { BatchExecutor, ExecutorFactory, PlannedBatch, QueueStatus } from './executor.js';
+import { LocalExecutor } from './local-executor.js';
+import { acquireFolderLock } from './lock.js';
+import { lineError, planBatches, planTasks, runSettingsFor, type PlanOptions, type Task } from './plan.js';
 import { readPromptFile, type PromptProblem } from './prompts.js';
-import { claimFolder, commitPrompt, inspectRecord, refuseOutdated, writeManifest, type TaskStatus } from './records.js';
-import { clipIdentity, modelIdentity } from './settings.js';
+import { RunRecorder, type BatchFailure, type BatchProgress } from './recorder.js';
+import { claimFolder, inspectRecord, refuseOutdated, writeManifest, type TaskStatus } from './records.js';
+import { BatchSearchIndex } from './search.js';
+import type { RunSettings } from './run-settings.js';
 import { crashHookFromEnv, Store, type CrashHook } from './store.js';
 
-export interface BatchOptions {
+export type { BatchFailure, BatchProgress };
+
+export interface BatchOptions extends PlanOptions {
   /** Prompt file: .txt (one prompt a line) or .jsonl (one object a line). */
   prompts: string;
   out: string;
@@ -40,22 +47,6 @@ export interface BatchOptions {
   device?: Device;
   /** Which graphs the local pipeline runs (default auto; with an executor elsewhere, its workers decide). */
   precision?: PrecisionChoice;
-  candidates?: number;
-  keep?: number;
-  /** Base seed; random on a folder's first run, then the one in run.json. */
-  seed?: number;
-  negativePrompt?: string;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  guidanceScale?: number;
-  rerank?: boolean;
-  /** Write a contact sheet per prompt (default true). */
-  grid?: boolean;
-  /** Stop at the first bad line or failed prompt instead of skipping it. */
-  strict?: boolean;
-  /** Reuse a folder made with other settings: outdated prompts are generated again. */
-  force?: boolean;
   /** Prompts per sampler batch (default 8). */
   batchPrompts?: number;
   /** Most candidates per sampler batch (default 256); a prompt with more runs alone. */
@@ -74,31 +65,6 @@ export interface BatchOptions {
   onProgress?: (progress: BatchProgress) => void;
   /** Warnings and skipped lines, as they happen. */
   onNotice?: (message: string) => void;
-}
-
-export interface BatchProgress {
-  /** Prompts complete (including those found complete at the start). */
-  done: number;
-  total: number;
-  /** Prompts this run has to generate, and how many of them it finished. */
-  pending: number;
-  generated: number;
-  /** Candidate images sampled by this run. */
-  images: number;
-  elapsedMs: number;
-  imagesPerSecond: number;
-  /** Estimated time left; null before the first batch finished. */
-  etaMs: number | null;
-  /** With --queue: the queue's depth, workers, recoveries and per-worker throughput. */
-  queue?: QueueStatus;
-}
-
-export interface BatchFailure {
-  line: number;
-  index: number;
-  prompt: string;
-  code: string;
-  message: string;
 }
 
 export interface BatchSummary {
@@ -137,16 +103,86 @@ export interface BatchTestSeams {
   crash?: CrashHook;
 }
 
-async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {}): Promise<BatchSummary> {
-  const started = performance.now();
-  const notice = (message: string) => options.onNotice?.(message);
-  const batchPrompts = options.batchPrompts ?? 8;
-  const batchCandidates = options.batchCandidates ?? 256;
-  for (const [name, value] of [['batch-prompts', batchPrompts], ['batch-candidates', batchCandidates]] as const) {
+/** A run planned: the folder's settings, every prompt resolved, what is done, the batches to run. */
+interface RunPlan {
+  fileName: string;
+  outDir: string;
+  model: ModelIdentity;
+  clip: ClipIdentity | null;
+  settings: RunSettings;
+  tasks: Task[];
+  invalid: PromptProblem[];
+  /** What is already done (and the records of outdated prompts). */
+  states: Map<number, TaskStatus>;
+  /** Prompts this run generates. */
+  pending: Task[];
+  /** The sampler batches with a prompt to generate: a batch with any prompt not done runs whole. */
+  batches: PlannedBatch[];
+}
+
+/** --batch-prompts and --batch-candidates, checked. */
+function batchSizes(options: BatchOptions): { prompts: number; candidates: number } {
+  const prompts = options.batchPrompts ?? 8;
+  const candidates = options.batchCandidates ?? 256;
+  for (const [name, value] of [['batch-prompts', prompts], ['batch-candidates', candidates]] as const) {
     if (!Number.isInteger(value) || value < 1 || value > 4096) {
       throw new TesseraError('TESSERA_ERR_OPTION', `--${name} must be an integer from 1 to 4096, got ${JSON.stringify(value)}`, { param: name });
     }
   }
+  return { prompts, candidates };
+}
+
+/**
+ * Plans a run: resolves every prompt against the model (defaults, ranges, tokenizer),
+ * finds what is done, refuses outdated prompts unless --force, and lays out the sampler
+ * batches as an uninterrupted run would.
+ */
+async function planRun(
+  tessera: Tessera,
+  options: BatchOptions,
+  folder: Pick<RunPlan, 'fileName' | 'outDir' | 'model' | 'clip' | 'settings'> & { file: ReturnType<typeof readPromptFile> },
+  sizes: { prompts: number; candidates: number },
+  notice: (message: string) => void,
+): Promise<RunPlan> {
+  const { file, fileName, outDir, model, settings } = folder;
+  const { tasks, invalid } = await planTasks(tessera, file, options, { settings, model, fileName }, notice);
+  const states = new Map<number, TaskStatus>();
+  for (const task of tasks) states.set(task.index, inspectRecord(outDir, task));
+  refuseOutdated(outDir, tasks, states, options.force === true);
+  const isDone = (task: Task) => states.get(task.index)?.state === 'done';
+  const batches: PlannedBatch[] = planBatches(tasks, sizes.prompts, sizes.candidates)
+    .map((batch, index) => ({ index, tasks: batch, todo: batch.filter((t) => !isDone(t)) }))
+    .filter((batch) => batch.todo.length > 0);
+  return { ...folder, tasks, invalid, states, pending: tasks.filter((t) => !isDone(t)), batches };
+}
+
+/** Executes the planned batches (carbon-aware when asked), then closes the executor. */
+async function executeRun(
+  executor: BatchExecutor,
+  tessera: Tessera,
+  batches: readonly PlannedBatch[],
+  recorder: RunRecorder,
+  carbonOptions: CarbonOptions | undefined,
+): Promise<{ queue: QueueStatus | null; carbon: CarbonReport | null }> {
+  try {
+    let carbon: CarbonReport | null = null;
+    if (carbonOptions === undefined) await executor.execute(batches, recorder);
+    else {
+      carbon = await runCarbonAware(tessera, batches, carbonOptions, async (batch) => {
+        await executor.execute([batch], recorder);
+        return recorder.resultsOf.get(batch.index) ?? [];
+      });
+    }
+    return { queue: executor.status(), carbon };
+  } finally {
+    await executor.close();
+  }
+}
+
+async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {}): Promise<BatchSummary> {
+  const started = performance.now();
+  const notice = (message: string) => options.onNotice?.(message);
+  const sizes = batchSizes(options);
 
   // 1. Everything that can fail at once does, before the model loads or a file is written.
   const file = readPromptFile(options.prompts);
@@ -158,30 +194,24 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
   const clip = await clipIdentity(options.clip);
   const settings = runSettingsFor(options, outDir, model, device, clip);
 
-  // 2. Resolve every prompt against the model (defaults, ranges, tokenizer).
+  // 2. Plan: every prompt resolved against the model, what is done, the sampler batches.
   // With an executor elsewhere (the queue's workers) this process only plans: the CPU will do.
   const planDevice = options.executor === undefined ? device : 'cpu';
   // auto probes at a batch's rows: batch-prompts prompts of the flag's (or manifest's) candidates, within batch-candidates, doubled by guidance.
   const local = options.executor === undefined;
   const precisionRows = (m: Tessera['manifest']) =>
-    Math.min(batchPrompts * (options.candidates ?? m.sampling.candidates), batchCandidates) * ((options.guidanceScale ?? m.sampling.guidanceScale) !== 1 ? 2 : 1);
+    Math.min(sizes.prompts * (options.candidates ?? m.sampling.candidates), sizes.candidates) * ((options.guidanceScale ?? m.sampling.guidanceScale) !== 1 ? 2 : 1);
   const tessera =
     options.tessera ??
     (await Tessera.load({ model: model.dir, device: planDevice, rerank: settings.rerank, clip: options.clip, footprint: options.footprint, precision: local ? options.precision : 'fp32', precisionRows }));
   let search: BatchSearchIndex | null = null;
   try {
-    const { tasks, invalid } = await planTasks(tessera, file, options, { settings, model, fileName }, notice);
+    const plan = await planRun(tessera, options, { file, fileName, outDir, model, clip, settings }, sizes, notice);
 
-    // 3. What is already done; prompts whose record was made from other settings.
-    const states = new Map<number, TaskStatus>();
-    for (const task of tasks) states.set(task.index, inspectRecord(outDir, task));
-    refuseOutdated(outDir, tasks, states, options.force === true);
-
-    // 4. Who samples (the queue must answer before the folder is touched); then the folder is ours:
-    // settings first, leftovers of a killed run away.
+    // 3. Who samples (the queue must answer before the folder is touched); then the folder is ours:
+    // settings first, leftovers of a killed run away. A dry run only reads the folder and writes nothing.
     const executor = options.executor === undefined ? new LocalExecutor(tessera) : await options.executor({ tessera, settings, model, clip, notice });
     const store = new Store(outDir, seams.crash ?? crashHookFromEnv());
-    // A dry run only reads the folder (what is done) and writes nothing.
     const dryRun = options.carbon?.dryRun === true;
     try {
       if (!dryRun) await claimFolder(store, settings);
@@ -190,135 +220,57 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
       throw error;
     }
 
-    // 5. Generate, batch by batch; a batch with any prompt not done runs whole (same batches as an uninterrupted run).
-    const isDone = (task: Task) => states.get(task.index)?.state === 'done';
-    const pending = tasks.filter((t) => !isDone(t));
-    const skipped = tasks.length - pending.length;
-    const failed: BatchFailure[] = [];
-    let failedCandidates = 0;
-    let generated = 0;
-    let images = 0;
-    let files = 0;
-    let batchesRun = 0;
-    const footprints: Footprint[] = [];
-    const usages: ImagesUsage[] = [];
-    const generateStarted = performance.now();
-    const pendingCandidates = pending.reduce((sum, t) => sum + t.spec.candidates, 0);
-    const report = () => {
-      const elapsedMs = performance.now() - generateStarted;
-      const imagesPerSecond = images / Math.max(elapsedMs / 1000, 1e-9);
-      const left = pendingCandidates - images - failedCandidates;
-      const queue = executor.status();
-      options.onProgress?.({
-        done: skipped + generated,
-        total: tasks.length,
-        pending: pending.length,
-        generated,
-        images,
-        elapsedMs,
-        imagesPerSecond,
-        etaMs: images > 0 ? (left / imagesPerSecond) * 1000 : null,
-        ...(queue === null ? {} : { queue }),
-      });
-    };
-    report();
-    const planned: PlannedBatch[] = planBatches(tasks, batchPrompts, batchCandidates)
-      .map((batch, index) => ({ index, tasks: batch, todo: batch.filter((t) => !isDone(t)) }))
-      .filter((batch) => batch.todo.length > 0);
-    // The folder's search index, filled from the embeddings reranking computed (src/batch/search.ts).
+    // 4. Execute, and record what comes back: commits, the folder's search index (filled from the
+    // embeddings reranking computed, src/batch/search.ts), progress.
     const space = dryRun ? null : embeddingSpace(tessera.model.dir, tessera.manifest, options.clip === undefined ? null : path.resolve(options.clip));
     search = space === null ? null : new BatchSearchIndex(outDir, space);
-    /** Results of the batches run, by plan position (the carbon report weighs them by when they ran). */
-    const resultsOf = new Map<number, GenerationResult[]>();
-    const sink: BatchSink = {
-      done: async ({ batch, rendered, timings, results }) => {
-        batchesRun++;
-        resultsOf.set(batch.index, results ?? []);
-        // Written in file order (the batch's prompts were encoded together).
-        for (const [i, item] of rendered.entries()) {
-          const result = results?.[i];
-          if (result?.footprint !== undefined) footprints.push(result.footprint);
-          if (item.usage !== null) usages.push(item.usage);
-          const previous = states.get(item.task.index)?.record ?? null;
-          files += await commitPrompt(store, item, timings, previous);
-          // Embeddings come with every rendered prompt, local or from a queue's worker.
-          search?.add(item.record, item.embeddings, previous);
-          generated++;
-          images += item.task.spec.candidates;
-          report();
-        }
-      },
-      failed: async (batch, error) => {
-        if (options.strict) throw error;
-        for (const t of batch.todo) {
-          failedCandidates += t.spec.candidates;
-          failed.push({ line: t.line, index: t.index, prompt: t.spec.prompt, code: error.code, message: error.message });
-          notice(`${fileName}:${t.line}: failed: [${error.code}] ${error.message}`);
-        }
-        report();
-      },
-      tick: report,
-    };
-    let queue: QueueStatus | null;
-    let carbon: CarbonReport | null = null;
-    try {
-      if (options.carbon === undefined) {
-        await executor.execute(planned, sink);
-      } else {
-        // Carbon-aware: each batch waits for its planned stretch under the threshold (src/batch/carbon.ts).
-        const c = options.carbon;
-        const now = c.now ?? Date.now;
-        const { plan, calibration } = await planCarbonBatches(tessera, planned.map((b) => b.tasks), c);
-        // Work items are named batch-1, batch-2, ... in the order of the batches given to the planner.
-        const plannedOf = (item: { id: string }): PlannedBatch => planned[Number(item.id.slice('batch-'.length)) - 1];
-        const unplanned = plan.unscheduled.flatMap((item) => plannedOf(item).todo.map((t) => t.index));
-        const ran: { id: string; start: number; end: number; results: GenerationResult[] }[] = [];
-        if (c.dryRun !== true) {
-          for (const item of plan.items) {
-            await waitForStart(item, { now, ...(c.sleep === undefined ? {} : { sleep: c.sleep }), ...(c.onTick === undefined ? {} : { onTick: c.onTick }) });
-            const start = now();
-            const batch = plannedOf(item);
-            await executor.execute([batch], sink);
-            ran.push({ id: item.id, start, end: now(), results: resultsOf.get(batch.index) ?? [] });
-          }
-        }
-        carbon = carbonReport(c.forecast, plan, calibration, ran, unplanned);
-      }
-      queue = executor.status();
-    } finally {
-      await executor.close();
-    }
+    const recorder = new RunRecorder({
+      store,
+      states: plan.states,
+      tasks: plan.tasks,
+      pending: plan.pending,
+      search,
+      fileName,
+      strict: options.strict === true,
+      status: () => executor.status(),
+      onProgress: options.onProgress,
+      notice,
+    });
+    recorder.report();
+    const { queue, carbon } = await executeRun(executor, tessera, plan.batches, recorder, options.carbon);
 
-    // 6. The manifest, rebuilt from the records of the file's prompts, in file order.
+    // 5. The manifest, rebuilt from the records of the file's prompts, in file order.
     if (!dryRun) {
-      await writeManifest(store, tasks);
-      files++;
+      await writeManifest(store, plan.tasks);
+      recorder.files++;
     }
-
-    const elapsedMs = performance.now() - started;
-    return {
-      out: outDir,
-      prompts: tasks.length,
-      skipped,
-      generated,
-      invalid,
-      failed,
-      images,
-      files,
-      batches: batchesRun,
-      elapsedMs,
-      imagesPerSecond: images / Math.max((performance.now() - generateStarted) / 1000, 1e-9),
-      seed: settings.seed,
-      ...(queue === null ? {} : { queue }),
-      footprint: sumFootprints(footprints),
-      carbon,
-      usage: usages.length === 0 ? null : sumUsage(usages),
-      precision: local ? tessera.model.precision : null,
-    };
+    return summaryOf(plan, recorder, { elapsedMs: performance.now() - started, queue, carbon, precision: local ? tessera.model.precision : null });
   } finally {
     search?.close();
     if (options.tessera === undefined) await tessera.dispose();
   }
+}
+
+function summaryOf(plan: RunPlan, recorder: RunRecorder, end: { elapsedMs: number; queue: QueueStatus | null; carbon: CarbonReport | null; precision: PrecisionReport | null }): BatchSummary {
+  return {
+    out: plan.outDir,
+    prompts: plan.tasks.length,
+    skipped: plan.tasks.length - plan.pending.length,
+    generated: recorder.generated,
+    invalid: plan.invalid,
+    failed: recorder.failures,
+    images: recorder.images,
+    files: recorder.files,
+    batches: recorder.batchesRun,
+    elapsedMs: end.elapsedMs,
+    imagesPerSecond: recorder.imagesPerSecond,
+    seed: plan.settings.seed,
+    ...(end.queue === null ? {} : { queue: end.queue }),
+    footprint: sumFootprints(recorder.footprints),
+    carbon: end.carbon,
+    usage: recorder.usages.length === 0 ? null : sumUsage(recorder.usages),
+    precision: end.precision,
+  };
 }
 
 /**

@@ -52,6 +52,28 @@ export interface Plan {
 /** Joules per kWh. */
 const J_PER_KWH = 3.6e6;
 
+/** Grams of CO2e of `energyJ` joules drawn at `intensity` gCO2/kWh. */
+export function gramsOf(energyJ: number, intensity: number): number {
+  return (energyJ / J_PER_KWH) * intensity;
+}
+
+/**
+ * "Immediate grams": the emissions of work run back to back from `start`, whatever the
+ * intensity — what a carbon-aware plan (estimated work) and its report (measured work)
+ * compare against. Null when the run outlasts the forecast.
+ */
+export function immediateGrams(forecast: Forecast, start: number, work: readonly { durationMs: number; energyJ: number }[]): number | null {
+  let grams = 0;
+  let t = start;
+  for (const { durationMs, energyJ } of work) {
+    const intensity = meanIntensity(forecast, t, t + durationMs);
+    if (intensity === null) return null;
+    grams += gramsOf(energyJ, intensity);
+    t += durationMs;
+  }
+  return grams;
+}
+
 /** Stretches of consecutive periods (each starting where the last ended) at or under `max`. */
 export function greenWindows(forecast: Forecast, max: number): { from: number; to: number }[] {
   const windows: { from: number; to: number }[] = [];
@@ -99,23 +121,13 @@ export function planCarbonAware(forecast: Forecast, items: readonly WorkItem[], 
       end: begin + ms,
       waitS: (begin - cursor) / 1000,
       intensity,
-      gramsCO2e: (item.energyJ / J_PER_KWH) * intensity,
+      gramsCO2e: gramsOf(item.energyJ, intensity),
     });
     cursor = begin + ms;
   }
   // The comparison: the scheduled items back to back from the start.
-  let immediate: number | null = 0;
-  let t = start;
-  for (const item of items.filter((i) => !unscheduled.includes(i))) {
-    const ms = item.durationS * 1000;
-    const intensity = meanIntensity(forecast, t, t + ms);
-    if (intensity === null) {
-      immediate = null;
-      break;
-    }
-    immediate += (item.energyJ / J_PER_KWH) * intensity;
-    t += ms;
-  }
+  const scheduled = items.filter((i) => !unscheduled.includes(i));
+  const immediate = immediateGrams(forecast, start, scheduled.map((item) => ({ durationMs: item.durationS * 1000, energyJ: item.energyJ })));
   return {
     start,
     maxIntensity,

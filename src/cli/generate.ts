@@ -1,8 +1,8 @@
 import { TesseraError } from '../errors.js';
-import { checkDevice } from '../model/runtime.js';
+import { deviceFromFlag } from './shared-flags.js';
 import { writeCliResult, type WrittenImage } from '../output/cli.js';
 import { Tessera } from '../pipeline/tessera.js';
-import type { Device, GenerateRequest, GenerationResult, StageName } from '../types.js';
+import type { GenerateRequest, GenerationResult, StageName } from '../types.js';
 import type { ModelManifest } from '../model/manifest.js';
 import { ensureWritableDir } from '../util/fs.js';
 import { parseCommandLine, precisionFromFlags, PRECISION_USAGE, samplingFromFlags, SAMPLING_FLAGS } from './args.js';
@@ -92,14 +92,13 @@ export type GenerateFlagValues = Parameters<typeof samplingFromFlags>[0] & Param
  * writes the kept images with a summary. Shared by generate, complete, edit and vary.
  */
 export async function generateAndWrite(values: GenerateFlagValues, makeRequest: (tessera: Tessera) => GenerateRequest | Promise<GenerateRequest>): Promise<number> {
-  const device = values.device ?? 'cpu';
-  checkDevice(device);
+  const device = deviceFromFlag(values.device);
   const footprint = footprintFromFlags(values);
   const precision = precisionFromFlags(values);
   // auto probes at this request's rows: its candidates, doubled by guidance's unconditional twins.
   const sampling = samplingFromFlags(values);
   const precisionRows = (manifest: ModelManifest) => (sampling.candidates ?? manifest.sampling.candidates) * ((sampling.guidanceScale ?? manifest.sampling.guidanceScale) !== 1 ? 2 : 1);
-  const tessera = await Tessera.load({ model: values.model, device: device as Device, rerank: !values['no-rerank'], clip: values.clip, footprint, precision, precisionRows });
+  const tessera = await Tessera.load({ model: values.model, device, rerank: !values['no-rerank'], clip: values.clip, footprint, precision, precisionRows });
   try {
     // Validate everything (an image prompt's source is read and encoded too) before anything is created on disk.
     const prepared = await tessera.prepareRequest(await makeRequest(tessera));

@@ -15,7 +15,7 @@ const COMMON_OPTIONS = `Sampling and output options are those of tessera generat
 --model, --device, --precision, --json, --quiet). Inputs of any size or format sharp reads are resized and
 centre-cropped to the model's size (a warning says so); uploads are limited to 4 MiB.`;
 
-export const COMPLETE_USAGE = `Usage: tessera complete <image> "<prompt>" --keep-rows N [options]
+const COMPLETE_USAGE = `Usage: tessera complete <image> "<prompt>" --keep-rows N [options]
 
 Keeps the top N rows of the image's codes and samples the rest following the prompt
 (DALL·E's image completion).
@@ -24,7 +24,7 @@ Keeps the top N rows of the image's codes and samples the rest following the pro
 
 ${COMMON_OPTIONS}`;
 
-export const EDIT_USAGE = `Usage: tessera edit <image> --mask <mask.png> "<prompt>" [options]
+const EDIT_USAGE = `Usage: tessera edit <image> --mask <mask.png> "<prompt>" [options]
 
 Resamples the part of the image under the mask following the prompt; codes outside it are
 kept. The mask is a PNG the image's size whose fully transparent pixels mark what to change
@@ -34,7 +34,7 @@ kept. The mask is a PNG the image's size whose fully transparent pixels mark wha
 
 ${COMMON_OPTIONS}`;
 
-export const VARY_USAGE = `Usage: tessera vary <image> [options]
+const VARY_USAGE = `Usage: tessera vary <image> [options]
 
 Keeps a share of the image's codes (at positions drawn per candidate) and resamples the
 rest, with no text or with a caption; CLIP ranks candidates by likeness to the image.

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { isTesseraError, type ErrorCode } from '../errors.js';
 import { describeImage } from '../image/info.js';
-import { runBatchCommand } from '../batch/cli.js';
+import { runBatchCommand } from './batch.js';
 import { GENERATE_USAGE, runGenerate } from './generate.js';
 import { describePackage, isModelPackage } from './package-info.js';
 import { runComplete, runEdit, runVary } from './image-prompt.js';
@@ -33,11 +33,11 @@ const COMMANDS: Record<string, Command> = {
   edit: runEdit,
   vary: runVary,
   // Loaded on demand: the server's dependencies stay out of `generate` and `info`.
-  serve: async (argv) => (await import('../server/serve.js')).runServe(argv),
+  serve: async (argv) => (await import('./serve.js')).runServe(argv),
   batch: runBatchCommand,
   // Loaded on demand: BullMQ and ioredis stay out of the other commands.
-  worker: async (argv) => (await import('../queue/cli.js')).runWorkerCommand(argv),
-  search: async (argv) => (await import('../search/cli.js')).runSearchCommand(argv),
+  worker: async (argv) => (await import('./worker.js')).runWorkerCommand(argv),
+  search: async (argv) => (await import('./search.js')).runSearchCommand(argv),
   info: async (argv) => {
     if (argv.includes('--help') || argv.length !== 1) {
       process.stdout.write('Usage: tessera info <image.png | model-package-folder>\n');

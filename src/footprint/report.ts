@@ -64,7 +64,12 @@ export function sumFootprints(parts: readonly Footprint[]): Footprint | null {
   };
 }
 
-/** JSON for the API (`tessera_footprint`), batch records and the batch manifest. */
+/**
+ * JSON for the API (`tessera_footprint`), batch records and the batch manifest: snake_case,
+ * as the API's other fields, and stable (clients read it). The PNG's `tessera:footprint`
+ * chunk (src/image/metadata.ts) carries the Footprint object itself, camelCase: its bytes
+ * are pinned by the golden tests and read back by `tessera info`. docs/footprint.md has both.
+ */
 export function footprintJson(f: Footprint): Record<string, unknown> {
   const { flops } = f;
   return {
@@ -95,11 +100,6 @@ export function formatFootprint(f: Footprint): string {
     `${f.wallSeconds.toFixed(1)} s wall / ${f.cpuSeconds.toFixed(1)} s CPU, ${f.energyJoules.toFixed(1)} J (${f.energyNote}), ` +
     `${co2} CO2e at ${Math.round(f.gridGPerKWh)} gCO2/kWh (${f.gridSource})`
   );
-}
-
-/** tEXt entries for PNG metadata (keys as src/image/metadata.ts writes its others). */
-export function footprintPngText(f: Footprint): Record<string, string> {
-  return { 'tessera:footprint': JSON.stringify(footprintJson(f)) };
 }
 
 /**

@@ -4,11 +4,16 @@
  *
  * The samplers (src/sampler) own rows, guidance, logits processors and random streams;
  * they never see graph feed names, vocabulary offsets, text positions or cache layouts.
- * Everything architecture-specific lives behind this interface: today's decoder-only
- * graphs (src/generator/decoder-only) are its first implementation, and the loader picks
- * the implementation from `manifest.architecture`. Vocabulary in one word: an *image
+ * Everything architecture-specific lives behind this interface, its arithmetic included:
+ * the decoder-only graphs (src/generator/decoder-only) and the encoder-decoder ones
+ * (src/generator/encoder-decoder) implement it, each with the count of its own FLOPs, and
+ * src/generator/architectures.ts picks one from `manifest.architecture`. The KV slots both
+ * use are src/generator/kv-slots.ts. Vocabulary in one word: an *image
  * position* j is the index of an image token in the grid (0 .. imageTokens-1, row-major).
  */
+import type { ModelManifest } from '../model/manifest.js';
+import type { OnnxGraph } from '../model/onnx-graph.js';
+import type { Device } from '../types.js';
 
 /**
  * Next-token logits over the image vocabulary for a set of rows, as a view into the
@@ -81,6 +86,48 @@ export interface ImageTokenGenerator<Cache extends RowCache = RowCache> {
    * naive sampler, the benchmark's baseline and cross-check.
    */
   forwardFull?(prefixes: readonly (readonly number[])[], codes: readonly Int32Array[]): Promise<ImageLogits>;
+}
+
+/** Rows one generation ran through the generator's graphs. */
+export interface GeneratorWork {
+  /** Rows through the prefill graph (distinct text prefixes: two with guidance's unconditional text). */
+  prefillRows: number;
+  /** Rows of every decode step (candidates, and their unconditional twins under guidance). */
+  stepRows: number;
+}
+
+/** FLOPs (2 per multiply-add) of the generator's two phases. */
+export interface GeneratorFlops {
+  prefill: number;
+  decode: number;
+}
+
+/**
+ * An architecture's arithmetic, read once from its package's graphs: the footprint asks
+ * it for the FLOPs of what ran and knows nothing of text encoders, cache layouts or slots.
+ */
+export interface GeneratorCost {
+  flops(work: GeneratorWork): GeneratorFlops;
+}
+
+/** One architecture behind the seam: its generator, and the count of its cost. */
+/** A loaded generator and how to let its sessions go (a precision probe releases the one it did not keep). */
+export interface OpenedGenerator {
+  generator: ImageTokenGenerator;
+  release(): Promise<void>;
+}
+
+/** The prefill and step graphs to load (the package's own, or a precision variant's: same feeds, other files). */
+export interface GeneratorGraphs {
+  prefill: string;
+  step: string;
+}
+
+export interface GeneratorArchitecture {
+  /** Loads the generator on `graphs`; `file` resolves a path of the package. */
+  load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs): Promise<OpenedGenerator>;
+  /** Counts its phases from its graphs; `graph` reads one, by its path in the package. */
+  cost(manifest: ModelManifest, graph: (relative: string) => OnnxGraph): GeneratorCost;
 }
 
 export function emptyStats(): GeneratorStats {

@@ -5,15 +5,14 @@ import { TokenDecoder } from '../decoder/token-decoder.js';
 import { TesseraError } from '../errors.js';
 import type { Device } from '../types.js';
 import { checkClipDir, ClipReranker } from '../rerank/clip-reranker.js';
-import { DecoderOnlyGenerator } from '../generator/decoder-only/generator.js';
-import { EncoderDecoderGenerator } from '../generator/encoder-decoder/generator.js';
+import { architectureOf } from '../generator/architectures.js';
 import type { ImageTokenGenerator } from '../generator/generator.js';
 import { BatchSampler } from '../sampler/sampler.js';
 import { TextTokenizer } from '../text/tokenizer.js';
 import { readManifest, verifyPackageFiles, type ModelManifest } from '../model/manifest.js';
 import { checkDevice, createSession } from '../model/runtime.js';
 import { graphsFor, parsePrecision, type Precision, type PrecisionChoice, type PrecisionReport } from '../model/precision.js';
-import { selectPrecision, type OpenedGenerator, type ProbeOptions } from './precision.js';
+import { selectPrecision, type ProbeOptions } from './precision.js';
 
 /** The embedded default model package, shipped in the repository's models/ folder. */
 export const DEFAULT_MODEL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../models/default');
@@ -70,7 +69,7 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
     requested,
     rows,
     probe: options.probe,
-    open: (p: Precision) => loadGenerator(manifest, file, device, p),
+    open: (p: Precision) => architectureOf(manifest).load(manifest, file, device, graphsFor(manifest, p)),
   });
   const generator = opened.generator;
   const graphs = graphsFor(manifest, precision.precision);
@@ -99,30 +98,4 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
     reranker,
     precision,
   };
-}
-
-/**
- * The generator implementation named by `manifest.architecture` (the one place that
- * dispatches on it), on the prefill and step graphs of `precision` (a variant's graphs take
- * the same feeds as the fp32 ones, so only the files differ).
- */
-async function loadGenerator(manifest: ModelManifest, file: (relative: string) => string, device: Device, precision: Precision): Promise<OpenedGenerator> {
-  const graphs = graphsFor(manifest, precision);
-  switch (manifest.architecture) {
-    case 'decoder-only': {
-      // The first session tells whether the device works; the rest load after it.
-      const prefill = await createSession(file(graphs.prefill), device);
-      const step = await createSession(file(graphs.step), device);
-      return { generator: new DecoderOnlyGenerator(manifest, prefill, step), release: async () => void (await Promise.all([prefill.release(), step.release()])) };
-    }
-    case 'encoder-decoder': {
-      const textEncoder = await createSession(file(manifest.encoderDecoder?.textEncoder ?? ''), device);
-      const prefill = await createSession(file(graphs.prefill), device);
-      const step = await createSession(file(graphs.step), device);
-      return {
-        generator: new EncoderDecoderGenerator(manifest, textEncoder, prefill, step),
-        release: async () => void (await Promise.all([textEncoder.release(), prefill.release(), step.release()])),
-      };
-    }
-  }
 }

@@ -3,7 +3,7 @@
  * measurement): forced, no variant, cached, or measured now by timing one generator step of
  * each precision through the generator seam.
  */
-import type { ImageTokenGenerator } from '../generator/generator.js';
+import type { ImageTokenGenerator, OpenedGenerator } from '../generator/generator.js';
 import type { ModelManifest } from '../model/manifest.js';
 import {
   cacheDir,
@@ -37,11 +37,8 @@ export interface ProbeOptions {
   pairs?: number;
 }
 
-/** A generator with the sessions behind it (released when the probe's loser is dropped). */
-export interface OpenedGenerator {
-  generator: ImageTokenGenerator;
-  release(): Promise<void>;
-}
+// A generator with the sessions behind it (released when the probe's loser is dropped): the seam's own type.
+export type { OpenedGenerator };
 
 /** Rows one step of a run holds by default: the manifest's candidates, doubled by guidance's unconditional twins. */
 export function defaultRows(manifest: ModelManifest): number {

@@ -5,11 +5,25 @@
  * `Tessera.generateMany` (CLI, batch, eval: one BatchSampler batch) and the server's
  * inference child (ContinuousBatch, one run per request sharing steps with others).
  */
-import type { PreparedRequest, Tessera } from './tessera.js';
+import type { LoadedModel } from './loader.js';
+import type { PreparedRequest } from './prepared.js';
+import type { FootprintSettings } from '../footprint/report.js';
 import { rowsFor } from '../sampler/sampler.js';
 import { finishFootprint, partOf, shareOf, startFootprint } from '../footprint/report.js';
 import type { EnergySnapshot } from '../footprint/energy.js';
-import type { Footprint, GenerationEvent, GenerationResult, StageFlops, StageTimings } from '../types.js';
+import type { Footprint, GenerationEvent, GenerationResult, RgbImage, StageFlops, StageTimings } from '../types.js';
+
+/**
+ * What a run needs of the pipeline that drives it (Tessera implements it): the image
+ * decoder, previews, FLOPs and ranking. The run sits below the orchestrator, not beside it.
+ */
+export interface RunStages {
+  readonly model: Pick<LoadedModel, 'decoder'>;
+  readonly footprintSettings: FootprintSettings;
+  previewImages(codes: Int32Array[], done: number): Promise<RgbImage[]>;
+  flopsOf(p: PreparedRequest, previewImages: number): StageFlops | null;
+  scoreAndRankAll(requests: readonly { p: PreparedRequest; images: RgbImage[]; codes: Int32Array[] }[]): Promise<{ results: GenerationResult[]; rerankMs: number }>;
+}
 
 /**
  * Fills the unsampled tail of a partial grid so it can be decoded as a preview. The
@@ -68,7 +82,7 @@ export class GenerationRun {
   private allStepRows = 0;
 
   constructor(
-    readonly tessera: Tessera,
+    readonly stages: RunStages,
     prepared: readonly PreparedRequest[],
     private readonly emit: (event: GenerationEvent) => void,
     timing: { started: number; tokenizeMs: number },
@@ -78,7 +92,7 @@ export class GenerationRun {
     this.tokenizeMs = timing.tokenizeMs;
     this.candidates = prepared.reduce((n, p) => n + p.sequences.length, 0);
     this.previewEvery = Math.min(...prepared.map((p) => p.resolved.settings.previewEvery));
-    this.energy = startFootprint(tessera.footprintSettings);
+    this.energy = startFootprint(stages.footprintSettings);
     this.previewsDecoded = prepared.map(() => 0);
     this.rows = rowsFor(prepared.flatMap((p) => p.sequences));
     emit({ type: 'stage', stage: 'tokenize', ms: this.tokenizeMs });
@@ -110,7 +124,7 @@ export class GenerationRun {
       const shown = this.shownCodes(codes);
       if (shown.length === 0) return;
       const started = performance.now();
-      const images = await this.tessera.previewImages(shown, tokensDone);
+      const images = await this.stages.previewImages(shown, tokensDone);
       this.previewMs += performance.now() - started;
       this.emit({ type: 'preview', step: tokensDone, steps: tokensTotal, images });
     }
@@ -178,9 +192,9 @@ export class GenerationRun {
    * run split it by their FLOPs (exact per request: rows are).
    */
   private footprints(): Footprint[] {
-    const own = this.prepared.map((p, i) => this.tessera.flopsOf(p, this.previewsDecoded[i]));
+    const own = this.prepared.map((p, i) => this.stages.flopsOf(p, this.previewsDecoded[i]));
     const counted = own.every((f) => f !== null) ? sumFlops(own as StageFlops[]) : null;
-    let measured = finishFootprint(this.energy, counted, this.tessera.footprintSettings);
+    let measured = finishFootprint(this.energy, counted, this.stages.footprintSettings);
     if (this.allStepRows > this.ownStepRows) measured = partOf(measured, this.ownStepRows / this.allStepRows, counted, 'its rows of steps shared with other requests');
     if (this.prepared.length === 1) return [measured];
     const candidates = this.candidates;
@@ -208,10 +222,10 @@ function sumFlops(parts: readonly StageFlops[]): StageFlops {
  */
 export async function finishRuns(items: readonly { run: GenerationRun; done: SamplingDone }[]): Promise<GenerationResult[][]> {
   if (items.length === 0) return [];
-  const tessera = items[0].run.tessera;
+  const stages = items[0].run.stages;
   const decodeMs = items.map(({ run, done }) => run.sampledMs(done.prefillMs));
   const imageStarted = performance.now();
-  const images = await tessera.model.decoder.decode(items.flatMap(({ done }) => done.codes));
+  const images = await stages.model.decoder.decode(items.flatMap(({ done }) => done.codes));
   const imageDecodeMs = performance.now() - imageStarted;
   const requests: { p: PreparedRequest; images: typeof images; codes: Int32Array[] }[] = [];
   let offset = 0;
@@ -224,7 +238,7 @@ export async function finishRuns(items: readonly { run: GenerationRun; done: Sam
       own += count;
     }
   }
-  const { results, rerankMs } = await tessera.scoreAndRankAll(requests);
+  const { results, rerankMs } = await stages.scoreAndRankAll(requests);
   let next = 0;
   return items.map(({ run, done }, i) => {
     const own = results.slice(next, next + run.prepared.length);

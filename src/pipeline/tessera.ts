@@ -1,6 +1,6 @@
 import { loadModel, type LoadedModel, type LoadOptions } from './loader.js';
-import type { SequenceSpec } from '../sampler/sampler.js';
 import { fillPartialGrid, GenerationRun } from './run.js';
+import type { PreparedRequest } from './prepared.js';
 import { resolveRequest, type ResolvedRequest } from './settings.js';
 import { generationFlops, modelCost, type ModelCost } from '../footprint/flops.js';
 import { DEFAULT_GRID, type FootprintSettings } from '../footprint/report.js';
@@ -10,17 +10,6 @@ import { FREE } from '../sampler/conditioning.js';
 import type { Candidate, GenerateCallbacks, GenerateRequest, GenerationEvent, GenerationResult, RgbImage, StageFlops } from '../types.js';
 
 export { fillPartialGrid };
-
-/** A request after settings resolution and tokenization: what the sampler needs, and what ranking needs after. */
-export interface PreparedRequest {
-  resolved: ResolvedRequest;
-  warnings: string[];
-  unknownWords: string[];
-  promptTruncated: boolean;
-  sequences: SequenceSpec[];
-  /** Tokens the prompt (and negative prompt) had, for the `usage` object. */
-  textTokens: { prompt: { tokenCount: number; truncated: boolean }; negative: { tokenCount: number; truncated: boolean } | null };
-}
 
 /** Tessera.load's options: the package's stages, and how footprints are measured. */
 export interface TesseraOptions extends LoadOptions {
@@ -73,7 +62,7 @@ export class Tessera {
     const cost = this.modelCost();
     if (cost === null) return null;
     const guidance = p.resolved.settings.guidanceScale !== 1;
-    return generationFlops(cost, this.model.manifest, {
+    return generationFlops(cost, {
       candidates: p.sequences.length,
       guidance,
       prefillRows: guidance ? 2 : 1,

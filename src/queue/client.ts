@@ -21,14 +21,12 @@
  * not replayed to a client that was disconnected (a Redis restart), polling always converges.
  */
 import { Queue } from 'bullmq';
-import type { BatchExecutor, BatchSink, ExecutorContext, ExecutorFactory, PlannedBatch, QueueStatus } from '../batch/executor.js';
-import type { Task } from '../batch/plan.js';
-import type { RenderedPrompt } from '../batch/records.js';
+import type { BatchExecutor, BatchSink, ExecutorContext, ExecutorFactory, PlannedBatch, QueueStatus, RenderedPrompt, Task } from '../batch/executor.js';
 import { isErrorCode, TesseraError } from '../errors.js';
 import { jsonFile, sha256 } from '../output/batch.js';
 import { parseQueueUrl, redisOptions } from './connection.js';
 import { BATCH_JOB_NAME, decodeEmbeddings, decodeFiles, jobIdOf, queueNameOf, requestOf, type BatchJobData, type BatchJobResult, type EngineIdentity } from './jobs.js';
-import { QUEUE_DEFAULTS } from './settings.js';
+import { QUEUE_DEFAULTS } from './recovery.js';
 
 export interface QueueClientOptions {
   /** redis://HOST:PORT[/DB] */

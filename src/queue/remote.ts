@@ -1,9 +1,9 @@
 /**
  * `tessera serve --queue`: the server's engine runs each request as a `generate` job on
- * whichever `tessera worker` takes it (src/queue/generate.ts has the job's wire format).
+ * whichever `tessera worker` takes it (src/queue/generate-job.ts has the job's wire format).
  * The engine does not change: admission, jobs, SSE progress and previews, the OpenAI
  * endpoints and the result writer work as with the local child, through the Inference seam
- * (src/server/worker/inference.ts). Several API replicas can share one Redis: each owns
+ * (src/inference/inference.ts). Several API replicas can share one Redis: each owns
  * the requests it received.
  *
  * - Progress: the worker's `job.updateProgress`, received here through QueueEvents.
@@ -16,17 +16,17 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Job, Queue, QueueEvents } from 'bullmq';
-import { clipIdentity, modelIdentity } from '../batch/settings.js';
+import { clipIdentity, modelIdentity } from '../pipeline/identity.js';
 import { TesseraError } from '../errors.js';
 import type { ResolvedRequest } from '../pipeline/settings.js';
-import type { RunOptions } from '../server/worker/inference-worker.js';
-import type { Inference, InferenceFactory, RemoteQueueStatus } from '../server/worker/inference.js';
+import type { RunOptions } from '../inference/child-process.js';
+import type { Inference, InferenceFactory, RemoteQueueStatus } from '../inference/inference.js';
 import type { Device, GenerateRequest, GenerationResult } from '../types.js';
 import { errorOf } from './client.js';
 import { parseQueueUrl, redisOptions, type QueueConnection } from './connection.js';
-import { decodeEvent, decodeResult, GENERATE_JOB_NAME, type GenerateJobData, type WireEvent, type WireResult } from './generate.js';
+import { decodeEvent, decodeResult, GENERATE_JOB_NAME, type GenerateJobData, type WireEvent, type WireResult } from './generate-job.js';
 import { queueNameOf, type EngineIdentity } from './jobs.js';
-import { QUEUE_DEFAULTS } from './settings.js';
+import { QUEUE_DEFAULTS } from './recovery.js';
 
 export interface RemoteInferenceOptions {
   attempts?: number;

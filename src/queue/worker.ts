@@ -1,7 +1,7 @@
 /**
  * `tessera worker`: consumes planned sampler batches from a BullMQ queue on Redis and runs
  * them with the same engine as `tessera serve` — an inference child process
- * (src/server/worker/) whose continuous batch shares steps between the jobs this worker
+ * (src/inference/) whose continuous batch shares steps between the jobs this worker
  * holds (`concurrency`), up to its own row budget (`maxRows`).
  *
  * Why a child: BullMQ renews a job's lock from the worker's event loop every
@@ -12,19 +12,18 @@
  */
 import os from 'node:os';
 import { Job, UnrecoverableError, Worker } from 'bullmq';
-import { clipIdentity, modelIdentity } from '../batch/settings.js';
+import { clipIdentity, modelIdentity } from '../pipeline/identity.js';
 import { httpErrorOf, isTesseraError, TesseraError } from '../errors.js';
 import { readManifest } from '../model/manifest.js';
-import { promptCost } from '../batch/executor.js';
-import { keptEmbeddings } from '../batch/search.js';
+import { keptEmbeddings, promptCost } from '../batch/executor.js';
 import { renderPrompt } from '../output/batch.js';
 import { resolveRequest } from '../pipeline/settings.js';
-import { InferenceWorker } from '../server/worker/inference-worker.js';
+import { InferenceChild } from '../inference/child-process.js';
 import type { Device, GenerationResult, PrecisionChoice } from '../types.js';
 import { parseQueueUrl, redisOptions } from './connection.js';
 import { checkJobData, encodeEmbeddings, encodeFiles, queueNameOf, type BatchJobData, type BatchJobResult, type EngineIdentity } from './jobs.js';
-import { encodeEvent, encodeResult, GENERATE_JOB_NAME, stepThrottle, type GenerateJobData, type WireResult } from './generate.js';
-import { QUEUE_DEFAULTS, type QueueSettings } from './settings.js';
+import { encodeEvent, encodeResult, GENERATE_JOB_NAME, stepThrottle, type GenerateJobData, type WireResult } from './generate-job.js';
+import { QUEUE_DEFAULTS, type QueueSettings } from './recovery.js';
 
 export interface QueueWorkerOptions extends Partial<QueueSettings> {
   /** redis://HOST:PORT[/DB] */
@@ -71,7 +70,7 @@ export class QueueWorker {
 
   private constructor(
     private readonly bull: Worker,
-    private readonly inference: InferenceWorker,
+    private readonly inference: InferenceChild,
     queueName: string,
     name: string,
     private readonly log: (message: string) => void,
@@ -97,7 +96,7 @@ export class QueueWorker {
     const log = options.onLog ?? (() => {});
 
     // niceness 0: this process has nothing to protect but lock renewal, which is cheap and on time either way.
-    const inference = new InferenceWorker({ model: model.dir, device, precision: options.precision, clip: clip?.dir, maxRows: options.maxRows, niceness: 0 });
+    const inference = new InferenceChild({ model: model.dir, device, precision: options.precision, clip: clip?.dir, maxRows: options.maxRows, niceness: 0 });
     await inference.start();
     const queueName = queueNameOf(engine);
     let self: QueueWorker | null = null;

@@ -9,27 +9,14 @@
  * (src/generator/generator.ts).
  */
 import { TesseraError } from '../errors.js';
-import { logitsRow, type ImageLogits, type ImageTokenGenerator, type RowCache } from '../generator/generator.js';
+import { logitsRow, type ImageTokenGenerator } from '../generator/generator.js';
 import { checkForced } from './conditioning.js';
-import { buildProcessors, type LogitsProcessor, type ProcessorSettings } from './logits-processors.js';
+import { buildProcessors } from './logits-processors.js';
 import { CandidateStream } from './rng.js';
 import { drawToken, stepInputs } from './step.js';
+import { isGuided, rowsFor, type BatchState, type SequenceSpec } from './sequence.js';
 
-/** One candidate image to sample: its text, its guidance, its own random stream and any forced codes. */
-export interface SequenceSpec {
-  textIds: readonly number[];
-  /** Text of the unconditional row (the manifest's, or a negative prompt); null disables guidance. */
-  unconditionalIds: readonly number[] | null;
-  guidanceScale: number;
-  seed: number;
-  candidateIndex: number;
-  processors: ProcessorSettings;
-  /**
-   * Codes fixed in advance, one per image position (FREE = sampled): an image prompt's
-   * prefix, or the kept part of an edit. See conditioning.ts for the RNG rule.
-   */
-  forced?: Int32Array | null;
-}
+export { isGuided, rowsFor, type BatchState, type SequenceSpec };
 
 export interface SamplerStats {
   /** Rows run through the prefill phase (one per distinct text prefix). */
@@ -52,34 +39,6 @@ export interface StepProgress {
 export interface SampleOptions {
   onStep?: (progress: StepProgress) => void | Promise<void>;
   signal?: AbortSignal;
-}
-
-/** Whether a sequence runs an unconditional twin row. */
-export function isGuided(s: SequenceSpec): boolean {
-  return s.unconditionalIds !== null && s.guidanceScale !== 1;
-}
-
-/** Rows a set of sequences occupies: one per candidate plus one per guided candidate's unconditional twin. */
-export function rowsFor(sequences: readonly SequenceSpec[]): number {
-  return sequences.reduce((rows, s) => rows + (isGuided(s) ? 2 : 1), 0);
-}
-
-/** A prepared batch: rows, their slots, streams and processors, between phases. */
-export interface BatchState {
-  sequences: SequenceSpec[];
-  /** conditionalRow[s], unconditionalRow[s] (-1 when unguided). */
-  conditionalRow: Int32Array;
-  unconditionalRow: Int32Array;
-  rows: number;
-  cache: RowCache;
-  streams: CandidateStream[];
-  chains: LogitsProcessor[][];
-  codes: Int32Array[];
-  tokensDone: number;
-  /** Next-token image logits per row from the last prefill/step. */
-  logits: ImageLogits;
-  /** Row of `logits` that holds each batch row's logits (the prefix's row right after prefill). */
-  logitsRow: Int32Array;
 }
 
 export class BatchSampler {

@@ -2,7 +2,7 @@
 import { FREE } from './conditioning.js';
 import { applyGuidance, processAndSample, type LogitsProcessor, type ProcessorContext } from './logits-processors.js';
 import type { CandidateStream } from './rng.js';
-import type { BatchState, SequenceSpec } from './sampler.js';
+import type { BatchState, SequenceSpec } from './sequence.js';
 
 /**
  * The generator inputs of one step for groups of sequences laid out contiguously in one

@@ -1,5 +1,6 @@
 import { TesseraError } from '../errors.js';
 import { dotAll } from './vectors.js';
+import { compileOrNull, growTo, instantiate, kernelModule, op, uleb, type Kernel, type WasmMemory, type WasmModule } from './wasm.js';
 
 /**
  * The search index's vectors, one contiguous row-major matrix ([capacity, dim]) held in
@@ -10,57 +11,8 @@ import { dotAll } from './vectors.js';
  * divisible by 8 (the kernel's two 4-lane accumulators) use the JS loop instead.
  */
 
-const PAGE = 65536;
 /** Accumulators of the kernel for widths divisible by 16 (TESSERA_SIMD_ACCUMULATORS=2 to compare). */
 const ACCUMULATORS: 2 | 4 = process.env.TESSERA_SIMD_ACCUMULATORS === '2' ? 2 : 4;
-
-// The project's lib settings carry no DOM types, and @types/node declares only part of
-// the WebAssembly namespace: the few members used here, typed locally.
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-type WasmModule = object;
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => WasmModule;
-  Instance: new (module: WasmModule, imports: object) => { exports: Record<string, unknown> };
-  Memory: new (descriptor: { initial: number }) => WasmMemory;
-}
-const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-/** LEB128 of an unsigned integer (wasm's encoding of sizes, indices and long opcodes). */
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-/** Signed LEB128 (i32.const's immediate): 64 must be 0xc0 0x00, not 0x40, which reads as -64. */
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) {
-      out.push(byte);
-      return out;
-    }
-    out.push(byte | 0x80);
-  }
-}
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...uleb(body.length), ...body];
-}
-
-function name(s: string): number[] {
-  return [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-}
 
 /**
  * dots(mat, count, dim, q, out): out[r] = Σ_i mat[r*dim + i] * q[i], byte addresses.
@@ -71,10 +23,7 @@ function name(s: string): number[] {
  *   out[row] = hsum(a0 + … + a(n-1)); mat += bytes }
  */
 function kernel(accumulators: 2 | 4): Uint8Array {
-  const get = (i: number): number[] => [0x20, i];
-  const set = (i: number): number[] => [0x21, i];
-  const i32 = (n: number): number[] => [0x41, ...sleb(n)];
-  const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
+  const { get, set, i32, simd } = op;
   const load = (offset: number): number[] => simd(0x00, 0x04, ...uleb(offset)); // v128.load align=16
   const [MAT, COUNT, DIM, Q, OUT, ROW, I, BYTES, A0] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const accs = Array.from({ length: accumulators }, (_, k) => A0 + k);
@@ -102,29 +51,15 @@ function kernel(accumulators: 2 | 4): Uint8Array {
     0x0b, 0x0b, 0x0b, // end loop, end block, end function
   ];
   const locals = [2, 3, 0x7f, accumulators, 0x7b]; // 3 i32 (row, i, bytes), the v128 accumulators
-  const code = [...locals, ...body];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [1, 0x60, 5, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0]),
-    ...section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x00, 0x00]),
-    ...section(3, [1, 0]),
-    ...section(7, [1, ...name('dots'), 0x00, 0]),
-    ...section(10, [1, ...uleb(code.length), ...code]),
-  ]);
+  return kernelModule('dots', locals, body);
 }
-
-type Dots = (mat: number, count: number, dim: number, q: number, out: number) => void;
 
 const compiled = new Map<2 | 4, WasmModule | null>();
 
 /** The kernel for a width: four accumulators when the width allows (multiple of 16), else two. */
 function simdModule(accumulators: 2 | 4): WasmModule | null {
   if (!compiled.has(accumulators)) {
-    try {
-      compiled.set(accumulators, new wasm.Module(kernel(accumulators)));
-    } catch {
-      compiled.set(accumulators, null); // a runtime without wasm SIMD: the JS loop serves
-    }
+    compiled.set(accumulators, compileOrNull(kernel(accumulators))); // null without wasm SIMD: the JS loop serves
   }
   return compiled.get(accumulators)!;
 }
@@ -132,7 +67,7 @@ function simdModule(accumulators: 2 | 4): WasmModule | null {
 export class VectorMatrix {
   private capacity = 0;
   private memory: WasmMemory | null = null;
-  private dots: Dots | null = null;
+  private dots: Kernel | null = null;
   /** The JS fallback's storage (used when there is no SIMD or dim % 8 !== 0). */
   private plain = new Float32Array(0);
   private plainScores = new Float32Array(0);
@@ -149,9 +84,9 @@ export class VectorMatrix {
     this.rowBytes = dim * 4;
     const module = simd && dim % 8 === 0 ? simdModule(dim % 16 === 0 ? ACCUMULATORS : 2) : null;
     if (module !== null) {
-      this.memory = new wasm.Memory({ initial: 1 });
-      const instance = new wasm.Instance(module, { env: { memory: this.memory } });
-      this.dots = instance.exports.dots as Dots;
+      const { memory, kernel } = instantiate(module, 'dots');
+      this.memory = memory;
+      this.dots = kernel;
     }
     this.reserve(initialCapacity);
   }
@@ -176,9 +111,8 @@ export class VectorMatrix {
     while (capacity < rows) capacity *= 2;
     if (this.memory !== null) {
       const bytes = this.rowBytes + capacity * this.rowBytes + capacity * 4;
-      const pages = Math.ceil(bytes / PAGE) - this.memory.buffer.byteLength / PAGE;
       try {
-        if (pages > 0) this.memory.grow(pages);
+        growTo(this.memory, bytes);
       } catch (error) {
         // wasm32 memory ends at 4 GiB: about 2M vectors of 512 or 8M of 128 (capacity doubles).
         throw new TesseraError('TESSERA_ERR_INDEX', `cannot hold ${rows} vectors of ${this.dim} values in memory (${(bytes / 2 ** 30).toFixed(1)} GiB needed)`, { cause: error });

@@ -14,39 +14,7 @@
  * scheme of vector search (e.g. FAISS's IndexScalarQuantizer with a refine step), with
  * a proven bound instead of a tuned candidate count.
  */
-
-const PAGE = 65536;
-
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-type WasmModule = object;
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => WasmModule;
-  Instance: new (module: WasmModule, imports: object) => { exports: Record<string, unknown> };
-  Memory: new (descriptor: { initial: number }) => WasmMemory;
-}
-const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...uleb(body.length), ...body];
-}
-
-function name(s: string): number[] {
-  return [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-}
+import { compileOrNull, growTo, instantiate, kernelModule, op, type Kernel, type WasmMemory, type WasmModule } from './wasm.js';
 
 /**
  * dots8(mat, count, dim, q, out): out[r] = Σ_i mat[r*dim + i] * q[i] over int8 values,
@@ -55,10 +23,7 @@ function name(s: string): number[] {
  *   acc += dot(lo(x), lo(y)) + dot(hi(x), hi(y)) } out[row] = hsum(acc); mat += dim }
  */
 function kernel8(): Uint8Array {
-  const get = (i: number): number[] => [0x20, i];
-  const set = (i: number): number[] => [0x21, i];
-  const i32 = (n: number): number[] => [0x41, ...uleb(n)]; // small non-negative constants only (< 64)
-  const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
+  const { get, set, i32, simd } = op;
   const [MAT, COUNT, DIM, Q, OUT, ROW, I, ACC, X, Y] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const load = (base: number): number[] => [...get(base), ...get(I), 0x6a, ...simd(0x00, 0x00, 0x00)]; // v128.load align=1
   const dotHalf = (extend: number): number[] => [...get(X), ...simd(extend), ...get(Y), ...simd(extend), ...simd(0xba)]; // i32x4.dot_i16x8_s
@@ -80,27 +45,13 @@ function kernel8(): Uint8Array {
     0x0b, 0x0b, 0x0b,
   ];
   const locals = [2, 2, 0x7f, 3, 0x7b]; // row, i; acc, x, y
-  const code = [...locals, ...body];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [1, 0x60, 5, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0]),
-    ...section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x00, 0x00]),
-    ...section(3, [1, 0]),
-    ...section(7, [1, ...name('dots8'), 0x00, 0]),
-    ...section(10, [1, ...uleb(code.length), ...code]),
-  ]);
+  return kernelModule('dots8', locals, body);
 }
-
-type Dots8 = (mat: number, count: number, dim: number, q: number, out: number) => void;
 
 let compiled: WasmModule | null | undefined;
 function module8(): WasmModule | null {
   if (compiled === undefined) {
-    try {
-      compiled = new wasm.Module(kernel8());
-    } catch {
-      compiled = null; // no wasm SIMD: the index scans float32 only
-    }
+    compiled = compileOrNull(kernel8()); // null without wasm SIMD: the index scans float32 only
   }
   return compiled;
 }
@@ -117,7 +68,7 @@ function quantise(vector: Float32Array, out: Int8Array): number {
 /** Layout of the wasm memory: [query (dim) | rows (capacity × dim) | int32 dots (capacity)]. */
 export class QuantizedRows {
   private memory: WasmMemory;
-  private readonly dots8: Dots8;
+  private readonly dots8: Kernel;
   private capacity = 0;
   /** Per row: its scale s_x and ‖x‖₁ (for the error bound). */
   private scales = new Float32Array(0);
@@ -128,8 +79,9 @@ export class QuantizedRows {
     readonly dim: number,
     module: WasmModule,
   ) {
-    this.memory = new wasm.Memory({ initial: 1 });
-    this.dots8 = new wasm.Instance(module, { env: { memory: this.memory } }).exports.dots8 as Dots8;
+    const { memory, kernel } = instantiate(module, 'dots8');
+    this.memory = memory;
+    this.dots8 = kernel;
     this.row8 = new Int8Array(dim);
     this.reserve(1024);
   }
@@ -145,8 +97,7 @@ export class QuantizedRows {
     let capacity = Math.max(this.capacity, 1024);
     while (capacity < rows) capacity *= 2;
     const bytes = this.dim + capacity * this.dim + capacity * 4;
-    const pages = Math.ceil(bytes / PAGE) - this.memory.buffer.byteLength / PAGE;
-    if (pages > 0) this.memory.grow(pages);
+    growTo(this.memory, bytes);
     const scales = new Float32Array(capacity);
     scales.set(this.scales);
     const l1 = new Float32Array(capacity);

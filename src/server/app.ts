@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { readManifest } from '../model/manifest.js';
 import { isTesseraError } from '../errors.js';
 import { Engine } from './engine/engine.js';
-import type { InferenceFactory } from './worker/inference.js';
+import type { InferenceFactory } from '../inference/inference.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options.js';
 import type { ModelRef } from './params.js';

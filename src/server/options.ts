@@ -8,6 +8,7 @@ import { LIMITS } from '../pipeline/settings.js';
 import type { Device, PrecisionChoice } from '../types.js';
 import { parsePrecision } from '../model/precision.js';
 import { DEFAULT_GRID, type FootprintSettings } from '../footprint/report.js';
+import { DEFAULT_MAX_ROWS } from '../inference/protocol.js';
 
 export interface ServerOptions {
   /** Model package folders; the first is the default `model`. Default: the embedded model. */
@@ -25,7 +26,7 @@ export interface ServerOptions {
   maxQueue?: number;
   /** Requests per model in the inference child at once, sharing every sampling step (default 8, DEFAULT_CONCURRENCY). */
   concurrency?: number;
-  /** Most rows one shared sampling step may hold when admitting another request (default 512). */
+  /** Most rows one shared sampling step may hold when admitting another request (default DEFAULT_MAX_ROWS, 512). */
   maxBatchRows?: number;
   /** Per-request limit from start of sampling, in ms (default 300 000). */
   timeoutMs?: number;
@@ -99,7 +100,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     apiKeys: options.apiKeys ?? [],
     maxQueue: options.maxQueue ?? 8,
     concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
-    maxBatchRows: options.maxBatchRows ?? 512,
+    maxBatchRows: options.maxBatchRows ?? DEFAULT_MAX_ROWS,
     timeoutMs: options.timeoutMs ?? 300_000,
     bodyLimit: options.bodyLimit ?? 64 * 1024,
     rateLimit: options.rateLimit ?? 120,

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePrompts } from '../../src/batch/prompts.js';
 import { runBatch, type BatchTestSeams } from '../../src/batch/runner.js';
-import { promptSeed } from '../../src/batch/settings.js';
+import { promptSeed } from '../../src/batch/run-settings.js';
 import { imagePromptFromBytes } from '../../src/pipeline/image-prompt.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { maskPng, testPicture } from '../helpers/images.js';

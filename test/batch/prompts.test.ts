@@ -2,7 +2,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parsePrompts, readPromptFile } from '../../src/batch/prompts.js';
 import { planBatches } from '../../src/batch/plan.js';
-import { promptSeed } from '../../src/batch/settings.js';
+import { promptSeed } from '../../src/batch/run-settings.js';
 import { gridName, keptImageName, stemOf } from '../../src/output/batch.js';
 import { crashHookFromEnv } from '../../src/batch/store.js';
 import { isTesseraError } from '../../src/errors.js';

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBatch, type BatchOptions } from '../../src/batch/runner.js';
-import { promptSeed } from '../../src/batch/settings.js';
+import { promptSeed } from '../../src/batch/run-settings.js';
 import { isTesseraError, type ErrorCode } from '../../src/errors.js';
 import { readImageMetadata } from '../../src/image/index.js';
 import { Tessera } from '../../src/pipeline/tessera.js';

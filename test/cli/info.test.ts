@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { promptSeed } from '../../src/batch/settings.js';
+import { promptSeed } from '../../src/batch/run-settings.js';
 import { TRAINED_ALGORITHMIC_MEDIA } from '../../src/image/index.js';
 import { cli, tempDir, TINY_MODEL, writeText } from '../batch/helpers.js';
 

@@ -64,7 +64,7 @@ function independentVqgan(): number {
 describe('FLOPs of an encoder-decoder package (DALL·E Mini/Mega layout)', () => {
   it('match a count from the layer shapes: text encoder + cross keys/values, 256 steps, VQGAN', () => {
     for (const [candidates, guided] of [[3, true], [2, false]] as const) {
-      const flops = generationFlops(cost, manifest, { candidates, guidance: guided, rerank: false });
+      const flops = generationFlops(cost, { candidates, guidance: guided, rerank: false });
       const want = independent(candidates, guided);
       expect(flops.prefill).toBe(want.prefill);
       expect(flops.decode).toBe(want.decode);

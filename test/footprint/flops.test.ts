@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isTesseraError } from '../../src/errors.js';
 import { generationFlops, modelCost, type ModelCost } from '../../src/footprint/flops.js';
-import { parseOnnx } from '../../src/footprint/onnx-graph.js';
+import { parseOnnx } from '../../src/model/onnx-graph.js';
 import { readManifest, type ModelManifest } from '../../src/model/manifest.js';
 import { independentGenerator, layerMatmuls, macs } from './independent.js';
 
@@ -61,7 +61,7 @@ function independentDecoder(): number {
 describe('FLOPs from the model shapes', () => {
   it('match an independent count for every stage of the shipped model', () => {
     for (const [candidates, guided] of [[32, false], [8, true]] as const) {
-      const flops = generationFlops(cost, manifest, { candidates, guidance: guided, rerank: true });
+      const flops = generationFlops(cost, { candidates, guidance: guided, rerank: true });
       const gen = independentGenerator(manifest, candidates, guided);
       const c = independentClip();
       expect(flops.prefill).toBe(gen.prefill);
@@ -74,12 +74,12 @@ describe('FLOPs from the model shapes', () => {
   });
 
   it('scale with what ran: no CLIP without rerank, previews add decoder work, guidance doubles the rows', () => {
-    const base = generationFlops(cost, manifest, { candidates: 4, guidance: false, rerank: false });
+    const base = generationFlops(cost, { candidates: 4, guidance: false, rerank: false });
     expect(base.clipText).toBe(0);
     expect(base.clipVision).toBe(0);
-    const previews = generationFlops(cost, manifest, { candidates: 4, guidance: false, rerank: false, previewImages: 4 });
+    const previews = generationFlops(cost, { candidates: 4, guidance: false, rerank: false, previewImages: 4 });
     expect(previews.vqDecode).toBe(2 * base.vqDecode);
-    const guided = generationFlops(cost, manifest, { candidates: 4, guidance: true, rerank: false });
+    const guided = generationFlops(cost, { candidates: 4, guidance: true, rerank: false });
     expect(guided.decode).toBe(2 * base.decode);
     expect(guided.prefill).toBe(2 * base.prefill);
   });

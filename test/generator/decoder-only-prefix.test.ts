@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DecoderOnlyGenerator } from '../../src/generator/decoder-only/generator.js';
-import type { KvSlots } from '../../src/generator/decoder-only/kv-slots.js';
+import type { KvSlots } from '../../src/generator/kv-slots.js';
 import { loadModel, type LoadedModel } from '../../src/pipeline/loader.js';
 import { TINY_MODEL } from '../helpers/tiny.js';
 

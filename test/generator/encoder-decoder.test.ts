@@ -68,7 +68,7 @@ describe('encoder-decoder generator behind the seam (min-dalle format)', () => {
     for (const c of result.candidates) expect(Array.from(c.tokens)).toEqual(ref.greedy.cases[0].tokens);
     // FLOPs are counted from the package's own graphs (test/footprint/encoder-decoder-flops.test.ts):
     // guidance on, so two text rows and four step rows, no CLIP.
-    expect(result.footprint?.flops).toEqual(generationFlops(modelCost(PACKAGE, tessera.manifest), tessera.manifest, { candidates: 2, guidance: true, rerank: false }));
+    expect(result.footprint?.flops).toEqual(generationFlops(modelCost(PACKAGE, tessera.manifest), { candidates: 2, guidance: true, rerank: false }));
     expect(result.footprint?.energyJoules).toBeGreaterThan(0);
     expect(result.usage?.output_tokens).toBe(2 * tessera.manifest.image.grid.height * tessera.manifest.image.grid.width);
     await tessera.dispose();

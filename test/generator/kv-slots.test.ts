@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { KvSlots, SLOT_CHUNK } from '../../src/generator/decoder-only/kv-slots.js';
+import { KvSlots, SLOT_CHUNK } from '../../src/generator/kv-slots.js';
 import type { StepCacheLayout } from '../../src/model/manifest.js';
 
 const shape = { layers: 2, heads: 3, slots: 40, headDim: 4 };

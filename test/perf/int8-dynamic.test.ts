@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { variantPackage } from '../../bench/perf/variant-package.js';
 import { compareGenerators, gatePrefixes, loadGenerator } from '../../scripts/perf/int8-gate.js';
 import { modelCost } from '../../src/footprint/flops.js';
-import { readOnnx } from '../../src/footprint/onnx-graph.js';
+import { readOnnx } from '../../src/model/onnx-graph.js';
 import { readManifest, verifyPackageFiles } from '../../src/model/manifest.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { ROOT, TINY_MODEL } from '../helpers/tiny.js';

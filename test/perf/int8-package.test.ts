@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modelCost } from '../../src/footprint/flops.js';
-import { readOnnx } from '../../src/footprint/onnx-graph.js';
+import { readOnnx } from '../../src/model/onnx-graph.js';
 import { parseManifest, verifyPackageFiles } from '../../src/model/manifest.js';
 import { ClipReranker } from '../../src/rerank/clip-reranker.js';
 import { Tessera } from '../../src/pipeline/tessera.js';

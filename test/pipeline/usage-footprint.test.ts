@@ -67,7 +67,7 @@ describe('footprint', () => {
       { prompt: 'a blue star', candidates: 6, keep: 1, seed: 2, guidanceScale: 1 },
     ]);
     const cost = modelCost(tessera.model.dir, tessera.manifest);
-    const expected = (n: number) => generationFlops(cost, tessera.manifest, { candidates: n, guidance: false, rerank: true });
+    const expected = (n: number) => generationFlops(cost, { candidates: n, guidance: false, rerank: true });
     expect(a.footprint!.flops).toEqual(expected(2));
     expect(b.footprint!.flops).toEqual(expected(6));
     expect(a.footprint!.flops!.clipVision).toBeGreaterThan(0);

@@ -15,12 +15,12 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBatch, type BatchOptions } from '../../src/batch/runner.js';
-import { modelIdentity } from '../../src/batch/settings.js';
+import { modelIdentity } from '../../src/pipeline/identity.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { queueExecutor, type QueueClientOptions } from '../../src/queue/client.js';
 import { parseQueueUrl, redisOptions } from '../../src/queue/connection.js';
 import { queueNameOf, type BatchJobData } from '../../src/queue/jobs.js';
-import { STEP_DELAY_ENV } from '../../src/server/worker/protocol.js';
+import { STEP_DELAY_ENV } from '../../src/inference/protocol.js';
 import { comparableSnapshot, listFiles, snapshotDiff, tempDir, TINY_MODEL, writeText } from '../batch/helpers.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startWorker, stopWorker, type WorkerProcess } from './helpers.js';
@@ -125,7 +125,7 @@ describe('generation over the queue survives failures', () => {
     const run = queued(out, {}, { attempts: 3, backoffMs: 200 });
     while ((await probe.getActive()).length === 0) await sleep(50);
     await sleep(300);
-    // The worker's inference child (src/server/worker/child.ts); the worker replaces it.
+    // The worker's inference child (src/inference/child.ts); the worker replaces it.
     const children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(worker.child.pid)], { encoding: 'utf8' });
     const childPid = Number(/^\s*(\d+)\s+.*child\.ts/m.exec(children)?.[1]);
     expect(childPid).toBeGreaterThan(0);

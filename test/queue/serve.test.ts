@@ -7,7 +7,7 @@
 import { withoutFootprint } from '../helpers/png.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queueInference } from '../../src/queue/remote.js';
-import { STEP_DELAY_ENV } from '../../src/server/worker/protocol.js';
+import { STEP_DELAY_ENV } from '../../src/inference/protocol.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { parseSse, testServer, waitFor, type TestServer } from '../server/helpers.js';
 import { startWorker, stopWorker, type WorkerProcess } from './helpers.js';

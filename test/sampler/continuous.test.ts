@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type LoadedModel } from '../../src/pipeline/loader.js';
 import { ContinuousBatch, rowsFor, type FinishedGroup, type StepReport } from '../../src/sampler/continuous.js';
-import { KvSlots } from '../../src/generator/decoder-only/kv-slots.js';
+import { KvSlots } from '../../src/generator/kv-slots.js';
 import { loadReference, TINY_MODEL, sequencesOf } from '../helpers/tiny.js';
 
 const reference = loadReference();

@@ -4,7 +4,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTesseraError } from '../../src/errors.js';
-import { runSearchCommand } from '../../src/search/cli.js';
+import { runSearchCommand } from '../../src/cli/search.js';
 import { listFolderImages } from '../../src/search/folder.js';
 import { renderScene } from '../../eval/shapes/render.js';
 

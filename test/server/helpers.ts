@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { build, type BuildOptions } from '../../src/server/app.js';
-import { STEP_DELAY_ENV } from '../../src/server/worker/protocol.js';
+import { STEP_DELAY_ENV } from '../../src/inference/protocol.js';
 
 export const TINY_MODEL = path.resolve('test/fixtures/tiny-model');
 

@@ -10,7 +10,7 @@ import { TesseraError } from '../../errors.js';
 import { DEFAULT_STEP_CACHE, type ModelManifest, type StepCacheLayout } from '../../model/manifest.js';
 import { ort } from '../../model/runtime.js';
 import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch } from '../generator.js';
-import { KvSlots } from './kv-slots.js';
+import { KvSlots } from '../kv-slots.js';
 
 /** A prefill result: the image logits of each prefix plus its text keys/values ([L, P, H, T, D]). */
 interface DecoderOnlyPrefixes extends PrefixBatch {

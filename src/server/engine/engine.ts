@@ -1,5 +1,5 @@
 /**
- * The serving engine: per model package one inference child (InferenceWorker) with an
+ * The serving engine: per model package one inference child (InferenceChild) with an
  * admission queue in front (up to `concurrency` requests in the child at once, where
  * their rows share every sampling step), and the in-memory table of jobs that tracks
  * each request from queue to stored result. The synchronous OpenAI endpoint, its SSE
@@ -15,8 +15,8 @@ import type { Device, GenerationResult, PrecisionChoice } from '../../types.js';
 import type { Metrics } from '../metrics.js';
 import type { ImageParams, ModelRef } from '../params.js';
 import type { GenerationRecord, ResultStore } from '../store.js';
-import { InferenceWorker } from '../worker/inference-worker.js';
-import type { Inference, InferenceFactory, RemoteQueueStatus } from '../worker/inference.js';
+import { InferenceChild } from '../../inference/child-process.js';
+import type { Inference, InferenceFactory, RemoteQueueStatus } from '../../inference/inference.js';
 import { Admission } from './admission.js';
 import type { FootprintSettings } from '../../footprint/report.js';
 import { DEFAULT_CONCURRENCY } from '../options.js';
@@ -35,7 +35,7 @@ export interface EngineOptions {
   clip?: string | null;
   maxQueue: number;
   timeoutMs: number;
-  /** Heartbeat silence after which an inference child is replaced (see WorkerOptions.watchdogMs). */
+  /** Heartbeat silence after which an inference child is replaced (see ChildOptions.watchdogMs). */
   watchdogMs?: number;
   /** Requests of one model in its child at once, sharing sampling steps (default DEFAULT_CONCURRENCY). */
   concurrency?: number;
@@ -86,7 +86,7 @@ export class Engine {
     this.metrics = new EngineMetrics(metrics);
     for (const { dir, ref } of options.models) {
       const runner = { device: options.device, precision: options.precision, clip: options.clip ?? undefined, maxRows: options.maxBatchRows, watchdogMs: options.watchdogMs, footprint: options.footprint };
-      const worker = options.inference?.({ dir, id: ref.id }, runner) ?? new InferenceWorker({ model: dir, ...runner });
+      const worker = options.inference?.({ dir, id: ref.id }, runner) ?? new InferenceChild({ model: dir, ...runner });
       worker.on('crash', () => this.metrics.workerRestarted(ref.id));
       const admission = new Admission<Job>({ maxQueue: options.maxQueue, concurrency: options.concurrency ?? DEFAULT_CONCURRENCY });
       this.slots.set(ref.id, new ModelSlot(ref, worker, admission));

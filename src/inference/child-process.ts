@@ -9,20 +9,20 @@ import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { TesseraError, type ErrorCode } from '../../errors.js';
-import type { ResolvedRequest } from '../../pipeline/settings.js';
-import type { Device, GenerateRequest, GenerationEvent, GenerationResult, PrecisionChoice } from '../../types.js';
+import { TesseraError, type ErrorCode } from '../errors.js';
+import type { ResolvedRequest } from '../pipeline/settings.js';
+import type { Device, GenerateRequest, GenerationEvent, GenerationResult, PrecisionChoice } from '../types.js';
 import { redactPaths } from './redact.js';
-import type { FootprintSettings } from '../../footprint/report.js';
+import type { FootprintSettings } from '../footprint/report.js';
 import { WORKER_CONFIG_ENV, type ChildMessage, type ParentMessage, type WorkerConfig } from './protocol.js';
 
 const here = fileURLToPath(import.meta.url);
 const extension = path.extname(here);
 /** The child module next to this one: child.ts under tsx/vitest, child.js from dist. */
-export const CHILD_MODULE = path.join(path.dirname(here), `child${extension}`);
+const CHILD_MODULE = path.join(path.dirname(here), `child${extension}`);
 const CHILD_EXEC_ARGV = extension === '.ts' ? ['--import', 'tsx'] : [];
 
-export interface WorkerOptions {
+export interface ChildOptions {
   model: string;
   device: Device;
   /** Which graphs the child runs (see WorkerConfig.precision). */
@@ -70,8 +70,8 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
-export class InferenceWorker extends EventEmitter {
-  readonly options: WorkerOptions;
+export class InferenceChild extends EventEmitter {
+  readonly options: ChildOptions;
   private child: ChildProcess | null = null;
   private readyPromise: Promise<void> | null = null;
   private pending = new Map<string, Pending>();
@@ -89,7 +89,7 @@ export class InferenceWorker extends EventEmitter {
   /** Why the parent killed the child, when it did (the in-flight requests' error says so). */
   private killReason: string | null = null;
 
-  constructor(options: WorkerOptions) {
+  constructor(options: ChildOptions) {
     super();
     this.options = options;
   }

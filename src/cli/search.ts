@@ -1,15 +1,15 @@
 import path from 'node:path';
-import { parseCommandLine } from '../cli/args.js';
+import { parseCommandLine } from './args.js';
 import { TesseraError } from '../errors.js';
 import { DEFAULT_MODEL_DIR } from '../pipeline/loader.js';
 import { readManifest } from '../model/manifest.js';
 import { ClipReranker } from '../rerank/clip-reranker.js';
-import { INDEX_FILE, updateFolderIndex } from './folder.js';
-import { SearchIndex, type SearchResultPage } from './index.js';
-import { parseSearchRequest } from './params.js';
-import { embeddingSpace } from './space.js';
+import { INDEX_FILE, updateFolderIndex } from '../search/folder.js';
+import { SearchIndex, type SearchResultPage } from '../search/index.js';
+import { parseSearchRequest } from '../search/params.js';
+import { embeddingSpace } from '../search/space.js';
 
-export const SEARCH_USAGE = `Usage: tessera search FOLDER (--query TEXT | --like ID) [options]
+const SEARCH_USAGE = `Usage: tessera search FOLDER (--query TEXT | --like ID) [options]
 
 Ranks the images of a batch output folder or a server data folder by meaning: by the
 CLIP similarity with TEXT, or with the image ID ("more like this", the image itself

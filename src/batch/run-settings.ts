@@ -6,9 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { TesseraError } from '../errors.js';
-import { DEFAULT_MODEL_DIR } from '../pipeline/loader.js';
-import { readManifest } from '../model/manifest.js';
-import { checkClipDir, clipDigest } from '../rerank/clip-reranker.js';
+import type { ClipIdentity } from '../pipeline/identity.js';
 import type { Device } from '../types.js';
 import { MAX_SEED } from '../sampler/rng.js';
 
@@ -40,20 +38,6 @@ export interface RunSettings {
   grid: boolean;
 }
 
-/** A --clip folder as run.json records it: where it was and the digest of its files. */
-export interface ClipIdentity {
-  dir: string;
-  sha256: string;
-}
-
-/** The --clip folder's identity (checked first: a bad path is TESSERA_ERR_OPTION); null without --clip. */
-export async function clipIdentity(clip: string | undefined): Promise<ClipIdentity | null> {
-  if (clip === undefined) return null;
-  const dir = path.resolve(clip);
-  checkClipDir(dir, 'TESSERA_ERR_OPTION', 'clip');
-  return { dir, sha256: await clipDigest(dir) };
-}
-
 /**
  * The seed of the prompt at `index` when its line names none: the first four bytes
  * (big-endian) of SHA-256("tessera-batch-seed:<base>:<index>"). Independent of the
@@ -62,13 +46,6 @@ export async function clipIdentity(clip: string | undefined): Promise<ClipIdenti
 export function promptSeed(base: number, index: number): number {
   const digest = createHash('sha256').update(`tessera-batch-seed:${base}:${index}`).digest();
   return digest.readUInt32BE(0) % (MAX_SEED + 1);
-}
-
-/** The model's name and the SHA-256 of its manifest (which pins every file's hash). */
-export function modelIdentity(modelDir: string | undefined): { dir: string; name: string; manifestSha256: string } {
-  const dir = path.resolve(modelDir ?? DEFAULT_MODEL_DIR);
-  const manifest = readManifest(dir);
-  return { dir, name: manifest.name, manifestSha256: createHash('sha256').update(readFileSync(path.join(dir, 'manifest.json'))).digest('hex') };
 }
 
 /** Reads run.json; null when the folder has none. A corrupt one is TESSERA_ERR_RUN_CONFLICT (it cannot be trusted). */

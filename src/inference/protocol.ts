@@ -1,7 +1,13 @@
 /** Messages between the HTTP process and its inference child (advanced IPC serialization: typed arrays pass as-is). */
-import type { ResolvedRequest } from '../../pipeline/settings.js';
-import type { FootprintSettings } from '../../footprint/report.js';
-import type { Device, GenerateRequest, GenerationEvent, GenerationResult, PrecisionChoice } from '../../types.js';
+import type { ResolvedRequest } from '../pipeline/settings.js';
+import type { FootprintSettings } from '../footprint/report.js';
+import type { Device, GenerateRequest, GenerationEvent, GenerationResult, PrecisionChoice } from '../types.js';
+
+/**
+ * Rows one step may run when several requests share it (a single larger request still
+ * runs alone): `serve --max-batch-rows`, `worker --max-batch-rows`, their one default.
+ */
+export const DEFAULT_MAX_ROWS = 512;
 
 export interface WorkerConfig {
   model: string;
@@ -10,7 +16,7 @@ export interface WorkerConfig {
   precision?: PrecisionChoice;
   /** CLIP folder used instead of the package's own (`--clip`). */
   clip?: string;
-  /** Most rows one shared step may run when admitting another request (default 512). */
+  /** Most rows one shared step may run when admitting another request (default DEFAULT_MAX_ROWS). */
   maxRows?: number;
   /** How often the child reports that its event loop is alive (ms; the parent's watchdog listens). */
   heartbeatMs?: number;

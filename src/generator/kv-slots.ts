@@ -1,6 +1,7 @@
 /**
- * Per-row KV slots, one buffer per layer, in the layout the package's step graph takes
- * (manifest `generator.cache`, docs/model-package.md):
+ * Per-row KV slots, shared by both generators (the decoder-only cache and the
+ * encoder-decoder's self-attention), one buffer per layer, in the layout the package's
+ * step graph takes (manifest `generator.cache`, docs/model-package.md):
  *   keys[l]   [rows, heads, headDim, capacity] ('transposed') or [rows, heads, capacity, headDim] ('plain')
  *   values[l] [rows, heads, capacity, headDim]
  *   mask      [rows, capacity]
@@ -18,8 +19,8 @@
  * preallocated cache to the filled length). Growing re-lays the buffers out once per
  * chunk: a copy of the cache as it is, a few times per image.
  */
-import { DEFAULT_STEP_CACHE, type StepCacheLayout } from '../../model/manifest.js';
-import type { RowCache } from '../generator.js';
+import { DEFAULT_STEP_CACHE, type StepCacheLayout } from '../model/manifest.js';
+import type { RowCache } from './generator.js';
 
 export interface CacheShape {
   layers: number;
@@ -49,7 +50,7 @@ function spread(buffer: Float32Array, count: number, width: number, from: number
 /**
  * Slots a cache lays out per row when `needed` must fit: all `maxLength` for an 'all'
  * layout, else `needed` rounded up to a chunk (at least one chunk, at most maxLength).
- * The footprint's FLOP count follows the same rule (src/footprint/flops.ts).
+ * Both generators' FLOP counts follow the same rule (src/generator/<architecture>/cost.ts).
  */
 export function slotsLaidOut(layout: StepCacheLayout, maxLength: number, needed: number): number {
   if (layout.slots === 'all') return maxLength;

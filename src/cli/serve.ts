@@ -1,13 +1,12 @@
 /** `tessera serve`: build the app, listen (127.0.0.1 by default), shut down gracefully on SIGTERM/SIGINT. */
 import type { FastifyInstance } from 'fastify';
 import { TesseraError, isTesseraError } from '../errors.js';
-import { numberFlag, parseCommandLine, precisionFromFlags, PRECISION_FLAGS, PRECISION_USAGE } from '../cli/args.js';
-import { footprintFromFlags, FOOTPRINT_FLAGS, FOOTPRINT_USAGE } from '../cli/footprint-flags.js';
-import { checkDevice } from '../model/runtime.js';
-import type { Device } from '../types.js';
-import { build } from './app.js';
+import { numberFlag, parseCommandLine, precisionFromFlags, PRECISION_FLAGS, PRECISION_USAGE } from './args.js';
+import { footprintFromFlags, FOOTPRINT_FLAGS, FOOTPRINT_USAGE } from './footprint-flags.js';
+import { build } from '../server/app.js';
+import { deviceFromFlag, queueClientFromFlags, QUEUE_CLIENT_FLAGS, QUEUE_RETRY_USAGE, stepRowsFromFlags, STEP_ROWS_FLAGS, STEP_ROWS_USAGE } from './shared-flags.js';
 
-export const SERVE_USAGE = `Usage: tessera serve [options]
+const SERVE_USAGE = `Usage: tessera serve [options]
 
 Starts the HTTP API (OpenAI-compatible /v1/images/generations, async /v1/jobs, history)
 and the gallery page at /. Inference runs in a child process per model.
@@ -25,7 +24,7 @@ ${PRECISION_USAGE}
   --max-queue N        requests waiting per model before 429 (default: 8)
   --timeout-ms N       per-request limit once sampling starts (default: 300000)
   --concurrency N      requests per model sharing each sampling step (default: 8)
-  --max-batch-rows N   most rows of one shared step when admitting a request (default: 512)
+${STEP_ROWS_USAGE}
   --rate-limit N       requests per client per minute, 0 disables (default: 120)
   --max-candidates N   most candidates per request (default: 64)
   --public-url URL     base of "url" responses (default: the address the client
@@ -34,8 +33,7 @@ ${PRECISION_USAGE}
   --queue URL          run requests on "tessera worker"s through Redis (redis://HOST:PORT[/DB])
                        instead of a local inference child; /readyz needs Redis and a worker
                        (docs/queue.md)
-  --attempts N         with --queue: runs per job, transient failures included (default 3)
-  --backoff-ms N       with --queue: first retry delay, doubled each retry (default 1000)
+${QUEUE_RETRY_USAGE}
   --quiet              no request log
   --help               this text
 Footprint (in every response's tessera_footprint, record and PNG):
@@ -52,14 +50,12 @@ const OPTIONS = {
   'max-queue': { type: 'string' },
   'timeout-ms': { type: 'string' },
   concurrency: { type: 'string' },
-  'max-batch-rows': { type: 'string' },
+  ...STEP_ROWS_FLAGS,
   'rate-limit': { type: 'string' },
   'max-candidates': { type: 'string' },
   'public-url': { type: 'string' },
   'worker-watchdog-ms': { type: 'string' },
-  queue: { type: 'string' },
-  attempts: { type: 'string' },
-  'backoff-ms': { type: 'string' },
+  ...QUEUE_CLIENT_FLAGS,
   quiet: { type: 'boolean' },
   help: { type: 'boolean' },
   ...FOOTPRINT_FLAGS,
@@ -114,24 +110,18 @@ export async function runServe(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 0) throw new TesseraError('TESSERA_ERR_UNKNOWN_FLAG', `unexpected argument ${JSON.stringify(positionals[0])}`);
-  const device = values.device ?? 'cpu';
-  checkDevice(device);
+  const device = deviceFromFlag(values.device);
   const port = numberFlag('port', values.port) ?? 8080;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TesseraError('TESSERA_ERR_OPTION', `--port must be from 0 to 65535, got ${port}`, { param: 'port' });
   const envKeys = (process.env.TESSERA_API_KEYS ?? '').split(',').map((k) => k.trim()).filter((k) => k !== '');
   const rate = numberFlag('rate-limit', values['rate-limit']);
-  if (values.queue === undefined && (values.attempts !== undefined || values['backoff-ms'] !== undefined)) {
-    throw new TesseraError('TESSERA_ERR_OPTION', `--${values.attempts !== undefined ? 'attempts' : 'backoff-ms'} needs --queue (it sets how queue jobs are retried)`, { param: 'queue' });
-  }
+  const queue = queueClientFromFlags(values);
   // Loaded only with --queue: BullMQ stays out of a plain server.
-  const inference =
-    values.queue === undefined
-      ? undefined
-      : (await import('../queue/remote.js')).queueInference(values.queue, (await import('../queue/settings.js')).queueSettingsFromFlags(values, ['attempts', 'backoff-ms']));
+  const inference = queue === undefined ? undefined : (await import('../queue/remote.js')).queueInference(queue.queue, queue.settings);
   const app = await buildOrExplain({
     inference,
     models: values.model,
-    device: device as Device,
+    device,
     precision: precisionFromFlags(values),
     clip: values.clip,
     dataDir: values.data,
@@ -139,7 +129,7 @@ export async function runServe(argv: string[]): Promise<number> {
     maxQueue: numberFlag('max-queue', values['max-queue']),
     timeoutMs: numberFlag('timeout-ms', values['timeout-ms']),
     concurrency: numberFlag('concurrency', values.concurrency),
-    maxBatchRows: numberFlag('max-batch-rows', values['max-batch-rows']),
+    maxBatchRows: stepRowsFromFlags(values),
     rateLimit: rate === 0 ? false : rate,
     maxCandidates: numberFlag('max-candidates', values['max-candidates']),
     publicUrl: values['public-url'],

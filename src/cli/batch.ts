@@ -1,16 +1,15 @@
 /** `tessera batch prompts.txt --out DIR`: the command-line face of the batch runner. */
-import { numberFlag, parseCommandLine, precisionFromFlags, PRECISION_USAGE, samplingFromFlags, SAMPLING_FLAGS } from '../cli/args.js';
-import { ProgressBar } from '../cli/progress.js';
-import { footprintFromFlags, FOOTPRINT_FLAGS, FOOTPRINT_USAGE } from '../cli/footprint-flags.js';
+import { numberFlag, parseCommandLine, precisionFromFlags, PRECISION_USAGE, samplingFromFlags, SAMPLING_FLAGS } from './args.js';
+import { ProgressBar } from './progress.js';
+import { footprintFromFlags, FOOTPRINT_FLAGS, FOOTPRINT_USAGE } from './footprint-flags.js';
 import { footprintJson, formatFootprint } from '../footprint/report.js';
 import { readForecast } from '../carbon/forecast.js';
-import { checkMaxIntensity, formatCarbonReport, type CarbonOptions } from './carbon.js';
+import { checkMaxIntensity, formatCarbonReport, type CarbonOptions } from '../batch/carbon.js';
 import { TesseraError } from '../errors.js';
-import { checkDevice } from '../model/runtime.js';
-import type { Device } from '../types.js';
-import { runBatch, type BatchProgress, type BatchSummary } from './runner.js';
+import { runBatch, type BatchProgress, type BatchSummary } from '../batch/runner.js';
+import { deviceFromFlag, queueClientFromFlags, QUEUE_CLIENT_FLAGS, QUEUE_RETRY_USAGE } from './shared-flags.js';
 
-export const BATCH_USAGE = `Usage: tessera batch <prompts.txt|prompts.jsonl> --out DIR [options]
+const BATCH_USAGE = `Usage: tessera batch <prompts.txt|prompts.jsonl> --out DIR [options]
 
 Generates every prompt of a file into a resumable, self-describing folder: per prompt a
 grid of all candidates (ranked, with CLIP scores) and the kept images; manifest.jsonl
@@ -40,8 +39,7 @@ Options (defaults come from the model's manifest):
   --queue URL          run the planned batches on "tessera worker"s through Redis
                        (redis://HOST:PORT[/DB]): one job per batch, same folder, same bytes
                        as a local run (docs/queue.md); the model loads here for planning only
-  --attempts N         with --queue: runs per job, transient failures included (default 3)
-  --backoff-ms N       with --queue: first retry delay, doubled each retry (default 1000)
+${QUEUE_RETRY_USAGE}
   --strict             stop at the first bad line or failed prompt instead of skipping it
   --force              reuse a folder made with other settings (outdated prompts are
                        generated again)
@@ -77,9 +75,7 @@ const OPTIONS = {
   'dry-run': { type: 'boolean' },
   strict: { type: 'boolean' },
   force: { type: 'boolean' },
-  queue: { type: 'string' },
-  attempts: { type: 'string' },
-  'backoff-ms': { type: 'string' },
+  ...QUEUE_CLIENT_FLAGS,
 } as const;
 
 function formatDuration(ms: number): string {
@@ -104,8 +100,7 @@ export async function runBatchCommand(argv: string[]): Promise<number> {
   }
   if (values.out === undefined) throw new TesseraError('TESSERA_ERR_OPTION', '--out DIR is required: the folder to write the images to', { param: 'out' });
   if (values.grid && values['no-grid']) throw new TesseraError('TESSERA_ERR_OPTION', '--grid and --no-grid contradict each other', { param: 'grid' });
-  const device = values.device ?? 'cpu';
-  checkDevice(device);
+  const device = deviceFromFlag(values.device);
 
   const tty = process.stderr.isTTY === true;
   const quiet = values.quiet === true || values.json === true;
@@ -132,14 +127,9 @@ export async function runBatchCommand(argv: string[]): Promise<number> {
     process.stderr.write(`tessera: ${message}\n`);
   };
 
-  if (values.queue === undefined && (values.attempts !== undefined || values['backoff-ms'] !== undefined)) {
-    throw new TesseraError('TESSERA_ERR_OPTION', `--${values.attempts !== undefined ? 'attempts' : 'backoff-ms'} needs --queue (it sets how queue jobs are retried)`, { param: 'queue' });
-  }
+  const queue = queueClientFromFlags(values);
   // Loaded only with --queue: BullMQ stays out of local runs.
-  const executor =
-    values.queue === undefined
-      ? undefined
-      : (await import('../queue/client.js')).queueExecutor({ queue: values.queue, ...(await import('../queue/settings.js')).queueSettingsFromFlags(values, ['attempts', 'backoff-ms']) });
+  const executor = queue === undefined ? undefined : (await import('../queue/client.js')).queueExecutor({ queue: queue.queue, ...queue.settings });
   const carbon = carbonFromFlags(values, tty);
   let footprint = footprintFromFlags(values);
   // The forecast is also the grid signal of the footprints, unless one was given.
@@ -154,7 +144,7 @@ export async function runBatchCommand(argv: string[]): Promise<number> {
     out: values.out,
     model: values.model,
     clip: values.clip,
-    device: device as Device,
+    device,
     precision: precisionFromFlags(values),
     ...samplingFromFlags(values),
     grid: !values['no-grid'],
@@ -210,7 +200,7 @@ function carbonFromFlags(values: { 'carbon-signal'?: string; 'max-intensity'?: s
   return { forecast, maxIntensity, dryRun: values['dry-run'] === true, onTick };
 }
 
-export function formatSummary(s: BatchSummary): string {
+function formatSummary(s: BatchSummary): string {
   const complete = s.skipped + s.generated;
   const lines = [
     `${s.out}: ${complete}/${s.prompts} prompts complete (${s.generated} generated, ${s.skipped} already done), base seed ${s.seed}`,

@@ -1,14 +1,13 @@
 /** `tessera worker --queue redis://…`: the command-line face of the queue worker. */
-import { numberFlag, parseCommandLine, precisionFromFlags, PRECISION_FLAGS, PRECISION_USAGE } from '../cli/args.js';
+import { numberFlag, parseCommandLine, precisionFromFlags, PRECISION_FLAGS, PRECISION_USAGE } from './args.js';
 import { TesseraError } from '../errors.js';
-import { checkDevice } from '../model/runtime.js';
-import type { Device } from '../types.js';
-import { parseQueueUrl } from './connection.js';
-import { queueSettingsFromFlags } from './settings.js';
-import { serveWorkerMetrics } from './metrics.js';
-import { QueueWorker } from './worker.js';
+import { parseQueueUrl } from '../queue/connection.js';
+import { queueSettingsFromFlags } from '../queue/recovery.js';
+import { serveWorkerMetrics } from '../queue/metrics.js';
+import { QueueWorker } from '../queue/worker.js';
+import { deviceFromFlag, stepRowsFromFlags, STEP_ROWS_FLAGS, STEP_ROWS_USAGE } from './shared-flags.js';
 
-export const WORKER_USAGE = `Usage: tessera worker --queue redis://HOST:PORT[/DB] [options]
+const WORKER_USAGE = `Usage: tessera worker --queue redis://HOST:PORT[/DB] [options]
 
 Runs the planned sampler batches of "tessera batch --queue" from a BullMQ queue on Redis,
 with the same engine as "tessera serve": inference in a child process whose continuous
@@ -21,10 +20,10 @@ Options:
   --model DIR          model package folder (default: the embedded model)
   --device NAME        cpu, cuda or webgpu (default: cpu)
 ${PRECISION_USAGE}
-                       (auto probes at --max-rows rows)
+                       (auto probes at --max-batch-rows rows)
   --clip DIR           rank with this CLIP instead of the package's own (as tessera batch --clip)
   --concurrency N      jobs held at once; their rows share sampling steps (1-64, default 2)
-  --max-rows N         row budget of one shared step (default 512)
+${STEP_ROWS_USAGE}
   --name TEXT          this worker's name in logs and results (default host:pid)
   --lock-ms N          job lock duration, renewed every half (default 30000)
   --stalled-ms N       how often to look for jobs of dead workers (default 30000)
@@ -41,7 +40,7 @@ const OPTIONS = {
   device: { type: 'string' },
   clip: { type: 'string' },
   concurrency: { type: 'string' },
-  'max-rows': { type: 'string' },
+  ...STEP_ROWS_FLAGS,
   name: { type: 'string' },
   'lock-ms': { type: 'string' },
   'stalled-ms': { type: 'string' },
@@ -66,8 +65,7 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
   if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)) {
     throw new TesseraError('TESSERA_ERR_OPTION', `--metrics-port must be an integer from 0 to 65535, got ${JSON.stringify(values['metrics-port'])}`, { param: 'metrics-port' });
   }
-  const device = (values.device ?? 'cpu') as Device;
-  checkDevice(device);
+  const device = deviceFromFlag(values.device);
   const log = values.quiet ? () => {} : (message: string) => process.stderr.write(`tessera worker: ${message}\n`);
   const worker = await QueueWorker.start({
     queue: values.queue,
@@ -76,7 +74,7 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
     precision: precisionFromFlags(values),
     clip: values.clip,
     concurrency: numberFlag('concurrency', values.concurrency),
-    maxRows: numberFlag('max-rows', values['max-rows']),
+    maxRows: stepRowsFromFlags(values),
     name: values.name,
     ...queueSettingsFromFlags(values, ['lock-ms', 'stalled-ms', 'max-stalled']),
     onLog: log,

@@ -9,13 +9,13 @@
  * decode, rerank, result). ORT yields to the event loop around each run, so 'generate'
  * and 'cancel' messages land within one step.
  */
-import { TesseraError, isTesseraError } from '../../errors.js';
-import { finishRuns, type GenerationRun } from '../../pipeline/run.js';
-import { Tessera } from '../../pipeline/tessera.js';
-import type { ResolvedRequest } from '../../pipeline/settings.js';
-import type { GenerateRequest, GenerationResult } from '../../types.js';
-import { ContinuousBatch, rowsFor, type FinishedGroup, type GroupProgress } from '../../sampler/continuous.js';
-import { readChildConfig, type ChildConfig, type ChildMessage, type ParentMessage } from './protocol.js';
+import { TesseraError, isTesseraError } from '../errors.js';
+import { finishRuns, type GenerationRun } from '../pipeline/run.js';
+import { Tessera } from '../pipeline/tessera.js';
+import type { ResolvedRequest } from '../pipeline/settings.js';
+import type { GenerateRequest, GenerationResult } from '../types.js';
+import { ContinuousBatch, rowsFor, type FinishedGroup, type GroupProgress } from '../sampler/continuous.js';
+import { DEFAULT_MAX_ROWS, readChildConfig, type ChildConfig, type ChildMessage, type ParentMessage } from './protocol.js';
 
 function send(message: ChildMessage): void {
   if (process.connected) process.send?.(message);
@@ -25,9 +25,6 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
 function sleepSync(ms: number): void {
   Atomics.wait(sleeper, 0, 0, ms);
 }
-
-/** Rows one step may run when several requests share it (a single larger request still runs alone). */
-export const DEFAULT_MAX_ROWS = 512;
 
 interface Queued {
   id: string;

@@ -1,12 +1,12 @@
 /**
  * What the server's engine needs from whoever runs its requests: the local inference child
- * (InferenceWorker) or a queue of `tessera worker`s on other machines (src/queue/remote.ts,
+ * (InferenceChild) or a queue of `tessera worker`s on other machines (src/queue/remote.ts,
  * `tessera serve --queue`).
  */
 import type { EventEmitter } from 'node:events';
-import type { ResolvedRequest } from '../../pipeline/settings.js';
-import type { Device, GenerateRequest, GenerationResult } from '../../types.js';
-import type { RunOptions } from './inference-worker.js';
+import type { ResolvedRequest } from '../pipeline/settings.js';
+import type { Device, GenerateRequest, GenerationResult } from '../types.js';
+import type { RunOptions } from './child-process.js';
 
 export interface Inference extends EventEmitter {
   /** Resolves when requests can run (model loaded; for a queue: Redis reachable). */
@@ -37,5 +37,5 @@ export interface RemoteQueueStatus {
   workers: number;
 }
 
-/** Makes the Inference of one served model (the engine's default: an InferenceWorker child). */
+/** Makes the Inference of one served model (the engine's default: an InferenceChild child). */
 export type InferenceFactory = (model: { dir: string; id: string }, options: { device: Device; clip?: string; maxRows?: number; watchdogMs?: number }) => Inference;

@@ -1,0 +1,44 @@
+/**
+ * The architectures behind the generator seam, by `manifest.architecture`: the one place
+ * that dispatches on it. The loader asks it for a generator; the footprint for the
+ * generator's own count of its phases' FLOPs.
+ */
+import type { ModelManifest } from '../model/manifest.js';
+import type { OnnxGraph } from '../model/onnx-graph.js';
+import { createSession } from '../model/runtime.js';
+import type { Device } from '../types.js';
+import { DecoderOnlyCost } from './decoder-only/cost.js';
+import { DecoderOnlyGenerator } from './decoder-only/generator.js';
+import { EncoderDecoderCost } from './encoder-decoder/cost.js';
+import { EncoderDecoderGenerator } from './encoder-decoder/generator.js';
+import type { GeneratorArchitecture, GeneratorGraphs } from './generator.js';
+
+const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture> = {
+  'decoder-only': {
+    async load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs) {
+      // The first session tells whether the device works; the rest load after it.
+      const prefill = await createSession(file(graphs.prefill), device);
+      const step = await createSession(file(graphs.step), device);
+      return { generator: new DecoderOnlyGenerator(manifest, prefill, step), release: async () => void (await Promise.all([prefill.release(), step.release()])) };
+    },
+    cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph) => new DecoderOnlyCost(manifest, graph),
+  },
+  'encoder-decoder': {
+    async load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs) {
+      // The text encoder runs once per prompt: no variant has one.
+      const textEncoder = await createSession(file(manifest.encoderDecoder?.textEncoder ?? ''), device);
+      const prefill = await createSession(file(graphs.prefill), device);
+      const step = await createSession(file(graphs.step), device);
+      return {
+        generator: new EncoderDecoderGenerator(manifest, textEncoder, prefill, step),
+        release: async () => void (await Promise.all([textEncoder.release(), prefill.release(), step.release()])),
+      };
+    },
+    cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph) => new EncoderDecoderCost(manifest, graph),
+  },
+};
+
+/** The implementation named by the manifest's architecture. */
+export function architectureOf(manifest: ModelManifest): GeneratorArchitecture {
+  return ARCHITECTURES[manifest.architecture];
+}
