@@ -11,17 +11,18 @@ import type { FootprintSettings } from '../footprint/report.js';
 import { rowsFor } from '../sampler/sampler.js';
 import { finishFootprint, partOf, shareOf, startFootprint } from '../footprint/report.js';
 import type { EnergySnapshot } from '../footprint/energy.js';
-import type { Footprint, GenerationEvent, GenerationResult, RgbImage, StageFlops, StageTimings } from '../types.js';
+import type { Footprint, GenerationEvent, GenerationResult, RgbImage, StageBytes, StageFlops, StageTimings } from '../types.js';
 
 /**
  * What a run needs of the pipeline that drives it (Tessera implements it): the image
- * decoder, previews, FLOPs and ranking. The run sits below the orchestrator, not beside it.
+ * decoder, previews, FLOPs and bytes, and ranking. The run sits below the orchestrator, not beside it.
  */
 export interface RunStages {
   readonly model: Pick<LoadedModel, 'decoder'>;
   readonly footprintSettings: FootprintSettings;
   previewImages(codes: Int32Array[], done: number): Promise<RgbImage[]>;
   flopsOf(p: PreparedRequest, previewImages: number): StageFlops | null;
+  bytesOf(p: PreparedRequest): StageBytes | null;
   scoreAndRankAll(requests: readonly { p: PreparedRequest; images: RgbImage[]; codes: Int32Array[] }[]): Promise<{ results: GenerationResult[]; rerankMs: number }>;
 }
 
@@ -196,11 +197,14 @@ export class GenerationRun {
     const counted = own.every((f) => f !== null) ? sumFlops(own as StageFlops[]) : null;
     let measured = finishFootprint(this.energy, counted, this.stages.footprintSettings);
     if (this.allStepRows > this.ownStepRows) measured = partOf(measured, this.ownStepRows / this.allStepRows, counted, 'its rows of steps shared with other requests');
-    if (this.prepared.length === 1) return [measured];
+    // Bytes are each request's own, as its FLOPs are (its rows), counted apart from the measurement.
+    const bytes = this.prepared.map((p) => this.stages.bytesOf(p));
+    const withBytes = (f: Footprint, b: StageBytes | null): Footprint => (b === null ? f : { ...f, bytes: b });
+    if (this.prepared.length === 1) return [withBytes(measured, bytes[0]!)];
     const candidates = this.candidates;
     return this.prepared.map((p, i) => {
       const flops = own[i];
-      return flops === null ? partOf(measured, p.sequences.length / candidates, null, 'candidates share') : shareOf(measured, flops);
+      return withBytes(flops === null ? partOf(measured, p.sequences.length / candidates, null, 'candidates share') : shareOf(measured, flops), bytes[i]!);
     });
   }
 }
