@@ -115,7 +115,7 @@ export interface GenerationResult {
   warnings: string[];
   unknownWords: string[];
   promptTruncated: boolean;
-  /** Set by the server's inference worker: how this request's steps were shared with others. */
+  /** Set by the server's inference child: how this request's steps were shared with others. */
   batching?: { maxRowsPerStep: number; sharedSteps: number };
   /** OpenAI's Images `usage` for this request, from what actually ran (src/footprint/usage.ts). */
   usage?: ImagesUsage;

@@ -14,14 +14,15 @@ import type { StageBytes, StageFlops } from '../types.js';
  * nearly all the arithmetic; not counted: normalisation, activations, softmax, bias
  * adds and embedding lookups (a few per cent; docs/footprint.md). The generator counts
  * its own prefill and decode behind its seam (src/generator/<architecture>/cost.ts);
- * this file adds the image decoder and CLIP, which every architecture shares. The
+ * this file adds the VQ codec's decoder graph and CLIP, which every architecture shares. The
  * generator also counts the bytes its phases move (generationBytes).
  */
 
 export interface ModelCost {
   /** The generator's prefill and decode, as its architecture counts them. */
   generator: GeneratorCost;
-  decoder: ConvCost;
+  /** The VQ codec's decoder graph (grids -> pixels). */
+  vq: ConvCost;
   clipText: TransformerCost | null;
   clipVision: ConvCost | null;
   clipTextWidth: number;
@@ -57,7 +58,7 @@ export function modelCost(modelDir: string, manifest: ModelManifest, graphs?: Ge
   }
   return {
     generator: architectureOf(manifest).cost(manifest, file, graphs),
-    decoder: convCost(file(manifest.decoder), 'codes', [grid.height, grid.width]),
+    vq: convCost(file(manifest.decoder), 'codes', [grid.height, grid.width]),
     clipText,
     clipVision,
     clipTextWidth,
@@ -72,7 +73,7 @@ export interface GenerationWork {
   guidance: boolean;
   /** Rows through the prefill graph (distinct text prefixes); defaults to 1, or 2 with guidance. */
   prefillRows?: number;
-  /** Images the VQ decoder decoded for previews, on top of the final candidates. */
+  /** Images the VQ codec made for previews, on top of the final candidates. */
   previewImages?: number;
   rerank: boolean;
 }
@@ -103,7 +104,7 @@ export function generationFlops(cost: ModelCost, work: GenerationWork): StageFlo
   const flops = {
     prefill: generator.prefill,
     decode: generator.decode,
-    vqDecode: 2 * decoded * cost.decoder.macsPerImage,
+    vqDecode: 2 * decoded * cost.vq.macsPerImage,
     clipText: 2 * clipTextMacs,
     clipVision: 2 * clipVisionMacs,
   };

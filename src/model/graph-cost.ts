@@ -2,7 +2,7 @@
  * Multiply-adds of an ONNX graph, counted from its own shapes (weights' initializer dims,
  * conv attributes): matrix products and convolutions, which are nearly all the arithmetic
  * (docs/footprint.md). The generators count their phases with these (src/generator/<architecture>/cost.ts),
- * the footprint its decoder and CLIP (src/footprint/flops.ts).
+ * the footprint the VQ codec's decoder graph and CLIP (src/footprint/flops.ts).
  */
 import { TesseraError } from '../errors.js';
 import type { OnnxGraph, OnnxNode } from './onnx-graph.js';

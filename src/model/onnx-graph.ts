@@ -93,10 +93,10 @@ class Reader {
   }
 }
 
-const decoder = new TextDecoder();
+const utf8 = new TextDecoder();
 
 function text(buf: Uint8Array, f: Field): string {
-  return decoder.decode(buf.subarray(f.start, f.end));
+  return utf8.decode(buf.subarray(f.start, f.end));
 }
 
 /** Repeated int64 fields (dims, ints) may come packed: one length-delimited run of bare varints. */

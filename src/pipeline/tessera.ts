@@ -29,7 +29,7 @@ function isPrepared(request: GenerateRequest | PreparedRequest): request is Prep
 /**
  * The thin orchestrator over the pipeline's stages (after min-dalle's one class that
  * drives tokenizer, encoder, decoder and detokenizer): text tokenizer -> batched
- * sampler -> token decoder -> CLIP reranker.
+ * sampler -> VQ codec -> CLIP reranker.
  */
 export class Tessera {
   readonly model: LoadedModel;
@@ -137,7 +137,7 @@ export class Tessera {
   async prepareRequest(request: GenerateRequest | ResolvedRequest): Promise<PreparedRequest> {
     const resolved = isResolved(request) ? request : resolveRequest(request, this.model.manifest);
     if (resolved.image === null || resolved.image.codes !== null) return this.prepare(resolved);
-    const [codes] = await this.model.decoder.encode([sourceImage(resolved.image, this.model.manifest.image.size)]);
+    const [codes] = await this.model.vq.toCodes([sourceImage(resolved.image, this.model.manifest.image.size)]);
     return this.prepare({ ...resolved, image: { ...resolved.image, codes: Array.from(codes) } });
   }
 
@@ -175,7 +175,7 @@ export class Tessera {
 
   /** Decodes partial grids (the first `done` codes of each) as preview images. */
   async previewImages(codes: Int32Array[], done: number): Promise<RgbImage[]> {
-    return this.model.decoder.decode(codes.map((c) => fillPartialGrid(c, done)));
+    return this.model.vq.toPixels(codes.map((c) => fillPartialGrid(c, done)));
   }
 
   /**
