@@ -52,7 +52,7 @@ const started = performance.now();
 for (let start = 0; start < n; start += 32) {
   const batch: RgbImage[] = [];
   for (let i = start; i < Math.min(n, start + 32); i++) batch.push({ width: world.imageSize, height: world.imageSize, data: images.subarray(i * n2, (i + 1) * n2) });
-  const reconstructions = await model.decoder.decode(await model.decoder.encode(batch));
+  const reconstructions = await model.vq.toPixels(await model.vq.toCodes(batch));
   reconstructions.forEach((recon, k) => {
     if (sameScene(judge.parse(batch[k]), judge.parse(recon))) sceneAgree++;
     if (judge.check(recon, specs[start + k]).pass) specPass++;

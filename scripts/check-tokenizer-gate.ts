@@ -64,8 +64,8 @@ for (let start = 0; start < n; start += 64) {
   for (let i = start; i < Math.min(n, start + 64); i++) {
     batch.push({ width: 64, height: 64, data: images.subarray(i * 12288, (i + 1) * 12288) });
   }
-  const codes = await model.decoder.encode(batch);
-  const reconstructions = await model.decoder.decode(codes);
+  const codes = await model.vq.toCodes(batch);
+  const reconstructions = await model.vq.toPixels(codes);
   reconstructions.forEach((recon, k) => {
     const i = start + k;
     const original = judge.parse(batch[k]);

@@ -5,7 +5,7 @@
  * generation events (per-step progress and progressive previews), and the stages it
  * drives — TextTokenizer, a generator behind ImageTokenGenerator (decoder-only or
  * encoder-decoder), BatchSampler (prefill, decodeStep, decodeSteps, generate),
- * TokenDecoder and ClipReranker — each usable alone. docs/architecture.md has the layers.
+ * VqCodec and ClipReranker — each usable alone. docs/architecture.md has the layers.
  */
 export { Tessera, fillPartialGrid } from './pipeline/tessera.js';
 export type * from './types.js';
@@ -23,7 +23,9 @@ export { BatchSampler, type SequenceSpec, type BatchState, type SamplerStats } f
 export { NaiveSampler } from './sampler/naive-sampler.js';
 export * as logitsProcessors from './sampler/logits-processors.js';
 export { CandidateStream, MAX_SEED } from './sampler/rng.js';
-export { TokenDecoder } from './decoder/token-decoder.js';
+export { VqCodec } from './vq/vq-codec.js';
+/** The VQ codec's earlier name, kept for library users (issue 30: "decoder" now names only the decoder-only architecture). */
+export { VqCodec as TokenDecoder } from './vq/vq-codec.js';
 export { ClipReranker } from './rerank/clip-reranker.js';
 export { encodePng, encodeImage, readImageMetadata, composeGrid, describeImage, type ImageMetadata } from './image/index.js';
 export { TesseraError, ErrorCodes, isTesseraError, type ErrorCode } from './errors.js';

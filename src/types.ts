@@ -115,7 +115,7 @@ export interface GenerationResult {
   warnings: string[];
   unknownWords: string[];
   promptTruncated: boolean;
-  /** Set by the server's inference worker: how this request's steps were shared with others. */
+  /** Set by the server's inference child: how this request's steps were shared with others. */
   batching?: { maxRowsPerStep: number; sharedSteps: number };
   /** OpenAI's Images `usage` for this request, from what actually ran (src/footprint/usage.ts). */
   usage?: ImagesUsage;
@@ -194,6 +194,26 @@ export interface StageFlops {
   total: number;
 }
 
+/**
+ * Bytes one phase of the generator moves through its graph calls (src/generator/<architecture>/cost.ts):
+ * the weights each call reads, the KV cache it reads (the slots laid out) and writes (its new entries),
+ * and its other inputs and outputs (ids, positions, masks, logits, encoder states).
+ */
+export interface PhaseBytes {
+  weights: number;
+  kvRead: number;
+  kvWritten: number;
+  activations: number;
+  total: number;
+}
+
+/** Bytes of the generator's two phases of one generation, beside its FLOPs (docs/footprint.md). */
+export interface StageBytes {
+  prefill: PhaseBytes;
+  decode: PhaseBytes;
+  total: number;
+}
+
 export type EnergyMethod = 'rapl' | 'cpu-time';
 
 /**
@@ -211,4 +231,6 @@ export interface Footprint {
   gridGPerKWh: number;
   gridSource: string;
   co2eGrams: number;
+  /** The generator's bytes per phase, counted as its FLOPs are; absent where not counted (a sum with an uncounted part). */
+  bytes?: StageBytes;
 }

@@ -19,7 +19,7 @@ const LAYERS: Record<string, number> = {
   text: 2,
   generator: 2,
   sampler: 2,
-  decoder: 2,
+  vq: 2,
   rerank: 2,
   image: 2,
   output: 3,

@@ -128,7 +128,7 @@ export async function runImagePromptEval(options: Options): Promise<Record<strin
     const mask = await sharp(maskPixels, { raw: { width: IMAGE_SIZE, height: IMAGE_SIZE, channels: 4 } }).png().toBuffer();
     const editImage = await imagePromptFromBytes({ mode: 'edit', image: scene.png, mask }, tessera.manifest);
     const [edited] = await tessera.generateMany([{ prompt: `${phrase(left)} left of ${phrase(wanted)} on a ${background} background`, image: editImage, seed, ...common }]);
-    const [reconstruction] = await tessera.model.decoder.decode(await tessera.model.decoder.encode([scene.rgb]));
+    const [reconstruction] = await tessera.model.vq.toPixels(await tessera.model.vq.toCodes([scene.rgb]));
     const out = edited.kept[0].image;
     edit.outsideToSource.push(meanAbs(out, scene.rgb, (px) => px < HALF));
     edit.outsideToReconstruction.push(meanAbs(out, reconstruction, (px) => px < HALF));
@@ -137,7 +137,7 @@ export async function runImagePromptEval(options: Options): Promise<Record<strin
     edit.leftKept.push(judge.parse(out).objects.some((o) => o.color === left.color && o.shape === left.shape && o.x < HALF));
 
     // Variations: the same two-object scene, a share of its codes kept (or none), no text; CLIP ranks by likeness.
-    const sourceCodes = (await tessera.model.decoder.encode([scene.rgb]))[0];
+    const sourceCodes = (await tessera.model.vq.toCodes([scene.rgb]))[0];
     const unrelated = await sceneImage(rng.pick(BACKGROUND_NAMES), [{ ...pickItem(rng), x: 32, y: 32 }]);
     for (const share of VARY_SHARES) {
       const v = vary[share];

@@ -4,8 +4,8 @@ import type { ModelManifest } from '../model/manifest.js';
 import { convCost, transformerCost, type ConvCost, type TransformerCost } from '../model/graph-cost.js';
 import { readOnnx, type OnnxGraph } from '../model/onnx-graph.js';
 import { architectureOf } from '../generator/architectures.js';
-import type { GeneratorCost } from '../generator/generator.js';
-import type { StageFlops } from '../types.js';
+import type { GeneratorCost, GeneratorGraphs } from '../generator/generator.js';
+import type { StageBytes, StageFlops } from '../types.js';
 
 /**
  * FLOPs per stage of one generation, counted from the shapes of the model's own ONNX
@@ -14,13 +14,15 @@ import type { StageFlops } from '../types.js';
  * nearly all the arithmetic; not counted: normalisation, activations, softmax, bias
  * adds and embedding lookups (a few per cent; docs/footprint.md). The generator counts
  * its own prefill and decode behind its seam (src/generator/<architecture>/cost.ts);
- * this file adds the image decoder and CLIP, which every architecture shares.
+ * this file adds the VQ codec's decoder graph and CLIP, which every architecture shares. The
+ * generator also counts the bytes its phases move (generationBytes).
  */
 
 export interface ModelCost {
   /** The generator's prefill and decode, as its architecture counts them. */
   generator: GeneratorCost;
-  decoder: ConvCost;
+  /** The VQ codec's decoder graph (grids -> pixels). */
+  vq: ConvCost;
   clipText: TransformerCost | null;
   clipVision: ConvCost | null;
   clipTextWidth: number;
@@ -28,9 +30,18 @@ export interface ModelCost {
   clipTextTokens: number;
 }
 
-/** Reads the model package's graphs once; the costs are then pure arithmetic per request. */
-export function modelCost(modelDir: string, manifest: ModelManifest): ModelCost {
-  const file = (rel: string): OnnxGraph => readOnnx(path.join(modelDir, rel));
+/**
+ * Reads the model package's graphs once; the costs are then pure arithmetic per request.
+ * `graphs`: the generator graphs that run (a precision variant's; default the package's
+ * own), whose weights the bytes count.
+ */
+export function modelCost(modelDir: string, manifest: ModelManifest, graphs?: GeneratorGraphs): ModelCost {
+  const read = new Map<string, OnnxGraph>();
+  const file = (rel: string): OnnxGraph => {
+    let graph = read.get(rel);
+    if (graph === undefined) read.set(rel, (graph = readOnnx(path.join(modelDir, rel))));
+    return graph;
+  };
   const { grid, size } = manifest.image;
   let clipText: TransformerCost | null = null;
   let clipVision: ConvCost | null = null;
@@ -46,8 +57,8 @@ export function modelCost(modelDir: string, manifest: ModelManifest): ModelCost 
     clipVision = convCost(file(path.join(manifest.clip, 'onnx/vision_model.onnx')), 'pixel_values', [size, size]);
   }
   return {
-    generator: architectureOf(manifest).cost(manifest, file),
-    decoder: convCost(file(manifest.decoder), 'codes', [grid.height, grid.width]),
+    generator: architectureOf(manifest).cost(manifest, file, graphs),
+    vq: convCost(file(manifest.decoder), 'codes', [grid.height, grid.width]),
     clipText,
     clipVision,
     clipTextWidth,
@@ -62,17 +73,26 @@ export interface GenerationWork {
   guidance: boolean;
   /** Rows through the prefill graph (distinct text prefixes); defaults to 1, or 2 with guidance. */
   prefillRows?: number;
-  /** Images the VQ decoder decoded for previews, on top of the final candidates. */
+  /** Images the VQ codec made for previews, on top of the final candidates. */
   previewImages?: number;
   rerank: boolean;
 }
 
 export type { StageFlops };
 
+/** The generator's work mix: rows through its prefill and through every step. */
+function generatorWork(work: GenerationWork): { prefillRows: number; stepRows: number } {
+  return { prefillRows: work.prefillRows ?? (work.guidance ? 2 : 1), stepRows: work.candidates * (work.guidance ? 2 : 1) };
+}
+
+/** Bytes the generator moves per phase for what ran, as it counts them (src/generator/<architecture>/cost.ts). */
+export function generationBytes(cost: ModelCost, work: GenerationWork): StageBytes {
+  const { prefill, decode } = cost.generator.bytes(generatorWork(work));
+  return { prefill, decode, total: prefill.total + decode.total };
+}
+
 export function generationFlops(cost: ModelCost, work: GenerationWork): StageFlops {
-  const prefillRows = work.prefillRows ?? (work.guidance ? 2 : 1);
-  const stepRows = work.candidates * (work.guidance ? 2 : 1);
-  const generator = cost.generator.flops({ prefillRows, stepRows });
+  const generator = cost.generator.flops(generatorWork(work));
   const decoded = work.candidates + (work.previewImages ?? 0);
   let clipTextMacs = 0;
   let clipVisionMacs = 0;
@@ -84,7 +104,7 @@ export function generationFlops(cost: ModelCost, work: GenerationWork): StageFlo
   const flops = {
     prefill: generator.prefill,
     decode: generator.decode,
-    vqDecode: 2 * decoded * cost.decoder.macsPerImage,
+    vqDecode: 2 * decoded * cost.vq.macsPerImage,
     clipText: 2 * clipTextMacs,
     clipVision: 2 * clipVisionMacs,
   };

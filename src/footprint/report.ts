@@ -1,4 +1,4 @@
-import type { Footprint, StageFlops } from '../types.js';
+import type { Footprint, PhaseBytes, StageBytes, StageFlops } from '../types.js';
 import { startEnergy, stopEnergy, type EnergyOptions, type EnergySnapshot } from './energy.js';
 import { DEFAULT_GRID, gramsCO2e, gridIntensityAt, type GridSetting } from './grid.js';
 
@@ -7,7 +7,8 @@ export { DEFAULT_GRID };
 export type { Footprint };
 
 /**
- * The footprint of one generation (or one batch): FLOPs per stage, wall and CPU time,
+ * The footprint of one generation (or one batch): FLOPs per stage, the generator's bytes
+ * per phase, wall and CPU time,
  * energy with its method, and gCO2e at the grid intensity of when it ran. One JSON
  * shape for the API's extension field, batch records and manifest; one line for the
  * CLI summary; flat text entries for PNG metadata.
@@ -51,6 +52,8 @@ export function sumFootprints(parts: readonly Footprint[]): Footprint | null {
   const grams = add((f) => f.co2eGrams);
   const methods = new Set(parts.map((f) => f.energyMethod));
   const sources = new Set(parts.map((f) => f.gridSource));
+  // Bytes add up only when every part was counted, as FLOPs do.
+  const bytes = parts.every((f) => f.bytes !== undefined) ? sumBytes(parts.map((f) => f.bytes!)) : undefined;
   return {
     flops,
     wallSeconds: add((f) => f.wallSeconds),
@@ -61,7 +64,16 @@ export function sumFootprints(parts: readonly Footprint[]): Footprint | null {
     gridGPerKWh: joules > 0 ? (grams / joules) * 3.6e6 : parts[0]!.gridGPerKWh,
     gridSource: sources.size === 1 ? parts[0]!.gridSource : 'several',
     co2eGrams: grams,
+    ...(bytes === undefined ? {} : { bytes }),
   };
+}
+
+function sumBytes(parts: readonly StageBytes[]): StageBytes {
+  const phase = (pick: (b: StageBytes) => PhaseBytes): PhaseBytes => {
+    const add = (k: keyof PhaseBytes): number => parts.reduce((s, b) => s + pick(b)[k], 0);
+    return { weights: add('weights'), kvRead: add('kvRead'), kvWritten: add('kvWritten'), activations: add('activations'), total: add('total') };
+  };
+  return { prefill: phase((b) => b.prefill), decode: phase((b) => b.decode), total: parts.reduce((s, b) => s + b.total, 0) };
 }
 
 /**
@@ -82,7 +94,14 @@ export function footprintJson(f: Footprint): Record<string, unknown> {
     grid_intensity_g_per_kwh: round(f.gridGPerKWh, 1),
     grid_source: f.gridSource,
     co2e_g: round(f.co2eGrams, 6),
+    // Added after the keys clients already read (issue 30): the generator's bytes per phase.
+    ...(f.bytes === undefined ? {} : { bytes: bytesJson(f.bytes) }),
   };
+}
+
+function bytesJson(b: StageBytes): Record<string, unknown> {
+  const phase = (p: PhaseBytes): Record<string, number> => ({ weights: p.weights, kv_read: p.kvRead, kv_written: p.kvWritten, activations: p.activations, total: p.total });
+  return { prefill: phase(b.prefill), decode: phase(b.decode), total: b.total };
 }
 
 function round(value: number, digits: number): number {

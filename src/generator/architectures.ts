@@ -1,7 +1,7 @@
 /**
  * The architectures behind the generator seam, by `manifest.architecture`: the one place
  * that dispatches on it. The loader asks it for a generator; the footprint for the
- * generator's own count of its phases' FLOPs.
+ * generator's own count of its phases' FLOPs and bytes.
  */
 import type { ModelManifest } from '../model/manifest.js';
 import type { OnnxGraph } from '../model/onnx-graph.js';
@@ -21,7 +21,7 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
       const step = await createSession(file(graphs.step), device);
       return { generator: new DecoderOnlyGenerator(manifest, prefill, step), release: async () => void (await Promise.all([prefill.release(), step.release()])) };
     },
-    cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph) => new DecoderOnlyCost(manifest, graph),
+    cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs) => new DecoderOnlyCost(manifest, graph, graphs),
   },
   'encoder-decoder': {
     async load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs) {
@@ -34,7 +34,7 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
         release: async () => void (await Promise.all([textEncoder.release(), prefill.release(), step.release()])),
       };
     },
-    cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph) => new EncoderDecoderCost(manifest, graph),
+    cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs) => new EncoderDecoderCost(manifest, graph, graphs),
   },
 };
 

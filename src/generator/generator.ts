@@ -13,7 +13,7 @@
  */
 import type { ModelManifest } from '../model/manifest.js';
 import type { OnnxGraph } from '../model/onnx-graph.js';
-import type { Device } from '../types.js';
+import type { Device, PhaseBytes } from '../types.js';
 
 /**
  * Next-token logits over the image vocabulary for a set of rows, as a view into the
@@ -102,12 +102,20 @@ export interface GeneratorFlops {
   decode: number;
 }
 
+/** Bytes the generator's two phases move (src/types.ts PhaseBytes: weights, KV read and written, activations). */
+export interface GeneratorBytes {
+  prefill: PhaseBytes;
+  decode: PhaseBytes;
+}
+
 /**
- * An architecture's arithmetic, read once from its package's graphs: the footprint asks
- * it for the FLOPs of what ran and knows nothing of text encoders, cache layouts or slots.
+ * An architecture's costs, read once from its package's graphs: the footprint asks it
+ * for the FLOPs and the bytes of what ran and knows nothing of text encoders, cache
+ * layouts or slots. Both are pure functions of the work mix.
  */
 export interface GeneratorCost {
   flops(work: GeneratorWork): GeneratorFlops;
+  bytes(work: GeneratorWork): GeneratorBytes;
 }
 
 /** One architecture behind the seam: its generator, and the count of its cost. */
@@ -126,8 +134,12 @@ export interface GeneratorGraphs {
 export interface GeneratorArchitecture {
   /** Loads the generator on `graphs`; `file` resolves a path of the package. */
   load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs): Promise<OpenedGenerator>;
-  /** Counts its phases from its graphs; `graph` reads one, by its path in the package. */
-  cost(manifest: ModelManifest, graph: (relative: string) => OnnxGraph): GeneratorCost;
+  /**
+   * Counts its phases from its graphs; `graph` reads one, by its path in the package;
+   * `graphs` are the prefill and step graphs that run (a precision variant's weights count
+   * their own bytes; default the package's own).
+   */
+  cost(manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs): GeneratorCost;
 }
 
 export function emptyStats(): GeneratorStats {

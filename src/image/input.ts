@@ -2,7 +2,7 @@
  * Input images of image prompts (completion, edits, variations): any format sharp reads,
  * brought to the model's square size, and masks whose fully transparent pixels mark what
  * to change (OpenAI's edits convention). Everything here is pixels; codes are the
- * decoder's business (src/decoder/token-decoder.ts).
+ * VQ codec's business (src/vq/vq-codec.ts).
  */
 import sharp, { type Sharp } from 'sharp';
 import { TesseraError } from '../errors.js';

@@ -14,7 +14,7 @@ import type { ResolvedRequest } from '../pipeline/settings.js';
 import type { Device, GenerateRequest, GenerationEvent, GenerationResult, PrecisionChoice } from '../types.js';
 import { redactPaths } from './redact.js';
 import type { FootprintSettings } from '../footprint/report.js';
-import { WORKER_CONFIG_ENV, type ChildMessage, type ParentMessage, type WorkerConfig } from './protocol.js';
+import { CHILD_CONFIG_ENV, type ChildMessage, type ParentMessage, type ChildLaunchConfig } from './protocol.js';
 
 const here = fileURLToPath(import.meta.url);
 const extension = path.extname(here);
@@ -25,13 +25,13 @@ const CHILD_EXEC_ARGV = extension === '.ts' ? ['--import', 'tsx'] : [];
 export interface ChildOptions {
   model: string;
   device: Device;
-  /** Which graphs the child runs (see WorkerConfig.precision). */
+  /** Which graphs the child runs (see ChildLaunchConfig.precision). */
   precision?: PrecisionChoice;
   /** CLIP folder used instead of the package's own. */
   clip?: string;
-  /** Row budget of a shared step (see WorkerConfig.maxRows). */
+  /** Row budget of a shared step (see ChildLaunchConfig.maxRows). */
   maxRows?: number;
-  /** How the child measures footprints (see WorkerConfig.footprint). */
+  /** How the child measures footprints (see ChildLaunchConfig.footprint). */
   footprint?: FootprintSettings;
   /** Scheduling priority of the child (default 10: below the HTTP process; 0 keeps it equal). */
   niceness?: number;
@@ -109,11 +109,11 @@ export class InferenceChild extends EventEmitter {
   }
 
   private spawn(): Promise<void> {
-    const config: WorkerConfig = { model: this.options.model, device: this.options.device, precision: this.options.precision, clip: this.options.clip, maxRows: this.options.maxRows, heartbeatMs: this.heartbeatMs(), footprint: childFootprint(this.options.footprint) };
+    const config: ChildLaunchConfig = { model: this.options.model, device: this.options.device, precision: this.options.precision, clip: this.options.clip, maxRows: this.options.maxRows, heartbeatMs: this.heartbeatMs(), footprint: childFootprint(this.options.footprint) };
     const child = fork(CHILD_MODULE, [], {
       execArgv: CHILD_EXEC_ARGV,
       serialization: 'advanced',
-      env: { ...process.env, [WORKER_CONFIG_ENV]: JSON.stringify(config) },
+      env: { ...process.env, [CHILD_CONFIG_ENV]: JSON.stringify(config) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child = child;

@@ -9,7 +9,8 @@ import type { Device, GenerateRequest, GenerationEvent, GenerationResult, Precis
  */
 export const DEFAULT_MAX_ROWS = 512;
 
-export interface WorkerConfig {
+/** What the parent (InferenceChild) sends its inference child at launch, in CHILD_CONFIG_ENV. */
+export interface ChildLaunchConfig {
   model: string;
   device: Device;
   /** Which graphs run (default auto, probed at maxRows rows). */
@@ -32,12 +33,12 @@ export interface WorkerConfig {
 export const STEP_DELAY_ENV = 'TESSERA_TEST_STEP_DELAY_MS';
 
 /** The child's view of its configuration: what the parent sent plus the test seam. */
-export interface ChildConfig extends WorkerConfig {
+export interface ChildConfig extends ChildLaunchConfig {
   stepDelayMs?: number;
 }
 
 export function readChildConfig(env: NodeJS.ProcessEnv = process.env): ChildConfig {
-  const config = JSON.parse(env[WORKER_CONFIG_ENV] ?? '{}') as WorkerConfig;
+  const config = JSON.parse(env[CHILD_CONFIG_ENV] ?? '{}') as ChildLaunchConfig;
   const delay = Number(env[STEP_DELAY_ENV] ?? '');
   return Number.isFinite(delay) && delay > 0 ? { ...config, stepDelayMs: delay } : config;
 }
@@ -66,4 +67,4 @@ export type ChildMessage =
   | { type: 'embedding'; id: string; embedding: Float32Array }
   | { type: 'error'; id: string; code: string; message: string; param?: string };
 
-export const WORKER_CONFIG_ENV = 'TESSERA_WORKER_CONFIG';
+export const CHILD_CONFIG_ENV = 'TESSERA_CHILD_CONFIG';

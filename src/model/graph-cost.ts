@@ -2,7 +2,7 @@
  * Multiply-adds of an ONNX graph, counted from its own shapes (weights' initializer dims,
  * conv attributes): matrix products and convolutions, which are nearly all the arithmetic
  * (docs/footprint.md). The generators count their phases with these (src/generator/<architecture>/cost.ts),
- * the footprint its decoder and CLIP (src/footprint/flops.ts).
+ * the footprint the VQ codec's decoder graph and CLIP (src/footprint/flops.ts).
  */
 import { TesseraError } from '../errors.js';
 import type { OnnxGraph, OnnxNode } from './onnx-graph.js';
@@ -102,4 +102,24 @@ export function convCost(graph: OnnxGraph, input: string, spatial: [number, numb
     if (out !== undefined) for (const name of node.outputs) sizes.set(name, out);
   }
   return { macsPerImage: macs };
+}
+
+/** Bytes per element by TensorProto.data_type (onnx.proto3); 4-bit types count a byte per two. */
+const ELEMENT_BYTES: Record<number, number> = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2, 17: 1, 18: 1, 19: 1, 20: 1, 21: 0.5, 22: 0.5 };
+
+/**
+ * Bytes of a graph's initializers at their stored types: what one call reads of its
+ * weights. An int8 variant's products store int8/uint8 weights (and their float scales),
+ * so they count at a quarter of fp32's. Embedding tables count whole (a call gathers only
+ * some of their rows: an upper bound, docs/footprint.md). External data counts too: its
+ * dims and type are in the graph.
+ */
+export function weightBytes(graph: OnnxGraph): number {
+  let bytes = 0;
+  for (const init of graph.initializers.values()) {
+    const size = ELEMENT_BYTES[init.dataType];
+    if (size === undefined) throw new TesseraError('TESSERA_ERR_MODEL_FILE', `cannot size initializer ${init.name}: ONNX data type ${init.dataType}`);
+    bytes += Math.ceil(init.dims.reduce((a, b) => a * b, 1) * size);
+  }
+  return bytes;
 }

@@ -3,11 +3,11 @@ import { TesseraError } from '../errors.js';
 
 /**
  * A minimal ONNX reader: just enough of the protobuf wire format to list a graph's
- * initializers (name, dims) and nodes (op, inputs, outputs, int/ints attributes), so
+ * initializers (name, dims, data type) and nodes (op, inputs, outputs, int/ints attributes), so
  * FLOPs can be counted from the weights' shapes. onnxruntime-node exposes neither,
  * and the generator files are ~20 MB, so tensor payloads are skipped, never copied.
  * Field numbers are those of onnx.proto3 (ModelProto.graph = 7, GraphProto.node = 1,
- * .initializer = 5, .input = 11, .output = 12; TensorProto.dims = 1, .name = 8;
+ * .initializer = 5, .input = 11, .output = 12; TensorProto.dims = 1, .data_type = 2, .name = 8;
  * NodeProto.input = 1, .output = 2, .op_type = 4, .attribute = 5). Varints are read
  * as non-negative doubles: a negative int attribute (axis = -1, ten bytes of two's
  * complement) comes out as a huge number. The counts only read kernel shapes,
@@ -16,6 +16,8 @@ import { TesseraError } from '../errors.js';
 export interface OnnxInitializer {
   name: string;
   dims: number[];
+  /** TensorProto.data_type (1 float, 2 uint8, 3 int8, 7 int64, 10 float16, …): what a weight's bytes count at. */
+  dataType: number;
 }
 
 export interface OnnxNode {
@@ -91,10 +93,10 @@ class Reader {
   }
 }
 
-const decoder = new TextDecoder();
+const utf8 = new TextDecoder();
 
 function text(buf: Uint8Array, f: Field): string {
-  return decoder.decode(buf.subarray(f.start, f.end));
+  return utf8.decode(buf.subarray(f.start, f.end));
 }
 
 /** Repeated int64 fields (dims, ints) may come packed: one length-delimited run of bare varints. */
@@ -116,13 +118,15 @@ function packedVarints(buf: Uint8Array, f: Field, into: number[]): void {
 function readTensor(buf: Uint8Array, start: number, end: number): OnnxInitializer {
   const dims: number[] = [];
   let name = '';
+  let dataType = 0;
   for (const f of new Reader(buf, start, end).fields()) {
     if (f.field === 1) {
       if (f.wire === 2) packedVarints(buf, f, dims);
       else dims.push(f.value);
-    } else if (f.field === 8 && f.wire === 2) name = text(buf, f);
+    } else if (f.field === 2 && f.wire === 0) dataType = f.value;
+    else if (f.field === 8 && f.wire === 2) name = text(buf, f);
   }
-  return { name, dims };
+  return { name, dims, dataType };
 }
 
 /** TensorProto.data_type = 2, .float_data = 4 (packed), .raw_data = 9; FLOAT is data type 1. Up to 64 values. */

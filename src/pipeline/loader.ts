@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TokenDecoder } from '../decoder/token-decoder.js';
+import { VqCodec } from '../vq/vq-codec.js';
 import { TesseraError } from '../errors.js';
 import type { Device } from '../types.js';
 import { checkClipDir, ClipReranker } from '../rerank/clip-reranker.js';
@@ -43,7 +43,8 @@ export interface LoadedModel {
   tokenizer: TextTokenizer;
   generator: ImageTokenGenerator;
   sampler: BatchSampler;
-  decoder: TokenDecoder;
+  /** The VQ image tokenizer: grids <-> pixels (the manifest's `decoder` and `encoder` graphs). */
+  vq: VqCodec;
   reranker: ClipReranker | null;
   /** The precision that runs, and why (src/model/precision.ts). */
   precision: PrecisionReport;
@@ -73,7 +74,7 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
   });
   const generator = opened.generator;
   const graphs = graphsFor(manifest, precision.precision);
-  const decoderSession = await createSession(file(graphs.decoder), device);
+  const vqDecoderGraph = await createSession(file(graphs.decoder), device);
   const encoderFile = manifest.encoder;
   const loadEncoder = encoderFile === null ? null : () => createSession(file(encoderFile), device);
   let reranker: ClipReranker | null = null;
@@ -94,7 +95,7 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
     tokenizer,
     generator,
     sampler: new BatchSampler(generator),
-    decoder: new TokenDecoder(manifest, decoderSession, loadEncoder),
+    vq: new VqCodec(manifest, vqDecoderGraph, loadEncoder),
     reranker,
     precision,
   };

@@ -11,17 +11,18 @@ import type { FootprintSettings } from '../footprint/report.js';
 import { rowsFor } from '../sampler/sampler.js';
 import { finishFootprint, partOf, shareOf, startFootprint } from '../footprint/report.js';
 import type { EnergySnapshot } from '../footprint/energy.js';
-import type { Footprint, GenerationEvent, GenerationResult, RgbImage, StageFlops, StageTimings } from '../types.js';
+import type { Footprint, GenerationEvent, GenerationResult, RgbImage, StageBytes, StageFlops, StageTimings } from '../types.js';
 
 /**
  * What a run needs of the pipeline that drives it (Tessera implements it): the image
- * decoder, previews, FLOPs and ranking. The run sits below the orchestrator, not beside it.
+ * VQ codec, previews, FLOPs and bytes, and ranking. The run sits below the orchestrator, not beside it.
  */
 export interface RunStages {
-  readonly model: Pick<LoadedModel, 'decoder'>;
+  readonly model: Pick<LoadedModel, 'vq'>;
   readonly footprintSettings: FootprintSettings;
   previewImages(codes: Int32Array[], done: number): Promise<RgbImage[]>;
   flopsOf(p: PreparedRequest, previewImages: number): StageFlops | null;
+  bytesOf(p: PreparedRequest): StageBytes | null;
   scoreAndRankAll(requests: readonly { p: PreparedRequest; images: RgbImage[]; codes: Int32Array[] }[]): Promise<{ results: GenerationResult[]; rerankMs: number }>;
 }
 
@@ -196,11 +197,14 @@ export class GenerationRun {
     const counted = own.every((f) => f !== null) ? sumFlops(own as StageFlops[]) : null;
     let measured = finishFootprint(this.energy, counted, this.stages.footprintSettings);
     if (this.allStepRows > this.ownStepRows) measured = partOf(measured, this.ownStepRows / this.allStepRows, counted, 'its rows of steps shared with other requests');
-    if (this.prepared.length === 1) return [measured];
+    // Bytes are each request's own, as its FLOPs are (its rows), counted apart from the measurement.
+    const bytes = this.prepared.map((p) => this.stages.bytesOf(p));
+    const withBytes = (f: Footprint, b: StageBytes | null): Footprint => (b === null ? f : { ...f, bytes: b });
+    if (this.prepared.length === 1) return [withBytes(measured, bytes[0]!)];
     const candidates = this.candidates;
     return this.prepared.map((p, i) => {
       const flops = own[i];
-      return flops === null ? partOf(measured, p.sequences.length / candidates, null, 'candidates share') : shareOf(measured, flops);
+      return withBytes(flops === null ? partOf(measured, p.sequences.length / candidates, null, 'candidates share') : shareOf(measured, flops), bytes[i]!);
     });
   }
 }
@@ -212,12 +216,12 @@ function sumFlops(parts: readonly StageFlops[]): StageFlops {
 
 /**
  * Finishes runs whose sampling is complete, together: every grid of every run goes
- * through the image decoder in one call and every candidate through CLIP in one pass
+ * through the VQ codec (toPixels) in one call and every candidate through CLIP in one pass
  * (ClipReranker.scoreMany), then each run ranks and times its own requests. The
  * server's continuous batch finishes the requests that complete on the same step this
  * way (issue 12: eight 4-candidate requests spent a third of their wall time in eight
  * small decodes and CLIP runs); a lone run is the one-item case. Results are the same
- * as finishing each run alone: decoder and CLIP outputs per image do not depend on the
+ * as finishing each run alone: VQ and CLIP outputs per image do not depend on the
  * batch they run in (checked in test/pipeline/finish-runs.test.ts).
  */
 export async function finishRuns(items: readonly { run: GenerationRun; done: SamplingDone }[]): Promise<GenerationResult[][]> {
@@ -225,7 +229,7 @@ export async function finishRuns(items: readonly { run: GenerationRun; done: Sam
   const stages = items[0].run.stages;
   const decodeMs = items.map(({ run, done }) => run.sampledMs(done.prefillMs));
   const imageStarted = performance.now();
-  const images = await stages.model.decoder.decode(items.flatMap(({ done }) => done.codes));
+  const images = await stages.model.vq.toPixels(items.flatMap(({ done }) => done.codes));
   const imageDecodeMs = performance.now() - imageStarted;
   const requests: { p: PreparedRequest; images: typeof images; codes: Int32Array[] }[] = [];
   let offset = 0;

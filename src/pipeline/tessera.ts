@@ -2,12 +2,13 @@ import { loadModel, type LoadedModel, type LoadOptions } from './loader.js';
 import { fillPartialGrid, GenerationRun } from './run.js';
 import type { PreparedRequest } from './prepared.js';
 import { resolveRequest, type ResolvedRequest } from './settings.js';
-import { generationFlops, modelCost, type ModelCost } from '../footprint/flops.js';
+import { generationBytes, generationFlops, modelCost, type GenerationWork, type ModelCost } from '../footprint/flops.js';
+import { graphsFor } from '../model/precision.js';
 import { DEFAULT_GRID, type FootprintSettings } from '../footprint/report.js';
 import { usageFor } from '../footprint/usage.js';
 import { forcedFor, sourceImage, summaryOf } from './image-prompt.js';
 import { FREE } from '../sampler/conditioning.js';
-import type { Candidate, GenerateCallbacks, GenerateRequest, GenerationEvent, GenerationResult, RgbImage, StageFlops } from '../types.js';
+import type { Candidate, GenerateCallbacks, GenerateRequest, GenerationEvent, GenerationResult, RgbImage, StageBytes, StageFlops } from '../types.js';
 
 export { fillPartialGrid };
 
@@ -28,7 +29,7 @@ function isPrepared(request: GenerateRequest | PreparedRequest): request is Prep
 /**
  * The thin orchestrator over the pipeline's stages (after min-dalle's one class that
  * drives tokenizer, encoder, decoder and detokenizer): text tokenizer -> batched
- * sampler -> token decoder -> CLIP reranker.
+ * sampler -> VQ codec -> CLIP reranker.
  */
 export class Tessera {
   readonly model: LoadedModel;
@@ -52,23 +53,34 @@ export class Tessera {
   private modelCost(): ModelCost | null {
     if (this.cost === undefined) {
       const { manifest, dir } = this.model;
-      this.cost = modelCost(dir, manifest);
+      // The bytes count the weights of the generator graphs that run (an int8 variant's at their size).
+      this.cost = modelCost(dir, manifest, graphsFor(manifest, this.model.precision.precision));
     }
     return this.cost;
   }
 
-  /** FLOPs of one prepared request as run: its rows, its previews, its reranking. */
-  flopsOf(p: PreparedRequest, previewImages: number): StageFlops | null {
-    const cost = this.modelCost();
-    if (cost === null) return null;
+  /** What one prepared request ran: its rows, its previews, its reranking. */
+  private workOf(p: PreparedRequest, previewImages: number): GenerationWork {
     const guidance = p.resolved.settings.guidanceScale !== 1;
-    return generationFlops(cost, {
+    return {
       candidates: p.sequences.length,
       guidance,
       prefillRows: guidance ? 2 : 1,
       previewImages,
       rerank: p.resolved.rerank && this.model.reranker !== null,
-    });
+    };
+  }
+
+  /** FLOPs of one prepared request as run: its rows, its previews, its reranking. */
+  flopsOf(p: PreparedRequest, previewImages: number): StageFlops | null {
+    const cost = this.modelCost();
+    return cost === null ? null : generationFlops(cost, this.workOf(p, previewImages));
+  }
+
+  /** Bytes the generator moved for one prepared request, per phase (its rows; previews and reranking move none of its). */
+  bytesOf(p: PreparedRequest): StageBytes | null {
+    const cost = this.modelCost();
+    return cost === null ? null : generationBytes(cost, this.workOf(p, 0));
   }
 
   get manifest() {
@@ -125,7 +137,7 @@ export class Tessera {
   async prepareRequest(request: GenerateRequest | ResolvedRequest): Promise<PreparedRequest> {
     const resolved = isResolved(request) ? request : resolveRequest(request, this.model.manifest);
     if (resolved.image === null || resolved.image.codes !== null) return this.prepare(resolved);
-    const [codes] = await this.model.decoder.encode([sourceImage(resolved.image, this.model.manifest.image.size)]);
+    const [codes] = await this.model.vq.toCodes([sourceImage(resolved.image, this.model.manifest.image.size)]);
     return this.prepare({ ...resolved, image: { ...resolved.image, codes: Array.from(codes) } });
   }
 
@@ -163,7 +175,7 @@ export class Tessera {
 
   /** Decodes partial grids (the first `done` codes of each) as preview images. */
   async previewImages(codes: Int32Array[], done: number): Promise<RgbImage[]> {
-    return this.model.decoder.decode(codes.map((c) => fillPartialGrid(c, done)));
+    return this.model.vq.toPixels(codes.map((c) => fillPartialGrid(c, done)));
   }
 
   /**

@@ -10,7 +10,8 @@ export interface Metrics {
   imagesGenerated: Counter;
   candidatesSampled: Counter;
   jobs: Counter;
-  workerRestarts: Counter;
+  /** Inference child crashes followed by a restart (the metric keeps its published name). */
+  inferenceRestarts: Counter;
   stepRowsMax: Gauge;
 }
 
@@ -57,7 +58,7 @@ export function createMetrics(sources: {
   const imagesGenerated = new Counter({ name: 'tessera_images_generated_total', help: 'Images returned (kept)', labelNames: ['model'], registers: [registry] });
   const candidatesSampled = new Counter({ name: 'tessera_candidates_sampled_total', help: 'Candidates sampled', labelNames: ['model'], registers: [registry] });
   const jobs = new Counter({ name: 'tessera_jobs_total', help: 'Generation requests by outcome', labelNames: ['outcome'], registers: [registry] });
-  const workerRestarts = new Counter({ name: 'tessera_worker_restarts_total', help: 'Inference worker crashes followed by a restart', labelNames: ['model'], registers: [registry] });
+  const inferenceRestarts = new Counter({ name: 'tessera_worker_restarts_total', help: 'Inference worker crashes followed by a restart', labelNames: ['model'], registers: [registry] });
   const stepRowsMax = new Gauge({
     name: 'tessera_step_rows_max',
     help: 'Most rows of one sampling step so far (requests sharing steps add their rows)',
@@ -87,5 +88,5 @@ export function createMetrics(sources: {
       },
     });
   }
-  return { stepRowsMax, registry, queueDepth, running, stageSeconds, requestSeconds, imagesGenerated, candidatesSampled, jobs, workerRestarts };
+  return { stepRowsMax, registry, queueDepth, running, stageSeconds, requestSeconds, imagesGenerated, candidatesSampled, jobs, inferenceRestarts };
 }

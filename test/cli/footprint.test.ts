@@ -37,6 +37,11 @@ describe('tessera generate: usage and footprint', () => {
     const png = readImageMetadata(readFileSync(summary.images[0].file));
     expect(png.footprint?.scope).toBe('request');
     expect(png.footprint?.flops?.total).toBe(f.flops.total);
+    // The generator's bytes: in the JSON (snake_case) and the PNG's chunk (camelCase), the same figures.
+    const bytes = (summary.footprint as { bytes: { decode: { kv_read: number }; total: number } }).bytes;
+    expect(bytes.decode.kv_read).toBeGreaterThan(0);
+    expect(png.footprint?.bytes?.decode.kvRead).toBe(bytes.decode.kv_read);
+    expect(png.footprint?.bytes?.total).toBe(bytes.total);
     expect(png.footprint?.energyJoules).toBeCloseTo(f.energy_j, 3);
   });
 

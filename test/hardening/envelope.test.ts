@@ -175,7 +175,7 @@ describe('server errors are logged at error level with code and request id (defe
     const lines: string[] = [];
     const broken = await testServer({ models: [model], logStream: { write: (line) => void lines.push(line) } });
     try {
-      const worker = [...broken.app.tessera.engine.slots.values()][0].worker;
+      const worker = [...broken.app.tessera.engine.slots.values()][0].inference;
       await waitFor(() => worker.lastError !== null);
       const r = await broken.app.inject({ method: 'POST', url: '/v1/images/generations', payload: { prompt: 'a red circle' } });
       expect(r.statusCode).toBe(500);

@@ -111,7 +111,7 @@ describe('a broken model package behind the HTTP API', () => {
     appendFileSync(path.join(model, 'generator/step.onnx'), 'x');
     const server = await testServer({ models: [model] });
     try {
-      const worker = [...server.app.tessera.engine.slots.values()][0].worker;
+      const worker = [...server.app.tessera.engine.slots.values()][0].inference;
       await waitFor(() => worker.lastError !== null);
       const generation = await server.app.inject({ method: 'POST', url: '/v1/images/generations', payload: { prompt: 'a red circle', candidates: 2 } });
       expect(generation.statusCode).toBe(500);

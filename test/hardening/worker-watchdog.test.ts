@@ -15,7 +15,7 @@ afterAll(async () => server?.close());
 describe('heartbeat watchdog', () => {
   it('a stopped child fails its in-flight job (worker code), is replaced, and the next request works', async () => {
     const { app } = server;
-    const worker = [...app.tessera.engine.slots.values()][0].worker;
+    const worker = [...app.tessera.engine.slots.values()][0].inference;
     const hungPid = worker.pid as number;
     const started = await app.inject({ method: 'POST', url: '/v1/jobs', payload: { prompt: 'a red circle', candidates: 2, n: 1, seed: 1 } });
     expect(started.statusCode).toBe(202);
@@ -47,7 +47,7 @@ describe('heartbeat watchdog', () => {
 
   it('/readyz is 503 while the worker is marked hung', async () => {
     const { app } = server;
-    const worker = [...app.tessera.engine.slots.values()][0].worker;
+    const worker = [...app.tessera.engine.slots.values()][0].inference;
     await waitFor(() => worker.ready);
     const pid = worker.pid as number;
     const statuses: number[] = [];

@@ -54,9 +54,9 @@ describe('finishRuns', () => {
       alone.push(await run.finish({ codes, prefillMs: 1 }));
     }
     const runs = await Promise.all(requests.map((request) => sampled(request)));
-    const decode = tessera.model.decoder.decode.bind(tessera.model.decoder);
+    const decode = tessera.model.vq.toPixels.bind(tessera.model.vq);
     let decodes = 0;
-    tessera.model.decoder.decode = (codes) => {
+    tessera.model.vq.toPixels = (codes) => {
       decodes += 1;
       return decode(codes);
     };
@@ -69,7 +69,7 @@ describe('finishRuns', () => {
       expect(together[3][0].candidates.every((c) => typeof c.score === 'number')).toBe(true);
       for (const { events } of runs) expect(events.filter((e) => e.type === 'stage').map((e) => (e as { stage: string }).stage)).toEqual(['tokenize', 'prefill', 'decode', 'imageDecode', 'rerank']);
     } finally {
-      tessera.model.decoder.decode = decode;
+      tessera.model.vq.toPixels = decode;
     }
   });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generationFlops, modelCost } from '../../src/footprint/flops.js';
+import { generationBytes, generationFlops, modelCost } from '../../src/footprint/flops.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { cosine } from '../../src/rerank/clip-reranker.js';
 import { independentGenerator } from '../footprint/independent.js';
@@ -70,6 +70,10 @@ describe('footprint', () => {
     const expected = (n: number) => generationFlops(cost, { candidates: n, guidance: false, rerank: true });
     expect(a.footprint!.flops).toEqual(expected(2));
     expect(b.footprint!.flops).toEqual(expected(6));
+    // Bytes are each request's own too, as the generator counts them for its rows.
+    expect(a.footprint!.bytes).toEqual(generationBytes(cost, { candidates: 2, guidance: false, rerank: true }));
+    expect(b.footprint!.bytes).toEqual(generationBytes(cost, { candidates: 6, guidance: false, rerank: true }));
+    expect(b.footprint!.bytes!.decode.kvRead).toBe(3 * a.footprint!.bytes!.decode.kvRead);
     expect(a.footprint!.flops!.clipVision).toBeGreaterThan(0);
     // Each request's energy is its FLOPs share of one shared measurement.
     const share = expected(2).total / (expected(2).total + expected(6).total);

@@ -32,6 +32,6 @@ describe('timeouts and graceful shutdown', () => {
     expect(job.toJSON().error).toMatchObject({ code: 'shutting_down', type: 'server_error' });
     expect(() => engine.submit({} as never)).toThrow(/shutting down/);
     expect(() => store.count()).toThrow();
-    expect([...engine.slots.values()][0].worker.pid).toBeUndefined();
+    expect([...engine.slots.values()][0].inference.pid).toBeUndefined();
   });
 });

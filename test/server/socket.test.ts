@@ -44,13 +44,13 @@ describe('over a real socket', () => {
 
   it('survives the inference worker being killed mid-request: that request gets a clear 500, the next works', async () => {
     const slot = [...server.app.tessera.engine.slots.values()][0];
-    const pid = slot.worker.pid!;
+    const pid = slot.inference.pid!;
     const pending = fetch(`${base}/v1/images/generations`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ prompt: 'a red circle', candidates: 2 }),
     });
-    await waitFor(() => slot.running === 1 && slot.worker.inFlight === 1);
+    await waitFor(() => slot.running === 1 && slot.inference.inFlight === 1);
     await new Promise((r) => setTimeout(r, 200)); // well into sampling
     process.kill(pid, 'SIGKILL');
     const response = await pending;
@@ -67,8 +67,8 @@ describe('over a real socket', () => {
       body: JSON.stringify({ prompt: 'a red circle', candidates: 1, response_format: 'b64_json' }),
     });
     expect(next.status).toBe(200);
-    expect(slot.worker.pid).not.toBe(pid);
-    expect(slot.worker.restarts).toBe(1);
+    expect(slot.inference.pid).not.toBe(pid);
+    expect(slot.inference.restarts).toBe(1);
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toContain('tessera_worker_restarts_total{model="tiny-random"} 1');
   });

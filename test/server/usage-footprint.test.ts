@@ -26,6 +26,11 @@ function expectUsage(usage: unknown, prompt: string, candidates: number): void {
 function expectFootprint(f: Record<string, unknown>): void {
   expect(f.grid_intensity_g_per_kwh).toBe(321);
   expect((f.flops as { total: number }).total).toBeGreaterThan(0);
+  // The generator's bytes per phase, snake_case as the other fields, after the keys clients already read.
+  const bytes = f.bytes as { prefill: Record<string, number>; decode: Record<string, number>; total: number };
+  expect(Object.keys(bytes.decode)).toEqual(['weights', 'kv_read', 'kv_written', 'activations', 'total']);
+  expect(bytes.total).toBe(bytes.prefill.total! + bytes.decode.total!);
+  expect(Object.keys(f).at(-1)).toBe('bytes');
   expect(f.energy_j as number).toBeGreaterThan(0);
   expect(['rapl', 'cpu-time']).toContain(f.energy_method);
   expect(f.co2e_g as number).toBeCloseTo(((f.energy_j as number) / 3.6e6) * 321, 5);

@@ -1,14 +1,14 @@
 /**
- * The encoder-decoder generator's arithmetic (DALL·E Mini/Mega): a text encoder, a graph
- * that turns its states into cross keys/values once, and the image steps, whose attention
- * runs half over the self-attention slots and half over the text.
+ * The encoder-decoder generator's costs (DALL·E Mini/Mega): a text encoder, a graph that
+ * turns its states into cross keys/values once, and the image steps, whose attention runs
+ * half over the self-attention slots and half over the text. FLOPs count its products;
+ * bytes what its graph calls move.
  */
 import type { ModelManifest } from '../../model/manifest.js';
-import { transformerCost, type TransformerCost } from '../../model/graph-cost.js';
+import { transformerCost, weightBytes, type TransformerCost } from '../../model/graph-cost.js';
 import type { OnnxGraph } from '../../model/onnx-graph.js';
-import type { GeneratorCost, GeneratorFlops, GeneratorWork } from '../generator.js';
-import { costShapeOf, type CostShape } from '../cost-shape.js';
-import { slotsLaidOut } from '../kv-slots.js';
+import type { GeneratorBytes, GeneratorCost, GeneratorFlops, GeneratorGraphs, GeneratorWork } from '../generator.js';
+import { costShapeOf, FLOAT_BYTES, ID_BYTES, kvEntryBytes, phaseBytes, stepSlots, type CostShape } from '../cost-shape.js';
 
 export class EncoderDecoderCost implements GeneratorCost {
   readonly textEncoder: TransformerCost;
@@ -16,16 +16,26 @@ export class EncoderDecoderCost implements GeneratorCost {
   readonly prefill: TransformerCost;
   readonly step: TransformerCost;
   readonly shape: CostShape;
+  /** Bytes of the graphs' weights as they run: the text encoder (no variant has one), the cross graph and the step graph. */
+  readonly weightBytes: { textEncoder: number; prefill: number; step: number };
+  /** Width of the text encoder's states ([P, T, width]). */
+  private readonly encoderWidth: number;
+  /** Logits per row: the image vocabulary. */
+  private readonly vocab: number;
 
-  constructor(manifest: ModelManifest, graph: (relative: string) => OnnxGraph) {
-    this.textEncoder = transformerCost(graph(manifest.encoderDecoder!.textEncoder), { head: false });
+  constructor(manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs: GeneratorGraphs = manifest.generator) {
+    const textEncoder = graph(manifest.encoderDecoder!.textEncoder);
+    this.textEncoder = transformerCost(textEncoder, { head: false });
     this.prefill = transformerCost(graph(manifest.generator.prefill), { head: false });
     this.step = transformerCost(graph(manifest.generator.step));
     this.shape = costShapeOf(manifest);
+    this.weightBytes = { textEncoder: weightBytes(textEncoder), prefill: weightBytes(graph(graphs.prefill)), step: weightBytes(graph(graphs.step)) };
+    this.encoderWidth = manifest.encoderDecoder!.width;
+    this.vocab = manifest.image.vocabSize;
   }
 
   flops(work: GeneratorWork): GeneratorFlops {
-    const { textLength: T, attentionWidth: hd, maxLength, imageTokens, cache } = this.shape;
+    const { textLength: T, attentionWidth: hd, imageTokens } = this.shape;
     // Each distinct text through the encoder (T×T attention), then its cross keys/values once.
     const encoder = this.textEncoder;
     const prefillMacs = work.prefillRows * (T * encoder.macsPerToken + encoder.attentionProducts * T * T * hd + T * this.prefill.macsPerToken);
@@ -36,9 +46,33 @@ export class EncoderDecoderCost implements GeneratorCost {
     const half = this.step.attentionProducts / 2;
     let decodeMacs = 0;
     for (let p = 0; p < imageTokens; p++) {
-      const slots = slotsLaidOut(cache, maxLength, p + 1);
+      const slots = stepSlots(this.shape, p + 1);
       decodeMacs += work.stepRows * (this.step.macsPerToken + half * (slots + 1) * hd + half * T * hd + this.step.headMacs);
     }
     return { prefill: 2 * prefillMacs, decode: 2 * decodeMacs };
+  }
+
+  /**
+   * Prefill: the text encoder (ids [P, T] in, states [P, T, width] out) and the cross
+   * graph (the states in, cross keys/values [L, P, H, T, D] out), one call each. Decode,
+   * one step call per decoder position as the FLOP count has it (the start token's
+   * included): its weights, the self-attention slots laid out and the row's cross
+   * keys/values in, ids, positions, mask and text mask in, new entries and logits [R, V] out.
+   */
+  bytes(work: GeneratorWork): GeneratorBytes {
+    const { textLength: T, imageTokens } = this.shape;
+    const P = work.prefillRows;
+    const R = work.stepRows;
+    const states = P * T * this.encoderWidth * FLOAT_BYTES;
+    const prefill = phaseBytes(this.weightBytes.textEncoder + this.weightBytes.prefill, 0, P * kvEntryBytes(this.shape, T), P * T * ID_BYTES + 2 * states);
+    let kvRead = 0;
+    let activations = 0;
+    for (let p = 0; p < imageTokens; p++) {
+      const slots = stepSlots(this.shape, p + 1);
+      kvRead += R * kvEntryBytes(this.shape, slots + T);
+      activations += R * (2 * ID_BYTES + (slots + T) * FLOAT_BYTES + this.vocab * FLOAT_BYTES);
+    }
+    const decode = phaseBytes(imageTokens * this.weightBytes.step, kvRead, imageTokens * R * kvEntryBytes(this.shape, 1), activations);
+    return { prefill, decode };
   }
 }

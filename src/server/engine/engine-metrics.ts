@@ -21,8 +21,8 @@ export class EngineMetrics {
     this.metrics.jobs.inc({ outcome: 'rejected' });
   }
 
-  workerRestarted(model: string): void {
-    this.metrics.workerRestarts.inc({ model });
+  inferenceRestarted(model: string): void {
+    this.metrics.inferenceRestarts.inc({ model });
   }
 
   stage(stage: StageName, ms: number): void {

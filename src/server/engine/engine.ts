@@ -51,14 +51,14 @@ export interface EngineOptions {
   inference?: InferenceFactory;
 }
 
-/** One served model: its worker and its admission queue. */
+/** One served model: its inference (the inference child, or the queue's remote one) and its admission queue. */
 export class ModelSlot {
   /** Most rows of one sampling step in this model's child so far. */
   maxStepRows = 0;
 
   constructor(
     readonly ref: ModelRef,
-    readonly worker: Inference,
+    readonly inference: Inference,
     readonly admission: Admission<Job>,
   ) {}
 
@@ -86,27 +86,27 @@ export class Engine {
     this.metrics = new EngineMetrics(metrics);
     for (const { dir, ref } of options.models) {
       const runner = { device: options.device, precision: options.precision, clip: options.clip ?? undefined, maxRows: options.maxBatchRows, watchdogMs: options.watchdogMs, footprint: options.footprint };
-      const worker = options.inference?.({ dir, id: ref.id }, runner) ?? new InferenceChild({ model: dir, ...runner });
-      worker.on('crash', () => this.metrics.workerRestarted(ref.id));
+      const inference = options.inference?.({ dir, id: ref.id }, runner) ?? new InferenceChild({ model: dir, ...runner });
+      inference.on('crash', () => this.metrics.inferenceRestarted(ref.id));
       const admission = new Admission<Job>({ maxQueue: options.maxQueue, concurrency: options.concurrency ?? DEFAULT_CONCURRENCY });
-      this.slots.set(ref.id, new ModelSlot(ref, worker, admission));
+      this.slots.set(ref.id, new ModelSlot(ref, inference, admission));
     }
   }
 
-  /** Starts every worker; resolves when all models are loaded. */
+  /** Starts every model's inference; resolves when all models are loaded. */
   async start(): Promise<void> {
-    await Promise.all([...this.slots.values()].map((s) => s.worker.start()));
+    await Promise.all([...this.slots.values()].map((s) => s.inference.start()));
   }
 
   get ready(): boolean {
-    return [...this.slots.values()].every((s) => s.worker.ready);
+    return [...this.slots.values()].every((s) => s.inference.ready);
   }
 
   /** Per model served through a queue (`serve --queue`): the queue's jobs and workers. */
   remoteQueues(): Record<string, RemoteQueueStatus> {
     const out: Record<string, RemoteQueueStatus> = {};
     for (const [id, slot] of this.slots) {
-      const status = slot.worker.queueStatus?.() ?? null;
+      const status = slot.inference.queueStatus?.() ?? null;
       if (status !== null) out[id] = status;
     }
     return out;
@@ -160,7 +160,7 @@ export class Engine {
     try {
       // The child gets the request as resolved here (validated once), and previews only what the faces show.
       const resolved = { ...job.params.resolved, previewCandidates: Math.min(PREVIEW_LIMIT, job.params.resolved.previewCandidates) };
-      const result = await slot.worker.run(resolved, {
+      const result = await slot.inference.run(resolved, {
         signal: job.controller.signal,
         onEvent: (event) =>
           applyGenerationEvent(job, event, {
@@ -212,7 +212,7 @@ export class Engine {
     while (this.finishedOrder.length > keep) this.jobs.delete(this.finishedOrder.shift() as string);
   }
 
-  /** Stops accepting work, waits up to `graceMs` for queued and running jobs, cancels the rest, stops the workers. */
+  /** Stops accepting work, waits up to `graceMs` for queued and running jobs, cancels the rest, stops every model's inference. */
   async shutdown(graceMs: number): Promise<void> {
     this.shuttingDown = true;
     const pending = [...this.jobs.values()].filter((j) => !j.finished);
@@ -222,6 +222,6 @@ export class Engine {
     clearTimeout(timer);
     for (const job of pending) this.cancel(job, 'shutdown');
     await Promise.race([all, new Promise((resolve) => setTimeout(resolve, 2000))]);
-    await Promise.all([...this.slots.values()].map((s) => s.worker.stop()));
+    await Promise.all([...this.slots.values()].map((s) => s.inference.stop()));
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Why a job ended without a result, as a catalogue error: the reason its AbortController
  * fired decides first (timeout, shutdown, client cancel or disconnect), otherwise the
- * thrown error maps through the catalogue (a worker crash is TESSERA_ERR_WORKER).
+ * thrown error maps through the catalogue (an inference child's crash is TESSERA_ERR_WORKER, the code's published name).
  */
 import { ApiError, toApiError } from '../api-error.js';
 import type { FinalFailure } from './job.js';

@@ -7,11 +7,11 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
   app.get('/readyz', { schema: { tags: ['health'], summary: 'Every model is loaded in its inference worker' } }, async (_request, reply) => {
     const models = [...engine.slots.values()].map((s) => ({
       id: s.ref.id,
-      ready: s.worker.ready,
-      restarts: s.worker.restarts,
+      ready: s.inference.ready,
+      restarts: s.inference.restarts,
       queued: s.waiting.length,
       running: s.running,
-      error: s.worker.lastError,
+      error: s.inference.lastError,
     }));
     const ready = models.every((m) => m.ready) && !engine.shuttingDown;
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', models });

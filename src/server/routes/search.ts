@@ -41,14 +41,14 @@ export const searchRoutes: FastifyPluginAsync = async (app) => {
         throw error;
       }
       if (search === null) throw new ApiError('TESSERA_ERR_SEARCH', searchOff ?? 'search is off', { param: params.kind === 'text' ? 'query' : 'like' });
-      const worker = engine.slots.get(models[0].id)!.worker;
+      const inference = engine.slots.get(models[0].id)!.inference;
       let page;
       try {
         page = await search.search(params, (text) => {
-          if (worker.embedText === undefined) {
+          if (inference.embedText === undefined) {
             throw new TesseraError('TESSERA_ERR_SEARCH', 'search by text needs CLIP in this process, and with --queue it runs on the workers; search with ?like=IMAGE_ID instead', { param: 'query' });
           }
-          return worker.embedText(text);
+          return inference.embedText(text);
         });
       } catch (error) {
         if (isTesseraError(error)) throw new ApiError(error.code, error.message, { param: error.param });

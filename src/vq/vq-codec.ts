@@ -4,28 +4,32 @@ import { ort } from '../model/runtime.js';
 import type { RgbImage } from '../types.js';
 
 /**
- * Image-token grids to pixels through the package's VQ decoder graph, and pixels back
- * to tokens through its encoder. The graphs speak planar float RGB in [0, 1]; Tessera
- * speaks interleaved 8-bit RGB, so the conversion lives here.
+ * The VQ image tokenizer (the dVAE / VQGAN): image-token grids to pixels through the
+ * package's `decoder` graph (toPixels), and pixels back to grids through its `encoder`
+ * graph (toCodes). The graphs speak planar float RGB in [0, 1]; Tessera speaks
+ * interleaved 8-bit RGB, so the conversion lives here. (In the code "decoder" names the
+ * decoder-only architecture and "decode" the sampling phase; this stage is `vq`:
+ * docs/architecture.md, "Words".)
  */
-export class TokenDecoder {
-  private readonly decoder: ort.InferenceSession;
-  /** The VQ encoder is loaded on first use: only image-prompt features need it. */
+export class VqCodec {
+  /** The manifest's `decoder` graph: codes [B, h, w] -> images [B, 3, size, size]. */
+  private readonly decoderGraph: ort.InferenceSession;
+  /** The manifest's `encoder` graph, loaded on first use: only image-prompt features need it. */
   private readonly loadEncoder: (() => Promise<ort.InferenceSession>) | null;
-  private encoder: Promise<ort.InferenceSession> | null = null;
+  private encoderGraph: Promise<ort.InferenceSession> | null = null;
   private readonly height: number;
   private readonly width: number;
   private readonly size: number;
   /**
-   * Grids per decoder call: bounds the output buffer the runtime copies back and the
+   * Grids per toPixels graph call: bounds the output buffer the runtime copies back and the
    * decoder's activations, which grow with the pixels decoded at once (DALL·E Mini's
    * VQGAN: ~95 MB more peak memory per 256-px image in one call, measured: 2.55 GB at 16
-   * per call, 1.42 GB at 4, the same time per image). DECODE_PIXELS_PER_CALL / size² grids.
+   * per call, 1.42 GB at 4, the same time per image). VQ_PIXELS_PER_CALL / size² grids.
    */
   readonly batchSize: number;
 
-  constructor(manifest: ModelManifest, decoder: ort.InferenceSession, loadEncoder: (() => Promise<ort.InferenceSession>) | null, batchSize = decodeBatchSize(manifest.image.size)) {
-    this.decoder = decoder;
+  constructor(manifest: ModelManifest, decoderGraph: ort.InferenceSession, loadEncoder: (() => Promise<ort.InferenceSession>) | null, batchSize = vqBatchSize(manifest.image.size)) {
+    this.decoderGraph = decoderGraph;
     this.loadEncoder = loadEncoder;
     this.height = manifest.image.grid.height;
     this.width = manifest.image.grid.width;
@@ -33,24 +37,26 @@ export class TokenDecoder {
     this.batchSize = batchSize;
   }
 
-  async decode(grids: readonly Int32Array[]): Promise<RgbImage[]> {
+  /** Grids (row-major codes) to images, batchSize grids per graph call. */
+  async toPixels(grids: readonly Int32Array[]): Promise<RgbImage[]> {
     const images: RgbImage[] = [];
     const cells = this.height * this.width;
     for (let start = 0; start < grids.length; start += this.batchSize) {
       const batch = grids.slice(start, start + this.batchSize);
       const codes = new BigInt64Array(batch.length * cells); // [B, h, w]
       batch.forEach((grid, b) => grid.forEach((code, i) => (codes[b * cells + i] = BigInt(code))));
-      const out = await this.decoder.run({ codes: new ort.Tensor('int64', codes, [batch.length, this.height, this.width]) });
+      const out = await this.decoderGraph.run({ codes: new ort.Tensor('int64', codes, [batch.length, this.height, this.width]) });
       const planar = out.images.data as Float32Array; // [B, 3, size, size]
       for (let b = 0; b < batch.length; b++) images.push(planarToRgb(planar, b, this.size));
     }
     return images;
   }
 
-  async encode(images: readonly RgbImage[]): Promise<Int32Array[]> {
+  /** Images of the model's size to grids of codes. */
+  async toCodes(images: readonly RgbImage[]): Promise<Int32Array[]> {
     if (this.loadEncoder === null) throw new TesseraError('TESSERA_ERR_NO_IMAGE_ENCODER', 'this model package has no image encoder (pixels -> codes): completion, edits and variations need one');
-    this.encoder ??= this.loadEncoder();
-    const encoder = await this.encoder;
+    this.encoderGraph ??= this.loadEncoder();
+    const encoder = await this.encoderGraph;
     const plane = this.size * this.size;
     const pixels = new Float32Array(images.length * 3 * plane); // [B, 3, size, size]
     images.forEach((image, b) => {
@@ -65,11 +71,11 @@ export class TokenDecoder {
   }
 }
 
-/** Pixels decoded per call: 64 images of 64 px (the shipped model), 4 of 256 px (DALL·E Mini/Mega). */
-export const DECODE_PIXELS_PER_CALL = 64 * 64 * 64;
+/** Pixels made per toPixels graph call: 64 images of 64 px (the shipped model), 4 of 256 px (DALL·E Mini/Mega). */
+export const VQ_PIXELS_PER_CALL = 64 * 64 * 64;
 
-export function decodeBatchSize(imageSize: number): number {
-  return Math.max(1, Math.floor(DECODE_PIXELS_PER_CALL / (imageSize * imageSize)));
+export function vqBatchSize(imageSize: number): number {
+  return Math.max(1, Math.floor(VQ_PIXELS_PER_CALL / (imageSize * imageSize)));
 }
 
 /** Planar float [3, size, size] (batch item b) to interleaved 8-bit RGB. */
