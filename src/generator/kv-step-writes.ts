@@ -49,7 +49,11 @@ export function writeStepWide(cache: StepTarget, wide: WideViews, newKeys: Float
   }
 }
 
-/** Plain keys, float by float (a head size or an output offset that a float64 view cannot take). */
+/**
+ * Plain keys, float by float (a head size or an output offset that a float64 view cannot
+ * take). The same loop as writeStepWide on float32 arrays: kept as its own function so each
+ * stays monomorphic (one element type per access site) for V8.
+ */
 export function writeStepPlain(cache: StepTarget, newKeys: Float32Array, newValues: Float32Array, positions: ArrayLike<number>): void {
   const { layers, heads, headDim } = cache.shape;
   const rows = cache.rows;
