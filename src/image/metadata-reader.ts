@@ -7,7 +7,7 @@
  */
 import type { Footprint } from '../types.js';
 import { unescapeXml } from '../util/xml.js';
-import { readTextChunks, type PngTextEntry } from './png-chunks.js';
+import { readTextChunks, type PngTextEntry } from './png-text-chunks.js';
 import { imageError } from './rgb.js';
 import { FOOTPRINT_KEYWORD, IPTC_EXT_NAMESPACE, PARAMETERS_KEYWORD, TESSERA_KEYWORD, validateMetadata, XMP_PNG_KEYWORD, type ImageMetadata } from './metadata.js';
 

@@ -19,7 +19,8 @@
  */
 import type { Candidate, Footprint, GenerationResult, ImagePromptSummary } from '../types.js';
 import { escapeXml } from '../util/xml.js';
-import { createInternationalTextChunk, createTextChunkAuto, decodeTextChunk, parsePngChunks, replaceTextChunks, serializePngChunks } from './png-chunks.js';
+import { parsePngChunks, serializePngChunks } from './png-chunks.js';
+import { createInternationalTextChunk, createTextChunkAuto, decodeTextChunk, replaceTextChunks } from './png-text-chunks.js';
 import { imageError } from './rgb.js';
 
 /** What one generated image records about how it was made. */
