@@ -47,7 +47,7 @@ export function heartbeatMs(options: ChildOptions): number {
 }
 
 /** The configuration a child with `options` is started with. */
-export function workerConfig(options: ChildOptions): WorkerConfig {
+export function childConfig(options: ChildOptions): WorkerConfig {
   return { model: options.model, device: options.device, precision: options.precision, clip: options.clip, maxRows: options.maxRows, heartbeatMs: heartbeatMs(options), footprint: childFootprint(options.footprint) };
 }
 

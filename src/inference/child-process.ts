@@ -14,7 +14,7 @@ import type { ResolvedRequest } from '../pipeline/settings.js';
 import type { GenerateRequest, GenerationResult } from '../types.js';
 import { redactPaths } from './redact.js';
 import { WORKER_CONFIG_ENV, type ChildMessage, type ParentMessage } from './protocol.js';
-import { heartbeatMs, startTimeoutMs, watchdogMs, workerConfig, type ChildOptions } from './child-options.js';
+import { childConfig, heartbeatMs, startTimeoutMs, watchdogMs, type ChildOptions } from './child-options.js';
 import { PendingRequests, type RunOptions } from './pending-requests.js';
 
 const here = fileURLToPath(import.meta.url);
@@ -76,7 +76,7 @@ export class InferenceChild extends EventEmitter {
   }
 
   private spawn(): Promise<void> {
-    const config = workerConfig(this.options);
+    const config = childConfig(this.options);
     const child = fork(CHILD_MODULE, [], {
       execArgv: CHILD_EXEC_ARGV,
       serialization: 'advanced',
