@@ -12,6 +12,31 @@ import onnx
 from onnx import helper, numpy_helper
 
 
+def weights_and_uses(model) -> tuple[dict, dict]:
+    """The graph's initializers by name, and how many node inputs read each name. torch's
+    exporter keeps one copy of identical tensors (e.g. the zero biases of random weights) and
+    names the others through Identity nodes: the initializers are seen through them."""
+    inits = {i.name: i for i in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Identity" and node.input[0] in inits:
+            inits.setdefault(node.output[0], inits[node.input[0]])
+    uses = {}
+    for node in model.graph.node:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+    return inits, uses
+
+
+def replace_nodes(model, nodes: list, dropped: set) -> None:
+    """Gives the graph `nodes` in place of its own and drops the initializers named in `dropped`
+    (the float weights that only the rewritten products read)."""
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    remaining = [i for i in model.graph.initializer if i.name not in dropped]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(remaining)
+
+
 def quantize_weight(w: np.ndarray, block: int):
     """w [K, N] float32 -> (uint8 [N, ceil(K/block), block], scales [N * ceil(K/block)]).
     A K that is not a multiple of the block (DALL·E Mini's GLU width, 2730) is padded with
@@ -55,16 +80,7 @@ def float_weight(node, inits):
 
 def rewrite(path: str, accuracy_level: int, block: int) -> tuple[int, int]:
     model = onnx.load(path)
-    inits = {i.name: i for i in model.graph.initializer}
-    # torch's exporter keeps one copy of identical tensors (e.g. the zero biases of random
-    # weights) and names the others through Identity nodes: see through them.
-    for node in model.graph.node:
-        if node.op_type == "Identity" and node.input[0] in inits:
-            inits.setdefault(node.output[0], inits[node.input[0]])
-    uses = {}
-    for node in model.graph.node:
-        for name in node.input:
-            uses[name] = uses.get(name, 0) + 1
+    inits, uses = weights_and_uses(model)
     nodes, dropped, rewritten, kept = [], set(), 0, 0
     for node in model.graph.node:
         found = float_weight(node, inits)
@@ -84,11 +100,7 @@ def rewrite(path: str, accuracy_level: int, block: int) -> tuple[int, int]:
         rewritten += 1
         if node.input[1] == weight_name and uses[weight_name] == 1:  # not shared, not behind an Identity
             dropped.add(weight_name)
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
-    remaining = [i for i in model.graph.initializer if i.name not in dropped]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(remaining)
+    replace_nodes(model, nodes, dropped)
     if not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     onnx.save(model, path)
@@ -110,14 +122,7 @@ def quantize_per_channel(w: np.ndarray, bits: int):
 def rewrite_dynamic(model, kernel: str, keep_float: list, bits: int) -> dict:
     """Every weight product of `model` (in place) -> dynamic int8 (see the module doc).
     Returns counts: rewritten products, products kept float by name, activation products."""
-    inits = {i.name: i for i in model.graph.initializer}
-    for node in model.graph.node:  # torch's Identity aliases of shared tensors
-        if node.op_type == "Identity" and node.input[0] in inits:
-            inits.setdefault(node.output[0], inits[node.input[0]])
-    uses = {}
-    for node in model.graph.node:
-        for name in node.input:
-            uses[name] = uses.get(name, 0) + 1
+    inits, uses = weights_and_uses(model)
     nodes, dropped = [], set()
     counts = {"int8": 0, "keptFloat": 0, "activationProducts": 0, "kept": []}
     for node in model.graph.node:
@@ -153,11 +158,7 @@ def rewrite_dynamic(model, kernel: str, keep_float: list, bits: int) -> dict:
         counts["int8"] += 1
         if node.input[1] == weight_name and uses[weight_name] == 1:  # not shared, not behind an Identity
             dropped.add(weight_name)
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
-    remaining = [i for i in model.graph.initializer if i.name not in dropped]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(remaining)
+    replace_nodes(model, nodes, dropped)
     if kernel == "fused" and not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     for o in model.opset_import:  # DynamicQuantizeLinear and MatMulInteger: opset 11 and 10
