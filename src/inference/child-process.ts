@@ -41,7 +41,7 @@ export class InferenceChild extends EventEmitter {
   readonly options: ChildOptions;
   private child: ChildProcess | null = null;
   private readyPromise: Promise<void> | null = null;
-  private pending = new PendingRequests();
+  private readonly pending = new PendingRequests();
   private stopping = false;
   private consecutiveCrashes = 0;
   /** Times the child died unexpectedly and was replaced. */
