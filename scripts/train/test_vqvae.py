@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vqvae import VQVAE, VQVAEConfig, codebook_stats, fp16_state_dict, load_vqvae, tiny_config  # noqa: E402
+from vq_codebook import codebook_stats  # noqa: E402
+from vqvae import VQVAE, VQVAEConfig, fp16_state_dict, load_vqvae, tiny_config  # noqa: E402
 
 torch.set_num_threads(2)
 

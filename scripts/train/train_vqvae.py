@@ -29,7 +29,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data import load_shapes  # noqa: E402
-from vqvae import VQVAE, VQVAEConfig, codebook_stats, fp16_state_dict, tiny_config, torch_load  # noqa: E402
+from vq_codebook import codebook_stats  # noqa: E402
+from vqvae import VQVAE, VQVAEConfig, fp16_state_dict, tiny_config, torch_load  # noqa: E402
 
 
 def parse_args():

@@ -9,7 +9,7 @@
  * this class writes them in place: onnxruntime-node copies every output into a new JS
  * buffer, so returning the whole grown cache each step would copy it all, every step.
  * One tensor per layer also spares the graph from slicing (copying) each layer out of a
- * stacked cache.
+ * stacked cache. The per-step write loops, one per key layout, are in kv-step-writes.ts.
  *
  * `capacity` is the number of slots laid out per row. With `slots: 'all'` it is the
  * manifest's maxLength from the start. With `slots: 'filled'` (a step graph whose slot
@@ -21,6 +21,7 @@
  */
 import { DEFAULT_STEP_CACHE, type StepCacheLayout } from '../model/manifest.js';
 import type { RowCache } from './generator.js';
+import { writeStepPlain, writeStepTransposed, writeStepWide, type WideViews } from './kv-step-writes.js';
 
 export interface CacheShape {
   layers: number;
@@ -76,7 +77,7 @@ export class KvSlots implements RowCache {
   /** Full-size buffers (maxLength slots per row), allocated once; growing re-lays them out in place. */
   private readonly storage: { keys: Float32Array[]; values: Float32Array[]; mask: Float32Array };
   /** Float64 views of the key and value storage (whole buffers), for writeStepWide. */
-  private readonly wide: { keys: Float64Array[]; values: Float64Array[] };
+  private readonly wide: WideViews;
 
   /** `initialSlots`: slots the first writes will need (a 'filled' cache starts with that many, rounded up). */
   constructor(shape: CacheShape, rows: number, layout: StepCacheLayout = DEFAULT_STEP_CACHE, initialSlots = 1) {
@@ -184,79 +185,11 @@ export class KvSlots implements RowCache {
     let furthest = 0;
     for (let r = 0; r < rows; r++) furthest = Math.max(furthest, positions[r] + 1);
     this.reserve(furthest);
-    if (this.layout.keys === 'transposed') this.writeStepTransposed(newKeys, newValues, positions);
-    else if (this.shape.headDim % 2 === 0 && newKeys.byteOffset % 8 === 0 && newValues.byteOffset % 8 === 0) this.writeStepWide(newKeys, newValues, positions);
-    else this.writeStepPlain(newKeys, newValues, positions);
+    if (this.layout.keys === 'transposed') writeStepTransposed(this, newKeys, newValues, positions);
+    else if (this.shape.headDim % 2 === 0 && newKeys.byteOffset % 8 === 0 && newValues.byteOffset % 8 === 0) writeStepWide(this, this.wide, newKeys, newValues, positions);
+    else writeStepPlain(this, newKeys, newValues, positions);
     const capacity = this.capacity;
     for (let r = 0; r < rows; r++) this.mask[r * capacity + positions[r]] = 1;
-  }
-
-  /**
-   * Plain keys, copied as float64 pairs: half the loop iterations of a float32 copy and
-   * no float conversions (1.1 vs 1.7-2.5 ms per step at 128 rows in a micro-benchmark
-   * here). Bits are moved as they are: a double load/store does not touch the pattern
-   * (only a NaN with its top mantissa bits set in the upper float could read as a
-   * double NaN, and the model emits finite values).
-   */
-  private writeStepWide(newKeys: Float32Array, newValues: Float32Array, positions: ArrayLike<number>): void {
-    const { layers, heads, headDim } = this.shape;
-    const rows = this.rows;
-    const capacity = this.capacity;
-    const half = headDim / 2;
-    const sourceKeys = new Float64Array(newKeys.buffer, newKeys.byteOffset, newKeys.length / 2); // [L, R, H, D/2]
-    const sourceValues = new Float64Array(newValues.buffer, newValues.byteOffset, newValues.length / 2);
-    for (let l = 0; l < layers; l++) {
-      const keys = this.wide.keys[l]; // [R, H, C, D/2]
-      const values = this.wide.values[l];
-      for (let r = 0; r < rows; r++) {
-        const position = positions[r];
-        for (let h = 0; h < heads; h++) {
-          const from = ((l * rows + r) * heads + h) * half;
-          const at = ((r * heads + h) * capacity + position) * half;
-          for (let d = 0; d < half; d++) keys[at + d] = sourceKeys[from + d];
-          for (let d = 0; d < half; d++) values[at + d] = sourceValues[from + d];
-        }
-      }
-    }
-  }
-
-  private writeStepPlain(newKeys: Float32Array, newValues: Float32Array, positions: ArrayLike<number>): void {
-    const { layers, heads, headDim } = this.shape;
-    const rows = this.rows;
-    const capacity = this.capacity;
-    for (let l = 0; l < layers; l++) {
-      const keys = this.keys[l];
-      const values = this.values[l];
-      for (let r = 0; r < rows; r++) {
-        const position = positions[r];
-        for (let h = 0; h < heads; h++) {
-          const from = ((l * rows + r) * heads + h) * headDim;
-          const at = ((r * heads + h) * capacity + position) * headDim;
-          for (let d = 0; d < headDim; d++) keys[at + d] = newKeys[from + d];
-          for (let d = 0; d < headDim; d++) values[at + d] = newValues[from + d];
-        }
-      }
-    }
-  }
-
-  /** Transposed keys: D strided writes per (row, head), the reason for the plain layout (docs/model-package.md). */
-  private writeStepTransposed(newKeys: Float32Array, newValues: Float32Array, positions: ArrayLike<number>): void {
-    const { layers, heads, headDim } = this.shape;
-    const rows = this.rows;
-    const capacity = this.capacity;
-    for (let l = 0; l < layers; l++) {
-      const keys = this.keys[l];
-      const values = this.values[l];
-      for (let r = 0; r < rows; r++) {
-        const position = positions[r];
-        for (let h = 0; h < heads; h++) {
-          const from = ((l * rows + r) * heads + h) * headDim;
-          const base = (r * heads + h) * capacity * headDim;
-          for (let d = 0; d < headDim; d++) keys[base + d * capacity + position] = newKeys[from + d];
-          for (let d = 0; d < headDim; d++) values[base + position * headDim + d] = newValues[from + d];
-        }
-      }
-    }
   }
 
   /**

@@ -1,7 +1,8 @@
 /** `tessera info image.png`: what a PNG says about itself, in words. */
 import { readFile } from 'node:fs/promises';
 import { TesseraError } from '../errors.js';
-import { COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, readImageMetadata, TRAINED_ALGORITHMIC_MEDIA, PARAMETERS_KEYWORD, TESSERA_KEYWORD, XMP_PNG_KEYWORD, FOOTPRINT_KEYWORD } from './metadata.js';
+import { COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, TRAINED_ALGORITHMIC_MEDIA, PARAMETERS_KEYWORD, TESSERA_KEYWORD, XMP_PNG_KEYWORD, FOOTPRINT_KEYWORD } from './metadata.js';
+import { readImageMetadata } from './metadata-reader.js';
 import { isPng, parsePngChunks, readPngHeader } from './png-chunks.js';
 
 /** Short names of the IPTC digital source types a reader is likely to meet (IPTC NewsCodes). */

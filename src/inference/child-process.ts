@@ -1,48 +1,27 @@
 /**
  * Parent side of the inference child: forks it, forwards requests, and replaces it when
  * it dies. A crash fails only the requests it held (TESSERA_ERR_WORKER, HTTP 500); the
- * HTTP server keeps running and the next request goes to the replacement.
+ * HTTP server keeps running and the next request goes to the replacement. The requests in
+ * flight and the routing of the child's answers live in pending-requests.ts.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TesseraError, type ErrorCode } from '../errors.js';
 import type { ResolvedRequest } from '../pipeline/settings.js';
-import type { Device, GenerateRequest, GenerationEvent, GenerationResult, PrecisionChoice } from '../types.js';
+import type { GenerateRequest, GenerationResult } from '../types.js';
 import { redactPaths } from './redact.js';
-import type { FootprintSettings } from '../footprint/report.js';
-import { CHILD_CONFIG_ENV, type ChildMessage, type ParentMessage, type ChildLaunchConfig } from './protocol.js';
+import { CHILD_CONFIG_ENV, type ChildMessage, type ParentMessage } from './protocol.js';
+import { childConfig, heartbeatMs, startTimeoutMs, watchdogMs, type ChildOptions } from './child-options.js';
+import { PendingRequests, type RunOptions } from './pending-requests.js';
 
 const here = fileURLToPath(import.meta.url);
 const extension = path.extname(here);
 /** The child module next to this one: child.ts under tsx/vitest, child.js from dist. */
 const CHILD_MODULE = path.join(path.dirname(here), `child${extension}`);
 const CHILD_EXEC_ARGV = extension === '.ts' ? ['--import', 'tsx'] : [];
-
-export interface ChildOptions {
-  model: string;
-  device: Device;
-  /** Which graphs the child runs (see ChildLaunchConfig.precision). */
-  precision?: PrecisionChoice;
-  /** CLIP folder used instead of the package's own. */
-  clip?: string;
-  /** Row budget of a shared step (see ChildLaunchConfig.maxRows). */
-  maxRows?: number;
-  /** How the child measures footprints (see ChildLaunchConfig.footprint). */
-  footprint?: FootprintSettings;
-  /** Scheduling priority of the child (default 10: below the HTTP process; 0 keeps it equal). */
-  niceness?: number;
-  /** Give up on a child that does not report ready within this time (default 120 s). */
-  startTimeoutMs?: number;
-  /**
-   * Replace a loaded child whose heartbeat has been silent this long (default 60 s: longer
-   * than any single graph run of a large batch; a stopped or looping child never beats).
-   */
-  watchdogMs?: number;
-}
 
 /** Load failures that a respawn cannot fix: the package or the device is wrong, not the process. */
 const PERMANENT_LOAD_ERRORS = new Set<string>(['TESSERA_ERR_MODEL_FILE', 'TESSERA_ERR_MANIFEST', 'TESSERA_ERR_MODEL_NOT_FOUND', 'TESSERA_ERR_DEVICE', 'TESSERA_ERR_PRECISION_UNAVAILABLE']);
@@ -58,23 +37,11 @@ const PERMANENT_LOAD_ERRORS = new Set<string>(['TESSERA_ERR_MODEL_FILE', 'TESSER
  */
 function ignoreSendError(): void {}
 
-interface Pending {
-  /** One result for 'generate', the group's results for 'generate-group', a vector for 'embed'. */
-  resolve: (result: GenerationResult | GenerationResult[] | Float32Array) => void;
-  reject: (error: Error) => void;
-  onEvent?: (event: GenerationEvent) => void;
-}
-
-export interface RunOptions {
-  onEvent?: (event: GenerationEvent) => void;
-  signal?: AbortSignal;
-}
-
 export class InferenceChild extends EventEmitter {
   readonly options: ChildOptions;
   private child: ChildProcess | null = null;
   private readyPromise: Promise<void> | null = null;
-  private pending = new Map<string, Pending>();
+  private readonly pending = new PendingRequests();
   private stopping = false;
   private consecutiveCrashes = 0;
   /** Times the child died unexpectedly and was replaced. */
@@ -109,7 +76,7 @@ export class InferenceChild extends EventEmitter {
   }
 
   private spawn(): Promise<void> {
-    const config: ChildLaunchConfig = { model: this.options.model, device: this.options.device, precision: this.options.precision, clip: this.options.clip, maxRows: this.options.maxRows, heartbeatMs: this.heartbeatMs(), footprint: childFootprint(this.options.footprint) };
+    const config = childConfig(this.options);
     const child = fork(CHILD_MODULE, [], {
       execArgv: CHILD_EXEC_ARGV,
       serialization: 'advanced',
@@ -134,8 +101,8 @@ export class InferenceChild extends EventEmitter {
         if (settled) return;
         settled = true;
         child.kill('SIGKILL');
-        reject(new TesseraError('TESSERA_ERR_WORKER', `inference worker did not load ${this.options.model} within ${this.startTimeoutMs()} ms`));
-      }, this.startTimeoutMs());
+        reject(new TesseraError('TESSERA_ERR_WORKER', `inference worker did not load ${this.options.model} within ${startTimeoutMs(this.options)} ms`));
+      }, startTimeoutMs(this.options));
       let loadFailed = false;
       child.on('message', (message: ChildMessage) => {
         this.lastBeat = performance.now();
@@ -165,7 +132,7 @@ export class InferenceChild extends EventEmitter {
           }
           return;
         }
-        this.onChildMessage(message);
+        this.pending.answer(message, (text) => this.redact(text));
       });
       child.on('exit', (code, signal) => {
         clearTimeout(timer);
@@ -179,10 +146,7 @@ export class InferenceChild extends EventEmitter {
           'TESSERA_ERR_WORKER',
           `the inference worker stopped (${how}) while running this request; it is being restarted, retry the request`,
         );
-        for (const [id, pending] of this.pending) {
-          this.pending.delete(id);
-          pending.reject(error);
-        }
+        this.pending.failAll(error);
         if (!settled) {
           settled = true;
           this.failedStart = true;
@@ -212,19 +176,6 @@ export class InferenceChild extends EventEmitter {
     });
   }
 
-  private startTimeoutMs(): number {
-    return this.options.startTimeoutMs ?? 120_000;
-  }
-
-  private watchdogMs(): number {
-    return this.options.watchdogMs ?? 60_000;
-  }
-
-  /** Several beats per watchdog period, so one late beat is not a false alarm. */
-  private heartbeatMs(): number {
-    return Math.max(10, Math.min(1000, Math.floor(this.watchdogMs() / 5)));
-  }
-
   private redact(message: string): string {
     return redactPaths(message, this.options.model);
   }
@@ -233,7 +184,7 @@ export class InferenceChild extends EventEmitter {
   private watch(child: ChildProcess): void {
     this.unwatch();
     this.lastBeat = performance.now();
-    const limit = this.watchdogMs();
+    const limit = watchdogMs(this.options);
     this.watchdog = setInterval(() => {
       const silent = performance.now() - this.lastBeat;
       if (silent <= limit || this.child !== child || child.exitCode !== null) return;
@@ -243,27 +194,13 @@ export class InferenceChild extends EventEmitter {
       this.lastError = this.killReason;
       this.emit('hung', { silentMs: silent });
       child.kill('SIGKILL');
-    }, this.heartbeatMs());
+    }, heartbeatMs(this.options));
     this.watchdog.unref();
   }
 
   private unwatch(): void {
     if (this.watchdog !== null) clearInterval(this.watchdog);
     this.watchdog = null;
-  }
-
-  private onChildMessage(message: ChildMessage): void {
-    if (message.type === 'event') {
-      this.pending.get(message.id)?.onEvent?.(message.event);
-    } else if (message.type === 'result' || message.type === 'results' || message.type === 'embedding') {
-      const pending = this.pending.get(message.id);
-      this.pending.delete(message.id);
-      pending?.resolve(message.type === 'result' ? message.result : message.type === 'results' ? message.results : message.embedding);
-    } else if (message.type === 'error') {
-      const pending = this.pending.get(message.id);
-      this.pending.delete(message.id);
-      pending?.reject(new TesseraError(message.code as ErrorCode, this.redact(message.message), { param: message.param }));
-    }
   }
 
   private post(message: ParentMessage): void {
@@ -295,24 +232,7 @@ export class InferenceChild extends EventEmitter {
     await this.readyPromise;
     if (!this.child?.connected) throw new TesseraError('TESSERA_ERR_WORKER', 'the inference worker is not running; retry the request');
     if (options.signal?.aborted) throw new TesseraError('TESSERA_ERR_CANCELLED', 'generation was cancelled before it started');
-    const id = randomUUID();
-    return new Promise<GenerationResult | GenerationResult[]>((resolve, reject) => {
-      const onAbort = () => this.post({ type: 'cancel', id, reason: String(options.signal?.reason ?? 'cancelled') });
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      const done = () => options.signal?.removeEventListener('abort', onAbort);
-      this.pending.set(id, {
-        onEvent: options.onEvent,
-        resolve: (r) => {
-          done();
-          resolve(r as GenerationResult);
-        },
-        reject: (e) => {
-          done();
-          reject(e);
-        },
-      });
-      this.post(message(id));
-    });
+    return this.pending.generate((m) => this.post(m), message, options);
   }
 
   /** The CLIP text embedding of a search query, computed in the child (which has CLIP loaded). */
@@ -320,11 +240,7 @@ export class InferenceChild extends EventEmitter {
     if (this.permanentError !== null) throw this.permanentError;
     await this.start();
     if (!this.child?.connected) throw new TesseraError('TESSERA_ERR_WORKER', 'the inference worker is not running; retry the request');
-    const id = randomUUID();
-    return new Promise<Float32Array>((resolve, reject) => {
-      this.pending.set(id, { resolve: (v) => resolve(v as Float32Array), reject });
-      this.post({ type: 'embed-text', id, text });
-    });
+    return this.pending.embedText((m) => this.post(m), text);
   }
 
   /** Asks the child to finish (cancelling what it runs) and waits for it to exit; kills it after `graceMs`. */
@@ -343,14 +259,4 @@ export class InferenceChild extends EventEmitter {
       else child.kill('SIGTERM');
     });
   }
-}
-
-/**
- * Footprint settings as the child gets them (in an environment variable): a signal file
- * by name only, which the child reads at each generation (a forecast file a cron job
- * refreshes stays current; a year of half-hours would not fit in the environment anyway).
- */
-function childFootprint(settings: FootprintSettings | undefined): FootprintSettings | undefined {
-  if (settings === undefined || settings.grid.kind !== 'signal') return settings;
-  return { ...settings, grid: { kind: 'signal', file: path.resolve(settings.grid.file) } };
 }

@@ -6,7 +6,7 @@
 import type { EventEmitter } from 'node:events';
 import type { ResolvedRequest } from '../pipeline/settings.js';
 import type { Device, GenerateRequest, GenerationResult } from '../types.js';
-import type { RunOptions } from './child-process.js';
+import type { RunOptions } from './pending-requests.js';
 
 export interface Inference extends EventEmitter {
   /** Resolves when requests can run (model loaded; for a queue: Redis reachable). */

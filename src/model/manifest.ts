@@ -3,6 +3,7 @@ import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { TesseraError } from '../errors.js';
 import type { SamplingSettings } from '../types.js';
+import { anyObject, arrayOf, boolean, fail, integer, literal, nullable, number, object, optional, packagePath, recordOf, sha256Hex, string } from './manifest-checks.js';
 
 /** The typed config of a model package (docs/model-package.md), rebuilt from manifest.json. */
 export interface ModelManifest {
@@ -81,109 +82,12 @@ export interface EncoderDecoderConfig {
   imageStartToken: number;
 }
 
-type Check = (value: unknown, where: string) => void;
-
-function fail(where: string, message: string): never {
-  throw new TesseraError('TESSERA_ERR_MANIFEST', `manifest.json: ${where} ${message}`, { param: where });
-}
-
-const integer =
-  (min: number, max = Number.MAX_SAFE_INTEGER): Check =>
-  (value, where) => {
-    if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
-      fail(where, `must be an integer in [${min}, ${max}], got ${JSON.stringify(value)}`);
-    }
-  };
-const number =
-  (min: number, max: number): Check =>
-  (value, where) => {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-      fail(where, `must be a number in [${min}, ${max}], got ${JSON.stringify(value)}`);
-    }
-  };
-const string: Check = (value, where) => {
-  if (typeof value !== 'string') fail(where, `must be a string, got ${JSON.stringify(value)}`);
-};
-/** A path inside the package: relative, no `..`, so a manifest can never point outside its folder. */
-const packagePath: Check = (value, where) => {
-  string(value, where);
-  const p = value as string;
-  if (p === '' || path.isAbsolute(p) || p.split(/[\\/]/).includes('..')) {
-    fail(where, `must be a relative path inside the package, got ${JSON.stringify(p)}`);
-  }
-};
-const literal =
-  (...allowedValues: unknown[]): Check =>
-  (value, where) => {
-    if (!allowedValues.includes(value)) {
-      fail(where, `must be one of ${allowedValues.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(value)}`);
-    }
-  };
-const nullable =
-  (check: Check): Check =>
-  (value, where) => {
-    if (value !== null) check(value, where);
-  };
-const arrayOf =
-  (check: Check): Check =>
-  (value, where) => {
-    if (!Array.isArray(value)) fail(where, `must be an array, got ${JSON.stringify(value)}`);
-    (value as unknown[]).forEach((item, i) => check(item, `${where}[${i}]`));
-  };
-const recordOf =
-  (check: Check): Check =>
-  (value, where) => {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(where, 'must be an object');
-    for (const [key, item] of Object.entries(value as object)) {
-      packagePath(key, `${where} key`);
-      check(item, `${where}[${JSON.stringify(key)}]`);
-    }
-  };
-/** Marks a key of `object` that may be absent (its value is checked when present). */
-const optionalChecks = new WeakSet<Check>();
-const optional = (check: Check): Check => {
-  const wrapped: Check = (value, where) => check(value, where);
-  optionalChecks.add(wrapped);
-  return wrapped;
-};
-const object =
-  (shape: Record<string, Check>): Check =>
-  (value, where) => {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      fail(where, `must be an object, got ${JSON.stringify(value)}`);
-    }
-    const record = value as Record<string, unknown>;
-    const unknown = Object.keys(record).filter((k) => !(k in shape));
-    if (unknown.length > 0) {
-      fail(where, `has unknown key(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')}; allowed: ${Object.keys(shape).join(', ')}`);
-    }
-    for (const [key, check] of Object.entries(shape)) {
-      if (!(key in record)) {
-        if (optionalChecks.has(check)) continue;
-        fail(`${where}.${key}`, 'is missing');
-      }
-      check(record[key], `${where}.${key}`);
-    }
-  };
-
-/** Any JSON object; its contents are free-form (a variant's fidelity figures). */
-const anyObject: Check = (value, where) => {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(where, `must be an object, got ${JSON.stringify(value)}`);
-};
-const boolean: Check = (value, where) => {
-  if (typeof value !== 'boolean') fail(where, `must be true or false, got ${JSON.stringify(value)}`);
-};
-
 const variantSchema = object({
   generator: object({ prefill: packagePath, step: packagePath }),
   decoder: optional(packagePath),
   clip: optional(packagePath),
   fidelity: optional(object({ passed: boolean, measuredAt: string, cpu: string, checks: anyObject })),
 });
-
-const sha256Hex: Check = (value, where) => {
-  if (typeof value !== 'string' || !/^[0-9a-f]{64}$/.test(value)) fail(where, 'must be a lowercase sha256 hex digest');
-};
 
 const manifestSchema = object({
   format: literal('tessera-model'),

@@ -19,7 +19,7 @@ import { Job, Queue, QueueEvents } from 'bullmq';
 import { clipIdentity, modelIdentity } from '../pipeline/identity.js';
 import { TesseraError } from '../errors.js';
 import type { ResolvedRequest } from '../pipeline/settings.js';
-import type { RunOptions } from '../inference/child-process.js';
+import type { RunOptions } from '../inference/pending-requests.js';
 import type { Inference, InferenceFactory, RemoteQueueStatus } from '../inference/inference.js';
 import type { Device, GenerateRequest, GenerationResult } from '../types.js';
 import { errorOf } from './client.js';

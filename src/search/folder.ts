@@ -3,7 +3,8 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { TesseraError } from '../errors.js';
 import type { RgbImage } from '../types.js';
-import type { SearchIndex, SearchRecord } from './index.js';
+import type { SearchIndex } from './index.js';
+import type { SearchRecord } from './store.js';
 
 /**
  * Keeps a folder's search index (FOLDER/search.sqlite) up to date with the images in

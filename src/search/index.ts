@@ -5,25 +5,16 @@ import { topK, type Ranked } from './topk.js';
 import { VectorMatrix } from './matrix.js';
 import { QuantizedRows } from './quantized.js';
 import { checkBlob, normalised, toBlob } from './vectors.js';
+import { SearchStore, type SearchRecord } from './store.js';
 
 /**
  * Visual search over stored CLIP image embeddings (same.energy's idea: rank past images
  * by embedding similarity, not by keywords). SQLite is the store of record; every
  * vector is also kept in one contiguous matrix ([count, dim], src/search/matrix.ts) so
  * that a query is a single flat SIMD scan of dot products. Measured against sqlite-vec in
- * bench/search.bench.ts (docs/search.md): the flat scan is the one shipped.
+ * bench/search.bench.ts (docs/search.md): the flat scan is the one shipped. The SQL lives
+ * in store.ts.
  */
-
-export interface SearchRecord {
-  id: string;
-  prompt: string;
-  /** The generator model that made the image. */
-  model: string;
-  /** Unix seconds. */
-  created: number;
-  /** Where the image lies: a path relative to the searched folder, or `job/file` on the server. */
-  source: string;
-}
 
 export interface SearchHit extends SearchRecord {
   /** Cosine similarity with the query, in [-1, 1]. */
@@ -48,23 +39,6 @@ export interface IndexOptions {
   space: string;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS search_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS search_embeddings (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
-  prompt TEXT NOT NULL,
-  model TEXT NOT NULL,
-  created INTEGER NOT NULL,
-  source TEXT NOT NULL,
-  embedding BLOB NOT NULL
-);`;
-
-interface Row extends SearchRecord {
-  seq: number;
-  embedding: Buffer;
-}
-
 export class SearchIndex {
   readonly dim: number;
   readonly space: string;
@@ -81,11 +55,9 @@ export class SearchIndex {
   private upper = new Float32Array(0);
   private slots = new Int32Array(0);
   private lastSeq = 0;
+  private readonly store: SearchStore;
 
-  constructor(
-    private readonly db: Database,
-    options: IndexOptions,
-  ) {
+  constructor(db: Database, options: IndexOptions) {
     if (!Number.isInteger(options.dim) || options.dim < 1) {
       throw new TesseraError('TESSERA_ERR_INDEX', `embedding width must be a positive integer, got ${options.dim}`);
     }
@@ -94,8 +66,8 @@ export class SearchIndex {
     this.vectors = new VectorMatrix(this.dim);
     this.quantized = process.env.TESSERA_SEARCH_EXACT_SCAN === '1' ? null : QuantizedRows.create(this.dim);
     this.seqs = new Float64Array(1024);
-    db.exec(SCHEMA);
-    this.checkMeta();
+    this.store = new SearchStore(db);
+    this.store.checkMeta(this.dim, this.space);
     this.loadAfter(0);
   }
 
@@ -111,7 +83,7 @@ export class SearchIndex {
   }
 
   close(): void {
-    this.db.close();
+    this.store.close();
   }
 
   get size(): number {
@@ -125,24 +97,6 @@ export class SearchIndex {
   /** Every stored id, in slot order (a copy). */
   ids(): string[] {
     return this.slotIds.slice(0, this.count);
-  }
-
-  private checkMeta(): void {
-    const get = this.db.prepare<[string], { value: string }>('SELECT value FROM search_meta WHERE key = ?');
-    const dim = get.get('dim')?.value;
-    const space = get.get('space')?.value;
-    if (dim === undefined) {
-      const put = this.db.prepare('INSERT INTO search_meta (key, value) VALUES (?, ?)');
-      put.run('dim', String(this.dim));
-      put.run('space', this.space);
-      return;
-    }
-    if (Number(dim) !== this.dim || space !== this.space) {
-      throw new TesseraError(
-        'TESSERA_ERR_INDEX',
-        `the index holds ${dim}-wide embeddings of ${JSON.stringify(space)}; asked for ${this.dim}-wide ones of ${JSON.stringify(this.space)}`,
-      );
-    }
   }
 
   private grow(needed: number): void {
@@ -168,11 +122,10 @@ export class SearchIndex {
 
   /** Reads rows inserted after `seq` (all of them at open). */
   private loadAfter(seq: number): void {
-    const pending = this.db.prepare<[number], { n: number }>('SELECT COUNT(*) AS n FROM search_embeddings WHERE seq > ?').get(seq)!.n;
+    const pending = this.store.countAfter(seq);
     this.grow(this.count + pending);
     this.vectors.reserve(this.count + pending);
-    const rows = this.db.prepare<[number], Pick<Row, 'seq' | 'id' | 'embedding'>>('SELECT seq, id, embedding FROM search_embeddings WHERE seq > ? ORDER BY seq');
-    for (const row of rows.iterate(seq)) {
+    for (const row of this.store.vectorsAfter(seq)) {
       checkBlob(row.embedding, this.dim, row.id);
       this.place(row.id, row.seq, row.embedding);
     }
@@ -185,7 +138,7 @@ export class SearchIndex {
    */
   refresh(): void {
     this.loadAfter(this.lastSeq);
-    const stored = this.db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM search_embeddings').get()!.n;
+    const stored = this.store.count();
     if (stored !== this.count) {
       this.count = 0;
       this.lastSeq = 0;
@@ -206,10 +159,7 @@ export class SearchIndex {
       seen.add(record.id);
       return { record, vector: normalised(embedding, this.dim, `embedding of ${record.id}`) };
     });
-    const insert = this.db.prepare('INSERT INTO search_embeddings (id, prompt, model, created, source, embedding) VALUES (?, ?, ?, ?, ?, ?)');
-    const seqs = this.db.transaction(() =>
-      prepared.map(({ record, vector }) => Number(insert.run(record.id, record.prompt, record.model, Math.trunc(record.created), record.source, toBlob(vector)).lastInsertRowid)),
-    )();
+    const seqs = this.store.insertMany(prepared.map(({ record, vector }) => ({ record, blob: toBlob(vector) })));
     prepared.forEach(({ record, vector }, i) => this.place(record.id, seqs[i]!, vector));
   }
 
@@ -221,7 +171,7 @@ export class SearchIndex {
   delete(id: string): boolean {
     const slot = this.slotOf.get(id);
     if (slot === undefined) return false;
-    this.db.prepare('DELETE FROM search_embeddings WHERE id = ?').run(id);
+    this.store.delete(id);
     const last = --this.count;
     if (slot !== last) {
       this.vectors.copyRow(last, slot);
@@ -260,7 +210,7 @@ export class SearchIndex {
   private rank(query: Float32Array, page: Page, skip: number): SearchResultPage {
     const { offset, limit } = checkPage(page);
     const ranked = (this.quantized === null ? this.exactTop(query, offset + limit, skip) : this.boundedTop(this.quantized, query, offset + limit, skip)).slice(offset);
-    const records = this.records(ranked.map((r) => this.slotIds[r.slot]!));
+    const records = this.store.records(ranked.map((r) => this.slotIds[r.slot]!));
     return {
       total: skip >= 0 ? this.count - 1 : this.count,
       offset,
@@ -296,16 +246,5 @@ export class SearchIndex {
     const order = new Float64Array(m);
     for (let c = 0; c < m; c++) order[c] = this.seqs[slots[c]!]!;
     return topK(exact, order, m, k).map((r) => ({ slot: slots[r.slot]!, score: r.score }));
-  }
-
-  /** Fields of one page of results, read from SQLite (only vectors live in memory). */
-  private records(ids: readonly string[]): Map<string, SearchRecord> {
-    const out = new Map<string, SearchRecord>();
-    if (ids.length === 0) return out;
-    const rows = this.db
-      .prepare<string[], SearchRecord>(`SELECT id, prompt, model, created, source FROM search_embeddings WHERE id IN (${ids.map(() => '?').join(',')})`)
-      .all(...ids);
-    for (const row of rows) out.set(row.id, row);
-    return out;
   }
 }

@@ -7,7 +7,8 @@ import { isTesseraError } from '../../src/errors.js';
 import { describeImage } from '../../src/image/info.js';
 import { encodePng } from '../../src/image/encode.js';
 import { formatParameters } from '../../src/image/metadata.js';
-import { createTextChunk, insertChunksBeforeIdat } from '../../src/image/png-chunks.js';
+import { insertChunksBeforeIdat } from '../../src/image/png-chunks.js';
+import { createTextChunk } from '../../src/image/png-text-chunks.js';
 import { SAMPLE_META, patternImage } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-info-'));

@@ -11,13 +11,13 @@ import {
   buildXmpPacket,
   formatParameters,
   imageMetadataFor,
-  readDigitalSourceType,
-  readImageMetadata,
   roundScore,
   type ImageMetadata,
 } from '../../src/image/metadata.js';
+import { readDigitalSourceType, readImageMetadata } from '../../src/image/metadata-reader.js';
 import { encodeImage, encodePng, upscale } from '../../src/image/encode.js';
-import { parsePngChunks, readTextChunks } from '../../src/image/png-chunks.js';
+import { parsePngChunks } from '../../src/image/png-chunks.js';
+import { readTextChunks } from '../../src/image/png-text-chunks.js';
 import { SAMPLE_META, patternImage, solidImage } from './helpers.js';
 
 function hasExiftool(): boolean {

@@ -2,19 +2,8 @@ import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { isTesseraError } from '../../src/errors.js';
-import {
-  createInternationalTextChunk,
-  createTextChunk,
-  createTextChunkAuto,
-  insertChunksBeforeIdat,
-  isLatin1Text,
-  parsePngChunks,
-  readPngHeader,
-  readTextChunks,
-  replaceTextChunks,
-  serializePngChunks,
-  type PngChunk,
-} from '../../src/image/png-chunks.js';
+import { insertChunksBeforeIdat, parsePngChunks, readPngHeader, serializePngChunks, type PngChunk } from '../../src/image/png-chunks.js';
+import { createInternationalTextChunk, createTextChunk, createTextChunkAuto, isLatin1Text, readTextChunks, replaceTextChunks } from '../../src/image/png-text-chunks.js';
 import { patternImage } from './helpers.js';
 
 async function samplePng(): Promise<Buffer> {

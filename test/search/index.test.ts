@@ -4,7 +4,8 @@ import path from 'node:path';
 import { Database } from '../../src/util/sqlite.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isTesseraError } from '../../src/errors.js';
-import { SearchIndex, type SearchRecord } from '../../src/search/index.js';
+import { SearchIndex } from '../../src/search/index.js';
+import type { SearchRecord } from '../../src/search/store.js';
 import { VectorMatrix } from '../../src/search/matrix.js';
 import { topK } from '../../src/search/topk.js';
 
