@@ -7,14 +7,12 @@ Runs unchanged on torch 1.13 (CPU) and torch 2.x (CUDA)."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-if TYPE_CHECKING:
-    from vqvae import VQVAEConfig
+from vq_config import VQVAEConfig
 
 
 class EMACodebook(nn.Module):
