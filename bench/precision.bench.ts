@@ -12,14 +12,14 @@
  * slower (issue 27's bound for a CPU without VNNI). Prints the CPU model and its VNNI/AMX
  * flags first.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadModel } from '../src/pipeline/loader.js';
 import { probeSteps } from '../src/pipeline/precision.js';
 import { measurePrecisions } from '../src/model/precision.js';
-import { machineLine, table } from './perf/machine.js';
+import { cpuFlagsLine, machineLine, table } from './perf/machine.js';
 
 const tempDir = () => mkdtempSync(path.join(tmpdir(), 'tessera-precision-bench-'));
 
@@ -29,16 +29,8 @@ const model = values.model;
 const rowCounts = values.rows.split(',').map(Number);
 const longPairs = Number(values.pairs);
 
-const cpuinfo = (() => {
-  try {
-    return readFileSync('/proc/cpuinfo', 'utf8');
-  } catch {
-    return '';
-  }
-})();
-const flags = /^flags\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.split(/\s+/) ?? [];
 console.log(machineLine());
-console.log(`cpu: ${/^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? 'unknown'} | integer matrix flags: ${flags.filter((f) => /vnni|amx|avx512bw|avx2$/.test(f)).join(' ') || 'none'}`);
+console.log(cpuFlagsLine());
 
 /** Wall and CPU time (all threads of the process: on a loaded machine CPU time says more than wall time). */
 async function timed<T>(run: () => Promise<T>): Promise<{ ms: number; cpuMs: number; value: T }> {

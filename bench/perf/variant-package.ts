@@ -1,19 +1,21 @@
 /**
- * A package's int8 variant as a package of its own, for the benches and the judge until the
- * loader chooses precisions itself (the precision-auto branch, `--precision int8`): a
- * temporary folder whose files link to the package's, whose top-level generator (and decoder,
- * when the variant has one) are the variant's graphs, and whose manifest has no variants.
+ * A package's int8 variant as a package of its own: a temporary folder whose files link to the
+ * package's, whose top-level graphs are the ones `--precision int8` runs (graphsFor, the one
+ * rule for that), and whose manifest has no variants. The loader selects precisions itself;
+ * this stays for what takes a package folder only: the judge's harness (`npm run eval --
+ * --model DIR`) and the benches' side-by-side PyTorch and lever runs, which name packages.
  */
 import { linkSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readManifest } from '../../src/model/manifest.js';
+import { graphsFor } from '../../src/model/precision.js';
 
 export function variantPackage(dir: string, precision: 'int8' = 'int8', into?: string): string {
   const source = path.resolve(dir);
   const manifest = readManifest(source);
-  const variant = manifest.variants?.[precision];
-  if (variant === undefined) throw new Error(`${dir}: manifest.json has no variants.${precision} (scripts/perf/quantize_int8.py --mode dynamic writes it)`);
+  if (manifest.variants?.[precision] === undefined) throw new Error(`${dir}: manifest.json has no variants.${precision} (scripts/perf/quantize_int8.py --mode dynamic writes it)`);
+  const graphs = graphsFor(manifest, precision);
   const out = into ?? mkdtempSync(path.join(tmpdir(), `tessera-${precision}-`));
   for (const rel of Object.keys(manifest.files)) {
     mkdirSync(path.dirname(path.join(out, rel)), { recursive: true });
@@ -26,9 +28,9 @@ export function variantPackage(dir: string, precision: 'int8' = 'int8', into?: s
   // CLIP folders hold files the manifest lists one by one; anything else it names is linked above.
   const raw = JSON.parse(readFileSync(path.join(source, 'manifest.json'), 'utf8')) as Record<string, unknown>;
   const generator = raw.generator as Record<string, unknown>;
-  raw.generator = { ...generator, prefill: variant.generator.prefill, step: variant.generator.step };
-  if (variant.decoder !== undefined) raw.decoder = variant.decoder;
-  if (variant.clip !== undefined) raw.clip = variant.clip;
+  raw.generator = { ...generator, prefill: graphs.prefill, step: graphs.step };
+  raw.decoder = graphs.decoder;
+  raw.clip = graphs.clip;
   raw.name = `${manifest.name}-${precision}`;
   delete raw.variants;
   writeFileSync(path.join(out, 'manifest.json'), JSON.stringify(raw, null, 2) + '\n');

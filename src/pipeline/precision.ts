@@ -3,8 +3,9 @@
  * measurement): forced, no variant, cached, or measured now by timing one generator step of
  * each precision through the generator seam.
  */
-import type { ImageTokenGenerator, OpenedGenerator } from '../generator/generator.js';
+import { emptyStats, type ImageTokenGenerator, type OpenedGenerator } from '../generator/generator.js';
 import type { ModelManifest } from '../model/manifest.js';
+import { kernelOptions } from '../model/runtime.js';
 import {
   cacheDir,
   cpuKey,
@@ -89,7 +90,7 @@ export async function selectPrecision(args: SelectArgs): Promise<{ report: Preci
   }
   const rows = rowBucket(args.rows ?? defaultRows(manifest));
   const dir = args.probe?.cacheDir ?? cacheDir();
-  const key = { cpu: args.probe?.cpu ?? cpuKey(), device: args.device, threads: Number(process.env.TESSERA_THREADS ?? 2), packageSha256: packageSha256(args.dir), rows };
+  const key = { cpu: args.probe?.cpu ?? cpuKey(), device: args.device, threads: kernelOptions().intraOpNumThreads, packageSha256: packageSha256(args.dir), rows };
   const cached = readDecisions(dir)[decisionKey(key)];
   if (cached !== undefined && (cached.precision === 'fp32' || cached.precision === 'int8')) {
     const probe = { rows, fp32Ms: cached.fp32Ms, int8Ms: cached.int8Ms, ratio: cached.ratio, pairs: cached.pairs };
@@ -112,7 +113,7 @@ export async function selectPrecision(args: SelectArgs): Promise<{ report: Preci
   const [kept, dropped] = precision === 'int8' ? [int8, fp32] : [fp32, int8];
   await dropped.release();
   // The probe's steps are no part of any request's figures.
-  for (const field of Object.keys(kept.generator.stats) as (keyof typeof kept.generator.stats)[]) kept.generator.stats[field] = 0;
+  Object.assign(kept.generator.stats, emptyStats());
   const problem = writeDecision(dir, key, {
     precision,
     package: manifest.name,
