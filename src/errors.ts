@@ -71,6 +71,8 @@ export const ERROR_CATALOGUE = {
   TESSERA_ERR_RANGE_NOT_SATISFIABLE: { status: 416, description: 'a Range header outside the file' },
   TESSERA_ERR_HEADERS_TOO_LARGE: { status: 431, description: 'the request headers are too large' },
   TESSERA_ERR_UNAUTHORIZED: { status: 401, wire: 'invalid_api_key', description: 'missing or incorrect API key' },
+  TESSERA_ERR_URL_SIGNATURE: { status: 403, wire: 'invalid_signature', description: 'a file URL whose signature (sig, expires) does not match: altered, forged or made by another server' },
+  TESSERA_ERR_URL_EXPIRED: { status: 403, wire: 'url_expired', description: 'a signed file URL past its expiry; fetch a fresh one' },
   TESSERA_ERR_NOT_FOUND: { status: 404, description: 'no such route, history entry or file' },
   TESSERA_ERR_JOB_NOT_FOUND: { status: 404, description: 'no such job' },
   TESSERA_ERR_MODEL_UNKNOWN: { status: 404, wire: 'model_not_found', type: 'invalid_request_error', description: 'the request names a model this server does not serve' },

@@ -20,7 +20,10 @@ ${PRECISION_USAGE}
                        (auto probes at --max-batch-rows rows)
   --clip DIR           rank with this CLIP (transformers.js layout) instead of each package's own
   --data DIR           results and history database (default: data/server)
-  --api-key KEY        require "Authorization: Bearer KEY"; repeatable (also TESSERA_API_KEYS=k1,k2)
+  --api-key KEY        require "Authorization: Bearer KEY"; repeatable (also TESSERA_API_KEYS=k1,k2).
+                       Each key is a tenant: it sees only its own jobs, history, files and search
+  --admin-key KEY      a key that sees every tenant's work; repeatable (also TESSERA_ADMIN_KEYS)
+  --file-url-ttl S     with keys, file URLs are signed and expire after S seconds (default: 3600)
   --max-queue N        requests waiting per model before 429 (default: 8)
   --timeout-ms N       per-request limit once sampling starts (default: 300000)
   --concurrency N      requests per model sharing each sampling step (default: 8)
@@ -47,6 +50,8 @@ const OPTIONS = {
   clip: { type: 'string' },
   data: { type: 'string' },
   'api-key': { type: 'string', multiple: true },
+  'admin-key': { type: 'string', multiple: true },
+  'file-url-ttl': { type: 'string' },
   'max-queue': { type: 'string' },
   'timeout-ms': { type: 'string' },
   concurrency: { type: 'string' },
@@ -113,7 +118,7 @@ export async function runServe(argv: string[]): Promise<number> {
   const device = deviceFromFlag(values.device);
   const port = numberFlag('port', values.port) ?? 8080;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TesseraError('TESSERA_ERR_OPTION', `--port must be from 0 to 65535, got ${port}`, { param: 'port' });
-  const envKeys = (process.env.TESSERA_API_KEYS ?? '').split(',').map((k) => k.trim()).filter((k) => k !== '');
+  const envList = (name: string) => (process.env[name] ?? '').split(',').map((k) => k.trim()).filter((k) => k !== '');
   const rate = numberFlag('rate-limit', values['rate-limit']);
   const queue = queueClientFromFlags(values);
   // Loaded only with --queue: BullMQ stays out of a plain server.
@@ -125,7 +130,9 @@ export async function runServe(argv: string[]): Promise<number> {
     precision: precisionFromFlags(values),
     clip: values.clip,
     dataDir: values.data,
-    apiKeys: [...(values['api-key'] ?? []), ...envKeys],
+    apiKeys: [...(values['api-key'] ?? []), ...envList('TESSERA_API_KEYS')],
+    adminKeys: [...(values['admin-key'] ?? []), ...envList('TESSERA_ADMIN_KEYS')],
+    fileUrlTtl: numberFlag('file-url-ttl', values['file-url-ttl']),
     maxQueue: numberFlag('max-queue', values['max-queue']),
     timeoutMs: numberFlag('timeout-ms', values['timeout-ms']),
     concurrency: numberFlag('concurrency', values.concurrency),
@@ -140,7 +147,7 @@ export async function runServe(argv: string[]): Promise<number> {
   const host = values.host ?? '127.0.0.1';
   const address = await startOrClose(app, host, port);
   process.stderr.write(`tessera: serving ${app.tessera.models.map((m) => m.id).join(', ')} at ${address} (gallery: ${address}/, docs: ${address}/docs)\n`);
-  if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1' && app.tessera.options.apiKeys.length === 0) {
+  if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1' && app.tessera.options.apiKeys.length + app.tessera.options.adminKeys.length === 0) {
     process.stderr.write('tessera: warning: listening beyond loopback without API keys (--api-key)\n');
   }
   return new Promise<number>((resolve) => {

@@ -49,6 +49,8 @@ export class SearchIndex {
   /** Insertion sequence per slot: the tie-break, and the refresh watermark. */
   private seqs: Float64Array;
   private slotIds: string[] = [];
+  /** The owner of each slot (null: unowned), for queries scoped to one tenant. */
+  private slotOwners: (string | null)[] = [];
   private readonly slotOf = new Map<string, number>();
   private count = 0;
   /** Scratch bounds of the int8 pass ([capacity] each). */
@@ -108,7 +110,7 @@ export class SearchIndex {
     this.seqs = seqs;
   }
 
-  private place(id: string, seq: number, vector: Float32Array | Buffer): void {
+  private place(id: string, owner: string | null, seq: number, vector: Float32Array | Buffer): void {
     this.grow(this.count + 1);
     const slot = this.count++;
     if (vector instanceof Float32Array) this.vectors.setRow(slot, vector);
@@ -116,6 +118,7 @@ export class SearchIndex {
     this.quantized?.setRow(slot, vector instanceof Float32Array ? vector : this.vectors.row(slot));
     this.seqs[slot] = seq;
     this.slotIds[slot] = id;
+    this.slotOwners[slot] = owner;
     this.slotOf.set(id, slot);
     if (seq > this.lastSeq) this.lastSeq = seq;
   }
@@ -127,7 +130,7 @@ export class SearchIndex {
     this.vectors.reserve(this.count + pending);
     for (const row of this.store.vectorsAfter(seq)) {
       checkBlob(row.embedding, this.dim, row.id);
-      this.place(row.id, row.seq, row.embedding);
+      this.place(row.id, row.owner, row.seq, row.embedding);
     }
   }
 
@@ -143,6 +146,7 @@ export class SearchIndex {
       this.count = 0;
       this.lastSeq = 0;
       this.slotIds = [];
+      this.slotOwners = [];
       this.slotOf.clear();
       this.loadAfter(0);
     }
@@ -160,7 +164,7 @@ export class SearchIndex {
       return { record, vector: normalised(embedding, this.dim, `embedding of ${record.id}`) };
     });
     const seqs = this.store.insertMany(prepared.map(({ record, vector }) => ({ record, blob: toBlob(vector) })));
-    prepared.forEach(({ record, vector }, i) => this.place(record.id, seqs[i]!, vector));
+    prepared.forEach(({ record, vector }, i) => this.place(record.id, record.owner ?? null, seqs[i]!, vector));
   }
 
   insert(record: SearchRecord, embedding: ArrayLike<number>): void {
@@ -178,9 +182,11 @@ export class SearchIndex {
       this.quantized?.copyRow(last, slot);
       this.seqs[slot] = this.seqs[last]!;
       this.slotIds[slot] = this.slotIds[last]!;
+      this.slotOwners[slot] = this.slotOwners[last]!;
       this.slotOf.set(this.slotIds[slot]!, slot);
     }
     this.slotIds.length = last;
+    this.slotOwners.length = last;
     this.slotOf.delete(id);
     return true;
   }
@@ -192,9 +198,12 @@ export class SearchIndex {
     return this.vectors.row(slot);
   }
 
-  /** Ranks every stored image by cosine with `vector` (normalised here), one page of it. */
-  query(vector: ArrayLike<number>, page: Page = { offset: 0, limit: 20 }): SearchResultPage {
-    return this.rank(normalised(vector, this.dim, 'query embedding'), page, -1);
+  /**
+   * Ranks every stored image by cosine with `vector` (normalised here), one page of it.
+   * With `owner`, only that tenant's images are ranked (and counted).
+   */
+  query(vector: ArrayLike<number>, page: Page = { offset: 0, limit: 20 }, owner?: string): SearchResultPage {
+    return this.rank(normalised(vector, this.dim, 'query embedding'), page, -1, owner);
   }
 
   /**
@@ -202,21 +211,48 @@ export class SearchIndex {
    * out (its score is always 1, so it would only push the page by one); another image
    * with an identical embedding is kept and ranks first.
    */
-  moreLike(id: string, page: Page = { offset: 0, limit: 20 }): SearchResultPage {
+  moreLike(id: string, page: Page = { offset: 0, limit: 20 }, owner?: string): SearchResultPage {
+    const slot = this.slotOf.get(id);
+    // Another tenant's image is as absent as a missing one (its existence does not leak).
+    if (owner !== undefined && slot !== undefined && this.slotOwners[slot] !== owner) {
+      throw new TesseraError('TESSERA_ERR_SEARCH_NOT_FOUND', `no stored image has id ${JSON.stringify(id)}`, { param: 'like' });
+    }
     const vector = this.embedding(id);
-    return this.rank(vector, page, this.slotOf.get(id)!);
+    return this.rank(vector, page, slot!, owner);
   }
 
-  private rank(query: Float32Array, page: Page, skip: number): SearchResultPage {
+  private rank(query: Float32Array, page: Page, skip: number, owner: string | undefined): SearchResultPage {
     const { offset, limit } = checkPage(page);
+    if (owner !== undefined) return this.rankOwned(query, offset, limit, skip, owner);
     const ranked = (this.quantized === null ? this.exactTop(query, offset + limit, skip) : this.boundedTop(this.quantized, query, offset + limit, skip)).slice(offset);
+    return this.page(ranked, skip >= 0 ? this.count - 1 : this.count, offset, limit);
+  }
+
+  private page(ranked: Ranked[], total: number, offset: number, limit: number): SearchResultPage {
     const records = this.store.records(ranked.map((r) => this.slotIds[r.slot]!));
     return {
-      total: skip >= 0 ? this.count - 1 : this.count,
+      total,
       offset,
       limit,
       data: ranked.map((r) => ({ ...records.get(this.slotIds[r.slot]!)!, score: r.score })),
     };
+  }
+
+  /**
+   * One tenant's page: float32 scores of that tenant's rows only (gathered like boundedTop's
+   * survivors), ranked with the same tie order. Its cost follows the tenant's row count.
+   */
+  private rankOwned(query: Float32Array, offset: number, limit: number, skip: number, owner: string): SearchResultPage {
+    const n = this.count;
+    const slots = new Int32Array(n);
+    let m = 0;
+    for (let r = 0; r < n; r++) if (r !== skip && this.slotOwners[r] === owner) slots[m++] = r;
+    const exact = new Float32Array(m);
+    this.vectors.dotRows(query, slots, m, exact); // [m]
+    const order = new Float64Array(m);
+    for (let c = 0; c < m; c++) order[c] = this.seqs[slots[c]!]!;
+    const ranked = topK(exact, order, m, offset + limit).map((r) => ({ slot: slots[r.slot]!, score: r.score }));
+    return this.page(ranked.slice(offset), m, offset, limit);
   }
 
   /** The k best rows by a float32 scan of every row. */

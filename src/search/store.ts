@@ -16,12 +16,15 @@ export interface SearchRecord {
   created: number;
   /** Where the image lies: a path relative to the searched folder, or `job/file` on the server. */
   source: string;
+  /** The server tenant that made it (issue 23); null or absent: unowned (a batch folder, or before tenancy). */
+  owner?: string | null;
 }
 
 /** What the scans need of a stored row: its insertion sequence, id and embedding blob. */
 export interface StoredVector {
   seq: number;
   id: string;
+  owner: string | null;
   embedding: Buffer;
 }
 
@@ -40,6 +43,10 @@ CREATE TABLE IF NOT EXISTS search_embeddings (
 export class SearchStore {
   constructor(private readonly db: Database) {
     db.exec(SCHEMA);
+    // Issue 23: each row's tenant. Rows of an index from before tenancy stay NULL (unowned:
+    // only admin keys and local mode see them on the server).
+    const columns = db.prepare<[], { name: string }>('PRAGMA table_info(search_embeddings)').all();
+    if (!columns.some((c) => c.name === 'owner')) db.exec('ALTER TABLE search_embeddings ADD COLUMN owner TEXT');
   }
 
   close(): void {
@@ -72,7 +79,7 @@ export class SearchStore {
 
   /** The rows stored after `seq`, in insertion order. */
   vectorsAfter(seq: number): IterableIterator<StoredVector> {
-    return this.db.prepare<[number], StoredVector>('SELECT seq, id, embedding FROM search_embeddings WHERE seq > ? ORDER BY seq').iterate(seq);
+    return this.db.prepare<[number], StoredVector>('SELECT seq, id, owner, embedding FROM search_embeddings WHERE seq > ? ORDER BY seq').iterate(seq);
   }
 
   /** Rows stored, by any connection. */
@@ -82,9 +89,11 @@ export class SearchStore {
 
   /** Stores records with their embedding blobs in one transaction; returns their insertion sequences. */
   insertMany(rows: readonly { record: SearchRecord; blob: Buffer }[]): number[] {
-    const insert = this.db.prepare('INSERT INTO search_embeddings (id, prompt, model, created, source, embedding) VALUES (?, ?, ?, ?, ?, ?)');
+    const insert = this.db.prepare('INSERT INTO search_embeddings (id, prompt, model, created, source, embedding, owner) VALUES (?, ?, ?, ?, ?, ?, ?)');
     return this.db.transaction(() =>
-      rows.map(({ record, blob }) => Number(insert.run(record.id, record.prompt, record.model, Math.trunc(record.created), record.source, blob).lastInsertRowid)),
+      rows.map(({ record, blob }) =>
+        Number(insert.run(record.id, record.prompt, record.model, Math.trunc(record.created), record.source, blob, record.owner ?? null).lastInsertRowid),
+      ),
     )();
   }
 

@@ -25,6 +25,7 @@ import { ResultStore } from './store.js';
 import { ImageSearch } from './image-search.js';
 import { searchRoutes } from './routes/search.js';
 import { embeddingSpace } from '../search/space.js';
+import { loadUrlSecret, UrlSigner } from './signed-urls.js';
 
 export interface Services {
   options: ResolvedServerOptions;
@@ -36,6 +37,10 @@ export interface Services {
   /** Why search is unavailable, when it is. */
   searchOff: string | null;
   metrics: Metrics;
+  /** Signs the file URLs the server hands out; null with no keys configured (URLs stay plain, as before). */
+  signer: UrlSigner | null;
+  /** Every route registered (method and URL), for the tenancy test's table and the docs. */
+  routes: { method: string; url: string }[];
 }
 
 declare module 'fastify' {
@@ -109,12 +114,18 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
       watchdogMs: resolved.workerWatchdogMs,
       inference: options.inference,
       footprint: resolved.footprint,
-      onStored: search === null ? undefined : (ref, record, result) => search.add(record, result, spaces.get(ref.id)?.space ?? null),
+      onStored: search === null ? undefined : (ref, record, result, owner) => search.add(record, result, spaces.get(ref.id)?.space ?? null, owner),
     },
     store,
     metrics,
   );
-  app.decorate('tessera', { options: resolved, models, engine, store, search, searchOff, metrics });
+  const keyed = resolved.apiKeys.length + resolved.adminKeys.length > 0;
+  const signer = keyed ? new UrlSigner(loadUrlSecret(store.dataDir), resolved.fileUrlTtl) : null;
+  const routes: Services['routes'] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url });
+  });
+  app.decorate('tessera', { options: resolved, models, engine, store, search, searchOff, metrics, signer, routes });
 
   await app.register(errorsPlugin);
   await app.register(securityPlugin);

@@ -23,15 +23,15 @@ export class ImageSearch {
     this.space = space.space;
   }
 
-  /** Stores the embeddings of a generation's kept images (those its reranking computed). */
-  add(record: GenerationRecord, result: GenerationResult, space: string | null): number {
+  /** Stores the embeddings of a generation's kept images (those its reranking computed), owned by tenant `owner`. */
+  add(record: GenerationRecord, result: GenerationResult, space: string | null, owner: string | null = null): number {
     if (space !== this.space) return 0;
     const byIndex = new Map(result.candidates.map((c) => [c.index, c]));
     const items = record.images.flatMap((image) => {
       const embedding = byIndex.get(image.candidate_index)?.embedding;
       if (embedding === undefined) return []; // reranking off: no embedding, nothing to search by
       const id = `${record.id}/${image.file}`;
-      return [{ record: { id, prompt: record.prompt, model: record.model, created: record.created, source: `results/${id}` }, embedding }];
+      return [{ record: { id, prompt: record.prompt, model: record.model, created: record.created, source: `results/${id}`, owner }, embedding }];
     });
     this.index.insertMany(items);
     return items.length;
@@ -42,11 +42,14 @@ export class ImageSearch {
     for (const id of this.index.ids()) if (id.startsWith(`${generationId}/`)) this.index.delete(id);
   }
 
-  /** One page of a search; `embedText` gives the CLIP text embedding of a query. */
-  async search(request: SearchRequest, embedText: (text: string) => Promise<Float32Array>): Promise<SearchResultPage> {
+  /**
+   * One page of a search; `embedText` gives the CLIP text embedding of a query. With
+   * `owner` (a tenant id) only that tenant's images are searched, "more like this" included.
+   */
+  async search(request: SearchRequest, embedText: (text: string) => Promise<Float32Array>, owner?: string): Promise<SearchResultPage> {
     // Another process (`tessera search` on this folder) may have changed the file.
     this.index.refresh();
-    return request.kind === 'text' ? this.index.query(await embedText(request.text), request) : this.index.moreLike(request.id, request);
+    return request.kind === 'text' ? this.index.query(await embedText(request.text), request, owner) : this.index.moreLike(request.id, request, owner);
   }
 
   close(): void {

@@ -20,8 +20,15 @@ export interface ServerOptions {
   clip?: string;
   /** Where results (images, record.json) and history.sqlite live. Default: data/server. */
   dataDir?: string;
-  /** Bearer keys; when non-empty every /v1 route (but /v1/files) and /metrics needs one. */
+  /**
+   * Bearer keys; when non-empty (or adminKeys is) every /v1 route and /metrics needs one, and
+   * each key is a tenant that sees only its own work (src/server/tenancy.ts).
+   */
   apiKeys?: string[];
+  /** Bearer keys that see every tenant's work (`--admin-key`); they also turn keys on. */
+  adminKeys?: string[];
+  /** How long a signed file URL stays valid, in seconds (default 3600; with keys only). */
+  fileUrlTtl?: number;
   /** Requests waiting per model before 429 (default 8). */
   maxQueue?: number;
   /** Requests per model in the inference child at once, sharing every sampling step (default 8, DEFAULT_CONCURRENCY). */
@@ -74,6 +81,7 @@ const NUMERIC_OPTIONS: Record<string, { flag: string; min: number; max: number }
   previewEvery: { flag: 'preview-every', min: 0, max: 4096 },
   shutdownGraceMs: { flag: 'shutdown-grace-ms', min: 0, max: 3_600_000 },
   workerWatchdogMs: { flag: 'worker-watchdog-ms', min: 50, max: 86_400_000 },
+  fileUrlTtl: { flag: 'file-url-ttl', min: 60, max: 31_536_000 },
 };
 
 export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
@@ -98,6 +106,8 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     precision: parsePrecision(options.precision),
     dataDir: path.resolve(options.dataDir ?? 'data/server'),
     apiKeys: options.apiKeys ?? [],
+    adminKeys: options.adminKeys ?? [],
+    fileUrlTtl: options.fileUrlTtl ?? 3600,
     maxQueue: options.maxQueue ?? 8,
     concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
     maxBatchRows: options.maxBatchRows ?? DEFAULT_MAX_ROWS,

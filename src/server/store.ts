@@ -18,6 +18,9 @@ export const FILE_PATTERN = /^(image|candidate)-\d{1,4}\.(png|jpeg|webp)$/;
 export type { GenerationRecord, StoredImage } from '../output/server.js';
 import type { GenerationRecord } from '../output/server.js';
 
+/** Which owners a lookup may see: undefined for every owner (admins, local mode), else one tenant id. */
+export type OwnerScope = string | undefined;
+
 export interface HistoryEntry {
   id: string;
   created: number;
@@ -54,6 +57,11 @@ export class ResultStore {
       thumbnail TEXT
     );
     CREATE INDEX IF NOT EXISTS generations_created ON generations (created DESC);`);
+    // Issue 23: the tenant that made each entry. Rows from before tenancy (or made with no
+    // keys configured) keep NULL: unowned, seen only by admin keys and in local mode.
+    const columns = this.db.prepare('PRAGMA table_info(generations)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'owner')) this.db.exec('ALTER TABLE generations ADD COLUMN owner TEXT');
+    this.db.exec('CREATE INDEX IF NOT EXISTS generations_owner ON generations (owner, created DESC)');
   }
 
   /** The folder of a result, or null when `id` is not a well-formed id. */
@@ -71,23 +79,33 @@ export class ResultStore {
     await writeFileAtomic(path.join(folder, name), data);
   }
 
-  async save(record: GenerationRecord): Promise<void> {
+  /** Stores a result's record and its history row, owned by `owner` (a tenant id; null: unowned). */
+  async save(record: GenerationRecord, owner: string | null = null): Promise<void> {
     const folder = this.folderOf(record.id);
     if (folder === null) throw new Error(`invalid id ${record.id}`);
     mkdirSync(folder, { recursive: true });
     await writeFileAtomic(path.join(folder, 'record.json'), JSON.stringify(record, null, 2) + '\n');
     this.db
-      .prepare('INSERT OR REPLACE INTO generations (id, created, prompt, model, seed, n, candidates, thumbnail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(record.id, record.created, record.prompt, record.model, record.seed, record.images.length, record.candidates.length, record.images[0]?.file ?? null);
+      .prepare('INSERT OR REPLACE INTO generations (id, created, prompt, model, seed, n, candidates, thumbnail, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(record.id, record.created, record.prompt, record.model, record.seed, record.images.length, record.candidates.length, record.images[0]?.file ?? null, owner);
   }
 
-  has(id: string): boolean {
-    return ID_PATTERN.test(id) && this.db.prepare('SELECT 1 FROM generations WHERE id = ?').get(id) !== undefined;
+  /** Whether an entry `id` exists that `scope` may see (another tenant's is as absent as a missing one). */
+  has(id: string, scope: OwnerScope = undefined): boolean {
+    if (!ID_PATTERN.test(id)) return false;
+    const row = this.db.prepare('SELECT owner FROM generations WHERE id = ?').get(id) as { owner: string | null } | undefined;
+    return row !== undefined && (scope === undefined || row.owner === scope);
   }
 
-  async get(id: string): Promise<GenerationRecord | null> {
+  /** The owner of entry `id` (null: unowned), or undefined when there is none. */
+  ownerOf(id: string): string | null | undefined {
+    if (!ID_PATTERN.test(id)) return undefined;
+    return (this.db.prepare('SELECT owner FROM generations WHERE id = ?').get(id) as { owner: string | null } | undefined)?.owner;
+  }
+
+  async get(id: string, scope: OwnerScope = undefined): Promise<GenerationRecord | null> {
     const folder = this.folderOf(id);
-    if (folder === null || !this.has(id)) return null;
+    if (folder === null || !this.has(id, scope)) return null;
     const { readFile } = await import('node:fs/promises');
     try {
       return JSON.parse(await readFile(path.join(folder, 'record.json'), 'utf8')) as GenerationRecord;
@@ -96,30 +114,40 @@ export class ResultStore {
     }
   }
 
-  list(options: { q?: string; limit?: number; offset?: number } = {}): { total: number; entries: HistoryEntry[] } {
+  list(options: { q?: string; limit?: number; offset?: number; scope?: OwnerScope } = {}): { total: number; entries: HistoryEntry[] } {
     const limit = Math.min(Math.max(options.limit ?? 50, 1), 200);
     const offset = Math.max(options.offset ?? 0, 0);
     const q = options.q?.trim() ?? '';
-    const where = q === '' ? '' : "WHERE prompt LIKE ? ESCAPE '\\'";
-    const args = q === '' ? [] : [`%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`];
+    const conditions: string[] = [];
+    const args: string[] = [];
+    if (q !== '') {
+      conditions.push("prompt LIKE ? ESCAPE '\\'");
+      args.push(`%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    }
+    if (options.scope !== undefined) {
+      conditions.push('owner = ?');
+      args.push(options.scope);
+    }
+    const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
+    const columns = 'id, created, prompt, model, seed, n, candidates, thumbnail';
     const total = (this.db.prepare(`SELECT COUNT(*) AS c FROM generations ${where}`).get(...args) as { c: number }).c;
-    const entries = this.db.prepare(`SELECT * FROM generations ${where} ORDER BY created DESC, rowid DESC LIMIT ? OFFSET ?`).all(...args, limit, offset) as HistoryEntry[];
+    const entries = this.db.prepare(`SELECT ${columns} FROM generations ${where} ORDER BY created DESC, rowid DESC LIMIT ? OFFSET ?`).all(...args, limit, offset) as HistoryEntry[];
     return { total, entries };
   }
 
-  /** Deletes the index row and the result's folder; false when there was no such entry. */
-  async delete(id: string): Promise<boolean> {
+  /** Deletes the index row and the result's folder; false when there was no such entry (that `scope` may see). */
+  async delete(id: string, scope: OwnerScope = undefined): Promise<boolean> {
     const folder = this.folderOf(id);
-    if (folder === null || !this.has(id)) return false;
+    if (folder === null || !this.has(id, scope)) return false;
     this.db.prepare('DELETE FROM generations WHERE id = ?').run(id);
     await rm(folder, { recursive: true, force: true });
     return true;
   }
 
   /** The on-disk path of a stored file, or null when id/name are malformed, unknown, or escape the folder. */
-  filePath(id: string, name: string): string | null {
+  filePath(id: string, name: string, scope: OwnerScope = undefined): string | null {
     const folder = this.folderOf(id);
-    if (folder === null || !FILE_PATTERN.test(name) || !this.has(id)) return null;
+    if (folder === null || !FILE_PATTERN.test(name) || !this.has(id, scope)) return null;
     const file = path.join(folder, name);
     if (!existsSync(file)) return null;
     const real = realpathSync(file);

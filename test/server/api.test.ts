@@ -39,8 +39,12 @@ describe('HTTP API over app.inject()', () => {
     expect(typeof body.data[0].clip_score).toBe('number');
     expect(body.data[0].clip_score).toBeGreaterThanOrEqual(body.data[1].clip_score);
     const url = new URL(body.data[0].url);
-    // File URLs are capabilities: no key needed.
-    const file = await server.app.inject({ method: 'GET', url: url.pathname });
+    // With keys, file URLs are signed capabilities: no key header needed, but the signature is (issue 23).
+    expect(url.searchParams.get('sig')).toMatch(/^[0-9a-f]{64}$/);
+    const unsigned = await server.app.inject({ method: 'GET', url: url.pathname });
+    expect(unsigned.statusCode).toBe(401);
+    expect(unsigned.json().error.code).toBe('invalid_api_key');
+    const file = await server.app.inject({ method: 'GET', url: url.pathname + url.search });
     expect(file.statusCode).toBe(200);
     expect(file.headers['content-type']).toBe('image/png');
     const meta = readImageMetadata(file.rawPayload);
@@ -118,7 +122,7 @@ describe('HTTP API over app.inject()', () => {
     expect((await call('DELETE', `/v1/history/${id}`)).json().deleted).toBe(true);
     expect(existsSync(folder)).toBe(false);
     expect((await call('GET', `/v1/history/${id}`)).statusCode).toBe(404);
-    expect((await server.app.inject({ method: 'GET', url: `/v1/files/${id}/image-1.png` })).statusCode).toBe(404);
+    expect((await call('GET', `/v1/files/${id}/image-1.png`)).statusCode).toBe(404);
   });
 
   it('requires the bearer key on the API when keys are configured', async () => {

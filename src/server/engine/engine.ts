@@ -44,7 +44,7 @@ export interface EngineOptions {
   /** Footprint settings every child measures with (default: DEFAULT_GRID). */
   footprint?: FootprintSettings;
   /** Called once a result is written and recorded (the server indexes its embeddings for search). */
-  onStored?: (ref: ModelRef, record: GenerationRecord, result: GenerationResult) => void;
+  onStored?: (ref: ModelRef, record: GenerationRecord, result: GenerationResult, owner: string | null) => void;
   /** Finished jobs kept in memory for GET /v1/jobs/:id (older ones are read from the store). */
   keepFinished?: number;
   /** Who runs the requests (default: an inference child per model; `serve --queue`: src/queue/remote.ts). */
@@ -124,8 +124,8 @@ export class Engine {
     return this.jobs.get(id);
   }
 
-  /** Queues a request; throws TESSERA_ERR_QUEUE_FULL (429, Retry-After) when the model's queue is full, TESSERA_ERR_SHUTTING_DOWN (503) while shutting down. */
-  submit(params: ImageParams): Job {
+  /** Queues a request for tenant `owner` (null: unowned); throws TESSERA_ERR_QUEUE_FULL (429, Retry-After) when the model's queue is full, TESSERA_ERR_SHUTTING_DOWN (503) while shutting down. */
+  submit(params: ImageParams, owner: string | null = null): Job {
     if (this.shuttingDown) throw new ApiError('TESSERA_ERR_SHUTTING_DOWN', 'the server is shutting down');
     const slot = this.slots.get(params.model.id);
     if (slot === undefined) throw new ApiError('TESSERA_ERR_MODEL_UNKNOWN', `model ${params.model.id} is not served`, { param: 'model' });
@@ -136,7 +136,7 @@ export class Engine {
         headers: { 'retry-after': String(retryAfter) },
       });
     }
-    const job = new Job(newJobData(params));
+    const job = new Job(newJobData(params, Date.now(), owner));
     this.jobs.set(job.id, job);
     slot.admission.enqueue(
       job,
@@ -170,8 +170,10 @@ export class Engine {
       });
       if (job.controller.signal.aborted) throw new TesseraError('TESSERA_ERR_CANCELLED', 'cancelled');
       const encodeStarted = performance.now();
-      const { record, images } = await writeResult(result, layoutFor(job.id, job.created, job.params), this.store);
-      this.options.onStored?.(slot.ref, record, result);
+      const store = this.store;
+      const owned = { writeFile: store.writeFile.bind(store), save: (record: GenerationRecord) => store.save(record, job.owner) };
+      const { record, images } = await writeResult(result, layoutFor(job.id, job.created, job.params), owned);
+      this.options.onStored?.(slot.ref, record, result, job.owner);
       this.metrics.succeeded({
         model: slot.ref.id,
         encodeMs: performance.now() - encodeStarted,

@@ -37,6 +37,8 @@ export interface JobData {
   /** Epoch milliseconds of submission (latency metrics include the queue wait). */
   submittedAt: number;
   params: ImageParams;
+  /** The tenant that submitted it (issue 23; src/server/tenancy.ts); null: unowned (no keys configured). */
+  owner: string | null;
   status: JobStatus;
   /** 1-based place in its model's queue while queued. */
   position: number;
@@ -81,12 +83,13 @@ export function isFinal(status: JobStatus): boolean {
   return NEXT[status].length === 0;
 }
 
-export function newJobData(params: ImageParams, now: number = Date.now()): JobData {
+export function newJobData(params: ImageParams, now: number = Date.now(), owner: string | null = null): JobData {
   return {
     id: randomUUID(),
     created: Math.floor(now / 1000),
     submittedAt: now,
     params,
+    owner,
     status: 'queued',
     position: 0,
     progress: { step: 0, steps: 0 },
@@ -138,6 +141,10 @@ export class Job extends EventEmitter {
   get created(): number {
     return this.data.created;
   }
+  get owner(): string | null {
+    return this.data.owner;
+  }
+
   get params(): ImageParams {
     return this.data.params;
   }

@@ -1,6 +1,8 @@
 /**
  * Security defaults: helmet headers with a strict CSP (the gallery loads only its own
- * script, style and images), a per-client rate limit, and optional bearer API keys.
+ * script, style and images), a per-client rate limit, and optional bearer API keys. Each
+ * key is a tenant (src/server/tenancy.ts): the hook sets `request.tenant`, which every
+ * route scopes by.
  */
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
@@ -8,8 +10,19 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../api-error.js';
 import { shared } from './shared.js';
+import { LOCAL, tenantIdOf, type Tenant } from '../tenancy.js';
 
-/** Routes anyone may call even when keys are configured: the page, its files, health, docs, file URLs (capabilities). */
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The caller (LOCAL when no keys are configured; null on a public route called without a key). */
+    tenant: Tenant | null;
+  }
+}
+
+/**
+ * Routes anyone may call even when keys are configured: the page, its files, health, docs.
+ * File URLs need no key header either: the route itself takes a signed URL or the owner's key.
+ */
 const PUBLIC = [/^\/$/, /^\/static\//, /^\/healthz$/, /^\/readyz$/, /^\/docs(\/|$)/, /^\/v1\/files\//, /^\/favicon\.ico$/];
 
 function digest(value: string): Buffer {
@@ -24,7 +37,8 @@ export function bearerOf(request: FastifyRequest): string | null {
 }
 
 export const securityPlugin = shared(async (app) => {
-  const { apiKeys, rateLimit: perMinute } = app.tessera.options;
+  const { apiKeys, adminKeys, rateLimit: perMinute } = app.tessera.options;
+  app.decorateRequest('tenant', null);
   await app.register(helmet, {
     global: true,
     contentSecurityPolicy: {
@@ -62,16 +76,28 @@ export const securityPlugin = shared(async (app) => {
     });
   }
 
-  if (apiKeys.length > 0) {
-    const digests = apiKeys.map(digest);
+  if (apiKeys.length + adminKeys.length === 0) {
     app.addHook('onRequest', async (request) => {
-      const pathOnly = request.url.split('?')[0];
-      if (PUBLIC.some((p) => p.test(pathOnly))) return;
-      const key = bearerOf(request);
-      const given = key === null ? null : digest(key);
-      if (given === null || !digests.some((d) => timingSafeEqual(d, given))) {
-        throw new ApiError('TESSERA_ERR_UNAUTHORIZED', key === null ? 'missing API key: send "Authorization: Bearer <key>"' : 'incorrect API key provided');
-      }
+      request.tenant = LOCAL;
     });
+    return;
   }
+  // Admin first: a key listed both ways is an admin key.
+  const known = [...adminKeys.map((key) => ({ key, admin: true })), ...apiKeys.map((key) => ({ key, admin: false }))].map(({ key, admin }) => ({
+    digest: digest(key),
+    tenant: { id: tenantIdOf(key), admin } satisfies Tenant,
+  }));
+  app.addHook('onRequest', async (request) => {
+    const key = bearerOf(request);
+    const given = key === null ? null : digest(key);
+    // Compare against every key (no early exit), so timing says nothing about which matched.
+    let match: Tenant | null = null;
+    for (const k of known) if (given !== null && timingSafeEqual(k.digest, given) && match === null) match = k.tenant;
+    request.tenant = match;
+    if (match !== null) return;
+    const pathOnly = request.url.split('?')[0];
+    // A public route answers with no key (or a wrong one) as before; /v1/files then asks for a signature.
+    if (PUBLIC.some((p) => p.test(pathOnly))) return;
+    throw new ApiError('TESSERA_ERR_UNAUTHORIZED', key === null ? 'missing API key: send "Authorization: Bearer <key>"' : 'incorrect API key provided');
+  });
 });

@@ -11,11 +11,13 @@ import type { ImageParams } from '../params.js';
 import { logServerError } from '../plugins/errors.js';
 import { openSse } from '../sse.js';
 import { baseUrl, fileUrl } from './urls.js';
+import type { UrlSigner } from '../signed-urls.js';
+import { callerOf } from '../tenancy.js';
 
 export type StreamKind = 'image_generation' | 'image_edit';
 
 /** The image object of a response: OpenAI's fields plus Tessera's (score, seed, candidate index, rank). */
-function imageObject(job: Job, index: number, request: FastifyRequest, publicUrl: string | undefined) {
+function imageObject(job: Job, index: number, request: FastifyRequest, publicUrl: string | undefined, signer: UrlSigner | null) {
   const kept = job.kept[index];
   const common = {
     revised_prompt: null,
@@ -26,7 +28,7 @@ function imageObject(job: Job, index: number, request: FastifyRequest, publicUrl
   };
   return job.params.responseFormat === 'b64_json'
     ? { b64_json: kept.data.toString('base64'), ...common }
-    : { url: baseUrl(request, publicUrl) + fileUrl(job.id, kept.stored.file), ...common };
+    : { url: baseUrl(request, publicUrl) + fileUrl(job.id, kept.stored.file, signer), ...common };
 }
 
 /** Cancels the job when the client goes away before the response is complete. */
@@ -38,9 +40,10 @@ function cancelOnDisconnect(reply: FastifyReply, onGone: () => void): void {
 
 /** Submits `params` and answers: JSON after the job, or an SSE stream of its events. */
 export async function answerJob(app: FastifyInstance, params: ImageParams, request: FastifyRequest, reply: FastifyReply, kind: StreamKind) {
-  const { engine } = app.tessera;
+  const { engine, signer } = app.tessera;
   const publicUrl = app.tessera.options.publicUrl;
-  const job = engine.submit(params);
+  // The job, its files and its history entry belong to the caller's tenant (issue 23).
+  const job = engine.submit(params, callerOf(request).id);
   request.log.info({ job: job.id, kind }, 'generation queued');
   if (!params.stream) {
     cancelOnDisconnect(reply, () => engine.cancel(job, 'disconnected'));
@@ -49,7 +52,7 @@ export async function answerJob(app: FastifyInstance, params: ImageParams, reque
       created: job.created,
       id: job.id,
       model: params.model.id,
-      data: job.kept.map((_, i) => imageObject(job, i, request, publicUrl)),
+      data: job.kept.map((_, i) => imageObject(job, i, request, publicUrl, signer)),
       size: params.size.label,
       native_size: job.record?.native_size,
       upscaled: params.size.upscaled,
@@ -89,13 +92,13 @@ export async function answerJob(app: FastifyInstance, params: ImageParams, reque
       partials += 1;
     } else if (event.type === 'result') {
       job.kept.forEach((_, i) => {
-        const image = imageObject(job, i, request, publicUrl);
+        const image = imageObject(job, i, request, publicUrl, signer);
         const { b64_json: _b64, url: _url, ...extra } = image as Record<string, unknown>;
         sse.send(
           {
             type: `${kind}.completed`,
             b64_json: job.kept[i].data.toString('base64'),
-            url: baseUrl(request, publicUrl) + fileUrl(job.id, job.kept[i].stored.file),
+            url: baseUrl(request, publicUrl) + fileUrl(job.id, job.kept[i].stored.file, signer),
             created_at: Math.floor(Date.now() / 1000),
             ...base,
             ...extra,

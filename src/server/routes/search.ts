@@ -2,7 +2,7 @@
  * GET /v1/images/search: past images ranked by meaning. `query=TEXT` ranks by cosine with
  * the CLIP text embedding of TEXT (computed in the default model's inference child);
  * `like=IMAGE_ID` ("more like this") by cosine with a stored image's embedding, the image
- * itself left out. Paginated with `limit` (1–100) and `offset`; errors in the OpenAI
+ * itself left out. Only the caller's tenant's images are searched (src/server/tenancy.ts). Paginated with `limit` (1–100) and `offset`; errors in the OpenAI
  * envelope, naming the parameter.
  */
 import type { FastifyPluginAsync } from 'fastify';
@@ -11,9 +11,10 @@ import { isTesseraError, TesseraError } from '../../errors.js';
 import { parseSearchRequest, type SearchRequest } from '../../search/params.js';
 import { hitLocation } from '../image-search.js';
 import { fileUrl } from './urls.js';
+import { callerOf, ownerFilter } from '../tenancy.js';
 
 export const searchRoutes: FastifyPluginAsync = async (app) => {
-  const { search, searchOff, engine, models } = app.tessera;
+  const { search, searchOff, engine, models, signer } = app.tessera;
 
   app.get<{ Querystring: Record<string, string> }>(
     '/v1/images/search',
@@ -49,7 +50,7 @@ export const searchRoutes: FastifyPluginAsync = async (app) => {
             throw new TesseraError('TESSERA_ERR_SEARCH', 'search by text needs CLIP in this process, and with --queue it runs on the workers; search with ?like=IMAGE_ID instead', { param: 'query' });
           }
           return inference.embedText(text);
-        });
+        }, ownerFilter(callerOf(request)));
       } catch (error) {
         if (isTesseraError(error)) throw new ApiError(error.code, error.message, { param: error.param });
         throw error;
@@ -58,7 +59,7 @@ export const searchRoutes: FastifyPluginAsync = async (app) => {
         object: 'list',
         data: page.data.map((hit) => {
           const { generationId, file } = hitLocation(hit);
-          return { id: hit.id, object: 'image.search_result', score: hit.score, generation_id: generationId, prompt: hit.prompt, model: hit.model, created: hit.created, url: fileUrl(generationId, file) };
+          return { id: hit.id, object: 'image.search_result', score: hit.score, generation_id: generationId, prompt: hit.prompt, model: hit.model, created: hit.created, url: fileUrl(generationId, file, signer) };
         }),
         total: page.total,
         offset: page.offset,

@@ -1,8 +1,14 @@
 import type { FastifyRequest } from 'fastify';
 import type { GenerationRecord, StoredImage } from '../store.js';
+import type { UrlSigner } from '../signed-urls.js';
 
-export function fileUrl(id: string, file: string): string {
-  return `/v1/files/${id}/${file}`;
+/**
+ * The path of a stored file; signed and expiring when keys are configured (`signer`, from
+ * app.tessera.signer: src/server/signed-urls.ts), plain in local mode.
+ */
+export function fileUrl(id: string, file: string, signer: UrlSigner | null): string {
+  const plain = `/v1/files/${id}/${file}`;
+  return signer === null ? plain : `${plain}?${signer.query(id, file)}`;
 }
 
 /**
@@ -30,7 +36,7 @@ export function baseUrl(request: FastifyRequest, publicUrl: string | undefined):
 type WithUrl = StoredImage & { url: string };
 
 /** A stored record with a relative URL on every image (what the job and history APIs return). */
-export function withUrls(record: GenerationRecord): Omit<GenerationRecord, 'images' | 'candidates'> & { images: WithUrl[]; candidates: WithUrl[] } {
-  const add = (image: StoredImage): WithUrl => ({ ...image, url: fileUrl(record.id, image.file) });
+export function withUrls(record: GenerationRecord, signer: UrlSigner | null): Omit<GenerationRecord, 'images' | 'candidates'> & { images: WithUrl[]; candidates: WithUrl[] } {
+  const add = (image: StoredImage): WithUrl => ({ ...image, url: fileUrl(record.id, image.file, signer) });
   return { ...record, images: record.images.map(add), candidates: record.candidates.map(add) };
 }
