@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { build } from '../../src/server/app.js';
 import { loadUrlSecret, UrlSigner } from '../../src/server/signed-urls.js';
+import { resolveServerOptions } from '../../src/server/options.js';
 import { TINY_MODEL } from './helpers.js';
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tessera-signed-'));
@@ -51,6 +52,13 @@ describe('UrlSigner', () => {
     expect(new UrlSigner(Buffer.alloc(32, 8), 600, () => now).check('id1', 'image-1.png', expires, q.get('sig'))).toBe('forged');
     now = Number(expires) + 1;
     expect(signer.check('id1', 'image-1.png', expires, q.get('sig'))).toBe('expired');
+  });
+
+  it('--file-url-ttl is bounded (60 s to a year), named in the error', () => {
+    for (const fileUrlTtl of [5, 1.5, 40_000_000]) {
+      expect(() => resolveServerOptions({ fileUrlTtl })).toThrow(expect.objectContaining({ code: 'TESSERA_ERR_OPTION', param: 'file-url-ttl' }));
+    }
+    expect(resolveServerOptions({}).fileUrlTtl).toBe(3600);
   });
 
   it('keeps its secret in the data folder, private, the same after a restart', () => {
