@@ -95,8 +95,12 @@ export function jobIdOf(runKey: string, data: BatchJobData): string {
   return `b${data.batch}-${createHash('sha256').update(content).digest('hex').slice(0, 32)}`;
 }
 
-/** A resolved request as the unresolved one that resolves to it (the worker checks it again). */
-export function requestOf(resolved: ResolvedRequest): GenerateRequest {
+/**
+ * A resolved request as the unresolved one that resolves to it (the worker checks it
+ * again): a batch job's planned request (previews off) and, with its previewCandidates, a
+ * `serve --queue` request on the worker.
+ */
+export function requestOf(resolved: ResolvedRequest, previewCandidates = 0): GenerateRequest {
   const s = resolved.settings;
   return {
     prompt: resolved.prompt,
@@ -111,9 +115,9 @@ export function requestOf(resolved: ResolvedRequest): GenerateRequest {
     previewEvery: s.previewEvery,
     candidateIndices: resolved.candidateIndices,
     rerank: resolved.rerank,
-    previewCandidates: 0,
+    previewCandidates,
     // Text alone keeps the request (and so the job id) it always had.
-    ...(resolved.image === null ? {} : { image: imageInputOf(resolved.image) }),
+    ...(resolved.image === null || resolved.image === undefined ? {} : { image: imageInputOf(resolved.image) }),
   };
 }
 
@@ -126,7 +130,8 @@ export function requestOf(resolved: ResolvedRequest): GenerateRequest {
  * same codes). Job data is foreign input to a worker: resolveRequest checks every field.
  */
 export function imageInputOf(image: ResolvedImagePrompt): ImagePromptInput {
-  const input: ImagePromptInput = { mode: image.mode, pixels: image.pixels, adjusted: image.adjusted ?? null };
+  // `adjusted` is only reported (a warning), never checked: anything but a string is dropped.
+  const input: ImagePromptInput = { mode: image.mode, pixels: image.pixels, adjusted: typeof image.adjusted === 'string' ? image.adjusted : null };
   if (image.mode === 'complete') input.keepRows = image.keepRows ?? undefined;
   else if (image.mode === 'edit') input.resample = image.resample ?? undefined;
   else input.keepShare = image.keepShare ?? undefined;
