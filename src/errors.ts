@@ -86,6 +86,7 @@ export const ERROR_CATALOGUE = {
   TESSERA_ERR_QUEUE_URL: { status: 400, description: 'a --queue URL that is not redis://HOST:PORT[/DB] (or rediss://)' },
   TESSERA_ERR_QUEUE_JOB: { status: 400, description: 'a queue job whose data a worker cannot run (malformed, or made for another model, device or CLIP); fails once, not retried' },
   TESSERA_ERR_QUEUE_UNAVAILABLE: { status: 503, description: 'Redis (the queue) cannot be reached' },
+  TESSERA_ERR_NO_WORKER: { status: 503, description: 'serve --queue: no tessera worker is connected to the model\'s queue, so the request is refused at once (with Retry-After) rather than left waiting' },
   TESSERA_ERR_QUEUE_JOB_FAILED: { status: 500, description: 'a queue job failed on the workers after its attempts (or stalled too often); re-run to retry' },
   // Image prompts (issue 11): completion, masked edits and variations.
   TESSERA_ERR_INPUT_IMAGE: { status: 400, wire: 'invalid_image', description: 'an input image that cannot be read as an image (not an image, corrupt, or too many pixels)' },

@@ -36,16 +36,29 @@ export interface FolderLock {
   release(): void;
 }
 
-/** The kernel's start time of a process (Linux), or null where /proc does not say. */
-export function processStartOf(pid: number): string | null {
+/** The fields of /proc/<pid>/stat after the command name (Linux), or null where /proc does not say. */
+function statFields(pid: number): string[] | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces and parentheses) start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19] ?? null; // field 22 overall: starttime
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
+}
+
+/** The kernel's start time of a process (Linux), or null where /proc does not say. */
+export function processStartOf(pid: number): string | null {
+  return statFields(pid)?.[19] ?? null; // field 22 overall: starttime
+}
+
+/**
+ * Whether a process has exited and only waits to be reaped (Linux state Z, zombie; X, dead):
+ * it runs nothing and holds nothing, whatever kill(pid, 0) says. False where /proc does not say.
+ */
+export function isZombie(pid: number): boolean {
+  const state = statFields(pid)?.[0]; // field 3 overall: state
+  return state === 'Z' || state === 'X';
 }
 
 function alive(holder: LockHolder): boolean {
@@ -55,6 +68,7 @@ function alive(holder: LockHolder): boolean {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
   }
+  if (isZombie(holder.pid)) return false;
   const start = processStartOf(holder.pid);
   return holder.processStart === null || start === null || start === holder.processStart;
 }

@@ -4,6 +4,7 @@
  * `tessera serve --queue`).
  */
 import type { EventEmitter } from 'node:events';
+import type { ErrorCode } from '../errors.js';
 import type { ResolvedRequest } from '../pipeline/settings.js';
 import type { Device, GenerateRequest, GenerationResult } from '../types.js';
 import type { RunOptions } from './pending-requests.js';
@@ -26,8 +27,21 @@ export interface Inference extends EventEmitter {
   queueStatus?(): RemoteQueueStatus | null;
   /** CLIP text embedding of a search query (the local child has CLIP loaded; absent for a queue). */
   embedText?(text: string): Promise<Float32Array>;
+  /**
+   * Why a new request would be refused now, or null: the engine answers such a request at
+   * once (503, Retry-After) instead of queueing it. A queue with no worker connected says so
+   * (TESSERA_ERR_NO_WORKER); the local child never refuses (it queues while it restarts).
+   */
+  refusal?(): InferenceRefusal | null;
   /** The local child's pid (undefined for a queue: its workers are elsewhere). */
   readonly pid: number | undefined;
+}
+
+export interface InferenceRefusal {
+  code: ErrorCode;
+  message: string;
+  /** For the Retry-After header. */
+  retryAfterSeconds: number;
 }
 
 export interface RemoteQueueStatus {

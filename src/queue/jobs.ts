@@ -7,8 +7,9 @@ import { createHash } from 'node:crypto';
 import { TesseraError } from '../errors.js';
 import type { PromptRecord, RecordSpec } from '../output/batch.js';
 import type { ResultFile, ResultFileKind } from '../output/writer.js';
+import type { ResolvedImagePrompt } from '../pipeline/image-prompt.js';
 import type { ResolvedRequest } from '../pipeline/settings.js';
-import type { Device, GenerateRequest, ImagesUsage, PrecisionReport, StageTimings } from '../types.js';
+import type { Device, GenerateRequest, ImagePromptInput, ImagesUsage, PrecisionReport, StageTimings } from '../types.js';
 
 /** What a worker must run for a job's results to be the bytes a local run writes. */
 export interface EngineIdentity {
@@ -94,8 +95,12 @@ export function jobIdOf(runKey: string, data: BatchJobData): string {
   return `b${data.batch}-${createHash('sha256').update(content).digest('hex').slice(0, 32)}`;
 }
 
-/** A resolved request as the unresolved one that resolves to it (the worker checks it again). */
-export function requestOf(resolved: ResolvedRequest): GenerateRequest {
+/**
+ * A resolved request as the unresolved one that resolves to it (the worker checks it
+ * again): a batch job's planned request (previews off) and, with its previewCandidates, a
+ * `serve --queue` request on the worker.
+ */
+export function requestOf(resolved: ResolvedRequest, previewCandidates = 0): GenerateRequest {
   const s = resolved.settings;
   return {
     prompt: resolved.prompt,
@@ -110,8 +115,27 @@ export function requestOf(resolved: ResolvedRequest): GenerateRequest {
     previewEvery: s.previewEvery,
     candidateIndices: resolved.candidateIndices,
     rerank: resolved.rerank,
-    previewCandidates: 0,
+    previewCandidates,
+    // Text alone keeps the request (and so the job id) it always had.
+    ...(resolved.image === null || resolved.image === undefined ? {} : { image: imageInputOf(resolved.image) }),
   };
+}
+
+/**
+ * A resolved image prompt as the input that resolves to it: the source's pixels at the
+ * model's size (base64) and the one setting of its mode (an edit's mask is its grid of
+ * resampled cells). The pixels travel in the job's data, not as a path: a worker on another
+ * machine cannot read the client's files, and the bytes pin what was asked. The codes do
+ * not travel: the worker's VQ encoder makes them, as the local child's does (same engine,
+ * same codes). Job data is foreign input to a worker: resolveRequest checks every field.
+ */
+export function imageInputOf(image: ResolvedImagePrompt): ImagePromptInput {
+  // `adjusted` is only reported (a warning), never checked: anything but a string is dropped.
+  const input: ImagePromptInput = { mode: image.mode, pixels: image.pixels, adjusted: typeof image.adjusted === 'string' ? image.adjusted : null };
+  if (image.mode === 'complete') input.keepRows = image.keepRows ?? undefined;
+  else if (image.mode === 'edit') input.resample = image.resample ?? undefined;
+  else input.keepShare = image.keepShare ?? undefined;
+  return input;
 }
 
 export function encodeFiles(files: readonly ResultFile[]): JobFile[] {

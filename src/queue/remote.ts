@@ -12,6 +12,9 @@
  * - Cancellation: a job still waiting is removed; a running one gets a `cancel` flag in its
  *   data, which its worker watches and answers with TESSERA_ERR_CANCELLED.
  * - Readiness: Redis answers and at least one worker is connected to the queue.
+ * - No worker: while Redis answers and no worker is connected (the poll's view, at most
+ *   pollMs old: the same truth as /readyz), new requests are refused at once with
+ *   TESSERA_ERR_NO_WORKER (503, Retry-After) instead of waiting for the timeout.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -20,13 +23,16 @@ import { clipIdentity, modelIdentity } from '../pipeline/identity.js';
 import { TesseraError } from '../errors.js';
 import type { ResolvedRequest } from '../pipeline/settings.js';
 import type { RunOptions } from '../inference/pending-requests.js';
-import type { Inference, InferenceFactory, RemoteQueueStatus } from '../inference/inference.js';
+import type { Inference, InferenceFactory, InferenceRefusal, RemoteQueueStatus } from '../inference/inference.js';
 import type { Device, GenerateRequest, GenerationResult } from '../types.js';
 import { errorOf } from './client.js';
 import { parseQueueUrl, redisOptions, type QueueConnection } from './connection.js';
 import { decodeEvent, decodeResult, GENERATE_JOB_NAME, type GenerateJobData, type WireEvent, type WireResult } from './generate-job.js';
 import { queueNameOf, type EngineIdentity } from './jobs.js';
 import { QUEUE_DEFAULTS } from './recovery.js';
+
+/** Retry-After of a request refused for want of a worker: about the time a worker takes to start and load its model. */
+export const NO_WORKER_RETRY_AFTER_S = 10;
 
 export interface RemoteInferenceOptions {
   attempts?: number;
@@ -77,6 +83,24 @@ export class RemoteInference extends EventEmitter implements Inference {
 
   get ready(): boolean {
     return this.redisOk && this.workers > 0;
+  }
+
+  /**
+   * Refuses new requests while Redis answers and no worker is connected to the queue.
+   * Workers are counted from Redis's client list (BullMQ's getWorkersCount: each worker's
+   * connection is named after the queue), so a worker that exits or is killed drops out at
+   * once; where Redis hides its client list (some hosted Redis), BullMQ counts one, and
+   * nothing is refused. While Redis does not answer, requests wait as before (they are
+   * added again once it is back).
+   */
+  refusal(): InferenceRefusal | null {
+    if (!this.redisOk || this.workers > 0 || this.queue === null) return null;
+    return {
+      code: 'TESSERA_ERR_NO_WORKER',
+      // The queue's name but not Redis's address: this message goes to API clients.
+      message: `no tessera worker is connected to queue ${this.queue.name}, so nothing can run the request now; retry after ${NO_WORKER_RETRY_AFTER_S} s`,
+      retryAfterSeconds: NO_WORKER_RETRY_AFTER_S,
+    };
   }
 
   get inFlight(): number {

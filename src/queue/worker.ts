@@ -21,7 +21,7 @@ import { resolveRequest } from '../pipeline/settings.js';
 import { InferenceChild } from '../inference/child-process.js';
 import type { Device, GenerationResult, PrecisionChoice } from '../types.js';
 import { parseQueueUrl, redisOptions } from './connection.js';
-import { checkJobData, encodeEmbeddings, encodeFiles, queueNameOf, type BatchJobData, type BatchJobResult, type EngineIdentity } from './jobs.js';
+import { checkJobData, encodeEmbeddings, encodeFiles, queueNameOf, requestOf, type BatchJobData, type BatchJobResult, type EngineIdentity } from './jobs.js';
 import { encodeEvent, encodeResult, GENERATE_JOB_NAME, stepThrottle, type GenerateJobData, type WireResult } from './generate-job.js';
 import { QUEUE_DEFAULTS, type QueueSettings } from './recovery.js';
 
@@ -151,7 +151,9 @@ export class QueueWorker {
         }
         // Validated again here, as the batch jobs' requests are: bad input fails once.
         const r = data.request;
-        request = { ...resolveRequest({ ...r.settings, prompt: r.prompt, negativePrompt: r.negativePrompt ?? undefined, seed: r.seed, candidateIndices: r.candidateIndices, rerank: r.rerank, previewCandidates: r.previewCandidates }, manifest) };
+        if (typeof r !== 'object' || r === null || typeof r.settings !== 'object' || r.settings === null) throw new TesseraError('TESSERA_ERR_QUEUE_JOB', `job ${job.id} has no request settings`);
+        // The image prompt travels too (issue 23: it was left out, so an edit ran as text alone).
+        request = resolveRequest(requestOf(r, r.previewCandidates ?? r.settings.candidates), manifest);
       } catch (error) {
         throw new UnrecoverableError(failureMessage(error));
       }

@@ -1,8 +1,9 @@
 /**
  * Issue 15, defect 10: two `tessera batch` runs on one folder. A live run's lock refuses a
  * second run (TESSERA_ERR_FOLDER_LOCKED); a lock left by a dead process is taken over.
+ * Issue 23: so is the lock of a zombie (killed, not yet reaped by its parent).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +22,24 @@ async function deadPid(): Promise<number> {
   const child = spawn(process.execPath, ['-e', '0']);
   await new Promise((resolve) => child.on('exit', resolve));
   return child.pid as number;
+}
+
+/**
+ * A real zombie: `sh` starts `sleep 0` in the background, prints its pid and execs into a
+ * `sleep` that never waits for children, so the exited `sleep 0` stays a zombie until its
+ * parent ends. Resolves once /proc says state Z (polled: no timing assumption).
+ */
+async function zombie(): Promise<{ pid: number; parent: ChildProcess }> {
+  const parent = spawn('/bin/sh', ['-c', 'sleep 0 & echo $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const pid = await new Promise<number>((resolve, reject) => {
+    parent.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+    parent.once('exit', () => reject(new Error('the zombie\'s parent exited early')));
+  });
+  for (;;) {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return { pid, parent };
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 function codeOf(fn: () => unknown): string | null {
@@ -67,6 +86,27 @@ describe('folder lock', () => {
     // Another host's lock is never taken over.
     write({ pid: dead, host: `not-${os.hostname()}`, processStart: null, since: 'then', token: 'cccc' });
     expect(codeOf(() => acquireFolderLock(folder))).toBe('TESSERA_ERR_FOLDER_LOCKED');
+  });
+
+  it.runIf(existsSync('/proc/self/stat'))('a lock held by a zombie (killed, not yet reaped) is taken over: a zombie is not a live run', async () => {
+    const folder = path.join(dir, 'zombie');
+    mkdirSync(folder, { recursive: true });
+    const { pid, parent } = await zombie();
+    try {
+      // kill(pid, 0) succeeds on a zombie, and its start time is still the recorded one.
+      expect(() => process.kill(pid, 0)).not.toThrow();
+      const start = processStartOf(pid);
+      expect(start).not.toBeNull();
+      writeFileSync(path.join(folder, LOCK_NAME), JSON.stringify({ pid, host: os.hostname(), processStart: start, since: 'then', token: 'zzzz' }));
+      const lock = acquireFolderLock(folder);
+      expect(lock.tookOver.map((h) => h.pid)).toEqual([pid]);
+      lock.release();
+      // The zombie's parent, alive and running, still holds a lock written for it.
+      writeFileSync(path.join(folder, LOCK_NAME), JSON.stringify({ pid: parent.pid, host: os.hostname(), processStart: processStartOf(parent.pid!), since: 'then', token: 'yyyy' }));
+      expect(codeOf(() => acquireFolderLock(folder))).toBe('TESSERA_ERR_FOLDER_LOCKED');
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 
   it('tessera batch refuses a folder held by a live run, with the code, and runs after it ends', async () => {

@@ -35,7 +35,8 @@ const post = (server: TestServer, url: string, payload: Record<string, unknown>)
 
 describe('tessera serve --queue', () => {
   it('/readyz: ready with Redis and a worker', async () => {
-    await waitFor(async () => (await replicas[0].app.inject({ url: '/readyz' })).statusCode === 200);
+    // Both replicas: a replica that has not yet seen the worker refuses requests (503 no_worker, issue 23).
+    for (const replica of replicas) await waitFor(async () => (await replica.app.inject({ url: '/readyz' })).statusCode === 200);
     const body = (await replicas[0].app.inject({ url: '/readyz' })).json();
     expect(body).toMatchObject({ status: 'ready', models: [{ ready: true, error: null }] });
   });
@@ -90,5 +91,10 @@ describe('tessera serve --queue', () => {
     await waitFor(async () => (await replicas[0].app.inject({ url: '/readyz' })).statusCode === 503);
     const body = (await replicas[0].app.inject({ url: '/readyz' })).json();
     expect(body.models[0].error).toMatch(/no tessera worker is connected to queue tessera-/);
+    // And a request is refused at once, in the envelope, not left waiting for the timeout (issue 23).
+    const refused = await post(replicas[0], '/v1/images/generations', { prompt: 'a red circle', candidates: 2 });
+    expect(refused.statusCode).toBe(503);
+    expect(refused.headers['retry-after']).toBeDefined();
+    expect(refused.json().error.code).toBe('no_worker');
   }, 60_000);
 });

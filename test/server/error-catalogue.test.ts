@@ -35,6 +35,7 @@ const WIRE: Partial<Record<ErrorCode, [number, string, string]>> = {
   TESSERA_ERR_WORKER: [500, 'server_error', 'worker_crashed'],
   TESSERA_ERR_INTERNAL: [500, 'server_error', 'internal_error'],
   TESSERA_ERR_SHUTTING_DOWN: [503, 'server_error', 'shutting_down'],
+  TESSERA_ERR_NO_WORKER: [503, 'server_error', 'no_worker'],
   TESSERA_ERR_TIMEOUT: [504, 'timeout_error', 'timeout'],
 };
 

@@ -124,11 +124,14 @@ export class Engine {
     return this.jobs.get(id);
   }
 
-  /** Queues a request for tenant `owner` (null: unowned); throws TESSERA_ERR_QUEUE_FULL (429, Retry-After) when the model's queue is full, TESSERA_ERR_SHUTTING_DOWN (503) while shutting down. */
+  /** Queues a request for tenant `owner` (null: unowned); throws TESSERA_ERR_QUEUE_FULL (429, Retry-After) when the model's queue is full, TESSERA_ERR_SHUTTING_DOWN (503) while shutting down, the inference's refusal (TESSERA_ERR_NO_WORKER, 503, Retry-After) when it cannot take requests. */
   submit(params: ImageParams, owner: string | null = null): Job {
     if (this.shuttingDown) throw new ApiError('TESSERA_ERR_SHUTTING_DOWN', 'the server is shutting down');
     const slot = this.slots.get(params.model.id);
     if (slot === undefined) throw new ApiError('TESSERA_ERR_MODEL_UNKNOWN', `model ${params.model.id} is not served`, { param: 'model' });
+    // serve --queue with no worker connected: refused now, not answered 504 after the timeout.
+    const refusal = slot.inference.refusal?.() ?? null;
+    if (refusal !== null) throw new ApiError(refusal.code, refusal.message, { headers: { 'retry-after': String(refusal.retryAfterSeconds) } });
     if (slot.admission.full) {
       const retryAfter = slot.admission.retryAfterSeconds();
       this.metrics.rejected();
