@@ -106,7 +106,8 @@ export function hubError(error: unknown, what: string, settings: HubSettings): T
   const code = errnoOf(error);
   if (code === 'ENOSPC') return new TesseraError('TESSERA_ERR_DISK_FULL', `${what}: the disk is full (ENOSPC); free space and run the same command to resume`, { cause: error });
   if (Number.isFinite(status)) return new TesseraError('TESSERA_ERR_PULL_NETWORK', `${what}: ${settings.endpoint} answered ${status}`, { cause: error });
-  const reason = code !== undefined && NETWORK_CODES.has(code) ? code : message;
+  const cause = (error as { cause?: { message?: string } })?.cause?.message;
+  const reason = code !== undefined && NETWORK_CODES.has(code) ? code : cause !== undefined ? `${message}: ${cause}` : message;
   return new TesseraError('TESSERA_ERR_PULL_NETWORK', `${what}: cannot reach ${settings.endpoint} (${reason}); check the network, or HF_ENDPOINT`, { cause: error });
 }
 

@@ -136,3 +136,12 @@ export async function startHubServer(repos: Record<string, HubRepo> = {}): Promi
       }),
   };
 }
+
+/** A loopback URL where nothing listens (a port just closed): connection refused. */
+export async function refusedUrl(): Promise<string> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}

@@ -7,7 +7,7 @@ import { listPulled, removePulled } from '../../src/hub/installed.js';
 import { pull, type PullOptions } from '../../src/hub/pull.js';
 import { resolveModelRef } from '../../src/hub/resolve.js';
 import type { HubSettings } from '../../src/hub/settings.js';
-import { folderFiles, sha256, startHubServer, type HubServer } from '../helpers/hub-server.js';
+import { folderFiles, refusedUrl, sha256, startHubServer, type HubServer } from '../helpers/hub-server.js';
 import { ROOT, tempDir } from '../helpers/tiny.js';
 
 // No test touches the real Hub: a loopback server in its URL layout serves the tiny CLIP fixture.
@@ -110,8 +110,7 @@ describe('tessera pull (module)', () => {
   });
 
   it('says no network when nothing answers at the endpoint', async () => {
-    // Port 1 on the loopback: connection refused.
-    expect(await codeOf(pull('clip-vit-base-patch32', { settings: { ...settings, endpoint: 'http://127.0.0.1:1' } }))).toBe('TESSERA_ERR_PULL_NETWORK');
+    expect(await codeOf(pull('clip-vit-base-patch32', { settings: { ...settings, endpoint: await refusedUrl() } }))).toBe('TESSERA_ERR_PULL_NETWORK');
     expect(existsSync(settings.modelsDir)).toBe(false);
   });
 
