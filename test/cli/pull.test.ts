@@ -150,7 +150,7 @@ describe('tessera pull, then the name on every command', () => {
     expect(stderr).toMatch(/^tessera: error \[TESSERA_ERR_OPTION\]: unknown model "no-such-model": pull one of "dalle-mini", "dalle-mega", "clip-vit-base-patch32"/);
     stdout = '';
     expect(await run('pull', '--help')).toBe(0);
-    expect(stdout).toMatch(/dalle-mega .*13\.0 GB of memory to convert/);
+    expect(stdout).toMatch(/dalle-mega .*13\.00 GB of memory to convert/);
     expect(readFileSync(path.join(ROOT, 'README.md'), 'utf8')).toMatch(/tessera pull dalle-mini/);
   });
 });
