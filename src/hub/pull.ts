@@ -60,28 +60,42 @@ async function checkLicense(entry: KnownModel, settings: HubSettings, accept: bo
   await writeFile(file, JSON.stringify({ name: entry.name, id: license.id, url: license.url, acceptedAt: new Date().toISOString() }, null, 2) + '\n');
 }
 
-/** Downloads (or finds in the cache) one file and links it into the snapshot. */
-async function fetchFile(entry: KnownModel, file: string, settings: HubSettings, cache: RepoCache, options: PullOptions, fetched: { bytes: number }): Promise<CachedFile> {
+/** One file's size and ETag: from the hub, or (HF_HUB_OFFLINE) from the cache. */
+async function locate(entry: KnownModel, file: string, settings: HubSettings, cache: RepoCache, options: PullOptions): Promise<RemoteFile> {
   if (!safeRelative(file)) throw new TesseraError('TESSERA_ERR_MANIFEST', `${entry.repo}: file path ${JSON.stringify(file)} leaves the package folder`);
-  if (settings.offline) {
-    const commit = cache.readRef(entry.revision);
-    const pointer = commit === undefined ? undefined : cache.snapshot(commit, file);
-    if (pointer === undefined || !existsSync(pointer)) {
-      throw new TesseraError('TESSERA_ERR_PULL_OFFLINE', `HF_HUB_OFFLINE is set and ${entry.repo}/${file} is not in the cache (${cache.dir}); unset HF_HUB_OFFLINE to download it`);
-    }
-    return { path: file, etag: path.basename(realpathSync(pointer)), size: statSync(pointer).size };
+  if (!settings.offline) return remoteFile(settings, entry.repo, entry.revision, file, options.seams);
+  const commit = cache.readRef(entry.revision);
+  const pointer = commit === undefined ? undefined : cache.snapshot(commit, file);
+  if (pointer === undefined || !existsSync(pointer)) {
+    throw new TesseraError('TESSERA_ERR_PULL_OFFLINE', `HF_HUB_OFFLINE is set and ${entry.repo}/${file} is not in the cache (${cache.dir}); unset HF_HUB_OFFLINE to download it`);
   }
-  const remote: RemoteFile = await remoteFile(settings, entry.repo, entry.revision, file, options.seams);
+  return { path: file, etag: path.basename(realpathSync(pointer)), size: statSync(pointer).size, commit };
+}
+
+/** Downloads one located file unless its blob is cached, and links it into the snapshot. */
+async function fetchFile(entry: KnownModel, remote: RemoteFile, settings: HubSettings, cache: RepoCache, options: PullOptions, fetched: { bytes: number }): Promise<CachedFile> {
   const commit = remote.commit ?? entry.revision;
   const blob = cache.blob(remote.etag);
   if (!existsSync(blob)) {
     fetched.bytes += await downloadBlob(settings, entry.repo, entry.revision, remote, blob, { seams: options.seams, onProgress: options.onProgress });
   } else {
-    options.onProgress?.({ file, done: remote.size, total: remote.size });
+    options.onProgress?.({ file: remote.path, done: remote.size, total: remote.size });
   }
-  await cache.link(commit, file, remote.etag);
-  await cache.writeRef(entry.revision, commit);
-  return { path: file, etag: remote.etag, size: remote.size };
+  if (!settings.offline) {
+    await cache.link(commit, remote.path, remote.etag);
+    await cache.writeRef(entry.revision, commit);
+  }
+  return { path: remote.path, etag: remote.etag, size: remote.size };
+}
+
+/**
+ * The memory a conversion of `downloadBytes` of weights needs: the entry's measured figure for
+ * its real files, in proportion for smaller ones (the converter holds the weights in float32
+ * plus the exporter's copy, so its peak follows their size; shrunk test weights need little).
+ */
+export function conversionMemory(entry: KnownModel, downloadBytes: number): number {
+  if (entry.post.kind !== 'convert') return 0;
+  return entry.post.memoryBytes * Math.min(1, downloadBytes / entry.approxBytes.download);
 }
 
 /** Puts each cached blob at its path under `dir`: a hard link where the disk allows, else a copy. */
@@ -105,7 +119,7 @@ async function postStep(entry: KnownModel, files: CachedFile[], cache: RepoCache
   }
   const python = options.seams?.python ?? pythonPath();
   checkPython(entry.name, python, post.modules, cache.dir);
-  checkMemory(entry.name, post.memoryBytes, options.seams?.meminfo);
+  checkMemory(entry.name, conversionMemory(entry, files.reduce((sum, f) => sum + f.size, 0)), options.seams?.meminfo);
   // The converter reads one folder holding only this variant's files (min-dalle's repository holds both).
   const weights = `${partial}.weights`;
   await rm(weights, { recursive: true, force: true });
@@ -132,16 +146,18 @@ export async function pull(name: string, options: PullOptions = {}): Promise<Pul
   const dir = path.join(settings.modelsDir, folderName(entry.name));
   if (!options.force && existsSync(path.join(dir, PULLED_RECORD))) return { name: entry.name, dir, fetched: 0, alreadyPulled: true };
   await checkLicense(entry, settings, options.acceptLicense === true);
-  // Before a byte is fetched: a conversion that cannot fit is said at once, not after gigabytes.
-  if (entry.post.kind === 'convert') checkMemory(entry.name, entry.post.memoryBytes, options.seams?.meminfo);
   const cache = repoCache(settings.hubCache, entry.repo);
+  // Every file's size first (one small request each): a conversion that cannot fit is said before a byte is downloaded.
+  const located: RemoteFile[] = [];
+  for (const file of entry.files) located.push(await locate(entry, file, settings, cache, options));
+  checkMemory(entry.name, conversionMemory(entry, located.reduce((sum, f) => sum + f.size, 0)), options.seams?.meminfo);
   const fetched = { bytes: 0 };
   const files: CachedFile[] = [];
-  for (const file of entry.files) files.push(await fetchFile(entry, file, settings, cache, options, fetched));
+  for (const remote of located) files.push(await fetchFile(entry, remote, settings, cache, options, fetched));
   if (entry.post.kind === 'package') {
     // A package repository: the manifest names the rest, each checked again against its sha256 below.
     const manifest = parseManifest(JSON.parse(readFileSync(cache.blob(files[0].etag), 'utf8')));
-    for (const file of Object.keys(manifest.files)) files.push(await fetchFile(entry, file, settings, cache, options, fetched));
+    for (const file of Object.keys(manifest.files)) files.push(await fetchFile(entry, await locate(entry, file, settings, cache, options), settings, cache, options, fetched));
   }
   await mkdir(settings.modelsDir, { recursive: true });
   const partial = path.join(settings.modelsDir, `.${folderName(entry.name)}.partial`);

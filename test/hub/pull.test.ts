@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isTesseraError, type ErrorCode } from '../../src/errors.js';
 import { KNOWN_MODELS, type KnownModel } from '../../src/hub/catalogue.js';
 import { listPulled, removePulled } from '../../src/hub/installed.js';
-import { pull, type PullOptions } from '../../src/hub/pull.js';
+import { conversionMemory, pull, type PullOptions } from '../../src/hub/pull.js';
 import { resolveModelRef } from '../../src/hub/resolve.js';
 import type { HubSettings } from '../../src/hub/settings.js';
 import { folderFiles, refusedUrl, sha256, startHubServer, type HubServer } from '../helpers/hub-server.js';
@@ -162,11 +162,24 @@ describe('tessera pull (module)', () => {
     expect(await codeOf(pull('licensed-clip', { settings, catalogue: [changed], force: true }))).toBe('TESSERA_ERR_LICENSE');
   });
 
-  it('refuses to convert Mega with too little memory (read from meminfo) before fetching anything', async () => {
+  it('refuses to convert Mega with too little memory (read from meminfo) before downloading a byte', async () => {
     const meminfo = path.join(tempDir(), 'meminfo');
     writeFileSync(meminfo, 'MemTotal:       16000000 kB\nMemFree:         1000000 kB\nMemAvailable:    4000000 kB\n');
-    expect(await codeOf(pull('dalle-mega', { settings, seams: { meminfo } }))).toBe('TESSERA_ERR_MEMORY');
-    expect(hub.sent.size).toBe(0);
+    const mega = KNOWN_MODELS.find((m) => m.name === 'dalle-mega')!;
+    // The real entry's figures: 13 GB for Mega's 5.4 GB of files, Mini's 6 GB for its 1 GB.
+    expect(conversionMemory(mega, mega.approxBytes.download)).toBe(13e9);
+    expect(conversionMemory(KNOWN_MODELS.find((m) => m.name === 'dalle-mini')!, 1e9)).toBe(6e9);
+    const files = Object.fromEntries(mega.files.map((f, i) => [f, Buffer.alloc(2000 + i, i)]));
+    hub.repos.set('acme/mega-like', { files });
+    // Mega's entry over files as large as it expects (here: a fixture entry whose expected size is what is served).
+    const megaLike: KnownModel = { ...mega, name: 'mega-like', repo: 'acme/mega-like', approxBytes: { download: Object.values(files).reduce((s, b) => s + b.length, 0), installed: 0 } };
+    expect(await codeOf(pull('mega-like', { settings, catalogue: [megaLike], seams: { meminfo } }))).toBe('TESSERA_ERR_MEMORY');
+    // Only the five one-byte size probes: no file was downloaded.
+    expect([...hub.sent.values()]).toEqual([1, 1, 1, 1, 1]);
+    expect(existsSync(path.join(settings.hubCache, 'models--acme--mega-like', 'blobs'))).toBe(false);
+    // Shrunk weights under the real entry need memory in proportion: past the check, to the Python check.
+    const shrunk: KnownModel = { ...mega, repo: 'acme/mega-like' };
+    expect(await codeOf(pull('dalle-mega', { settings, catalogue: [shrunk], seams: { meminfo, python: '/nonexistent/python3' } }))).toBe('TESSERA_ERR_CONVERT_DEPS');
   });
 
   it('stops with the install line when Python or PyTorch is missing, keeping the download', async () => {
