@@ -19,22 +19,37 @@ export function availableMemory(meminfo: string): number | undefined {
   return kb === undefined ? undefined : Number(kb) * 1024;
 }
 
+/** What a cgroup v2 limit leaves (memory.max - memory.current), or undefined without a limit. */
+export function cgroupRoom(cgroupDir: string): number | undefined {
+  try {
+    const max = readFileSync(path.join(cgroupDir, 'memory.max'), 'utf8').trim();
+    if (max === 'max') return undefined;
+    return Number(max) - Number(readFileSync(path.join(cgroupDir, 'memory.current'), 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Refuses a conversion that would not fit: `need` bytes against MemAvailable in `meminfoFile`
- * (default /proc/meminfo). Where the file cannot be read, nothing is refused.
+ * (default /proc/meminfo), or what the cgroup v2 limit leaves where that is less (in a
+ * container /proc/meminfo shows the host). Where neither can be read, nothing is refused.
  */
-export function checkMemory(model: string, need: number, meminfoFile = '/proc/meminfo'): void {
-  let text: string;
+export function checkMemory(model: string, need: number, meminfoFile = '/proc/meminfo', cgroupDir = '/sys/fs/cgroup'): void {
+  let text = '';
   try {
     text = readFileSync(meminfoFile, 'utf8');
   } catch {
-    return;
+    // not Linux, or no /proc: the cgroup alone, if any
   }
-  const free = availableMemory(text);
+  const host = availableMemory(text);
+  const room = cgroupRoom(cgroupDir);
+  const free = host === undefined ? room : room === undefined ? host : Math.min(host, room);
   if (free !== undefined && free < need) {
+    const source = free === room ? `the cgroup's limit, ${cgroupDir}/memory.max` : `MemAvailable, ${meminfoFile}`;
     throw new TesseraError(
       'TESSERA_ERR_MEMORY',
-      `converting ${model} needs about ${(need / GB).toFixed(0)} GB of memory; ${(free / GB).toFixed(1)} GB is available (MemAvailable, ${meminfoFile}): close other programs, or convert on a machine with more memory and copy the package`,
+      `converting ${model} needs about ${(need / GB).toFixed(1)} GB of memory; ${(free / GB).toFixed(1)} GB is available (${source}): close other programs, or convert on a machine with more memory and copy the package`,
     );
   }
 }

@@ -25,7 +25,7 @@ export interface PullOptions {
   acceptLicense?: boolean;
   /** Pull again even when the name is already installed. */
   force?: boolean;
-  seams?: DownloadSeams & { meminfo?: string; python?: string };
+  seams?: DownloadSeams & { meminfo?: string; cgroup?: string; python?: string };
   onProgress?: (progress: ByteProgress) => void;
   onLog?: (line: string) => void;
 }
@@ -119,7 +119,7 @@ async function postStep(entry: KnownModel, files: CachedFile[], cache: RepoCache
   }
   const python = options.seams?.python ?? pythonPath();
   checkPython(entry.name, python, post.modules, cache.dir);
-  checkMemory(entry.name, conversionMemory(entry, files.reduce((sum, f) => sum + f.size, 0)), options.seams?.meminfo);
+  checkMemory(entry.name, conversionMemory(entry, files.reduce((sum, f) => sum + f.size, 0)), options.seams?.meminfo, options.seams?.cgroup);
   // The converter reads one folder holding only this variant's files (min-dalle's repository holds both).
   const weights = `${partial}.weights`;
   await rm(weights, { recursive: true, force: true });
@@ -150,7 +150,7 @@ export async function pull(name: string, options: PullOptions = {}): Promise<Pul
   // Every file's size first (one small request each): a conversion that cannot fit is said before a byte is downloaded.
   const located: RemoteFile[] = [];
   for (const file of entry.files) located.push(await locate(entry, file, settings, cache, options));
-  checkMemory(entry.name, conversionMemory(entry, located.reduce((sum, f) => sum + f.size, 0)), options.seams?.meminfo);
+  checkMemory(entry.name, conversionMemory(entry, located.reduce((sum, f) => sum + f.size, 0)), options.seams?.meminfo, options.seams?.cgroup);
   const fetched = { bytes: 0 };
   const files: CachedFile[] = [];
   for (const remote of located) files.push(await fetchFile(entry, remote, settings, cache, options, fetched));

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isTesseraError, type ErrorCode } from '../../src/errors.js';
 import { KNOWN_MODELS, type KnownModel } from '../../src/hub/catalogue.js';
 import { listPulled, removePulled } from '../../src/hub/installed.js';
+import { checkMemory } from '../../src/hub/post.js';
 import { conversionMemory, pull, type PullOptions } from '../../src/hub/pull.js';
 import { resolveModelRef } from '../../src/hub/resolve.js';
 import type { HubSettings } from '../../src/hub/settings.js';
@@ -180,6 +181,13 @@ describe('tessera pull (module)', () => {
     // Shrunk weights under the real entry need memory in proportion: past the check, to the Python check.
     const shrunk: KnownModel = { ...mega, repo: 'acme/mega-like' };
     expect(await codeOf(pull('dalle-mega', { settings, catalogue: [shrunk], seams: { meminfo, python: '/nonexistent/python3' } }))).toBe('TESSERA_ERR_CONVERT_DEPS');
+    // In a container: plenty in meminfo, but the cgroup's limit leaves 1 GB.
+    const cgroup = tempDir();
+    writeFileSync(path.join(cgroup, 'memory.max'), `${8e9}\n`);
+    writeFileSync(path.join(cgroup, 'memory.current'), `${7e9}\n`);
+    writeFileSync(meminfo, 'MemAvailable:   64000000 kB\n');
+    expect(() => checkMemory('dalle-mega', 13e9, meminfo, cgroup)).toThrow(/1\.0 GB is available \(the cgroup's limit/);
+    expect(() => checkMemory('dalle-mega', 13e9, meminfo, tempDir())).not.toThrow();
   });
 
   it('stops with the install line when Python or PyTorch is missing, keeping the download', async () => {
