@@ -8,6 +8,7 @@ import { pull } from '../../src/hub/pull.js';
 import { resolveModelRef } from '../../src/hub/resolve.js';
 import { hubSettings, type HubSettings } from '../../src/hub/settings.js';
 import { DEFAULT_MODEL_DIR } from '../../src/pipeline/loader.js';
+import { build } from '../../src/server/app.js';
 import { folderFiles, startHubServer, type HubServer } from '../helpers/hub-server.js';
 import { tempDir, TINY_MODEL } from '../helpers/tiny.js';
 
@@ -45,6 +46,14 @@ describe('pulling a repository that holds a Tessera package', () => {
       out = '';
       expect(await main(['generate', ...args, '--model', TINY_MODEL, '--out', tempDir()])).toBe(0);
       expect(pulled).toEqual(JSON.parse(out).images.map((i: { tokens: number[] }) => i.tokens));
+      // serve: the embedded model beside the pulled one, both named on the command line.
+      const app = await build({ models: ['default', 'acme/tiny-tessera'].map((m) => resolveModelRef(m, 'package', env)!), dataDir: tempDir(), rateLimit: false, logger: false });
+      try {
+        const listed = (await app.inject({ method: 'GET', url: '/v1/models' })).json() as { data: { id: string }[] };
+        expect(listed.data.map((m) => m.id)).toEqual(['tessera-shapes-v1', 'tiny-random']);
+      } finally {
+        await app.close();
+      }
     } finally {
       vi.restoreAllMocks();
       if (saved === undefined) delete process.env.TESSERA_MODELS_DIR;
