@@ -96,6 +96,7 @@ export const ERROR_CATALOGUE = {
   TESSERA_ERR_PULL_NOT_FOUND: { status: 404, description: 'the hub has no such repository, revision or file' },
   TESSERA_ERR_PULL_UNAUTHORIZED: { status: 401, description: 'the hub refused the request: the repository is private or gated and HF_TOKEN is missing or not accepted' },
   TESSERA_ERR_PULL_CHECKSUM: { status: 500, description: 'a downloaded file\'s size or checksum differs from what the hub says; it is deleted, not kept' },
+  TESSERA_ERR_PULL_LOCKED: { status: 409, description: 'another tessera pull (a live process) is downloading the same file' },
   TESSERA_ERR_PULL_OFFLINE: { status: 503, description: 'HF_HUB_OFFLINE is set and the files are not in the cache' },
   TESSERA_ERR_DISK_FULL: { status: 507, description: 'not enough disk space for the download or the converted model (ENOSPC)' },
   TESSERA_ERR_LICENSE: { status: 400, description: 'the model\'s licence must be accepted first (tessera pull NAME --accept-license)' },

@@ -6,7 +6,7 @@
  * rename, and the errors in the catalogue's words.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm, statfs, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { downloadFile, fileDownloadInfo, HubApiError } from '@huggingface/hub';
@@ -162,10 +162,55 @@ export async function downloadBlob(
   blobPath: string,
   options: { seams?: DownloadSeams; onProgress?: (p: ByteProgress) => void } = {},
 ): Promise<number> {
-  const seams = options.seams ?? {};
   const what = `${repo}/${remote.path}`;
   const incomplete = `${blobPath}.incomplete`;
   await mkdir(path.dirname(blobPath), { recursive: true });
+  const lock = await takeLock(`${blobPath}.lock`, what);
+  try {
+    return await downloadLocked(settings, repo, revision, remote, blobPath, incomplete, what, options);
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * One process appends to a `.incomplete` file at a time (two would interleave bytes): a lock
+ * file holding the pid, taken over when that process is gone (killed mid-download).
+ */
+async function takeLock(file: string, what: string): Promise<{ release(): Promise<void> }> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const handle = await open(file, 'wx');
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      return { release: () => rm(file, { force: true }) };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const pid = Number(readFileSync(file, 'utf8').trim());
+      let alive = false;
+      try {
+        alive = Number.isInteger(pid) && pid > 0 && process.kill(pid, 0);
+      } catch (e) {
+        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+      }
+      if (alive) throw new TesseraError('TESSERA_ERR_PULL_LOCKED', `${what}: another tessera pull (pid ${pid}) is downloading it; wait for it to finish (or remove ${file} if it is stale)`);
+      await rm(file, { force: true });
+    }
+  }
+  throw new TesseraError('TESSERA_ERR_PULL_LOCKED', `${what}: cannot take ${file}`);
+}
+
+async function downloadLocked(
+  settings: HubSettings,
+  repo: string,
+  revision: string,
+  remote: RemoteFile,
+  blobPath: string,
+  incomplete: string,
+  what: string,
+  options: { seams?: DownloadSeams; onProgress?: (p: ByteProgress) => void },
+): Promise<number> {
+  const seams = options.seams ?? {};
   let have = existsSync(incomplete) ? statSync(incomplete).size : 0;
   if (have > remote.size) {
     await rm(incomplete, { force: true });

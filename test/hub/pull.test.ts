@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isTesseraError, type ErrorCode } from '../../src/errors.js';
@@ -89,6 +90,16 @@ describe('tessera pull (module)', () => {
     expect(hub.sent.get(VISION)).toBe(1 + size - half);
     expect(readFileSync(path.join(result.dir, 'onnx/vision_model.onnx')).equals(CLIP_FILES['onnx/vision_model.onnx'])).toBe(true);
     expect(existsSync(`${blobOf('onnx/vision_model.onnx')}.incomplete`)).toBe(false);
+  });
+
+  it("lets one pull at a time append to a file, and takes over a dead pull's lock", async () => {
+    const lock = `${blobOf('config.json')}.lock`;
+    mkdirSync(path.dirname(lock), { recursive: true });
+    writeFileSync(lock, String(process.pid)); // a live process
+    expect(await codeOf(pull('clip-vit-base-patch32', { settings }))).toBe('TESSERA_ERR_PULL_LOCKED');
+    writeFileSync(lock, String(spawnSync(process.execPath, ['-e', '']).pid)); // one that has exited
+    expect(await codeOf(pull('clip-vit-base-patch32', { settings }))).toBe('resolved');
+    expect(existsSync(lock)).toBe(false);
   });
 
   it('refuses a corrupted file by its checksum and keeps nothing of it', async () => {
