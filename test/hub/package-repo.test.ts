@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { isTesseraError } from '../../src/errors.js';
 import { DownloadProgress, formatBytes } from '../../src/cli/download-progress.js';
+import { hubFetch } from '../../src/hub/download.js';
 import { pull } from '../../src/hub/pull.js';
 import { resolveModelRef } from '../../src/hub/resolve.js';
 import { hubSettings, type HubSettings } from '../../src/hub/settings.js';
@@ -114,6 +115,28 @@ describe('the one resolver and the Hub settings', () => {
     });
     expect(hubSettings({ HF_HOME: home, HF_HUB_OFFLINE: '0' }).offline).toBe(false);
     expect(hubSettings({ HF_HOME: home, TESSERA_CACHE_DIR: '/x/tessera' }).modelsDir).toBe('/x/tessera/models');
+  });
+
+  it("reads the Hub's headers from its redirect, and never sends the token to a CDN of another origin", async () => {
+    const calls: { url: string; authorization: string | null; redirect: RequestRedirect | undefined }[] = [];
+    const base = (async (input: string | URL | Request, init?: RequestInit) => {
+      const url = String(input);
+      calls.push({ url, authorization: new Headers(init?.headers).get('authorization'), redirect: init?.redirect });
+      if (url.startsWith('https://hub.example/')) {
+        return new Response(null, { status: 302, headers: { location: 'https://cdn.example/blob?sig=1', 'x-linked-etag': '"' + 'a'.repeat(64) + '"', 'x-linked-size': '5', 'x-repo-commit': 'c'.repeat(40) } });
+      }
+      return new Response('x', { status: 206, headers: { etag: '"cdn-etag"', 'content-range': 'bytes 0-0/5' } });
+    }) as typeof fetch;
+    const hop: { commit?: string } = {};
+    const response = await hubFetch(hop, base)('https://hub.example/acme/m/resolve/main/w.pt', { headers: { Authorization: 'Bearer hf_secret', Range: 'bytes=0-0' } });
+    expect(calls).toEqual([
+      { url: 'https://hub.example/acme/m/resolve/main/w.pt', authorization: 'Bearer hf_secret', redirect: 'manual' },
+      { url: 'https://cdn.example/blob?sig=1', authorization: null, redirect: 'follow' },
+    ]);
+    expect(response.status).toBe(206);
+    expect(response.headers.get('x-linked-etag')).toBe('"' + 'a'.repeat(64) + '"');
+    expect(response.headers.get('content-range')).toBe('bytes 0-0/5');
+    expect(hop.commit).toBe('c'.repeat(40));
   });
 
   it('draws progress as bytes, rate and time left, one line per file', () => {
