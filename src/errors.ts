@@ -94,6 +94,19 @@ export const ERROR_CATALOGUE = {
   TESSERA_ERR_TOO_MANY_IMAGES: { status: 400, description: 'more than one input image where one is taken' },
   TESSERA_ERR_MASK: { status: 400, wire: 'invalid_mask', description: 'an invalid mask: not a PNG with an alpha channel, not the image\'s size, or nothing to change' },
   TESSERA_ERR_NO_IMAGE_ENCODER: { status: 400, wire: 'image_prompts_unsupported', description: 'the model package has no image encoder (pixels -> codes), which image prompts need' },
+  // Issue 26: `tessera pull`, the model cache and `tessera models` (src/hub/).
+  TESSERA_ERR_PULL_NETWORK: { status: 503, description: 'the model hub cannot be reached (no network, connection refused or cut, or the hub failed); an interrupted download resumes on the next pull' },
+  TESSERA_ERR_PULL_NOT_FOUND: { status: 404, description: 'the hub has no such repository, revision or file' },
+  TESSERA_ERR_PULL_UNAUTHORIZED: { status: 401, description: 'the hub refused the request: the repository is private or gated and HF_TOKEN is missing or not accepted' },
+  TESSERA_ERR_PULL_CHECKSUM: { status: 500, description: 'a downloaded file\'s size or checksum differs from what the hub says; it is deleted, not kept' },
+  TESSERA_ERR_PULL_LOCKED: { status: 409, description: 'another tessera pull (a live process) is downloading the same file' },
+  TESSERA_ERR_PULL_OFFLINE: { status: 503, description: 'HF_HUB_OFFLINE is set and the files are not in the cache' },
+  TESSERA_ERR_DISK_FULL: { status: 507, description: 'not enough disk space for the download or the converted model (ENOSPC)' },
+  TESSERA_ERR_LICENSE: { status: 400, description: 'the model\'s licence must be accepted first (tessera pull NAME --accept-license)' },
+  TESSERA_ERR_MEMORY: { status: 500, description: 'not enough memory available for the conversion' },
+  TESSERA_ERR_CONVERT_DEPS: { status: 500, description: 'the conversion needs Python with PyTorch, ONNX and NumPy, which are missing (the download is kept)' },
+  TESSERA_ERR_CONVERT: { status: 500, description: 'the conversion of downloaded weights into a model package failed' },
+  TESSERA_ERR_MODEL_NOT_PULLED: { status: 500, description: 'a known model name that is not in the cache: tessera pull NAME first' },
 } as const satisfies Record<string, ErrorEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

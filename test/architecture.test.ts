@@ -28,6 +28,7 @@ const LAYERS: Record<string, number> = {
   pipeline: 4,
   inference: 5,
   search: 5,
+  hub: 5,
   server: 6,
   batch: 6,
   queue: 7,

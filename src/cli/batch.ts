@@ -6,6 +6,7 @@ import { footprintJson, formatFootprint } from '../footprint/report.js';
 import { readForecast } from '../carbon/forecast.js';
 import { checkMaxIntensity, formatCarbonReport, type CarbonOptions } from '../batch/carbon.js';
 import { TesseraError } from '../errors.js';
+import { resolveModelRef } from '../hub/resolve.js';
 import { runBatch, type BatchProgress, type BatchSummary } from '../batch/runner.js';
 import { deviceFromFlag, queueClientFromFlags, QUEUE_CLIENT_FLAGS, QUEUE_RETRY_USAGE } from './shared-flags.js';
 
@@ -142,8 +143,8 @@ export async function runBatchCommand(argv: string[]): Promise<number> {
     executor,
     prompts: positionals[0],
     out: values.out,
-    model: values.model,
-    clip: values.clip,
+    model: resolveModelRef(values.model, 'package'),
+    clip: resolveModelRef(values.clip, 'clip'),
     device,
     precision: precisionFromFlags(values),
     ...samplingFromFlags(values),

@@ -1,4 +1,5 @@
 import { TesseraError } from '../errors.js';
+import { resolveModelRef } from '../hub/resolve.js';
 import { deviceFromFlag } from './shared-flags.js';
 import { writeCliResult, type WrittenImage } from '../output/cli.js';
 import { Tessera } from '../pipeline/tessera.js';
@@ -98,7 +99,7 @@ export async function generateAndWrite(values: GenerateFlagValues, makeRequest: 
   // auto probes at this request's rows: its candidates, doubled by guidance's unconditional twins.
   const sampling = samplingFromFlags(values);
   const precisionRows = (manifest: ModelManifest) => (sampling.candidates ?? manifest.sampling.candidates) * ((sampling.guidanceScale ?? manifest.sampling.guidanceScale) !== 1 ? 2 : 1);
-  const tessera = await Tessera.load({ model: values.model, device, rerank: !values['no-rerank'], clip: values.clip, footprint, precision, precisionRows });
+  const tessera = await Tessera.load({ model: resolveModelRef(values.model, 'package'), device, rerank: !values['no-rerank'], clip: resolveModelRef(values.clip, 'clip'), footprint, precision, precisionRows });
   try {
     // Validate everything (an image prompt's source is read and encoded too) before anything is created on disk.
     const prepared = await tessera.prepareRequest(await makeRequest(tessera));

@@ -19,6 +19,8 @@ Commands:
   search <folder>       find images of a batch or server folder by meaning or likeness (tessera search --help)
   serve                 HTTP API (OpenAI-compatible) and gallery page (tessera serve --help)
   worker --queue URL    run generation jobs from a Redis queue (tessera worker --help)
+  pull <name>           download a model (dalle-mini, dalle-mega, clip-vit-base-patch32) from the Hub (tessera pull --help)
+  models [rm <name>]    list pulled models with their sizes and folders, or remove one
 
 Run "tessera <command> --help" for a command's options.`;
 
@@ -38,6 +40,9 @@ const COMMANDS: Record<string, Command> = {
   // Loaded on demand: BullMQ and ioredis stay out of the other commands.
   worker: async (argv) => (await import('./worker.js')).runWorkerCommand(argv),
   search: async (argv) => (await import('./search.js')).runSearchCommand(argv),
+  // Loaded on demand: the Hub client stays out of the other commands.
+  pull: async (argv) => (await import('./pull.js')).runPull(argv),
+  models: async (argv) => (await import('./pull.js')).runModels(argv),
   info: async (argv) => {
     if (argv.includes('--help') || argv.length !== 1) {
       process.stdout.write('Usage: tessera info <image.png | model-package-folder>\n');

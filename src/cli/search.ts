@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseCommandLine } from './args.js';
 import { TesseraError } from '../errors.js';
+import { resolveModelRef } from '../hub/resolve.js';
 import { DEFAULT_MODEL_DIR } from '../pipeline/loader.js';
 import { readManifest } from '../model/manifest.js';
 import { ClipReranker } from '../rerank/clip-reranker.js';
@@ -57,10 +58,10 @@ export async function runSearchCommand(argv: string[], out: SearchOutput = proce
   const params: Record<string, unknown> = {};
   for (const key of ['query', 'like', 'limit', 'offset'] as const) if (values[key] !== undefined) params[key] = values[key];
   const request = parseSearchRequest(params);
-  const modelDir = path.resolve(values.model ?? DEFAULT_MODEL_DIR);
+  const modelDir = path.resolve(resolveModelRef(values.model, 'package') ?? DEFAULT_MODEL_DIR);
   const manifest = readManifest(modelDir);
   if (manifest.clip === null) throw new TesseraError('TESSERA_ERR_MODEL_FILE', `${modelDir} has no CLIP model: search needs one`, { param: 'model' });
-  const space = embeddingSpace(modelDir, manifest, values.clip === undefined ? null : path.resolve(values.clip));
+  const space = embeddingSpace(modelDir, manifest, values.clip === undefined ? null : path.resolve(resolveModelRef(values.clip, 'clip')!));
   if (space === null) throw new TesseraError('TESSERA_ERR_MODEL_FILE', `${modelDir}: its CLIP folder has no config.json`, { param: 'model' });
   const { clipDir, dim } = space;
   // The folder's index, as the batch runner or server filled it at generation time (or this command, for older folders).

@@ -1,6 +1,7 @@
 /** `tessera serve`: build the app, listen (127.0.0.1 by default), shut down gracefully on SIGTERM/SIGINT. */
 import type { FastifyInstance } from 'fastify';
 import { TesseraError, isTesseraError } from '../errors.js';
+import { resolveModelRef } from '../hub/resolve.js';
 import { numberFlag, parseCommandLine, precisionFromFlags, PRECISION_FLAGS, PRECISION_USAGE } from './args.js';
 import { footprintFromFlags, FOOTPRINT_FLAGS, FOOTPRINT_USAGE } from './footprint-flags.js';
 import { build } from '../server/app.js';
@@ -125,10 +126,10 @@ export async function runServe(argv: string[]): Promise<number> {
   const inference = queue === undefined ? undefined : (await import('../queue/remote.js')).queueInference(queue.queue, queue.settings);
   const app = await buildOrExplain({
     inference,
-    models: values.model,
+    models: values.model?.map((model) => resolveModelRef(model, 'package') ?? model),
     device,
     precision: precisionFromFlags(values),
-    clip: values.clip,
+    clip: resolveModelRef(values.clip, 'clip'),
     dataDir: values.data,
     apiKeys: [...(values['api-key'] ?? []), ...envList('TESSERA_API_KEYS')],
     adminKeys: [...(values['admin-key'] ?? []), ...envList('TESSERA_ADMIN_KEYS')],

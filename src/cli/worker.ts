@@ -1,6 +1,7 @@
 /** `tessera worker --queue redis://…`: the command-line face of the queue worker. */
 import { numberFlag, parseCommandLine, precisionFromFlags, PRECISION_FLAGS, PRECISION_USAGE } from './args.js';
 import { TesseraError } from '../errors.js';
+import { resolveModelRef } from '../hub/resolve.js';
 import { parseQueueUrl } from '../queue/connection.js';
 import { queueSettingsFromFlags } from '../queue/recovery.js';
 import { serveWorkerMetrics } from '../queue/metrics.js';
@@ -69,10 +70,10 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
   const log = values.quiet ? () => {} : (message: string) => process.stderr.write(`tessera worker: ${message}\n`);
   const worker = await QueueWorker.start({
     queue: values.queue,
-    model: values.model,
+    model: resolveModelRef(values.model, 'package'),
     device,
     precision: precisionFromFlags(values),
-    clip: values.clip,
+    clip: resolveModelRef(values.clip, 'clip'),
     concurrency: numberFlag('concurrency', values.concurrency),
     maxRows: stepRowsFromFlags(values),
     name: values.name,
