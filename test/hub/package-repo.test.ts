@@ -118,7 +118,7 @@ describe('the one resolver and the Hub settings', () => {
   });
 
   it("reads the Hub's headers from its redirect, and never sends the token to a CDN of another origin", async () => {
-    const calls: { url: string; authorization: string | null; redirect: RequestRedirect | undefined }[] = [];
+    const calls: { url: string; authorization: string | null; redirect: RequestInit['redirect'] }[] = [];
     const base = (async (input: string | URL | Request, init?: RequestInit) => {
       const url = String(input);
       calls.push({ url, authorization: new Headers(init?.headers).get('authorization'), redirect: init?.redirect });
