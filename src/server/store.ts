@@ -96,15 +96,27 @@ export class ResultStore {
     }
   }
 
-  list(options: { q?: string; limit?: number; offset?: number } = {}): { total: number; entries: HistoryEntry[] } {
+  /**
+   * Newest first. `cursor` (the `nextCursor` of the page before: "<created>.<rowid>" of its
+   * last row) pages by position, so rows added or deleted meanwhile neither repeat nor skip.
+   */
+  list(options: { q?: string; limit?: number; offset?: number; cursor?: { created: number; rowid: number } } = {}): { total: number; entries: HistoryEntry[]; nextCursor: string | null } {
     const limit = Math.min(Math.max(options.limit ?? 50, 1), 200);
     const offset = Math.max(options.offset ?? 0, 0);
     const q = options.q?.trim() ?? '';
     const where = q === '' ? '' : "WHERE prompt LIKE ? ESCAPE '\\'";
     const args = q === '' ? [] : [`%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`];
     const total = (this.db.prepare(`SELECT COUNT(*) AS c FROM generations ${where}`).get(...args) as { c: number }).c;
-    const entries = this.db.prepare(`SELECT * FROM generations ${where} ORDER BY created DESC, rowid DESC LIMIT ? OFFSET ?`).all(...args, limit, offset) as HistoryEntry[];
-    return { total, entries };
+    const { cursor } = options;
+    const after = cursor === undefined ? '' : `${where === '' ? 'WHERE' : `${where} AND`} (created < ? OR (created = ? AND rowid < ?))`;
+    const pageArgs = cursor === undefined ? args : [...args, cursor.created, cursor.created, cursor.rowid];
+    const rows = this.db
+      .prepare(`SELECT *, rowid AS page_rowid FROM generations ${cursor === undefined ? where : after} ORDER BY created DESC, rowid DESC LIMIT ? OFFSET ?`)
+      .all(...pageArgs, limit + 1, offset) as (HistoryEntry & { page_rowid: number })[];
+    const more = rows.length > limit;
+    const entries = rows.slice(0, limit).map(({ page_rowid: _rowid, ...entry }) => entry);
+    const last = rows[limit - 1];
+    return { total, entries, nextCursor: more ? `${last.created}.${last.page_rowid}` : null };
   }
 
   /** Deletes the index row and the result's folder; false when there was no such entry. */
