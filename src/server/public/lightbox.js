@@ -55,7 +55,7 @@ export function createLightbox(ui) {
       ...row('Size', `${rec.size}${rec.upscaled ? ` (upscaled from ${rec.native_size})` : ''}`),
       ...row('Sampling', settingsText(rec.settings)),
       ...row('Usage', usageText(rec.usage)),
-      ...row('Footprint', footprintText(rec.footprint)),
+      ...row('Footprint', footprintText(rec.footprint).replace(/^Footprint: /, '')),
       ...row('Image prompt', rec.image_prompt ? rec.image_prompt.mode ?? 'yes' : null),
       ...row('Created', new Date(rec.created * 1000).toLocaleString()),
       ...row('Warnings', rec.warnings?.join('; ')),
