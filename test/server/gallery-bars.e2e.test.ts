@@ -9,7 +9,7 @@ import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fillHistory } from '../helpers/history-fill.js';
-import { ARTIFACTS, CHROMIUM_ARGS, axeSerious, overflow, watchedPage, type Watched } from './gallery-page.js';
+import { ARTIFACTS, CHROMIUM_ARGS, axeSerious, focused, overflow, watchedPage, type Watched } from './gallery-page.js';
 import { testServer, type TestServer } from './helpers.js';
 
 let server: TestServer;
@@ -53,7 +53,7 @@ describe('gallery bars', () => {
     await page.waitForSelector('#grid .tile');
     await expect.poll(() => page.locator('#size option').count()).toBeGreaterThan(0);
     // The prompt has focus on load; Enter generates.
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe('prompt');
+    expect((await focused(page)).id).toBe('prompt');
     await page.keyboard.type('a red circle above a blue square');
     await page.keyboard.press('Enter');
     await page.waitForSelector('#jobs .job .tile', { timeout: 60_000 });
@@ -61,10 +61,10 @@ describe('gallery bars', () => {
     let onTile = false;
     for (let i = 0; i < 30 && !onTile; i += 1) {
       await page.keyboard.press('Tab');
-      onTile = await page.evaluate(() => document.activeElement?.classList.contains('tile') ?? false);
+      onTile = (await focused(page)).tile;
     }
     expect(onTile).toBe(true);
-    const first = await page.evaluate(() => (document.activeElement as HTMLElement).dataset.id);
+    const first = (await focused(page)).dataId;
     const jobId = await page.locator('#jobs .job .tile').first().getAttribute('data-id');
     expect(first).toBe(jobId);
     await page.keyboard.press('Enter');
@@ -79,7 +79,7 @@ describe('gallery bars', () => {
     await page.keyboard.press('Escape');
     await expect.poll(() => page.locator('#lightbox[open]').count()).toBe(0);
     // Focus is back on the tile shown last.
-    expect(await page.evaluate(() => document.activeElement?.classList.contains('tile'))).toBe(true);
+    expect((await focused(page)).tile).toBe(true);
     // In the grid, arrows move between tiles and Enter opens one.
     await page.keyboard.press('ArrowLeft');
     await page.keyboard.press('Enter');

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testPicture } from '../helpers/images.js';
-import { ARTIFACTS, CHROMIUM_ARGS, watchedPage } from './gallery-page.js';
+import { ARTIFACTS, CHROMIUM_ARGS, canvasWidth, dropFile, opaquePixels, watchedPage } from './gallery-page.js';
 import { testServer, type TestServer } from './helpers.js';
 
 let server: TestServer;
@@ -26,13 +26,7 @@ async function paintBand(page: Page, selector: string): Promise<number> {
   await page.mouse.down();
   for (let x = 10; x <= box.width - 10; x += 8) await page.mouse.move(box.x + x, box.y + box.height * 0.75);
   await page.mouse.up();
-  return page.locator(selector).evaluate((c) => {
-    const canvas = c as HTMLCanvasElement;
-    const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
-    let n = 0;
-    for (let i = 3; i < data.length; i += 4) if (data[i] === 255) n += 1;
-    return n;
-  });
+  return opaquePixels(page.locator(selector));
 }
 
 /** Rows of the 8x8 grid an edit resamples. */
@@ -70,7 +64,7 @@ describe('gallery image prompts in headless Chromium', () => {
     await page.locator('#open-image-prompt').click();
     await page.locator('#source-file').setInputFiles({ name: 'picture.jpg', mimeType: 'image/jpeg', buffer: await testPicture(96, 64, 'jpeg') });
     await expect.poll(() => page.locator('#vary').isEnabled()).toBe(true);
-    expect(await page.locator('#source-canvas').evaluate((c) => (c as HTMLCanvasElement).width)).toBe(64);
+    expect(await canvasWidth(page.locator('#source-canvas'))).toBe(64);
 
     // Vary: a card with two kept variations, ranked.
     await page.locator('#vary').click();
@@ -118,15 +112,7 @@ describe('gallery image prompts in headless Chromium', () => {
     expect(resampledRows(lightboxEdit.image!.resample!)[0]).toBe(false);
 
     // Drop an image anywhere on the page: the image-prompt view opens with it.
-    const picture = (await testPicture(48, 48, 'png')).toString('base64');
-    const transfer = await page.evaluateHandle((b64) => {
-      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-      const data = new DataTransfer();
-      data.items.add(new File([bytes], 'dropped.png', { type: 'image/png' }));
-      return data;
-    }, picture);
-    await page.dispatchEvent('#grid', 'dragover', { dataTransfer: transfer });
-    await page.dispatchEvent('#grid', 'drop', { dataTransfer: transfer });
+    await dropFile(page, '#grid', 'dropped.png', 'image/png', await testPicture(48, 48, 'png'));
     await page.waitForSelector('#image-prompt-view[open]');
     await expect.poll(() => page.locator('#ip-note').textContent()).toMatch(/^Image loaded/);
     await expect.poll(() => page.locator('#vary').isEnabled()).toBe(true);

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, CHROMIUM_ARGS, watchedPage, type Watched } from './gallery-page.js';
+import { ARTIFACTS, CHROMIUM_ARGS, naturalWidths, watchedPage, type Watched } from './gallery-page.js';
 import { testServer, type TestServer } from './helpers.js';
 
 let server: TestServer;
@@ -59,7 +59,7 @@ describe('gallery page in headless Chromium', () => {
     expect(await card.locator('.tile .rank').allTextContents()).toEqual(['#1', '#2']);
     expect(await card.locator('.like').count()).toBe(2);
     expect(await card.locator('.job-status').textContent()).toMatch(/Footprint: [\d.]+ GFLOP, [\d.]+ J \((RAPL|CPU-time estimate)\), [\d.]+ (mg|g) CO2e at \d+ g\/kWh\./);
-    await expect.poll(() => card.locator('.tile img').evaluateAll((imgs) => imgs.every((i) => (i as HTMLImageElement).naturalWidth === 64))).toBe(true);
+    await expect.poll(async () => (await naturalWidths(card.locator('.tile img'))).every((width) => width === 64)).toBe(true);
 
     // The lightbox: everything about the image.
     await card.locator('.tile').first().click();
