@@ -11,11 +11,16 @@ export function createGrid(ui) {
   const state = { view: 'history', cursor: null, done: false, loading: false, total: null, search: null, searchOffset: 0, searchMore: false, saved: null };
   const shown = new Set();
 
-  function tile({ id, file, imageId, url, prompt, scoreValue, created }) {
+  function tile({ id, file, imageId, url, prompt, scoreValue, created, kept }) {
     const label = prompt || 'image';
     const open = el('button', { type: 'button', class: 'tile', tabindex: '-1', 'data-id': id, 'data-file': file ?? undefined, 'data-image': imageId ?? undefined, 'aria-label': `Open: ${label}`, title: created ? `${label} · ${new Date(created * 1000).toLocaleString()}` : label }, [
       url ? thumb(url, label) : el('span', { class: 'no-image', text: 'no kept image' }),
-      el('span', { class: 'caption' }, [el('span', { class: 'prompt', text: label }), scoreValue === undefined ? null : el('span', { class: 'score', text: score(scoreValue) })]),
+      el('span', { class: 'caption' }, [
+        el('span', { class: 'prompt', text: label }),
+        scoreValue === undefined ? null : el('span', { class: 'score', text: score(scoreValue) }),
+        // The history lists a generation's best kept image; the lightbox shows the others.
+        kept > 1 ? el('span', { class: 'count', title: `${kept} kept images: open to see all`, text: `${kept} kept` }) : null,
+      ]),
     ]);
     open.addEventListener('click', () => ui.open(open));
     const like = imageId ? el('button', { type: 'button', class: 'like', 'aria-label': `More like this: ${label}`, title: 'More like this', text: '≈', on: { click: () => moreLike(imageId) } }) : null;
@@ -23,7 +28,7 @@ export function createGrid(ui) {
   }
 
   function entryTile(entry) {
-    return tile({ id: entry.id, file: entry.thumbnail, imageId: entry.thumbnail ? `${entry.id}/${entry.thumbnail}` : null, url: entry.thumbnail_url, prompt: entry.prompt, created: entry.created });
+    return tile({ id: entry.id, file: entry.thumbnail, imageId: entry.thumbnail ? `${entry.id}/${entry.thumbnail}` : null, url: entry.thumbnail_url, prompt: entry.prompt, created: entry.created, kept: entry.n });
   }
 
   function settleFocus() {
