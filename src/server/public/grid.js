@@ -13,8 +13,9 @@ export function createGrid(ui) {
 
   function tile({ id, file, imageId, url, prompt, scoreValue, created, kept }) {
     const label = prompt || 'image';
-    const open = el('button', { type: 'button', class: 'tile', tabindex: '-1', 'data-id': id, 'data-file': file ?? undefined, 'data-image': imageId ?? undefined, 'aria-label': `Open: ${label}`, title: created ? `${label} · ${new Date(created * 1000).toLocaleString()}` : label }, [
-      url ? thumb(url, label) : el('span', { class: 'no-image', text: 'no kept image' }),
+    const open = el('button', { type: 'button', class: 'tile', tabindex: '-1', 'data-id': id, 'data-file': file ?? undefined, 'data-image': imageId ?? undefined, title: created ? `${label} · ${new Date(created * 1000).toLocaleString()}` : label }, [
+      // The caption (prompt, score, count) names the button; the picture adds nothing to say.
+      url ? thumb(url, '') : el('span', { class: 'no-image', text: 'no kept image' }),
       el('span', { class: 'caption' }, [
         el('span', { class: 'prompt', text: label }),
         scoreValue === undefined ? null : el('span', { class: 'score', text: score(scoreValue) }),

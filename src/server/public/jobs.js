@@ -44,8 +44,8 @@ export function createJobs(ui) {
   /** A tile of a kept image in a card: opens the lightbox on that record and image. */
   function keptTile(id, image, prompt) {
     const label = `${prompt || 'image'}, rank ${image.rank}`;
-    const open = el('button', { type: 'button', class: 'tile', tabindex: '-1', 'data-id': id, 'data-candidate': String(image.candidate_index), 'aria-label': `Open: ${label}` }, [
-      thumb(image.url, label, false),
+    const open = el('button', { type: 'button', class: 'tile', tabindex: '-1', 'data-id': id, 'data-candidate': String(image.candidate_index) }, [
+      thumb(image.url, prompt || 'image', false),
       el('span', { class: 'caption' }, [el('span', { class: 'rank', text: `#${image.rank}` }), el('span', { class: 'score', text: score(image.clip_score) })]),
     ]);
     open.addEventListener('click', () => ui.open(open));
