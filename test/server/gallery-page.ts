@@ -39,6 +39,7 @@ declare class File {
   constructor(parts: Uint8Array[], name: string, options: { type: string });
 }
 declare function atob(text: string): string;
+declare const navigator: { clipboard: { readText(): Promise<string> } };
 
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
 export const ARTIFACTS = path.resolve('out/test-artifacts');
@@ -156,4 +157,9 @@ export async function dropFile(page: Page, selector: string, name: string, type:
   );
   await page.dispatchEvent(selector, 'dragover', { dataTransfer: transfer });
   await page.dispatchEvent(selector, 'drop', { dataTransfer: transfer });
+}
+
+/** What the page put on the clipboard (the page's context must be granted clipboard access). */
+export async function clipboardText(page: Page): Promise<string> {
+  return page.evaluate(() => navigator.clipboard.readText());
 }

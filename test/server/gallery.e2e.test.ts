@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, CHROMIUM_ARGS, naturalWidths, watchedPage, type Watched } from './gallery-page.js';
+import { ARTIFACTS, CHROMIUM_ARGS, clipboardText, naturalWidths, watchedPage, type Watched } from './gallery-page.js';
 import { testServer, type TestServer } from './helpers.js';
 
 let server: TestServer;
@@ -160,6 +160,40 @@ describe('gallery page in headless Chromium', () => {
     // The way back: the grid as it was.
     await page.locator('#search-back').click();
     await expect.poll(() => page.locator('#grid .tile').count()).toBe(before);
+    await clean(w);
+    await page.close();
+  });
+
+  it('copies the prompt, runs again with the seed (the same ranked images) and varies from the lightbox', async () => {
+    const made = await server.app.inject({ method: 'POST', url: '/v1/images/generations', payload: { prompt: 'a yellow triangle', candidates: 3, n: 2, seed: 77, response_format: 'url' } });
+    expect(made.statusCode).toBe(200);
+    const w = await watchedPage(browser, base, 1280);
+    const { page } = w;
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    await ready(w);
+    const tile = page.locator(`#grid .tile[data-id="${made.json().id}"]`);
+    await tile.click();
+    await page.waitForSelector('#lightbox[open] #lb-meta dt');
+    await page.locator('#lb-copy').click();
+    await expect.poll(() => page.locator('#lb-status').textContent()).toBe('Prompt copied.');
+    expect(await clipboardText(page)).toBe('a yellow triangle');
+
+    // Run again with this seed: a new card, the same seed, the same ranked candidates.
+    await page.locator('#lb-rerun').click();
+    const again = page.locator('#jobs .job').first();
+    await expect.poll(async () => (await again.locator('.job-status').textContent()) ?? '', { timeout: 30_000 }).toMatch(/^Done: 3 candidates, 2 kept, seed 77/);
+    expect(await page.locator('#seed').inputValue()).toBe('77');
+    const stored = made.json().data as { clip_score: number; candidate_index: number }[];
+    const shown = await again.locator('.tile').evaluateAll((nodes) => nodes.map((n) => Number(n.getAttribute('data-candidate'))));
+    expect(shown).toEqual(stored.map((image) => image.candidate_index));
+    expect((await again.locator('.tile .score').allTextContents()).map(Number)).toEqual(stored.map((image) => Number(image.clip_score.toFixed(3))));
+
+    // Vary from the lightbox: a card with the variations.
+    await again.locator('.tile').first().click();
+    await page.waitForSelector('#lightbox[open] #lb-meta dt');
+    await page.locator('#lb-vary').click();
+    await expect.poll(() => page.locator('#jobs .job').count()).toBe(2);
+    await expect.poll(async () => (await page.locator('#jobs .job').first().locator('.job-status').textContent()) ?? '', { timeout: 30_000 }).toMatch(/^Done: 2 images\./);
     await clean(w);
     await page.close();
   });

@@ -50,7 +50,8 @@ export function createGrid(ui) {
       settleFocus();
       emptyState();
     } catch (error) {
-      ui.notice('history', `History: ${error.message}`);
+      // A missing or refused key has its own notice (app.js); anything else is said here.
+      if (error.status !== 401) ui.notice('history', `History: ${error.message}`);
       state.done = true;
     } finally {
       state.loading = false;

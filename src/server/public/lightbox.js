@@ -47,7 +47,7 @@ export function createLightbox(ui) {
     $('lb-title').textContent = rec.prompt || '(no prompt)';
     $('lb-meta').replaceChildren(
       ...row('Negative prompt', rec.negative_prompt),
-      ...row('Seed', image.seed),
+      ...row('Seed', image.seed === rec.seed ? rec.seed : `${rec.seed} (this candidate's stream: ${image.seed})`),
       ...row('Candidate', image.candidate_index),
       ...row('Rank', `${image.rank} of ${rec.candidates.length}${image.kept ? ' (kept)' : ''}`),
       ...row('CLIP score', score(image.clip_score)),
