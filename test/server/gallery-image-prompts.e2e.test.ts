@@ -32,33 +32,39 @@ async function paintBand(page: Page, selector: string): Promise<number> {
 /** Rows of the 8x8 grid an edit resamples. */
 const resampledRows = (resample: number[]) => Array.from({ length: 8 }, (_, r) => resample.slice(r * 8, r * 8 + 8).some((v) => v === 1));
 
+/** A page on the gallery with 3 candidates and 2 kept set, the POSTs it makes and what the engine received. */
+async function open() {
+  const w = await watchedPage(browser, base, 1280, 1000);
+  const { page } = w;
+  const posts: string[] = [];
+  page.on('request', (request) => {
+    if (request.method() === 'POST') posts.push(request.url());
+  });
+  // What the server was asked, as the engine received it.
+  const engine = server.app.tessera.engine;
+  const submitted: { prompt: string; image: { mode: string; keepRows: number | null; resample: number[] | null } | null }[] = [];
+  const submit = engine.submit.bind(engine);
+  engine.submit = (params) => {
+    submitted.push({ prompt: params.resolved.prompt, image: params.resolved.image });
+    return submit(params);
+  };
+  await page.goto(base + '/');
+  await expect.poll(() => page.locator('#size option').count()).toBeGreaterThan(0);
+  await page.locator('summary').click();
+  await page.locator('#candidates').fill('3');
+  await page.locator('#n').fill('2');
+  const latest = () => page.locator('#jobs .job').first();
+  const done = async (count: number) => {
+    await expect.poll(() => page.locator('#jobs .job').count()).toBe(count);
+    await expect.poll(async () => (await latest().locator('.job-status').textContent()) ?? '', { timeout: 30_000 }).toMatch(/^Done: 2 images\./);
+    expect(await latest().locator('.tile').count()).toBe(2);
+  };
+  return { w, page, posts, submitted, latest, done };
+}
+
 describe('gallery image prompts in headless Chromium', () => {
-  it('uploads or drops an image, varies it, paints a mask and edits, completes and edits a result from the lightbox, all without CSP violations', async () => {
-    const w = await watchedPage(browser, base, 1280, 1000);
-    const { page } = w;
-    const posts: string[] = [];
-    page.on('request', (request) => {
-      if (request.method() === 'POST') posts.push(request.url());
-    });
-    // What the server was asked, as the engine received it.
-    const engine = server.app.tessera.engine;
-    const submitted: { prompt: string; image: { mode: string; keepRows: number | null; resample: number[] | null } | null }[] = [];
-    const submit = engine.submit.bind(engine);
-    engine.submit = (params) => {
-      submitted.push({ prompt: params.resolved.prompt, image: params.resolved.image });
-      return submit(params);
-    };
-    await page.goto(base + '/');
-    await expect.poll(() => page.locator('#size option').count()).toBeGreaterThan(0);
-    await page.locator('summary').click();
-    await page.locator('#candidates').fill('3');
-    await page.locator('#n').fill('2');
-    const latest = () => page.locator('#jobs .job').first();
-    const done = async (count: number) => {
-      await expect.poll(() => page.locator('#jobs .job').count()).toBe(count);
-      await expect.poll(async () => (await latest().locator('.job-status').textContent()) ?? '', { timeout: 30_000 }).toMatch(/^Done: 2 images\./);
-      expect(await latest().locator('.tile').count()).toBe(2);
-    };
+  it('uploads or drops an image, varies it, paints a mask and edits, all without CSP violations', async () => {
+    const { w, page, posts, submitted, done } = await open();
 
     // Upload in the image-prompt view: the picture is drawn into the source canvas at the model's size.
     await page.locator('#open-image-prompt').click();
@@ -87,30 +93,6 @@ describe('gallery image prompts in headless Chromium', () => {
     expect(rows.slice(0, 4)).toEqual([false, false, false, false]);
     expect(rows[6]).toBe(true);
 
-    // Complete a result from the lightbox: it loads the image as the source and runs at once.
-    await page.locator('#open-image-prompt').click();
-    await page.locator('#keep_rows').fill('3');
-    await page.locator('#ip-close').click();
-    await latest().locator('.tile').first().click();
-    await page.waitForSelector('#lightbox[open] #lb-meta dt');
-    await page.locator('#lb-complete').click();
-    await done(3);
-    expect(submitted.at(-1)!.image).toMatchObject({ mode: 'complete', keepRows: 3, resample: null });
-
-    // Edit a result by painting the mask over the large image in the lightbox.
-    await latest().locator('.tile').first().click();
-    await page.waitForSelector('#lightbox[open] #lb-meta dt');
-    await page.locator('#lb-edit').click();
-    await page.locator('#lb-edit-prompt').fill('a green circle');
-    expect(await paintBand(page, '#lb-mask')).toBeGreaterThan(50);
-    await page.locator('#lb-apply-edit').click();
-    await done(4);
-    const lightboxEdit = submitted.at(-1)!;
-    expect(lightboxEdit.prompt).toBe('a green circle');
-    expect(lightboxEdit.image!.mode).toBe('edit');
-    expect(resampledRows(lightboxEdit.image!.resample!)[6]).toBe(true);
-    expect(resampledRows(lightboxEdit.image!.resample!)[0]).toBe(false);
-
     // Drop an image anywhere on the page: the image-prompt view opens with it.
     await dropFile(page, '#grid', 'dropped.png', 'image/png', await testPicture(48, 48, 'png'));
     await page.waitForSelector('#image-prompt-view[open]');
@@ -120,7 +102,42 @@ describe('gallery image prompts in headless Chromium', () => {
     await page.locator('#ip-close').click();
 
     // Every run is stored in the history.
-    expect(server.app.tessera.store.count()).toBe(4);
+    expect(server.app.tessera.store.count()).toBe(2);
+    expect(await w.csp()).toEqual([]);
+    expect(w.foreign).toEqual([]);
+    expect(w.errors).toEqual([]);
+    expect(w.failed).toEqual([]);
+    await page.close();
+  });
+
+  it('completes a result and edits it with a mask painted over the large image, from the lightbox', async () => {
+    const made = await server.app.inject({ method: 'POST', url: '/v1/images/generations', payload: { prompt: 'a red circle', candidates: 3, n: 2, seed: 5, response_format: 'url' } });
+    expect(made.statusCode).toBe(200);
+    const { w, page, submitted, latest, done } = await open();
+    await page.locator('#grid .tile').first().waitFor();
+    await page.locator('#open-image-prompt').click();
+    await page.locator('#keep_rows').fill('3');
+    await page.locator('#ip-close').click();
+    await page.locator('#grid .tile').first().click();
+    await page.waitForSelector('#lightbox[open] #lb-meta dt');
+    await page.locator('#lb-complete').click();
+    await done(1);
+    expect(submitted.at(-1)!.image).toMatchObject({ mode: 'complete', keepRows: 3, resample: null });
+
+    // Edit a result by painting the mask over the large image in the lightbox.
+    await latest().locator('.tile').first().click();
+    await page.waitForSelector('#lightbox[open] #lb-meta dt');
+    await page.locator('#lb-edit').click();
+    await page.locator('#lb-edit-prompt').fill('a green circle');
+    expect(await paintBand(page, '#lb-mask')).toBeGreaterThan(50);
+    await page.locator('#lb-apply-edit').click();
+    await done(2);
+    const lightboxEdit = submitted.at(-1)!;
+    expect(lightboxEdit.prompt).toBe('a green circle');
+    expect(lightboxEdit.image!.mode).toBe('edit');
+    expect(resampledRows(lightboxEdit.image!.resample!)[6]).toBe(true);
+    expect(resampledRows(lightboxEdit.image!.resample!)[0]).toBe(false);
+
     expect(await w.csp()).toEqual([]);
     expect(w.foreign).toEqual([]);
     expect(w.errors).toEqual([]);
