@@ -114,12 +114,16 @@ export class ResultStore {
     }
   }
 
-  list(options: { q?: string; limit?: number; offset?: number; scope?: OwnerScope } = {}): { total: number; entries: HistoryEntry[] } {
+  /**
+   * Newest first. `cursor` (the `nextCursor` of the page before: "<created>.<rowid>" of its
+   * last row) pages by position, so rows added or deleted meanwhile neither repeat nor skip.
+   */
+  list(options: { q?: string; limit?: number; offset?: number; cursor?: { created: number; rowid: number }; scope?: OwnerScope } = {}): { total: number; entries: HistoryEntry[]; nextCursor: string | null } {
     const limit = Math.min(Math.max(options.limit ?? 50, 1), 200);
     const offset = Math.max(options.offset ?? 0, 0);
     const q = options.q?.trim() ?? '';
     const conditions: string[] = [];
-    const args: string[] = [];
+    const args: (string | number)[] = [];
     if (q !== '') {
       conditions.push("prompt LIKE ? ESCAPE '\\'");
       args.push(`%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
@@ -131,8 +135,16 @@ export class ResultStore {
     const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
     const columns = 'id, created, prompt, model, seed, n, candidates, thumbnail';
     const total = (this.db.prepare(`SELECT COUNT(*) AS c FROM generations ${where}`).get(...args) as { c: number }).c;
-    const entries = this.db.prepare(`SELECT ${columns} FROM generations ${where} ORDER BY created DESC, rowid DESC LIMIT ? OFFSET ?`).all(...args, limit, offset) as HistoryEntry[];
-    return { total, entries };
+    const { cursor } = options;
+    const after = cursor === undefined ? '' : `${where === '' ? 'WHERE' : `${where} AND`} (created < ? OR (created = ? AND rowid < ?))`;
+    const pageArgs = cursor === undefined ? args : [...args, cursor.created, cursor.created, cursor.rowid];
+    const rows = this.db
+      .prepare(`SELECT ${columns}, rowid AS page_rowid FROM generations ${cursor === undefined ? where : after} ORDER BY created DESC, rowid DESC LIMIT ? OFFSET ?`)
+      .all(...pageArgs, limit + 1, offset) as (HistoryEntry & { page_rowid: number })[];
+    const more = rows.length > limit;
+    const entries = rows.slice(0, limit).map(({ page_rowid: _rowid, ...entry }) => entry);
+    const last = rows[limit - 1];
+    return { total, entries, nextCursor: more ? `${last.created}.${last.page_rowid}` : null };
   }
 
   /** Deletes the index row and the result's folder; false when there was no such entry (that `scope` may see). */

@@ -1,21 +1,61 @@
-// Image prompts in the gallery: vary, complete and edit any result or uploaded image, with a
-// painted mask for edits. Requests go to the OpenAI-style multipart routes
-// (/v1/images/variations, /v1/images/edits; an edit with keep_rows is a completion).
-// Plain ES module, nothing inline (the page's CSP forbids it).
-const $ = (id) => document.getElementById(id);
+// Image prompts: vary, complete and edit a result or any picture, with a painted mask for
+// edits. Requests go to the OpenAI-style multipart routes (/v1/images/variations,
+// /v1/images/edits; an edit with keep_rows is a completion) and land as cards in the grid.
+// The view opens from the header, from the lightbox, or by dropping an image anywhere.
+import { $, api, imageBlob } from './api.js';
 
-/**
- * ui: { headers(), setStatus(text, isError), el(tag, props, children), showImages(images, title), refreshHistory() }
- */
+const toBlob = (canvas) => new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
+
+/** Paints opaque strokes on a canvas overlay (shown half transparent): what an edit changes. */
+export function painter(mask, brushSize) {
+  const context = mask.getContext('2d');
+  let painting = false;
+  function paint(event) {
+    const rect = mask.getBoundingClientRect();
+    const x = ((event.clientX - rect.left) * mask.width) / rect.width;
+    const y = ((event.clientY - rect.top) * mask.height) / rect.height;
+    context.fillStyle = '#ff2060';
+    context.beginPath();
+    context.arc(x, y, brushSize() / 2, 0, Math.PI * 2);
+    context.fill();
+  }
+  mask.addEventListener('pointerdown', (event) => {
+    painting = true;
+    mask.setPointerCapture(event.pointerId);
+    paint(event);
+  });
+  mask.addEventListener('pointermove', (event) => painting && paint(event));
+  mask.addEventListener('pointerup', () => (painting = false));
+  return {
+    clear: () => context.clearRect(0, 0, mask.width, mask.height),
+    /** The mask PNG: opaque everywhere but the painted pixels, which are fully transparent (OpenAI's convention). */
+    blob: async () => {
+      const out = document.createElement('canvas');
+      out.width = mask.width;
+      out.height = mask.height;
+      const c = out.getContext('2d');
+      c.fillStyle = '#000000';
+      c.fillRect(0, 0, out.width, out.height);
+      c.globalCompositeOperation = 'destination-out';
+      c.drawImage(mask, 0, 0);
+      return toBlob(out);
+    },
+  };
+}
+
+/** ui: { jobs (createJobs'), sampling(): { candidates, n, seed } (strings, maybe empty), prompt(): string } */
 export function setupImagePrompts(ui) {
+  const view = $('image-prompt-view');
   const source = $('source-canvas');
   const mask = $('mask-canvas');
   const sourceContext = source.getContext('2d');
-  const maskContext = mask.getContext('2d');
+  const brush = () => Number($('brush').value) || 6;
+  const paint = painter(mask, brush);
+  let side = 64;
   let hasSource = false;
-  let painting = false;
 
-  function setSize(side) {
+  function setSize(value) {
+    side = value;
     for (const canvas of [source, mask]) {
       canvas.width = side;
       canvas.height = side;
@@ -28,130 +68,100 @@ export function setupImagePrompts(ui) {
     for (const id of ['vary', 'complete', 'edit']) $(id).disabled = !hasSource;
   }
 
-  /** Draws a bitmap into the source canvas, centre-cropped to a square (as the server would). */
+  /** Draws a bitmap centre-cropped to a square at the model's size (as the server would). */
+  function draw(context, bitmap) {
+    const s = Math.min(bitmap.width, bitmap.height);
+    context.fillStyle = '#ffffff';
+    context.fillRect(0, 0, side, side);
+    context.drawImage(bitmap, (bitmap.width - s) / 2, (bitmap.height - s) / 2, s, s, 0, 0, side, side);
+  }
+
   function setSource(bitmap) {
-    const side = Math.min(bitmap.width, bitmap.height);
-    sourceContext.fillStyle = '#ffffff';
-    sourceContext.fillRect(0, 0, source.width, source.height);
-    sourceContext.drawImage(bitmap, (bitmap.width - side) / 2, (bitmap.height - side) / 2, side, side, 0, 0, source.width, source.height);
-    maskContext.clearRect(0, 0, mask.width, mask.height);
+    draw(sourceContext, bitmap);
+    paint.clear();
     hasSource = true;
     enable();
   }
 
-  async function sourceFromUrl(url) {
-    const response = await fetch(url, { headers: ui.headers() });
-    if (!response.ok) throw new Error(`cannot load the image: HTTP ${response.status}`);
-    setSource(await createImageBitmap(await response.blob()));
+  /** The source PNG of a stored image (its URL as the API gave it), at the model's size. */
+  async function sourceOf(url) {
+    const canvas = document.createElement('canvas');
+    canvas.width = side;
+    canvas.height = side;
+    draw(canvas.getContext('2d'), await createImageBitmap(await imageBlob(url)));
+    return toBlob(canvas);
   }
 
-  // Painting: opaque strokes on the overlay (shown half transparent by the stylesheet) mark what to change.
-  function paint(event) {
-    const rect = mask.getBoundingClientRect();
-    const x = ((event.clientX - rect.left) * mask.width) / rect.width;
-    const y = ((event.clientY - rect.top) * mask.height) / rect.height;
-    const radius = (Number($('brush').value) || 6) / 2;
-    maskContext.fillStyle = '#ff2060';
-    maskContext.beginPath();
-    maskContext.arc(x, y, radius, 0, Math.PI * 2);
-    maskContext.fill();
-  }
-  mask.addEventListener('pointerdown', (event) => {
-    painting = true;
-    mask.setPointerCapture(event.pointerId);
-    paint(event);
-  });
-  mask.addEventListener('pointermove', (event) => painting && paint(event));
-  mask.addEventListener('pointerup', () => (painting = false));
-  $('clear-mask').addEventListener('click', () => maskContext.clearRect(0, 0, mask.width, mask.height));
-
-  const toBlob = (canvas) => new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
-
-  /** The mask PNG: opaque everywhere but the painted pixels, which are fully transparent (OpenAI's convention). */
-  async function maskBlob() {
-    const out = document.createElement('canvas');
-    out.width = mask.width;
-    out.height = mask.height;
-    const context = out.getContext('2d');
-    context.fillStyle = '#000000';
-    context.fillRect(0, 0, out.width, out.height);
-    context.globalCompositeOperation = 'destination-out';
-    context.drawImage(mask, 0, 0);
-    return toBlob(out);
-  }
-
-  function commonFields(form) {
-    for (const id of ['candidates', 'n', 'seed']) {
-      const value = $(id).value.trim();
-      if (value !== '') form.append(id, value);
-    }
-    form.append('response_format', 'url');
-  }
-
-  async function run(action) {
-    if (!hasSource) return;
+  /** Sends one image prompt; its results arrive as a card. */
+  function run(action, image, maskPng, prompt) {
     const form = new FormData();
-    form.append('image', await toBlob(source), 'source.png');
-    commonFields(form);
+    form.append('image', image, 'source.png');
+    const sampling = ui.sampling();
+    for (const id of ['candidates', 'n', 'seed']) if (sampling[id] !== '') form.append(id, sampling[id]);
+    form.append('response_format', 'url');
     let route = '/v1/images/edits';
     if (action === 'vary') {
       route = '/v1/images/variations';
       form.append('keep_share', $('keep_share').value);
     } else {
-      form.append('prompt', $('prompt').value);
+      form.append('prompt', prompt);
       if (action === 'complete') form.append('keep_rows', $('keep_rows').value);
-      else form.append('mask', await maskBlob(), 'mask.png');
+      else form.append('mask', maskPng, 'mask.png');
     }
-    for (const id of ['vary', 'complete', 'edit']) $(id).disabled = true;
-    ui.setStatus(action === 'vary' ? 'Making variations…' : action === 'complete' ? 'Completing…' : 'Editing…');
+    const label = action === 'vary' ? 'Variations' : `${action === 'complete' ? 'Completion' : 'Edit'}: ${prompt}`;
+    return ui.jobs.imagePrompt(label, (signal) => api('POST', route, form, signal));
+  }
+
+  function open(note) {
+    $('ip-prompt').value = $('ip-prompt').value || ui.prompt();
+    $('ip-note').textContent = note ?? '';
+    if (!view.open) view.showModal();
+  }
+
+  async function fromFile(file) {
     try {
-      const response = await fetch(route, { method: 'POST', headers: ui.headers(), body: form });
-      const data = await response.json().catch(() => ({}));
-      if (!response.ok) throw new Error(data.error?.message ?? `HTTP ${response.status}`);
-      const label = action === 'vary' ? 'Variations, ranked by likeness to the source' : action === 'complete' ? 'Completions' : 'Edits';
-      ui.showImages(data.data, label);
-      const notes = [data.input_adjusted ? `input ${data.input_adjusted}` : null, ...(data.warnings ?? []).filter((w) => !w.startsWith('input image'))].filter(Boolean);
-      ui.setStatus(`Done: ${data.data.length} image${data.data.length === 1 ? '' : 's'} (${action}).${notes.length ? ` ${notes.join('; ')}` : ''}`);
-      ui.refreshHistory();
-    } catch (error) {
-      ui.setStatus(error.message, true);
-    } finally {
-      enable();
+      setSource(await createImageBitmap(file));
+      open('Image loaded: paint over what to change and press Edit, or vary or complete it.');
+    } catch {
+      open('That file is not an image the browser can read.');
     }
   }
 
-  $('source-file').addEventListener('change', async () => {
+  paint.clear();
+  $('clear-mask').addEventListener('click', paint.clear);
+  $('source-file').addEventListener('change', () => {
     const file = $('source-file').files?.[0];
-    if (!file) return;
-    try {
-      setSource(await createImageBitmap(file));
-      ui.setStatus('Image loaded: paint over what to change, or vary or complete it.');
-    } catch {
-      ui.setStatus('That file is not an image the browser can read.', true);
-    }
+    if (file) void fromFile(file);
   });
-  for (const action of ['vary', 'complete', 'edit']) $(action).addEventListener('click', () => run(action));
+  for (const action of ['vary', 'complete', 'edit']) {
+    $(action).addEventListener('click', async () => {
+      if (!hasSource) return;
+      const [image, maskPng] = await Promise.all([toBlob(source), action === 'edit' ? paint.blob() : null]);
+      view.close();
+      await run(action, image, maskPng, $('ip-prompt').value);
+    });
+  }
+  $('open-image-prompt').addEventListener('click', () => open());
+  $('ip-close').addEventListener('click', () => view.close());
 
-  return {
-    setSize,
-    /** The vary / complete / edit buttons of one image (a result or a kept image). */
-    actionsFor(url) {
-      const buttons = ['vary', 'complete', 'edit'].map((action) => {
-        const button = ui.el('button', { type: 'button', class: `image-action ${action}`, text: action, title: `${action} this image` });
-        button.addEventListener('click', async () => {
-          try {
-            await sourceFromUrl(url);
-            $('image-prompt').scrollIntoView({ block: 'nearest' });
-            // An edit waits for the mask to be painted; vary and complete run at once.
-            if (action === 'edit') ui.setStatus('Paint over the part to change, then press Edit.');
-            else await run(action);
-          } catch (error) {
-            ui.setStatus(error.message, true);
-          }
-        });
-        return button;
-      });
-      return ui.el('span', { class: 'image-actions' }, buttons);
-    },
-  };
+  // Drop an image anywhere on the page to start an image prompt.
+  const overlay = $('drop-overlay');
+  const hasFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes('Files');
+  document.addEventListener('dragover', (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    overlay.hidden = false;
+  });
+  document.addEventListener('dragleave', (event) => {
+    if (event.relatedTarget === null) overlay.hidden = true;
+  });
+  document.addEventListener('drop', (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    overlay.hidden = true;
+    const file = [...event.dataTransfer.files].find((f) => f.type.startsWith('image/'));
+    if (file) void fromFile(file);
+  });
+
+  return { setSize, run, sourceOf, open, side: () => side };
 }

@@ -20,6 +20,14 @@ function intQuery(name: string, value: string | undefined, min: number, max: num
   return Number(value);
 }
 
+/** A history cursor: the `next_cursor` of the page before ("<created>.<rowid>", opaque to clients). */
+function cursorQuery(value: string | undefined): { created: number; rowid: number } | undefined {
+  if (value === undefined || value === '') return undefined;
+  const match = /^(\d{1,15})\.(\d{1,15})$/.exec(value);
+  if (match === null) throw new ApiError('TESSERA_ERR_OPTION', `cursor must be the next_cursor of a history page, got ${JSON.stringify(value.slice(0, 40))}`, { param: 'cursor' });
+  return { created: Number(match[1]), rowid: Number(match[2]) };
+}
+
 function historyNotFound(id: string): ApiError {
   return new ApiError('TESSERA_ERR_NOT_FOUND', `no history entry with id ${JSON.stringify(id)}`, { param: 'id' });
 }
@@ -27,24 +35,26 @@ function historyNotFound(id: string): ApiError {
 export const historyRoutes: FastifyPluginAsync = async (app) => {
   const { store, engine, signer } = app.tessera;
 
-  app.get<{ Querystring: { q?: string; limit?: string; offset?: string } }>(
+  app.get<{ Querystring: { q?: string; limit?: string; offset?: string; cursor?: string } }>(
     '/v1/history',
     {
       schema: {
         tags: ['history'],
-        summary: 'Past generations, newest first; q searches prompts',
-        querystring: { type: 'object', properties: { q: { type: 'string' }, limit: { type: 'integer' }, offset: { type: 'integer' } } },
+        summary: 'Past generations, newest first; q searches prompts; cursor (next_cursor of the page before) pages on',
+        querystring: { type: 'object', properties: { q: { type: 'string' }, limit: { type: 'integer' }, offset: { type: 'integer' }, cursor: { type: 'string' } } },
       },
     },
     async (request) => {
       const q = request.query.q;
       if (q !== undefined && (typeof q !== 'string' || q.length > 500)) throw new ApiError('TESSERA_ERR_OPTION', 'q must be a string of at most 500 characters', { param: 'q' });
       const scope = ownerFilter(callerOf(request));
-      const { total, entries } = store.list({ q, limit: intQuery('limit', request.query.limit, 1, 200), offset: intQuery('offset', request.query.offset, 0, 1e9), scope });
+      const cursor = cursorQuery(request.query.cursor);
+      const { total, entries, nextCursor } = store.list({ q, limit: intQuery('limit', request.query.limit, 1, 200), offset: intQuery('offset', request.query.offset, 0, 1e9), cursor, scope });
       return {
         object: 'list',
         total,
         data: entries.map((e) => ({ ...e, thumbnail_url: e.thumbnail === null ? null : fileUrl(e.id, e.thumbnail, signer) })),
+        next_cursor: nextCursor,
       };
     },
   );

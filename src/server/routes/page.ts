@@ -7,6 +7,10 @@ import { PUBLIC_DIR } from '../options.js';
 const FILES: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/static/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/static/api.js': { file: 'api.js', type: 'text/javascript; charset=utf-8' },
+  '/static/grid.js': { file: 'grid.js', type: 'text/javascript; charset=utf-8' },
+  '/static/jobs.js': { file: 'jobs.js', type: 'text/javascript; charset=utf-8' },
+  '/static/lightbox.js': { file: 'lightbox.js', type: 'text/javascript; charset=utf-8' },
   '/static/image-prompt.js': { file: 'image-prompt.js', type: 'text/javascript; charset=utf-8' },
   '/static/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
 };
