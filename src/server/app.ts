@@ -7,6 +7,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { readManifest } from '../model/manifest.js';
 import { isTesseraError } from '../errors.js';
+import { shuttingDownError } from './api-error.js';
 import { Engine } from './engine/engine.js';
 import type { InferenceFactory } from '../inference/inference.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -22,6 +23,7 @@ import { imagePromptRoutes } from './routes/image-prompts.js';
 import { jobRoutes } from './routes/jobs.js';
 import { pageRoutes } from './routes/page.js';
 import { ResultStore } from './store.js';
+import { LoopLag } from './loop-lag.js';
 import { ImageSearch } from './image-search.js';
 import { searchRoutes } from './routes/search.js';
 import { embeddingSpace } from '../search/space.js';
@@ -36,6 +38,8 @@ export interface Services {
   /** Why search is unavailable, when it is. */
   searchOff: string | null;
   metrics: Metrics;
+  /** The event loop's recent lateness (health). */
+  loopLag: LoopLag;
 }
 
 declare module 'fastify' {
@@ -50,6 +54,9 @@ export interface BuildOptions extends ServerOptions {
   /** Who runs requests (default: an inference child per model; `serve --queue`: src/queue/remote.ts). */
   inference?: InferenceFactory;
 }
+
+/** How often Node checks its request and header timeouts (its default, 30 s, would let a 10 s limit run to 40 s). */
+const CONNECTIONS_CHECK_MS = 1000;
 
 export async function build(options: BuildOptions = {}): Promise<FastifyInstance> {
   const resolved = resolveServerOptions(options);
@@ -68,7 +75,14 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
     // the same way and nothing is coerced silently ("4" is not 4).
     ajv: { customOptions: { coerceTypes: false } },
     forceCloseConnections: true,
-    return503OnClosing: true,
+    // Requests that arrive while closing get the envelope (shutting_down, Retry-After) from
+    // the hook below, not fastify's own 503 body (issue 23).
+    return503OnClosing: false,
+    // Deliberate HTTP timeouts (issue 23: a body shorter than its Content-Length held a
+    // socket for Node's 300 s); `tessera serve --request-timeout-ms` and friends.
+    requestTimeout: resolved.requestTimeoutMs,
+    keepAliveTimeout: resolved.keepAliveTimeoutMs,
+    http: { headersTimeout: resolved.headersTimeoutMs, connectionsCheckingInterval: CONNECTIONS_CHECK_MS },
   });
   app.setValidatorCompiler(() => (value) => ({ value }));
   // The API speaks JSON only: any other body type is 415.
@@ -108,15 +122,21 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
       maxBatchRows: resolved.maxBatchRows,
       watchdogMs: resolved.workerWatchdogMs,
       inference: options.inference,
+      shutdownGraceMs: resolved.shutdownGraceMs,
       footprint: resolved.footprint,
       onStored: search === null ? undefined : (ref, record, result) => search.add(record, result, spaces.get(ref.id)?.space ?? null),
     },
     store,
     metrics,
   );
-  app.decorate('tessera', { options: resolved, models, engine, store, search, searchOff, metrics });
+  const loopLag = new LoopLag();
+  loopLag.start();
+  app.decorate('tessera', { options: resolved, models, engine, store, search, searchOff, metrics, loopLag });
 
   await app.register(errorsPlugin);
+  app.addHook('onRequest', async () => {
+    if (engine?.shuttingDown) throw shuttingDownError(resolved.shutdownGraceMs);
+  });
   await app.register(securityPlugin);
   await app.register(docsPlugin);
   await app.register(healthRoutes);
@@ -133,6 +153,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
     await app.tessera.engine.shutdown(resolved.shutdownGraceMs);
   });
   app.addHook('onClose', async () => {
+    loopLag.stop();
     store.close();
     search?.close();
   });
