@@ -37,7 +37,7 @@ ${STEP_ROWS_USAGE}
   --stall-ms N         /healthz and /readyz say 503 when a model has requests running and
                        no sampling step for this long (default: 120000)
   --max-loop-lag-ms N  /healthz and /readyz say 503 when the event loop was this late in
-                       the last 10 s (default: 2000)
+                       the last 10 s (default: 5000)
   --queue URL          run requests on "tessera worker"s through Redis (redis://HOST:PORT[/DB])
                        instead of a local inference child; /readyz needs Redis and a worker
                        (docs/queue.md)

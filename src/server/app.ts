@@ -130,7 +130,8 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
     metrics,
   );
   const loopLag = new LoopLag();
-  loopLag.start();
+  // Measured from when the app is ready: loading plugins is not serving.
+  app.addHook('onReady', async () => loopLag.start());
   app.decorate('tessera', { options: resolved, models, engine, store, search, searchOff, metrics, loopLag });
 
   await app.register(errorsPlugin);

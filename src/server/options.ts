@@ -55,7 +55,7 @@ export interface ServerOptions {
   keepAliveTimeoutMs?: number;
   /** /healthz and /readyz answer 503 when a model has work running and no sampling step came for this long, in ms (default 120 000). */
   stallMs?: number;
-  /** /healthz and /readyz answer 503 when the event loop was this late within the last 10 s, in ms (default 2000). */
+  /** /healthz and /readyz answer 503 when the event loop was this late within the last 10 s, in ms (default 5000). */
   maxLoopLagMs?: number;
   /** Grid intensity and energy method of every generation's footprint (`--grid-intensity`, `--grid-signal`, `--watts-per-core`). */
   footprint?: FootprintSettings;
@@ -93,8 +93,12 @@ const NUMERIC_OPTIONS: Record<string, { flag: string; min: number; max: number }
 
 /** HTTP timeouts' defaults: a 4 MiB image and its mask arrive in a minute at 150 KB/s. */
 export const HTTP_TIMEOUTS = { requestTimeoutMs: 60_000, headersTimeoutMs: 20_000, keepAliveTimeoutMs: 72_000 } as const;
-/** Health's defaults (routes/health.ts): two minutes without a step while running; a loop two seconds late. */
-export const HEALTH_DEFAULTS = { stallMs: 120_000, maxLoopLagMs: 2000 } as const;
+/**
+ * Health's defaults (routes/health.ts): two minutes without a sampling event while running
+ * (a step of the largest packages takes well under a second); an event loop five seconds
+ * late (a loaded machine delays timers by tens of milliseconds, a blocked loop by seconds).
+ */
+export const HEALTH_DEFAULTS = { stallMs: 120_000, maxLoopLagMs: 5000 } as const;
 
 export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
   for (const [key, { flag, min, max }] of Object.entries(NUMERIC_OPTIONS)) {

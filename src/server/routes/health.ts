@@ -3,7 +3,7 @@
  *
  * Both health answers tell the truth when the process cannot make progress (issue 23;
  * docs/api.md "Health"): /healthz is 503 `unhealthy` and /readyz 503 `not_ready` when
- *   - the event loop was later than `maxLoopLagMs` (--max-loop-lag-ms, default 2 s) within
+ *   - the event loop was later than `maxLoopLagMs` (--max-loop-lag-ms, default 5 s) within
  *     the last 10 to 20 s (src/server/loop-lag.ts), or
  *   - a model has requests running and its inference sent no event (a step, a stage, a
  *     preview) for `stallMs` (--stall-ms, default 120 s): sampling has stalled.
