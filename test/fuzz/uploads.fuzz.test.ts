@@ -112,7 +112,7 @@ describe('fuzzing the upload routes', () => {
       { seed: FUZZ_SEED, numRuns: UPLOAD_RUNS, endOnFailure: true },
     );
     const statuses = [...tally.byStatus].sort((a, b) => a[0] - b[0]).map(([status, n]) => `${status}:${n}`).join(' ');
-    console.log(`[fuzz] uploads: ${tally.requests} requests, ${tally.envelopes} errors checked as the envelope; statuses ${statuses}`);
+    console.log(`[fuzz] uploads: ${tally.requests} requests, ${[...tally.byStatus].filter(([s]) => s >= 500).length} statuses 5xx, ${tally.envelopes} errors checked as the envelope; statuses ${statuses}`);
     expect((await server.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
     expect((await server.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
   }, Math.max(180_000, UPLOAD_RUNS * 400));
