@@ -22,8 +22,13 @@ import { transparentInWorker } from './pixel-pool.js';
 export const MAX_INPUT_BYTES = 4 * 1024 * 1024;
 /** Pixels of one input image: 4096x4096 (decompression bombs are refused before decoding). */
 export const MAX_INPUT_PIXELS = 4096 * 4096;
-/** Longest one decode may run (sharp's timeout, whole seconds); a 4096x4096 PNG takes well under one. */
-export const DECODE_TIMEOUT_SECONDS = 10;
+/**
+ * Longest one decode may run (sharp's timeout, whole seconds; the mask's pixel pass has the
+ * same bound). A 4096x4096 JPEG or PNG takes well under a second on an idle core; the bound
+ * leaves room for a machine 20 times oversubscribed (measured: 13 s there) and still ends
+ * what a decoder should never do.
+ */
+export const DECODE_TIMEOUT_SECONDS = 30;
 /** Input decodes at once in this process; the rest wait their turn. */
 export const DECODE_CONCURRENCY = 2;
 
@@ -87,7 +92,7 @@ function checkBytes(data: Uint8Array, param: string): InputFormat {
 function decodeError(param: string, format: InputFormat, error: unknown): TesseraError {
   if (error instanceof TesseraError) return error;
   const message = (error as Error).message ?? '';
-  if (/timeout/i.test(message)) return inputError(param, `${param} took longer than ${DECODE_TIMEOUT_SECONDS} s to decode`, error);
+  if (/timeout|took longer/i.test(message)) return inputError(param, `${param} took longer than ${DECODE_TIMEOUT_SECONDS} s to decode`, error);
   if (/pixel limit/i.test(message)) return inputError(param, `${param} has more than ${MAX_INPUT_PIXELS} pixels (4096x4096), the limit`, error);
   return inputError(param, `${param} cannot be decoded as ${format.toUpperCase()} (corrupt or truncated)`, error);
 }
