@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
 import { resolveServerOptions } from '../../src/server/options.js';
 import { testServer, type TestServer } from '../server/helpers.js';
 
@@ -49,5 +50,21 @@ describe('HTTP timeouts', () => {
     expect(server.app.server.headersTimeout).toBe(400);
     expect(() => resolveServerOptions({ requestTimeoutMs: 1000, headersTimeoutMs: 2000 })).toThrow(expect.objectContaining({ code: 'TESSERA_ERR_OPTION' }));
     expect(() => resolveServerOptions({ requestTimeoutMs: 5 })).toThrow(expect.objectContaining({ code: 'TESSERA_ERR_OPTION' }));
+  });
+
+  it('tessera serve takes them as flags and refuses bad values before listening', async () => {
+    let stderr = '';
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
+    try {
+      expect(await main(['serve', '--request-timeout-ms', '1000', '--headers-timeout-ms', '2000', '--quiet'])).toBe(2);
+      expect(stderr).toContain('[TESSERA_ERR_OPTION]');
+      expect(stderr).toContain('--headers-timeout-ms');
+      stderr = '';
+      expect(await main(['serve', '--stall-ms', '5', '--quiet'])).toBe(2);
+      expect(stderr).toContain('--stall-ms');
+    } finally {
+      process.stderr.write = write;
+    }
   });
 });
