@@ -56,7 +56,7 @@ export const ERROR_CATALOGUE = {
   TESSERA_ERR_INVALID_TYPE: { status: 400, description: 'request field of the wrong JSON type' },
   TESSERA_ERR_UNKNOWN_PARAMETER: { status: 400, description: 'unrecognized request field' },
   TESSERA_ERR_MISSING_PARAMETER: { status: 400, wire: 'missing_required_parameter', description: 'required request field missing' },
-  TESSERA_ERR_INVALID_BODY: { status: 400, description: 'request body is not a JSON object' },
+  TESSERA_ERR_INVALID_BODY: { status: 400, description: 'request body is not a JSON object, or a multipart form that cannot be read (no boundary, cut short)' },
   TESSERA_ERR_INVALID_JSON: { status: 400, description: 'request body is not valid JSON' },
   TESSERA_ERR_INVALID_CONTENT_LENGTH: { status: 400, description: 'content-length does not match the body' },
   TESSERA_ERR_UNSUPPORTED_VALUE: { status: 400, description: 'an OpenAI value this model cannot honour (background "transparent", style, output_compression for png)' },
@@ -90,6 +90,7 @@ export const ERROR_CATALOGUE = {
   TESSERA_ERR_QUEUE_JOB_FAILED: { status: 500, description: 'a queue job failed on the workers after its attempts (or stalled too often); re-run to retry' },
   // Image prompts (issue 11): completion, masked edits and variations.
   TESSERA_ERR_INPUT_IMAGE: { status: 400, wire: 'invalid_image', description: 'an input image that cannot be read as an image (not an image, corrupt, or too many pixels)' },
+  TESSERA_ERR_INPUT_FORMAT: { status: 400, wire: 'unsupported_image_format', description: 'an input image of a format that is refused (SVG, GIF, TIFF, AVIF, ...): PNG, JPEG and WebP are accepted, sniffed from the bytes' },
   TESSERA_ERR_INPUT_IMAGE_TOO_LARGE: { status: 413, wire: 'image_too_large', description: 'an uploaded image or mask over the size limit' },
   TESSERA_ERR_TOO_MANY_IMAGES: { status: 400, description: 'more than one input image where one is taken' },
   TESSERA_ERR_MASK: { status: 400, wire: 'invalid_mask', description: 'an invalid mask: not a PNG with an alpha channel, not the image\'s size, or nothing to change' },

@@ -34,6 +34,14 @@ ${STEP_ROWS_USAGE}
   --public-url URL     base of "url" responses (default: the address the client
                        connected to; set it behind a proxy or for a DNS name)
   --worker-watchdog-ms N  replace an inference child silent (hung) this long (default: 60000)
+  --request-timeout-ms N  most time to receive a whole request (headers and body); then
+                       408 and the connection closes (default: 60000)
+  --headers-timeout-ms N  most time to receive a request's headers (default: 20000)
+  --keep-alive-timeout-ms N  close an idle keep-alive connection after this (default: 72000)
+  --stall-ms N         /healthz and /readyz say 503 when a model has requests running and
+                       no sampling step for this long (default: 120000)
+  --max-loop-lag-ms N  /healthz and /readyz say 503 when the event loop was this late in
+                       the last 10 s (default: 5000)
   --queue URL          run requests on "tessera worker"s through Redis (redis://HOST:PORT[/DB])
                        instead of a local inference child; /readyz needs Redis and a worker
                        (docs/queue.md)
@@ -61,6 +69,11 @@ const OPTIONS = {
   'max-candidates': { type: 'string' },
   'public-url': { type: 'string' },
   'worker-watchdog-ms': { type: 'string' },
+  'request-timeout-ms': { type: 'string' },
+  'headers-timeout-ms': { type: 'string' },
+  'keep-alive-timeout-ms': { type: 'string' },
+  'stall-ms': { type: 'string' },
+  'max-loop-lag-ms': { type: 'string' },
   ...QUEUE_CLIENT_FLAGS,
   quiet: { type: 'boolean' },
   help: { type: 'boolean' },
@@ -142,6 +155,11 @@ export async function runServe(argv: string[]): Promise<number> {
     maxCandidates: numberFlag('max-candidates', values['max-candidates']),
     publicUrl: values['public-url'],
     workerWatchdogMs: numberFlag('worker-watchdog-ms', values['worker-watchdog-ms']),
+    requestTimeoutMs: numberFlag('request-timeout-ms', values['request-timeout-ms']),
+    headersTimeoutMs: numberFlag('headers-timeout-ms', values['headers-timeout-ms']),
+    keepAliveTimeoutMs: numberFlag('keep-alive-timeout-ms', values['keep-alive-timeout-ms']),
+    stallMs: numberFlag('stall-ms', values['stall-ms']),
+    maxLoopLagMs: numberFlag('max-loop-lag-ms', values['max-loop-lag-ms']),
     logger: !values.quiet,
     footprint: footprintFromFlags(values),
   });

@@ -35,8 +35,11 @@ export interface ResolvedImagePrompt {
   codes: number[] | null;
 }
 
+/** How messages name a setting: its published spelling (API fields, prompt-file keys), never the code's camelCase. */
+const PUBLISHED: Record<string, string> = { keepRows: 'keep_rows', keepShare: 'keep_share', resample: "the mask's grid cells" };
+
 function optionError(param: string, message: string): TesseraError {
-  return new TesseraError('TESSERA_ERR_OPTION', `${param} ${message}`, { param });
+  return new TesseraError('TESSERA_ERR_OPTION', `${PUBLISHED[param] ?? param} ${message}`, { param });
 }
 
 /** Throws TESSERA_ERR_NO_IMAGE_ENCODER when the package cannot turn pixels into codes. */
@@ -59,7 +62,7 @@ export function resolveImagePrompt(input: ImagePromptInput, manifest: ModelManif
     throw optionError('image', `pixels must be ${size}x${size} RGB (${size * size * 3} bytes, base64)`);
   }
   const foreign = (['keepRows', 'resample', 'keepShare'] as const).filter((k) => input[k] !== undefined && k !== settingOf(input.mode));
-  if (foreign.length > 0) throw optionError(foreign[0], `does not apply to mode ${JSON.stringify(input.mode)} (${settingOf(input.mode)} does)`);
+  if (foreign.length > 0) throw optionError(foreign[0], `does not apply to mode ${JSON.stringify(input.mode)} (${PUBLISHED[settingOf(input.mode)]} does)`);
   const resolved: ResolvedImagePrompt = { mode: input.mode, pixels: input.pixels, keepRows: null, resample: null, keepShare: null, adjusted: input.adjusted ?? null, codes: null };
   if (input.mode === 'complete') {
     const rows = input.keepRows;

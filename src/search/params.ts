@@ -1,4 +1,5 @@
 import { TesseraError } from '../errors.js';
+import { promptLength } from '../pipeline/settings.js';
 
 /** One page of a ranking. */
 export interface Page {
@@ -52,8 +53,10 @@ export function parseSearchRequest(params: Record<string, unknown>): SearchReque
     if (typeof query !== 'string' || query.trim() === '') {
       throw new TesseraError('TESSERA_ERR_SEARCH', 'query must be non-empty text', { param: 'query' });
     }
-    if (query.length > MAX_QUERY_CHARS) {
-      throw new TesseraError('TESSERA_ERR_SEARCH', `query is ${query.length} characters; at most ${MAX_QUERY_CHARS}`, { param: 'query' });
+    // Counted in code points, as prompts are (an emoji is one character).
+    const length = promptLength(query);
+    if (length > MAX_QUERY_CHARS) {
+      throw new TesseraError('TESSERA_ERR_SEARCH', `query has ${length} characters (Unicode code points); at most ${MAX_QUERY_CHARS} are allowed`, { param: 'query' });
     }
     return { kind: 'text', text: query.trim(), ...page };
   }

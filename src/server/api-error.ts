@@ -86,3 +86,9 @@ export function toApiError(error: unknown): ApiError {
   if (isTesseraError(error) && isErrorCode(error.code)) return new ApiError(error.code, error.message, { param: wireParam(error.param) });
   return new ApiError('TESSERA_ERR_INTERNAL', 'internal server error');
 }
+
+/** 503 shutting_down with Retry-After: a request that arrives, or waits, while the server stops. */
+export function shuttingDownError(graceMs: number): ApiError {
+  const retryAfter = Math.max(1, Math.ceil(graceMs / 1000));
+  return new ApiError('TESSERA_ERR_SHUTTING_DOWN', `the server is shutting down; retry after ${retryAfter} s (on this or another instance)`, { headers: { 'retry-after': String(retryAfter) } });
+}

@@ -7,6 +7,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { readManifest } from '../model/manifest.js';
 import { isTesseraError } from '../errors.js';
+import { shuttingDownError } from './api-error.js';
 import { Engine } from './engine/engine.js';
 import type { InferenceFactory } from '../inference/inference.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -22,6 +23,7 @@ import { imagePromptRoutes } from './routes/image-prompts.js';
 import { jobRoutes } from './routes/jobs.js';
 import { pageRoutes } from './routes/page.js';
 import { ResultStore } from './store.js';
+import { LoopLag } from './loop-lag.js';
 import { ImageSearch } from './image-search.js';
 import { searchRoutes } from './routes/search.js';
 import { embeddingSpace } from '../search/space.js';
@@ -41,6 +43,8 @@ export interface Services {
   signer: UrlSigner | null;
   /** Every route registered (method and URL), for the tenancy test's table and the docs. */
   routes: { method: string; url: string }[];
+  /** The event loop's recent lateness (health). */
+  loopLag: LoopLag;
 }
 
 declare module 'fastify' {
@@ -55,6 +59,9 @@ export interface BuildOptions extends ServerOptions {
   /** Who runs requests (default: an inference child per model; `serve --queue`: src/queue/remote.ts). */
   inference?: InferenceFactory;
 }
+
+/** How often Node checks its request and header timeouts (its default, 30 s, would let a 10 s limit run to 40 s). */
+const CONNECTIONS_CHECK_MS = 1000;
 
 export async function build(options: BuildOptions = {}): Promise<FastifyInstance> {
   const resolved = resolveServerOptions(options);
@@ -73,7 +80,14 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
     // the same way and nothing is coerced silently ("4" is not 4).
     ajv: { customOptions: { coerceTypes: false } },
     forceCloseConnections: true,
-    return503OnClosing: true,
+    // Requests that arrive while closing get the envelope (shutting_down, Retry-After) from
+    // the hook below, not fastify's own 503 body (issue 23).
+    return503OnClosing: false,
+    // Deliberate HTTP timeouts (issue 23: a body shorter than its Content-Length held a
+    // socket for Node's 300 s); `tessera serve --request-timeout-ms` and friends.
+    requestTimeout: resolved.requestTimeoutMs,
+    keepAliveTimeout: resolved.keepAliveTimeoutMs,
+    http: { headersTimeout: resolved.headersTimeoutMs, connectionsCheckingInterval: CONNECTIONS_CHECK_MS },
   });
   app.setValidatorCompiler(() => (value) => ({ value }));
   // The API speaks JSON only: any other body type is 415.
@@ -113,6 +127,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
       maxBatchRows: resolved.maxBatchRows,
       watchdogMs: resolved.workerWatchdogMs,
       inference: options.inference,
+      shutdownGraceMs: resolved.shutdownGraceMs,
       footprint: resolved.footprint,
       onStored: search === null ? undefined : (ref, record, result, owner) => search.add(record, result, spaces.get(ref.id)?.space ?? null, owner),
     },
@@ -125,9 +140,15 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url });
   });
-  app.decorate('tessera', { options: resolved, models, engine, store, search, searchOff, metrics, signer, routes });
+  const loopLag = new LoopLag();
+  // Measured from when the app is ready: loading plugins is not serving.
+  app.addHook('onReady', async () => loopLag.start());
+  app.decorate('tessera', { options: resolved, models, engine, store, search, searchOff, metrics, signer, routes, loopLag });
 
   await app.register(errorsPlugin);
+  app.addHook('onRequest', async () => {
+    if (engine?.shuttingDown) throw shuttingDownError(resolved.shutdownGraceMs);
+  });
   await app.register(securityPlugin);
   await app.register(docsPlugin);
   await app.register(healthRoutes);
@@ -144,6 +165,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
     await app.tessera.engine.shutdown(resolved.shutdownGraceMs);
   });
   app.addHook('onClose', async () => {
+    loopLag.stop();
     store.close();
     search?.close();
   });

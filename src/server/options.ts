@@ -54,6 +54,16 @@ export interface ServerOptions {
   logStream?: { write(line: string): void };
   /** Replace an inference child whose heartbeat is silent this long, in ms (default 60 000). */
   workerWatchdogMs?: number;
+  /** Most time to receive a whole request, headers and body, in ms (default 60 000); then 408 and the socket closes. */
+  requestTimeoutMs?: number;
+  /** Most time to receive a request's headers, in ms (default 20 000; at most requestTimeoutMs). */
+  headersTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open, in ms (default 72 000, above common load balancers' 60 s). */
+  keepAliveTimeoutMs?: number;
+  /** /healthz and /readyz answer 503 when a model has work running and no sampling step came for this long, in ms (default 120 000). */
+  stallMs?: number;
+  /** /healthz and /readyz answer 503 when the event loop was this late within the last 10 s, in ms (default 5000). */
+  maxLoopLagMs?: number;
   /** Grid intensity and energy method of every generation's footprint (`--grid-intensity`, `--grid-signal`, `--watts-per-core`). */
   footprint?: FootprintSettings;
 }
@@ -82,7 +92,21 @@ const NUMERIC_OPTIONS: Record<string, { flag: string; min: number; max: number }
   shutdownGraceMs: { flag: 'shutdown-grace-ms', min: 0, max: 3_600_000 },
   workerWatchdogMs: { flag: 'worker-watchdog-ms', min: 50, max: 86_400_000 },
   fileUrlTtl: { flag: 'file-url-ttl', min: 60, max: 31_536_000 },
+  requestTimeoutMs: { flag: 'request-timeout-ms', min: 100, max: 3_600_000 },
+  headersTimeoutMs: { flag: 'headers-timeout-ms', min: 100, max: 3_600_000 },
+  keepAliveTimeoutMs: { flag: 'keep-alive-timeout-ms', min: 100, max: 3_600_000 },
+  stallMs: { flag: 'stall-ms', min: 100, max: 86_400_000 },
+  maxLoopLagMs: { flag: 'max-loop-lag-ms', min: 10, max: 3_600_000 },
 };
+
+/** HTTP timeouts' defaults: a 4 MiB image and its mask arrive in a minute at 150 KB/s. */
+export const HTTP_TIMEOUTS = { requestTimeoutMs: 60_000, headersTimeoutMs: 20_000, keepAliveTimeoutMs: 72_000 } as const;
+/**
+ * Health's defaults (routes/health.ts): two minutes without a sampling event while running
+ * (a step of the largest packages takes well under a second); an event loop five seconds
+ * late (a loaded machine delays timers by tens of milliseconds, a blocked loop by seconds).
+ */
+export const HEALTH_DEFAULTS = { stallMs: 120_000, maxLoopLagMs: 5000 } as const;
 
 export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
   for (const [key, { flag, min, max }] of Object.entries(NUMERIC_OPTIONS)) {
@@ -96,6 +120,11 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   }
   if (options.publicUrl !== undefined && !isHttpUrl(options.publicUrl)) {
     throw new TesseraError('TESSERA_ERR_OPTION', `--public-url must be an absolute http(s) URL, got ${JSON.stringify(options.publicUrl)}`, { param: 'public-url' });
+  }
+  const requestTimeoutMs = options.requestTimeoutMs ?? HTTP_TIMEOUTS.requestTimeoutMs;
+  const headersTimeoutMs = options.headersTimeoutMs ?? Math.min(HTTP_TIMEOUTS.headersTimeoutMs, requestTimeoutMs);
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new TesseraError('TESSERA_ERR_OPTION', `--headers-timeout-ms (${headersTimeoutMs}) must be at most --request-timeout-ms (${requestTimeoutMs})`, { param: 'headers-timeout-ms' });
   }
   const clip = options.clip === undefined ? null : path.resolve(options.clip);
   if (clip !== null) checkClipDir(clip, 'TESSERA_ERR_OPTION', 'clip');
@@ -121,6 +150,11 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     logger: options.logger ?? false,
     logStream: options.logStream,
     workerWatchdogMs: options.workerWatchdogMs ?? 60_000,
+    requestTimeoutMs,
+    headersTimeoutMs,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? HTTP_TIMEOUTS.keepAliveTimeoutMs,
+    stallMs: options.stallMs ?? HEALTH_DEFAULTS.stallMs,
+    maxLoopLagMs: options.maxLoopLagMs ?? HEALTH_DEFAULTS.maxLoopLagMs,
     footprint: options.footprint ?? { grid: DEFAULT_GRID },
   };
 }

@@ -48,6 +48,9 @@ const jsonBody = fc.oneof(
 
 const ROUTES = [
   () => '/v1/images/generations',
+  () => '/v1/images/edits',
+  () => '/v1/images/variations',
+  () => '/v1/images/search',
   () => '/v1/jobs',
   (s: string[]) => `/v1/jobs/${s[0]}`,
   (s: string[]) => `/v1/jobs/${s[0]}/events`,
@@ -72,8 +75,12 @@ const request = fc.record({
   route: fc.integer({ min: 0, max: ROUTES.length - 1 }),
   segments: fc.array(segment, { minLength: 2, maxLength: 2 }),
   encode: fc.boolean(),
-  query: fc.array(fc.tuple(fc.oneof(fc.constantFrom('q', 'limit', 'before', 'offset', 'model'), fc.string({ maxLength: 8 })), fc.oneof(text, fc.integer().map(String))), { maxLength: 3 }),
-  contentType: fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', 'garbage', undefined),
+  query: fc.array(
+    fc.tuple(fc.oneof(fc.constantFrom('q', 'query', 'like', 'limit', 'before', 'offset', 'model'), fc.string({ maxLength: 8 })), fc.oneof(text, fc.integer().map(String), longText, fc.constant('😀'.repeat(1001)))),
+    { maxLength: 3 },
+  ),
+  // Issue 23: a multipart content-type without a boundary (or an empty one) over any body.
+  contentType: fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'multipart/form-data; boundary=x', 'multipart/form-data', 'multipart/form-data; boundary=', 'application/x-www-form-urlencoded', 'garbage', undefined),
   authorization: fc.option(fc.oneof(fc.constant('Bearer '), text.map((t) => `Bearer ${t.replace(/[^\x20-\x7e]/g, '')}`)), { nil: undefined }),
   accept: fc.option(fc.constantFrom('text/event-stream', 'application/json', '*/*', 'image/png'), { nil: undefined }),
   body: fc.option(jsonBody, { nil: undefined }),
@@ -89,6 +96,13 @@ function urlOf(r: Request): string {
 }
 
 const ROUTE_RUNS = runs(2500, 0.8);
+/** What the run answered, printed at the end (the proof's counts: requests, statuses, 5xx). */
+const tally = { requests: 0, envelopes: 0, byStatus: new Map<number, number>() };
+afterAll(() => {
+  const statuses = [...tally.byStatus].sort((a, b) => a[0] - b[0]).map(([status, n]) => `${status}:${n}`).join(' ');
+  const fivexx = [...tally.byStatus].filter(([status]) => status >= 500).reduce((sum, [, n]) => sum + n, 0);
+  console.log(`[fuzz] routes: ${tally.requests} requests, ${fivexx} answered 5xx, ${tally.envelopes} errors checked as the envelope; statuses ${statuses}`);
+});
 
 describe('fuzzing every route', () => {
   it('answers below 500 with the error envelope, and stays alive', async () => {
@@ -106,8 +120,11 @@ describe('fuzzing every route', () => {
           server.app.inject({ method: r.method as 'GET', url: urlOf(r), headers, payload: hasBody ? r.body : undefined }),
           new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within 20 s: ${r.method} ${urlOf(r)}`)), 20_000))),
         ]).finally(() => clearTimeout(timer));
+        tally.requests += 1;
+        tally.byStatus.set(response.statusCode, (tally.byStatus.get(response.statusCode) ?? 0) + 1);
         expect(response.statusCode, `${r.method} ${urlOf(r)} -> ${response.body.slice(0, 300)}`).toBeLessThan(500);
         if (response.statusCode >= 400 && r.method !== 'HEAD') {
+          tally.envelopes += 1;
           const body = response.json() as { error?: Record<string, unknown> };
           expect(Object.keys(body)).toEqual(['error']);
           expect(Object.keys(body.error ?? {}).sort()).toEqual(['code', 'message', 'param', 'type']);

@@ -9,7 +9,7 @@
  * transitions, events), progress.ts (child events -> job), result-writer.ts (encode,
  * upscale, store), failure.ts (why a job failed, as a catalogue error), engine-metrics.ts.
  */
-import { ApiError } from '../api-error.js';
+import { ApiError, shuttingDownError } from '../api-error.js';
 import { TesseraError } from '../../errors.js';
 import type { Device, GenerationResult, PrecisionChoice } from '../../types.js';
 import type { Metrics } from '../metrics.js';
@@ -49,12 +49,16 @@ export interface EngineOptions {
   keepFinished?: number;
   /** Who runs the requests (default: an inference child per model; `serve --queue`: src/queue/remote.ts). */
   inference?: InferenceFactory;
+  /** The shutdown grace period, for the Retry-After of requests refused while stopping. */
+  shutdownGraceMs?: number;
 }
 
 /** One served model: its inference (the inference child, or the queue's remote one) and its admission queue. */
 export class ModelSlot {
   /** Most rows of one sampling step in this model's child so far. */
   maxStepRows = 0;
+  /** When a request last started here or its inference last sent an event (Date.now(); health's stall rule). */
+  lastActivity = Date.now();
 
   constructor(
     readonly ref: ModelRef,
@@ -126,7 +130,7 @@ export class Engine {
 
   /** Queues a request for tenant `owner` (null: unowned); throws TESSERA_ERR_QUEUE_FULL (429, Retry-After) when the model's queue is full, TESSERA_ERR_SHUTTING_DOWN (503) while shutting down, the inference's refusal (TESSERA_ERR_NO_WORKER, 503, Retry-After) when it cannot take requests. */
   submit(params: ImageParams, owner: string | null = null): Job {
-    if (this.shuttingDown) throw new ApiError('TESSERA_ERR_SHUTTING_DOWN', 'the server is shutting down');
+    if (this.shuttingDown) throw shuttingDownError(this.options.shutdownGraceMs ?? 10_000);
     const slot = this.slots.get(params.model.id);
     if (slot === undefined) throw new ApiError('TESSERA_ERR_MODEL_UNKNOWN', `model ${params.model.id} is not served`, { param: 'model' });
     // serve --queue with no worker connected: refused now, not answered 504 after the timeout.
@@ -158,6 +162,7 @@ export class Engine {
 
   private async execute(slot: ModelSlot, job: Job): Promise<void> {
     job.start();
+    slot.lastActivity = Date.now();
     const timer = setTimeout(() => this.cancel(job, 'timeout'), this.options.timeoutMs);
     const runStarted = performance.now();
     try {
@@ -165,11 +170,13 @@ export class Engine {
       const resolved = { ...job.params.resolved, previewCandidates: Math.min(PREVIEW_LIMIT, job.params.resolved.previewCandidates) };
       const result = await slot.inference.run(resolved, {
         signal: job.controller.signal,
-        onEvent: (event) =>
+        onEvent: (event) => {
+          slot.lastActivity = Date.now();
           applyGenerationEvent(job, event, {
             stage: (stage, ms) => this.metrics.stage(stage, ms),
             stepRows: (rows) => this.noteStepRows(slot, rows),
-          }),
+          });
+        },
       });
       if (job.controller.signal.aborted) throw new TesseraError('TESSERA_ERR_CANCELLED', 'cancelled');
       const encodeStarted = performance.now();

@@ -11,6 +11,7 @@ import { MAX_INPUT_BYTES } from '../../image/input.js';
 import { checkImageEncoder, imagePromptFromBytes } from '../../pipeline/image-prompt.js';
 import type { ImagePromptMode } from '../../types.js';
 import { ApiError, toApiError } from '../api-error.js';
+import { TesseraError } from '../../errors.js';
 import { parseImageParams, pickModel } from '../params.js';
 import { answerJob } from './answer.js';
 import { parseContext } from './images.js';
@@ -24,6 +25,8 @@ const BOOLEAN_FIELDS = new Set(['stream']);
 const INPUT_FIDELITY = ['high', 'low'];
 /** Files a form may carry: the image (as `image` or a single `image[]`) and the mask. */
 const FILE_FIELDS = new Set(['image', 'image[]', 'mask']);
+/** Bytes of one text field (a prompt is at most 4000 code points: 16 KB of UTF-8). */
+const FIELD_BYTES = 64 * 1024;
 
 interface Form {
   images: Buffer[];
@@ -32,9 +35,10 @@ interface Form {
 }
 
 function typedField(name: string, value: string): unknown {
-  // A value that does not parse stays text, so params.ts reports it as the wrong type, naming the field.
-  if (INTEGER_FIELDS.has(name) && /^[+-]?\d+$/.test(value.trim())) return Number(value);
-  if (NUMBER_FIELDS.has(name) && /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(value.trim())) return Number(value);
+  // A value that does not parse (or parses to no finite number) stays text, so params.ts reports it as the wrong type, naming the field.
+  const finite = (n: number): number | string => (Number.isFinite(n) ? n : value.length > 40 ? `${value.slice(0, 40)}... (${value.length} characters)` : value);
+  if (INTEGER_FIELDS.has(name) && /^[+-]?\d+$/.test(value.trim())) return finite(Number(value));
+  if (NUMBER_FIELDS.has(name) && /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(value.trim())) return finite(Number(value));
   if (BOOLEAN_FIELDS.has(name) && (value === 'true' || value === 'false')) return value === 'true';
   return value;
 }
@@ -47,6 +51,12 @@ function formError(error: unknown): ApiError {
   if (code === 'FST_PARTS_LIMIT' || code === 'FST_FIELDS_LIMIT') return new ApiError('TESSERA_ERR_OPTION', 'the form has too many fields', { param: 'body' });
   if (code === 'FST_INVALID_MULTIPART_CONTENT_TYPE') return new ApiError('TESSERA_ERR_UNSUPPORTED_MEDIA_TYPE', 'send the body as multipart/form-data (fields image, mask, prompt, ...)', { param: 'body' });
   if (code?.startsWith('FST_')) return new ApiError('TESSERA_ERR_INVALID_BODY', `the multipart body cannot be read: ${(error as Error).message}`, { param: 'body' });
+  if (error instanceof ApiError) return error;
+  // Anything else the form's parser (busboy) throws is the body's fault: no boundary, a body cut
+  // short before its closing boundary, a part without headers (issue 23: these were 500s).
+  if (error instanceof Error && !(error instanceof TesseraError)) {
+    return new ApiError('TESSERA_ERR_INVALID_BODY', 'the multipart body cannot be read: it needs a boundary in its content-type, parts with headers, and its closing boundary', { param: 'body' });
+  }
   return toApiError(error);
 }
 
@@ -69,6 +79,7 @@ async function readForm(request: FastifyRequest): Promise<Form> {
           form.images.push(data);
         }
       } else {
+        if (part.valueTruncated) throw new ApiError('TESSERA_ERR_OPTION', `field ${part.fieldname} is longer than ${FIELD_BYTES} bytes, the limit for a form field`, { param: part.fieldname });
         if (Object.hasOwn(form.fields, part.fieldname)) throw new ApiError('TESSERA_ERR_OPTION', `field ${part.fieldname} is given twice`, { param: part.fieldname });
         form.fields[part.fieldname] = typedField(part.fieldname, String(part.value));
       }
@@ -120,7 +131,7 @@ async function imageRequest(app: FastifyInstance, request: FastifyRequest, reply
 
 export const imagePromptRoutes: FastifyPluginAsync = async (app) => {
   // Scoped to these routes: every other route still speaks JSON only.
-  await app.register(multipart, { limits: { fileSize: MAX_INPUT_BYTES, files: 3, fields: 40, fieldSize: 64 * 1024, parts: 43 } });
+  await app.register(multipart, { limits: { fileSize: MAX_INPUT_BYTES, files: 3, fields: 40, fieldSize: FIELD_BYTES, parts: 43 } });
   const schema = (summary: string) => ({ tags: ['images'], summary, consumes: ['multipart/form-data'], response: { 400: errorSchema, 413: errorSchema, 429: errorSchema, 500: errorSchema } });
   app.post('/v1/images/edits', { schema: schema('Edit an image inside a mask (OpenAI Images API compatible; multipart)') }, (request, reply) => imageRequest(app, request, reply, 'edit'));
   app.post('/v1/images/variations', { schema: schema('Variations of an image (OpenAI Images API compatible; multipart)') }, (request, reply) => imageRequest(app, request, reply, 'vary'));
