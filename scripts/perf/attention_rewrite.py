@@ -66,18 +66,19 @@ def keys_first_scores(model) -> int:
             value = _scalar(other[0], constants, inits) if len(other) == 1 else None
             if value is not None:
                 scale, anchor, out = other[0], after[0], after[0].output[0]
-        plans[id(anchor)] = (node, scale, out)
+        plans[anchor.output[0]] = (node, scale, out)  # nodes by first output: protobuf wrappers have no stable id
     if not plans:
         return 0
-    skip = {id(plan[0]) for plan in plans.values()}
+    skip = {plan[0].output[0] for plan in plans.values()}
     nodes = []
     for node in graph.node:
-        if id(node) in skip and id(node) not in plans:
+        key = node.output[0] if node.output else None
+        if key in skip and key not in plans:
             continue  # a score MatMul whose rewrite sits at its scaling Mul
-        if id(node) not in plans:
+        if key not in plans:
             nodes.append(node)
             continue
-        matmul, scale, out = plans[id(node)]
+        matmul, scale, out = plans[key]
         stem = (matmul.name or matmul.output[0]) + "_keys_first"
         q = matmul.input[0]
         if scale is not None:

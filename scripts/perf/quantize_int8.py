@@ -191,7 +191,7 @@ def dynamic_variant(args) -> None:
     variants = manifest.setdefault("variants", {})
     old = variants.get("int8", {})
     entry = {"generator": variant_files}
-    if "decoder" in old:
+    if "decoder" in old:  # the VQ decoder's variant (conv_int8.py) stays, with its gate's figures
         entry["decoder"] = old["decoder"]
     entry["fidelity"] = {
         "passed": True,
@@ -203,6 +203,8 @@ def dynamic_variant(args) -> None:
                         "keepFloat": keep, "attention": args.attention, **{role: {k: v for k, v in r.items() if k != "kept"} for role, r in report.items()}},
         },
     }
+    if "decoder" in old.get("fidelity", {}).get("checks", {}):
+        entry["fidelity"]["checks"]["decoder"] = old["fidelity"]["checks"]["decoder"]
     if args.judge:  # the judge's paired run of these same graphs (bench/perf/fidelity.ts --json), recorded beside the gate
         with open(args.judge, encoding="utf-8") as f:
             entry["fidelity"]["checks"]["judge"] = json.load(f)
