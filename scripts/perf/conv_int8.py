@@ -17,8 +17,10 @@ package's own fp32 generator, `random` ones for random-weight packages) and each
 min/max seen (widened to contain 0).
 
 The gate (vq-int8.ts gate) decodes other grids (another seed) with both decoders: the variant is
-declared only if the 8-bit pixels agree to --min-psnr dB and it is at least --min-speedup times
-faster in CPU time (paired, one thread): an int8 decoder that does not pay is not shipped.
+declared only if the 8-bit pixels agree to --min-psnr dB, the package's CLIP ranks --rank-grids
+images decoded both ways alike (Spearman >= --min-spearman; skipped without a CLIP), and it is
+at least --min-speedup times faster in CPU time (paired, one thread): an int8 decoder that does
+not pay is not shipped.
 It goes into the package like the generator's variant: vae/decoder.int8.onnx beside the fp32
 graph, hashed, and `variants.int8.decoder` with the gate's figures under
 `variants.int8.fidelity.checks.decoder` (a generator variant must exist already:
@@ -153,6 +155,10 @@ def main() -> None:
     ap.add_argument("--grids", type=int, default=32, help="code grids to calibrate on (the gate decodes as many others)")
     ap.add_argument("--min-psnr", type=float, default=30.0, help="least PSNR (dB) of the int8 decoder's 8-bit pixels against fp32's")
     ap.add_argument("--min-speedup", type=float, default=1.1, help="least fp32/int8 CPU-time ratio of a decode")
+    ap.add_argument("--gate-rounds", type=int, default=9, help="paired timed decodes of the gate's grids (the speed figure is their median)")
+    ap.add_argument("--rank-grids", type=int, default=64, help="images whose CLIP scores must rank alike decoded both ways (0: skip; needs the package's CLIP)")
+    ap.add_argument("--rank-prompt", default="there is a large purple plus", help="the prompt those images are scored against")
+    ap.add_argument("--min-spearman", type=float, default=0.95)
     args = ap.parse_args()
     root = os.path.abspath(args.package)
     manifest_path = os.path.join(root, "manifest.json")
@@ -174,12 +180,19 @@ def main() -> None:
     count = rewrite_convs(model, ranges)
     target_rel = int8_name(rel)
     written = write_graph(model, source, os.path.join(scratch, target_rel))
-    gate = node_tool(["gate", "--package", root, "--graph", os.path.join(scratch, target_rel), "--codes", args.codes, "--grids", str(args.grids)])
+    gate = node_tool(["gate", "--package", root, "--graph", os.path.join(scratch, target_rel), "--codes", args.codes, "--grids", str(args.grids),
+                      "--rounds", str(args.gate_rounds)])
     print(f"{rel} -> {target_rel}: {count} convs -> QDQ int8 (calibrated on {args.grids} {args.codes} grids); gate: PSNR {gate['psnr']:.2f} dB, "
           f"mean |diff| {gate['meanAbs']:.3f}, max {gate['maxAbs']} of 255; CPU ms fp32 {gate['fp32CpuMs']:.0f} / int8 {gate['int8CpuMs']:.0f} = {gate['speedup']:.2f}x")
+    if args.rank_grids > 0 and manifest.get("clip"):  # CLIP's ranking of the same images, decoded both ways
+        gate["clipRanking"] = node_tool(["spearman", "--package", root, "--graph", os.path.join(scratch, target_rel), "--codes", args.codes,
+                                         "--grids", str(args.rank_grids), "--prompt", args.rank_prompt])
+        print(f"CLIP ranking of {args.rank_grids} images decoded both ways: Spearman {gate['clipRanking']['spearman']:.4f}, same top-1 {gate['clipRanking']['sameTop1']}")
     failures = []
     if gate["psnr"] < args.min_psnr:
         failures.append(f"PSNR {gate['psnr']:.2f} dB < {args.min_psnr}")
+    if "clipRanking" in gate and gate["clipRanking"]["spearman"] < args.min_spearman:
+        failures.append(f"CLIP ranking Spearman {gate['clipRanking']['spearman']:.4f} < {args.min_spearman}")
     if gate["speedup"] < args.min_speedup:
         failures.append(f"speed-up {gate['speedup']:.2f}x < {args.min_speedup}x (it does not pay here)")
     if failures:

@@ -4,6 +4,7 @@
  *
  *   node --import tsx scripts/perf/vq-int8.ts calibrate --package DIR --graph G.onnx --names a,b,... [--codes sampled|random] [--grids 32] [--seed 1]
  *   node --import tsx scripts/perf/vq-int8.ts gate --package DIR --graph vae/decoder.int8.onnx [--codes ...] [--grids 32] [--seed 2] [--rounds 3]
+ *   node --import tsx scripts/perf/vq-int8.ts spearman --package DIR --graph vae/decoder.int8.onnx --clip CLIPDIR --prompt TEXT [--grids 64] [--seed 3]
  *
  * Code grids: `sampled` = drawn by the package's own fp32 generator (Tessera.generate) for
  * prompts of the frozen eval set, what the decoder sees in use; `random` = uniform over the
@@ -12,7 +13,9 @@
  * name's [min, max] over the grids. gate: decodes the same grids with the package's fp32
  * decoder and with the candidate, and prints the pixel agreement (8-bit RGB, after the
  * decoder's own clip): PSNR, mean and max absolute difference, and CPU ms of each (paired,
- * alternating, one thread: the machine may be shared).
+ * alternating, one thread: the machine may be shared). spearman: the same grids decoded by
+ * both, each image scored by a CLIP against one prompt; the rank correlation of the two score
+ * lists (issue 27: CLIP score ranking agreement on 64 images).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -20,6 +23,8 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { readManifest, type ModelManifest } from '../../src/model/manifest.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
+import { ClipReranker } from '../../src/rerank/clip-reranker.js';
+import type { RgbImage } from '../../src/types.js';
 
 /** A seeded uniform generator (mulberry32): the same grids on every run. */
 function rng(seed: number): () => number {
@@ -139,23 +144,79 @@ async function gate(dir: string, manifest: ModelManifest, graphFile: string, gri
   };
 }
 
+/** [B, 3, S, S] floats in [0, 1] -> B interleaved 8-bit RGB images. */
+function toRgb(chunk: Float32Array, size: number): RgbImage[] {
+  const plane = size * size;
+  const images: RgbImage[] = [];
+  for (let b = 0; b < chunk.length / (3 * plane); b++) {
+    const data = new Uint8Array(plane * 3);
+    for (let c = 0; c < 3; c++) for (let i = 0; i < plane; i++) data[i * 3 + c] = Math.round(Math.min(1, Math.max(0, chunk[(b * 3 + c) * plane + i])) * 255);
+    images.push({ width: size, height: size, data });
+  }
+  return images;
+}
+
+/** Ranks (1-based, ties averaged) for Spearman's rho. */
+function ranks(values: number[]): number[] {
+  const order = values.map((v, i) => [v, i] as const).sort((a, b) => a[0] - b[0]);
+  const out = new Array<number>(values.length);
+  for (let i = 0; i < order.length; ) {
+    let j = i;
+    while (j + 1 < order.length && order[j + 1][0] === order[i][0]) j++;
+    for (let k = i; k <= j; k++) out[order[k][1]] = (i + j) / 2 + 1;
+    i = j + 1;
+  }
+  return out;
+}
+
+export function spearman(a: number[], b: number[]): number {
+  const [x, y] = [ranks(a), ranks(b)];
+  const mean = (x.length + 1) / 2;
+  let num = 0;
+  let dx = 0;
+  let dy = 0;
+  for (let i = 0; i < x.length; i++) {
+    num += (x[i] - mean) * (y[i] - mean);
+    dx += (x[i] - mean) ** 2;
+    dy += (y[i] - mean) ** 2;
+  }
+  return num / Math.sqrt(dx * dy);
+}
+
+async function clipRanking(dir: string, manifest: ModelManifest, graphFile: string, grids: BigInt64Array[], clipDir: string, prompt: string) {
+  const batch = Math.max(1, Math.floor((64 * 64 * 64) / manifest.image.size ** 2));
+  const clip = await ClipReranker.load(clipDir, 'cpu');
+  const scores: number[][] = [];
+  for (const file of [path.join(dir, manifest.decoder), graphFile]) {
+    const graph = await session(file);
+    const { pixels } = await decode(graph, manifest, grids, batch);
+    await graph.release();
+    const images = pixels.flatMap((chunk) => toRgb(chunk, manifest.image.size));
+    scores.push(await clip.score(prompt, images));
+  }
+  const top = (s: number[]) => s.indexOf(Math.max(...s));
+  return { images: grids.length, prompt, clip: path.relative(dir, clipDir) || '.', spearman: spearman(scores[0], scores[1]), sameTop1: top(scores[0]) === top(scores[1]) };
+}
+
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
     options: {
       package: { type: 'string' }, graph: { type: 'string' }, names: { type: 'string', default: '' },
-      codes: { type: 'string', default: 'sampled' }, grids: { type: 'string', default: '32' }, seed: { type: 'string' }, rounds: { type: 'string', default: '3' },
+      codes: { type: 'string', default: 'sampled' }, clip: { type: 'string' }, prompt: { type: 'string', default: 'a painting of a fox sitting in the snow' }, grids: { type: 'string', default: '32' }, seed: { type: 'string' }, rounds: { type: 'string', default: '3' },
     },
   });
   const dir = path.resolve(values.package ?? '.');
   const manifest = readManifest(dir);
   const graphFile = path.resolve(dir, values.graph ?? '');
   const mode = positionals[0];
-  const seed = Number(values.seed ?? (mode === 'gate' ? 2 : 1)); // held-out grids for the gate
+  const seed = Number(values.seed ?? { calibrate: 1, gate: 2 }[mode ?? ''] ?? 3); // held-out grids for the gate and the ranking
   const grids = await codeGrids(dir, manifest, values.codes ?? 'sampled', Number(values.grids), seed);
   const result = mode === 'calibrate'
     ? await calibrate(dir, manifest, graphFile, (values.names ?? '').split(',').filter(Boolean), grids)
-    : await gate(dir, manifest, graphFile, grids, Number(values.rounds));
+    : mode === 'spearman'
+      ? await clipRanking(dir, manifest, graphFile, grids, path.resolve(values.clip ?? path.join(dir, manifest.clip ?? 'clip')), values.prompt ?? '')
+      : await gate(dir, manifest, graphFile, grids, Number(values.rounds));
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
