@@ -3,6 +3,8 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { variantPackage } from '../../bench/perf/variant-package.js';
+import { modelCost } from '../../src/footprint/flops.js';
 import { readOnnx } from '../../src/model/onnx-graph.js';
 import { readManifest, verifyPackageFiles } from '../../src/model/manifest.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
@@ -62,6 +64,13 @@ describe.skipIf(!hasPythonOnnx)('conv_int8.py: the VQ decoder int8 variant', () 
     const floatWeights = int8.nodes.filter((n) => n.op === 'Conv' && int8.initializers.get(n.inputs[1])?.dims.length === 4);
     expect(floatWeights).toHaveLength(0);
     expect(int8.nodes.filter((n) => n.op === 'QuantizeLinear').length).toBeGreaterThanOrEqual(convs + 1);
+    // The footprint counts the int8 decoder's convs like fp32's (weights seen through their DequantizeLinear).
+    const variant = variantPackage(dir);
+    try {
+      expect(modelCost(variant, readManifest(variant)).vq).toEqual(modelCost(dir, manifest).vq);
+    } finally {
+      rmSync(variant, { recursive: true, force: true });
+    }
   }, 120_000);
 
   it('runs at --precision int8 end to end: same tokens as the int8 generator alone, pixels close to the fp32 decoder', async () => {
