@@ -154,7 +154,7 @@ export interface ProbeResult {
   rows: number;
   fp32Ms: number;
   int8Ms: number;
-  /** Median over the pairs of int8 time / fp32 time (the decision's figure). */
+  /** Upper median over the pairs of int8 time / fp32 time (the decision's figure; src/model/precision.ts). */
   ratio: number;
   pairs: number;
 }

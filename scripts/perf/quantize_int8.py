@@ -5,7 +5,7 @@ Two modes; python3-onnx and numpy only (no onnxruntime quantizer can be installe
 --mode dynamic (issue 27; what runs on the CPU's integer matrix units: VNNI, AMX):
 
   /usr/bin/python3 scripts/perf/quantize_int8.py --mode dynamic --package models/default \
-      [--graphs generator] [--kernel fused|split] [--keep-float head] [--weight-bits 8] \
+      [--graphs generator] [--kernel fused|split] [--keep-float head] [--weight-bits 8] [--attention keys-first] \
       [--min-top1 0.85] [--min-cosine 0.995] [--gate-rows 32] [--gate-steps 0]
 
   writes the variant INTO the package (docs/model-package.md, "variants"): each graph G.onnx
@@ -19,7 +19,8 @@ Two modes; python3-onnx and numpy only (no onnxruntime quantizer can be installe
     split: DynamicQuantizeLinear -> MatMulInteger(u8, s8) -> Cast -> Mul(scale) -> Add(bias)  (default:
            onnxruntime fuses it to MatMulIntegerToFloat; 1.28-1.33x fp32 CPU time against fused 1.20x here)
   Attention's own products (activation x activation), LayerNorm, softmax and every other op
-  stay float, and so does any product whose node name matches --keep-float (regexes,
+  stay float (the step graph's score product over the cached keys is computed keys-first,
+  attention_rewrite.py; --attention as-exported leaves it as exported), and so does any product whose node name matches --keep-float (regexes,
   comma-separated; default: the logits head). Before the variant is declared, the fidelity gate
   (scripts/perf/int8-gate.ts, onnxruntime-node) runs the fp32 and int8 generators on the same
   prefixes and the same fed tokens and compares their logits at the prefill and every step:
@@ -59,6 +60,7 @@ import sys
 import onnx
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from attention_rewrite import keys_first_scores  # noqa: E402
 from int8_rewrite import rewrite, rewrite_dynamic  # noqa: E402
 
 BLOCK = 32  # the default --block-size
@@ -142,6 +144,8 @@ def dynamic_variant(args) -> None:
         rel = generator[role]
         model = onnx.load(os.path.join(args.package, rel))
         counts = rewrite_dynamic(model, args.kernel, keep, args.weight_bits)
+        if role == "step" and args.attention == "keys-first":  # attention_rewrite.py: the score product without FusedMatMul's alpha
+            counts["keysFirstScores"] = keys_first_scores(model)
         target_rel = int8_name(rel)
         os.makedirs(os.path.dirname(os.path.join(scratch, target_rel)), exist_ok=True)
         written += write_graph(model, os.path.join(args.package, rel), os.path.join(scratch, target_rel))
@@ -187,7 +191,7 @@ def dynamic_variant(args) -> None:
     variants = manifest.setdefault("variants", {})
     old = variants.get("int8", {})
     entry = {"generator": variant_files}
-    if "decoder" in old:
+    if "decoder" in old:  # the VQ decoder's variant (conv_int8.py) stays, with its gate's figures
         entry["decoder"] = old["decoder"]
     entry["fidelity"] = {
         "passed": True,
@@ -196,9 +200,11 @@ def dynamic_variant(args) -> None:
         "checks": {
             "gate": {"minTop1": args.min_top1, "minCosine": args.min_cosine, **gate},
             "rewrite": {"script": "scripts/perf/quantize_int8.py --mode dynamic", "kernel": args.kernel, "weightBits": args.weight_bits,
-                        "keepFloat": keep, **{role: {k: v for k, v in r.items() if k != "kept"} for role, r in report.items()}},
+                        "keepFloat": keep, "attention": args.attention, **{role: {k: v for k, v in r.items() if k != "kept"} for role, r in report.items()}},
         },
     }
+    if "decoder" in old.get("fidelity", {}).get("checks", {}):
+        entry["fidelity"]["checks"]["decoder"] = old["fidelity"]["checks"]["decoder"]
     if args.judge:  # the judge's paired run of these same graphs (bench/perf/fidelity.ts --json), recorded beside the gate
         with open(args.judge, encoding="utf-8") as f:
             entry["fidelity"]["checks"]["judge"] = json.load(f)
@@ -222,6 +228,8 @@ def main() -> None:
     ap.add_argument("--kernel", default="split", choices=["fused", "split"], help="dynamic: DynamicQuantizeMatMul, or DynamicQuantizeLinear + MatMulInteger")
     ap.add_argument("--keep-float", default=r"head", help="dynamic: regexes of product node names left in float (comma-separated; '' for none)")
     ap.add_argument("--weight-bits", type=int, default=8, choices=[7, 8])
+    ap.add_argument("--attention", default="keys-first", choices=["keys-first", "as-exported"],
+                    help="dynamic: the step graph's score product over the cached keys (attention_rewrite.py)")
     ap.add_argument("--min-top1", type=float, default=0.85, help="dynamic: least top-token agreement with fp32 (prefill and steps)")
     ap.add_argument("--min-cosine", type=float, default=0.995, help="dynamic: least mean logit cosine with fp32 over the steps")
     ap.add_argument("--judge", help="dynamic: a JSON file of the judge's paired fp32/int8 run to record in the fidelity entry")

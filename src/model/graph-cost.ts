@@ -69,12 +69,16 @@ export function convCost(graph: OnnxGraph, input: string, spatial: [number, numb
   const sizes = new Map<string, [number, number]>([[input, spatial]]);
   // Constant values by output name: a Resize reads its scales from one.
   const constants = new Map(graph.nodes.flatMap((n) => (n.op === 'Constant' && n.floats !== undefined ? [[n.outputs[0]!, n.floats] as const] : [])));
+  // An int8 decoder's convs (scripts/perf/conv_int8.py) take their weight through a
+  // DequantizeLinear of an int8 initializer: the same dims, the same multiply-adds.
+  const dequantized = new Map(graph.nodes.flatMap((n) => (n.op === 'DequantizeLinear' && graph.initializers.has(n.inputs[0] ?? '') ? [[n.outputs[0]!, n.inputs[0]!] as const] : [])));
   let macs = 0;
   for (const node of graph.nodes) {
     const from = node.inputs.map((name) => sizes.get(name)).find((s) => s !== undefined);
     let out = from;
     if (node.op === 'Conv') {
-      const w = graph.initializers.get(node.inputs[1] ?? '')?.dims;
+      const weight = node.inputs[1] ?? '';
+      const w = graph.initializers.get(dequantized.get(weight) ?? weight)?.dims;
       if (w === undefined || w.length !== 4 || from === undefined) throw new TesseraError('TESSERA_ERR_MODEL_FILE', `cannot size conv ${node.outputs[0]}`);
       const [cout, cinPerGroup, kh, kw] = w as [number, number, number, number];
       const stride = node.attributes.strides ?? [1, 1];

@@ -222,11 +222,23 @@ function median(values: readonly number[]): number {
 }
 
 /**
+ * The upper median: with an even count, the larger of the two middle values. Used for the
+ * decision ratio so that a split vote goes to fp32: with 2 pairs (the budget's minimum)
+ * both must show int8 past the margin, with 4 pairs three of them, so one pair disturbed in
+ * int8's favour cannot pick int8 on a CPU where it does not pay (issue 27: auto within 3% of
+ * fp32 without VNNI).
+ */
+function upperMedian(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1];
+}
+
+/**
  * One warm-up run of each, then up to `pairs` timed pairs (at least PROBE_MIN_PAIRS, then
  * until the timed steps reach `budgetMs`), alternating which goes first (ABBA:
  * a machine that speeds up or slows down during the probe favours neither). The decision
- * figure is the median of the per-pair ratios int8/fp32, which cancels noise the two
- * runs of a pair share.
+ * figure is the upper median of the per-pair ratios int8/fp32, which cancels noise the two
+ * runs of a pair share and leans to fp32 when the pairs disagree.
  */
 export async function measurePrecisions(
   steps: Record<Precision, () => Promise<unknown>>,
@@ -251,14 +263,14 @@ export async function measurePrecisions(
     if (fp32.length >= PROBE_MIN_PAIRS && spent >= budgetMs) break;
   }
   const ratios = fp32.map((f, i) => int8[i] / Math.max(f, 1e-9));
-  return { rows, fp32Ms: median(fp32), int8Ms: median(int8), ratio: median(ratios), pairs: fp32.length };
+  return { rows, fp32Ms: median(fp32), int8Ms: median(int8), ratio: upperMedian(ratios), pairs: fp32.length };
 }
 
-/** int8 only when it beat fp32 by the margin. */
+/** int8 only when it beat fp32 by the margin; a tie, or anything inside the margin, keeps fp32. */
 export function decide(probe: ProbeResult, margin = INT8_MARGIN): Precision {
   return probe.ratio <= 1 - margin ? 'int8' : 'fp32';
 }
 
 export function describeProbe(probe: ProbeResult): string {
-  return `int8 step ${probe.int8Ms.toFixed(2)} ms vs fp32 ${probe.fp32Ms.toFixed(2)} ms at ${probe.rows} rows (median ratio ${probe.ratio.toFixed(3)} over ${probe.pairs} pairs; int8 needs <= ${(1 - INT8_MARGIN).toFixed(2)})`;
+  return `int8 step ${probe.int8Ms.toFixed(2)} ms vs fp32 ${probe.fp32Ms.toFixed(2)} ms at ${probe.rows} rows (upper-median ratio ${probe.ratio.toFixed(3)} over ${probe.pairs} pairs; int8 needs <= ${(1 - INT8_MARGIN).toFixed(2)})`;
 }

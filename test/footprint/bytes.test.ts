@@ -24,7 +24,8 @@ describe('bytes of the tiny decoder-only model (T 12, V 28 + 64, 2 layers × 2 h
   const fp32Weights = F * ((92 + 76) * 16 + (16 + 16 + 48 + 64) + 2 * (16 * 48 + 16 * 16 + 16 * 64 + 64 * 16) + 16 * 92);
   // step.int8.onnx: the same tables, vectors and head in float; each layer's four products as
   // int8 (1 byte a weight) with one float scale per output column.
-  const int8StepWeights = F * ((92 + 76) * 16 + (16 + 16 + 48 + 64) + 16 * 92) + 2 * (16 * 48 + 16 * 16 + 16 * 64 + 64 * 16) + F * 2 * (48 + 16 + 64 + 16);
+  // ... plus the two int64[4] Reshape targets of the keys-first score product (scripts/perf/attention_rewrite.py).
+  const int8StepWeights = F * ((92 + 76) * 16 + (16 + 16 + 48 + 64) + 16 * 92) + 2 * (16 * 48 + 16 * 16 + 16 * 64 + 64 * 16) + F * 2 * (48 + 16 + 64 + 16) + 2 * 4 * 8;
   const P = 2; // a prompt and its unconditional twin
   const R = 16; // 8 candidates, guided
   const entry = 2 * 2 * 16 * F; // one slot's key and value in both layers

@@ -6,6 +6,7 @@ import {
   cacheDir,
   cpuKey,
   decide,
+  INT8_MARGIN,
   measurePrecisions,
   parsePrecision,
   PRECISION_CACHE_FILE,
@@ -136,6 +137,36 @@ describe('precision rules', () => {
     const slow = scriptedTimer({ fp32: 200, int8: 150 });
     expect(await measurePrecisions(steps, 512, slow, 4, 300)).toMatchObject({ pairs: 2, ratio: 0.75 });
     expect(slow.calls).toEqual(['fp32', 'int8', 'int8', 'fp32']);
+  });
+  it('keeps fp32 on a CPU where int8 does not pay (no VNNI): ties, small gains and split votes (injected timings)', async () => {
+    const steps = { fp32: async () => undefined, int8: async () => undefined };
+    /** A timer replaying per-pair times [fp32, int8] in call order (pairs alternate who goes first). */
+    const replay = (pairs: Array<[number, number]>): StepTimer => {
+      const seen = { fp32: 0, int8: 0 };
+      return async (precision, step) => {
+        await step();
+        const pair = pairs[seen[precision]++];
+        return precision === 'fp32' ? pair[0] : pair[1];
+      };
+    };
+    const cases: Array<{ pairs: Array<[number, number]>; ratio: number }> = [
+      { pairs: [[10, 10], [10, 10], [10, 10], [10, 10]], ratio: 1 }, // an exact tie
+      { pairs: [[10, 9.8], [10, 9.7], [10, 9.9], [10, 9.8]], ratio: 0.98 }, // 2% faster: inside the margin
+      { pairs: [[10, 13], [10, 12], [10, 14], [10, 13]], ratio: 1.3 }, // int8 slower, as without VNNI
+      { pairs: [[10, 5], [10, 10.5], [10, 10], [10, 10.2]], ratio: 1.02 }, // one pair disturbed in int8's favour
+      { pairs: [[10, 9], [10, 9.4], [10, 10], [10, 10.4]], ratio: 1 }, // pairs split 2:2 across the margin
+    ];
+    for (const { pairs, ratio } of cases) {
+      const probe = await measurePrecisions(steps, 64, replay(pairs), 4, Infinity);
+      expect(probe.ratio).toBeCloseTo(ratio, 9);
+      expect(decide(probe)).toBe('fp32');
+    }
+    // At the budget's minimum of two pairs, one fast int8 pair is not enough: both must agree.
+    expect(decide(await measurePrecisions(steps, 512, replay([[200, 150], [200, 196]]), 4, 300))).toBe('fp32');
+    expect(decide(await measurePrecisions(steps, 512, replay([[200, 150], [200, 160]]), 4, 300))).toBe('int8');
+    // Exactly at the margin int8 is chosen; anything above it is not.
+    expect(decide({ rows: 64, fp32Ms: 10, int8Ms: 9.5, ratio: 1 - INT8_MARGIN, pairs: 4 })).toBe('int8');
+    expect(decide({ rows: 64, fp32Ms: 10, int8Ms: 9.51, ratio: 1 - INT8_MARGIN + 0.001, pairs: 4 })).toBe('fp32');
   });
 });
 

@@ -59,6 +59,17 @@ describe.each(PACKAGES)('int8 variant of the %s tiny package (quantize_int8.py -
     }
   });
 
+  it('computes the step scores keys-first: MatMul(past_key, q) without the transpose (attention_rewrite.py)', () => {
+    const fp32 = readOnnx(path.join(dir, manifest.generator.step));
+    const int8 = readOnnx(path.join(dir, variant?.generator.step ?? ''));
+    const keys = fp32.inputs.filter((name) => name.startsWith('past_key'));
+    const transposesOfKeys = (g: typeof fp32) => g.nodes.filter((n) => n.op === 'Transpose' && keys.includes(n.inputs[0])).length;
+    expect(transposesOfKeys(fp32)).toBe(keys.length); // as exported: q · Transpose(K)
+    expect(transposesOfKeys(int8)).toBe(0);
+    const keysFirst = int8.nodes.filter((n) => n.op === 'MatMul' && keys.includes(n.inputs[0]));
+    expect(keysFirst.map((n) => n.inputs[0]).sort()).toEqual([...keys].sort());
+  });
+
   it('gives logits close to fp32 on the same prefixes and fed tokens, the top token agreeing on most rows', async () => {
     const fp32 = await loadGenerator(dir, manifest);
     const int8 = await loadGenerator(dir, manifest, variant?.generator);
