@@ -16,6 +16,8 @@ afterEach(async () => {
 describe('health that tells the truth', () => {
   it('an event loop held far past the limit makes /healthz and /readyz 503, naming why', async () => {
     server = await testServer({ waitReady: true, maxLoopLagMs: 200 });
+    // The lag clock starts when the app is ready (listen or the first inject): start it first.
+    await server.app.ready();
     // Hold the loop (what a per-pixel loop on it did) three times the limit.
     const until = Date.now() + 600;
     while (Date.now() < until) {
