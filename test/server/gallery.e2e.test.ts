@@ -73,7 +73,8 @@ describe('gallery page in headless Chromium', () => {
     // Prompt words from the header's search box: results replace the grid, with a way back.
     await page.locator('#search').fill('blue square');
     await page.locator('#search-form button').click();
-    await expect.poll(() => page.locator('#grid .word-match').count()).toBe(1);
+    // One generation's prompt matches: its two kept images, a tile each.
+    await expect.poll(() => page.locator('#grid .word-match').count()).toBe(2);
     expect(await page.locator('#search-status').textContent()).toContain('1 prompts contain "blue square"');
     await page.locator('#search-back').click();
     await expect.poll(() => page.locator('#search-bar').isHidden()).toBe(true);
