@@ -121,6 +121,14 @@ describe('gallery with keys in headless Chromium', () => {
     }
     await page.keyboard.press('ArrowLeft');
     await expect.poll(shown).toBe(`/v1/files/${newest[0]}/image-2.png`);
+    await page.keyboard.press('ArrowLeft');
+    await expect.poll(shown).toBe(`/v1/files/${newest[0]}/image-1.png`);
+    // Delete (press twice) takes the generation's three tiles away; the lightbox moves on to the next generation.
+    await page.locator('#lb-delete').click();
+    await page.locator('#lb-delete').click();
+    await expect.poll(shown).toBe(`/v1/files/${newest[1]}/image-0.png`);
+    expect((await tiles(page)).filter((t) => t.startsWith(newest[0]))).toEqual([]);
+    expect(await tiles(page)).toHaveLength((FILLED - 1) * KEPT);
     await page.keyboard.press('Escape');
     expect(await a.csp()).toEqual([]);
     clean(a, KEY_A);
