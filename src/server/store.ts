@@ -6,7 +6,7 @@
  * to stay inside the results folder.
  */
 import { Database } from '../util/sqlite.js';
-import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
@@ -21,6 +21,14 @@ import type { GenerationRecord } from '../output/server.js';
 /** Which owners a lookup may see: undefined for every owner (admins, local mode), else one tenant id. */
 export type OwnerScope = string | undefined;
 
+/** One kept image of a history entry, as the index holds it (best first). */
+export interface KeptImage {
+  file: string;
+  rank: number;
+  candidate_index: number;
+  clip_score: number | null;
+}
+
 export interface HistoryEntry {
   id: string;
   created: number;
@@ -30,6 +38,13 @@ export interface HistoryEntry {
   n: number;
   candidates: number;
   thumbnail: string | null;
+  /** Every kept image, best first (issue 24: the gallery's grid shows each one). */
+  kept: KeptImage[];
+}
+
+/** The index's copy of a record's kept images (JSON in the `kept` column). */
+function keptOf(record: GenerationRecord): KeptImage[] {
+  return record.images.map((i) => ({ file: i.file, rank: i.rank, candidate_index: i.candidate_index, clip_score: i.clip_score }));
 }
 
 export class ResultStore {
@@ -62,6 +77,9 @@ export class ResultStore {
     const columns = this.db.prepare('PRAGMA table_info(generations)').all() as { name: string }[];
     if (!columns.some((c) => c.name === 'owner')) this.db.exec('ALTER TABLE generations ADD COLUMN owner TEXT');
     this.db.exec('CREATE INDEX IF NOT EXISTS generations_owner ON generations (owner, created DESC)');
+    // Issue 24: every kept image, written with the row so a history page needs no record.json.
+    // Rows from before it keep NULL until listed once (keptFromRecord fills them in).
+    if (!columns.some((c) => c.name === 'kept')) this.db.exec('ALTER TABLE generations ADD COLUMN kept TEXT');
   }
 
   /** The folder of a result, or null when `id` is not a well-formed id. */
@@ -86,8 +104,8 @@ export class ResultStore {
     mkdirSync(folder, { recursive: true });
     await writeFileAtomic(path.join(folder, 'record.json'), JSON.stringify(record, null, 2) + '\n');
     this.db
-      .prepare('INSERT OR REPLACE INTO generations (id, created, prompt, model, seed, n, candidates, thumbnail, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(record.id, record.created, record.prompt, record.model, record.seed, record.images.length, record.candidates.length, record.images[0]?.file ?? null, owner);
+      .prepare('INSERT OR REPLACE INTO generations (id, created, prompt, model, seed, n, candidates, thumbnail, owner, kept) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(record.id, record.created, record.prompt, record.model, record.seed, record.images.length, record.candidates.length, record.images[0]?.file ?? null, owner, JSON.stringify(keptOf(record)));
   }
 
   /** Whether an entry `id` exists that `scope` may see (another tenant's is as absent as a missing one). */
@@ -133,18 +151,35 @@ export class ResultStore {
       args.push(options.scope);
     }
     const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
-    const columns = 'id, created, prompt, model, seed, n, candidates, thumbnail';
+    const columns = 'id, created, prompt, model, seed, n, candidates, thumbnail, kept';
     const total = (this.db.prepare(`SELECT COUNT(*) AS c FROM generations ${where}`).get(...args) as { c: number }).c;
     const { cursor } = options;
     const after = cursor === undefined ? '' : `${where === '' ? 'WHERE' : `${where} AND`} (created < ? OR (created = ? AND rowid < ?))`;
     const pageArgs = cursor === undefined ? args : [...args, cursor.created, cursor.created, cursor.rowid];
     const rows = this.db
       .prepare(`SELECT ${columns}, rowid AS page_rowid FROM generations ${cursor === undefined ? where : after} ORDER BY created DESC, rowid DESC LIMIT ? OFFSET ?`)
-      .all(...pageArgs, limit + 1, offset) as (HistoryEntry & { page_rowid: number })[];
+      .all(...pageArgs, limit + 1, offset) as (Omit<HistoryEntry, 'kept'> & { kept: string | null; page_rowid: number })[];
     const more = rows.length > limit;
-    const entries = rows.slice(0, limit).map(({ page_rowid: _rowid, ...entry }) => entry);
+    const entries = rows.slice(0, limit).map(({ page_rowid: _rowid, kept, ...entry }) => ({ ...entry, kept: kept === null ? this.keptFromRecord(entry) : (JSON.parse(kept) as KeptImage[]) }));
     const last = rows[limit - 1];
     return { total, entries, nextCursor: more ? `${last.created}.${last.page_rowid}` : null };
+  }
+
+  /**
+   * The kept images of a row written before the index held them: read from its record.json
+   * once and stored in the row, so the next listing reads the index alone. A record that
+   * cannot be read falls back to the thumbnail (and is not stored: it may be mid-write).
+   */
+  private keptFromRecord(entry: Omit<HistoryEntry, 'kept'>): KeptImage[] {
+    const folder = this.folderOf(entry.id);
+    try {
+      if (folder === null) throw new Error('bad id');
+      const kept = keptOf(JSON.parse(readFileSync(path.join(folder, 'record.json'), 'utf8')) as GenerationRecord);
+      this.db.prepare('UPDATE generations SET kept = ? WHERE id = ?').run(JSON.stringify(kept), entry.id);
+      return kept;
+    } catch {
+      return entry.thumbnail === null ? [] : [{ file: entry.thumbnail, rank: 1, candidate_index: 0, clip_score: null }];
+    }
   }
 
   /** Deletes the index row and the result's folder; false when there was no such entry (that `scope` may see). */

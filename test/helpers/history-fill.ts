@@ -21,9 +21,11 @@ export interface FillOptions {
   start?: number;
   /** Kept images per generation. */
   kept?: number;
+  /** The tenant that owns them (src/server/tenancy.ts); null: unowned. */
+  owner?: string | null;
 }
 
-export async function fillHistory(store: ResultStore, count: number, { start = 1_700_000_000, kept = 1 }: FillOptions = {}): Promise<string[]> {
+export async function fillHistory(store: ResultStore, count: number, { start = 1_700_000_000, kept = 1, owner = null }: FillOptions = {}): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < count; i += 1) {
     const id = randomUUID();
@@ -53,7 +55,7 @@ export async function fillHistory(store: ResultStore, count: number, { start = 1
       images,
       candidates: images,
     };
-    await store.save(record);
+    await store.save(record, owner);
     ids.push(id);
   }
   return ids;

@@ -5,6 +5,7 @@
  */
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tenantIdOf } from '../../src/server/tenancy.js';
 import { fillHistory } from '../helpers/history-fill.js';
 import { CHROMIUM_ARGS, watchedPage } from './gallery-page.js';
 import { testServer, type TestServer } from './helpers.js';
@@ -17,7 +18,8 @@ const KEY = 'gallery-test-key';
 beforeAll(async () => {
   server = await testServer({ waitReady: true, apiKeys: [KEY] });
   base = await server.app.listen({ host: '127.0.0.1', port: 0 });
-  await fillHistory(server.app.tessera.store, 3);
+  // The key's own work (with keys configured, unowned entries are the admin's alone).
+  await fillHistory(server.app.tessera.store, 3, { owner: tenantIdOf(KEY) });
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 });
 afterAll(async () => {

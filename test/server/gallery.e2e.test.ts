@@ -73,7 +73,8 @@ describe('gallery page in headless Chromium', () => {
     // Prompt words from the header's search box: results replace the grid, with a way back.
     await page.locator('#search').fill('blue square');
     await page.locator('#search-form button').click();
-    await expect.poll(() => page.locator('#grid .word-match').count()).toBe(1);
+    // One generation's prompt matches: its two kept images, a tile each.
+    await expect.poll(() => page.locator('#grid .word-match').count()).toBe(2);
     expect(await page.locator('#search-status').textContent()).toContain('1 prompts contain "blue square"');
     await page.locator('#search-back').click();
     await expect.poll(() => page.locator('#search-bar').isHidden()).toBe(true);
@@ -171,7 +172,8 @@ describe('gallery page in headless Chromium', () => {
     const { page } = w;
     await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
     await ready(w);
-    const tile = page.locator(`#grid .tile[data-id="${made.json().id}"]`);
+    // Its best kept image (the grid shows each of the two).
+    const tile = page.locator(`#grid .tile[data-id="${made.json().id}"]`).first();
     await tile.click();
     await page.waitForSelector('#lightbox[open] #lb-meta dt');
     await page.locator('#lb-copy').click();

@@ -1,5 +1,11 @@
-/** Issue 24: the history pages by cursor (next_cursor), as the gallery's infinite grid reads it. */
+/**
+ * Issue 24: the history pages by cursor (next_cursor), as the gallery's infinite grid reads
+ * it, and lists every entry's kept images (the grid shows a tile per kept image).
+ */
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Database } from '../../src/util/sqlite.js';
 import { fillHistory } from '../helpers/history-fill.js';
 import { testServer, type TestServer } from './helpers.js';
 
@@ -57,6 +63,37 @@ describe('GET /v1/history?cursor=', () => {
     const small = (await get('/v1/history?q=number%201&limit=2')).json() as Page;
     const rest = (await get(`/v1/history?q=number%201&limit=50&cursor=${small.next_cursor}`)).json() as Page;
     expect([...small.data, ...rest.data].map((e) => e.id)).toEqual(page.data.map((e) => e.id));
+  });
+
+  it('gives every entry its kept images, best first, each with its URL', async () => {
+    const [id] = await fillHistory(server.app.tessera.store, 1, { start: 1_900_000_000, kept: 3 });
+    const entry = ((await get('/v1/history?limit=1')).json() as { data: Record<string, unknown>[] }).data[0];
+    expect(entry.id).toBe(id);
+    expect(entry.n).toBe(3);
+    expect(entry.kept).toEqual([0, 1, 2].map((k) => ({ file: `image-${k}.png`, rank: k + 1, candidate_index: k, clip_score: expect.closeTo(0.3 - k * 0.01, 6), url: `/v1/files/${id}/image-${k}.png` })));
+    expect(entry.thumbnail_url).toBe(`/v1/files/${id}/image-0.png`);
+    // Each URL serves its image.
+    for (const k of entry.kept as { url: string }[]) expect((await get(k.url)).statusCode).toBe(200);
+  });
+
+  it('fills in the kept images of a row written before the index held them, from its record.json, once', async () => {
+    const [id] = await fillHistory(server.app.tessera.store, 1, { start: 1_900_000_100, kept: 2 });
+    const db = new Database(path.join(server.dataDir, 'history.sqlite'));
+    try {
+      db.prepare('UPDATE generations SET kept = NULL WHERE id = ?').run(id);
+      const first = ((await get('/v1/history?limit=1')).json() as { data: { id: string; kept: { file: string }[] }[] }).data[0];
+      expect(first.id).toBe(id);
+      expect(first.kept.map((k) => k.file)).toEqual(['image-0.png', 'image-1.png']);
+      const stored = db.prepare('SELECT kept FROM generations WHERE id = ?').get(id) as { kept: string | null };
+      expect(JSON.parse(stored.kept ?? 'null')).toHaveLength(2);
+      // With neither the column nor a readable record: the thumbnail alone.
+      db.prepare('UPDATE generations SET kept = NULL WHERE id = ?').run(id);
+      await rm(path.join(server.dataDir, 'results', id, 'record.json'));
+      const bare = ((await get('/v1/history?limit=1')).json() as { data: { kept: { file: string; rank: number }[] }[] }).data[0];
+      expect(bare.kept).toMatchObject([{ file: 'image-0.png', rank: 1 }]);
+    } finally {
+      db.close();
+    }
   });
 
   it('refuses a malformed cursor with the catalogue code, naming the parameter', async () => {

@@ -162,6 +162,10 @@ const ROUTES: Record<string, () => Promise<void>> = {
   // Public: the page, its files, health; nothing of any tenant in them.
   'GET /': () => isPublic('/'),
   'GET /static/app.js': () => isPublic('/static/app.js'),
+  'GET /static/api.js': () => isPublic('/static/api.js'),
+  'GET /static/grid.js': () => isPublic('/static/grid.js'),
+  'GET /static/jobs.js': () => isPublic('/static/jobs.js'),
+  'GET /static/lightbox.js': () => isPublic('/static/lightbox.js'),
   'GET /static/image-prompt.js': () => isPublic('/static/image-prompt.js'),
   'GET /static/api.js': () => isPublic('/static/api.js'),
   'GET /static/grid.js': () => isPublic('/static/grid.js'),

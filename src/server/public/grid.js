@@ -1,9 +1,11 @@
-// The grid: every generation of the history, newest first, paged by cursor as it scrolls
-// into view (an IntersectionObserver on a sentinel; images lazy), search results in its
-// place, and keyboard moves across tiles (one tab stop, arrows move, Enter opens).
+// The grid: every kept image of the history, newest first (a generation's kept images best
+// first, one tile each), paged by cursor as it scrolls into view (an IntersectionObserver on
+// a sentinel; images lazy), search results in its place, and keyboard moves across tiles
+// (one tab stop, arrows move, Enter opens).
 import { $, api, el, thumb, score } from './api.js';
 
-const PAGE = 40;
+// Generations per history page; each brings its kept images (one to a few tiles each).
+const PAGE = 24;
 
 /** ui: { open(tile), setStatus(text, isError), notice(kind, text) } */
 export function createGrid(ui) {
@@ -11,16 +13,16 @@ export function createGrid(ui) {
   const state = { view: 'history', cursor: null, done: false, loading: false, total: null, search: null, searchOffset: 0, searchMore: false, saved: null };
   const shown = new Set();
 
-  function tile({ id, file, imageId, url, prompt, scoreValue, created, kept }) {
+  function tile({ id, file, imageId, url, prompt, scoreValue, created, rank }) {
     const label = prompt || 'image';
     const open = el('button', { type: 'button', class: 'tile', tabindex: '-1', 'data-id': id, 'data-file': file ?? undefined, 'data-image': imageId ?? undefined, title: created ? `${label} · ${new Date(created * 1000).toLocaleString()}` : label }, [
-      // The caption (prompt, score, count) names the button; the picture adds nothing to say.
+      // The caption (prompt, rank, score) names the button; the picture adds nothing to say.
       url ? thumb(url, '') : el('span', { class: 'no-image', text: 'no kept image' }),
       el('span', { class: 'caption' }, [
         el('span', { class: 'prompt', text: label }),
+        // A generation that kept several images shows each; the rank tells them apart.
+        rank === undefined ? null : el('span', { class: 'rank', title: `rank ${rank} of the kept images`, text: `#${rank}` }),
         scoreValue === undefined ? null : el('span', { class: 'score', text: score(scoreValue) }),
-        // The history lists a generation's best kept image; the lightbox shows the others.
-        kept > 1 ? el('span', { class: 'count', title: `${kept} kept images: open to see all`, text: `${kept} kept` }) : null,
       ]),
     ]);
     open.addEventListener('click', () => ui.open(open));
@@ -28,8 +30,12 @@ export function createGrid(ui) {
     return el('li', { class: 'cell' }, [open, like]);
   }
 
-  function entryTile(entry) {
-    return tile({ id: entry.id, file: entry.thumbnail, imageId: entry.thumbnail ? `${entry.id}/${entry.thumbnail}` : null, url: entry.thumbnail_url, prompt: entry.prompt, created: entry.created, kept: entry.n });
+  /** A history entry's tiles: one per kept image, best first (none kept: one empty tile). */
+  function entryTiles(entry) {
+    const base = { id: entry.id, prompt: entry.prompt, created: entry.created };
+    if (!entry.kept?.length) return [tile({ ...base, file: null, imageId: null, url: null })];
+    const several = entry.kept.length > 1;
+    return entry.kept.map((k) => tile({ ...base, file: k.file, imageId: `${entry.id}/${k.file}`, url: k.url, scoreValue: k.clip_score ?? undefined, rank: several ? k.rank : undefined }));
   }
 
   function settleFocus() {
@@ -46,7 +52,7 @@ export function createGrid(ui) {
       state.total = page.total;
       state.cursor = page.next_cursor;
       state.done = page.next_cursor === null || page.next_cursor === undefined;
-      grid.append(...page.data.filter((e) => !shown.has(e.id)).map(entryTile));
+      grid.append(...page.data.filter((e) => !shown.has(e.id)).flatMap(entryTiles));
       settleFocus();
       emptyState();
     } catch (error) {
@@ -113,7 +119,7 @@ export function createGrid(ui) {
     try {
       const words = await api('GET', `/v1/history?limit=${PAGE}&q=${encodeURIComponent(text)}`);
       if (state.search?.params.query !== text) return;
-      const cells = words.data.map(entryTile);
+      const cells = words.data.flatMap(entryTiles);
       cells.forEach((c) => c.classList.add('word-match'));
       if (cells.length) grid.append(el('li', { class: 'divider', text: `Prompts containing “${text}” (${words.total})` }), ...cells);
       parts.push(`${words.total} prompts contain "${text}"`);
@@ -225,7 +231,7 @@ export function createGrid(ui) {
     /** Generations shown by a job card are not repeated in the grid. */
     claim: (id) => {
       shown.add(id);
-      grid.querySelector(`.tile[data-id="${CSS.escape(id)}"]`)?.closest('li')?.remove();
+      for (const t of grid.querySelectorAll(`.tile[data-id="${CSS.escape(id)}"]`)) t.closest('li')?.remove();
     },
     /** Removes a deleted generation's tiles everywhere. */
     forget: (id) => {

@@ -148,8 +148,11 @@ export function createLightbox(ui) {
         }
         await api('DELETE', `/v1/history/${rec.id}`);
         records.delete(rec.id);
+        // The generation's other kept images go with it: move on to the nearest tile of another.
         const tiles = ui.grid.allTiles();
-        const next = tiles[tiles.indexOf(current.tile) + 1] ?? tiles[tiles.indexOf(current.tile) - 1];
+        const at = tiles.indexOf(current.tile);
+        const others = (t) => t.dataset.id !== rec.id;
+        const next = tiles.slice(at + 1).find(others) ?? tiles.slice(0, Math.max(at, 0)).reverse().find(others);
         ui.grid.forget(rec.id);
         if (next && next.isConnected) await open(next);
         else close();

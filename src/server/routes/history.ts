@@ -40,7 +40,7 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
     {
       schema: {
         tags: ['history'],
-        summary: 'Past generations, newest first; q searches prompts; cursor (next_cursor of the page before) pages on',
+        summary: 'Past generations, newest first, each with its kept images; q searches prompts; cursor (next_cursor of the page before) pages on',
         querystring: { type: 'object', properties: { q: { type: 'string' }, limit: { type: 'integer' }, offset: { type: 'integer' }, cursor: { type: 'string' } } },
       },
     },
@@ -53,7 +53,12 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
       return {
         object: 'list',
         total,
-        data: entries.map((e) => ({ ...e, thumbnail_url: e.thumbnail === null ? null : fileUrl(e.id, e.thumbnail, signer) })),
+        data: entries.map((e) => ({
+          ...e,
+          thumbnail_url: e.thumbnail === null ? null : fileUrl(e.id, e.thumbnail, signer),
+          // Every kept image, best first, each with its (signed) URL: the gallery's grid shows them all.
+          kept: e.kept.map((k) => ({ ...k, url: fileUrl(e.id, k.file, signer) })),
+        })),
         next_cursor: nextCursor,
       };
     },
