@@ -3,12 +3,13 @@
  * that dispatches on it. The loader asks it for a generator; the footprint for the
  * generator's own count of its phases' FLOPs and bytes.
  */
-import type { ModelManifest } from '../model/manifest.js';
+import { DEFAULT_STEP_CACHE, type ModelManifest } from '../model/manifest.js';
 import type { OnnxGraph } from '../model/onnx-graph.js';
 import { createSession } from '../model/runtime.js';
 import type { Device } from '../types.js';
 import { DecoderOnlyCost } from './decoder-only/cost.js';
 import { DecoderOnlyGenerator } from './decoder-only/generator.js';
+import { DeviceKv, deviceKvWanted, emptyTransfer } from './device-kv.js';
 import { EncoderDecoderCost } from './encoder-decoder/cost.js';
 import { EncoderDecoderGenerator } from './encoder-decoder/generator.js';
 import type { GeneratorArchitecture, GeneratorGraphs } from './generator.js';
@@ -19,7 +20,13 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
       // The first session tells whether the device works; the rest load after it.
       const prefill = await createSession(file(graphs.prefill), device);
       const step = await createSession(file(graphs.step), device);
-      return { generator: new DecoderOnlyGenerator(manifest, prefill, step), release: async () => void (await Promise.all([prefill.release(), step.release()])) };
+      const transfer = emptyTransfer();
+      const keysTransposed = (manifest.generator.cache ?? DEFAULT_STEP_CACHE).keys === 'transposed';
+      const deviceKv = deviceKvWanted(device) ? await DeviceKv.create(device, manifest.generator.layers, keysTransposed, transfer) : null;
+      return {
+        generator: new DecoderOnlyGenerator(manifest, prefill, step, deviceKv, transfer),
+        release: async () => void (await Promise.all([prefill.release(), step.release(), deviceKv?.dispose()])),
+      };
     },
     cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs) => new DecoderOnlyCost(manifest, graph, graphs),
   },

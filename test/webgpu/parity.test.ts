@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readReference } from '../../scripts/convert/min-dalle-check.js';
+import { DecoderOnlyGenerator } from '../../src/generator/decoder-only/generator.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
+import { ContinuousBatch } from '../../src/sampler/continuous.js';
 import type { SequenceSpec } from '../../src/sampler/sampler.js';
 import type { GenerationResult } from '../../src/types.js';
 import { loadReference, ROOT, sequencesOf, TINY_MODEL } from '../helpers/tiny.js';
@@ -54,9 +56,27 @@ describeWebgpu('WebGPU against the CPU, decoder-only (tiny random model)', () =>
       candidateIndex,
       processors: { temperature: 1, topK: 1, topP: 1 },
     }));
+    const transfer = (gpu.model.generator as DecoderOnlyGenerator).transfer;
+    const before = { ...transfer };
     const onGpu = await gpu.model.sampler.generate(greedy);
     const onCpu = await cpu.model.sampler.generate(greedy);
     expect(onGpu.map((g) => Array.from(g))).toEqual(onCpu.map((g) => Array.from(g)));
+    // The cache stayed on the device: of 63 steps, only the first and the four that grew
+    // the slots (chunks of 16 up to 76 slots) uploaded it from the host.
+    expect(transfer.hostSteps - before.hostSteps).toBe(5);
+    expect(transfer.deviceSteps - before.deviceSteps).toBe(58);
+  });
+
+  it('continuous batching with staggered admission (row copies between steps): the tokens of a plain batch on the CPU', async () => {
+    const [a, b] = reference.sampling.slice(0, 2);
+    const batch = new ContinuousBatch(gpu.model.sampler);
+    await batch.admit('a', sequencesOf(a));
+    for (let i = 0; i < 7; i++) await batch.step();
+    await batch.admit('b', sequencesOf(b));
+    const done = new Map<string, number[][]>();
+    while (batch.size > 0) for (const f of (await batch.step()).finished) done.set(f.id, f.codes.map((g) => Array.from(g)));
+    expect(done.get('a')).toEqual(a.tokens);
+    expect(done.get('b')).toEqual(b.tokens);
   });
 
   it('fixed seed end to end (sample, decode, CLIP rerank): the same kept candidates, scores within tolerance', async () => {

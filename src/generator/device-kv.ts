@@ -1,0 +1,180 @@
+/**
+ * The KV cache kept on the device between steps (issue 29), for a step graph that returns
+ * only each step's new entries (docs/model-package.md). Without it, every step hands the
+ * whole cache from JavaScript to the session, which on a GPU means uploading it over the
+ * bus every step. With it, the cache lives in onnxruntime's device buffers: a small write
+ * graph, built here (src/model/onnx-build.ts), puts each step's new entries into the
+ * device copy at each row's slot and marks the slot valid, and its outputs, kept on the
+ * device ('gpu-buffer'), are the next step's `past_*` inputs.
+ *
+ * What onnxruntime-node 1.30 exposes, and what this rests on: the session option
+ * `preferredOutputLocation` ('gpu-buffer', per output or for all) keeps outputs on the
+ * device, and such a tensor (location 'gpu-buffer') can be fed to a later run of a session
+ * on the same device: the binding binds it without a copy. Not usable: downloading one
+ * (`Tensor.getData()` / its downloader aborts the process with an uncaught C++ exception),
+ * and there is no I/O-binding object (outputs into caller-given buffers) in the Node API.
+ * So the host copy (KvSlots) stays the one every row operation (prefix writes, row copies,
+ * growth) works on: the step's new entries still come back to JavaScript (1 slot's worth
+ * per row, as before) and are written into it too, and a device copy is used only while
+ * its KvSlots version matches; after any host write it is uploaded again, once.
+ */
+import { buildOnnx, type BuildNode } from '../model/onnx-build.js';
+import { ort, sessionOptions } from '../model/runtime.js';
+import type { Device } from '../types.js';
+import type { KvSlots } from './kv-slots.js';
+
+/** Bytes handed between JavaScript and the sessions: tensors fed from host memory (up) and outputs read into it (down). */
+export interface TransferStats {
+  upBytes: number;
+  downBytes: number;
+  /** Steps whose cache came from the device copy, and steps that uploaded it from the host (first step, after host writes, growth). */
+  deviceSteps: number;
+  hostSteps: number;
+}
+
+export function emptyTransfer(): TransferStats {
+  return { upBytes: 0, downBytes: 0, deviceSteps: 0, hostSteps: 0 };
+}
+
+/** The bytes of the host-memory tensors among `tensors` (device-resident ones cross nothing). */
+export function hostBytes(tensors: Iterable<ort.Tensor>): number {
+  let bytes = 0;
+  for (const t of tensors) if (t.location === 'cpu' || t.location === 'cpu-pinned') bytes += (t.data as { byteLength: number }).byteLength;
+  return bytes;
+}
+
+/**
+ * The write graph: present = past with each row's new entry at its slot, mask with the slot set.
+ * Inputs past_key_l / past_value_l (the step graph's layout), attention_mask [R, C],
+ * new_keys / new_values [L, R, H, 1, D], slot [R, 1] (int64); outputs present_*.
+ */
+export function kvWriteGraph(layers: number, transposedKeys: boolean): Uint8Array {
+  const nodes: BuildNode[] = [
+    { op: 'Shape', inputs: ['attention_mask'], outputs: ['mask_shape'] }, // [2]
+    { op: 'Gather', inputs: ['mask_shape', 'one'], outputs: ['capacity'], attributes: { axis: 0 } }, // []
+    { op: 'Range', inputs: ['zero', 'capacity', 'one'], outputs: ['slots'] }, // [C]
+    { op: 'Equal', inputs: ['slots', 'slot'], outputs: ['hit'] }, // [R, C]
+    { op: 'Cast', inputs: ['hit'], outputs: ['hit_float'], attributes: { to: 1 } },
+    { op: 'Max', inputs: ['attention_mask', 'hit_float'], outputs: ['present_mask'] }, // [R, C]
+    { op: 'Unsqueeze', inputs: ['hit', 'axes_slot_third'], outputs: ['hit_rows'] }, // [R, 1, C, 1]
+    { op: 'Unsqueeze', inputs: ['hit', 'axes_slot_last'], outputs: ['hit_cols'] }, // [R, 1, 1, C]
+  ];
+  const constants = [
+    { name: 'zero', dims: [], values: [0] },
+    { name: 'one', dims: [], values: [1] },
+    { name: 'axes_slot_third', dims: [2], values: [1, 3] },
+    { name: 'axes_slot_last', dims: [2], values: [1, 2] },
+  ];
+  const keyDims = transposedKeys ? ['rows', 'heads', 'head_dim', 'slots'] : ['rows', 'heads', 'slots', 'head_dim'];
+  const valueDims = ['rows', 'heads', 'slots', 'head_dim'];
+  const inputs = [
+    { name: 'attention_mask', type: 'float32' as const, dims: ['rows', 'slots'] },
+    { name: 'new_keys', type: 'float32' as const, dims: [layers, 'rows', 'heads', 1, 'head_dim'] },
+    { name: 'new_values', type: 'float32' as const, dims: [layers, 'rows', 'heads', 1, 'head_dim'] },
+    { name: 'slot', type: 'int64' as const, dims: ['rows', 1] },
+  ];
+  const outputs = [{ name: 'present_mask', type: 'float32' as const, dims: ['rows', 'slots'] }];
+  for (let l = 0; l < layers; l++) {
+    constants.push({ name: `layer_${l}`, dims: [], values: [l] });
+    inputs.push({ name: `past_key_${l}`, type: 'float32', dims: keyDims }, { name: `past_value_${l}`, type: 'float32', dims: valueDims });
+    outputs.push({ name: `present_key_${l}`, type: 'float32', dims: keyDims }, { name: `present_value_${l}`, type: 'float32', dims: valueDims });
+    nodes.push(
+      { op: 'Gather', inputs: ['new_keys', `layer_${l}`], outputs: [`key_${l}`], attributes: { axis: 0 } }, // [R, H, 1, D]
+      { op: 'Gather', inputs: ['new_values', `layer_${l}`], outputs: [`value_${l}`], attributes: { axis: 0 } }, // [R, H, 1, D]
+      { op: 'Where', inputs: ['hit_rows', `value_${l}`, `past_value_${l}`], outputs: [`present_value_${l}`] }, // [R, H, C, D]
+    );
+    if (transposedKeys) {
+      nodes.push(
+        { op: 'Transpose', inputs: [`key_${l}`], outputs: [`key_t_${l}`], attributes: { perm: [0, 1, 3, 2] } }, // [R, H, D, 1]
+        { op: 'Where', inputs: ['hit_cols', `key_t_${l}`, `past_key_${l}`], outputs: [`present_key_${l}`] }, // [R, H, D, C]
+      );
+    } else {
+      nodes.push({ op: 'Where', inputs: ['hit_rows', `key_${l}`, `past_key_${l}`], outputs: [`present_key_${l}`] }); // [R, H, C, D]
+    }
+  }
+  return buildOnnx({ name: 'tessera_kv_write', inputs, outputs, nodes, constants });
+}
+
+/** A step's past_* and attention_mask feeds from the host copy (views, no copy; on a GPU the run uploads them). */
+export function hostPastFeeds(cache: KvSlots): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = { attention_mask: new ort.Tensor('float32', cache.mask, [cache.rows, cache.capacity]) };
+  for (let l = 0; l < cache.shape.layers; l++) {
+    feeds[`past_key_${l}`] = new ort.Tensor('float32', cache.keys[l], cache.keyDims); // [R, H, D, C] or [R, H, C, D]
+    feeds[`past_value_${l}`] = new ort.Tensor('float32', cache.values[l], cache.valueDims); // [R, H, C, D]
+  }
+  return feeds;
+}
+
+interface Resident {
+  cache: KvSlots;
+  /** The KvSlots version the device copy equals. */
+  version: number;
+  capacity: number;
+  tensors: Record<string, ort.Tensor>;
+}
+
+/** Whether a generator on `device` keeps its cache on the device (TESSERA_DEVICE_KV=0 turns it off, for the bench's before/after). */
+export function deviceKvWanted(device: Device, env: NodeJS.ProcessEnv = process.env): boolean {
+  return device === 'webgpu' && env.TESSERA_DEVICE_KV !== '0';
+}
+
+/** One generator's device copy of the cache it is stepping (one at a time: a new cache releases the last one's buffers). */
+export class DeviceKv {
+  private resident: Resident | null = null;
+
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly layers: number,
+    readonly transfer: TransferStats,
+  ) {}
+
+  static async create(device: Device, layers: number, transposedKeys: boolean, transfer: TransferStats): Promise<DeviceKv> {
+    const options = { ...sessionOptions(device), preferredOutputLocation: 'gpu-buffer' as const };
+    return new DeviceKv(await ort.InferenceSession.create(kvWriteGraph(layers, transposedKeys), options), layers, transfer);
+  }
+
+  /** The step's past_* and attention_mask feeds: the device copy when it is current, else the host buffers (uploaded by the run). */
+  pastFeeds(cache: KvSlots): Record<string, ort.Tensor> {
+    const r = this.resident;
+    if (r !== null && r.cache === cache && r.version === cache.version && r.capacity === cache.capacity) {
+      this.transfer.deviceSteps += 1;
+      return { ...r.tensors };
+    }
+    this.transfer.hostSteps += 1;
+    return hostPastFeeds(cache);
+  }
+
+  /**
+   * After a step fed `past`: writes its new entries ([L, R, H, 1, D], host tensors) at each
+   * row's `slots` into the device copy; call `settle` once the host copy has them too.
+   */
+  async absorb(cache: KvSlots, past: Record<string, ort.Tensor>, newKeys: ort.Tensor, newValues: ort.Tensor, slots: ArrayLike<number>): Promise<void> {
+    const slot = new ort.Tensor('int64', BigInt64Array.from(Array.from(slots, (s) => BigInt(s))), [cache.rows, 1]); // [R, 1]
+    const feeds: Record<string, ort.Tensor> = { ...past, new_keys: newKeys, new_values: newValues, slot };
+    this.transfer.upBytes += hostBytes(Object.values(feeds));
+    const out = await this.session.run(feeds);
+    const tensors: Record<string, ort.Tensor> = { attention_mask: out.present_mask as ort.Tensor };
+    for (let l = 0; l < this.layers; l++) {
+      tensors[`past_key_${l}`] = out[`present_key_${l}`] as ort.Tensor;
+      tensors[`past_value_${l}`] = out[`present_value_${l}`] as ort.Tensor;
+    }
+    this.release();
+    this.resident = { cache, version: -1, capacity: cache.capacity, tensors };
+  }
+
+  /** The host copy now equals the device copy written by the last `absorb`. */
+  settle(cache: KvSlots): void {
+    if (this.resident?.cache === cache) this.resident.version = cache.version;
+  }
+
+  /** Lets the device buffers go. */
+  release(): void {
+    for (const t of Object.values(this.resident?.tensors ?? {})) if (t.location === 'gpu-buffer') t.dispose();
+    this.resident = null;
+  }
+
+  async dispose(): Promise<void> {
+    this.release();
+    await this.session.release();
+  }
+}
