@@ -21,7 +21,7 @@
 import { buildOnnx, type BuildNode } from '../model/onnx-build.js';
 import { ort, sessionOptions } from '../model/runtime.js';
 import type { Device } from '../types.js';
-import type { KvSlots } from './kv-slots.js';
+import { slotsLaidOut, type KvSlots } from './kv-slots.js';
 
 /** Bytes handed between JavaScript and the sessions: tensors fed from host memory (up) and outputs read into it (down). */
 export interface TransferStats {
@@ -44,18 +44,25 @@ export function hostBytes(tensors: Iterable<ort.Tensor>): number {
 }
 
 /**
- * The write graph: present = past with each row's new entry at its slot, mask with the slot set.
- * Inputs past_key_l / past_value_l (the step graph's layout), attention_mask [R, C],
- * new_keys / new_values [L, R, H, 1, D], slot [R, 1] (int64); outputs present_*.
+ * The write graph: present = past with each row's new entry at its slot, mask with the slot
+ * set, every buffer first padded with empty slots by `grow` (so a 'filled' cache grows on
+ * the device too, where the host copy grows: docs of KvSlots.reserve). Inputs past_key_l /
+ * past_value_l (the step graph's layout), attention_mask [R, C], new_keys / new_values
+ * [L, R, H, 1, D], slot [R, 1] and grow [1] (int64); outputs present_*, C + grow slots.
  */
 export function kvWriteGraph(layers: number, transposedKeys: boolean): Uint8Array {
   const nodes: BuildNode[] = [
-    { op: 'Shape', inputs: ['attention_mask'], outputs: ['mask_shape'] }, // [2]
+    // Pad amounts [begin..., end...] with `grow` at the slot axis of each layout.
+    { op: 'Concat', inputs: ['zeros_3', 'grow'], outputs: ['pad_last_4'], attributes: { axis: 0 } }, // [4]
+    { op: 'Concat', inputs: ['zeros_6', 'grow', 'zeros_1'], outputs: ['pad_third_4'], attributes: { axis: 0 } }, // [8]
+    { op: 'Concat', inputs: ['zeros_4', 'zeros_3', 'grow'], outputs: ['pad_last_of_4'], attributes: { axis: 0 } }, // [8]
+    { op: 'Pad', inputs: ['attention_mask', 'pad_last_4'], outputs: ['mask_grown'] }, // [R, C']
+    { op: 'Shape', inputs: ['mask_grown'], outputs: ['mask_shape'] }, // [2]
     { op: 'Gather', inputs: ['mask_shape', 'one'], outputs: ['capacity'], attributes: { axis: 0 } }, // []
     { op: 'Range', inputs: ['zero', 'capacity', 'one'], outputs: ['slots'] }, // [C]
     { op: 'Equal', inputs: ['slots', 'slot'], outputs: ['hit'] }, // [R, C]
     { op: 'Cast', inputs: ['hit'], outputs: ['hit_float'], attributes: { to: 1 } },
-    { op: 'Max', inputs: ['attention_mask', 'hit_float'], outputs: ['present_mask'] }, // [R, C]
+    { op: 'Max', inputs: ['mask_grown', 'hit_float'], outputs: ['present_mask'] }, // [R, C']
     { op: 'Unsqueeze', inputs: ['hit', 'axes_slot_third'], outputs: ['hit_rows'] }, // [R, 1, C, 1]
     { op: 'Unsqueeze', inputs: ['hit', 'axes_slot_last'], outputs: ['hit_cols'] }, // [R, 1, 1, C]
   ];
@@ -64,6 +71,10 @@ export function kvWriteGraph(layers: number, transposedKeys: boolean): Uint8Arra
     { name: 'one', dims: [], values: [1] },
     { name: 'axes_slot_third', dims: [2], values: [1, 3] },
     { name: 'axes_slot_last', dims: [2], values: [1, 2] },
+    { name: 'zeros_1', dims: [1], values: [0] },
+    { name: 'zeros_3', dims: [3], values: [0, 0, 0] },
+    { name: 'zeros_4', dims: [4], values: [0, 0, 0, 0] },
+    { name: 'zeros_6', dims: [6], values: [0, 0, 0, 0, 0, 0] },
   ];
   const keyDims = transposedKeys ? ['rows', 'heads', 'head_dim', 'slots'] : ['rows', 'heads', 'slots', 'head_dim'];
   const valueDims = ['rows', 'heads', 'slots', 'head_dim'];
@@ -72,6 +83,7 @@ export function kvWriteGraph(layers: number, transposedKeys: boolean): Uint8Arra
     { name: 'new_keys', type: 'float32' as const, dims: [layers, 'rows', 'heads', 1, 'head_dim'] },
     { name: 'new_values', type: 'float32' as const, dims: [layers, 'rows', 'heads', 1, 'head_dim'] },
     { name: 'slot', type: 'int64' as const, dims: ['rows', 1] },
+    { name: 'grow', type: 'int64' as const, dims: [1] },
   ];
   const outputs = [{ name: 'present_mask', type: 'float32' as const, dims: ['rows', 'slots'] }];
   for (let l = 0; l < layers; l++) {
@@ -81,15 +93,17 @@ export function kvWriteGraph(layers: number, transposedKeys: boolean): Uint8Arra
     nodes.push(
       { op: 'Gather', inputs: ['new_keys', `layer_${l}`], outputs: [`key_${l}`], attributes: { axis: 0 } }, // [R, H, 1, D]
       { op: 'Gather', inputs: ['new_values', `layer_${l}`], outputs: [`value_${l}`], attributes: { axis: 0 } }, // [R, H, 1, D]
-      { op: 'Where', inputs: ['hit_rows', `value_${l}`, `past_value_${l}`], outputs: [`present_value_${l}`] }, // [R, H, C, D]
+      { op: 'Pad', inputs: [`past_value_${l}`, 'pad_third_4'], outputs: [`value_grown_${l}`] }, // [R, H, C', D]
+      { op: 'Pad', inputs: [`past_key_${l}`, transposedKeys ? 'pad_last_of_4' : 'pad_third_4'], outputs: [`key_grown_${l}`] },
+      { op: 'Where', inputs: ['hit_rows', `value_${l}`, `value_grown_${l}`], outputs: [`present_value_${l}`] }, // [R, H, C', D]
     );
     if (transposedKeys) {
       nodes.push(
         { op: 'Transpose', inputs: [`key_${l}`], outputs: [`key_t_${l}`], attributes: { perm: [0, 1, 3, 2] } }, // [R, H, D, 1]
-        { op: 'Where', inputs: ['hit_cols', `key_t_${l}`, `past_key_${l}`], outputs: [`present_key_${l}`] }, // [R, H, D, C]
+        { op: 'Where', inputs: ['hit_cols', `key_t_${l}`, `key_grown_${l}`], outputs: [`present_key_${l}`] }, // [R, H, D, C']
       );
     } else {
-      nodes.push({ op: 'Where', inputs: ['hit_rows', `key_${l}`, `past_key_${l}`], outputs: [`present_key_${l}`] }); // [R, H, C, D]
+      nodes.push({ op: 'Where', inputs: ['hit_rows', `key_${l}`, `key_grown_${l}`], outputs: [`present_key_${l}`] }); // [R, H, C', D]
     }
   }
   return buildOnnx({ name: 'tessera_kv_write', inputs, outputs, nodes, constants });
@@ -150,7 +164,12 @@ export class DeviceKv {
    */
   async absorb(cache: KvSlots, past: Record<string, ort.Tensor>, newKeys: ort.Tensor, newValues: ort.Tensor, slots: ArrayLike<number>): Promise<void> {
     const slot = new ort.Tensor('int64', BigInt64Array.from(Array.from(slots, (s) => BigInt(s))), [cache.rows, 1]); // [R, 1]
-    const feeds: Record<string, ort.Tensor> = { ...past, new_keys: newKeys, new_values: newValues, slot };
+    // The slots the next step needs (each row one further), laid out as the host copy will lay them out.
+    let furthest = 0;
+    for (let r = 0; r < cache.rows; r++) furthest = Math.max(furthest, slots[r] + 2);
+    const capacity = slotsLaidOut(cache.layout, cache.shape.slots, Math.min(furthest, cache.shape.slots));
+    const grow = new ort.Tensor('int64', BigInt64Array.of(BigInt(Math.max(0, capacity - cache.capacity))), [1]);
+    const feeds: Record<string, ort.Tensor> = { ...past, new_keys: newKeys, new_values: newValues, slot, grow };
     this.transfer.upBytes += hostBytes(Object.values(feeds));
     const out = await this.session.run(feeds);
     const tensors: Record<string, ort.Tensor> = { attention_mask: out.present_mask as ort.Tensor };
@@ -159,12 +178,18 @@ export class DeviceKv {
       tensors[`past_value_${l}`] = out[`present_value_${l}`] as ort.Tensor;
     }
     this.release();
-    this.resident = { cache, version: -1, capacity: cache.capacity, tensors };
+    this.resident = { cache, version: -1, capacity: Math.max(capacity, cache.capacity), tensors };
   }
 
-  /** The host copy now equals the device copy written by the last `absorb`. */
+  /**
+   * Call after the host copy has the step's entries (KvSlots.writeStep): grows it as the
+   * device copy grew, and records that the two are now equal.
+   */
   settle(cache: KvSlots): void {
-    if (this.resident?.cache === cache) this.resident.version = cache.version;
+    const r = this.resident;
+    if (r?.cache !== cache) return;
+    cache.reserve(r.capacity);
+    r.version = cache.version;
   }
 
   /** Lets the device buffers go. */

@@ -8,10 +8,12 @@ import { ort } from '../../src/model/runtime.js';
 // src/model/onnx-build.ts, run here on the CPU provider (every machine has it): its outputs
 // are exactly the host cache after KvSlots.writeStep, for both key layouts. The WebGPU
 // suite (test/webgpu/) runs it on the device inside generation.
-const shape = { layers: 3, heads: 2, slots: 40, headDim: 4 };
-const layouts: StepCacheLayout[] = [
-  { keys: 'plain', slots: 'filled' },
-  { keys: 'transposed', slots: 'all' },
+const shape = { layers: 3, heads: 2, slots: 64, headDim: 4 };
+// A 'filled' cache also grows on the device (by `grow` empty slots), as KvSlots.reserve grows the host copy.
+const layouts: { layout: StepCacheLayout; grow: number }[] = [
+  { layout: { keys: 'plain', slots: 'filled' }, grow: 16 },
+  { layout: { keys: 'transposed', slots: 'filled' }, grow: 16 },
+  { layout: { keys: 'transposed', slots: 'all' }, grow: 0 },
 ];
 
 function seeded(seed: number): () => number {
@@ -20,8 +22,8 @@ function seeded(seed: number): () => number {
 }
 
 describe('the KV write graph', () => {
-  for (const layout of layouts) {
-    it(`writes each row's new entry at its slot and marks it valid (${layout.keys} keys)`, async () => {
+  for (const { layout, grow } of layouts) {
+    it(`writes each row's new entry at its slot and marks it valid (${layout.keys} keys, ${layout.slots} slots, grown by ${grow})`, async () => {
       const rows = 3;
       const random = seeded(7);
       const cache = new KvSlots(shape, rows, layout, 20);
@@ -43,8 +45,12 @@ describe('the KV write graph', () => {
         new_keys: new ort.Tensor('float32', newKeys, dims),
         new_values: new ort.Tensor('float32', newValues, dims),
         slot: new ort.Tensor('int64', BigInt64Array.from(slots, BigInt), [rows, 1]),
+        grow: new ort.Tensor('int64', BigInt64Array.of(BigInt(grow)), [1]),
       });
       cache.writeStep(newKeys, newValues, slots);
+      const capacity = cache.capacity;
+      cache.reserve(capacity + grow);
+      expect(cache.capacity).toBe(capacity + grow);
       expect(Array.from(out.present_mask.data as Float32Array)).toEqual(Array.from(cache.mask));
       for (let l = 0; l < shape.layers; l++) {
         expect(out[`present_key_${l}`].dims).toEqual(cache.keyDims);
