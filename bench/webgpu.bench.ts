@@ -5,7 +5,8 @@
  *
  *   npm run bench:webgpu -- [--model DIR,...] [--candidates 8] [--placement]
  *
- * Default packages: the tiny test model and the shipped one. Bytes are counted from the
+ * Default packages: the tiny test model, the shipped one and the min-dalle-format fixture
+ * (encoder-decoder: its cross keys/values and text mask stay on the device with the cache). Bytes are counted from the
  * tensors fed from host memory (up) and the outputs read into it (down), mean per step;
  * steps are split into those that fed the device copy and those that uploaded the host one
  * (first step, slot growth). ms per step are printed beside the CPU's; on a machine without
@@ -15,7 +16,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { DecoderOnlyGenerator } from '../src/generator/decoder-only/generator.js';
 import type { TransferStats } from '../src/generator/device-kv.js';
 import { loadModel } from '../src/pipeline/loader.js';
 import type { SequenceSpec } from '../src/sampler/sampler.js';
@@ -24,7 +24,7 @@ import { cpuFlagsLine, machineLine } from './perf/machine.js';
 import { reportPackage } from './webgpu/placement.js';
 
 const { values } = parseArgs({
-  options: { model: { type: 'string', default: 'test/fixtures/tiny-model,models/default' }, candidates: { type: 'string', default: '8' }, placement: { type: 'boolean', default: false } },
+  options: { model: { type: 'string', default: 'test/fixtures/tiny-model,models/default,test/fixtures/min-dalle/package' }, candidates: { type: 'string', default: '8' }, placement: { type: 'boolean', default: false } },
 });
 
 /** What the WebGPU adapter most likely is: onnxruntime-node does not name it. */
@@ -59,7 +59,7 @@ async function run(model: string, device: Device, deviceKv: boolean, candidates:
     processors: { temperature: 1, topK: 0, topP: 1 },
   }));
   await sampler.generate(specs.slice(0, 1)); // warm-up: shaders compile, arenas grow
-  const generator = loaded.generator as DecoderOnlyGenerator;
+  const generator = loaded.generator as typeof loaded.generator & { transfer?: TransferStats };
   const transfer0 = { ...(generator.transfer ?? {}) } as TransferStats;
   const stats0 = { ...generator.stats };
   const grids = await sampler.generate(specs);
@@ -94,7 +94,7 @@ for (const model of values.model.split(',').map((m) => path.resolve(m))) {
   }
   console.log(`${'cpu'.padEnd(56)} ${cpu.msPerStep.toFixed(1)} ms/step`);
   const { layers, heads, headDim, maxLength } = (await import('../src/model/manifest.js')).readManifest(model).generator;
-  console.log(`(the whole cache at all ${maxLength} slots: ${kib(2 * layers * rows * heads * maxLength * headDim * 4)}; one step's new entries: ${kib(2 * layers * rows * heads * headDim * 4)})`);
+  console.log(`(the whole self-attention cache at all ${maxLength} slots: ${kib(2 * layers * rows * heads * maxLength * headDim * 4)}; one step's new entries: ${kib(2 * layers * rows * heads * headDim * 4)})`);
   const same = (a: Run) => a.tokens.every((g, i) => g.every((x, j) => x === cpu.tokens[i][j]));
   console.log(
     `bytes up per step: ${(before.transfer.upBytes / after.transfer.upBytes).toFixed(1)}x fewer kept on the device; ` +

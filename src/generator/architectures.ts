@@ -36,9 +36,15 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
       const textEncoder = await createSession(file(manifest.encoderDecoder?.textEncoder ?? ''), device);
       const prefill = await createSession(file(graphs.prefill), device);
       const step = await createSession(file(graphs.step), device);
+      const transfer = emptyTransfer();
+      const { layers } = manifest.generator;
+      // The cross keys/values and text mask change only with the rows: kept on the device with the cache.
+      const carry = [{ name: 'text_mask', rank: 2 }, ...Array.from({ length: layers }, (_, l) => [{ name: `cross_key_${l}`, rank: 4 }, { name: `cross_value_${l}`, rank: 4 }]).flat()];
+      const keysTransposed = (manifest.generator.cache ?? DEFAULT_STEP_CACHE).keys === 'transposed';
+      const deviceKv = deviceKvWanted(device) ? await DeviceKv.create(device, layers, keysTransposed, transfer, carry) : null;
       return {
-        generator: new EncoderDecoderGenerator(manifest, textEncoder, prefill, step),
-        release: async () => void (await Promise.all([textEncoder.release(), prefill.release(), step.release()])),
+        generator: new EncoderDecoderGenerator(manifest, textEncoder, prefill, step, deviceKv, transfer),
+        release: async () => void (await Promise.all([textEncoder.release(), prefill.release(), step.release(), deviceKv?.dispose()])),
       };
     },
     cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs) => new EncoderDecoderCost(manifest, graph, graphs),

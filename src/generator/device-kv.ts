@@ -119,12 +119,28 @@ export function hostPastFeeds(cache: KvSlots): Record<string, ort.Tensor> {
   return feeds;
 }
 
+/**
+ * The carry graph: copies inputs that change only with the host cache (the encoder-decoder's
+ * cross keys/values and text mask) onto the device, once per upload of the cache.
+ */
+export function carryGraph(carry: readonly { name: string; rank: number }[]): Uint8Array {
+  const value = (name: string, rank: number) => ({ name, type: 'float32' as const, dims: Array.from({ length: rank }, (_, i) => `${name}_${i}`) });
+  return buildOnnx({
+    name: 'tessera_carry',
+    inputs: carry.map((c) => value(c.name, c.rank)),
+    outputs: carry.map((c) => value(`${c.name}_device`, c.rank)),
+    nodes: carry.map((c) => ({ op: 'Identity', inputs: [c.name], outputs: [`${c.name}_device`] })),
+  });
+}
+
 interface Resident {
   cache: KvSlots;
   /** The KvSlots version the device copy equals. */
   version: number;
   capacity: number;
   tensors: Record<string, ort.Tensor>;
+  /** The carried inputs' device copies, valid with the cache. */
+  carried: Record<string, ort.Tensor>;
 }
 
 /** Whether a generator on `device` keeps its cache on the device (TESSERA_DEVICE_KV=0 turns it off, for the bench's before/after). */
@@ -138,24 +154,28 @@ export class DeviceKv {
 
   private constructor(
     private readonly session: ort.InferenceSession,
+    private readonly carrySession: ort.InferenceSession | null,
     private readonly layers: number,
     readonly transfer: TransferStats,
   ) {}
 
-  static async create(device: Device, layers: number, transposedKeys: boolean, transfer: TransferStats): Promise<DeviceKv> {
+  /** `carry`: further step inputs that change only when the host cache does (kept on the device with it). */
+  static async create(device: Device, layers: number, transposedKeys: boolean, transfer: TransferStats, carry: readonly { name: string; rank: number }[] = []): Promise<DeviceKv> {
     const options = { ...sessionOptions(device), preferredOutputLocation: 'gpu-buffer' as const };
-    return new DeviceKv(await ort.InferenceSession.create(kvWriteGraph(layers, transposedKeys), options), layers, transfer);
+    const session = await ort.InferenceSession.create(kvWriteGraph(layers, transposedKeys), options);
+    const carrySession = carry.length === 0 ? null : await ort.InferenceSession.create(carryGraph(carry), options);
+    return new DeviceKv(session, carrySession, layers, transfer);
   }
 
   /** The step's past_* and attention_mask feeds: the device copy when it is current, else the host buffers (uploaded by the run). */
-  pastFeeds(cache: KvSlots): Record<string, ort.Tensor> {
+  pastFeeds(cache: KvSlots, carried: Record<string, ort.Tensor> = {}): Record<string, ort.Tensor> {
     const r = this.resident;
     if (r !== null && r.cache === cache && r.version === cache.version && r.capacity === cache.capacity) {
       this.transfer.deviceSteps += 1;
-      return { ...r.tensors };
+      return { ...r.tensors, ...r.carried };
     }
     this.transfer.hostSteps += 1;
-    return hostPastFeeds(cache);
+    return { ...hostPastFeeds(cache), ...carried };
   }
 
   /**
@@ -169,7 +189,9 @@ export class DeviceKv {
     for (let r = 0; r < cache.rows; r++) furthest = Math.max(furthest, slots[r] + 2);
     const capacity = slotsLaidOut(cache.layout, cache.shape.slots, Math.min(furthest, cache.shape.slots));
     const grow = new ort.Tensor('int64', BigInt64Array.of(BigInt(Math.max(0, capacity - cache.capacity))), [1]);
-    const feeds: Record<string, ort.Tensor> = { ...past, new_keys: newKeys, new_values: newValues, slot, grow };
+    const kvNames = ['attention_mask', ...Array.from({ length: this.layers }, (_, l) => [`past_key_${l}`, `past_value_${l}`]).flat()];
+    const feeds: Record<string, ort.Tensor> = { new_keys: newKeys, new_values: newValues, slot, grow };
+    for (const name of kvNames) feeds[name] = past[name];
     this.transfer.upBytes += hostBytes(Object.values(feeds));
     const out = await this.session.run(feeds);
     const tensors: Record<string, ort.Tensor> = { attention_mask: out.present_mask as ort.Tensor };
@@ -177,8 +199,21 @@ export class DeviceKv {
       tensors[`past_key_${l}`] = out[`present_key_${l}`] as ort.Tensor;
       tensors[`past_value_${l}`] = out[`present_value_${l}`] as ort.Tensor;
     }
+    // The carried inputs: already on the device when this step fed the device copy, else copied there now.
+    const carryNames = Object.keys(past).filter((name) => !kvNames.includes(name));
+    let carried: Record<string, ort.Tensor> = {};
+    const old = this.resident;
+    if (carryNames.length > 0 && old !== null && carryNames.every((n) => old.carried[n] === past[n])) {
+      carried = old.carried;
+      old.carried = {}; // kept, not released below
+    } else if (carryNames.length > 0 && this.carrySession !== null) {
+      const hostCarry = Object.fromEntries(carryNames.map((n) => [n, past[n]]));
+      this.transfer.upBytes += hostBytes(Object.values(hostCarry));
+      const copied = await this.carrySession.run(hostCarry);
+      carried = Object.fromEntries(carryNames.map((n) => [n, copied[`${n}_device`] as ort.Tensor]));
+    }
     this.release();
-    this.resident = { cache, version: -1, capacity: Math.max(capacity, cache.capacity), tensors };
+    this.resident = { cache, version: -1, capacity: Math.max(capacity, cache.capacity), tensors, carried };
   }
 
   /**
@@ -194,12 +229,13 @@ export class DeviceKv {
 
   /** Lets the device buffers go. */
   release(): void {
-    for (const t of Object.values(this.resident?.tensors ?? {})) if (t.location === 'gpu-buffer') t.dispose();
+    for (const t of [...Object.values(this.resident?.tensors ?? {}), ...Object.values(this.resident?.carried ?? {})]) if (t.location === 'gpu-buffer') t.dispose();
     this.resident = null;
   }
 
   async dispose(): Promise<void> {
     this.release();
     await this.session.release();
+    await this.carrySession?.release();
   }
 }

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readReference } from '../../scripts/convert/min-dalle-check.js';
 import { DecoderOnlyGenerator } from '../../src/generator/decoder-only/generator.js';
+import type { EncoderDecoderGenerator } from '../../src/generator/encoder-decoder/generator.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { ContinuousBatch } from '../../src/sampler/continuous.js';
 import type { SequenceSpec } from '../../src/sampler/sampler.js';
@@ -108,8 +109,25 @@ describeWebgpu('WebGPU against the CPU, encoder-decoder (min-dalle format fixtur
       candidateIndex: 0,
       processors: { temperature: 1, topK, topP: 1 },
     }));
+    const transfer = (gpu.model.generator as EncoderDecoderGenerator).transfer;
+    const before = { ...transfer };
     const codes = await gpu.model.sampler.generate(specs);
     expect(codes.map((grid) => Array.from(grid))).toEqual([minDalle.greedy.cases[0].tokens]);
+    // Self-attention cache, cross keys/values and text mask uploaded once, then kept on the device.
+    expect([transfer.hostSteps - before.hostSteps, transfer.deviceSteps - before.deviceSteps]).toEqual([1, 254]);
+  }, 300_000);
+
+  it('continuous batching with staggered admission (row copies re-upload the cache once): min-dalle\'s tokens', async () => {
+    const [a, b] = minDalle.greedy.cases;
+    const spec = (c: typeof a): SequenceSpec => ({ textIds: c.conditionalIds, unconditionalIds: c.unconditionalIds, guidanceScale, seed: 1, candidateIndex: 0, processors: { temperature: 1, topK, topP: 1 } });
+    const batch = new ContinuousBatch(gpu.model.sampler);
+    await batch.admit('a', [spec(a)]);
+    for (let i = 0; i < 5; i++) await batch.step();
+    await batch.admit('b', [spec(b)]);
+    const done = new Map<string, number[]>();
+    while (batch.size > 0) for (const f of (await batch.step()).finished) done.set(f.id, Array.from(f.codes[0]));
+    expect(done.get('a')).toEqual(a.tokens);
+    expect(done.get('b')).toEqual(b.tokens);
   }, 300_000);
 
   // Two candidates without guidance (two step rows): its VQGAN decodes 256x256 images, ~10 s each on lavapipe.
