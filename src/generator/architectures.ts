@@ -14,12 +14,15 @@ import { EncoderDecoderCost } from './encoder-decoder/cost.js';
 import { EncoderDecoderGenerator } from './encoder-decoder/generator.js';
 import type { GeneratorArchitecture, GeneratorGraphs } from './generator.js';
 
+/** With the KV cache on the device, a step's new entries stay there for its write graph (src/generator/device-kv.ts). */
+const DEVICE_ENTRIES = { new_keys: 'gpu-buffer', new_values: 'gpu-buffer' } as const;
+
 const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture> = {
   'decoder-only': {
     async load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs) {
       // The first session tells whether the device works; the rest load after it.
       const prefill = await createSession(file(graphs.prefill), device);
-      const step = await createSession(file(graphs.step), device);
+      const step = await createSession(file(graphs.step), device, deviceKvWanted(device) ? DEVICE_ENTRIES : undefined);
       const transfer = emptyTransfer();
       const keysTransposed = (manifest.generator.cache ?? DEFAULT_STEP_CACHE).keys === 'transposed';
       const deviceKv = deviceKvWanted(device) ? await DeviceKv.create(device, manifest.generator.layers, keysTransposed, transfer) : null;
@@ -35,7 +38,7 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
       // The text encoder runs once per prompt: no variant has one.
       const textEncoder = await createSession(file(manifest.encoderDecoder?.textEncoder ?? ''), device);
       const prefill = await createSession(file(graphs.prefill), device);
-      const step = await createSession(file(graphs.step), device);
+      const step = await createSession(file(graphs.step), device, deviceKvWanted(device) ? DEVICE_ENTRIES : undefined);
       const transfer = emptyTransfer();
       const { layers } = manifest.generator;
       // The cross keys/values and text mask change only with the rows: kept on the device with the cache.

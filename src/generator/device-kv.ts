@@ -13,10 +13,11 @@
  * on the same device: the binding binds it without a copy. Not usable: downloading one
  * (`Tensor.getData()` / its downloader aborts the process with an uncaught C++ exception),
  * and there is no I/O-binding object (outputs into caller-given buffers) in the Node API.
- * So the host copy (KvSlots) stays the one every row operation (prefix writes, row copies,
- * growth) works on: the step's new entries still come back to JavaScript (1 slot's worth
- * per row, as before) and are written into it too, and a device copy is used only while
- * its KvSlots version matches; after any host write it is uploaded again, once.
+ * A device tensor does reach the host as the output of a run whose output location is
+ * 'cpu', so the write graph also hands back the step's new entries (1 slot's worth per row,
+ * as the step graph did). The host copy (KvSlots) stays the one every row operation (prefix
+ * writes, row copies) works on; a device copy is used only while its KvSlots version
+ * matches, and after any host write it is uploaded again, once.
  */
 import { buildOnnx, type BuildNode } from '../model/onnx-build.js';
 import { ort, sessionOptions } from '../model/runtime.js';
@@ -80,12 +81,19 @@ export function kvWriteGraph(layers: number, transposedKeys: boolean): Uint8Arra
   const valueDims = ['rows', 'heads', 'slots', 'head_dim'];
   const inputs = [
     { name: 'attention_mask', type: 'float32' as const, dims: ['rows', 'slots'] },
-    { name: 'new_keys', type: 'float32' as const, dims: [layers, 'rows', 'heads', 1, 'head_dim'] },
-    { name: 'new_values', type: 'float32' as const, dims: [layers, 'rows', 'heads', 1, 'head_dim'] },
+    { name: 'new_keys', type: 'float32' as const, dims: [layers as number | string, 'rows', 'heads', 1, 'head_dim'] },
+    { name: 'new_values', type: 'float32' as const, dims: [layers as number | string, 'rows', 'heads', 1, 'head_dim'] },
     { name: 'slot', type: 'int64' as const, dims: ['rows', 1] },
     { name: 'grow', type: 'int64' as const, dims: [1] },
   ];
-  const outputs = [{ name: 'present_mask', type: 'float32' as const, dims: ['rows', 'slots'] }];
+  // The new entries also come back to the host (for its copy) through this graph: a device tensor cannot be read directly.
+  const entryDims = [layers, 'rows', 'heads', 1, 'head_dim'];
+  const outputs = [
+    { name: 'present_mask', type: 'float32' as const, dims: ['rows', 'slots'] },
+    { name: 'entry_keys', type: 'float32' as const, dims: entryDims },
+    { name: 'entry_values', type: 'float32' as const, dims: entryDims },
+  ];
+  nodes.push({ op: 'Identity', inputs: ['new_keys'], outputs: ['entry_keys'] }, { op: 'Identity', inputs: ['new_values'], outputs: ['entry_values'] });
   for (let l = 0; l < layers; l++) {
     constants.push({ name: `layer_${l}`, dims: [], values: [l] });
     inputs.push({ name: `past_key_${l}`, type: 'float32', dims: keyDims }, { name: `past_value_${l}`, type: 'float32', dims: valueDims });
@@ -133,6 +141,12 @@ export function carryGraph(carry: readonly { name: string; rank: number }[]): Ui
   });
 }
 
+/** A step's new entries in host memory ([L, R, H, 1, D]). */
+export interface HostEntries {
+  keys: Float32Array;
+  values: Float32Array;
+}
+
 interface Resident {
   cache: KvSlots;
   /** The KvSlots version the device copy equals. */
@@ -155,6 +169,7 @@ export class DeviceKv {
   private constructor(
     private readonly session: ort.InferenceSession,
     private readonly carrySession: ort.InferenceSession | null,
+    private readonly downloadSession: ort.InferenceSession,
     private readonly layers: number,
     readonly transfer: TransferStats,
   ) {}
@@ -162,9 +177,14 @@ export class DeviceKv {
   /** `carry`: further step inputs that change only when the host cache does (kept on the device with it). */
   static async create(device: Device, layers: number, transposedKeys: boolean, transfer: TransferStats, carry: readonly { name: string; rank: number }[] = []): Promise<DeviceKv> {
     const options = { ...sessionOptions(device), preferredOutputLocation: 'gpu-buffer' as const };
-    const session = await ort.InferenceSession.create(kvWriteGraph(layers, transposedKeys), options);
+    // Everything stays on the device but the new entries' host copies.
+    const writeOutputs: Record<string, ort.Tensor.DataLocation> = { present_mask: 'gpu-buffer', entry_keys: 'cpu', entry_values: 'cpu' };
+    for (let l = 0; l < layers; l++) Object.assign(writeOutputs, { [`present_key_${l}`]: 'gpu-buffer', [`present_value_${l}`]: 'gpu-buffer' });
+    const session = await ort.InferenceSession.create(kvWriteGraph(layers, transposedKeys), { ...sessionOptions(device), preferredOutputLocation: writeOutputs });
     const carrySession = carry.length === 0 ? null : await ort.InferenceSession.create(carryGraph(carry), options);
-    return new DeviceKv(session, carrySession, layers, transfer);
+    const entries = [{ name: 'new_keys', rank: 5 }, { name: 'new_values', rank: 5 }];
+    const downloadSession = await ort.InferenceSession.create(carryGraph(entries), sessionOptions(device)); // outputs to the host
+    return new DeviceKv(session, carrySession, downloadSession, layers, transfer);
   }
 
   /** The step's past_* and attention_mask feeds: the device copy when it is current, else the host buffers (uploaded by the run). */
@@ -182,7 +202,7 @@ export class DeviceKv {
    * After a step fed `past`: writes its new entries ([L, R, H, 1, D], host tensors) at each
    * row's `slots` into the device copy; call `settle` once the host copy has them too.
    */
-  async absorb(cache: KvSlots, past: Record<string, ort.Tensor>, newKeys: ort.Tensor, newValues: ort.Tensor, slots: ArrayLike<number>): Promise<void> {
+  async absorb(cache: KvSlots, past: Record<string, ort.Tensor>, newKeys: ort.Tensor, newValues: ort.Tensor, slots: ArrayLike<number>): Promise<HostEntries> {
     const slot = new ort.Tensor('int64', BigInt64Array.from(Array.from(slots, (s) => BigInt(s))), [cache.rows, 1]); // [R, 1]
     // The slots the next step needs (each row one further), laid out as the host copy will lay them out.
     let furthest = 0;
@@ -214,6 +234,20 @@ export class DeviceKv {
     }
     this.release();
     this.resident = { cache, version: -1, capacity: Math.max(capacity, cache.capacity), tensors, carried };
+    return this.entries(out.entry_keys as ort.Tensor, out.entry_values as ort.Tensor, newKeys, newValues);
+  }
+
+  /** The host copies of a step's new entries, and the step outputs' device buffers let go. */
+  private entries(keys: ort.Tensor, values: ort.Tensor, ...device: ort.Tensor[]): HostEntries {
+    this.transfer.downBytes += hostBytes([keys, values]);
+    for (const t of device) if (t.location === 'gpu-buffer') t.dispose();
+    return { keys: keys.data as Float32Array, values: values.data as Float32Array };
+  }
+
+  /** A run's new entries left on the device (a step session whose outputs stay there, run outside a step: a prefill), brought to the host. */
+  async download(newKeys: ort.Tensor, newValues: ort.Tensor): Promise<HostEntries> {
+    const out = await this.downloadSession.run({ new_keys: newKeys, new_values: newValues });
+    return this.entries(out.new_keys_device as ort.Tensor, out.new_values_device as ort.Tensor, newKeys, newValues);
   }
 
   /**
@@ -237,5 +271,6 @@ export class DeviceKv {
     this.release();
     await this.session.release();
     await this.carrySession?.release();
+    await this.downloadSession.release();
   }
 }

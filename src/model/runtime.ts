@@ -63,11 +63,14 @@ export function checkDevice(device: string): asserts device is Device {
   }
 }
 
-/** Creates a session, turning the runtime's failure to start a provider into TESSERA_ERR_DEVICE. */
-export async function createSession(file: string, device: Device): Promise<ort.InferenceSession> {
+/**
+ * Creates a session, turning the runtime's failure to start a provider into TESSERA_ERR_DEVICE.
+ * `outputs`: where outputs stay (per output name; e.g. 'gpu-buffer' keeps them on the device).
+ */
+export async function createSession(file: string, device: Device, outputs?: Record<string, ort.Tensor.DataLocation>): Promise<ort.InferenceSession> {
   checkDevice(device);
   try {
-    return await ort.InferenceSession.create(file, sessionOptions(device));
+    return await ort.InferenceSession.create(file, { ...sessionOptions(device), ...(outputs === undefined ? {} : { preferredOutputLocation: outputs }) });
   } catch (error) {
     const message = (error as Error).message ?? String(error);
     if (device !== 'cpu') {

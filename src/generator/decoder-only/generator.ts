@@ -142,8 +142,9 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
     this.transfer.upBytes += hostBytes(Object.values(feeds));
     const out = await this.stepSession.run(feeds);
     this.transfer.downBytes += hostBytes([out.logits, out.new_keys, out.new_values] as ort.Tensor[]);
-    await this.deviceKv?.absorb(cache, past, out.new_keys as ort.Tensor, out.new_values as ort.Tensor, streamPositions);
-    cache.writeStep(tensorData(out.new_keys), tensorData(out.new_values), streamPositions);
+    // With the cache on the device the step's new entries stayed there too; the write graph hands them back.
+    const entries = this.deviceKv ? await this.deviceKv.absorb(cache, past, out.new_keys as ort.Tensor, out.new_values as ort.Tensor, streamPositions) : null;
+    cache.writeStep(entries?.keys ?? tensorData(out.new_keys), entries?.values ?? tensorData(out.new_values), streamPositions);
     this.deviceKv?.settle(cache);
     this.stats.decodeMs += performance.now() - started;
     this.stats.stepCalls += 1;

@@ -199,8 +199,11 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
     if (step) this.transfer.upBytes += hostBytes(Object.values(feeds));
     const out = await this.stepSession.run(feeds);
     if (step) this.transfer.downBytes += hostBytes([out.logits, out.new_keys, out.new_values] as ort.Tensor[]);
-    await deviceKv?.absorb(self, past, out.new_keys as ort.Tensor, out.new_values as ort.Tensor, decoderPositions);
-    return { logits: tensorData(out.logits), newKeys: tensorData(out.new_keys), newValues: tensorData(out.new_values) };
+    // With the cache on the device the new entries stayed there: the write graph (a step) or a download (the prefill's start token) brings them back.
+    const newKeys = out.new_keys as ort.Tensor;
+    const newValues = out.new_values as ort.Tensor;
+    const entries = deviceKv ? await deviceKv.absorb(self, past, newKeys, newValues, decoderPositions) : newKeys.location === 'gpu-buffer' ? await this.deviceKv?.download(newKeys, newValues) : null;
+    return { logits: tensorData(out.logits), newKeys: entries?.keys ?? tensorData(newKeys), newValues: entries?.values ?? tensorData(newValues) };
   }
 
   private imageLogits(data: Float32Array, rows: number): ImageLogits {
