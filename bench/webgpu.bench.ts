@@ -66,8 +66,14 @@ async function run(model: string, device: Device, deviceKv: boolean, candidates:
   const steps = generator.stats.stepCalls - stats0.stepCalls;
   const t = generator.transfer;
   const transfer: TransferStats = t
-    ? { upBytes: t.upBytes - transfer0.upBytes, downBytes: t.downBytes - transfer0.downBytes, deviceSteps: t.deviceSteps - transfer0.deviceSteps, hostSteps: t.hostSteps - transfer0.hostSteps }
-    : { upBytes: NaN, downBytes: NaN, deviceSteps: 0, hostSteps: 0 };
+    ? {
+        upBytes: t.upBytes - transfer0.upBytes,
+        downBytes: t.downBytes - transfer0.downBytes,
+        deviceSteps: t.deviceSteps - transfer0.deviceSteps,
+        hostSteps: t.hostSteps - transfer0.hostSteps,
+        deviceStepUpBytes: t.deviceStepUpBytes - transfer0.deviceStepUpBytes,
+      }
+    : { upBytes: NaN, downBytes: NaN, deviceSteps: 0, hostSteps: 0, deviceStepUpBytes: 0 };
   const msPerStep = (generator.stats.decodeMs - stats0.decodeMs) / steps;
   return { tokens: grids.map((g) => Array.from(g)), msPerStep, steps, transfer };
 }
@@ -89,7 +95,7 @@ for (const model of values.model.split(',').map((m) => path.resolve(m))) {
     const t = r.transfer;
     console.log(
       `${label.padEnd(56)} up ${kib(t.upBytes / r.steps).padStart(11)}/step, down ${kib(t.downBytes / r.steps).padStart(9)}/step` +
-        ` | steps fed from the device ${t.deviceSteps}, uploaded from the host ${t.hostSteps} | ${r.msPerStep.toFixed(1)} ms/step`,
+        ` | steps fed from the device ${t.deviceSteps} (up ${t.deviceSteps > 0 ? (t.deviceStepUpBytes / t.deviceSteps).toFixed(0) : '-'} B/step), uploaded from the host ${t.hostSteps} | ${r.msPerStep.toFixed(1)} ms/step`,
     );
   }
   console.log(`${'cpu'.padEnd(56)} ${cpu.msPerStep.toFixed(1)} ms/step`);

@@ -31,10 +31,12 @@ export interface TransferStats {
   /** Steps whose cache came from the device copy, and steps that uploaded it from the host (first step, after host writes, growth). */
   deviceSteps: number;
   hostSteps: number;
+  /** Bytes up on the steps fed from the device copy alone (the steady state: ids, positions, slots). */
+  deviceStepUpBytes: number;
 }
 
 export function emptyTransfer(): TransferStats {
-  return { upBytes: 0, downBytes: 0, deviceSteps: 0, hostSteps: 0 };
+  return { upBytes: 0, downBytes: 0, deviceSteps: 0, hostSteps: 0, deviceStepUpBytes: 0 };
 }
 
 /** The bytes of the host-memory tensors among `tensors` (device-resident ones cross nothing). */

@@ -131,6 +131,7 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
     // Room for every row's new entry; the graph attends over the slots laid out so far.
     cache.reserve(Math.max(...streamPositions) + 1);
     // The cache: its device copy when that is current, else the host buffers (src/generator/device-kv.ts).
+    const before = { up: this.transfer.upBytes, deviceSteps: this.transfer.deviceSteps };
     const past = this.deviceKv?.pastFeeds(cache) ?? hostPastFeeds(cache);
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', inputIds, [rows, 1]),
@@ -145,6 +146,7 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
     // With the cache on the device the step's new entries stayed there too; the write graph hands them back.
     const entries = this.deviceKv ? await this.deviceKv.absorb(cache, past, out.new_keys as ort.Tensor, out.new_values as ort.Tensor, streamPositions) : null;
     cache.writeStep(entries?.keys ?? tensorData(out.new_keys), entries?.values ?? tensorData(out.new_values), streamPositions);
+    if (this.transfer.deviceSteps > before.deviceSteps) this.transfer.deviceStepUpBytes += this.transfer.upBytes - before.up;
     this.deviceKv?.settle(cache);
     this.stats.decodeMs += performance.now() - started;
     this.stats.stepCalls += 1;

@@ -190,6 +190,7 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
       host[`cross_key_${l}`] = new ort.Tensor('float32', cache.crossKeys[l], [rows, heads, headDim, textLength]);
       host[`cross_value_${l}`] = new ort.Tensor('float32', cache.crossValues[l], [rows, heads, textLength, headDim]);
     }
+    const before = { up: this.transfer.upBytes, deviceSteps: this.transfer.deviceSteps };
     const past = deviceKv === null ? { ...hostPastFeeds(self), ...host } : deviceKv.pastFeeds(self, host);
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', inputIds, [rows, 1]),
@@ -203,6 +204,7 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
     const newKeys = out.new_keys as ort.Tensor;
     const newValues = out.new_values as ort.Tensor;
     const entries = deviceKv ? await deviceKv.absorb(self, past, newKeys, newValues, decoderPositions) : newKeys.location === 'gpu-buffer' ? await this.deviceKv?.download(newKeys, newValues) : null;
+    if (this.transfer.deviceSteps > before.deviceSteps) this.transfer.deviceStepUpBytes += this.transfer.upBytes - before.up;
     return { logits: tensorData(out.logits), newKeys: entries?.keys ?? tensorData(newKeys), newValues: entries?.values ?? tensorData(newValues) };
   }
 
