@@ -145,10 +145,10 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
     this.transfer.downBytes += hostBytes([out.logits, out.new_keys, out.new_values] as ort.Tensor[]);
     // With the cache on the device the step's new entries stayed there too; the write graph hands them back.
     const entries = this.deviceKv ? await this.deviceKv.absorb(cache, past, out.new_keys as ort.Tensor, out.new_values as ort.Tensor, streamPositions) : null;
+    this.stats.decodeMs += performance.now() - started;
     cache.writeStep(entries?.keys ?? tensorData(out.new_keys), entries?.values ?? tensorData(out.new_values), streamPositions);
     if (this.transfer.deviceSteps > before.deviceSteps) this.transfer.deviceStepUpBytes += this.transfer.upBytes - before.up;
     this.deviceKv?.settle(cache);
-    this.stats.decodeMs += performance.now() - started;
     this.stats.stepCalls += 1;
     this.stats.stepRows = rows;
     return this.imageLogits(tensorData(out.logits), rows); // [R, V]

@@ -155,11 +155,11 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
     // Image code j is fed at decoder position j + 1 (position 0 is the start token).
     const decoderPositions = Int32Array.from(positions, (j) => j + 1);
     const out = await this.run(cache, BigInt64Array.from(codes, (code) => BigInt(code)), decoderPositions, this.deviceKv, true);
-    cache.self.writeStep(out.newKeys, out.newValues, decoderPositions);
-    this.deviceKv?.settle(cache.self);
     this.stats.decodeMs += performance.now() - started;
     this.stats.stepCalls += 1;
     this.stats.stepRows = cache.rows;
+    cache.self.writeStep(out.newKeys, out.newValues, decoderPositions);
+    this.deviceKv?.settle(cache.self);
     return this.imageLogits(out.logits, cache.rows);
   }
 
