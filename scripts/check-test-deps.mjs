@@ -6,9 +6,13 @@
  * redis-server backs the queue tests (each test file starts and stops its own, on a free port).
  * When one is missing and this runs as root with apt-get, it installs them; otherwise it
  * stops at once naming the exact command to run. TESSERA_SKIP_SYSTEM_DEPS=1 skips the check.
+ * The WebGPU suite needs an adapter: scripts/lavapipe.mjs probes for one and installs Mesa's
+ * lavapipe (software Vulkan, from bookworm-backports on Debian 12) when it can; where it
+ * cannot, that suite skips with a message, unless TESSERA_REQUIRE_WEBGPU=1 (CI) fails here.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { ensureWebgpu } from './lavapipe.mjs';
 
 const CHECKS = [
   { pkg: 'chromium', what: 'Chromium at /usr/bin/chromium (the gallery end-to-end test)', ok: () => existsSync('/usr/bin/chromium') },
@@ -22,6 +26,10 @@ function onPath(command) {
 }
 
 if (process.env.TESSERA_SKIP_SYSTEM_DEPS === '1') process.exit(0);
+if (!ensureWebgpu() && process.env.TESSERA_REQUIRE_WEBGPU === '1') {
+  process.stderr.write('tessera tests: TESSERA_REQUIRE_WEBGPU=1 and no WebGPU adapter (see above)\n');
+  process.exit(1);
+}
 const missing = CHECKS.filter((c) => !c.ok());
 if (missing.length === 0) process.exit(0);
 

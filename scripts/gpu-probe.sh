@@ -2,7 +2,10 @@
 # The GPU path, in one prepared script (issue 12). On a machine with a GPU:
 #   bash scripts/gpu-probe.sh            # or, from a session: run(command="bash scripts/gpu-probe.sh", ...)
 # It reports the GPU, its driver, the Vulkan loader and ICDs, and the CUDA libraries
-# present; tries `tessera generate --device webgpu` and, when onnxruntime-node's CUDA
+# present; runs first what CI already runs on Mesa's lavapipe (issue 29): the WebGPU suite
+# (test/webgpu: CPU parity for both architectures, serve, batch, image prompts) and
+# `bench:webgpu --placement` (bytes per step with the KV cache from JS vs kept on the
+# device, node placement per graph), so the GPU checks a path already tested; then tries `tessera generate --device webgpu` and, when onnxruntime-node's CUDA
 # provider library is installed, `--device cuda`; and for every device that works runs
 # the performance bench (bench:perf) beside the CPU figures, for the shipped model and,
 # when TESSERA_MINI_PACKAGE and TESSERA_MINI_WEIGHTS name them, a Mini-shaped package.
@@ -59,6 +62,14 @@ echo "onnxruntime-node binaries ($ort_bin):"; ls "$ort_bin"
 cuda_provider=no
 [ -f "$ort_bin/libonnxruntime_providers_cuda.so" ] && cuda_provider=yes
 echo "CUDA provider library present: $cuda_provider (onnxruntime-node 1.30 is built for CUDA 12 + cuDNN 9; ONNXRUNTIME_NODE_INSTALL=cuda12 fetches it, with network)"
+
+say "WebGPU suite (test/webgpu, as in CI on lavapipe; here on this machine's adapter)"
+timeout 400 npx vitest run test/webgpu test/generator/device-kv.test.ts test/model/webgpu-device.test.ts 2>&1 | grep -v 'artificially reduced' | tail -40 || echo "WebGPU suite failed or timed out"
+say "bench:webgpu: bytes per step, KV cache from JS vs on the device; node placement"
+timeout 300 node --import tsx bench/webgpu.bench.ts --placement 2>&1 | grep -v 'artificially reduced' || echo "bench:webgpu failed or timed out"
+if [ -n "${TESSERA_MINI_PACKAGE:-}" ] && [ -d "$TESSERA_MINI_PACKAGE" ]; then
+  timeout 600 node --import tsx bench/webgpu/placement.ts "$TESSERA_MINI_PACKAGE" 2>&1 | grep -v 'artificially reduced' || echo "placement failed (Mini)"
+fi
 
 devices=(webgpu)
 [ "$cuda_provider" = yes ] && devices+=(cuda)

@@ -3,23 +3,33 @@
  * that dispatches on it. The loader asks it for a generator; the footprint for the
  * generator's own count of its phases' FLOPs and bytes.
  */
-import type { ModelManifest } from '../model/manifest.js';
+import { DEFAULT_STEP_CACHE, type ModelManifest } from '../model/manifest.js';
 import type { OnnxGraph } from '../model/onnx-graph.js';
 import { createSession } from '../model/runtime.js';
 import type { Device } from '../types.js';
 import { DecoderOnlyCost } from './decoder-only/cost.js';
 import { DecoderOnlyGenerator } from './decoder-only/generator.js';
+import { DeviceKv, deviceKvWanted, emptyTransfer } from './device-kv.js';
 import { EncoderDecoderCost } from './encoder-decoder/cost.js';
 import { EncoderDecoderGenerator } from './encoder-decoder/generator.js';
 import type { GeneratorArchitecture, GeneratorGraphs } from './generator.js';
+
+/** With the KV cache on the device, a step's new entries stay there for its write graph (src/generator/device-kv.ts). */
+const DEVICE_ENTRIES = { new_keys: 'gpu-buffer', new_values: 'gpu-buffer' } as const;
 
 const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture> = {
   'decoder-only': {
     async load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs) {
       // The first session tells whether the device works; the rest load after it.
       const prefill = await createSession(file(graphs.prefill), device);
-      const step = await createSession(file(graphs.step), device);
-      return { generator: new DecoderOnlyGenerator(manifest, prefill, step), release: async () => void (await Promise.all([prefill.release(), step.release()])) };
+      const step = await createSession(file(graphs.step), device, deviceKvWanted(device) ? DEVICE_ENTRIES : undefined);
+      const transfer = emptyTransfer();
+      const keysTransposed = (manifest.generator.cache ?? DEFAULT_STEP_CACHE).keys === 'transposed';
+      const deviceKv = deviceKvWanted(device) ? await DeviceKv.create(device, manifest.generator.layers, keysTransposed, transfer) : null;
+      return {
+        generator: new DecoderOnlyGenerator(manifest, prefill, step, deviceKv, transfer),
+        release: async () => void (await Promise.all([prefill.release(), step.release(), deviceKv?.dispose()])),
+      };
     },
     cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs) => new DecoderOnlyCost(manifest, graph, graphs),
   },
@@ -28,10 +38,16 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
       // The text encoder runs once per prompt: no variant has one.
       const textEncoder = await createSession(file(manifest.encoderDecoder?.textEncoder ?? ''), device);
       const prefill = await createSession(file(graphs.prefill), device);
-      const step = await createSession(file(graphs.step), device);
+      const step = await createSession(file(graphs.step), device, deviceKvWanted(device) ? DEVICE_ENTRIES : undefined);
+      const transfer = emptyTransfer();
+      const { layers } = manifest.generator;
+      // The cross keys/values and text mask change only with the rows: kept on the device with the cache.
+      const carry = [{ name: 'text_mask', rank: 2 }, ...Array.from({ length: layers }, (_, l) => [{ name: `cross_key_${l}`, rank: 4 }, { name: `cross_value_${l}`, rank: 4 }]).flat()];
+      const keysTransposed = (manifest.generator.cache ?? DEFAULT_STEP_CACHE).keys === 'transposed';
+      const deviceKv = deviceKvWanted(device) ? await DeviceKv.create(device, layers, keysTransposed, transfer, carry) : null;
       return {
-        generator: new EncoderDecoderGenerator(manifest, textEncoder, prefill, step),
-        release: async () => void (await Promise.all([textEncoder.release(), prefill.release(), step.release()])),
+        generator: new EncoderDecoderGenerator(manifest, textEncoder, prefill, step, deviceKv, transfer),
+        release: async () => void (await Promise.all([textEncoder.release(), prefill.release(), step.release(), deviceKv?.dispose()])),
       };
     },
     cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs) => new EncoderDecoderCost(manifest, graph, graphs),

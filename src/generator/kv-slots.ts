@@ -74,6 +74,8 @@ export class KvSlots implements RowCache {
   values: Float32Array[];
   /** [rows, capacity], a view of the mask's storage. */
   mask: Float32Array;
+  /** Bumped by every write (prefix, step, entry, row copy, growth): a device copy of the cache is current while it matches (device-kv.ts). */
+  version = 0;
   /** Full-size buffers (maxLength slots per row), allocated once; growing re-lays them out in place. */
   private readonly storage: { keys: Float32Array[]; values: Float32Array[]; mask: Float32Array };
   /** Float64 views of the key and value storage (whole buffers), for writeStepWide. */
@@ -146,6 +148,7 @@ export class KvSlots implements RowCache {
     }
     spread(this.storage.mask, this.rows, 1, this.capacity, capacity);
     this.capacity = capacity;
+    this.version += 1;
     this.viewStorage();
   }
 
@@ -155,6 +158,7 @@ export class KvSlots implements RowCache {
    */
   writePrefix(row: number, presentKeys: Float32Array, presentValues: Float32Array, prefixRows: number, prefixRow: number, length: number): void {
     this.reserve(length);
+    this.version += 1;
     const { layers, heads, headDim } = this.shape;
     const capacity = this.capacity;
     const block = length * headDim;
@@ -185,6 +189,7 @@ export class KvSlots implements RowCache {
     let furthest = 0;
     for (let r = 0; r < rows; r++) furthest = Math.max(furthest, positions[r] + 1);
     this.reserve(furthest);
+    this.version += 1;
     if (this.layout.keys === 'transposed') writeStepTransposed(this, newKeys, newValues, positions);
     else if (this.shape.headDim % 2 === 0 && newKeys.byteOffset % 8 === 0 && newValues.byteOffset % 8 === 0) writeStepWide(this, this.wide, newKeys, newValues, positions);
     else writeStepPlain(this, newKeys, newValues, positions);
@@ -198,6 +203,7 @@ export class KvSlots implements RowCache {
    */
   writeEntry(row: number, newKeys: Float32Array, newValues: Float32Array, sourceRows: number, sourceRow: number, position: number, reset = false): void {
     this.reserve(position + 1);
+    this.version += 1;
     const { layers, heads, headDim } = this.shape;
     const capacity = this.capacity;
     if (reset) this.mask.fill(0, row * capacity, (row + 1) * capacity);
@@ -231,6 +237,7 @@ export class KvSlots implements RowCache {
     if (source.layout.keys !== this.layout.keys || source.layout.slots !== this.layout.slots) throw new RangeError('copyRows needs caches of the same layout');
     if (fromRow < 0 || toRow < 0 || fromRow + count > source.rows || toRow + count > this.rows) throw new RangeError('copyRows out of range');
     this.reserve(source.capacity);
+    this.version += 1;
     const capacity = this.capacity;
     const old = source.capacity;
     if (old === capacity) {

@@ -63,11 +63,14 @@ export function checkDevice(device: string): asserts device is Device {
   }
 }
 
-/** Creates a session, turning the runtime's failure to start a provider into TESSERA_ERR_DEVICE. */
-export async function createSession(file: string, device: Device): Promise<ort.InferenceSession> {
+/**
+ * Creates a session, turning the runtime's failure to start a provider into TESSERA_ERR_DEVICE.
+ * `outputs`: where outputs stay (per output name; e.g. 'gpu-buffer' keeps them on the device).
+ */
+export async function createSession(file: string, device: Device, outputs?: Record<string, ort.Tensor.DataLocation>): Promise<ort.InferenceSession> {
   checkDevice(device);
   try {
-    return await ort.InferenceSession.create(file, sessionOptions(device));
+    return await ort.InferenceSession.create(file, { ...sessionOptions(device), ...(outputs === undefined ? {} : { preferredOutputLocation: outputs }) });
   } catch (error) {
     const message = (error as Error).message ?? String(error);
     if (device !== 'cpu') {
@@ -90,6 +93,13 @@ const VULKAN_ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d'];
 export function webgpuHint(): string {
   if (process.platform !== 'linux') return '';
   const loader = VULKAN_LOADERS.some((file) => existsSync(file)) || (process.env.LD_LIBRARY_PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(`${dir}/libvulkan.so.1`));
+  // The Vulkan loader reads only the listed manifests when one of these is set (issue 29's no-adapter test sets one).
+  const override = process.env.VK_DRIVER_FILES ?? process.env.VK_ICD_FILENAMES;
+  if (override !== undefined && override !== '') {
+    const files = override.split(':').filter((f) => f !== '');
+    const found = files.filter((f) => existsSync(f));
+    return ` (VK_ICD_FILENAMES/VK_DRIVER_FILES limits Vulkan to ${allowed(files)}; ${found.length === files.length ? 'none gave an adapter Dawn accepts' : `not found: ${allowed(files.filter((f) => !found.includes(f)))}`})`;
+  }
   const icds = VULKAN_ICD_DIRS.flatMap((dir) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : []));
   const missing = [loader ? null : 'no Vulkan loader (libvulkan.so.1: apt-get install libvulkan1)', icds.length > 0 ? null : `no Vulkan driver manifest in ${VULKAN_ICD_DIRS.join(' or ')} (the GPU driver's Vulkan ICD, e.g. NVIDIA's nvidia_icd.json)`].filter((m) => m !== null);
   return missing.length > 0 ? ` (${missing.join('; ')})` : ` (Vulkan ICDs found: ${icds.join(', ')}; none gave an adapter Dawn accepts)`;

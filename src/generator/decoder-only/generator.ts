@@ -10,6 +10,7 @@ import { TesseraError } from '../../errors.js';
 import { DEFAULT_STEP_CACHE, type ModelManifest, type StepCacheLayout } from '../../model/manifest.js';
 import { ort } from '../../model/runtime.js';
 import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch } from '../generator.js';
+import { emptyTransfer, hostBytes, hostPastFeeds, type DeviceKv, type TransferStats } from '../device-kv.js';
 import { KvSlots } from '../kv-slots.js';
 
 /** A prefill result: the image logits of each prefix plus its text keys/values ([L, P, H, T, D]). */
@@ -24,6 +25,8 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
   readonly imageVocab: number;
   readonly imageTokens: number;
   readonly stats: GeneratorStats = emptyStats();
+  /** Bytes the step phase handed between JavaScript and the sessions (the WebGPU bench's "what crosses the bus"). */
+  readonly transfer: TransferStats;
   /** Text vocabulary size: image code k is id textVocab + k of the combined vocabulary. */
   private readonly textVocab: number;
   private readonly vocab: number;
@@ -39,7 +42,11 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
     manifest: ModelManifest,
     private readonly prefillSession: ort.InferenceSession,
     private readonly stepSession: ort.InferenceSession,
+    /** The cache's device copy (src/generator/device-kv.ts), on a GPU device; null keeps it on the host only. */
+    private readonly deviceKv: DeviceKv | null = null,
+    transfer: TransferStats = emptyTransfer(),
   ) {
+    this.transfer = transfer;
     const { text, image, generator } = manifest;
     this.textLength = text.length;
     this.textVocab = text.vocabSize;
@@ -116,29 +123,34 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
   }
 
   async step(cache: KvSlots, codes: Int32Array, positions: Int32Array): Promise<ImageLogits> {
-    const { layers, textLength, textVocab } = this;
+    const { textLength, textVocab } = this;
     const rows = cache.rows;
     const inputIds = BigInt64Array.from(codes, (code) => BigInt(textVocab + code)); // [R, 1]
     // Image position j sits at stream position T + j.
     const streamPositions = Int32Array.from(positions, (j) => textLength + j); // [R]
     // Room for every row's new entry; the graph attends over the slots laid out so far.
     cache.reserve(Math.max(...streamPositions) + 1);
+    // The cache: its device copy when that is current, else the host buffers (src/generator/device-kv.ts).
+    const before = { up: this.transfer.upBytes, deviceSteps: this.transfer.deviceSteps };
+    const past = this.deviceKv?.pastFeeds(cache) ?? hostPastFeeds(cache);
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', inputIds, [rows, 1]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from(streamPositions, (p) => BigInt(p)), [rows, 1]),
-      attention_mask: new ort.Tensor('float32', cache.mask, [rows, cache.capacity]),
+      ...past,
     };
-    for (let l = 0; l < layers; l++) {
-      feeds[`past_key_${l}`] = new ort.Tensor('float32', cache.keys[l], cache.keyDims); // [R, H, D, C] or [R, H, C, D]
-      feeds[`past_value_${l}`] = new ort.Tensor('float32', cache.values[l], cache.valueDims); // [R, H, C, D]
-    }
     this.prefixRows.delete(cache); // a stepped row holds more than its prefix: never copy it as one
     const started = performance.now();
+    this.transfer.upBytes += hostBytes(Object.values(feeds));
     const out = await this.stepSession.run(feeds);
+    this.transfer.downBytes += hostBytes([out.logits, out.new_keys, out.new_values] as ort.Tensor[]);
+    // With the cache on the device the step's new entries stayed there too; the write graph hands them back.
+    const entries = this.deviceKv ? await this.deviceKv.absorb(cache, past, out.new_keys as ort.Tensor, out.new_values as ort.Tensor, streamPositions) : null;
     this.stats.decodeMs += performance.now() - started;
+    cache.writeStep(entries?.keys ?? tensorData(out.new_keys), entries?.values ?? tensorData(out.new_values), streamPositions);
+    if (this.transfer.deviceSteps > before.deviceSteps) this.transfer.deviceStepUpBytes += this.transfer.upBytes - before.up;
+    this.deviceKv?.settle(cache);
     this.stats.stepCalls += 1;
     this.stats.stepRows = rows;
-    cache.writeStep(tensorData(out.new_keys), tensorData(out.new_values), streamPositions);
     return this.imageLogits(tensorData(out.logits), rows); // [R, V]
   }
 

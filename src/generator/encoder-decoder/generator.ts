@@ -14,6 +14,7 @@
 import { TesseraError } from '../../errors.js';
 import { DEFAULT_STEP_CACHE, type ModelManifest, type StepCacheLayout } from '../../model/manifest.js';
 import { ort } from '../../model/runtime.js';
+import { emptyTransfer, hostBytes, hostPastFeeds, type DeviceKv, type TransferStats } from '../device-kv.js';
 import { KvSlots } from '../kv-slots.js';
 import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch, type RowCache } from '../generator.js';
 
@@ -76,6 +77,8 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
   readonly imageVocab: number;
   readonly imageTokens: number;
   readonly stats: GeneratorStats = emptyStats();
+  /** Bytes the step phase handed between JavaScript and the sessions (the WebGPU bench's "what crosses the bus"). */
+  readonly transfer: TransferStats;
   private readonly dims: Dims;
   private readonly width: number;
   private readonly startToken: number;
@@ -86,7 +89,11 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
     private readonly textEncoder: ort.InferenceSession,
     private readonly prefillSession: ort.InferenceSession,
     private readonly stepSession: ort.InferenceSession,
+    /** The self-attention cache's device copy, with the rows' cross keys/values and text mask (src/generator/device-kv.ts); null: host only. */
+    private readonly deviceKv: DeviceKv | null = null,
+    transfer: TransferStats = emptyTransfer(),
   ) {
+    this.transfer = transfer;
     const config = manifest.encoderDecoder;
     if (config === undefined) throw new TesseraError('TESSERA_ERR_MANIFEST', 'an encoder-decoder package needs manifest.encoderDecoder');
     const { text, image, generator } = manifest;
@@ -147,11 +154,12 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
     const started = performance.now();
     // Image code j is fed at decoder position j + 1 (position 0 is the start token).
     const decoderPositions = Int32Array.from(positions, (j) => j + 1);
-    const out = await this.run(cache, BigInt64Array.from(codes, (code) => BigInt(code)), decoderPositions);
+    const out = await this.run(cache, BigInt64Array.from(codes, (code) => BigInt(code)), decoderPositions, this.deviceKv, true);
     this.stats.decodeMs += performance.now() - started;
     this.stats.stepCalls += 1;
     this.stats.stepRows = cache.rows;
     cache.self.writeStep(out.newKeys, out.newValues, decoderPositions);
+    this.deviceKv?.settle(cache.self);
     return this.imageLogits(out.logits, cache.rows);
   }
 
@@ -166,25 +174,38 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
   }
 
   /** One run of the step graph over every row of `cache` (nothing written back). */
-  private async run(cache: EncoderDecoderCache, inputIds: BigInt64Array, decoderPositions: Int32Array) {
+  /**
+   * One run of the step graph over every row of `cache`. With `deviceKv` (steps only) the
+   * self-attention cache, cross keys/values and text mask come from their device copy when
+   * it is current, and the step's new entries are written into it; the host cache is the
+   * caller's to update. `step`: a decode step (its bytes are counted in `transfer`), not the prefill's start token.
+   */
+  private async run(cache: EncoderDecoderCache, inputIds: BigInt64Array, decoderPositions: Int32Array, deviceKv: DeviceKv | null = null, step = false) {
     const { layers, heads, headDim, textLength } = this.dims;
     const rows = cache.rows;
     const self = cache.self;
     self.reserve(Math.max(...decoderPositions) + 1); // room for every row's new entry
+    const host: Record<string, ort.Tensor> = { text_mask: new ort.Tensor('float32', cache.textMask, [rows, textLength]) }; // [R, T]
+    for (let l = 0; l < layers; l++) {
+      host[`cross_key_${l}`] = new ort.Tensor('float32', cache.crossKeys[l], [rows, heads, headDim, textLength]);
+      host[`cross_value_${l}`] = new ort.Tensor('float32', cache.crossValues[l], [rows, heads, textLength, headDim]);
+    }
+    const before = { up: this.transfer.upBytes, deviceSteps: this.transfer.deviceSteps };
+    const past = deviceKv === null ? { ...hostPastFeeds(self), ...host } : deviceKv.pastFeeds(self, host);
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', inputIds, [rows, 1]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from(decoderPositions, (p) => BigInt(p)), [rows, 1]),
-      attention_mask: new ort.Tensor('float32', self.mask, [rows, self.capacity]),
-      text_mask: new ort.Tensor('float32', cache.textMask, [rows, textLength]),
+      ...past,
     };
-    for (let l = 0; l < layers; l++) {
-      feeds[`past_key_${l}`] = new ort.Tensor('float32', self.keys[l], self.keyDims); // [R, H, D, C] or [R, H, C, D]
-      feeds[`past_value_${l}`] = new ort.Tensor('float32', self.values[l], self.valueDims); // [R, H, C, D]
-      feeds[`cross_key_${l}`] = new ort.Tensor('float32', cache.crossKeys[l], [rows, heads, headDim, textLength]);
-      feeds[`cross_value_${l}`] = new ort.Tensor('float32', cache.crossValues[l], [rows, heads, textLength, headDim]);
-    }
+    if (step) this.transfer.upBytes += hostBytes(Object.values(feeds));
     const out = await this.stepSession.run(feeds);
-    return { logits: tensorData(out.logits), newKeys: tensorData(out.new_keys), newValues: tensorData(out.new_values) };
+    if (step) this.transfer.downBytes += hostBytes([out.logits, out.new_keys, out.new_values] as ort.Tensor[]);
+    // With the cache on the device the new entries stayed there: the write graph (a step) or a download (the prefill's start token) brings them back.
+    const newKeys = out.new_keys as ort.Tensor;
+    const newValues = out.new_values as ort.Tensor;
+    const entries = deviceKv ? await deviceKv.absorb(self, past, newKeys, newValues, decoderPositions) : newKeys.location === 'gpu-buffer' ? await this.deviceKv?.download(newKeys, newValues) : null;
+    if (this.transfer.deviceSteps > before.deviceSteps) this.transfer.deviceStepUpBytes += this.transfer.upBytes - before.up;
+    return { logits: tensorData(out.logits), newKeys: entries?.keys ?? tensorData(newKeys), newValues: entries?.values ?? tensorData(newValues) };
   }
 
   private imageLogits(data: Float32Array, rows: number): ImageLogits {
