@@ -12,6 +12,8 @@ import { DecoderOnlyGenerator } from './decoder-only/generator.js';
 import { EncoderDecoderCost } from './encoder-decoder/cost.js';
 import { EncoderDecoderGenerator } from './encoder-decoder/generator.js';
 import type { GeneratorArchitecture, GeneratorGraphs } from './generator.js';
+import { JanusCost } from './janus/cost.js';
+import { JanusGenerator } from './janus/generator.js';
 
 const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture> = {
   'decoder-only': {
@@ -35,6 +37,22 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
       };
     },
     cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs) => new EncoderDecoderCost(manifest, graph, graphs),
+  },
+  janus: {
+    async load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs) {
+      // prefill and step name the one language model (a variant's, at another precision); the small graphs have no variants.
+      const janus = manifest.janus!;
+      const languageModel = await createSession(file(graphs.step), device);
+      const prepareInputsEmbeds = await createSession(file(janus.prepareInputsEmbeds), device);
+      const genImgEmbeds = await createSession(file(janus.genImgEmbeds), device);
+      const genHead = await createSession(file(janus.genHead), device);
+      const sessions = { prepareInputsEmbeds, languageModel, genImgEmbeds, genHead };
+      return {
+        generator: new JanusGenerator(manifest, sessions),
+        release: async () => void (await Promise.all(Object.values(sessions).map((s) => s.release()))),
+      };
+    },
+    cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs) => new JanusCost(manifest, graph, graphs),
   },
 };
 
