@@ -4,13 +4,10 @@
  * random weights (scripts/janus/make_tiny_janus.py -> test/fixtures/tiny-janus-reference.json).
  */
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import type { SequenceSpec } from '../../src/sampler/sequence.js';
-
-const ROOT = path.resolve(import.meta.dirname, '../..');
-export const TINY_JANUS = path.join(ROOT, 'test/fixtures/tiny-janus');
+import { TINY_JANUS, TINY_JANUS_REFERENCE } from '../helpers/janus.js';
 
 interface JanusCase {
   name: string;
@@ -24,7 +21,7 @@ interface JanusCase {
   ids: number[];
   codes: number[][];
 }
-const reference = JSON.parse(readFileSync(path.join(ROOT, 'test/fixtures/tiny-janus-reference.json'), 'utf8')) as { cases: JanusCase[] };
+const reference = JSON.parse(readFileSync(TINY_JANUS_REFERENCE, 'utf8')) as { cases: JanusCase[] };
 const caseNamed = (name: string): JanusCase => reference.cases.find((c) => c.name === name)!;
 
 let tessera: Tessera;
