@@ -153,6 +153,25 @@ def manifest_for(out: str, shape_name: str, s: JanusShape) -> dict:
     }
 
 
+def hub_configs(out: str, s: JanusShape) -> None:
+    """The configuration files of onnx-community's layout, with this shape's figures (src/model/janus-package.ts reads them)."""
+    files = {
+        "config.json": {"model_type": "multi_modality",
+                        "language_config": {"hidden_size": s.hidden, "intermediate_size": s.intermediate, "num_attention_heads": s.heads,
+                                            "num_hidden_layers": s.layers, "num_key_value_heads": s.heads, "vocab_size": s.text_vocab},
+                        "gen_head_config": {"cls": "vision_head", "params": {"image_token_embed": s.hidden, "image_token_size": s.image_vocab, "n_embed": s.hidden}},
+                        "gen_vision_config": {"cls": "VQ-16", "params": {"image_token_size": s.image_vocab, "n_embed": s.image_embed}}},
+        "generation_config.json": {"bos_token_id": BOS, "eos_token_id": EOS, "pad_token_id": PAD, "do_sample": True, "num_image_tokens": s.image_tokens},
+        "preprocessor_config.json": {"image_size": s.image_size, "image_processor_type": "VLMImageProcessor"},
+        "processor_config.json": {"image_tag": "<image_placeholder>", "image_start_tag": "<begin_of_image>", "image_end_tag": "<end_of_image>",
+                                  "num_image_tokens": s.image_tokens, "processor_class": "VLChatProcessor"},
+    }
+    for name, content in files.items():
+        with open(os.path.join(out, name), "w", encoding="utf-8") as f:
+            json.dump(content, f, indent=2)
+            f.write("\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -168,6 +187,7 @@ def main() -> None:
     export_all(parts, os.path.join(args.out, "onnx"))
     with open(os.path.join(args.out, "tokenizer.json"), "w", encoding="utf-8") as f:
         json.dump(tokenizer_json(), f, ensure_ascii=False)
+    hub_configs(args.out, s)
     manifest = manifest_for(args.out, args.shape, s)
     with open(os.path.join(args.out, "manifest.json"), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2, ensure_ascii=False)
