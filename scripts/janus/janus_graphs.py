@@ -187,8 +187,9 @@ def cache_names(layers: int, prefix: str):
     return [f"{prefix}.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
 
 
-def export_all(parts: JanusParts, onnx_dir: str) -> None:
-    """Writes the six graphs under onnx_dir with transformers.js's names and axes (fp32: no suffix)."""
+def export_all(parts: JanusParts, onnx_dir: str, lm_head: bool = True) -> None:
+    """Writes the six graphs under onnx_dir with transformers.js's names and axes (fp32: no suffix).
+    `lm_head=False` leaves out the text head, which text-to-image never runs (the 1B-shaped one is 840 MB)."""
     s = parts.shape
     batch, seq = {0: "batch_size"}, {0: "batch_size", 1: "sequence_length"}
     kw = dict(opset_version=14, do_constant_folding=True)
@@ -208,7 +209,7 @@ def export_all(parts: JanusParts, onnx_dir: str) -> None:
                       f"{onnx_dir}/language_model.onnx", input_names=["inputs_embeds", "attention_mask", "position_ids", *past_names],
                       output_names=["last_hidden_state", *present_names], dynamic_axes=axes, **kw)
     hidden = torch.randn(1, 2, s.hidden)
-    for name, module in (("lm_head", parts.lm_head), ("gen_head", parts.gen_head)):
+    for name, module in ((("lm_head", parts.lm_head),) if lm_head else ()) + (("gen_head", parts.gen_head),):
         torch.onnx.export(module, (hidden,), f"{onnx_dir}/{name}.onnx", input_names=["last_hidden_state"], output_names=["logits"],
                           dynamic_axes={"last_hidden_state": seq, "logits": seq}, **kw)
     torch.onnx.export(parts.gen_img_embeds, (torch.tensor([[1]]),), f"{onnx_dir}/gen_img_embeds.onnx", input_names=["image_ids"],

@@ -184,7 +184,7 @@ def main() -> None:
     s = JanusShape(**SHAPES[args.shape])
     parts = JanusParts(s).eval()
     os.makedirs(os.path.join(args.out, "onnx"), exist_ok=True)
-    export_all(parts, os.path.join(args.out, "onnx"))
+    export_all(parts, os.path.join(args.out, "onnx"), lm_head=args.shape == "tiny")
     with open(os.path.join(args.out, "tokenizer.json"), "w", encoding="utf-8") as f:
         json.dump(tokenizer_json(), f, ensure_ascii=False)
     hub_configs(args.out, s)
