@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -185,6 +186,10 @@ def main() -> None:
     parts = JanusParts(s).eval()
     os.makedirs(os.path.join(args.out, "onnx"), exist_ok=True)
     export_all(parts, os.path.join(args.out, "onnx"), lm_head=args.shape == "tiny")
+    if args.shape == "tiny":  # the language model's q4 and q8 files, as the hub has them (variant choice, docs/janus.md)
+        for bits in ("4", "8"):
+            subprocess.run([sys.executable, os.path.join(HERE, "quantize_janus.py"), os.path.join(args.out, "onnx", "language_model.onnx"),
+                            "--bits", bits], check=True)
     with open(os.path.join(args.out, "tokenizer.json"), "w", encoding="utf-8") as f:
         json.dump(tokenizer_json(), f, ensure_ascii=False)
     hub_configs(args.out, s)

@@ -34,6 +34,11 @@ export const JANUS_TEMPLATE = '<|User|>: {prompt}\n\n<|Assistant|>:<begin_of_ima
 export interface JanusPackageOptions {
   /** Per graph, which dtype's file runs (default fp32 for all). */
   dtypes?: Partial<Record<JanusGraph, JanusDtype>>;
+  /**
+   * A second language model file offered as the package's `int8` precision variant
+   * (docs/model-package.md, "Precision variants"; `--precision int8|auto`): e.g. q8 or q4.
+   */
+  int8?: JanusDtype;
   /** Longest prompt in tokens, template included (default 128). */
   textLength?: number;
   name?: string;
@@ -45,13 +50,15 @@ export function janusGraphFile(graph: JanusGraph, dtype: JanusDtype): string {
 }
 
 /** Every file a choice of dtypes needs (configs, tokenizer, graphs); a graph's external data files are found beside it on disk. */
-export function janusFiles(dtypes: Partial<Record<JanusGraph, JanusDtype>> = {}): string[] {
-  for (const [graph, dtype] of Object.entries(dtypes)) {
+export function janusFiles(dtypes: Partial<Record<JanusGraph, JanusDtype>> = {}, int8?: JanusDtype): string[] {
+  for (const [graph, dtype] of [...Object.entries(dtypes), ...(int8 === undefined ? [] : [['language_model (int8 variant)', int8] as const])]) {
     if (!JANUS_FLOAT32_DTYPES.includes(dtype)) {
       throw new TesseraError('TESSERA_ERR_OPTION', `Janus ${graph} at ${dtype} takes float16 tensors; Tessera runs ${JANUS_FLOAT32_DTYPES.join(', ')}`, { param: 'precision' });
     }
   }
-  return ['config.json', 'preprocessor_config.json', 'processor_config.json', 'tokenizer.json', ...JANUS_GRAPHS.map((g) => janusGraphFile(g, dtypes[g] ?? 'fp32'))];
+  const graphs = JANUS_GRAPHS.map((g) => janusGraphFile(g, dtypes[g] ?? 'fp32'));
+  const variant = int8 === undefined ? [] : [janusGraphFile('language_model', int8)];
+  return ['config.json', 'preprocessor_config.json', 'processor_config.json', 'tokenizer.json', ...new Set([...graphs, ...variant])];
 }
 
 function readJson(dir: string, file: string): Record<string, unknown> {
@@ -106,12 +113,13 @@ export function janusManifest(dir: string, files: Record<string, string>, option
     // The reference's cfg_weight 5 and temperature 1; previews every quarter (the VQ decoder is costly).
     sampling: { candidates: 4, keep: 2, temperature: 1, topK: 0, topP: 1, guidanceScale: 5, previewEvery: Math.max(1, Math.floor(imageTokens / 4)) },
     files,
+    ...(options.int8 === undefined ? {} : { variants: { int8: { generator: { prefill: janusGraphFile('language_model', options.int8), step: janusGraphFile('language_model', options.int8) } } } }),
   });
 }
 
 /** Hashes the files `options.dtypes` needs (and each graph's external data beside it), then writes `<dir>/manifest.json`. */
 export async function writeJanusManifest(dir: string, options: JanusPackageOptions = {}): Promise<ModelManifest> {
-  const needed = janusFiles(options.dtypes);
+  const needed = janusFiles(options.dtypes, options.int8);
   const onnxDir = path.join(dir, 'onnx');
   const external = existsSync(onnxDir) ? readdirSync(onnxDir).filter((f) => needed.some((n) => n.endsWith('.onnx') && f.startsWith(`${path.basename(n)}_data`))).map((f) => `onnx/${f}`) : [];
   const files: Record<string, string> = {};

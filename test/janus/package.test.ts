@@ -43,6 +43,29 @@ describe('Janus package from an onnx-community folder', () => {
   });
 });
 
+describe('Janus precision: hub dtype files as the package graphs or its int8 variant', () => {
+  const greedy = { prompt: 'a red circle', seed: 1, candidateIndices: [0], temperature: 0, guidanceScale: 1, rerank: false };
+  it('a q4 language model runs as the package own graph; a q8 one as its int8 variant (--precision int8)', async () => {
+    const dir = path.join(tempDir(), 'janus');
+    cpSync(TINY_JANUS, dir, { recursive: true });
+    const built = await writeJanusManifest(dir, { textLength: shipped.text.length, dtypes: { language_model: 'q4' }, int8: 'q8' });
+    expect(built.generator.step).toBe('onnx/language_model_q4.onnx');
+    expect(built.variants?.int8?.generator.step).toBe('onnx/language_model_quantized.onnx');
+    const fp32 = await Tessera.load({ model: TINY_JANUS, rerank: false });
+    const reference = Array.from((await fp32.generate(greedy)).candidates[0]!.tokens);
+    for (const precision of ['fp32', 'int8'] as const) {
+      const tessera = await Tessera.load({ model: dir, rerank: false, precision });
+      expect(tessera.model.precision.precision).toBe(precision);
+      const result = await tessera.generate(greedy);
+      const tokens = Array.from(result.candidates[0]!.tokens);
+      expect(tokens).toHaveLength(reference.length);
+      expect(result.candidates[0]!.image.width).toBe(shipped.image.size);
+      // Quantized weights move the logits a little: most greedy tokens agree with fp32's (no exact pin: floats differ by CPU).
+      if (precision === 'int8') expect(tokens.filter((t, i) => t === reference[i]).length).toBeGreaterThan(reference.length / 2);
+    }
+  });
+});
+
 describe('Janus manifest fields', () => {
   const variant = (change: (m: Record<string, unknown>) => void) => {
     const m = structuredClone(shipped) as unknown as Record<string, unknown>;
