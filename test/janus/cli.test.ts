@@ -1,10 +1,11 @@
 /** `tessera generate --model <a Janus package>`: the CLI face, CLIP reranking with --clip, the footprint. */
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { TINY_JANUS } from '../helpers/janus.js';
 import { tempDir } from '../helpers/tiny.js';
+import sharp from 'sharp';
 
 let stdout = '';
 let stderr = '';
@@ -33,5 +34,26 @@ describe('tessera generate on a Janus package', () => {
     expect(result.footprint.flops.decode).toBeGreaterThan(0);
     expect(result.footprint.flops.vq_decode).toBeGreaterThan(0);
     expect(readdirSync(out).filter((f) => f.endsWith('.png'))).toHaveLength(2);
+  });
+});
+
+describe('the other faces on a Janus package', () => {
+  it('tessera batch renders a prompt file through the same pipeline', async () => {
+    const dir = tempDir();
+    const prompts = path.join(dir, 'prompts.txt');
+    writeFileSync(prompts, 'a red circle\ntwo blue stars\n');
+    const out = path.join(dir, 'batch');
+    const code = await main(['batch', prompts, '--out', out, '--model', TINY_JANUS, '--candidates', '2', '--keep', '1', '--seed', '5', '--quiet']);
+    expect(code, stderr).toBe(0);
+    expect(readdirSync(out).filter((f) => /^000[01]-.*-r1-c\d\.png$/.test(f))).toHaveLength(2);
+  });
+
+  it('image prompts need a VQ encoder, which the Janus files do not have: a coded error', async () => {
+    const dir = tempDir();
+    const picture = path.join(dir, 'in.png');
+    await sharp({ create: { width: 32, height: 32, channels: 3, background: '#c00' } }).png().toFile(picture);
+    const code = await main(['complete', picture, 'a red star', '--keep-rows', '2', '--model', TINY_JANUS, '--out', path.join(dir, 'o')]);
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('TESSERA_ERR_NO_IMAGE_ENCODER');
   });
 });

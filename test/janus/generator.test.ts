@@ -54,6 +54,19 @@ describe('Janus batching', () => {
   });
 });
 
+describe('Janus forced codes', () => {
+  it('forced positions keep their codes and leave the free ones their own draws (the RNG rule)', async () => {
+    const [free] = await tessera.model.sampler.generate(sequences('a red circle', 8, [0]));
+    const forced = new Int32Array(free!.length).fill(-1);
+    forced.set(free!.subarray(0, 10));
+    const [again] = await tessera.model.sampler.generate(sequences('a red circle', 8, [0]).map((s) => ({ ...s, forced })));
+    expect(Array.from(again!)).toEqual(Array.from(free!));
+    const other = Int32Array.from(free!, (c, i) => (i < 10 ? (c + 1) % 256 : -1));
+    const [steered] = await tessera.model.sampler.generate(sequences('a red circle', 8, [0]).map((s) => ({ ...s, forced: other })));
+    expect(Array.from(steered!.subarray(0, 10))).toEqual(Array.from(other.subarray(0, 10)));
+  });
+});
+
 describe('Janus cache', () => {
   it('a row holds its text, masked padding to T, then one slot per image position; the cache grows in chunks', async () => {
     const generator = tessera.model.generator;
