@@ -88,11 +88,14 @@ class Layer(nn.Module):
 
 
 class LanguageModel(nn.Module):
-    """inputs_embeds, attention_mask, position_ids, past_key_values.* -> last_hidden_state, present.*"""
+    """inputs_embeds, attention_mask, position_ids, past_key_values.* -> last_hidden_state, present.*
+    `tied`: every layer runs one layer's weights (the export keeps one copy): the same products and
+    the same weight bytes streamed per step, 1/layers of the memory and of the time to build."""
 
-    def __init__(self, s: JanusShape):
+    def __init__(self, s: JanusShape, tied: bool = False):
         super().__init__()
-        self.layers = nn.ModuleList(Layer(s) for _ in range(s.layers))
+        shared = Layer(s) if tied else None
+        self.layers = nn.ModuleList(shared or Layer(s) for _ in range(s.layers))
         self.norm = RMSNorm(s.hidden)
 
     def forward(self, inputs_embeds, attention_mask, position_ids, *past):
@@ -172,11 +175,11 @@ class ImageDecode(nn.Module):
 
 
 class JanusParts(nn.Module):
-    def __init__(self, s: JanusShape):
+    def __init__(self, s: JanusShape, tied: bool = False):
         super().__init__()
         self.shape = s
         self.prepare = PrepareInputsEmbeds(s)
-        self.lm = LanguageModel(s)
+        self.lm = LanguageModel(s, tied)
         self.lm_head = LmHead(s)
         self.gen_head = GenHead(s)
         self.gen_img_embeds = GenImgEmbeds(s)
