@@ -2,9 +2,9 @@
  * Time and memory per image of a Janus package (issue 28), bounded: the 576 decode steps of
  * a Janus-Pro-1B-shaped package take minutes per candidate on a small CPU, so this runs the
  * prefill, `--steps` steps at the start of the grid and (where the cache fits in memory)
- * `--steps` steps at the end of it, and reports the image's time as prefill + the steps'
- * mean time at both ends x 575 (the attention and the returned cache grow with the
- * position: the mean of both ends is the mid-grid figure, linear in between).
+ * `--steps` steps at the end of it, and reports the image's time as prefill + the mean of
+ * the two ends' median step times x 575 (the attention and the returned cache grow with
+ * the position, linearly: the mean of both ends is the mid-grid figure).
  *
  *   OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/janus/make_tiny_janus.py --shape pro-1b --out /tmp/janus-pro-1b
  *   node --import tsx bench/janus.bench.ts --model /tmp/janus-pro-1b --candidates 4 [--steps 4] [--precision fp32|int8] [--late]
@@ -15,7 +15,7 @@
 import { parseArgs } from 'node:util';
 import type { KvSlots } from '../src/generator/kv-slots.js';
 import { Tessera } from '../src/pipeline/tessera.js';
-import { cpuFlagsLine, machineLine } from './perf/machine.js';
+import { cpuFlagsLine, machineLine, median } from './perf/machine.js';
 
 const { values } = parseArgs({
   options: { model: { type: 'string' }, candidates: { type: 'string', default: '1' }, steps: { type: 'string', default: '4' }, precision: { type: 'string', default: 'fp32' }, late: { type: 'boolean', default: false } },
@@ -44,7 +44,6 @@ for (let i = 0; i < steps; i++) {
   sampler.sampleNext(state);
   early.push(performance.now() - started);
 }
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const late: number[] = [];
 if (values.late) {
   // The end of the grid: every row's cache filled to position grid - steps - 1 (zeros do as well as keys for timing).
@@ -57,7 +56,8 @@ if (values.late) {
     late.push(performance.now() - started);
   }
 }
-const stepMs = late.length > 0 ? (mean(early) + mean(late)) / 2 : mean(early);
+// Medians: the first call at a new cache length pays onnxruntime's allocations once.
+const stepMs = late.length > 0 ? (median(early) + median(late)) / 2 : median(early);
 const imageS = (prefillMs + (grid - 1) * stepMs) / 1000;
 await tessera.model.vq.toPixels([state.codes[0]!]); // warm
 const vqStarted = performance.now();

@@ -98,8 +98,42 @@ export class JanusGenerator implements ImageTokenGenerator<KvSlots> {
     return logits;
   }
 
+  /**
+   * Per cache, the buffers the language model writes `present.*` into ([R, H, maxLength + 1, D]
+   * per layer, viewed at [R, H, C + 1, D]): onnxruntime-node fills preallocated outputs, so the
+   * grown cache it returns every step is not a fresh allocation (at 8 rows of the 1B shape,
+   * 2 GB a step, page-faulted in and collected: the late steps ran several times slower).
+   */
+  private readonly presentBuffers = new WeakMap<KvSlots, { keys: Float32Array[]; values: Float32Array[] }>();
+
+  private presentFetches(cache: KvSlots, total: number): Record<string, ort.Tensor | null> {
+    const { layers, heads, headDim } = this;
+    let buffers = this.presentBuffers.get(cache);
+    if (buffers === undefined) {
+      const size = cache.rows * heads * (this.slots + 1) * headDim;
+      buffers = { keys: Array.from({ length: layers }, () => new Float32Array(size)), values: Array.from({ length: layers }, () => new Float32Array(size)) };
+      this.presentBuffers.set(cache, buffers);
+    }
+    const used = cache.rows * heads * total * headDim;
+    const fetches: Record<string, ort.Tensor | null> = { [this.hiddenOutput]: null };
+    for (let l = 0; l < layers; l++) {
+      fetches[`present.${l}.key`] = new ort.Tensor('float32', buffers.keys[l]!.subarray(0, used), [cache.rows, heads, total, headDim]); // [R, H, C + 1, D]
+      fetches[`present.${l}.value`] = new ort.Tensor('float32', buffers.values[l]!.subarray(0, used), [cache.rows, heads, total, headDim]);
+    }
+    return fetches;
+  }
+
   /** The language model over `embeds` [rows, n, hidden] after `past` (one [rows, H, C, D] pair per layer). */
-  private async languageModel(embeds: ort.Tensor, mask: BigInt64Array, positions: BigInt64Array, rows: number, n: number, past: (l: number) => [Float32Array, Float32Array], pastSlots: number) {
+  private async languageModel(
+    embeds: ort.Tensor,
+    mask: BigInt64Array,
+    positions: BigInt64Array,
+    rows: number,
+    n: number,
+    past: (l: number) => [Float32Array, Float32Array],
+    pastSlots: number,
+    fetches?: Record<string, ort.Tensor | null>,
+  ) {
     const { heads, headDim } = this;
     const feeds: Record<string, ort.Tensor> = {
       inputs_embeds: embeds,
@@ -111,7 +145,7 @@ export class JanusGenerator implements ImageTokenGenerator<KvSlots> {
       feeds[`past_key_values.${l}.key`] = new ort.Tensor('float32', keys, [rows, heads, pastSlots, headDim]); // [R, H, C, D]
       feeds[`past_key_values.${l}.value`] = new ort.Tensor('float32', values, [rows, heads, pastSlots, headDim]);
     }
-    return this.sessions.languageModel.run(feeds);
+    return fetches === undefined ? this.sessions.languageModel.run(feeds) : this.sessions.languageModel.run(feeds, fetches);
   }
 
   /** Prefixes of one length run together; each keeps its own entries, so writePrefix copies one row's. */
@@ -191,12 +225,13 @@ export class JanusGenerator implements ImageTokenGenerator<KvSlots> {
     }
     const started = performance.now();
     const embedded = await this.sessions.genImgEmbeds.run({ image_ids: new ort.Tensor('int64', ids64(codes), [rows, 1]) });
-    const out = await this.languageModel(Object.values(embedded)[0] as ort.Tensor, mask, positionIds, rows, 1, (l) => [cache.keys[l]!, cache.values[l]!], capacity);
+    const fetches = this.presentFetches(cache, total);
+    const out = await this.languageModel(Object.values(embedded)[0] as ort.Tensor, mask, positionIds, rows, 1, (l) => [cache.keys[l]!, cache.values[l]!], capacity, fetches);
     const newKeys = new Float32Array(layers * rows * heads * headDim); // [L, R, H, 1, D]
     const newValues = new Float32Array(newKeys.length);
     for (let l = 0; l < layers; l++) {
-      const keys = tensorData(out[`present.${l}.key`]!); // [R, H, C + 1, D]
-      const values = tensorData(out[`present.${l}.value`]!);
+      const keys = fetches[`present.${l}.key`]!.data as Float32Array; // [R, H, C + 1, D], filled in place
+      const values = fetches[`present.${l}.value`]!.data as Float32Array;
       for (let rh = 0; rh < rows * heads; rh++) {
         const from = (rh * total + capacity) * headDim;
         newKeys.set(keys.subarray(from, from + headDim), (l * rows * heads + rh) * headDim);
