@@ -58,7 +58,8 @@ export function modelCost(modelDir: string, manifest: ModelManifest, graphs?: Ge
   }
   return {
     generator: architectureOf(manifest).cost(manifest, file, graphs),
-    vq: convCost(file(manifest.decoder), 'codes', [grid.height, grid.width]),
+    // Janus's image_decode takes its codes as generated_tokens [B, h*w] (docs/janus.md).
+    vq: convCost(file(manifest.decoder), manifest.architecture === 'janus' ? 'generated_tokens' : 'codes', [grid.height, grid.width]),
     clipText,
     clipVision,
     clipTextWidth,

@@ -13,6 +13,8 @@ import { DeviceKv, deviceKvWanted, emptyTransfer } from './device-kv.js';
 import { EncoderDecoderCost } from './encoder-decoder/cost.js';
 import { EncoderDecoderGenerator } from './encoder-decoder/generator.js';
 import type { GeneratorArchitecture, GeneratorGraphs } from './generator.js';
+import { JanusCost } from './janus/cost.js';
+import { JanusGenerator } from './janus/generator.js';
 
 /** With the KV cache on the device, a step's new entries stay there for its write graph (src/generator/device-kv.ts). */
 const DEVICE_ENTRIES = { new_keys: 'gpu-buffer', new_values: 'gpu-buffer' } as const;
@@ -51,6 +53,22 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
       };
     },
     cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs) => new EncoderDecoderCost(manifest, graph, graphs),
+  },
+  janus: {
+    async load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs) {
+      // prefill and step name the one language model (a variant's, at another precision); the small graphs have no variants.
+      const janus = manifest.janus!;
+      const languageModel = await createSession(file(graphs.step), device);
+      const prepareInputsEmbeds = await createSession(file(janus.prepareInputsEmbeds), device);
+      const genImgEmbeds = await createSession(file(janus.genImgEmbeds), device);
+      const genHead = await createSession(file(janus.genHead), device);
+      const sessions = { prepareInputsEmbeds, languageModel, genImgEmbeds, genHead };
+      return {
+        generator: new JanusGenerator(manifest, sessions),
+        release: async () => void (await Promise.all(Object.values(sessions).map((s) => s.release()))),
+      };
+    },
+    cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs) => new JanusCost(manifest, graph, graphs),
   },
 };
 

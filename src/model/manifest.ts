@@ -19,11 +19,24 @@ export interface ModelManifest {
     padId: number;
     unknownId: number;
     unconditionalIds: number[];
+    /**
+     * The model's prompt format, `{prompt}` standing for the prompt (Janus:
+     * `<|User|>: {prompt}\n\n<|Assistant|>:<begin_of_image>`). Absent: the prompt as it is.
+     */
+    template?: string;
+    /**
+     * What an unconditional row is: 'ids' (default) the fixed `unconditionalIds`;
+     * 'keep-ends' the prompt's own ids with all but the first and the last replaced by
+     * padId (deepseek-ai/Janus generation_inference.py), so it has the prompt's length.
+     */
+    unconditional?: 'ids' | 'keep-ends';
   };
   image: { size: number; grid: { height: number; width: number }; vocabSize: number };
   generator: { layers: number; heads: number; headDim: number; maxLength: number; prefill: string; step: string; cache?: StepCacheLayout };
   /** Present exactly when architecture is 'encoder-decoder' (docs/model-package.md). */
   encoderDecoder?: EncoderDecoderConfig;
+  /** Present exactly when architecture is 'janus' (docs/janus.md). */
+  janus?: JanusConfig;
   decoder: string;
   /** The VQ encoder (pixels -> tokens); null when the package has none (min-dalle's detoker.pt). */
   encoder: string | null;
@@ -70,7 +83,7 @@ export interface StepCacheLayout {
 
 export const DEFAULT_STEP_CACHE: StepCacheLayout = { keys: 'transposed', slots: 'all' };
 
-export const SUPPORTED_ARCHITECTURES = ['decoder-only', 'encoder-decoder'] as const;
+export const SUPPORTED_ARCHITECTURES = ['decoder-only', 'encoder-decoder', 'janus'] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
 /** The text encoder and decoder start of an encoder-decoder generator (DALL·E Mini/Mega). */
@@ -80,6 +93,22 @@ export interface EncoderDecoderConfig {
   width: number;
   /** The decoder's first input token (min-dalle feeds 16383). */
   imageStartToken: number;
+}
+
+/**
+ * The graphs of a Janus package besides the language model (generator.prefill/step) and
+ * the VQ decoder (`decoder`: image_decode), as onnx-community exports them (docs/janus.md).
+ */
+export interface JanusConfig {
+  /** input_ids, pixel_values, images_seq_mask, images_emb_mask -> inputs_embeds [B, S, hiddenSize]. */
+  prepareInputsEmbeds: string;
+  /** image_ids [B, S] -> inputs_embeds [B, S, hiddenSize]. */
+  genImgEmbeds: string;
+  /** hidden states [B, S, hiddenSize] -> logits [B, S, image.vocabSize]. */
+  genHead: string;
+  hiddenSize: number;
+  /** `<begin_of_image>`: the last id of every prompt (and of its unconditional row). */
+  imageStartId: number;
 }
 
 const variantSchema = object({
@@ -102,6 +131,8 @@ const manifestSchema = object({
     padId: integer(0),
     unknownId: integer(0),
     unconditionalIds: arrayOf(integer(0)),
+    template: optional(string),
+    unconditional: optional(literal('ids', 'keep-ends')),
   }),
   image: object({
     size: integer(1, 8192),
@@ -119,6 +150,9 @@ const manifestSchema = object({
   }),
   encoderDecoder: optional(
     object({ textEncoder: packagePath, width: integer(1), imageStartToken: integer(0) }),
+  ),
+  janus: optional(
+    object({ prepareInputsEmbeds: packagePath, genImgEmbeds: packagePath, genHead: packagePath, hiddenSize: integer(1), imageStartId: integer(0) }),
   ),
   decoder: packagePath,
   encoder: nullable(packagePath),
@@ -152,13 +186,18 @@ export function parseManifest(raw: unknown): ModelManifest {
   if (encoderDecoder !== (manifest.encoderDecoder !== undefined)) {
     fail('manifest.encoderDecoder', encoderDecoder ? 'is required for architecture "encoder-decoder"' : 'is only allowed for architecture "encoder-decoder"');
   }
-  // Decoder-only slots hold text and image tokens; encoder-decoder slots hold image tokens only.
+  const janus = manifest.architecture === 'janus';
+  if (janus !== (manifest.janus !== undefined)) {
+    fail('manifest.janus', janus ? 'is required for architecture "janus"' : 'is only allowed for architecture "janus"');
+  }
+  if (text.template !== undefined && !text.template.includes('{prompt}')) fail('manifest.text.template', 'must contain {prompt}');
+  // Decoder-only (and Janus) slots hold text and image tokens; encoder-decoder slots hold image tokens only.
   const slotsNeeded = encoderDecoder ? imageTokens : text.length + imageTokens - 1;
   if (generator.maxLength < slotsNeeded) {
     fail('manifest.generator.maxLength', `must be >= ${encoderDecoder ? 'grid tokens' : 'text.length + grid tokens - 1'} (${slotsNeeded}), got ${generator.maxLength}`);
   }
   const int8 = manifest.variants?.int8;
-  const referenced = [text.tokenizer, generator.prefill, generator.step, manifest.decoder, manifest.encoder, manifest.encoderDecoder?.textEncoder, int8?.generator.prefill, int8?.generator.step, int8?.decoder];
+  const referenced = [text.tokenizer, generator.prefill, generator.step, manifest.decoder, manifest.encoder, manifest.encoderDecoder?.textEncoder, manifest.janus?.prepareInputsEmbeds, manifest.janus?.genImgEmbeds, manifest.janus?.genHead, int8?.generator.prefill, int8?.generator.step, int8?.decoder];
   for (const file of referenced) {
     if (file === null || file === undefined) continue;
     if (!(file in manifest.files)) fail('manifest.files', `has no sha256 for ${JSON.stringify(file)}`);

@@ -117,7 +117,7 @@ export class Tessera {
       warnings.push('the negative prompt has no effect without guidance (guidance scale 1): set a guidance scale above 1 to use it');
     }
     // Guidance mixes the text's logits with the unconditional ones: with no text they are the same, so no twin rows.
-    const unconditionalIds = guided && !uncaptioned ? (negative?.ids ?? manifest.text.unconditionalIds) : null;
+    const unconditionalIds = guided && !uncaptioned ? (negative?.ids ?? tokenizer.unconditionalFor(text)) : null;
     if (uncaptioned && negative !== null) warnings.push('a variation without a caption has no text to guide: the negative prompt has no effect (add a caption)');
     if (image?.adjusted) warnings.push(`input image ${image.adjusted}`);
     const sequences = resolved.candidateIndices.map((candidateIndex) => ({

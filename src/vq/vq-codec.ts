@@ -45,11 +45,26 @@ export class VqCodec {
       const batch = grids.slice(start, start + this.batchSize);
       const codes = new BigInt64Array(batch.length * cells); // [B, h, w]
       batch.forEach((grid, b) => grid.forEach((code, i) => (codes[b * cells + i] = BigInt(code))));
-      const out = await this.decoderGraph.run({ codes: new ort.Tensor('int64', codes, [batch.length, this.height, this.width]) });
-      const planar = out.images.data as Float32Array; // [B, 3, size, size]
+      const planar = await this.decode(codes, batch.length); // [B, 3, size, size] in [0, 1]
       for (let b = 0; b < batch.length; b++) images.push(planarToRgb(planar, b, this.size));
     }
     return images;
+  }
+
+  /**
+   * One decoder call. Tessera's graphs take `codes` [B, h, w] and give `images` in [0, 1];
+   * Janus's `image_decode` (onnx-community) takes `generated_tokens` [B, h*w] and gives
+   * `decoded_image` in [-1, 1], mapped to [0, 1] as transformers.js and Janus do ((x + 1) / 2).
+   */
+  private async decode(codes: BigInt64Array, count: number): Promise<Float32Array> {
+    if (!this.decoderGraph.inputNames.includes('generated_tokens')) {
+      const out = await this.decoderGraph.run({ codes: new ort.Tensor('int64', codes, [count, this.height, this.width]) });
+      return out.images.data as Float32Array;
+    }
+    const out = await this.decoderGraph.run({ generated_tokens: new ort.Tensor('int64', codes, [count, this.height * this.width]) });
+    const planar = out.decoded_image.data as Float32Array; // [B, 3, size, size] in [-1, 1]
+    for (let i = 0; i < planar.length; i++) planar[i] = (planar[i]! + 1) / 2;
+    return planar;
   }
 
   /** Images of the model's size to grids of codes. */

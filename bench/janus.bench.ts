@@ -1,0 +1,72 @@
+/**
+ * Time and memory per image of a Janus package (issue 28), bounded: the 576 decode steps of
+ * a Janus-Pro-1B-shaped package take minutes per candidate on a small CPU, so this runs the
+ * prefill, `--steps` steps at the start of the grid and (where the cache fits in memory)
+ * `--steps` steps at the end of it, and reports the image's time as prefill + the mean of
+ * the two ends' median step times x 575 (the attention and the returned cache grow with
+ * the position, linearly: the mean of both ends is the mid-grid figure).
+ *
+ *   OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/janus/make_tiny_janus.py --shape pro-1b --out /tmp/janus-pro-1b
+ *   node --import tsx bench/janus.bench.ts --model /tmp/janus-pro-1b --candidates 4 [--steps 4] [--precision fp32|int8] [--late]
+ *
+ * One candidate count per process, so the peak resident memory printed is that run's.
+ * Guidance 5 (the reference's): each candidate is two rows. Prints the CPU first.
+ */
+import { parseArgs } from 'node:util';
+import type { KvSlots } from '../src/generator/kv-slots.js';
+import { Tessera } from '../src/pipeline/tessera.js';
+import { cpuFlagsLine, machineLine, median } from './perf/machine.js';
+
+const { values } = parseArgs({
+  options: { model: { type: 'string' }, candidates: { type: 'string', default: '1' }, steps: { type: 'string', default: '4' }, precision: { type: 'string', default: 'fp32' }, late: { type: 'boolean', default: false } },
+});
+if (values.model === undefined) throw new Error('--model DIR (a Janus package) is required');
+const candidates = Number(values.candidates);
+const steps = Number(values.steps);
+console.log(machineLine());
+console.log(cpuFlagsLine());
+
+const loadStarted = performance.now();
+const tessera = await Tessera.load({ model: values.model, rerank: false, verify: false, precision: values.precision as 'fp32' | 'int8' });
+const loadMs = performance.now() - loadStarted;
+const { sampler, generator } = tessera.model;
+const grid = generator.imageTokens;
+const sequences = tessera.prepare({ prompt: 'a red fox sitting in the snow, photograph', seed: 1, candidateIndices: Array.from({ length: candidates }, (_, i) => i), guidanceScale: 5, rerank: false }).sequences;
+
+const prefillStarted = performance.now();
+const state = await sampler.prefill(sequences);
+const prefillMs = performance.now() - prefillStarted;
+sampler.sampleNext(state);
+const early: number[] = [];
+for (let i = 0; i < steps; i++) {
+  const started = performance.now();
+  await sampler.decodeStep(state);
+  sampler.sampleNext(state);
+  early.push(performance.now() - started);
+}
+const late: number[] = [];
+if (values.late) {
+  // The end of the grid: every row's cache filled to position grid - steps - 1 (zeros do as well as keys for timing).
+  const cache = state.cache as KvSlots;
+  cache.reserve(generator.textLength + grid - 1);
+  for (let i = 0; i < steps; i++) {
+    const j = grid - steps - 1 + i;
+    const started = performance.now();
+    await generator.step(cache, new Int32Array(state.rows), new Int32Array(state.rows).fill(j));
+    late.push(performance.now() - started);
+  }
+}
+// Medians: the first call at a new cache length pays onnxruntime's allocations once.
+const stepMs = late.length > 0 ? (median(early) + median(late)) / 2 : median(early);
+const imageS = (prefillMs + (grid - 1) * stepMs) / 1000;
+await tessera.model.vq.toPixels([state.codes[0]!]); // warm
+const vqStarted = performance.now();
+await tessera.model.vq.toPixels([state.codes[0]!]);
+const vqMs = performance.now() - vqStarted;
+const peakGb = process.resourceUsage().maxRSS / 1024 / 1024;
+console.log(JSON.stringify({
+  model: tessera.manifest.name, precision: tessera.model.precision.precision, candidates, rows: state.rows,
+  load_s: +(loadMs / 1000).toFixed(1), prefill_ms: Math.round(prefillMs), early_step_ms: early.map(Math.round), late_step_ms: late.map(Math.round),
+  image_decode_ms: Math.round(vqMs), est_s_per_call: +imageS.toFixed(0), est_s_per_image: +(imageS / candidates).toFixed(0),
+  peak_rss_gb: +peakGb.toFixed(2), late_measured: late.length > 0,
+}));
