@@ -5,6 +5,7 @@
  * new post-download step, one case in src/hub/post.ts).
  */
 import { TesseraError, allowed } from '../errors.js';
+import { janusFiles, type JanusDtype, type JanusGraph } from '../model/janus-package.js';
 
 /** Serves `--model` (a model package) or `--clip` (a CLIP folder in transformers.js's layout). */
 export type PulledKind = 'package' | 'clip';
@@ -26,6 +27,16 @@ export type PostStep =
       readonly memoryBytes: number;
       /** Extra converter arguments from this environment variable (shrunk test weights: --heads 4 --norm-groups 8). */
       readonly extraArgsEnv?: string;
+    }
+  /** An onnx-community Janus folder: writeJanusManifest makes it a package (src/model/janus-package.ts). */
+  | {
+      readonly kind: 'janus';
+      /** Per graph, which dtype's file runs (default fp32). */
+      readonly dtypes?: Partial<Record<JanusGraph, JanusDtype>>;
+      /** The language model file offered as the package's `int8` precision variant. */
+      readonly int8?: JanusDtype;
+      /** Longest prompt in tokens from this environment variable (default 128; the tiny test fixture's is 48). */
+      readonly textLengthEnv?: string;
     };
 
 export interface ModelLicense {
@@ -47,6 +58,11 @@ export interface KnownModel {
   /** This variant's files in the repository (a repository may hold several variants, as min-dalle's does). */
   readonly files: readonly string[];
   readonly post: PostStep;
+  /**
+   * Each listed `.onnx` file's external data files too (`<file>_data`, `<file>_data_1`, …), found
+   * by listing the repository (@huggingface/hub listFiles): how many there are is the exporter's choice.
+   */
+  readonly externalData?: boolean;
   /** When set, `tessera pull NAME --accept-license` is required once (the acceptance is recorded). */
   readonly license?: ModelLicense;
   /** Rough sizes for the docs and `tessera pull --help` (bytes): the download and what is installed. */
@@ -60,6 +76,14 @@ const MIN_DALLE_CONVERT = {
   modules: ['torch', 'onnx', 'numpy'],
   extraArgsEnv: 'TESSERA_MIN_DALLE_CONVERT_ARGS',
 } as const;
+
+const JANUS_LICENSE: ModelLicense = {
+  id: 'DeepSeek License Agreement v1.0',
+  url: 'https://github.com/deepseek-ai/DeepSeek-LLM/blob/HEAD/LICENSE-MODEL',
+  summary:
+    'The Janus-Pro weights (the code is MIT) may be used, redistributed and used commercially, provided that the use restrictions of its Attachment A are followed and passed on to anyone you give the weights or a derivative to.',
+};
+const JANUS_POST = { kind: 'janus', textLengthEnv: 'TESSERA_JANUS_TEXT_LENGTH' } as const;
 
 /** The built-in table. Sizes and memory from docs/min-dalle.md (measured 2026-11-30). */
 export const KNOWN_MODELS: readonly KnownModel[] = [
@@ -92,6 +116,31 @@ export const KNOWN_MODELS: readonly KnownModel[] = [
     files: ['config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/text_model.onnx', 'onnx/vision_model.onnx'],
     post: { kind: 'none' },
     approxBytes: { download: 0.61 * GB, installed: 0.61 * GB },
+  },
+  {
+    name: 'janus-pro-1b',
+    description: "DeepSeek's Janus-Pro-1B (onnx-community's ONNX export): fp32 graphs, the language model's _quantized file as the int8 variant",
+    kind: 'package',
+    repo: 'onnx-community/Janus-Pro-1B-ONNX',
+    revision: 'main',
+    files: janusFiles({}, 'q8'),
+    externalData: true,
+    post: { ...JANUS_POST, int8: 'q8' },
+    license: JANUS_LICENSE,
+    // fp32 graphs used ~6.6 GB, the q8 language model ~1.3 GB (docs/janus.md); not the real repository's figures.
+    approxBytes: { download: 7.9 * GB, installed: 7.9 * GB },
+  },
+  {
+    name: 'janus-pro-1b-q4',
+    description: "Janus-Pro-1B for machines short of memory: the language model's _q4 file, the other graphs fp32",
+    kind: 'package',
+    repo: 'onnx-community/Janus-Pro-1B-ONNX',
+    revision: 'main',
+    files: janusFiles({ language_model: 'q4' }),
+    externalData: true,
+    post: { ...JANUS_POST, dtypes: { language_model: 'q4' } },
+    license: JANUS_LICENSE,
+    approxBytes: { download: 2.5 * GB, installed: 2.5 * GB },
   },
 ];
 

@@ -1,12 +1,15 @@
 /**
  * After the download: the checks a conversion needs (memory, Python and its modules) and
- * the conversion itself (a converter script from scripts/convert/ in a child process).
+ * the conversion itself (a converter script from scripts/convert/ in a child process), or
+ * the manifest that makes an onnx-community Janus folder a package.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TesseraError } from '../errors.js';
+import { writeJanusManifest } from '../model/janus-package.js';
+import type { PostStep } from './catalogue.js';
 
 /** The repository (or installed package) root: src/hub/ and dist/hub/ are both two levels down. */
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -110,4 +113,14 @@ export function runConverter(model: string, python: string, script: string, args
       reject(new TesseraError(full ? 'TESSERA_ERR_DISK_FULL' : 'TESSERA_ERR_CONVERT', `converting ${model} (${script}) failed: ${why}`));
     });
   });
+}
+
+/** Makes the Janus folder `dir` (onnx-community's layout, already placed) a Tessera package named `name`. */
+export async function janusPackage(name: string, post: Extract<PostStep, { kind: 'janus' }>, dir: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const raw = post.textLengthEnv === undefined ? undefined : env[post.textLengthEnv];
+  const textLength = raw === undefined || raw === '' ? undefined : Number(raw);
+  if (textLength !== undefined && !(Number.isInteger(textLength) && textLength > 2)) {
+    throw new TesseraError('TESSERA_ERR_OPTION', `${post.textLengthEnv} must be an integer above 2, got ${JSON.stringify(raw)}`, { param: 'model' });
+  }
+  await writeJanusManifest(dir, { name, dtypes: post.dtypes, int8: post.int8, textLength });
 }

@@ -13,8 +13,9 @@ import { checkClipDir } from '../rerank/clip-reranker.js';
 import { KNOWN_MODELS, folderName, lookupModel, type KnownModel } from './catalogue.js';
 import { downloadBlob, remoteFile, type ByteProgress, type DownloadSeams, type RemoteFile } from './download.js';
 import { repoCache, safeRelative, type RepoCache } from './hf-cache.js';
+import { withExternalData } from './listing.js';
 import { PULLED_RECORD, type PulledRecord } from './resolve.js';
-import { checkMemory, checkPython, pythonPath, runConverter } from './post.js';
+import { checkMemory, checkPython, janusPackage, pythonPath, runConverter } from './post.js';
 import { hubSettings, type HubSettings } from './settings.js';
 
 export interface PullOptions {
@@ -115,6 +116,7 @@ async function postStep(entry: KnownModel, files: CachedFile[], cache: RepoCache
   const post = entry.post;
   if (post.kind !== 'convert') {
     await placeFiles(files, cache, partial);
+    if (post.kind === 'janus') await janusPackage(entry.name, post, partial);
     return;
   }
   const python = options.seams?.python ?? pythonPath();
@@ -149,7 +151,7 @@ export async function pull(name: string, options: PullOptions = {}): Promise<Pul
   const cache = repoCache(settings.hubCache, entry.repo);
   // Every file's size first (one small request each): a conversion that cannot fit is said before a byte is downloaded.
   const located: RemoteFile[] = [];
-  for (const file of entry.files) located.push(await locate(entry, file, settings, cache, options));
+  for (const file of await withExternalData(entry, settings, cache, options.seams?.fetch)) located.push(await locate(entry, file, settings, cache, options));
   checkMemory(entry.name, conversionMemory(entry, located.reduce((sum, f) => sum + f.size, 0)), options.seams?.meminfo, options.seams?.cgroup);
   const fetched = { bytes: 0 };
   const files: CachedFile[] = [];

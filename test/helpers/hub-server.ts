@@ -6,6 +6,8 @@
  * A missing repository is 404 RepoNotFound, a missing file 404 EntryNotFound, a private
  * repository without its token 401. It counts the body bytes it sends per file, can cut a
  * body after N bytes (a killed download), and can serve corrupt bytes under a right ETag.
+ * `/api/models/{owner}/{name}/tree/{revision}?recursive=true` lists a repository's files
+ * (what @huggingface/hub's listFiles reads).
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -95,6 +97,14 @@ export async function startHubServer(repos: Record<string, HubRepo> = {}): Promi
       }
       count(found.key, body.length);
       return void res.end(body);
+    }
+    const tree = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/([^/]+)$/.exec(url.pathname);
+    if (tree !== null) {
+      const listed = state.repos.get(tree[1]);
+      if (listed === undefined || tree[2] !== 'main') return void res.writeHead(404, { 'X-Error-Code': 'RepoNotFound', 'Content-Type': 'application/json' }).end('{"error":"Repository not found"}');
+      if (listed.token !== undefined && req.headers.authorization !== `Bearer ${listed.token}`) return void res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"error":"Access to this repository is restricted."}');
+      const items = Object.entries(listed.files).map(([file, data]) => ({ type: 'file', path: file, size: data.length, oid: gitSha1(data) }));
+      return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(items));
     }
     const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
     if (resolve === null) return void res.writeHead(404, { 'Content-Type': 'application/json' }).end('{"error":"Not Found"}');
