@@ -135,7 +135,7 @@ export type Precision = 'fp32' | 'int8';
  * Why a precision ran: `forced` (asked for by name), `no-variant` (auto on a package without
  * an int8 variant), `measured` (auto, probed now), `cached` (auto, an earlier probe on this machine).
  */
-export type PrecisionReason = 'forced' | 'no-variant' | 'measured' | 'cached';
+export type PrecisionReason = 'forced' | 'no-variant' | 'device' | 'measured' | 'cached';
 
 /** What `--json`, batch records and API responses say about the precision that ran. */
 export interface PrecisionReport {

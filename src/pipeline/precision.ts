@@ -88,6 +88,12 @@ export async function selectPrecision(args: SelectArgs): Promise<{ report: Preci
   if (!hasInt8) {
     return { report: { requested, precision: 'fp32', reason: 'no-variant', detail: 'package has no int8 variant' }, opened: await args.open('fp32') };
   }
+  // The int8 variant is for the CPU's integer units: on WebGPU its MatMulInteger has no
+  // kernel and falls back to the CPU, with copies each way per product (issue 29,
+  // bench/webgpu/placement.ts), so auto keeps the graphs that stay on the device.
+  if (args.device === 'webgpu') {
+    return { report: { requested, precision: 'fp32', reason: 'device', detail: 'int8 products have no WebGPU kernel (they would run on the CPU)' }, opened: await args.open('fp32') };
+  }
   const rows = rowBucket(args.rows ?? defaultRows(manifest));
   const dir = args.probe?.cacheDir ?? cacheDir();
   const key = { cpu: args.probe?.cpu ?? cpuKey(), device: args.device, threads: kernelOptions().intraOpNumThreads, packageSha256: packageSha256(args.dir), rows };
