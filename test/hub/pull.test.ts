@@ -78,16 +78,20 @@ describe('tessera pull (module)', () => {
     const half = Math.floor(size / 2);
     hub.cutAfter.set(VISION, half);
     expect(await codeOf(pull('clip-vit-base-patch32', { settings }))).toBe('TESSERA_ERR_PULL_NETWORK');
-    // Nothing under the final name; the partial file holds exactly what arrived.
+    // Nothing under the final name; the partial file holds what arrived before the cut (the
+    // last chunks in flight when the socket dies may not reach the disk: Node 24's fetch
+    // surfaces the error sooner), and the resume starts from what is on disk.
     expect(existsSync(blobOf('onnx/vision_model.onnx'))).toBe(false);
-    expect(statSync(`${blobOf('onnx/vision_model.onnx')}.incomplete`).size).toBe(half);
+    const partial = statSync(`${blobOf('onnx/vision_model.onnx')}.incomplete`).size;
+    expect(partial).toBeGreaterThan(0);
+    expect(partial).toBeLessThanOrEqual(half);
     expect(existsSync(path.join(settings.modelsDir, 'clip-vit-base-patch32'))).toBe(false);
     hub.sent.clear();
     hub.ranges.clear();
     const result = await pull('clip-vit-base-patch32', { settings });
     // The size probe (bytes=0-0, one byte) and then only the rest.
-    expect(hub.ranges.get(VISION)).toEqual(['bytes=0-0', `bytes=${half}-${size - 1}`]);
-    expect(hub.sent.get(VISION)).toBe(1 + size - half);
+    expect(hub.ranges.get(VISION)).toEqual(['bytes=0-0', `bytes=${partial}-${size - 1}`]);
+    expect(hub.sent.get(VISION)).toBe(1 + size - partial);
     expect(readFileSync(path.join(result.dir, 'onnx/vision_model.onnx')).equals(CLIP_FILES['onnx/vision_model.onnx'])).toBe(true);
     expect(existsSync(`${blobOf('onnx/vision_model.onnx')}.incomplete`)).toBe(false);
   });

@@ -21,6 +21,8 @@ function reference(alpha: Uint8Array, width: number, height: number, size: numbe
     for (let x = 0; x < width; x++) {
       if (alpha[y * width + x] !== 0) continue;
       const [x0, x1] = span(x, offsetX);
+      // A pixel cropped away reaches nothing (and fill() would read a negative end from the array's end).
+      if (x1 < x0) continue;
       for (let my = y0; my <= y1; my++) changed.fill(1, my * size + x0, my * size + x1 + 1);
     }
   }
