@@ -28,6 +28,7 @@ import { logitsRow, type ImageLogits, type ImageTokenGenerator, type RowCache } 
 import { readManifest, type ModelManifest } from '../../src/model/manifest.js';
 import { createSession } from '../../src/model/runtime.js';
 import { TextTokenizer } from '../../src/text/tokenizer.js';
+import { createRng } from '../../eval/world/prng.js';
 
 export interface GateResult {
   rows: number;
@@ -56,18 +57,6 @@ export async function loadGenerator(dir: string, manifest: ModelManifest, files?
     return new EncoderDecoderGenerator(manifest, textEncoder, prefill, step);
   }
   return new DecoderOnlyGenerator(manifest, prefill, step);
-}
-
-/** A small seeded generator (mulberry32) for the fed tokens: the gate must not depend on Math.random. */
-function uniforms(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function argmax(row: Float32Array): number {
@@ -147,7 +136,7 @@ export async function compareGenerators(
     fp32.writePrefix(cacheA, r, a, r % prefixes.length);
     int8.writePrefix(cacheB, r, b, r % prefixes.length);
   }
-  const u = uniforms(options.seed);
+  const u = createRng(options.seed).next;
   const codes = new Int32Array(rows); // [rows]
   for (let r = 0; r < rows; r++) codes[r] = draw(logitsRow(a.logits, r % prefixes.length, vocab), u());
   const all = emptyTally();

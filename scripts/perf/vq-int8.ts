@@ -25,23 +25,12 @@ import { readManifest, type ModelManifest } from '../../src/model/manifest.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { ClipReranker } from '../../src/rerank/clip-reranker.js';
 import type { RgbImage } from '../../src/types.js';
-
-/** A seeded uniform generator (mulberry32): the same grids on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { createRng } from '../../eval/world/prng.js';
 
 export async function codeGrids(dir: string, manifest: ModelManifest, kind: string, count: number, seed: number): Promise<BigInt64Array[]> {
   const cells = manifest.image.grid.height * manifest.image.grid.width;
   if (kind === 'random') {
-    const next = rng(seed);
+    const next = createRng(seed).next;
     return Array.from({ length: count }, () => BigInt64Array.from({ length: cells }, () => BigInt(Math.floor(next() * manifest.image.vocabSize))));
   }
   const prompts = (JSON.parse(readFileSync(path.join(import.meta.dirname, '../../eval/prompts.json'), 'utf8')) as { prompts: { prompt: string }[] }).prompts;

@@ -85,6 +85,22 @@ const JANUS_LICENSE: ModelLicense = {
 };
 const JANUS_POST = { kind: 'janus', textLengthEnv: 'TESSERA_JANUS_TEXT_LENGTH' } as const;
 
+/** One variant of onnx-community's Janus-Pro-1B export: which language-model file, the rest shared. */
+function janusEntry(name: string, what: string, variant: { dtypes?: Partial<Record<JanusGraph, JanusDtype>>; int8?: JanusDtype }, bytes: number): KnownModel {
+  return {
+    name,
+    description: `DeepSeek's Janus-Pro-1B (onnx-community's ONNX export): ${what}`,
+    kind: 'package',
+    repo: 'onnx-community/Janus-Pro-1B-ONNX',
+    revision: 'main',
+    files: janusFiles(variant.dtypes ?? {}, variant.int8),
+    externalData: true,
+    post: { ...JANUS_POST, ...variant },
+    license: JANUS_LICENSE,
+    approxBytes: { download: bytes, installed: bytes },
+  };
+}
+
 /** The built-in table. Sizes and memory from docs/min-dalle.md (measured 2026-11-30). */
 export const KNOWN_MODELS: readonly KnownModel[] = [
   {
@@ -117,31 +133,9 @@ export const KNOWN_MODELS: readonly KnownModel[] = [
     post: { kind: 'none' },
     approxBytes: { download: 0.61 * GB, installed: 0.61 * GB },
   },
-  {
-    name: 'janus-pro-1b',
-    description: "DeepSeek's Janus-Pro-1B (onnx-community's ONNX export): fp32 graphs, the language model's _quantized file as the int8 variant",
-    kind: 'package',
-    repo: 'onnx-community/Janus-Pro-1B-ONNX',
-    revision: 'main',
-    files: janusFiles({}, 'q8'),
-    externalData: true,
-    post: { ...JANUS_POST, int8: 'q8' },
-    license: JANUS_LICENSE,
-    // fp32 graphs used ~6.6 GB, the q8 language model ~1.3 GB (docs/janus.md); not the real repository's figures.
-    approxBytes: { download: 7.9 * GB, installed: 7.9 * GB },
-  },
-  {
-    name: 'janus-pro-1b-q4',
-    description: "Janus-Pro-1B for machines short of memory: the language model's _q4 file, the other graphs fp32",
-    kind: 'package',
-    repo: 'onnx-community/Janus-Pro-1B-ONNX',
-    revision: 'main',
-    files: janusFiles({ language_model: 'q4' }),
-    externalData: true,
-    post: { ...JANUS_POST, dtypes: { language_model: 'q4' } },
-    license: JANUS_LICENSE,
-    approxBytes: { download: 2.5 * GB, installed: 2.5 * GB },
-  },
+  // fp32 graphs used ~6.6 GB, the q8 language model ~1.3 GB (docs/janus.md); not the real repository's figures.
+  janusEntry('janus-pro-1b', "fp32 graphs, the language model's _quantized file as the int8 variant", { int8: 'q8' }, 7.9 * GB),
+  janusEntry('janus-pro-1b-q4', "for machines short of memory: the language model's _q4 file, the other graphs fp32", { dtypes: { language_model: 'q4' } }, 2.5 * GB),
 ];
 
 /** A Hub repository id (owner/name), as `tessera pull REPO_ID` takes it. */

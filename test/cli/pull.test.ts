@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readReference } from '../../scripts/convert/min-dalle-check.js';
 import { main } from '../../src/cli/main.js';
 import { folderFiles, refusedUrl, startHubServer, type HubServer } from '../helpers/hub-server.js';
 import { ROOT, tempDir } from '../helpers/tiny.js';
+import { captureCliOutput } from '../helpers/cli-output.js';
 
 // The whole path a user with a network takes, against a loopback Hub (HF_ENDPOINT):
 // `tessera pull dalle-mini` downloads min-dalle's files and converts them, then
@@ -17,8 +18,7 @@ const PYTHON = '/usr/bin/python3';
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch, onnx, numpy'], { encoding: 'utf8' }).status === 0;
 const ref = readReference(path.join(ROOT, 'test/fixtures/min-dalle'));
 
-let stdout = '';
-let stderr = '';
+const io = captureCliOutput();
 let hub: HubServer;
 let home: string;
 const saved: Record<string, string | undefined> = {};
@@ -58,15 +58,6 @@ afterAll(async () => {
   await hub.close();
 });
 
-beforeEach(() => {
-  stdout = '';
-  stderr = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 const run = (...args: string[]) => main(args);
 
@@ -86,57 +77,57 @@ describe('tessera pull, then the name on every command', () => {
       ['worker', '--queue', 'redis://127.0.0.1:1', '--model', 'dalle-mini'],
     ];
     for (const argv of commands) {
-      stderr = '';
+      io.stderr = '';
       expect(await run(...argv), argv.join(' ')).toBe(1);
-      expect(stderr, argv.join(' ')).toMatch(/^tessera: error \[TESSERA_ERR_MODEL_NOT_PULLED\]: --(model dalle-mini|clip clip-vit-base-patch32): not pulled yet .*tessera pull/);
+      expect(io.stderr, argv.join(' ')).toMatch(/^tessera: error \[TESSERA_ERR_MODEL_NOT_PULLED\]: --(model dalle-mini|clip clip-vit-base-patch32): not pulled yet .*tessera pull/);
     }
     expect(hub.sent.size).toBe(0);
   });
 
   it.runIf(hasTorch)("pulls and converts DALL·E Mini's files, then generate --model dalle-mini samples min-dalle's tokens", { timeout: 300_000 }, async () => {
-    expect(await run('pull', 'dalle-mini', '--quiet'), stderr).toBe(0);
-    expect(stdout).toMatch(/^pulled dalle-mini into .*models\/dalle-mini \(fetched [\d.]+ MB\); use it with --model dalle-mini\n$/);
-    expect(stderr).toBe('');
-    stdout = '';
-    stderr = '';
+    expect(await run('pull', 'dalle-mini', '--quiet'), io.stderr).toBe(0);
+    expect(io.stdout).toMatch(/^pulled dalle-mini into .*models\/dalle-mini \(fetched [\d.]+ MB\); use it with --model dalle-mini\n$/);
+    expect(io.stderr).toBe('');
+    io.stdout = '';
+    io.stderr = '';
     // Without --quiet too, no progress bars when stderr is not a terminal (as here).
     expect(await run('pull', 'clip-vit-base-patch32')).toBe(0);
-    expect(stderr).toBe('');
+    expect(io.stderr).toBe('');
     const [greedy] = ref.greedy.cases;
-    stdout = '';
+    io.stdout = '';
     const out = path.join(tempDir(), 'out');
     const code = await run('generate', greedy.prompt, '--model', 'dalle-mini', '--clip', 'clip-vit-base-patch32', '--top-k', '1', '--guidance', String(ref.greedy.settings.supercondition_factor), '--candidates', '2', '--keep', '1', '--precision', 'fp32', '--json', '--out', out);
-    expect(code, stderr).toBe(0);
-    const summary = JSON.parse(stdout);
+    expect(code, io.stderr).toBe(0);
+    const summary = JSON.parse(io.stdout);
     expect(summary.model).toBe('dalle-mini');
     expect(summary.images[0].tokens).toEqual(greedy.tokens);
     // Ranked by the pulled CLIP: a score, not index order.
     expect(typeof summary.images[0].score).toBe('number');
 
-    stdout = '';
+    io.stdout = '';
     expect(await run('models')).toBe(0);
-    expect(stdout).toMatch(/^dalle-mini\s+package\s+[\d.]+ MB\s+[\d.]+ MB\s+\S+models\/dalle-mini$/m);
-    expect(stdout).toMatch(/^clip-vit-base-patch32\s+clip\s+[\d.]+ [kM]B\s+[\d.]+ [kM]B\s+\S+models\/clip-vit-base-patch32$/m);
-    stdout = '';
+    expect(io.stdout).toMatch(/^dalle-mini\s+package\s+[\d.]+ MB\s+[\d.]+ MB\s+\S+models\/dalle-mini$/m);
+    expect(io.stdout).toMatch(/^clip-vit-base-patch32\s+clip\s+[\d.]+ [kM]B\s+[\d.]+ [kM]B\s+\S+models\/clip-vit-base-patch32$/m);
+    io.stdout = '';
     expect(await run('models', '--json')).toBe(0);
-    expect(JSON.parse(stdout).models.map((m: { name: string }) => m.name)).toEqual(['clip-vit-base-patch32', 'dalle-mini']);
+    expect(JSON.parse(io.stdout).models.map((m: { name: string }) => m.name)).toEqual(['clip-vit-base-patch32', 'dalle-mini']);
 
     // Pulled again: nothing fetched. Removed: the name stops resolving.
     hub.sent.clear();
-    stdout = '';
+    io.stdout = '';
     expect(await run('pull', 'dalle-mini')).toBe(0);
-    expect(stdout).toMatch(/dalle-mini is already pulled/);
+    expect(io.stdout).toMatch(/dalle-mini is already pulled/);
     expect(hub.sent.size).toBe(0);
-    stdout = '';
+    io.stdout = '';
     expect(await run('models', 'rm', 'dalle-mini')).toBe(0);
-    expect(stdout).toMatch(/^removed dalle-mini \([\d.]+ MB freed\)\n$/);
-    stderr = '';
+    expect(io.stdout).toMatch(/^removed dalle-mini \([\d.]+ MB freed\)\n$/);
+    io.stderr = '';
     expect(await run('generate', 'a cat', '--model', 'dalle-mini')).toBe(1);
-    expect(stderr).toMatch(/\[TESSERA_ERR_MODEL_NOT_PULLED\]/);
+    expect(io.stderr).toMatch(/\[TESSERA_ERR_MODEL_NOT_PULLED\]/);
     // The CLIP is still there.
-    stdout = '';
+    io.stdout = '';
     await run('models', '--json');
-    expect(JSON.parse(stdout).models.map((m: { name: string }) => m.name)).toEqual(['clip-vit-base-patch32']);
+    expect(JSON.parse(io.stdout).models.map((m: { name: string }) => m.name)).toEqual(['clip-vit-base-patch32']);
   });
 
   it('prints one line with a catalogue code when nothing answers, and for an unknown name', async () => {
@@ -144,16 +135,16 @@ describe('tessera pull, then the name on every command', () => {
     process.env.HF_ENDPOINT = nowhere;
     try {
       expect(await run('pull', 'acme/some-package', '--quiet')).toBe(1);
-      expect(stderr).toBe(`tessera: error [TESSERA_ERR_PULL_NETWORK]: acme/some-package/manifest.json: cannot reach ${nowhere} (ECONNREFUSED); check the network, or HF_ENDPOINT\n`);
+      expect(io.stderr).toBe(`tessera: error [TESSERA_ERR_PULL_NETWORK]: acme/some-package/manifest.json: cannot reach ${nowhere} (ECONNREFUSED); check the network, or HF_ENDPOINT\n`);
     } finally {
       process.env.HF_ENDPOINT = hub.url;
     }
-    stderr = '';
+    io.stderr = '';
     expect(await run('pull', 'no-such-model')).toBe(2);
-    expect(stderr).toMatch(/^tessera: error \[TESSERA_ERR_OPTION\]: unknown model "no-such-model": pull one of "dalle-mini", "dalle-mega", "clip-vit-base-patch32"/);
-    stdout = '';
+    expect(io.stderr).toMatch(/^tessera: error \[TESSERA_ERR_OPTION\]: unknown model "no-such-model": pull one of "dalle-mini", "dalle-mega", "clip-vit-base-patch32"/);
+    io.stdout = '';
     expect(await run('pull', '--help')).toBe(0);
-    expect(stdout).toMatch(/dalle-mega .*13\.00 GB of memory to convert/);
+    expect(io.stdout).toMatch(/dalle-mega .*13\.00 GB of memory to convert/);
     expect(readFileSync(path.join(ROOT, 'README.md'), 'utf8')).toMatch(/tessera pull dalle-mini/);
   });
 });

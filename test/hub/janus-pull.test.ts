@@ -7,13 +7,14 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { KNOWN_MODELS } from '../../src/hub/catalogue.js';
 import { pull } from '../../src/hub/pull.js';
 import { TINY_JANUS, TINY_JANUS_REFERENCE } from '../helpers/janus.js';
 import { folderFiles, startHubServer, type HubServer } from '../helpers/hub-server.js';
 import { tempDir } from '../helpers/tiny.js';
+import { captureCliOutput } from '../helpers/cli-output.js';
 
 const REPO = 'onnx-community/Janus-Pro-1B-ONNX';
 const PYTHON = '/usr/bin/python3';
@@ -24,8 +25,7 @@ const shipped = JSON.parse(readFileSync(path.join(TINY_JANUS, 'manifest.json'), 
 const reference = JSON.parse(readFileSync(TINY_JANUS_REFERENCE, 'utf8')) as { cases: { name: string; prompt: string; seed: number; indices: number[]; guidanceScale: number; temperature: number; topK: number; topP: number; codes: number[][] }[] };
 let hub: HubServer;
 let files: Record<string, Buffer>;
-let stdout = '';
-let stderr = '';
+const io = captureCliOutput();
 
 /** The fixture as onnx-community publishes it: no manifest; the language model's weights in `language_model.onnx_data` where Python's onnx can write it. */
 function onnxCommunityLayout(): Record<string, Buffer> {
@@ -58,24 +58,17 @@ afterAll(async () => {
   }
   await hub.close();
 });
-beforeEach(() => {
-  stdout = '';
-  stderr = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
-});
-afterEach(() => vi.restoreAllMocks());
 
 describe('tessera pull janus-pro-1b', () => {
   it('asks for the DeepSeek licence first and downloads nothing without --accept-license', async () => {
     expect(await main(['pull', 'janus-pro-1b', '--quiet'])).not.toBe(0);
-    expect(stderr).toMatch(/^tessera: error \[TESSERA_ERR_LICENSE\]: janus-pro-1b is under the DeepSeek License Agreement v1\.0 licence .*redistributed and used commercially.*Attachment A.*--accept-license\n$/);
+    expect(io.stderr).toMatch(/^tessera: error \[TESSERA_ERR_LICENSE\]: janus-pro-1b is under the DeepSeek License Agreement v1\.0 licence .*redistributed and used commercially.*Attachment A.*--accept-license\n$/);
     expect(hub.sent.size).toBe(0);
   });
 
   it('pulls the fp32 graphs (and the _quantized language model as the int8 variant), writes the manifest, and generate --model janus-pro-1b samples the fixture tokens', { timeout: 300_000 }, async () => {
-    expect(await main(['pull', 'janus-pro-1b', '--accept-license', '--quiet']), stderr).toBe(0);
-    expect(stdout).toMatch(/^pulled janus-pro-1b into .*models\/janus-pro-1b/);
+    expect(await main(['pull', 'janus-pro-1b', '--accept-license', '--quiet']), io.stderr).toBe(0);
+    expect(io.stdout).toMatch(/^pulled janus-pro-1b into .*models\/janus-pro-1b/);
     const dir = path.join(process.env.TESSERA_MODELS_DIR!, 'janus-pro-1b');
     const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { name: string; architecture: string; files: Record<string, string>; variants?: { int8?: { generator: { step: string } } } };
     expect(manifest).toMatchObject({ name: 'janus-pro-1b', architecture: 'janus' });
@@ -90,10 +83,10 @@ describe('tessera pull janus-pro-1b', () => {
 
     for (const name of ['greedy', 'guided']) {
       const c = reference.cases.find((x) => x.name === name)!;
-      stdout = '';
+      io.stdout = '';
       const args = ['generate', c.prompt, '--model', 'janus-pro-1b', '--seed', String(c.seed), '--candidates', String(c.indices.length), '--keep', String(c.indices.length), '--guidance', String(c.guidanceScale), '--temperature', String(c.temperature), '--top-k', String(c.topK), '--top-p', String(c.topP), '--precision', 'fp32', '--json', '--out', path.join(tempDir(), 'out')];
-      expect(await main(args), stderr).toBe(0);
-      const result = JSON.parse(stdout) as { model: string; images: { tokens: number[]; index?: number; candidate?: number }[] };
+      expect(await main(args), io.stderr).toBe(0);
+      const result = JSON.parse(io.stdout) as { model: string; images: { tokens: number[]; index?: number; candidate?: number }[] };
       expect(result.model).toBe('janus-pro-1b');
       const got = result.images.map((i) => i.tokens).sort();
       expect(got, name).toEqual([...c.codes].sort());
