@@ -15,6 +15,7 @@ import { EncoderDecoderGenerator } from './encoder-decoder/generator.js';
 import type { GeneratorArchitecture, GeneratorGraphs } from './generator.js';
 import { JanusCost } from './janus/cost.js';
 import { JanusGenerator } from './janus/generator.js';
+import { loadJanusLanguageModel } from './janus/language-model.js';
 
 /** With the KV cache on the device, a step's new entries stay there for its write graph (src/generator/device-kv.ts). */
 const DEVICE_ENTRIES = { new_keys: 'gpu-buffer', new_values: 'gpu-buffer' } as const;
@@ -58,13 +59,13 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
     async load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs) {
       // prefill and step name the one language model (a variant's, at another precision); the small graphs have no variants.
       const janus = manifest.janus!;
-      const languageModel = await createSession(file(graphs.step), device);
+      const { session: languageModel, newEntries } = await loadJanusLanguageModel(file(graphs.step), device, manifest.generator.layers);
       const prepareInputsEmbeds = await createSession(file(janus.prepareInputsEmbeds), device);
       const genImgEmbeds = await createSession(file(janus.genImgEmbeds), device);
       const genHead = await createSession(file(janus.genHead), device);
       const sessions = { prepareInputsEmbeds, languageModel, genImgEmbeds, genHead };
       return {
-        generator: new JanusGenerator(manifest, sessions),
+        generator: new JanusGenerator(manifest, { ...sessions, ...(newEntries === undefined ? {} : { newEntries }) }),
         release: async () => void (await Promise.all(Object.values(sessions).map((s) => s.release()))),
       };
     },

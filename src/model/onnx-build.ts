@@ -32,10 +32,12 @@ export interface BuildGraph {
   nodes: BuildNode[];
   /** int64 constants (scalars when dims is []). */
   constants?: { name: string; dims: number[]; values: number[] }[];
+  /** float32 weights kept as external data: the whole of `location` (a file beside the graph). */
+  externalFloats?: { name: string; dims: number[]; location: string }[];
   opset?: number;
 }
 
-class Writer {
+export class Writer {
   private readonly parts: number[] = [];
   varint(value: number | bigint): this {
     let v = BigInt.asUintN(64, BigInt(value));
@@ -114,6 +116,15 @@ export function buildOnnx(graph: BuildGraph): Uint8Array {
         t.int(2, ONNX_TYPES.int64);
         t.string(8, c.name);
         t.bytes(9, new Uint8Array(BigInt64Array.from(c.values, (x) => BigInt(x)).buffer));
+      });
+    }
+    for (const e of graph.externalFloats ?? []) {
+      g.message(5, (t) => {
+        for (const d of e.dims) t.int(1, d);
+        t.int(2, ONNX_TYPES.float32);
+        t.string(8, e.name);
+        t.message(13, (entry) => entry.string(1, 'location').string(2, e.location)); // external_data
+        t.int(14, 1); // data_location: EXTERNAL
       });
     }
     for (const v of graph.inputs) valueInfo(g, 11, v);

@@ -40,16 +40,18 @@ export interface OnnxGraph {
   outputs: string[];
 }
 
-interface Field {
+export interface Field {
   field: number;
   wire: number;
+  /** Where the field's key begins: [at, end) is the whole field as written (rewrites copy it). */
+  at: number;
   /** Varint value (wire 0) or the [start, end) of a length-delimited payload (wire 2). */
   value: number;
   start: number;
   end: number;
 }
 
-class Reader {
+export class Reader {
   constructor(
     private readonly buf: Uint8Array,
     private pos: number,
@@ -70,18 +72,19 @@ class Reader {
 
   *fields(): Generator<Field> {
     while (this.pos < this.limit) {
+      const at = this.pos;
       const key = this.varint();
       const field = Math.floor(key / 8);
       const wire = key & 7;
       if (wire === 0) {
         const value = this.varint();
-        yield { field, wire, value, start: 0, end: 0 };
+        yield { field, wire, at, value, start: 0, end: this.pos };
       } else if (wire === 2) {
         const length = this.varint();
         const start = this.pos;
         this.pos += length;
         if (this.pos > this.limit) throw new Error('truncated field');
-        yield { field, wire, value: length, start, end: this.pos };
+        yield { field, wire, at, value: length, start, end: this.pos };
       } else if (wire === 1) {
         this.pos += 8;
       } else if (wire === 5) {
@@ -174,7 +177,7 @@ function readNode(buf: Uint8Array, start: number, end: number): OnnxNode {
 }
 
 /** ValueInfoProto.name is field 1. */
-function valueInfoName(buf: Uint8Array, f: Field): string {
+export function valueInfoName(buf: Uint8Array, f: Field): string {
   for (const inner of new Reader(buf, f.start, f.end).fields()) if (inner.field === 1 && inner.wire === 2) return text(buf, inner);
   return '';
 }

@@ -63,21 +63,33 @@ export function checkDevice(device: string): asserts device is Device {
   }
 }
 
+/** A graph rewritten in memory: its bytes, the file they came from, and that file's folder (for its external data). */
+export interface GraphBytes {
+  bytes: Uint8Array;
+  file: string;
+  folder: string;
+}
+
 /**
  * Creates a session, turning the runtime's failure to start a provider into TESSERA_ERR_DEVICE.
  * `outputs`: where outputs stay (per output name; e.g. 'gpu-buffer' keeps them on the device).
  */
-export async function createSession(file: string, device: Device, outputs?: Record<string, ort.Tensor.DataLocation>): Promise<ort.InferenceSession> {
+export async function createSession(file: string | GraphBytes, device: Device, outputs?: Record<string, ort.Tensor.DataLocation>): Promise<ort.InferenceSession> {
   checkDevice(device);
+  const options = { ...sessionOptions(device), ...(outputs === undefined ? {} : { preferredOutputLocation: outputs }) };
   try {
-    return await ort.InferenceSession.create(file, { ...sessionOptions(device), ...(outputs === undefined ? {} : { preferredOutputLocation: outputs }) });
+    if (typeof file === 'string') return await ort.InferenceSession.create(file, options);
+    // A graph from memory finds its external data files in the folder it was read from (onnxruntime ≥ 1.18's session option).
+    const extra = options.extra as { session: Record<string, unknown> };
+    const session = { ...extra.session, model_external_initializers_file_folder_path: file.folder };
+    return await ort.InferenceSession.create(file.bytes, { ...options, extra: { ...extra, session } });
   } catch (error) {
     const message = (error as Error).message ?? String(error);
     if (device !== 'cpu') {
       const hint = device === 'cuda' ? ' (install the CUDA libraries with ONNXRUNTIME_NODE_INSTALL=cuda12 npm install)' : device === 'webgpu' ? webgpuHint() : '';
       throw new TesseraError('TESSERA_ERR_DEVICE', `Device ${device} could not start${hint}: ${message}`, { param: 'device', cause: error });
     }
-    throw new TesseraError('TESSERA_ERR_MODEL_FILE', `cannot load ${file}: ${message}`, { cause: error });
+    throw new TesseraError('TESSERA_ERR_MODEL_FILE', `cannot load ${typeof file === 'string' ? file : file.file}: ${message}`, { cause: error });
   }
 }
 

@@ -19,6 +19,7 @@ import type { ModelManifest, StepCacheLayout } from '../../model/manifest.js';
 import { ort } from '../../model/runtime.js';
 import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch } from '../generator.js';
 import { KvSlots } from '../kv-slots.js';
+import type { NewEntryOutputs } from '../../model/new-entry-outputs.js';
 
 /** The language model's cache: [B, H, S, D] keys and values, a dynamic slot axis. */
 export const JANUS_CACHE: StepCacheLayout = { keys: 'plain', slots: 'filled' };
@@ -28,6 +29,8 @@ export interface JanusSessions {
   languageModel: ort.InferenceSession;
   genImgEmbeds: ort.InferenceSession;
   genHead: ort.InferenceSession;
+  /** Set when the language model was rewritten to return only each step's new cache entries (src/model/new-entry-outputs.ts). */
+  newEntries?: NewEntryOutputs;
 }
 
 /** One prefix's cache entries ([L, 1, H, n, D]) and its length n. */
@@ -39,6 +42,13 @@ interface JanusPrefix {
 
 interface JanusPrefixes extends PrefixBatch {
   prefixes: JanusPrefix[];
+}
+
+/** A step's new entries for one layer ([R, H, 1, D]), checked against the cache's size. */
+function entries(tensor: ort.Tensor, size: number): Float32Array {
+  const data = tensorData(tensor);
+  if (data.length !== size) throw new TesseraError('TESSERA_ERR_INFERENCE', `the language model returned ${data.length} new cache values for a layer, expected ${size}`);
+  return data;
 }
 
 const ids64 = (values: ArrayLike<number>): BigInt64Array => BigInt64Array.from(Array.from(values, (v) => BigInt(v)));
@@ -88,6 +98,12 @@ export class JanusGenerator implements ImageTokenGenerator<KvSlots> {
   private prefixLength(ids: readonly number[]): number {
     const end = ids.lastIndexOf(this.imageStartId);
     return end < 0 ? ids.length : end + 1;
+  }
+
+  /** The output holding layer l's cache entries: the new ones (a rewritten graph), else the whole grown cache. */
+  private entryOutput(l: number, kind: 'key' | 'value'): string {
+    const entries = this.sessions.newEntries;
+    return entries === undefined ? `present.${l}.${kind}` : kind === 'key' ? entries.keys[l]! : entries.values[l]!;
   }
 
   /** gen_head over hidden states [rows, 1, hidden] -> logits [rows, 1, V]. */
@@ -183,8 +199,8 @@ export class JanusGenerator implements ImageTokenGenerator<KvSlots> {
         const keys = new Float32Array(layers * block); // [L, 1, H, n, D]
         const values = new Float32Array(layers * block);
         for (let l = 0; l < layers; l++) {
-          keys.set(tensorData(out[`present.${l}.key`]!).subarray(k * block, (k + 1) * block), l * block);
-          values.set(tensorData(out[`present.${l}.value`]!).subarray(k * block, (k + 1) * block), l * block);
+          keys.set(tensorData(out[this.entryOutput(l, 'key')]!).subarray(k * block, (k + 1) * block), l * block);
+          values.set(tensorData(out[this.entryOutput(l, 'value')]!).subarray(k * block, (k + 1) * block), l * block);
         }
         entries[p] = { keys, values, length: n };
       });
@@ -225,11 +241,16 @@ export class JanusGenerator implements ImageTokenGenerator<KvSlots> {
     }
     const started = performance.now();
     const embedded = await this.sessions.genImgEmbeds.run({ image_ids: new ort.Tensor('int64', ids64(codes), [rows, 1]) });
-    const fetches = this.presentFetches(cache, total);
+    const fetches = this.sessions.newEntries === undefined ? this.presentFetches(cache, total) : undefined;
     const out = await this.languageModel(Object.values(embedded)[0] as ort.Tensor, mask, positionIds, rows, 1, (l) => [cache.keys[l]!, cache.values[l]!], capacity, fetches);
     const newKeys = new Float32Array(layers * rows * heads * headDim); // [L, R, H, 1, D]
     const newValues = new Float32Array(newKeys.length);
-    for (let l = 0; l < layers; l++) {
+    const block = rows * heads * headDim;
+    for (let l = 0; l < layers && fetches === undefined; l++) {
+      newKeys.set(entries(out[this.entryOutput(l, 'key')]!, block), l * block); // [R, H, 1, D]
+      newValues.set(entries(out[this.entryOutput(l, 'value')]!, block), l * block);
+    }
+    for (let l = 0; l < layers && fetches !== undefined; l++) {
       const keys = fetches[`present.${l}.key`]!.data as Float32Array; // [R, H, C + 1, D], filled in place
       const values = fetches[`present.${l}.value`]!.data as Float32Array;
       for (let rh = 0; rh < rows * heads; rh++) {
