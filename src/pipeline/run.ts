@@ -53,6 +53,11 @@ export interface RunProgress {
   codes: Int32Array[];
   /** Rows of the graph run that sampled this token (other runs' rows included when they share steps). */
   rows?: number;
+  /**
+   * Set when the run samples in row groups (sample-groups.ts): codes are then the group's
+   * sequences, and the run's step is index x tokensTotal + tokensDone of count x tokensTotal.
+   */
+  group?: { index: number; count: number };
 }
 
 /** How sampling went, as told by the driver once the grids are complete. */
@@ -109,36 +114,52 @@ export class GenerationRun {
     this.emit({ type: 'start', candidates: this.candidates, steps, rows });
   }
 
-  /** One token was sampled for every sequence of the run: 'step', and a 'preview' on the preview cadence. */
+  /** A later row group's prefill is done: its first step's rate is timed from here, not across the prefill. */
+  resume(): void {
+    this.lastTick = performance.now();
+  }
+
+  /**
+   * One token was sampled for every sequence of the run (of its row group): 'step', and a
+   * 'preview' on the preview cadence. In row groups, steps count over the whole run
+   * (group index x tokensTotal + tokensDone of groups x tokensTotal), and previews come
+   * only while the first group samples, of the shown candidates in it: a later group's
+   * partial grids would be shown beside the first group's finished ones.
+   */
   async token(progress: RunProgress): Promise<void> {
     const { tokensDone, tokensTotal, codes, rows } = progress;
+    const group = progress.group ?? { index: 0, count: 1 };
+    const step = group.index * tokensTotal + tokensDone;
+    const steps = group.count * tokensTotal;
     const now = performance.now();
-    const tokensPerSecond = this.candidates / Math.max((now - this.lastTick) / 1000, 1e-9);
-    this.emit(rows === undefined ? { type: 'step', step: tokensDone, steps: tokensTotal, tokensPerSecond } : { type: 'step', step: tokensDone, steps: tokensTotal, tokensPerSecond, rows });
+    // codes: this token's sequences (the run's, or its group's).
+    const tokensPerSecond = codes.length / Math.max((now - this.lastTick) / 1000, 1e-9);
+    this.emit(rows === undefined ? { type: 'step', step, steps, tokensPerSecond } : { type: 'step', step, steps, tokensPerSecond, rows });
     this.lastTick = now;
     if (rows !== undefined && rows > 0) {
       this.ownStepRows += this.rows;
       this.allStepRows += rows;
     }
-    if (this.previewEvery > 0 && tokensDone % this.previewEvery === 0 && tokensDone < tokensTotal) {
+    if (group.index === 0 && this.previewEvery > 0 && tokensDone % this.previewEvery === 0 && tokensDone < tokensTotal) {
       // Nobody shown, nothing decoded: previews cost a full image decode of every shown candidate.
       const shown = this.shownCodes(codes);
       if (shown.length === 0) return;
       const started = performance.now();
       const images = await this.stages.previewImages(shown, tokensDone);
       this.previewMs += performance.now() - started;
-      this.emit({ type: 'preview', step: tokensDone, steps: tokensTotal, images });
+      this.emit({ type: 'preview', step, steps, images });
     }
   }
 
-  /** The codes of the candidates a face shows: the first previewCandidates of each request. */
+  /** The codes of the candidates a face shows: the first previewCandidates of each request (those among `codes`, the run's first sequences). */
   private shownCodes(codes: Int32Array[]): Int32Array[] {
     const shown: Int32Array[] = [];
     let offset = 0;
     this.prepared.forEach((p, i) => {
       const count = Math.min(p.resolved.previewCandidates, p.sequences.length);
-      shown.push(...codes.slice(offset, offset + count));
-      this.previewsDecoded[i] += count;
+      const own = codes.slice(offset, offset + count);
+      shown.push(...own);
+      this.previewsDecoded[i] += own.length;
       offset += p.sequences.length;
     });
     return shown;

@@ -1,0 +1,54 @@
+/**
+ * How `Tessera.generateMany` drives its BatchSampler: the run's sequences as one batch,
+ * or, under a row cap (`maxRows`, the CLI's `--max-batch-rows`; issue 28), in row groups
+ * (src/sampler/row-groups.ts) sampled one after another: each group prefills and decodes
+ * every image position, and its cache is let go before the next one is allocated. The
+ * codes come back in the run's order and equal the ungrouped ones (a candidate's random
+ * stream is its own); the time is the groups' sum, the memory the largest group's.
+ *
+ * Events over the whole run: one 'start' (rows: the largest group's, steps: image tokens
+ * x groups), then 'step' i x tokens + done of groups x tokens for group i, and previews
+ * only while the first group samples (GenerationRun.token).
+ */
+import type { GenerationRun, SamplingDone } from './run.js';
+import type { BatchSampler, BatchState, SequenceSpec } from '../sampler/sampler.js';
+import { rowGroups } from '../sampler/row-groups.js';
+import { rowsFor } from '../sampler/sequence.js';
+
+/** How one run is sampled: the row cap (none: one batch) and the cancel signal. */
+export interface GroupSampling {
+  maxRows?: number;
+  signal?: AbortSignal;
+}
+
+/** Samples every sequence of `run` in row groups of at most `maxRows` rows; the codes in the run's order and the prefills' summed time. */
+export async function sampleInGroups(sampler: BatchSampler, run: GenerationRun, options: GroupSampling = {}): Promise<SamplingDone> {
+  const groups = rowGroups(run.sequences, options.maxRows);
+  const widest = Math.max(...groups.map((g) => rowsFor(g)));
+  const codes: Int32Array[] = [];
+  let prefillMs = 0;
+  for (const [index, sequences] of groups.entries()) {
+    const { state, ms } = await prefillGroup(sampler, sequences);
+    prefillMs += ms;
+    if (index === 0) run.start(widest, sampler.imageTokens * groups.length);
+    else run.resume();
+    await decodeGroup(sampler, run, state, { index, count: groups.length }, options.signal);
+    codes.push(...state.codes);
+  }
+  return { codes, prefillMs };
+}
+
+/** Prefills one group's sequences; the time is what the generator counted. */
+async function prefillGroup(sampler: BatchSampler, sequences: readonly SequenceSpec[]): Promise<{ state: BatchState; ms: number }> {
+  const before = sampler.stats.prefillMs;
+  const state = await sampler.prefill(sequences);
+  return { state, ms: sampler.stats.prefillMs - before };
+}
+
+/** Samples every image position of one group, each token reported to the run as the group's. */
+async function decodeGroup(sampler: BatchSampler, run: GenerationRun, state: BatchState, group: { index: number; count: number }, signal?: AbortSignal): Promise<void> {
+  await sampler.decodeSteps(state, sampler.imageTokens, {
+    signal,
+    onStep: (progress) => run.token({ ...progress, group }),
+  });
+}
