@@ -38,8 +38,10 @@ export async function sampleInGroups(sampler: BatchSampler, run: GenerationRun, 
 /**
  * One group, prefill to last token. Its BatchState (the KV cache) lives only in this
  * call, so it is garbage before the next group allocates: held in the caller's loop
- * across the next prefill's await, two groups' caches were resident at once (a 640 MB
- * cache per group, three groups: 1.29 GiB peak against 0.67 GiB this way, Node 20).
+ * across the next prefill's await, two groups' caches were resident at once
+ * (bench/row-groups-memory.bench.ts, two groups of a 0.63 GB cache: peak 1.32 GB held,
+ * 0.70 GB this way; Node 20, 2026-12-05). The cache is freed by V8's next major GC:
+ * at small sizes that can come after the next allocation (see the bench's notes).
  */
 async function sampleGroup(
   sampler: BatchSampler,
