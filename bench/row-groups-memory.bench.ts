@@ -10,7 +10,7 @@
  *
  * One setting per process, so the peak resident memory printed is that run's.
  *
- * 2026-12-05, 2 x AMD EPYC (family 26), Node 20.20, load average about 2: two groups of a
+ * 2026-12-05, 2 x AMD EPYC (family 26), Node 20.20, load average 3.4-3.8 (shared machine): two groups of a
  * 0.63 GB cache (--candidates 2 --mb-per-row 320 --max-batch-rows 2) peaked at 0.70 GB,
  * three runs alike (baseline 0.07 + one group); with the group's state held in the loop
  * across the next prefill (the first version), 1.32 GB, two groups. The buffers are

@@ -9,6 +9,7 @@ import type { LoadedModel } from './loader.js';
 import type { PreparedRequest } from './prepared.js';
 import type { FootprintSettings } from '../footprint/report.js';
 import { rowsFor } from '../sampler/sampler.js';
+import { requestGroupShares } from '../sampler/row-groups.js';
 import { finishFootprint, partOf, shareOf, startFootprint } from '../footprint/report.js';
 import type { EnergySnapshot } from '../footprint/energy.js';
 import type { Footprint, GenerationEvent, GenerationResult, RgbImage, StageBytes, StageFlops, StageTimings } from '../types.js';
@@ -21,8 +22,9 @@ export interface RunStages {
   readonly model: Pick<LoadedModel, 'vq'>;
   readonly footprintSettings: FootprintSettings;
   previewImages(codes: Int32Array[], done: number): Promise<RgbImage[]>;
-  flopsOf(p: PreparedRequest, previewImages: number): StageFlops | null;
-  bytesOf(p: PreparedRequest): StageBytes | null;
+  /** `groups`: the request's candidates in each row group it sampled in (default: one group). */
+  flopsOf(p: PreparedRequest, previewImages: number, groups?: readonly number[]): StageFlops | null;
+  bytesOf(p: PreparedRequest, groups?: readonly number[]): StageBytes | null;
   scoreAndRankAll(requests: readonly { p: PreparedRequest; images: RgbImage[]; codes: Int32Array[] }[]): Promise<{ results: GenerationResult[]; rerankMs: number }>;
 }
 
@@ -66,6 +68,8 @@ export interface SamplingDone {
   prefillMs: number;
   /** Set by the continuous driver: how this run's steps were shared with others. */
   batching?: { maxRowsPerStep: number; sharedSteps: number };
+  /** Set when the run sampled in row groups (sample-groups.ts): its sequences in each group, in order. */
+  groups?: number[];
 }
 
 export class GenerationRun {
@@ -194,7 +198,7 @@ export class GenerationRun {
     let footprints: Footprint[] | null = null;
     let unmeasured: string | null = null;
     try {
-      footprints = this.footprints();
+      footprints = this.footprints(done.groups);
     } catch (error) {
       unmeasured = `footprint not measured: ${(error as Error).message}`;
     }
@@ -211,15 +215,17 @@ export class GenerationRun {
    * Each request's footprint. The measurement covers this process from the run's start
    * (CPU time, or RAPL); when its steps were shared with other runs (the server's
    * continuous batch) the run keeps its share of the step rows; several requests of one
-   * run split it by their FLOPs (exact per request: rows are).
+   * run split it by their FLOPs (exact per request: rows are). In row groups, a request's
+   * FLOPs and bytes count a prefill and the weights' reads for each group it sampled in.
    */
-  private footprints(): Footprint[] {
-    const own = this.prepared.map((p, i) => this.stages.flopsOf(p, this.previewsDecoded[i]));
+  private footprints(groups?: readonly number[]): Footprint[] {
+    const shares = groups === undefined ? undefined : requestGroupShares(this.prepared.map((p) => p.sequences.length), groups);
+    const own = this.prepared.map((p, i) => this.stages.flopsOf(p, this.previewsDecoded[i], shares?.[i]));
     const counted = own.every((f) => f !== null) ? sumFlops(own as StageFlops[]) : null;
     let measured = finishFootprint(this.energy, counted, this.stages.footprintSettings);
     if (this.allStepRows > this.ownStepRows) measured = partOf(measured, this.ownStepRows / this.allStepRows, counted, 'its rows of steps shared with other requests');
     // Bytes are each request's own, as its FLOPs are (its rows), counted apart from the measurement.
-    const bytes = this.prepared.map((p) => this.stages.bytesOf(p));
+    const bytes = this.prepared.map((p, i) => this.stages.bytesOf(p, shares?.[i]));
     const withBytes = (f: Footprint, b: StageBytes | null): Footprint => (b === null ? f : { ...f, bytes: b });
     if (this.prepared.length === 1) return [withBytes(measured, bytes[0]!)];
     const candidates = this.candidates;

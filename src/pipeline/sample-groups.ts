@@ -32,7 +32,8 @@ export async function sampleInGroups(sampler: BatchSampler, run: GenerationRun, 
     codes.push(...sampled.codes);
     prefillMs += sampled.prefillMs;
   }
-  return { codes, prefillMs };
+  // The footprint counts a prefill and the weights' reads per group (GenerationRun.footprints).
+  return groups.length === 1 ? { codes, prefillMs } : { codes, prefillMs, groups: groups.map((g) => g.length) };
 }
 
 /**

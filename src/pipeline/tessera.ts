@@ -61,8 +61,8 @@ export class Tessera {
     return this.cost;
   }
 
-  /** What one prepared request ran: its rows, its previews, its reranking. */
-  private workOf(p: PreparedRequest, previewImages: number): GenerationWork {
+  /** What one prepared request ran: its rows (in row groups, when `groups`), its previews, its reranking. */
+  private workOf(p: PreparedRequest, previewImages: number, groups?: readonly number[]): GenerationWork {
     const guidance = p.resolved.settings.guidanceScale !== 1;
     return {
       candidates: p.sequences.length,
@@ -70,19 +70,20 @@ export class Tessera {
       prefillRows: guidance ? 2 : 1,
       previewImages,
       rerank: p.resolved.rerank && this.model.reranker !== null,
+      ...(groups === undefined ? {} : { groups }),
     };
   }
 
   /** FLOPs of one prepared request as run: its rows, its previews, its reranking. */
-  flopsOf(p: PreparedRequest, previewImages: number): StageFlops | null {
+  flopsOf(p: PreparedRequest, previewImages: number, groups?: readonly number[]): StageFlops | null {
     const cost = this.modelCost();
-    return cost === null ? null : generationFlops(cost, this.workOf(p, previewImages));
+    return cost === null ? null : generationFlops(cost, this.workOf(p, previewImages, groups));
   }
 
   /** Bytes the generator moved for one prepared request, per phase (its rows; previews and reranking move none of its). */
-  bytesOf(p: PreparedRequest): StageBytes | null {
+  bytesOf(p: PreparedRequest, groups?: readonly number[]): StageBytes | null {
     const cost = this.modelCost();
-    return cost === null ? null : generationBytes(cost, this.workOf(p, 0));
+    return cost === null ? null : generationBytes(cost, this.workOf(p, 0, groups));
   }
 
   get manifest() {

@@ -43,3 +43,27 @@ export function rowGroups<S extends SequenceSpec>(sequences: readonly S[], maxRo
   groups.push(group);
   return groups;
 }
+
+/**
+ * Each request's candidates in each row group it sampled in: `requests` are the requests'
+ * sequence counts in run order, `groups` the groups' (both summing to the same total).
+ * A request within one group gets one entry; one split across three groups gets three.
+ */
+export function requestGroupShares(requests: readonly number[], groups: readonly number[]): number[][] {
+  const shares: number[][] = [];
+  let group = 0;
+  let leftInGroup = groups[0] ?? 0;
+  for (const count of requests) {
+    const own: number[] = [];
+    let left = count;
+    while (left > 0) {
+      while (leftInGroup === 0) leftInGroup = groups[++group] ?? left;
+      const taken = Math.min(left, leftInGroup);
+      own.push(taken);
+      left -= taken;
+      leftInGroup -= taken;
+    }
+    shares.push(own.length === 0 ? [0] : own);
+  }
+  return shares;
+}

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tessera } from '../../src/pipeline/tessera.js';
-import { checkMaxRows, rowGroups } from '../../src/sampler/row-groups.js';
+import { checkMaxRows, requestGroupShares, rowGroups } from '../../src/sampler/row-groups.js';
 import type { SequenceSpec } from '../../src/sampler/sequence.js';
 import type { GenerateRequest, GenerationEvent, GenerationResult } from '../../src/types.js';
 import { ROOT } from '../helpers/tiny.js';
@@ -37,6 +37,13 @@ describe('rowGroups', () => {
     const mixed = [spec(0, true), spec(1, false), spec(2, true), spec(3, false), spec(4, false)];
     expect(indices(rowGroups(mixed, 3))).toEqual([[0, 1], [2, 3], [4]]);
     expect(indices(rowGroups(mixed, 2))).toEqual([[0], [1], [2], [3, 4]]);
+  });
+
+  it("splits each request's candidates over the groups it sampled in", () => {
+    expect(requestGroupShares([5], [2, 2, 1])).toEqual([[2, 2, 1]]);
+    expect(requestGroupShares([5, 3], [4, 4])).toEqual([[4, 1], [3]]);
+    expect(requestGroupShares([1, 1, 4], [2, 2, 2])).toEqual([[1], [1], [2, 2]]);
+    expect(requestGroupShares([0, 2], [2])).toEqual([[0], [2]]);
   });
 
   it('refuses a cap that is not an integer from 1 with TESSERA_ERR_OPTION', () => {
@@ -76,6 +83,19 @@ describe('generateMany under a row cap (models/default)', () => {
     const start = grouped.events.find((e) => e.type === 'start');
     expect(start).toMatchObject({ candidates: 5, steps: 3 * steps, rows: 4 });
     expect(whole.events.find((e) => e.type === 'start')).toMatchObject({ candidates: 5, steps, rows: 10 });
+  });
+
+  it("counts each group's prefill and weight reads in the footprint; the rows' own work is the same", async () => {
+    const whole = (await run([guided])).results[0]!.footprint!;
+    const grouped = (await run([guided], 4)).results[0]!.footprint!;
+    const close = (a: number, b: number) => expect(Math.abs(a - b) / b).toBeLessThan(1e-9);
+    close(grouped.flops!.prefill, 3 * whole.flops!.prefill);
+    close(grouped.flops!.decode, whole.flops!.decode);
+    // Images decoded: 5 candidates + previews at steps 16, 32, 48 of the 3 shown (2 of them in the first group).
+    close(grouped.flops!.vqDecode, (whole.flops!.vqDecode * (5 + 3 * 2)) / (5 + 3 * 3));
+    close(grouped.bytes!.decode.weights, 3 * whole.bytes!.decode.weights);
+    close(grouped.bytes!.decode.kvRead, whole.bytes!.decode.kvRead);
+    close(grouped.bytes!.prefill.total, 3 * whole.bytes!.prefill.total);
   });
 
   it('counts steps over the whole run, monotonic, ending at steps; previews only while the first group samples', async () => {
