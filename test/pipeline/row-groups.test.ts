@@ -129,6 +129,16 @@ describe('generateMany under a row cap (models/default)', () => {
     expect(events.filter((e) => e.type === 'preview').map((p) => p.images.length)).toEqual([3, 3, 3]);
   });
 
+  it('a cancel during a later group stops the run with TESSERA_ERR_CANCELLED', async () => {
+    const controller = new AbortController();
+    const sampling = tessera.generateMany([guided], {
+      maxRows: 4,
+      signal: controller.signal,
+      onEvent: (e) => e.type === 'step' && e.step === 64 + 10 && controller.abort(new Error('stop')),
+    });
+    await expect(sampling).rejects.toMatchObject({ code: 'TESSERA_ERR_CANCELLED' });
+  });
+
   it('a bad cap fails with TESSERA_ERR_OPTION before sampling', async () => {
     await expect(tessera.generateMany([guided], { maxRows: 0 })).rejects.toMatchObject({ code: 'TESSERA_ERR_OPTION' });
   });
