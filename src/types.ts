@@ -64,8 +64,9 @@ export interface ImagePromptInput {
 }
 
 export type GenerationEvent =
+  /** steps: image tokens, times the row groups when a row cap splits the run (GenerateCallbacks.maxRows); rows: the most sampled at once. */
   | { type: 'start'; candidates: number; steps: number; rows: number }
-  /** rows: rows of the graph run that sampled this token (other requests' rows included when they share steps). */
+  /** rows: rows of the graph run that sampled this token (other requests' rows included when they share steps). step counts over the whole run, row groups one after another. */
   | { type: 'step'; step: number; steps: number; tokensPerSecond: number; rows?: number }
   | { type: 'preview'; step: number; steps: number; images: RgbImage[] }
   | { type: 'stage'; stage: StageName; ms: number };
@@ -75,6 +76,12 @@ export type StageName = 'tokenize' | 'prefill' | 'decode' | 'imageDecode' | 'rer
 export interface GenerateCallbacks {
   onEvent?: (event: GenerationEvent) => void;
   signal?: AbortSignal;
+  /**
+   * The most graph rows sampled at once (`--max-batch-rows`; two per guided candidate): a
+   * batch with more samples its sequences in row groups, one group after another, with
+   * the same codes, less KV-cache memory and more time. Default: no cap (one batch).
+   */
+  maxRows?: number;
 }
 
 export interface Candidate {

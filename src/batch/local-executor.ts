@@ -18,15 +18,18 @@ function batchTimingsOf(batch: PlannedBatch, timings: GenerationResult['timings'
   return { ...timings, prompts: batch.tasks.length, candidates: batch.tasks.reduce((sum, t) => sum + t.spec.candidates, 0) };
 }
 
-/** This process's pipeline, one planned batch after another. */
+/** This process's pipeline, one planned batch after another (in row groups of at most `maxRows` rows, when given). */
 export class LocalExecutor implements BatchExecutor {
-  constructor(private readonly tessera: Tessera) {}
+  constructor(
+    private readonly tessera: Tessera,
+    private readonly options: { maxRows?: number } = {},
+  ) {}
 
   async execute(batches: readonly PlannedBatch[], sink: BatchSink): Promise<void> {
     for (const batch of batches) {
       let results: GenerationResult[];
       try {
-        results = await this.tessera.generateMany(batch.tasks.map((t) => t.prepared));
+        results = await this.tessera.generateMany(batch.tasks.map((t) => t.prepared), { maxRows: this.options.maxRows });
       } catch (error) {
         if (!isTesseraError(error) || error.code === 'TESSERA_ERR_CANCELLED') throw error;
         await sink.failed(batch, error);

@@ -51,6 +51,8 @@ export interface BatchOptions extends PlanOptions {
   batchPrompts?: number;
   /** Most candidates per sampler batch (default 256); a prompt with more runs alone. */
   batchCandidates?: number;
+  /** Most graph rows sampled at once here (`--max-batch-rows`; row groups, same bytes, so not in run.json); local executor only. */
+  maxRows?: number;
   /** An already loaded pipeline (tests, benchmarks); its model must be `model`. */
   tessera?: Tessera;
   /**
@@ -199,8 +201,11 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
   const planDevice = options.executor === undefined ? device : 'cpu';
   // auto probes at a batch's rows: batch-prompts prompts of the flag's (or manifest's) candidates, within batch-candidates, doubled by guidance.
   const local = options.executor === undefined;
-  const precisionRows = (m: Tessera['manifest']) =>
-    Math.min(sizes.prompts * (options.candidates ?? m.sampling.candidates), sizes.candidates) * ((options.guidanceScale ?? m.sampling.guidanceScale) !== 1 ? 2 : 1);
+  const precisionRows = (m: Tessera['manifest']) => {
+    const perCandidate = (options.guidanceScale ?? m.sampling.guidanceScale) !== 1 ? 2 : 1;
+    const rows = Math.min(sizes.prompts * (options.candidates ?? m.sampling.candidates), sizes.candidates) * perCandidate;
+    return Math.min(rows, Math.max(perCandidate, options.maxRows ?? rows)); // under a row cap, a row group's
+  };
   const tessera =
     options.tessera ??
     (await Tessera.load({ model: model.dir, device: planDevice, rerank: settings.rerank, clip: options.clip, footprint: options.footprint, precision: local ? options.precision : 'fp32', precisionRows }));
@@ -210,7 +215,7 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
 
     // 3. Who samples (the queue must answer before the folder is touched); then the folder is ours:
     // settings first, leftovers of a killed run away. A dry run only reads the folder and writes nothing.
-    const executor = options.executor === undefined ? new LocalExecutor(tessera) : await options.executor({ tessera, settings, model, clip, notice });
+    const executor = options.executor === undefined ? new LocalExecutor(tessera, { maxRows: options.maxRows }) : await options.executor({ tessera, settings, model, clip, notice });
     const store = new Store(outDir, seams.crash ?? crashHookFromEnv());
     const dryRun = options.carbon?.dryRun === true;
     try {

@@ -8,7 +8,7 @@ import { checkMaxIntensity, formatCarbonReport, type CarbonOptions } from '../ba
 import { TesseraError } from '../errors.js';
 import { resolveModelRef } from '../hub/resolve.js';
 import { runBatch, type BatchProgress, type BatchSummary } from '../batch/runner.js';
-import { deviceFromFlag, queueClientFromFlags, QUEUE_CLIENT_FLAGS, QUEUE_RETRY_USAGE } from './shared-flags.js';
+import { deviceFromFlag, queueClientFromFlags, QUEUE_CLIENT_FLAGS, QUEUE_RETRY_USAGE, rowCapFromFlags, rowCapUsage, ROW_CAP_FLAGS } from './shared-flags.js';
 
 const BATCH_USAGE = `Usage: tessera batch <prompts.txt|prompts.jsonl> --out DIR [options]
 
@@ -37,6 +37,8 @@ Options (defaults come from the model's manifest):
   --clip DIR           rank with this CLIP (transformers.js layout, e.g. clip-vit-base-patch32)
                        instead of the model package's own; recorded in run.json
   --batch-prompts N    prompts whose candidates share one sampler batch (default 8)
+${rowCapUsage(23, 'a sampler batch')}
+                       (not with --queue: the workers sample)
   --queue URL          run the planned batches on "tessera worker"s through Redis
                        (redis://HOST:PORT[/DB]): one job per batch, same folder, same bytes
                        as a local run (docs/queue.md); the model loads here for planning only
@@ -76,6 +78,7 @@ const OPTIONS = {
   'dry-run': { type: 'boolean' },
   strict: { type: 'boolean' },
   force: { type: 'boolean' },
+  ...ROW_CAP_FLAGS,
   ...QUEUE_CLIENT_FLAGS,
 } as const;
 
@@ -129,6 +132,10 @@ export async function runBatchCommand(argv: string[]): Promise<number> {
   };
 
   const queue = queueClientFromFlags(values);
+  const maxRows = rowCapFromFlags(values);
+  if (queue !== undefined && maxRows !== undefined) {
+    throw new TesseraError('TESSERA_ERR_OPTION', '--max-batch-rows bounds the rows this process samples at once: with --queue the workers sample (see their own --max-batch-rows)', { param: 'max-batch-rows' });
+  }
   // Loaded only with --queue: BullMQ stays out of local runs.
   const executor = queue === undefined ? undefined : (await import('../queue/client.js')).queueExecutor({ queue: queue.queue, ...queue.settings });
   const carbon = carbonFromFlags(values, tty);
@@ -150,6 +157,7 @@ export async function runBatchCommand(argv: string[]): Promise<number> {
     ...samplingFromFlags(values),
     grid: !values['no-grid'],
     batchPrompts: numberFlag('batch-prompts', values['batch-prompts']),
+    maxRows,
     strict: values.strict === true,
     force: values.force === true,
     footprint,

@@ -1,6 +1,7 @@
 import { TesseraError } from '../errors.js';
 import { resolveModelRef } from '../hub/resolve.js';
-import { deviceFromFlag } from './shared-flags.js';
+import { deviceFromFlag, rowCapFromFlags, rowCapUsage, ROW_CAP_FLAGS } from './shared-flags.js';
+import { rowGroups } from '../sampler/row-groups.js';
 import { writeCliResult, type WrittenImage } from '../output/cli.js';
 import { Tessera } from '../pipeline/tessera.js';
 import type { GenerateRequest, GenerationResult, StageName } from '../types.js';
@@ -32,6 +33,7 @@ Options (defaults come from the model's manifest):
   --model DIR        model package folder (default: the embedded model)
   --device NAME      cpu, cuda or webgpu (default: cpu)
 ${PRECISION_USAGE}
+${rowCapUsage(21, 'a request')}
   --json             print the summary as JSON
   --quiet            no progress bar
   --help             this text
@@ -41,6 +43,7 @@ ${FOOTPRINT_USAGE}`;
 const OPTIONS = {
   ...SAMPLING_FLAGS,
   ...FOOTPRINT_FLAGS,
+  ...ROW_CAP_FLAGS,
   out: { type: 'string' },
   grid: { type: 'boolean' },
 } as const;
@@ -85,6 +88,7 @@ export type GenerateFlagValues = Parameters<typeof samplingFromFlags>[0] & Param
   grid?: boolean;
   json?: boolean;
   quiet?: boolean;
+  'max-batch-rows'?: string;
 };
 
 /**
@@ -96,19 +100,26 @@ export async function generateAndWrite(values: GenerateFlagValues, makeRequest: 
   const device = deviceFromFlag(values.device);
   const footprint = footprintFromFlags(values);
   const precision = precisionFromFlags(values);
-  // auto probes at this request's rows: its candidates, doubled by guidance's unconditional twins.
+  const maxRows = rowCapFromFlags(values);
+  // auto probes at the rows sampled at once: the request's candidates (or a row group's), doubled by guidance's unconditional twins.
   const sampling = samplingFromFlags(values);
-  const precisionRows = (manifest: ModelManifest) => (sampling.candidates ?? manifest.sampling.candidates) * ((sampling.guidanceScale ?? manifest.sampling.guidanceScale) !== 1 ? 2 : 1);
+  const precisionRows = (manifest: ModelManifest) => {
+    const perCandidate = (sampling.guidanceScale ?? manifest.sampling.guidanceScale) !== 1 ? 2 : 1;
+    const candidates = sampling.candidates ?? manifest.sampling.candidates;
+    return perCandidate * (maxRows === undefined ? candidates : Math.min(candidates, Math.max(1, Math.floor(maxRows / perCandidate))));
+  };
   const tessera = await Tessera.load({ model: resolveModelRef(values.model, 'package'), device, rerank: !values['no-rerank'], clip: resolveModelRef(values.clip, 'clip'), footprint, precision, precisionRows });
   try {
     // Validate everything (an image prompt's source is read and encoded too) before anything is created on disk.
     const prepared = await tessera.prepareRequest(await makeRequest(tessera));
     for (const warning of prepared.warnings) process.stderr.write(`tessera: warning: ${warning}\n`);
     const outDir = ensureWritableDir(values.out ?? 'out');
-    const steps = tessera.manifest.image.grid.height * tessera.manifest.image.grid.width;
+    // Row groups sample one after another: the bar runs over all of them.
+    const steps = tessera.manifest.image.grid.height * tessera.manifest.image.grid.width * rowGroups(prepared.sequences, maxRows).length;
     const bar = new ProgressBar('sampling', steps, { enabled: !values.quiet && !values.json && process.stderr.isTTY === true });
     // The request is prepared (resolved, tokenized) once: what was validated is what runs.
     const [result] = await tessera.generateMany([prepared], {
+      maxRows,
       onEvent: (e) => e.type === 'step' && bar.update(e.step, `${Math.round(e.tokensPerSecond)} tok/s`),
     });
     bar.finish();

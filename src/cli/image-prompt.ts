@@ -9,10 +9,11 @@ import { imagePromptFromBytes } from '../pipeline/image-prompt.js';
 import type { ImagePromptMode } from '../types.js';
 import { numberFlag, parseCommandLine, samplingFromFlags, SAMPLING_FLAGS } from './args.js';
 import { generateAndWrite } from './generate.js';
+import { ROW_CAP_FLAGS } from './shared-flags.js';
 
 const COMMON_OPTIONS = `Sampling and output options are those of tessera generate (--candidates, --keep, --seed,
 --negative, --temperature, --top-k, --top-p, --guidance, --out, --grid, --no-rerank, --clip,
---model, --device, --precision, --json, --quiet). Inputs of any size or format sharp reads are resized and
+--model, --device, --precision, --max-batch-rows, --json, --quiet). Inputs of any size or format sharp reads are resized and
 centre-cropped to the model's size (a warning says so); uploads are limited to 4 MiB.`;
 
 const COMPLETE_USAGE = `Usage: tessera complete <image> "<prompt>" --keep-rows N [options]
@@ -46,6 +47,7 @@ ${COMMON_OPTIONS}`;
 
 const OPTIONS = {
   ...SAMPLING_FLAGS,
+  ...ROW_CAP_FLAGS,
   out: { type: 'string' },
   grid: { type: 'boolean' },
 } as const;

@@ -5,6 +5,7 @@
 import { TesseraError } from '../errors.js';
 import { DEFAULT_MAX_ROWS } from '../inference/protocol.js';
 import { checkDevice } from '../model/runtime.js';
+import { checkMaxRows } from '../sampler/row-groups.js';
 import { QUEUE_DEFAULTS, queueSettingsFromFlags, type QueueSettings } from '../queue/recovery.js';
 import type { Device } from '../types.js';
 import { numberFlag } from './args.js';
@@ -51,6 +52,34 @@ export const STEP_ROWS_FLAGS = {
 
 export const STEP_ROWS_USAGE = `  --max-batch-rows N   most rows of one shared sampling step when admitting more work
                        (default ${DEFAULT_MAX_ROWS}; --max-rows is the same flag)`;
+
+/**
+ * `--max-batch-rows` where one process samples its own batches (generate, complete, edit,
+ * vary, batch): the row cap of sampling (issue 28), not an admission budget. Same flag name
+ * as serve's and worker's: the most graph rows sampled at once.
+ */
+export const ROW_CAP_FLAGS = {
+  'max-batch-rows': { type: 'string' },
+} as const;
+
+/**
+ * ROW_CAP_FLAGS' usage lines, the description starting at `column` (each command aligns
+ * its own); `what` is what the cap splits ("a request", "a sampler batch").
+ */
+export function rowCapUsage(column: number, what: string): string {
+  const pad = ' '.repeat(column);
+  return [
+    `  ${'--max-batch-rows N'.padEnd(column - 2)}most graph rows sampled at once (two per guided candidate;`,
+    `${pad}default: no cap): ${what} with more rows samples its`,
+    `${pad}candidates in groups, one after another: the same images,`,
+    `${pad}less memory, more time`,
+  ].join('\n');
+}
+
+/** --max-batch-rows of generate and batch, checked: undefined (no cap) or an integer from 1. */
+export function rowCapFromFlags(values: { 'max-batch-rows'?: string }): number | undefined {
+  return checkMaxRows(stepRowsFromFlags(values));
+}
 
 /** --max-batch-rows (or its alias --max-rows); giving both is a mistake. */
 export function stepRowsFromFlags(values: { 'max-batch-rows'?: string; 'max-rows'?: string }): number | undefined {

@@ -5,7 +5,7 @@ import { convCost, transformerCost, type ConvCost, type TransformerCost } from '
 import { readOnnx, type OnnxGraph } from '../model/onnx-graph.js';
 import { architectureOf } from '../generator/architectures.js';
 import type { GeneratorCost, GeneratorGraphs } from '../generator/generator.js';
-import type { StageBytes, StageFlops } from '../types.js';
+import type { PhaseBytes, StageBytes, StageFlops } from '../types.js';
 
 /**
  * FLOPs per stage of one generation, counted from the shapes of the model's own ONNX
@@ -77,23 +77,38 @@ export interface GenerationWork {
   /** Images the VQ codec made for previews, on top of the final candidates. */
   previewImages?: number;
   rerank: boolean;
+  /**
+   * The request's candidates in each row group it sampled in, one group after another (a
+   * row cap, `--max-batch-rows`); default all in one. Each group runs its own prefill and
+   * reads the weights at each of its steps.
+   */
+  groups?: readonly number[];
 }
 
 export type { StageFlops };
 
-/** The generator's work mix: rows through its prefill and through every step. */
-function generatorWork(work: GenerationWork): { prefillRows: number; stepRows: number } {
-  return { prefillRows: work.prefillRows ?? (work.guidance ? 2 : 1), stepRows: work.candidates * (work.guidance ? 2 : 1) };
+/** The generator's work mix of each row group: rows through its prefill and through every step. */
+function generatorWorks(work: GenerationWork): { prefillRows: number; stepRows: number }[] {
+  const perCandidate = work.guidance ? 2 : 1;
+  const prefillRows = work.prefillRows ?? perCandidate;
+  return (work.groups ?? [work.candidates]).map((candidates) => ({ prefillRows, stepRows: candidates * perCandidate }));
 }
 
-/** Bytes the generator moves per phase for what ran, as it counts them (src/generator/<architecture>/cost.ts). */
+function addPhases(a: PhaseBytes, b: PhaseBytes): PhaseBytes {
+  return { weights: a.weights + b.weights, kvRead: a.kvRead + b.kvRead, kvWritten: a.kvWritten + b.kvWritten, activations: a.activations + b.activations, total: a.total + b.total };
+}
+
+/** Bytes the generator moves per phase for what ran, as it counts them (src/generator/<architecture>/cost.ts), summed over row groups. */
 export function generationBytes(cost: ModelCost, work: GenerationWork): StageBytes {
-  const { prefill, decode } = cost.generator.bytes(generatorWork(work));
+  const parts = generatorWorks(work).map((w) => cost.generator.bytes(w));
+  const prefill = parts.map((b) => b.prefill).reduce(addPhases);
+  const decode = parts.map((b) => b.decode).reduce(addPhases);
   return { prefill, decode, total: prefill.total + decode.total };
 }
 
 export function generationFlops(cost: ModelCost, work: GenerationWork): StageFlops {
-  const generator = cost.generator.flops(generatorWork(work));
+  const parts = generatorWorks(work).map((w) => cost.generator.flops(w));
+  const generator = { prefill: parts.reduce((sum, f) => sum + f.prefill, 0), decode: parts.reduce((sum, f) => sum + f.decode, 0) };
   const decoded = work.candidates + (work.previewImages ?? 0);
   let clipTextMacs = 0;
   let clipVisionMacs = 0;

@@ -9,6 +9,7 @@ import type { LoadedModel } from './loader.js';
 import type { PreparedRequest } from './prepared.js';
 import type { FootprintSettings } from '../footprint/report.js';
 import { rowsFor } from '../sampler/sampler.js';
+import { requestGroupShares } from '../sampler/row-groups.js';
 import { finishFootprint, partOf, shareOf, startFootprint } from '../footprint/report.js';
 import type { EnergySnapshot } from '../footprint/energy.js';
 import type { Footprint, GenerationEvent, GenerationResult, RgbImage, StageBytes, StageFlops, StageTimings } from '../types.js';
@@ -21,8 +22,9 @@ export interface RunStages {
   readonly model: Pick<LoadedModel, 'vq'>;
   readonly footprintSettings: FootprintSettings;
   previewImages(codes: Int32Array[], done: number): Promise<RgbImage[]>;
-  flopsOf(p: PreparedRequest, previewImages: number): StageFlops | null;
-  bytesOf(p: PreparedRequest): StageBytes | null;
+  /** `groups`: the request's candidates in each row group it sampled in (default: one group). */
+  flopsOf(p: PreparedRequest, previewImages: number, groups?: readonly number[]): StageFlops | null;
+  bytesOf(p: PreparedRequest, groups?: readonly number[]): StageBytes | null;
   scoreAndRankAll(requests: readonly { p: PreparedRequest; images: RgbImage[]; codes: Int32Array[] }[]): Promise<{ results: GenerationResult[]; rerankMs: number }>;
 }
 
@@ -53,6 +55,11 @@ export interface RunProgress {
   codes: Int32Array[];
   /** Rows of the graph run that sampled this token (other runs' rows included when they share steps). */
   rows?: number;
+  /**
+   * Set when the run samples in row groups (sample-groups.ts): codes are then the group's
+   * sequences, and the run's step is index x tokensTotal + tokensDone of count x tokensTotal.
+   */
+  group?: { index: number; count: number };
 }
 
 /** How sampling went, as told by the driver once the grids are complete. */
@@ -61,6 +68,8 @@ export interface SamplingDone {
   prefillMs: number;
   /** Set by the continuous driver: how this run's steps were shared with others. */
   batching?: { maxRowsPerStep: number; sharedSteps: number };
+  /** Set when the run sampled in row groups (sample-groups.ts): its sequences in each group, in order. */
+  groups?: number[];
 }
 
 export class GenerationRun {
@@ -109,36 +118,52 @@ export class GenerationRun {
     this.emit({ type: 'start', candidates: this.candidates, steps, rows });
   }
 
-  /** One token was sampled for every sequence of the run: 'step', and a 'preview' on the preview cadence. */
+  /** A later row group's prefill is done: its first step's rate is timed from here, not across the prefill. */
+  resume(): void {
+    this.lastTick = performance.now();
+  }
+
+  /**
+   * One token was sampled for every sequence of the run (of its row group): 'step', and a
+   * 'preview' on the preview cadence. In row groups, steps count over the whole run
+   * (group index x tokensTotal + tokensDone of groups x tokensTotal), and previews come
+   * only while the first group samples, of the shown candidates in it: a later group's
+   * partial grids would be shown beside the first group's finished ones.
+   */
   async token(progress: RunProgress): Promise<void> {
     const { tokensDone, tokensTotal, codes, rows } = progress;
+    const group = progress.group ?? { index: 0, count: 1 };
+    const step = group.index * tokensTotal + tokensDone;
+    const steps = group.count * tokensTotal;
     const now = performance.now();
-    const tokensPerSecond = this.candidates / Math.max((now - this.lastTick) / 1000, 1e-9);
-    this.emit(rows === undefined ? { type: 'step', step: tokensDone, steps: tokensTotal, tokensPerSecond } : { type: 'step', step: tokensDone, steps: tokensTotal, tokensPerSecond, rows });
+    // codes: this token's sequences (the run's, or its group's).
+    const tokensPerSecond = codes.length / Math.max((now - this.lastTick) / 1000, 1e-9);
+    this.emit(rows === undefined ? { type: 'step', step, steps, tokensPerSecond } : { type: 'step', step, steps, tokensPerSecond, rows });
     this.lastTick = now;
     if (rows !== undefined && rows > 0) {
       this.ownStepRows += this.rows;
       this.allStepRows += rows;
     }
-    if (this.previewEvery > 0 && tokensDone % this.previewEvery === 0 && tokensDone < tokensTotal) {
+    if (group.index === 0 && this.previewEvery > 0 && tokensDone % this.previewEvery === 0 && tokensDone < tokensTotal) {
       // Nobody shown, nothing decoded: previews cost a full image decode of every shown candidate.
       const shown = this.shownCodes(codes);
       if (shown.length === 0) return;
       const started = performance.now();
       const images = await this.stages.previewImages(shown, tokensDone);
       this.previewMs += performance.now() - started;
-      this.emit({ type: 'preview', step: tokensDone, steps: tokensTotal, images });
+      this.emit({ type: 'preview', step, steps, images });
     }
   }
 
-  /** The codes of the candidates a face shows: the first previewCandidates of each request. */
+  /** The codes of the candidates a face shows: the first previewCandidates of each request (those among `codes`, the run's first sequences). */
   private shownCodes(codes: Int32Array[]): Int32Array[] {
     const shown: Int32Array[] = [];
     let offset = 0;
     this.prepared.forEach((p, i) => {
       const count = Math.min(p.resolved.previewCandidates, p.sequences.length);
-      shown.push(...codes.slice(offset, offset + count));
-      this.previewsDecoded[i] += count;
+      const own = codes.slice(offset, offset + count);
+      shown.push(...own);
+      this.previewsDecoded[i] += own.length;
       offset += p.sequences.length;
     });
     return shown;
@@ -173,7 +198,7 @@ export class GenerationRun {
     let footprints: Footprint[] | null = null;
     let unmeasured: string | null = null;
     try {
-      footprints = this.footprints();
+      footprints = this.footprints(done.groups);
     } catch (error) {
       unmeasured = `footprint not measured: ${(error as Error).message}`;
     }
@@ -190,15 +215,17 @@ export class GenerationRun {
    * Each request's footprint. The measurement covers this process from the run's start
    * (CPU time, or RAPL); when its steps were shared with other runs (the server's
    * continuous batch) the run keeps its share of the step rows; several requests of one
-   * run split it by their FLOPs (exact per request: rows are).
+   * run split it by their FLOPs (exact per request: rows are). In row groups, a request's
+   * FLOPs and bytes count a prefill and the weights' reads for each group it sampled in.
    */
-  private footprints(): Footprint[] {
-    const own = this.prepared.map((p, i) => this.stages.flopsOf(p, this.previewsDecoded[i]));
+  private footprints(groups?: readonly number[]): Footprint[] {
+    const shares = groups === undefined ? undefined : requestGroupShares(this.prepared.map((p) => p.sequences.length), groups);
+    const own = this.prepared.map((p, i) => this.stages.flopsOf(p, this.previewsDecoded[i], shares?.[i]));
     const counted = own.every((f) => f !== null) ? sumFlops(own as StageFlops[]) : null;
     let measured = finishFootprint(this.energy, counted, this.stages.footprintSettings);
     if (this.allStepRows > this.ownStepRows) measured = partOf(measured, this.ownStepRows / this.allStepRows, counted, 'its rows of steps shared with other requests');
     // Bytes are each request's own, as its FLOPs are (its rows), counted apart from the measurement.
-    const bytes = this.prepared.map((p) => this.stages.bytesOf(p));
+    const bytes = this.prepared.map((p, i) => this.stages.bytesOf(p, shares?.[i]));
     const withBytes = (f: Footprint, b: StageBytes | null): Footprint => (b === null ? f : { ...f, bytes: b });
     if (this.prepared.length === 1) return [withBytes(measured, bytes[0]!)];
     const candidates = this.candidates;

@@ -8,6 +8,8 @@ import { DEFAULT_GRID, type FootprintSettings } from '../footprint/report.js';
 import { usageFor } from '../footprint/usage.js';
 import { forcedFor, sourceImage, summaryOf } from './image-prompt.js';
 import { FREE } from '../sampler/conditioning.js';
+import { checkMaxRows } from '../sampler/row-groups.js';
+import { sampleInGroups } from './sample-groups.js';
 import type { Candidate, GenerateCallbacks, GenerateRequest, GenerationEvent, GenerationResult, RgbImage, StageBytes, StageFlops } from '../types.js';
 
 export { fillPartialGrid };
@@ -59,8 +61,8 @@ export class Tessera {
     return this.cost;
   }
 
-  /** What one prepared request ran: its rows, its previews, its reranking. */
-  private workOf(p: PreparedRequest, previewImages: number): GenerationWork {
+  /** What one prepared request ran: its rows (in row groups, when `groups`), its previews, its reranking. */
+  private workOf(p: PreparedRequest, previewImages: number, groups?: readonly number[]): GenerationWork {
     const guidance = p.resolved.settings.guidanceScale !== 1;
     return {
       candidates: p.sequences.length,
@@ -68,19 +70,20 @@ export class Tessera {
       prefillRows: guidance ? 2 : 1,
       previewImages,
       rerank: p.resolved.rerank && this.model.reranker !== null,
+      ...(groups === undefined ? {} : { groups }),
     };
   }
 
   /** FLOPs of one prepared request as run: its rows, its previews, its reranking. */
-  flopsOf(p: PreparedRequest, previewImages: number): StageFlops | null {
+  flopsOf(p: PreparedRequest, previewImages: number, groups?: readonly number[]): StageFlops | null {
     const cost = this.modelCost();
-    return cost === null ? null : generationFlops(cost, this.workOf(p, previewImages));
+    return cost === null ? null : generationFlops(cost, this.workOf(p, previewImages, groups));
   }
 
   /** Bytes the generator moved for one prepared request, per phase (its rows; previews and reranking move none of its). */
-  bytesOf(p: PreparedRequest): StageBytes | null {
+  bytesOf(p: PreparedRequest, groups?: readonly number[]): StageBytes | null {
     const cost = this.modelCost();
-    return cost === null ? null : generationBytes(cost, this.workOf(p, 0));
+    return cost === null ? null : generationBytes(cost, this.workOf(p, 0, groups));
   }
 
   get manifest() {
@@ -150,22 +153,18 @@ export class Tessera {
    * Generates several requests in ONE sampler batch: every candidate of every request
    * shares each step's graph run. Results come back in request order. Requests may be
    * given already prepared (the batch runner and CLI prepare once, to plan and report).
+   * With `callbacks.maxRows`, a batch of more rows samples in row groups of at most that
+   * many rows, one after another (sample-groups.ts): the same codes, less memory, more time.
    */
   async generateMany(requests: readonly (GenerateRequest | PreparedRequest)[], callbacks: GenerateCallbacks = {}): Promise<GenerationResult[]> {
     const { sampler } = this.model;
+    const maxRows = checkMaxRows(callbacks.maxRows);
     const started = performance.now();
     let prepared = await Promise.all(requests.map((r) => (isPrepared(r) ? r : this.prepareRequest(r))));
     // Without a listener there is no one to show previews to: decode none.
     if (callbacks.onEvent === undefined) prepared = prepared.map((p) => ({ ...p, resolved: { ...p.resolved, previewCandidates: 0 } }));
     const run = this.startRun(prepared, (event) => callbacks.onEvent?.(event), started);
-    const prefillBefore = sampler.stats.prefillMs;
-    const state = await sampler.prefill(run.sequences);
-    run.start(state.rows, sampler.imageTokens);
-    await sampler.decodeSteps(state, sampler.imageTokens, {
-      signal: callbacks.signal,
-      onStep: (progress) => run.token(progress),
-    });
-    return run.finish({ codes: state.codes, prefillMs: sampler.stats.prefillMs - prefillBefore });
+    return run.finish(await sampleInGroups(sampler, run, { maxRows, signal: callbacks.signal }));
   }
 
   /** A run over prepared requests whose preparation began at `started` (the driver samples; the run reports and finishes). */

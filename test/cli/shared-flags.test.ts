@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../../src/cli/args.js';
-import { deviceFromFlag, queueClientFromFlags, QUEUE_CLIENT_FLAGS, stepRowsFromFlags, STEP_ROWS_FLAGS } from '../../src/cli/shared-flags.js';
+import { deviceFromFlag, queueClientFromFlags, QUEUE_CLIENT_FLAGS, rowCapFromFlags, ROW_CAP_FLAGS, stepRowsFromFlags, STEP_ROWS_FLAGS } from '../../src/cli/shared-flags.js';
 import { isTesseraError } from '../../src/errors.js';
 
 const codeOf = (run: () => unknown): string | null => {
@@ -21,6 +21,14 @@ describe('the flags batch, serve and worker share', () => {
     expect(rows([])).toBeUndefined();
     expect(codeOf(() => rows(['--max-rows', '1', '--max-batch-rows', '2']))).toMatch(/^TESSERA_ERR_OPTION --max-rows is another name for --max-batch-rows/);
     expect(codeOf(() => rows(['--max-rows', 'many']))).toMatch(/^TESSERA_ERR_OPTION --max-rows must be a number/);
+  });
+
+  it("generate's and batch's --max-batch-rows is a row cap: none by default, else an integer from 1", () => {
+    const cap = (argv: string[]) => rowCapFromFlags(parseCommandLine(argv, ROW_CAP_FLAGS).values);
+    expect(cap([])).toBeUndefined();
+    expect(cap(['--max-batch-rows', '32'])).toBe(32);
+    expect(codeOf(() => cap(['--max-batch-rows', '0']))).toMatch(/^TESSERA_ERR_OPTION --max-batch-rows must be an integer from 1/);
+    expect(codeOf(() => cap(['--max-batch-rows', 'all']))).toMatch(/^TESSERA_ERR_OPTION --max-batch-rows must be a number/);
   });
 
   it('--attempts and --backoff-ms need --queue, and are read with it', () => {
