@@ -115,10 +115,11 @@ export class JanusGenerator implements ImageTokenGenerator<KvSlots> {
   }
 
   /**
-   * Per cache, the buffers the language model writes `present.*` into ([R, H, maxLength + 1, D]
-   * per layer, viewed at [R, H, C + 1, D]): onnxruntime-node fills preallocated outputs, so the
-   * grown cache it returns every step is not a fresh allocation (at 8 rows of the 1B shape,
-   * 2 GB a step, page-faulted in and collected: the late steps ran several times slower).
+   * Per cache, buffers for `present.*` ([R, H, maxLength + 1, D] per layer, viewed at
+   * [R, H, C + 1, D]), for a graph the new-entry rewrite cannot handle: onnxruntime-node
+   * fills preallocated outputs instead of copying each into a new JS buffer. It still
+   * allocates them inside (515,000 page faults a step at 8 rows of the 1B shape, with or
+   * without these buffers, measured 2026-12-05): the rewrite is what avoids that.
    */
   private readonly presentBuffers = new WeakMap<KvSlots, { keys: Float32Array[]; values: Float32Array[] }>();
 
