@@ -7,7 +7,8 @@ import { COLOR_NAMES, type Scene, type ShapeName } from '../../eval/shapes/world
 import { describePackage } from '../../src/cli/package-info.js';
 import { modelCost } from '../../src/footprint/flops.js';
 import { parseManifest, readManifest } from '../../src/model/manifest.js';
-import { graphsFor } from '../../src/model/precision.js';
+import { graphsFor, type Precision } from '../../src/model/precision.js';
+import { loadModel } from '../../src/pipeline/loader.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { ClipReranker, cosine } from '../../src/rerank/clip-reranker.js';
 import type { RgbImage } from '../../src/types.js';
@@ -105,6 +106,21 @@ describe('which CLIP vision graph a precision loads', () => {
     expect(await loaded({ precision: 'fp32' })).toEqual({ vision: 'onnx/vision_model.onnx', precision: 'fp32' });
     // Another CLIP (--clip) runs its own graphs, whatever the precision.
     expect(await loaded({ precision: 'int8', clip: path.join(SHIPPED, 'clip') })).toEqual({ vision: 'onnx/vision_model.onnx', precision: 'int8' });
+  }, 60_000);
+
+  it('auto runs it when its probe picks int8, not when it keeps fp32', async () => {
+    const auto = async (times: Record<Precision, number>) => {
+      // Scripted step times (no real duration is asserted): the probe's decision, then which vision graph loaded.
+      const timer = async (precision: Precision, step: () => Promise<unknown>) => (await step(), times[precision]);
+      const model = await loadModel({ model: SHIPPED, precision: 'auto', precisionRows: 2, probe: { cacheDir: tempDir(), cpu: 'test cpu', timer } });
+      try {
+        return { vision: model.reranker?.visionGraph, precision: model.precision.precision };
+      } finally {
+        await model.reranker?.dispose();
+      }
+    };
+    expect(await auto({ fp32: 10, int8: 5 })).toEqual({ vision: INT8_VISION, precision: 'int8' });
+    expect(await auto({ fp32: 5, int8: 10 })).toEqual({ vision: 'onnx/vision_model.onnx', precision: 'fp32' });
   }, 60_000);
 
   it('tessera info names it; the footprint counts its convs like fp32 (the variant package swaps it in)', () => {
