@@ -5,11 +5,19 @@
  * this stays for what takes a package folder only: the judge's harness (`npm run eval --
  * --model DIR`) and the benches' side-by-side PyTorch and lever runs, which name packages.
  */
-import { linkSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readManifest } from '../../src/model/manifest.js';
 import { graphsFor } from '../../src/model/precision.js';
+
+function linkOrSymlink(from: string, to: string): void {
+  try {
+    linkSync(from, to);
+  } catch {
+    symlinkSync(from, to);
+  }
+}
 
 export function variantPackage(dir: string, precision: 'int8' = 'int8', into?: string): string {
   const source = path.resolve(dir);
@@ -19,11 +27,7 @@ export function variantPackage(dir: string, precision: 'int8' = 'int8', into?: s
   const out = into ?? mkdtempSync(path.join(tmpdir(), `tessera-${precision}-`));
   for (const rel of Object.keys(manifest.files)) {
     mkdirSync(path.dirname(path.join(out, rel)), { recursive: true });
-    try {
-      linkSync(path.join(source, rel), path.join(out, rel));
-    } catch {
-      symlinkSync(path.join(source, rel), path.join(out, rel));
-    }
+    linkOrSymlink(path.join(source, rel), path.join(out, rel));
   }
   // CLIP folders hold files the manifest lists one by one; anything else it names is linked above.
   const raw = JSON.parse(readFileSync(path.join(source, 'manifest.json'), 'utf8')) as Record<string, unknown>;
@@ -31,6 +35,13 @@ export function variantPackage(dir: string, precision: 'int8' = 'int8', into?: s
   raw.generator = { ...generator, prefill: graphs.prefill, step: graphs.step };
   raw.decoder = graphs.decoder;
   raw.clip = graphs.clip;
+  // A variant's own CLIP vision graph (variants.int8.clipVision) takes the folder's vision_model.onnx place: transformers.js reads that name.
+  if (graphs.clip !== null && graphs.clipVision !== null) {
+    const vision = `${graphs.clip.replace(/\/+$/, '')}/onnx/vision_model.onnx`;
+    rmSync(path.join(out, vision), { force: true });
+    linkOrSymlink(path.join(source, graphs.clipVision), path.join(out, vision));
+    (raw.files as Record<string, string>)[vision] = manifest.files[graphs.clipVision];
+  }
   raw.name = `${manifest.name}-${precision}`;
   delete raw.variants;
   writeFileSync(path.join(out, 'manifest.json'), JSON.stringify(raw, null, 2) + '\n');

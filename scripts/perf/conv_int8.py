@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,15 +47,17 @@ from quantize_int8 import cpu_model, int8_name, sha256, write_graph  # noqa: E40
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
-def weight_convs(model) -> list:
+def weight_convs(model, keep_float: tuple = ()) -> list:
+    """The Conv nodes over a 4-D float weight, less those whose name matches a `keep_float` pattern
+    (scripts/perf/clip_int8.py keeps CLIP's 3-channel stem float)."""
     inits, _ = weights_and_uses(model)
     return [n for n in model.graph.node if n.op_type == "Conv" and n.input[1] in inits and len(inits[n.input[1]].dims) == 4
-            and inits[n.input[1]].data_type == onnx.TensorProto.FLOAT]
+            and inits[n.input[1]].data_type == onnx.TensorProto.FLOAT and not any(re.search(p, n.name or n.output[0]) for p in keep_float)]
 
 
-def tensors_to_calibrate(model) -> list:
+def tensors_to_calibrate(model, keep_float: tuple = ()) -> list:
     names = []
-    for node in weight_convs(model):
+    for node in weight_convs(model, keep_float):
         for name in (node.input[0], node.output[0]):
             if name not in names:
                 names.append(name)
@@ -78,10 +81,10 @@ def u8_params(low: float, high: float) -> tuple:
     return np.float32(scale), np.uint8(zero)
 
 
-def rewrite_convs(model, ranges: dict) -> int:
-    """Every weight Conv -> QDQ (see the module doc), in place. Returns how many."""
+def rewrite_convs(model, ranges: dict, keep_float: tuple = ()) -> int:
+    """Every weight Conv (but those `keep_float` names) -> QDQ (see the module doc), in place. Returns how many."""
     inits, uses = weights_and_uses(model)
-    convs = {n.output[0] for n in weight_convs(model)}  # nodes by first output (protobuf wrappers have no stable id)
+    convs = {n.output[0] for n in weight_convs(model, keep_float)}  # nodes by first output (protobuf wrappers have no stable id)
     nodes, added, dropped, quantized, count = [], [], set(), {}, 0
 
     def qdq(name: str, stem: str) -> str:

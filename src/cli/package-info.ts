@@ -5,12 +5,19 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { readManifest } from '../model/manifest.js';
+import { readManifest, type PackageVariant } from '../model/manifest.js';
 import { cacheDir, cpuKey, decisionsFor, packageSha256, PRECISION_CACHE_FILE } from '../model/precision.js';
 
 /** True when `target` is a folder with a manifest.json (a model package, not an image). */
 export function isModelPackage(target: string): boolean {
   return existsSync(target) && statSync(target).isDirectory() && existsSync(path.join(target, 'manifest.json'));
+}
+
+/** The CLIP a variant runs: its own folder or the package's, with its own vision graph when it names one (variants.int8.clipVision). */
+function clipOf(clip: string, variant: PackageVariant): string {
+  const folder = variant.clip === undefined ? `${clip}/` : `${variant.clip}/`;
+  if (variant.clipVision !== undefined) return `${folder} (vision ${variant.clipVision}, text fp32)`;
+  return variant.clip === undefined ? `${folder} (fp32)` : folder;
 }
 
 export function describePackage(dir: string, cache: string = cacheDir(), cpu: string = cpuKey()): string {
@@ -24,7 +31,7 @@ export function describePackage(dir: string, cache: string = cacheDir(), cpu: st
   ];
   for (const [precision, variant] of Object.entries(manifest.variants ?? {})) {
     if (variant === undefined) continue;
-    const files = [variant.generator.prefill, variant.generator.step, variant.decoder ?? `${manifest.decoder} (fp32)`, ...(manifest.clip === null ? [] : [variant.clip === undefined ? `${manifest.clip}/ (fp32)` : `${variant.clip}/`])];
+    const files = [variant.generator.prefill, variant.generator.step, variant.decoder ?? `${manifest.decoder} (fp32)`, ...(manifest.clip === null ? [] : [clipOf(manifest.clip, variant)])];
     const fidelity = variant.fidelity === undefined ? 'no fidelity result recorded' : `fidelity ${variant.fidelity.passed ? 'passed' : 'FAILED'} (${variant.fidelity.measuredAt}, ${variant.fidelity.cpu})`;
     lines.push(`  ${precision.padEnd(5)} ${files.join(', ')}; ${fidelity}`);
   }

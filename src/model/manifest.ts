@@ -65,6 +65,12 @@ export interface PackageVariant {
   decoder?: string;
   /** A CLIP folder (transformers.js layout); absent: the fp32 CLIP runs. */
   clip?: string;
+  /**
+   * Another vision graph of the CLIP this precision runs (`clip` if given, else the package's):
+   * `<that folder>/onnx/<name>.onnx`, e.g. clip/onnx/vision_model.int8.onnx (scripts/perf/clip_int8.py).
+   * Absent: the folder's own onnx/vision_model.onnx runs.
+   */
+  clipVision?: string;
   /** What the package tool measured before it added the variant (free-form figures in `checks`). */
   fidelity?: { passed: boolean; measuredAt: string; cpu: string; checks: Record<string, unknown> };
 }
@@ -115,6 +121,7 @@ const variantSchema = object({
   generator: object({ prefill: packagePath, step: packagePath }),
   decoder: optional(packagePath),
   clip: optional(packagePath),
+  clipVision: optional(packagePath),
   fidelity: optional(object({ passed: boolean, measuredAt: string, cpu: string, checks: anyObject })),
 });
 
@@ -213,8 +220,19 @@ export function parseManifest(raw: unknown): ModelManifest {
     if (clip !== undefined && !Object.keys(manifest.files).some((f) => f.startsWith(`${clip.replace(/\/+$/, '')}/`))) {
       fail('manifest.files', `has no sha256 for any file of ${JSON.stringify(clip)}/ (${where}.clip)`);
     }
+    if (variant.clipVision !== undefined) checkClipVision(manifest, variant.clipVision, clip ?? manifest.clip, `${where}.clipVision`);
   }
   return manifest;
+}
+
+/** A variant's CLIP vision graph lies in the onnx/ folder of the CLIP it runs with, and is hashed. */
+function checkClipVision(manifest: ModelManifest, file: string, clip: string | null, where: string): void {
+  if (clip === null) fail(where, 'needs a CLIP (manifest.clip or the variant\'s clip) whose vision graph it replaces');
+  const folder = `${clip.replace(/\/+$/, '')}/onnx/`;
+  if (!file.startsWith(folder) || !/^[^/]+\.onnx$/.test(file.slice(folder.length))) {
+    fail(where, `must be ${folder}<name>.onnx (the CLIP's onnx/ folder), got ${JSON.stringify(file)}`);
+  }
+  if (!(file in manifest.files)) fail('manifest.files', `has no sha256 for ${JSON.stringify(file)} (${where})`);
 }
 
 /** Reads and validates `<dir>/manifest.json`. */

@@ -70,15 +70,18 @@ export interface PrecisionGraphs {
   step: string;
   decoder: string;
   clip: string | null;
+  /** The CLIP's vision graph when it is not the folder's own onnx/vision_model.onnx (a variant's `clipVision`); null: the folder's own. */
+  clipVision: string | null;
 }
 
 /** The package's own graphs for fp32; a variant's, with the fp32 decoder/CLIP where the variant has none. */
 export function graphsFor(manifest: ModelManifest, precision: Precision): PrecisionGraphs {
-  const own: PrecisionGraphs = { prefill: manifest.generator.prefill, step: manifest.generator.step, decoder: manifest.decoder, clip: manifest.clip };
+  const own: PrecisionGraphs = { prefill: manifest.generator.prefill, step: manifest.generator.step, decoder: manifest.decoder, clip: manifest.clip, clipVision: null };
   if (precision === 'fp32') return own;
   const variant = manifest.variants?.[precision];
   if (variant === undefined) throw noVariant(manifest, precision);
-  return { prefill: variant.generator.prefill, step: variant.generator.step, decoder: variant.decoder ?? own.decoder, clip: own.clip === null ? null : (variant.clip ?? own.clip) };
+  const clip = own.clip === null ? null : (variant.clip ?? own.clip);
+  return { prefill: variant.generator.prefill, step: variant.generator.step, decoder: variant.decoder ?? own.decoder, clip, clipVision: clip === null ? null : (variant.clipVision ?? null) };
 }
 
 export function noVariant(manifest: ModelManifest, precision: Precision): TesseraError {

@@ -86,7 +86,9 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
       throw new TesseraError('TESSERA_ERR_MODEL_FILE', `model package ${dir}: ${graphs.clip}/ is missing`, { param: 'model' });
     }
     checkClipDir(clipDir, 'TESSERA_ERR_MODEL_FILE', 'model');
-    reranker = await ClipReranker.load(clipDir, device);
+    // A precision's own vision graph (variants.int8.clipVision) runs only with the package's CLIP, never with --clip's.
+    const visionGraph = graphs.clipVision === null ? undefined : path.relative(clipDir, file(graphs.clipVision)).split(path.sep).join('/');
+    reranker = await ClipReranker.load(clipDir, device, { visionGraph });
   }
   return {
     dir,

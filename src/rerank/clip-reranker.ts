@@ -51,6 +51,19 @@ export async function clipDigest(clipDir: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** The fp32 vision graph of a CLIP folder (CLIP_FILES); a precision variant may name another one beside it. */
+export const CLIP_VISION_GRAPH = 'onnx/vision_model.onnx';
+
+/** How a CLIP loads beyond its folder. */
+export interface ClipLoadOptions {
+  /**
+   * The vision graph to run, relative to the CLIP folder, in its onnx/ folder (default
+   * CLIP_VISION_GRAPH): a package's int8 variant names onnx/vision_model.int8.onnx
+   * (manifest `variants.int8.clipVision`, issue 27). Same inputs and outputs as the fp32 graph.
+   */
+  visionGraph?: string;
+}
+
 /** The tail of the CLIP loads in flight (ClipReranker.load). */
 let loadQueue: Promise<unknown> = Promise.resolve();
 
@@ -65,6 +78,8 @@ export class ClipReranker {
     private readonly processor: Processor,
     private readonly textModel: PreTrainedModel,
     private readonly visionModel: PreTrainedModel,
+    /** The vision graph that runs, relative to the CLIP folder (ClipLoadOptions.visionGraph). */
+    readonly visionGraph: string,
     /** Images per vision-model call. */
     private readonly batchSize = 64,
   ) {}
@@ -74,13 +89,21 @@ export class ClipReranker {
    * `env.localModelPath`, so two loads in flight (two packages whose CLIP folders are both
    * named `clip`) could each read the other's graphs.
    */
-  static load(clipDir: string, device: Device): Promise<ClipReranker> {
-    const loaded = loadQueue.then(() => ClipReranker.loadAlone(clipDir, device));
+  static load(clipDir: string, device: Device, options: ClipLoadOptions = {}): Promise<ClipReranker> {
+    const loaded = loadQueue.then(() => ClipReranker.loadAlone(clipDir, device, options.visionGraph ?? CLIP_VISION_GRAPH));
     loadQueue = loaded.catch(() => undefined);
     return loaded;
   }
 
-  private static async loadAlone(clipDir: string, device: Device): Promise<ClipReranker> {
+  private static async loadAlone(clipDir: string, device: Device, visionGraph: string): Promise<ClipReranker> {
+    // transformers.js reads onnx/<model_file_name>.onnx (fp32 adds no suffix): only a graph in onnx/ can be named.
+    const visionName = /^onnx\/([^/]+)\.onnx$/.exec(visionGraph)?.[1];
+    if (visionName === undefined) {
+      throw new TesseraError('TESSERA_ERR_MODEL_FILE', `CLIP vision graph ${JSON.stringify(visionGraph)} must be onnx/<name>.onnx inside the CLIP folder ${clipDir}`);
+    }
+    if (!existsSync(path.join(clipDir, visionGraph))) {
+      throw new TesseraError('TESSERA_ERR_MODEL_FILE', `CLIP folder ${clipDir} lacks its vision graph ${visionGraph}`);
+    }
     // Never reach a hub: only the package's own folder is read.
     env.allowRemoteModels = false;
     env.allowLocalModels = true;
@@ -97,9 +120,9 @@ export class ClipReranker {
         AutoTokenizer.from_pretrained(id, { local_files_only: true }),
         AutoProcessor.from_pretrained(id, { local_files_only: true }),
         CLIPTextModelWithProjection.from_pretrained(id, modelOptions),
-        CLIPVisionModelWithProjection.from_pretrained(id, modelOptions),
+        CLIPVisionModelWithProjection.from_pretrained(id, { ...modelOptions, model_file_name: visionName }),
       ]);
-      return new ClipReranker(tokenizer, processor, textModel, visionModel);
+      return new ClipReranker(tokenizer, processor, textModel, visionModel, visionGraph);
     } catch (error) {
       throw new TesseraError('TESSERA_ERR_MODEL_FILE', `cannot load CLIP from ${clipDir}: ${(error as Error).message}`, { cause: error });
     }
