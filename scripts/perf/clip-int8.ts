@@ -31,7 +31,7 @@ import { kernelOptions } from '../../src/model/runtime.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { ClipReranker, cosine } from '../../src/rerank/clip-reranker.js';
 import type { RgbImage } from '../../src/types.js';
-import { spearman } from './vq-int8.js';
+import { spearman, widenRanges } from './vq-int8.js';
 
 /** Images per vision run (ClipReranker's batch). */
 const CHUNK = 64;
@@ -87,15 +87,7 @@ async function calibrate(clipDir: string, graphFile: string, names: string[], im
   const ranges: Record<string, [number, number]> = Object.fromEntries(names.map((n) => [n, [Infinity, -Infinity]]));
   for (let start = 0; start < images.length; start += CHUNK) {
     const out = await graph.run({ pixel_values: rows(pixels, start, start + CHUNK) }, names);
-    for (const name of names) {
-      const data = out[name].data as Float32Array;
-      const r = ranges[name];
-      for (let i = 0; i < data.length; i++) {
-        const v = data[i];
-        if (v < r[0]) r[0] = v;
-        if (v > r[1]) r[1] = v;
-      }
-    }
+    widenRanges(ranges, out, names);
   }
   await graph.release();
   return ranges;

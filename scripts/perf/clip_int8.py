@@ -45,7 +45,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from conv_int8 import rewrite_convs, tensors_to_calibrate, with_outputs  # noqa: E402
+from conv_int8 import rewrite_convs, tensors_to_calibrate, with_outputs, write_manifest  # noqa: E402
 from int8_rewrite import rewrite_dynamic  # noqa: E402
 from quantize_int8 import cpu_model, int8_name, sha256, write_graph  # noqa: E402
 
@@ -193,11 +193,7 @@ def main() -> None:
         "minCosine": args.min_cosine, "minSpearman": args.min_spearman, "minTop1": args.min_top1, "minSpeedup": args.min_speedup,
         "cpu": cpu_model(), **{k: v for k, v in gate.items() if k not in ("perPrompt", "cpuFlags")},
     }
-    manifest["files"] = dict(sorted(manifest["files"].items()))
-    with open(manifest_path, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-    print(f"wrote variants.int8.clipVision into {manifest_path}")
+    write_manifest(manifest_path, manifest, "clipVision")
 
 
 if __name__ == "__main__":

@@ -215,11 +215,16 @@ def main() -> None:
     variant.setdefault("fidelity", {"passed": True, "measuredAt": "", "cpu": cpu_model(), "checks": {}})
     variant["fidelity"]["checks"]["decoder"] = {"script": "scripts/perf/conv_int8.py", "codes": args.codes, "calibrationGrids": args.grids, "convs": count,
                                                 "minPsnr": args.min_psnr, "minSpeedup": args.min_speedup, "cpu": cpu_model(), **gate}
+    write_manifest(manifest_path, manifest, "decoder")
+
+
+def write_manifest(manifest_path: str, manifest: dict, graph: str) -> None:
+    """The manifest with its files sorted, as the package tool writes it; says which int8 graph it now declares."""
     manifest["files"] = dict(sorted(manifest["files"].items()))
     with open(manifest_path, "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2, ensure_ascii=False)
         f.write("\n")
-    print(f"wrote variants.int8.decoder into {manifest_path}")
+    print(f"wrote variants.int8.{graph} into {manifest_path}")
 
 
 if __name__ == "__main__":

@@ -75,18 +75,23 @@ async function calibrate(dir: string, manifest: ModelManifest, graphFile: string
   const ranges: Record<string, [number, number]> = Object.fromEntries(names.map((n) => [n, [Infinity, -Infinity]]));
   for (const grid of grids) {
     const out = await graph.run({ codes: new ort.Tensor('int64', grid, [1, height, width]) }, names);
-    for (const name of names) {
-      const data = out[name].data as Float32Array;
-      const r = ranges[name];
-      for (let i = 0; i < data.length; i++) {
-        const v = data[i];
-        if (v < r[0]) r[0] = v;
-        if (v > r[1]) r[1] = v;
-      }
-    }
+    widenRanges(ranges, out, names);
   }
   await graph.release();
   return ranges;
+}
+
+/** Widens each named tensor's [min, max] calibration range by one run's values. */
+export function widenRanges(ranges: Record<string, [number, number]>, out: Record<string, { data: unknown }>, names: readonly string[]): void {
+  for (const name of names) {
+    const data = out[name]!.data as Float32Array;
+    const r = ranges[name]!;
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i]!;
+      if (v < r[0]) r[0] = v;
+      if (v > r[1]) r[1] = v;
+    }
+  }
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
