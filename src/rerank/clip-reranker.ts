@@ -81,6 +81,8 @@ export interface ClipSessionSettings {
  * embedImages of a fresh session, 8 rounds, AMD EPYC with AVX-512 VNNI, 2 threads, load 1.9,
  * 2026-12-05), CPU ms, medians: 128 images 719 -> 477 (memory pattern off), 32 images 200 -> 203
  * (one run: nothing to gain, nothing lost). The arena stays on: off as well, 128 images cost 717.
+ * In whole one-shot requests (bench/perf/request-shares.ts, load 5.7–6.3) the CLIP stage at 128
+ * candidates went 892 -> 478 ms wall with the direct pixels in both builds (docs/benchmarks.md).
  */
 export const CLIP_SESSION: ClipSessionSettings = { enableMemPattern: false, enableCpuMemArena: true };
 
