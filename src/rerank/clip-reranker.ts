@@ -8,14 +8,15 @@ import {
   CLIPVisionModelWithProjection,
   env,
   RawImage,
+  Tensor,
   type PreTrainedTokenizer,
   type Processor,
   type PreTrainedModel,
-  type Tensor,
 } from '@huggingface/transformers';
 import { TesseraError } from '../errors.js';
 import { kernelOptions } from '../model/runtime.js';
 import type { Device, RgbImage } from '../types.js';
+import { directPixels, pixelValues, type DirectPixels } from './pixel-values.js';
 
 /** The files transformers.js reads for a CLIP (the layout of Xenova/clip-vit-base-patch32). */
 export const CLIP_FILES = [
@@ -62,7 +63,31 @@ export interface ClipLoadOptions {
    * (manifest `variants.int8.clipVision`, issue 27). Same inputs and outputs as the fp32 graph.
    */
   visionGraph?: string;
+  /** onnxruntime's first-run settings for both CLIP sessions (default CLIP_SESSION): benchmarks compare them (bench/perf/clip-cold.ts). */
+  session?: ClipSessionSettings;
 }
+
+/** The onnxruntime settings that decide what a fresh CLIP session's first runs cost. */
+export interface ClipSessionSettings {
+  enableMemPattern: boolean;
+  enableCpuMemArena: boolean;
+}
+
+/**
+ * onnxruntime's memory pattern off for CLIP (issue 27): with it on (the default) a fresh
+ * session's second run allocates its planned block and is as slow as the first, and a one-shot
+ * request at 128 candidates runs the vision tower twice (64 images a run). Measured paired and
+ * alternating in one process (bench/perf/clip-cold.ts, int8 vision graph, first embedText +
+ * embedImages of a fresh session, 8 rounds, AMD EPYC with AVX-512 VNNI, 2 threads, load 1.9,
+ * 2026-12-05), CPU ms, medians: 128 images 719 -> 477 (memory pattern off), 32 images 200 -> 203
+ * (one run: nothing to gain, nothing lost). The arena stays on: off as well, 128 images cost 717.
+ * In whole one-shot requests (bench/perf/request-shares.ts, load 5.7–6.3) the CLIP stage at 128
+ * candidates went 892 -> 478 ms wall with the direct pixels in both builds (docs/benchmarks.md).
+ */
+export const CLIP_SESSION: ClipSessionSettings = { enableMemPattern: false, enableCpuMemArena: true };
+
+/** How images reach the vision tower: `auto` feeds pixels directly when the processor would not change their geometry (pixel-values.ts), `processor` always runs transformers.js's processor. */
+export type ClipPreprocess = 'auto' | 'processor';
 
 /** The tail of the CLIP loads in flight (ClipReranker.load). */
 let loadQueue: Promise<unknown> = Promise.resolve();
@@ -84,18 +109,21 @@ export class ClipReranker {
     private readonly batchSize = 64,
   ) {}
 
+  /** directPixels per image size ("WxH"), null where the processor must run. */
+  private readonly direct = new Map<string, DirectPixels | null>();
+
   /**
    * Loads run one at a time: transformers.js resolves files against its global
    * `env.localModelPath`, so two loads in flight (two packages whose CLIP folders are both
    * named `clip`) could each read the other's graphs.
    */
   static load(clipDir: string, device: Device, options: ClipLoadOptions = {}): Promise<ClipReranker> {
-    const loaded = loadQueue.then(() => ClipReranker.loadAlone(clipDir, device, options.visionGraph ?? CLIP_VISION_GRAPH));
+    const loaded = loadQueue.then(() => ClipReranker.loadAlone(clipDir, device, options.visionGraph ?? CLIP_VISION_GRAPH, options.session ?? CLIP_SESSION));
     loadQueue = loaded.catch(() => undefined);
     return loaded;
   }
 
-  private static async loadAlone(clipDir: string, device: Device, visionGraph: string): Promise<ClipReranker> {
+  private static async loadAlone(clipDir: string, device: Device, visionGraph: string, session: ClipSessionSettings): Promise<ClipReranker> {
     // transformers.js reads onnx/<model_file_name>.onnx (fp32 adds no suffix): only a graph in onnx/ can be named.
     const visionName = /^onnx\/([^/]+)\.onnx$/.exec(visionGraph)?.[1];
     if (visionName === undefined) {
@@ -113,7 +141,7 @@ export class ClipReranker {
       dtype: 'fp32' as const,
       device,
       local_files_only: true,
-      session_options: kernelOptions(),
+      session_options: { ...kernelOptions(), ...session },
     };
     try {
       const [tokenizer, processor, textModel, visionModel] = await Promise.all([
@@ -134,17 +162,27 @@ export class ClipReranker {
     return rowsOf(text_embeds);
   }
 
-  async embedImages(images: readonly RgbImage[]): Promise<Float32Array[]> {
+  /** One embedding per image, in input order; `preprocess` picks how pixels reach the tower (the same tensor either way when `auto` takes the direct path). */
+  async embedImages(images: readonly RgbImage[], preprocess: ClipPreprocess = 'auto'): Promise<Float32Array[]> {
     const embeddings: Float32Array[] = [];
     for (let start = 0; start < images.length; start += this.batchSize) {
-      const raw = images
-        .slice(start, start + this.batchSize)
-        .map((image) => new RawImage(new Uint8ClampedArray(image.data.buffer, image.data.byteOffset, image.data.length), image.width, image.height, 3));
-      const inputs = await this.processor(raw);
+      const batch = images.slice(start, start + this.batchSize);
+      const direct = preprocess === 'auto' ? this.directFor(batch) : null;
+      const inputs = direct === null ? await this.processor(batch.map(rawImage)) : { pixel_values: new Tensor('float32', pixelValues(batch, direct), [batch.length, 3, direct.height, direct.width]) }; // [N, 3, H, W]
       const { image_embeds } = (await this.visionModel(inputs)) as { image_embeds: Tensor };
       embeddings.push(...rowsOf(image_embeds));
     }
     return embeddings;
+  }
+
+  /** The direct path for a batch whose images all share one size, or null (the processor's path). */
+  private directFor(batch: readonly RgbImage[]): DirectPixels | null {
+    if (batch.length === 0) return null;
+    const { width, height } = batch[0];
+    if (batch.some((image) => image.width !== width || image.height !== height || image.data.length !== width * height * 3)) return null;
+    const key = `${width}x${height}`;
+    if (!this.direct.has(key)) this.direct.set(key, directPixels(this.processor, width, height));
+    return this.direct.get(key) ?? null;
   }
 
   /** Cosine similarity of `prompt` with each image, in input order. */
@@ -196,6 +234,10 @@ export class ClipReranker {
   async dispose(): Promise<void> {
     await Promise.all([this.textModel.dispose(), this.visionModel.dispose()]);
   }
+}
+
+function rawImage(image: RgbImage): RawImage {
+  return new RawImage(new Uint8ClampedArray(image.data.buffer, image.data.byteOffset, image.data.length), image.width, image.height, 3);
 }
 
 function rowsOf(tensor: Tensor): Float32Array[] {
