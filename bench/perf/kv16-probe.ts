@@ -1,0 +1,231 @@
+/**
+ * A float16 KV cache, probed at the graph level (issue 27): a step graph and its variant from
+ * scripts/perf/kv16_probe.py (cache inputs float16, the attention products reading them
+ * directly), run alternately in one process on the same synthetic feeds, with the app's own
+ * session settings (src/model/runtime.ts). Prints per (rows, slots): the median ms per step of
+ * each, the ratio, and the fidelity on those feeds (logits cosine per row, argmax agreement).
+ *
+ * Feeds: every cache slot valid (mask 1: the step's whole cache is read, as at the grid's end),
+ * the cache filled with seeded normal values (std --std); the variant gets the same values
+ * rounded to float16 (toHalf below: round to nearest even), everything else identical.
+ * Caches over --budget-mb are shared between layers (layer l reads buffer l mod n): each
+ * buffer stays larger than the CPU's caches, so the step still streams them from memory.
+ *
+ *   node --import tsx bench/perf/kv16-probe.ts --graph models/default/generator/step.int8.onnx \
+ *     --variant out/kv16/shapes/step.int8.kv16.onnx --rows 64,256 --slots 64 [--rounds 9]
+ */
+import { parseArgs } from 'node:util';
+import { createSession, ort } from '../../src/model/runtime.js';
+import { cpuFlagsLine, machineLine, median, table } from './machine.js';
+
+const { values } = parseArgs({
+  options: {
+    graph: { type: 'string' },
+    variant: { type: 'string' },
+    rows: { type: 'string', default: '64' },
+    slots: { type: 'string', default: '64' },
+    rounds: { type: 'string', default: '9' },
+    warmup: { type: 'string', default: '2' },
+    std: { type: 'string', default: '1' },
+    ids: { type: 'string', default: '1000' },
+    'budget-mb': { type: 'string', default: '1300' },
+  },
+});
+
+const bits = new Float32Array(1);
+const word = new Uint32Array(bits.buffer);
+/** float32 -> float16 bits, round to nearest even (normals, subnormals, overflow to infinity, NaN kept). */
+export function toHalf(x: number): number {
+  bits[0] = x;
+  const b = word[0];
+  const sign = (b >>> 16) & 0x8000;
+  const exponent = (b >>> 23) & 0xff;
+  const mantissa = b & 0x7fffff;
+  if (exponent === 0xff) return sign | 0x7c00 | (mantissa !== 0 ? 0x200 : 0);
+  const e = exponent - 112; // half's biased exponent
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    const shift = 14 - e; // float16 subnormal: (mantissa | 1 << 23) / 2^shift units of 2^-24
+    if (shift > 24) return sign;
+    const full = mantissa | 0x800000;
+    let h = full >>> shift;
+    const rest = full & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rest > half || (rest === half && (h & 1) === 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mantissa >>> 13);
+  const rest = mantissa & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (h & 1) === 1)) h++; // a carry into the exponent is right
+  return sign | h;
+}
+
+/** float16 bits -> the number (exact). */
+export function fromHalf(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exponent = (h >>> 10) & 0x1f;
+  const mantissa = h & 0x3ff;
+  if (exponent === 0x1f) return mantissa !== 0 ? NaN : sign * Infinity;
+  return exponent === 0 ? sign * mantissa * 2 ** -24 : sign * (1024 + mantissa) * 2 ** (exponent - 25);
+}
+
+/** Seeded normal values (mulberry32 + Box-Muller), so both graphs and every run see the same cache. */
+function normals(count: number, seed: number, std: number): Float32Array {
+  const out = new Float32Array(count);
+  let a = seed >>> 0;
+  const uniform = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+  };
+  for (let i = 0; i < count; i += 2) {
+    const r = std * Math.sqrt(-2 * Math.log(uniform()));
+    const angle = 2 * Math.PI * uniform();
+    out[i] = r * Math.cos(angle);
+    if (i + 1 < count) out[i + 1] = r * Math.sin(angle);
+  }
+  return out;
+}
+
+type Meta = { name: string; type: string; shape: readonly (number | string)[] };
+const metadata = (session: ort.InferenceSession): Meta[] =>
+  session.inputMetadata.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: m.shape } : { name: m.name, type: '?', shape: [] }));
+
+function dims(shape: readonly (number | string)[], rows: number, slots: number, name: string): number[] {
+  return shape.map((d) => {
+    if (typeof d === 'number' && d > 0) return d;
+    if (d === 'rows') return rows;
+    if (d === 'slots') return slots;
+    throw new Error(`input ${name}: dimension ${JSON.stringify(d)} is not rows, slots or a number`);
+  });
+}
+
+const isCache = (name: string) => /^(past|cross)_(key|value)_\d+$/.test(name);
+
+/** The original's feeds and the variant's (float16 where the variant's input is float16). */
+function buildFeeds(original: Meta[], variant: Meta[], rows: number, slots: number) {
+  const std = Number(values.std);
+  const idRange = Number(values.ids);
+  const caches = original.filter((m) => isCache(m.name));
+  const elements = caches.map((m) => dims(m.shape, rows, slots, m.name).reduce((x, y) => x * y, 1));
+  const halfNames = new Set(variant.filter((m) => m.type === 'float16').map((m) => m.name));
+  const bytes = elements.reduce((sum, n, i) => sum + n * (halfNames.has(caches[i].name) ? 6 : 4), 0);
+  const shareEvery = Math.max(1, Math.ceil(bytes / (Number(values['budget-mb']) * 1e6)));
+  const pool = new Map<string, { full: Float32Array; half?: Uint16Array }>();
+  const a: Record<string, ort.Tensor> = {};
+  const b: Record<string, ort.Tensor> = {};
+  for (const m of original) {
+    const shape = dims(m.shape, rows, slots, m.name);
+    const count = shape.reduce((x, y) => x * y, 1);
+    if (m.type === 'int64') {
+      const data = new BigInt64Array(count);
+      for (let i = 0; i < count; i++) data[i] = BigInt(m.name === 'position_ids' ? slots - 1 : (i * 7919 + 13) % idRange); // [rows, 1]
+      a[m.name] = b[m.name] = new ort.Tensor('int64', data, shape);
+      continue;
+    }
+    if (m.type !== 'float32') throw new Error(`input ${m.name}: type ${m.type} not handled`);
+    if (!isCache(m.name)) {
+      a[m.name] = b[m.name] = new ort.Tensor('float32', new Float32Array(count).fill(1), shape); // masks [rows, slots] / [rows, text]: all valid
+      continue;
+    }
+    const [, kind, layer] = /^(\w+_\w+)_(\d+)$/.exec(m.name) ?? [];
+    const layers = caches.filter((c) => c.name.startsWith(`${kind}_`)).length;
+    const key = `${kind}:${Number(layer) % Math.ceil(layers / shareEvery)}:${shape.join('x')}`;
+    let entry = pool.get(key);
+    if (!entry) {
+      entry = { full: normals(count, 1 + pool.size, std) };
+      pool.set(key, entry);
+    }
+    a[m.name] = new ort.Tensor('float32', entry.full, shape); // [rows, heads, slots, headDim]
+    if (halfNames.has(m.name)) {
+      if (!entry.half) {
+        entry.half = new Uint16Array(count);
+        for (let i = 0; i < count; i++) entry.half[i] = toHalf(entry.full[i]);
+      }
+      b[m.name] = new ort.Tensor('float16', entry.half, shape); // same values, rounded to float16
+    } else b[m.name] = a[m.name];
+  }
+  /** Overwrites the float32 caches with their float16-rounded values (in place: no second copy). */
+  const roundInPlace = () => {
+    for (const entry of pool.values()) if (entry.half) for (let i = 0; i < entry.half.length; i++) entry.full[i] = fromHalf(entry.half[i]);
+  };
+  return { a, b, roundInPlace, shareEvery, halfInputs: halfNames.size, cacheMB: Math.round(bytes / shareEvery / 1e6) };
+}
+
+function fidelity(x: ort.Tensor, y: ort.Tensor): { cosMin: number; cosMean: number; argmax: string } {
+  const [rows, vocab] = x.dims as number[];
+  const p = x.data as Float32Array; // [rows, vocab]
+  const q = y.data as Float32Array; // [rows, vocab]
+  let cosMin = 1;
+  let cosSum = 0;
+  let agree = 0;
+  for (let r = 0; r < rows; r++) {
+    let dot = 0;
+    let pp = 0;
+    let qq = 0;
+    let ia = 0;
+    let ib = 0;
+    for (let v = 0; v < vocab; v++) {
+      const s = p[r * vocab + v];
+      const t = q[r * vocab + v];
+      dot += s * t;
+      pp += s * s;
+      qq += t * t;
+      if (s > p[r * vocab + ia]) ia = v;
+      if (t > q[r * vocab + ib]) ib = v;
+    }
+    const cos = dot / Math.sqrt(pp * qq);
+    cosMin = Math.min(cosMin, cos);
+    cosSum += cos;
+    if (ia === ib) agree++;
+  }
+  return { cosMin, cosMean: cosSum / rows, argmax: `${agree}/${rows}` };
+}
+
+async function main(): Promise<void> {
+  if (!values.graph || !values.variant) throw new Error('usage: --graph STEP.onnx --variant STEP.kv16.onnx [--rows 64,256] [--slots 64,128]');
+  console.log(machineLine());
+  console.log(cpuFlagsLine());
+  const original = await createSession(values.graph!, 'cpu');
+  const variant = await createSession(values.variant!, 'cpu');
+  console.log(`graph ${values.graph} | variant ${values.variant} (loads in onnxruntime-node)`);
+  const rounds = Number(values.rounds);
+  const warmup = Number(values.warmup);
+  const lines: (string | number)[][] = [];
+  for (const slots of values.slots.split(',').map(Number)) {
+    for (const rows of values.rows.split(',').map(Number)) {
+      const { a, b, roundInPlace, shareEvery, halfInputs, cacheMB } = buildFeeds(metadata(original), metadata(variant), rows, slots);
+      const runs = { a: [] as number[], b: [] as number[] };
+      const once = async (which: 'a' | 'b') => {
+        const start = process.hrtime.bigint();
+        const out = await (which === 'a' ? original.run(a) : variant.run(b));
+        const ms = Number(process.hrtime.bigint() - start) / 1e6;
+        return { ms, logits: out.logits };
+      };
+      for (let i = 0; i < warmup; i++) {
+        await once('a');
+        await once('b');
+      }
+      const first = { a: (await once('a')).logits, b: (await once('b')).logits };
+      for (let i = 0; i < rounds; i++) {
+        for (const which of (i % 2 === 0 ? ['a', 'b'] : ['b', 'a']) as ('a' | 'b')[]) runs[which].push((await once(which)).ms);
+      }
+      const f = fidelity(first.a, first.b);
+      // Which part of the difference is the storage (the cache's values rounded) and which the
+      // float16 products: the original graph once more, on the rounded values.
+      roundInPlace();
+      const rounded = (await once('a')).logits;
+      const storage = fidelity(first.a, rounded);
+      const arithmetic = fidelity(rounded, first.b);
+      const ma = median(runs.a);
+      const mb = median(runs.b);
+      lines.push([rows, slots, halfInputs, `${cacheMB}${shareEvery > 1 ? ` (layers share 1/${shareEvery})` : ''}`, ma.toFixed(2), mb.toFixed(2), `**${(ma / mb).toFixed(2)}x**`, f.cosMin.toFixed(6), f.cosMean.toFixed(6), f.argmax, `${storage.cosMin.toFixed(6)} / ${storage.argmax}`, `${arithmetic.cosMin.toFixed(6)} / ${arithmetic.argmax}`]);
+      console.log(`rows ${rows} slots ${slots}: float32 cache ${ma.toFixed(2)} ms, float16 cache ${mb.toFixed(2)} ms (${(ma / mb).toFixed(2)}x), cosine min ${f.cosMin.toFixed(6)}, argmax ${f.argmax} | ${machineLine()}`);
+    }
+  }
+  console.log(table(['rows', 'slots', 'f16 inputs', 'cache MB in memory', 'f32 cache ms', 'f16 cache ms', 'ratio', 'logits cosine min', 'cosine mean', 'argmax agree', 'rounding only: cos min / argmax', 'f16 products only: cos min / argmax'], lines));
+  console.log(machineLine());
+}
+
+if (process.argv[1]?.endsWith('kv16-probe.ts')) await main();
