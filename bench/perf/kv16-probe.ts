@@ -14,6 +14,7 @@
  *   node --import tsx bench/perf/kv16-probe.ts --graph models/default/generator/step.int8.onnx \
  *     --variant out/kv16/shapes/step.int8.kv16.onnx --rows 64,256 --slots 64 [--rounds 9]
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createSession, ort } from '../../src/model/runtime.js';
 import { cpuFlagsLine, machineLine, median, table } from './machine.js';
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     std: { type: 'string', default: '1' },
     ids: { type: 'string', default: '1000' },
     'budget-mb': { type: 'string', default: '1300' },
+    'dump-optimized': { type: 'string' },
   },
 });
 
@@ -190,6 +192,16 @@ async function main(): Promise<void> {
   const original = await createSession(values.graph!, 'cpu');
   const variant = await createSession(values.variant!, 'cpu');
   console.log(`graph ${values.graph} | variant ${values.variant} (loads in onnxruntime-node)`);
+  if (values['dump-optimized']) {
+    // What onnxruntime made of the variant: a node without a float16 kernel on this execution
+    // provider gets Cast nodes around it (InsertCastTransformer's InsertedPrecisionFreeCast_*),
+    // i.e. the float16 cache is converted to float32 inside the graph after all.
+    const file = values['dump-optimized'];
+    await ort.InferenceSession.create(values.variant, { intraOpNumThreads: 1, graphOptimizationLevel: 'all', optimizedModelFilePath: file });
+    const casts = new Set(readFileSync(file).toString('latin1').match(/InsertedPrecisionFreeCast_[\w./]+/g) ?? []);
+    const onCache = [...casts].filter((name) => isCache(name.replace('InsertedPrecisionFreeCast_', '')));
+    console.log(`optimized variant (${file}): ${casts.size} casts inserted by onnxruntime, ${onCache.length} of them on float16 cache inputs (${onCache.slice(0, 3).join(', ')}${onCache.length > 3 ? ', ...' : ''})`);
+  }
   const rounds = Number(values.rounds);
   const warmup = Number(values.warmup);
   const lines: (string | number)[][] = [];

@@ -17,14 +17,15 @@ This is a probe for benchmarks (bench/perf/kv16-probe.ts), not a package variant
   OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/perf/kv16_probe.py \
       models/default/generator/step.int8.onnx out/kv16/shapes/step.int8.kv16.onnx
 
-A graph with external data: the variant's proto is written beside a symbolic link to the
-original's data file (read-only, never copied), since no initializer changes.
+A graph with external data: its data file is copied beside the variant unchanged (no initializer
+changes; onnxruntime refuses a symbolic link that leads out of the model's folder).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import sys
 
 import onnx
@@ -120,10 +121,10 @@ def main() -> None:
     os.makedirs(out_dir, exist_ok=True)
     src_dir = os.path.dirname(os.path.abspath(args.source))
     for location in sorted(external_files(model)):
-        link = os.path.join(out_dir, location)
-        if os.path.lexists(link):
-            os.remove(link)
-        os.symlink(os.path.join(src_dir, location), link)
+        copy = os.path.join(out_dir, location)
+        if os.path.lexists(copy):
+            os.remove(copy)
+        shutil.copyfile(os.path.join(src_dir, location), copy)
     onnx.save(model, args.target)
     onnx.checker.check_model(args.target)  # by path: graphs with external data over 2 GB are fine too
     report["checker"] = "ok"
