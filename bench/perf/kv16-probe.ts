@@ -31,6 +31,7 @@ const { values } = parseArgs({
     ids: { type: 'string', default: '1000' },
     'budget-mb': { type: 'string', default: '1300' },
     'dump-optimized': { type: 'string' },
+    micro: { type: 'string' },
   },
 });
 
@@ -185,10 +186,41 @@ function fidelity(x: ort.Tensor, y: ort.Tensor): { cosMin: number; cosMean: numb
   return { cosMin, cosMean: cosSum / rows, argmax: `${agree}/${rows}` };
 }
 
+/** --micro DIR: one layer's products alone (scripts/perf/kv16_probe.py --micro), interleaved, median ms. */
+async function micro(folder: string): Promise<void> {
+  const names = ['keys_f32', 'keys_f16', 'keys_i8', 'values_f32', 'values_f16', 'values_i8'];
+  const sessions = await Promise.all(names.map((n) => createSession(`${folder}/${n}.onnx`, 'cpu')));
+  const feeds = sessions.map((session) => {
+    const feed: Record<string, ort.Tensor> = {};
+    for (const m of metadata(session)) {
+      const shape = m.shape.map(Number);
+      const n = shape.reduce((x, y) => x * y, 1);
+      const ramp = (i: number) => ((i * 37) % 251) - 125;
+      if (m.type === 'float32') feed[m.name] = new ort.Tensor('float32', Float32Array.from({ length: n }, (_, i) => ramp(i) / 250), shape);
+      else if (m.type === 'float16') feed[m.name] = new ort.Tensor('float16', Uint16Array.from({ length: n }, (_, i) => toHalf(ramp(i) / 250)), shape);
+      else if (m.type === 'uint8') feed[m.name] = new ort.Tensor('uint8', Uint8Array.from({ length: n }, (_, i) => ramp(i) + 125), shape);
+      else feed[m.name] = new ort.Tensor('int8', Int8Array.from({ length: n }, (_, i) => ramp(i)), shape);
+    }
+    return feed;
+  });
+  const times = names.map(() => [] as number[]);
+  for (let round = 0; round < 5 + Number(values.rounds) * 3; round++) {
+    for (let k = 0; k < names.length; k++) {
+      const start = process.hrtime.bigint();
+      await sessions[k].run(feeds[k]);
+      if (round >= 5) times[k].push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+  }
+  const ms = times.map((t) => median(t));
+  const shape = metadata(sessions[0]).find((m) => m.name === 'cache')?.shape.join('x');
+  console.log(table(['product (cache ' + shape + ')', 'f32 ms', 'f16 ms', 'int8 ms', 'f32 / f16', 'f32 / int8'], [0, 3].map((k) => [names[k].split('_')[0], ms[k].toFixed(3), ms[k + 1].toFixed(3), ms[k + 2].toFixed(3), (ms[k] / ms[k + 1]).toFixed(2), (ms[k] / ms[k + 2]).toFixed(2)])));
+}
+
 async function main(): Promise<void> {
-  if (!values.graph || !values.variant) throw new Error('usage: --graph STEP.onnx --variant STEP.kv16.onnx [--rows 64,256] [--slots 64,128]');
   console.log(machineLine());
   console.log(cpuFlagsLine());
+  if (values.micro) return micro(values.micro);
+  if (!values.graph || !values.variant) throw new Error('usage: --graph STEP.onnx --variant STEP.kv16.onnx [--rows 64,256] [--slots 64,128]');
   const original = await createSession(values.graph!, 'cpu');
   const variant = await createSession(values.variant!, 'cpu');
   console.log(`graph ${values.graph} | variant ${values.variant} (loads in onnxruntime-node)`);

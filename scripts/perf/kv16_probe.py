@@ -98,6 +98,36 @@ def to_float16_cache(model, cross: bool = False, only: str | None = None) -> dic
             "casts_added": sum(len(n.input) - len(s) + 1 for n, s in matmuls.values())}
 
 
+def micro_graphs(folder: str, rows: int, heads: int, slots: int, dim: int) -> list:
+    """One layer's two attention products over the cache, alone, in float32, float16 and int8
+    (MatMulInteger: u8 x s8 -> int32, what an int8 cache would use; scales left out): for
+    bench/perf/kv16-probe.ts --micro, to see which element types the execution provider runs
+    natively. Returns the files written."""
+    vi = helper.make_tensor_value_info
+    cache = [rows, heads, slots, dim]
+    written = []
+    for kind, (small, small_shape, out_shape, cache_first) in {
+        "keys": ("q", [rows, heads, dim, 1], [rows, heads, slots, 1], True),  # keys-first scores
+        "values": ("p", [rows, heads, 1, slots], [rows, heads, 1, dim], False),  # probabilities · values
+    }.items():
+        for name, (op, t_cache, t_small, t_out) in {
+            "f32": ("MatMul", F32, F32, F32),
+            "f16": ("MatMul", F16, F16, F16),
+            "i8": ("MatMulInteger", TensorProto.UINT8 if cache_first else TensorProto.INT8,
+                   TensorProto.INT8 if cache_first else TensorProto.UINT8, TensorProto.INT32),
+        }.items():
+            ins = ["cache", small] if cache_first else [small, "cache"]
+            graph = helper.make_graph([helper.make_node(op, ins, ["out"])], f"{kind}_{name}",
+                                      [vi("cache", t_cache, cache), vi(small, t_small, small_shape)],
+                                      [vi("out", t_out, out_shape)])
+            model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+            model.ir_version = 8
+            path = os.path.join(folder, f"{kind}_{name}.onnx")
+            onnx.save(model, path)
+            written.append(path)
+    return written
+
+
 def external_files(model) -> set:
     files = set()
     for init in model.graph.initializer:
@@ -109,12 +139,21 @@ def external_files(model) -> set:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", help="a step graph (.onnx), read-only")
-    parser.add_argument("target", help="where the float16-cache variant goes (its folder is created)")
+    parser.add_argument("source", nargs="?", help="a step graph (.onnx), read-only")
+    parser.add_argument("target", nargs="?", help="where the float16-cache variant goes (its folder is created)")
+    parser.add_argument("--micro", metavar="DIR", help="instead: write one layer's products alone (see micro_graphs) to DIR")
+    parser.add_argument("--micro-shape", default="64,16,128,64", help="rows,heads,slots,dim for --micro")
     parser.add_argument("--cross", action="store_true", help="also cross_key_* / cross_value_* (encoder-decoder)")
     parser.add_argument("--only", choices=["key", "value"], help="only the keys or only the values (to see which product gains)")
     parser.add_argument("--no-check", action="store_true", help="skip the onnxruntime load check")
     args = parser.parse_args()
+    if args.micro:
+        os.makedirs(args.micro, exist_ok=True)
+        json.dump({"micro": micro_graphs(args.micro, *map(int, args.micro_shape.split(",")))}, sys.stdout)
+        print()
+        return
+    if not args.source or not args.target:
+        parser.error("source and target are required (or --micro DIR)")
     model = onnx.load(args.source, load_external_data=False)
     report = to_float16_cache(model, cross=args.cross, only=args.only)
     out_dir = os.path.dirname(os.path.abspath(args.target))
