@@ -13,6 +13,12 @@
  *
  *   node --import tsx bench/perf/kv16-probe.ts --graph models/default/generator/step.int8.onnx \
  *     --variant out/kv16/shapes/step.int8.kv16.onnx --rows 64,256 --slots 64 [--rounds 9]
+ *     [--dump-optimized out/kv16/optimized.onnx]   (counts the Casts onnxruntime inserted)
+ *   node --import tsx bench/perf/kv16-probe.ts --micro out/kv16/micro   (one layer's products alone)
+ *
+ * Found with it (docs/benchmarks.md, 2026-12-05): onnxruntime-node 1.30's CPU provider has no
+ * float16 MatMul (nor Softmax, MultiHeadAttention) on x86: it inserts Cast(float16 -> float32)
+ * of the whole cache before each product, so the variant reads the cache and writes it again.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
