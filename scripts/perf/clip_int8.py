@@ -45,7 +45,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from conv_int8 import rewrite_convs, tensors_to_calibrate, with_outputs, write_manifest  # noqa: E402
+from conv_int8 import rewrite_convs, tensors_to_calibrate, with_outputs, read_int8_manifest, write_manifest  # noqa: E402
 from int8_rewrite import rewrite_dynamic  # noqa: E402
 from quantize_int8 import cpu_model, int8_name, sha256, write_graph  # noqa: E402
 
@@ -125,13 +125,7 @@ def main() -> None:
     ap.add_argument("--min-speedup", type=float, default=1.05, help="least fp32/int8 ratio of the vision tower's one-thread CPU time, at every size")
     args = ap.parse_args()
     keep_float = tuple(args.keep_float if args.keep_float is not None else [r"stem\.0"])
-    root = os.path.abspath(args.package)
-    manifest_path = os.path.join(root, "manifest.json")
-    with open(manifest_path, encoding="utf-8") as f:
-        manifest = json.load(f)
-    variant = manifest.get("variants", {}).get("int8")
-    if variant is None:
-        raise SystemExit("no variants.int8 in the manifest: write the generator's variant first (quantize_int8.py --mode dynamic)")
+    root, manifest_path, manifest, variant = read_int8_manifest(args.package)
     if not manifest.get("clip"):
         raise SystemExit("the package has no CLIP (manifest.clip)")
     clip = manifest["clip"].rstrip("/")

@@ -163,13 +163,7 @@ def main() -> None:
     ap.add_argument("--rank-prompt", default="there is a large purple plus", help="the prompt those images are scored against")
     ap.add_argument("--min-spearman", type=float, default=0.95)
     args = ap.parse_args()
-    root = os.path.abspath(args.package)
-    manifest_path = os.path.join(root, "manifest.json")
-    with open(manifest_path, encoding="utf-8") as f:
-        manifest = json.load(f)
-    variant = manifest.get("variants", {}).get("int8")
-    if variant is None:
-        raise SystemExit("no variants.int8 in the manifest: write the generator's variant first (quantize_int8.py --mode dynamic)")
+    root, manifest_path, manifest, variant = read_int8_manifest(args.package)
     rel = manifest["decoder"]
     source = os.path.join(root, rel)
     model = onnx.load(source)
@@ -216,6 +210,18 @@ def main() -> None:
     variant["fidelity"]["checks"]["decoder"] = {"script": "scripts/perf/conv_int8.py", "codes": args.codes, "calibrationGrids": args.grids, "convs": count,
                                                 "minPsnr": args.min_psnr, "minSpeedup": args.min_speedup, "cpu": cpu_model(), **gate}
     write_manifest(manifest_path, manifest, "decoder")
+
+
+def read_int8_manifest(package: str):
+    """The package's folder, manifest path, manifest and its int8 variant (which the generator's rewrite must have written first)."""
+    root = os.path.abspath(package)
+    manifest_path = os.path.join(root, "manifest.json")
+    with open(manifest_path, encoding="utf-8") as f:
+        manifest = json.load(f)
+    variant = manifest.get("variants", {}).get("int8")
+    if variant is None:
+        raise SystemExit("no variants.int8 in the manifest: write the generator's variant first (quantize_int8.py --mode dynamic)")
+    return root, manifest_path, manifest, variant
 
 
 def write_manifest(manifest_path: str, manifest: dict, graph: str) -> None:
