@@ -167,10 +167,12 @@ describe('generation over the queue survives failures', () => {
     await probe.add('batch', bad, { ...options, jobId: 'bad-prompt' });
     await probe.add('batch', { hello: 1 } as unknown as BatchJobData, { ...options, jobId: 'bad-data' });
     await probe.add('batch', { ...bad, engine: { ...engine, device: 'cuda' } } as BatchJobData, { ...options, jobId: 'bad-engine' });
+    // getJob is a snapshot: it may be read just before the job fails, so once its state says
+    // failed, read it again for failedReason and attemptsMade (seen in CI: failedReason undefined).
     const failed = async (id: string) => {
       for (;;) {
         const job = await probe.getJob(id);
-        if (job !== undefined && (await job.getState()) === 'failed') return job;
+        if (job !== undefined && (await job.getState()) === 'failed') return (await probe.getJob(id))!;
         await sleep(100);
       }
     };
