@@ -27,9 +27,11 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "train"))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, ".."))
 
 import torch  # noqa: E402
 
+from clip_bpe import bytes_to_unicode  # noqa: E402
 from janus_graphs import JanusParts, JanusShape, export_all  # noqa: E402
 from package import package_files  # noqa: E402
 from reference_sampler import CandidateStream, sample_token  # noqa: E402
@@ -57,21 +59,8 @@ CASES = [
 ]
 
 
-def byte_chars():
-    """GPT-2's byte -> printable character table (ByteLevel pre-tokenizer)."""
-    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    chars, extra = {}, 0
-    for b in range(256):
-        if b in keep:
-            chars[b] = chr(b)
-        else:
-            chars[b] = chr(256 + extra)
-            extra += 1
-    return chars
-
-
 def tokenizer_json() -> dict:
-    chars = byte_chars()
+    chars = bytes_to_unicode()
     vocab = {chars[b]: b for b in range(256)}
     added = [{"id": 256 + i, "content": t, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True}
              for i, t in enumerate(SPECIAL)]

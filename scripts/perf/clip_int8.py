@@ -45,7 +45,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from conv_int8 import rewrite_convs, tensors_to_calibrate, with_outputs, read_int8_manifest, write_manifest  # noqa: E402
+from conv_int8 import rewrite_convs, tensors_to_calibrate, with_outputs, drop_stale, read_int8_manifest, write_manifest  # noqa: E402
 from int8_rewrite import rewrite_dynamic  # noqa: E402
 from quantize_int8 import cpu_model, int8_name, sha256, write_graph  # noqa: E402
 
@@ -172,10 +172,7 @@ def main() -> None:
             os.remove(path)
         print("REFUSED: the int8 CLIP vision graph is not written: " + "; ".join(failures))
         raise SystemExit(2)
-    for stale in (target_rel, target_rel + ".data"):
-        manifest["files"].pop(stale, None)
-        if os.path.exists(os.path.join(root, stale)):
-            os.remove(os.path.join(root, stale))
+    drop_stale(root, manifest, target_rel)
     for path in written:
         final = os.path.join(root, target_rel + path[len(candidate):])  # the graph, and its .data when it has one
         os.replace(path, final)

@@ -196,10 +196,7 @@ def main() -> None:
         shutil.rmtree(scratch, ignore_errors=True)
         print("REFUSED: the int8 decoder is not written: " + "; ".join(failures))
         raise SystemExit(2)
-    for stale in (target_rel, target_rel + ".data"):
-        manifest["files"].pop(stale, None)
-        if os.path.exists(os.path.join(root, stale)):
-            os.remove(os.path.join(root, stale))
+    drop_stale(root, manifest, target_rel)
     for path in written:
         final = os.path.join(root, os.path.relpath(path, scratch))
         os.replace(path, final)
@@ -222,6 +219,14 @@ def read_int8_manifest(package: str):
     if variant is None:
         raise SystemExit("no variants.int8 in the manifest: write the generator's variant first (quantize_int8.py --mode dynamic)")
     return root, manifest_path, manifest, variant
+
+
+def drop_stale(root: str, manifest: dict, target_rel: str) -> None:
+    """Removes an earlier int8 graph at target_rel (and its .data) from the package and its manifest's file list."""
+    for stale in (target_rel, target_rel + ".data"):
+        manifest["files"].pop(stale, None)
+        if os.path.exists(os.path.join(root, stale)):
+            os.remove(os.path.join(root, stale))
 
 
 def write_manifest(manifest_path: str, manifest: dict, graph: str) -> None:

@@ -7,6 +7,7 @@ import { main } from '../../src/cli/main.js';
 import { folderFiles, refusedUrl, startHubServer, type HubServer } from '../helpers/hub-server.js';
 import { ROOT, tempDir } from '../helpers/tiny.js';
 import { captureCliOutput } from '../helpers/cli-output.js';
+import { saveEnv } from '../helpers/env.js';
 
 // The whole path a user with a network takes, against a loopback Hub (HF_ENDPOINT):
 // `tessera pull dalle-mini` downloads min-dalle's files and converts them, then
@@ -21,7 +22,7 @@ const ref = readReference(path.join(ROOT, 'test/fixtures/min-dalle'));
 const io = captureCliOutput();
 let hub: HubServer;
 let home: string;
-const saved: Record<string, string | undefined> = {};
+let restoreEnv: () => void = () => {};
 const ENV = ['HF_ENDPOINT', 'HF_HOME', 'HF_HUB_CACHE', 'HF_TOKEN', 'HF_HUB_OFFLINE', 'TESSERA_MODELS_DIR', 'TESSERA_CACHE_DIR', 'TESSERA_MIN_DALLE_CONVERT_ARGS', 'TESSERA_PYTHON'];
 
 beforeAll(async () => {
@@ -38,7 +39,7 @@ beforeAll(async () => {
     'Xenova/clip-vit-base-patch32': { files: folderFiles(path.join(ROOT, 'test/fixtures/tiny-clip')) },
   });
   home = tempDir();
-  for (const name of ENV) saved[name] = process.env[name];
+  restoreEnv = saveEnv(ENV);
   Object.assign(process.env, {
     HF_ENDPOINT: hub.url,
     HF_HOME: path.join(home, 'hf'),
@@ -51,10 +52,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  for (const name of ENV) {
-    if (saved[name] === undefined) delete process.env[name];
-    else process.env[name] = saved[name];
-  }
+  restoreEnv();
   await hub.close();
 });
 

@@ -15,12 +15,13 @@ import { TINY_JANUS, TINY_JANUS_REFERENCE } from '../helpers/janus.js';
 import { folderFiles, startHubServer, type HubServer } from '../helpers/hub-server.js';
 import { tempDir } from '../helpers/tiny.js';
 import { captureCliOutput } from '../helpers/cli-output.js';
+import { saveEnv } from '../helpers/env.js';
 
 const REPO = 'onnx-community/Janus-Pro-1B-ONNX';
 const PYTHON = '/usr/bin/python3';
 const hasOnnx = spawnSync(PYTHON, ['-c', 'import onnx'], { encoding: 'utf8' }).status === 0;
 const ENV = ['HF_ENDPOINT', 'HF_HOME', 'HF_HUB_CACHE', 'HF_TOKEN', 'HF_HUB_OFFLINE', 'TESSERA_MODELS_DIR', 'TESSERA_CACHE_DIR', 'TESSERA_JANUS_TEXT_LENGTH'];
-const saved: Record<string, string | undefined> = {};
+let restoreEnv: () => void = () => {};
 const shipped = JSON.parse(readFileSync(path.join(TINY_JANUS, 'manifest.json'), 'utf8')) as { text: { length: number } };
 const reference = JSON.parse(readFileSync(TINY_JANUS_REFERENCE, 'utf8')) as { cases: { name: string; prompt: string; seed: number; indices: number[]; guidanceScale: number; temperature: number; topK: number; topP: number; codes: number[][] }[] };
 let hub: HubServer;
@@ -46,16 +47,13 @@ beforeAll(async () => {
   const { ['onnx/gen_head.onnx']: _gone, ...withoutHead } = files;
   hub = await startHubServer({ [REPO]: { files }, 'acme/janus-moved': { files: withoutHead } });
   const home = tempDir();
-  for (const name of ENV) saved[name] = process.env[name];
+  restoreEnv = saveEnv(ENV);
   // The fixture's prompts are 48 tokens long (the real model's default is 128).
   Object.assign(process.env, { HF_ENDPOINT: hub.url, HF_HOME: path.join(home, 'hf'), TESSERA_MODELS_DIR: path.join(home, 'models'), TESSERA_CACHE_DIR: path.join(home, 'cache'), TESSERA_JANUS_TEXT_LENGTH: String(shipped.text.length) });
   for (const name of ['HF_HUB_CACHE', 'HF_TOKEN', 'HF_HUB_OFFLINE']) delete process.env[name];
 }, 180_000);
 afterAll(async () => {
-  for (const name of ENV) {
-    if (saved[name] === undefined) delete process.env[name];
-    else process.env[name] = saved[name];
-  }
+  restoreEnv();
   await hub.close();
 });
 

@@ -247,11 +247,13 @@ export class JanusGenerator implements ImageTokenGenerator<KvSlots> {
     const newKeys = new Float32Array(layers * rows * heads * headDim); // [L, R, H, 1, D]
     const newValues = new Float32Array(newKeys.length);
     const block = rows * heads * headDim;
-    for (let l = 0; l < layers && fetches === undefined; l++) {
-      newKeys.set(entries(out[this.entryOutput(l, 'key')]!, block), l * block); // [R, H, 1, D]
-      newValues.set(entries(out[this.entryOutput(l, 'value')]!, block), l * block);
-    }
-    for (let l = 0; l < layers && fetches !== undefined; l++) {
+    for (let l = 0; l < layers; l++) {
+      if (fetches === undefined) {
+        newKeys.set(entries(out[this.entryOutput(l, 'key')]!, block), l * block); // [R, H, 1, D]
+        newValues.set(entries(out[this.entryOutput(l, 'value')]!, block), l * block);
+        continue;
+      }
+      // The whole grown cache came back: each row-head's new entry is its last slot.
       const keys = fetches[`present.${l}.key`]!.data as Float32Array; // [R, H, C + 1, D], filled in place
       const values = fetches[`present.${l}.value`]!.data as Float32Array;
       for (let rh = 0; rh < rows * heads; rh++) {
