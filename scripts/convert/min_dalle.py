@@ -1,7 +1,7 @@
 """Convert DALL·E Mini/Mega weights in min-dalle's format into a Tessera model package.
 
   /usr/bin/python3 scripts/convert/min_dalle.py --weights DIR --out DIR [--heads N]
-      [--norm-groups 32] [--external-data] [--name NAME]
+      [--norm-groups 32] [--external-data] [--name NAME] [--cross prefixes|rows]
 
 DIR holds encoder.pt, decoder.pt, detoker.pt, vocab.json and merges.txt (min-dalle's
 Mini downloads are named encoder_mini.pt, decoder_mini.pt, vocab_mini.json and
@@ -9,6 +9,8 @@ merges_mini.txt; either name is accepted, not both). Mini or Mega is read from t
 shapes; --heads gives the head count of any other (shrunk, test) model and
 --norm-groups the VQGAN's GroupNorm groups when its widths are shrunk. Every key is
 checked: a missing, unexpected or wrong-shaped one stops the conversion, naming it.
+The step graph takes cross-attention keys/values once per prefix (--cross prefixes, the
+default: scripts/convert/cross_prefixes.py rewrites it after export) or once per row.
 The package layout and graph contract are in docs/model-package.md ("encoder-decoder").
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Dict, List, Optional
 
 import torch
 
+from cross_prefixes import rewrite_package
 from min_dalle_export import export_detokenizer, export_encoder, export_prefill, export_step
 from min_dalle_modules import TEXT_PAD_ID, Decoder, Detokenizer, Encoder
 from min_dalle_spec import (IMAGE_TOKENS, SAMPLED_VOCAB, BartShape, ConversionError, check_state_dict, decoder_spec,
@@ -66,7 +69,8 @@ def manifest(name: str, s: BartShape, vocab: Dict[str, int], files: Dict[str, st
     }
 
 
-def convert(weights: str, out: str, heads: Optional[int], norm_groups: int, external: bool, name: str) -> dict:
+def convert(weights: str, out: str, heads: Optional[int], norm_groups: int, external: bool, name: str,
+            cross: str = "prefixes") -> dict:
     started = time.time()
     enc_sd = load_state_dict_file(find(weights, "encoder", "pt"))
     dec_sd = load_state_dict_file(find(weights, "decoder", "pt"))
@@ -114,6 +118,10 @@ def convert(weights: str, out: str, heads: Optional[int], norm_groups: int, exte
     with open(os.path.join(out, "manifest.json"), "w", encoding="utf8") as f:
         json.dump(m, f, indent=2, ensure_ascii=False)
         f.write("\n")
+    if cross == "prefixes":
+        rewrite_package(out)
+        with open(os.path.join(out, "manifest.json"), encoding="utf8") as f:
+            m = json.load(f)
     print(f"converted DALL·E {shape.name} ({shape.layers} layers, width {shape.embed}, {shape.heads} heads, "
           f"VQGAN widths {vq.widths}) to {out} in {time.time() - started:.1f} s")
     return m
@@ -127,11 +135,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--norm-groups", type=int, default=32, help="VQGAN GroupNorm groups (32 in the real VQGAN)")
     ap.add_argument("--external-data", action="store_true", help="store every graph's weights in <graph>.onnx.data")
     ap.add_argument("--name", default=None, help="package name (default: the output folder's name)")
+    ap.add_argument("--cross", choices=["prefixes", "rows"], default="prefixes",
+                    help="the step graph takes cross keys/values once per prefix (default) or once per row")
     args = ap.parse_args(argv)
     torch.set_grad_enabled(False)
     try:
         convert(args.weights, args.out, args.heads, args.norm_groups, args.external_data,
-                args.name or os.path.basename(os.path.abspath(args.out)))
+                args.name or os.path.basename(os.path.abspath(args.out)), args.cross)
     except ConversionError as error:
         print(f"min_dalle.py: {error}", file=sys.stderr)
         return 1

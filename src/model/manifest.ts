@@ -99,6 +99,12 @@ export interface EncoderDecoderConfig {
   width: number;
   /** The decoder's first input token (min-dalle feeds 16383). */
   imageStartToken: number;
+  /**
+   * How the step graph takes cross-attention keys/values and the text mask: 'rows' (default),
+   * one per row; 'prefixes', one per distinct text with the rows in equal contiguous groups,
+   * or one per row (scripts/convert/cross_prefixes.py, docs/model-package.md).
+   */
+  cross?: 'rows' | 'prefixes';
 }
 
 /**
@@ -156,7 +162,7 @@ const manifestSchema = object({
     cache: optional(object({ keys: literal('transposed', 'plain'), slots: literal('all', 'filled') })),
   }),
   encoderDecoder: optional(
-    object({ textEncoder: packagePath, width: integer(1), imageStartToken: integer(0) }),
+    object({ textEncoder: packagePath, width: integer(1), imageStartToken: integer(0), cross: optional(literal('rows', 'prefixes')) }),
   ),
   janus: optional(
     object({ prepareInputsEmbeds: packagePath, genImgEmbeds: packagePath, genHead: packagePath, hiddenSize: integer(1), imageStartId: integer(0) }),

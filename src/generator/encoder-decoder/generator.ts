@@ -16,6 +16,7 @@ import { DEFAULT_STEP_CACHE, type ModelManifest, type StepCacheLayout } from '..
 import { ort } from '../../model/runtime.js';
 import { emptyTransfer, hostBytes, hostPastFeeds, type DeviceKv, type TransferStats } from '../device-kv.js';
 import { KvSlots } from '../kv-slots.js';
+import { CrossRows, crossEntries, type CrossEntry } from './cross-feeds.js';
 import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch, type RowCache } from '../generator.js';
 
 interface Dims {
@@ -28,44 +29,32 @@ interface Dims {
   cache: StepCacheLayout;
 }
 
-/** Self-attention slots plus each row's cross-attention keys/values and text mask; rows outermost everywhere. */
+/** Self-attention slots plus the cross-attention entry (keys/values and text mask) each row reads; rows outermost everywhere. */
 export class EncoderDecoderCache implements RowCache {
   readonly self: KvSlots;
-  readonly crossKeys: Float32Array[]; // per layer [R, H, D, T]
-  readonly crossValues: Float32Array[]; // per layer [R, H, T, D]
-  readonly textMask: Float32Array; // [R, T]
+  readonly cross: CrossRows;
 
   constructor(
-    private readonly dims: Dims,
+    dims: Dims,
     readonly rows: number,
   ) {
-    const { layers, heads, headDim, slots, textLength } = dims;
-    // The start token's entry and the first step's are the first writes.
+    const { layers, heads, headDim, slots } = dims;
     this.self = new KvSlots({ layers, heads, slots, headDim }, rows, dims.cache, 2);
-    const block = rows * heads * headDim * textLength;
-    this.crossKeys = Array.from({ length: layers }, () => new Float32Array(block));
-    this.crossValues = Array.from({ length: layers }, () => new Float32Array(block));
-    this.textMask = new Float32Array(rows * textLength);
+    this.cross = new CrossRows(dims, rows);
   }
 
   copyRows(from: RowCache, fromRow: number, toRow: number, count: number): void {
     if (!(from instanceof EncoderDecoderCache)) throw new TypeError('copyRows needs another EncoderDecoderCache');
     this.self.copyRows(from.self, fromRow, toRow, count);
-    const { heads, headDim, textLength } = this.dims;
-    const row = heads * headDim * textLength;
-    for (let l = 0; l < this.dims.layers; l++) {
-      this.crossKeys[l].set(from.crossKeys[l].subarray(fromRow * row, (fromRow + count) * row), toRow * row);
-      this.crossValues[l].set(from.crossValues[l].subarray(fromRow * row, (fromRow + count) * row), toRow * row);
-    }
-    this.textMask.set(from.textMask.subarray(fromRow * textLength, (fromRow + count) * textLength), toRow * textLength);
+    const entries = from.cross.entries.slice(fromRow, fromRow + count); // read first: from may be this cache
+    entries.forEach((entry, i) => this.cross.set(toRow + i, entry));
   }
 }
 
 /** What a prefix contributes to each row that uses it. */
 interface EncoderDecoderPrefixes extends PrefixBatch {
-  crossKeys: Float32Array; // [L, P, H, D, T]
-  crossValues: Float32Array; // [L, P, H, T, D]
-  textMask: Float32Array; // [P, T]
+  /** Each prefix's cross keys/values and text mask (views of the prefill's outputs). */
+  cross: CrossEntry[];
   /** The start token's self-attention entries (slot 0) per prefix: [L, P, H, 1, D]. */
   startKeys: Float32Array;
   startValues: Float32Array;
@@ -83,6 +72,8 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
   private readonly width: number;
   private readonly startToken: number;
   private readonly padId: number;
+  /** The step graph takes cross keys/values once per prefix of equal row groups (manifest encoderDecoder.cross). */
+  private readonly crossPerPrefix: boolean;
 
   constructor(
     manifest: ModelManifest,
@@ -103,6 +94,7 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
     this.width = config.width;
     this.startToken = config.imageStartToken;
     this.padId = text.padId;
+    this.crossPerPrefix = config.cross === 'prefixes';
     this.dims = { layers: generator.layers, heads: generator.heads, headDim: generator.headDim, slots: generator.maxLength, textLength: text.length, cache: generator.cache ?? DEFAULT_STEP_CACHE };
   }
 
@@ -121,16 +113,14 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
     const started = performance.now();
     const encoded = await this.textEncoder.run({ input_ids: new ort.Tensor('int64', ids, [count, textLength]) });
     const cross = await this.prefillSession.run({ encoder_state: new ort.Tensor('float32', tensorData(encoded.encoder_state), [count, textLength, width]) });
-    const crossKeys = tensorData(cross.cross_keys); // [L, P, H, D, T]
-    const crossValues = tensorData(cross.cross_values); // [L, P, H, T, D]
+    const entries = crossEntries(this.dims, tensorData(cross.cross_keys), tensorData(cross.cross_values), textMask, count); // keys [L, P, H, D, T], values [L, P, H, T, D]
     // The start token at position 0, one row per prefix: its logits are image position 0's.
     const start = this.allocate(count);
-    start.textMask.set(textMask);
-    this.fillCross(start, crossKeys, crossValues, count);
+    entries.forEach((entry, p) => start.cross.set(p, entry));
     const out = await this.run(start, new BigInt64Array(count).fill(BigInt(this.startToken)), new Int32Array(count));
     this.stats.prefillMs += performance.now() - started;
     this.stats.prefillRows += count;
-    return { count, logits: this.imageLogits(out.logits, count), crossKeys, crossValues, textMask, startKeys: out.newKeys, startValues: out.newValues };
+    return { count, logits: this.imageLogits(out.logits, count), cross: entries, startKeys: out.newKeys, startValues: out.newValues };
   }
 
   allocate(rows: number): EncoderDecoderCache {
@@ -139,14 +129,7 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
 
   writePrefix(cache: EncoderDecoderCache, row: number, batch: PrefixBatch, prefix: number): void {
     const b = batch as EncoderDecoderPrefixes;
-    const { layers, heads, headDim, textLength } = this.dims;
-    const block = heads * headDim * textLength;
-    for (let l = 0; l < layers; l++) {
-      const from = (l * b.count + prefix) * block; // [H, D, T] of prefix p in layer l
-      cache.crossKeys[l].set(b.crossKeys.subarray(from, from + block), row * block);
-      cache.crossValues[l].set(b.crossValues.subarray(from, from + block), row * block);
-    }
-    cache.textMask.set(b.textMask.subarray(prefix * textLength, (prefix + 1) * textLength), row * textLength);
+    cache.cross.set(row, b.cross[prefix]);
     cache.self.writeEntry(row, b.startKeys, b.startValues, b.count, prefix, 0, true);
   }
 
@@ -163,16 +146,6 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
     return this.imageLogits(out.logits, cache.rows);
   }
 
-  /** Copies layer-major cross keys/values of `count` prefixes into rows 0..count-1 of `cache`. */
-  private fillCross(cache: EncoderDecoderCache, crossKeys: Float32Array, crossValues: Float32Array, count: number): void {
-    const { heads, headDim, textLength } = this.dims;
-    const slab = count * heads * headDim * textLength;
-    for (let l = 0; l < this.dims.layers; l++) {
-      cache.crossKeys[l].set(crossKeys.subarray(l * slab, (l + 1) * slab));
-      cache.crossValues[l].set(crossValues.subarray(l * slab, (l + 1) * slab));
-    }
-  }
-
   /** One run of the step graph over every row of `cache` (nothing written back). */
   /**
    * One run of the step graph over every row of `cache`. With `deviceKv` (steps only) the
@@ -181,15 +154,10 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
    * caller's to update. `step`: a decode step (its bytes are counted in `transfer`), not the prefill's start token.
    */
   private async run(cache: EncoderDecoderCache, inputIds: BigInt64Array, decoderPositions: Int32Array, deviceKv: DeviceKv | null = null, step = false) {
-    const { layers, heads, headDim, textLength } = this.dims;
     const rows = cache.rows;
     const self = cache.self;
     self.reserve(Math.max(...decoderPositions) + 1); // room for every row's new entry
-    const host: Record<string, ort.Tensor> = { text_mask: new ort.Tensor('float32', cache.textMask, [rows, textLength]) }; // [R, T]
-    for (let l = 0; l < layers; l++) {
-      host[`cross_key_${l}`] = new ort.Tensor('float32', cache.crossKeys[l], [rows, heads, headDim, textLength]);
-      host[`cross_value_${l}`] = new ort.Tensor('float32', cache.crossValues[l], [rows, heads, textLength, headDim]);
-    }
+    const host = cache.cross.feeds(this.crossPerPrefix); // text_mask, cross_key_l, cross_value_l: [R or P, ...]
     const before = { up: this.transfer.upBytes, deviceSteps: this.transfer.deviceSteps };
     const past = deviceKv === null ? { ...hostPastFeeds(self), ...host } : deviceKv.pastFeeds(self, host);
     const feeds: Record<string, ort.Tensor> = {
