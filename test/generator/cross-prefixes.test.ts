@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readReference } from '../../scripts/convert/min-dalle-check.js';
 import { EncoderDecoderCache, EncoderDecoderGenerator } from '../../src/generator/encoder-decoder/generator.js';
 import { CrossRows, prefixGroups, type CrossEntry } from '../../src/generator/encoder-decoder/cross-feeds.js';
+import { generationBytes, generationFlops, modelCost } from '../../src/footprint/flops.js';
 import { parseManifest } from '../../src/model/manifest.js';
 import { loadModel, type LoadedModel } from '../../src/pipeline/loader.js';
 import type { SequenceSpec } from '../../src/sampler/sampler.js';
@@ -69,6 +70,16 @@ describe('cross keys/values per prefix (scripts/convert/cross_prefixes.py)', () 
     const again = rewrite(pkg);
     expect(again.status, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout).rewritten).toEqual([]);
+  });
+
+  it('counts the cross keys/values read once per text, with the same FLOPs', () => {
+    const work = { candidates: 8, guidance: true, rerank: false };
+    const [perPrefix, perRow] = [modelCost(pkg, model.manifest), modelCost(path.join(FIXTURE, 'package'), original.manifest)];
+    const { layers, heads, headDim } = model.manifest.generator;
+    const crossEntry = 2 * layers * heads * headDim * model.manifest.text.length * 4; // one text's keys and values, float32
+    // 16 rows, 2 texts, one step call per decoder position (256): 14 fewer cross reads a call.
+    expect(generationBytes(perRow, work).decode.kvRead - generationBytes(perPrefix, work).decode.kvRead).toBe(256 * 14 * crossEntry);
+    expect(generationFlops(perPrefix, work)).toEqual(generationFlops(perRow, work));
   });
 
   it('refuses a package that is not encoder-decoder, naming why', () => {

@@ -22,6 +22,8 @@ export class EncoderDecoderCost implements GeneratorCost {
   private readonly encoderWidth: number;
   /** Logits per row: the image vocabulary. */
   private readonly vocab: number;
+  /** The step reads cross keys/values once per text, not per row (manifest encoderDecoder.cross). */
+  private readonly crossPerPrefix: boolean;
 
   constructor(manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs: GeneratorGraphs = manifest.generator) {
     const textEncoder = graph(manifest.encoderDecoder!.textEncoder);
@@ -32,6 +34,7 @@ export class EncoderDecoderCost implements GeneratorCost {
     this.weightBytes = { textEncoder: weightBytes(textEncoder), prefill: weightBytes(graph(graphs.prefill)), step: weightBytes(graph(graphs.step)) };
     this.encoderWidth = manifest.encoderDecoder!.width;
     this.vocab = manifest.image.vocabSize;
+    this.crossPerPrefix = manifest.encoderDecoder!.cross === 'prefixes';
   }
 
   flops(work: GeneratorWork): GeneratorFlops {
@@ -57,7 +60,8 @@ export class EncoderDecoderCost implements GeneratorCost {
    * graph (the states in, cross keys/values [L, P, H, T, D] out), one call each. Decode,
    * one step call per decoder position as the FLOP count has it (the start token's
    * included): its weights, the self-attention slots laid out and the row's cross
-   * keys/values in, ids, positions, mask and text mask in, new entries and logits [R, V] out.
+   * keys/values in (once per text with encoderDecoder.cross = 'prefixes': a request's rows
+   * form one group per text), ids, positions, mask and text mask in, new entries and logits [R, V] out.
    */
   bytes(work: GeneratorWork): GeneratorBytes {
     const { textLength: T, imageTokens } = this.shape;
@@ -65,11 +69,12 @@ export class EncoderDecoderCost implements GeneratorCost {
     const R = work.stepRows;
     const states = P * T * this.encoderWidth * FLOAT_BYTES;
     const prefill = phaseBytes(this.weightBytes.textEncoder + this.weightBytes.prefill, 0, P * kvEntryBytes(this.shape, T), P * T * ID_BYTES + 2 * states);
+    const crossRows = this.crossPerPrefix ? Math.min(P, R) : R;
     let kvRead = 0;
     let activations = 0;
     for (let p = 0; p < imageTokens; p++) {
       const slots = stepSlots(this.shape, p + 1);
-      kvRead += R * kvEntryBytes(this.shape, slots + T);
+      kvRead += R * kvEntryBytes(this.shape, slots) + crossRows * kvEntryBytes(this.shape, T);
       activations += R * (2 * ID_BYTES + (slots + T) * FLOAT_BYTES + this.vocab * FLOAT_BYTES);
     }
     const decode = phaseBytes(imageTokens * this.weightBytes.step, kvRead, imageTokens * R * kvEntryBytes(this.shape, 1), activations);
