@@ -1,0 +1,102 @@
+/**
+ * Whole images, one-shot (issue 27's Mini target: "a Mini-shaped package's whole image at 32
+ * candidates at least 2.5x faster than Tessera's fp32", time per image including the VQGAN):
+ * `tessera generate PROMPT --model M --candidates N --no-rerank --precision P --json` in a
+ * fresh process per run, the runs alternating in the order given (ABBA over two runs with
+ * --rounds 2: A B B A), each under /usr/bin/time for its process CPU time, page faults and
+ * peak RSS. Prints per run and the median per configuration: sampling, VQGAN and total
+ * seconds, seconds per image, CPU seconds.
+ *
+ *   node --import tsx bench/perf/whole-image.ts --run fp32:out/mini/package --run int8:out/mini/package \
+ *     [--candidates 32] [--rounds 2] [--prompt "..."]
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { cpuFlagsLine, machineLine, median, table } from './machine.js';
+
+const { values } = parseArgs({
+  options: {
+    run: { type: 'string', multiple: true },
+    candidates: { type: 'string', default: '32' },
+    rounds: { type: 'string', default: '2' },
+    prompt: { type: 'string', default: 'a painting of a fox sitting in the snow' },
+  },
+});
+
+interface Run {
+  label: string;
+  precision: string;
+  model: string;
+}
+
+const runs: Run[] = (values.run ?? []).map((spec) => {
+  const [precision, model] = spec.split(':');
+  if (!precision || !model) throw new Error(`--run takes precision:package, got ${spec}`);
+  return { label: spec, precision, model };
+});
+if (runs.length === 0) throw new Error('give at least one --run precision:package');
+const candidates = Number(values.candidates);
+const rounds = Number(values.rounds);
+const time = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
+
+interface Measured {
+  label: string;
+  samplingS: number;
+  vqganS: number;
+  totalS: number;
+  perImageS: number;
+  cpuS: number;
+  faults: number;
+  rssGb: number;
+}
+
+function once(run: Run, out: string): Measured {
+  const cli = [process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'generate', values.prompt!, '--model', run.model, '--candidates', String(candidates), '--no-rerank', '--seed', '1', '--precision', run.precision, '--json', '--quiet', '--out', out];
+  const stats = join(out, 'time.txt');
+  const [command, ...args] = time === null ? cli : [time, '-o', stats, '-f', '%U %S %R %M', ...cli];
+  const child = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (child.status !== 0) throw new Error(`${run.label}: tessera generate failed: ${child.stderr}`);
+  const timings = (JSON.parse(child.stdout) as { timings: { prefill: number; decode: number; imageDecode: number; total: number } }).timings;
+  const [user, system, faults, rssKb] = time === null ? [NaN, NaN, NaN, NaN] : readFileSync(stats, 'utf8').trim().split(/\s+/).map(Number);
+  return {
+    label: run.label,
+    samplingS: (timings.prefill + timings.decode) / 1000,
+    vqganS: timings.imageDecode / 1000,
+    totalS: timings.total / 1000,
+    perImageS: timings.total / 1000 / candidates,
+    cpuS: user + system,
+    faults,
+    rssGb: (rssKb * 1024) / 1e9,
+  };
+}
+
+console.log(machineLine());
+console.log(cpuFlagsLine());
+const out = mkdtempSync(join(tmpdir(), 'tessera-whole-image-'));
+const measured: Measured[] = [];
+for (let round = 0; round < rounds; round++) {
+  const order = round % 2 === 0 ? runs : [...runs].reverse(); // ABBA: neither side always runs first
+  for (const run of order) {
+    const m = once(run, out);
+    measured.push(m);
+    const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+    console.log(`${new Date().toISOString().slice(11, 19)} ${m.label}: ${m.perImageS.toFixed(2)} s per image (sampling ${m.samplingS.toFixed(1)} s, VQGAN ${m.vqganS.toFixed(1)} s), CPU ${m.cpuS.toFixed(1)} s, load ${load}`);
+  }
+}
+rmSync(out, { recursive: true, force: true });
+const first = median(measured.filter((m) => m.label === runs[0].label).map((m) => m.perImageS));
+console.log(`\n${candidates} candidates, --no-rerank, median of ${rounds} one-shot runs each:`);
+console.log(
+  table(
+    ['run', 'sampling s', 'VQGAN s', 'total s', 's per image', `vs ${runs[0].label}`, 'process CPU s', 'page faults', 'peak RSS GB'],
+    runs.map((run) => {
+      const mine = measured.filter((m) => m.label === run.label);
+      const pick = (f: (m: Measured) => number) => median(mine.map(f));
+      const perImage = pick((m) => m.perImageS);
+      return [run.label, pick((m) => m.samplingS).toFixed(1), pick((m) => m.vqganS).toFixed(1), pick((m) => m.totalS).toFixed(1), perImage.toFixed(2), `${(first / perImage).toFixed(2)}x`, pick((m) => m.cpuS).toFixed(1), pick((m) => m.faults).toFixed(0), pick((m) => m.rssGb).toFixed(2)];
+    }),
+  ),
+);
