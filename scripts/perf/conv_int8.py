@@ -46,6 +46,7 @@ from onnx import helper, numpy_helper
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from int8_rewrite import weights_and_uses  # noqa: E402
 from quantize_int8 import cpu_model, int8_name, sha256, write_graph  # noqa: E402
+from subpixel_rewrite import union_ranges, upsample_convs  # noqa: E402
 from vq_rewrite import PASSES, apply_passes  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -172,6 +173,8 @@ def main() -> None:
     rel = manifest["decoder"]
     source = os.path.join(root, rel)
     model = onnx.load(source)
+    passes = tuple(p for p in args.passes.split(",") if p and p != "none")
+    upsampling = upsample_convs(model) if "subpixel" in passes else []  # before calibration: its convs are calibrated like the others
     names = tensors_to_calibrate(model)
     scratch = os.path.join(root, ".int8-candidate")
     shutil.rmtree(scratch, ignore_errors=True)
@@ -179,8 +182,9 @@ def main() -> None:
     probe = os.path.join(scratch, "calibrate.onnx")
     write_graph(with_outputs(model, names), source, probe)
     ranges = node_tool(["calibrate", "--package", root, "--graph", probe, "--names", ",".join(names), "--codes", args.codes, "--grids", str(args.grids)])
+    union_ranges(ranges, upsampling)
     count = rewrite_convs(model, ranges)
-    passes = apply_passes(model, tuple(p for p in args.passes.split(",") if p and p != "none"))
+    passes = {**apply_passes(model, passes), **({"subpixel": len(upsampling)} if "subpixel" in passes else {})}
     target_rel = int8_name(rel)
     written = write_graph(model, source, os.path.join(scratch, target_rel))
     gate = node_tool(["gate", "--package", root, "--graph", os.path.join(scratch, target_rel), "--codes", args.codes, "--grids", str(args.grids),

@@ -17,6 +17,10 @@ most of the rest in the float code between convs:
   1, bias 0, the same eps), which is that computation.
 - `affine`: the per-channel Mul gamma -> Add beta after it becomes one BatchNormalization (mean 0,
   variance 1, epsilon 0: y = gamma x + beta), one pass over the tensor instead of two.
+- `subpixel` (scripts/perf/subpixel_rewrite.py): each nearest 2x upsampling + 3x3 conv becomes four
+  2x2 convs on the small map + DepthToSpace, the same function with 16/36 of the multiply-adds; it
+  runs on the float graph before calibration (conv_int8.py), and here its Concat and DepthToSpace
+  move onto the uint8 tensors.
 - `resize`: a nearest-neighbour upsampling feeding a quantized conv runs on the uint8 tensor
   (QuantizeLinear moved before the Resize): nearest sampling commutes with quantization, so the
   values are the same, with a quarter of the bytes moved and a quarter of the quantization work.
@@ -26,8 +30,9 @@ from __future__ import annotations
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+from subpixel_rewrite import concat_quantized, upsample_convs
 
-PASSES = ("shapes", "groupnorm", "affine", "resize")
+PASSES = ("shapes", "groupnorm", "affine", "resize", "subpixel")
 
 
 def producers_consumers(model) -> tuple[dict, dict]:
@@ -231,13 +236,15 @@ def resize_quantized(model) -> int:
 
 
 def apply_passes(model, passes: tuple = PASSES) -> dict:
-    """The named passes, in the order of PASSES; returns how many sites each changed."""
+    """The named passes after the QDQ rewrite (subpixel's Concat first, so the Shape nodes that read its
+    new DequantizeLinear are moved too); returns how many sites each changed."""
     unknown = [p for p in passes if p not in PASSES]
     if unknown:
         raise SystemExit(f"unknown pass(es) {unknown}: allowed {list(PASSES)}")
     done = {}
-    for name, run in (("shapes", shapes_from_quantized), ("groupnorm", fuse_group_norms), ("affine", fuse_affines), ("resize", resize_quantized)):
-        if name in passes:
+    for name, run in (("subpixelConcat", concat_quantized), ("shapes", shapes_from_quantized), ("groupnorm", fuse_group_norms), ("affine", fuse_affines),
+                      ("resize", resize_quantized)):
+        if name in passes or (name == "subpixelConcat" and "subpixel" in passes):
             done[name] = run(model)
     if passes:
         drop_unused(model)
@@ -258,7 +265,9 @@ def main() -> None:
     ap.add_argument("--passes", default=",".join(PASSES))
     args = ap.parse_args()
     model = onnx.load(args.source)
-    done = apply_passes(model, tuple(p for p in args.passes.split(",") if p and p != "none"))
+    passes = tuple(p for p in args.passes.split(",") if p and p != "none")
+    groups = upsample_convs(model) if "subpixel" in passes else []
+    done = {**apply_passes(model, passes), **({"subpixel": len(groups)} if "subpixel" in passes else {})}
     write_graph(model, args.source, args.target)
     print(done)
 
