@@ -83,7 +83,7 @@ describe.skipIf(!hasPythonOnnx)('vq_rewrite.py: the int8 VQ decoder float work b
     expect(run.stderr).toContain("unknown pass(es) ['fast']");
   });
 
-  it('conv_int8.py applies them after the QDQ rewrite: declared in the manifest, pixels as without them', async () => {
+  it('conv_int8.py applies them after the QDQ rewrite: declared in the manifest, fidelity as without them', async () => {
     const variants: Record<string, string> = {};
     const psnrs: Record<string, number> = {};
     const all = 'shapes,groupnorm,affine,resize,subpixel';
