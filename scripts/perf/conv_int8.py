@@ -1,14 +1,17 @@
 """The VQ decoder's int8 variant (issue 27, point 1: "the VQ decoder where the bench shows it pays").
 
   /usr/bin/python3 scripts/perf/conv_int8.py --package DIR [--codes sampled|random] [--grids 32]
-      [--min-psnr 30] [--min-speedup 1.1]
+      [--min-psnr 30] [--min-speedup 1.1] [--passes shapes,groupnorm,affine,resize|none]
 
 Every Conv over a 4-D float weight becomes the QDQ form that onnxruntime fuses into QLinearConv
 (checked in the optimized graph): the conv's input through QuantizeLinear -> DequantizeLinear
 (uint8, asymmetric, a static range), its weight int8 symmetric per output channel behind a
 DequantizeLinear (axis 0), its bias int32 at scale input scale x channel scale, and its output
 through QuantizeLinear -> DequantizeLinear. Between convs everything stays float (GroupNorm,
-SiLU/ReLU, upsampling, the mid attention, the final clip). QLinearConv with u8 activations and
+SiLU/ReLU, upsampling, the mid attention, the final clip), then scripts/perf/vq_rewrite.py's
+passes (--passes) shrink that float work: Shape nodes read the quantized tensors, the exported
+GroupNorm becomes InstanceNormalization plus one BatchNormalization for its affine, nearest
+upsampling runs on uint8. QLinearConv with u8 activations and
 per-channel s8 weights runs on VNNI; dynamic quantization of activations is not possible for
 convolutions here (ConvInteger was no faster than fp32 in the issue's measurements), hence the
 static ranges, calibrated: the decoder with every conv's input and output added as outputs runs
@@ -43,6 +46,8 @@ from onnx import helper, numpy_helper
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from int8_rewrite import weights_and_uses  # noqa: E402
 from quantize_int8 import cpu_model, int8_name, sha256, write_graph  # noqa: E402
+from subpixel_rewrite import union_ranges, upsample_convs  # noqa: E402
+from vq_rewrite import PASSES, apply_passes  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -162,11 +167,14 @@ def main() -> None:
     ap.add_argument("--rank-grids", type=int, default=64, help="images whose CLIP scores must rank alike decoded both ways (0: skip; needs the package's CLIP)")
     ap.add_argument("--rank-prompt", default="there is a large purple plus", help="the prompt those images are scored against")
     ap.add_argument("--min-spearman", type=float, default=0.95)
+    ap.add_argument("--passes", default=",".join(PASSES), help="vq_rewrite.py passes after the QDQ rewrite, comma-separated, or none")
     args = ap.parse_args()
     root, manifest_path, manifest, variant = read_int8_manifest(args.package)
     rel = manifest["decoder"]
     source = os.path.join(root, rel)
     model = onnx.load(source)
+    passes = tuple(p for p in args.passes.split(",") if p and p != "none")
+    upsampling = upsample_convs(model) if "subpixel" in passes else []  # before calibration: its convs are calibrated like the others
     names = tensors_to_calibrate(model)
     scratch = os.path.join(root, ".int8-candidate")
     shutil.rmtree(scratch, ignore_errors=True)
@@ -174,13 +182,15 @@ def main() -> None:
     probe = os.path.join(scratch, "calibrate.onnx")
     write_graph(with_outputs(model, names), source, probe)
     ranges = node_tool(["calibrate", "--package", root, "--graph", probe, "--names", ",".join(names), "--codes", args.codes, "--grids", str(args.grids)])
+    union_ranges(ranges, upsampling)
     count = rewrite_convs(model, ranges)
+    passes = {**apply_passes(model, passes), **({"subpixel": len(upsampling)} if "subpixel" in passes else {})}
     target_rel = int8_name(rel)
     written = write_graph(model, source, os.path.join(scratch, target_rel))
     gate = node_tool(["gate", "--package", root, "--graph", os.path.join(scratch, target_rel), "--codes", args.codes, "--grids", str(args.grids),
                       "--rounds", str(args.gate_rounds)])
     print(f"{rel} -> {target_rel}: {count} convs -> QDQ int8 (calibrated on {args.grids} {args.codes} grids); gate: PSNR {gate['psnr']:.2f} dB, "
-          f"mean |diff| {gate['meanAbs']:.3f}, max {gate['maxAbs']} of 255; CPU ms fp32 {gate['fp32CpuMs']:.0f} / int8 {gate['int8CpuMs']:.0f} = {gate['speedup']:.2f}x")
+          f"mean |diff| {gate['meanAbs']:.3f}, max {gate['maxAbs']} of 255; CPU ms fp32 {gate['fp32CpuMs']:.0f} / int8 {gate['int8CpuMs']:.0f} = {gate['speedup']:.2f}x; passes {passes}")
     if args.rank_grids > 0 and manifest.get("clip"):  # CLIP's ranking of the same images, decoded both ways
         gate["clipRanking"] = node_tool(["spearman", "--package", root, "--graph", os.path.join(scratch, target_rel), "--codes", args.codes,
                                          "--grids", str(args.rank_grids), "--prompt", args.rank_prompt])
@@ -205,7 +215,7 @@ def main() -> None:
     variant["decoder"] = target_rel
     variant.setdefault("fidelity", {"passed": True, "measuredAt": "", "cpu": cpu_model(), "checks": {}})
     variant["fidelity"]["checks"]["decoder"] = {"script": "scripts/perf/conv_int8.py", "codes": args.codes, "calibrationGrids": args.grids, "convs": count,
-                                                "minPsnr": args.min_psnr, "minSpeedup": args.min_speedup, "cpu": cpu_model(), **gate}
+                                                "passes": passes, "minPsnr": args.min_psnr, "minSpeedup": args.min_speedup, "cpu": cpu_model(), **gate}
     write_manifest(manifest_path, manifest, "decoder")
 
 
