@@ -1,0 +1,94 @@
+/**
+ * The int8 KV cache's entry quantization (issue 27, scripts/perf/kv8_probe.py's variant
+ * inputs): each entry (one row, head and slot: headDim floats) gets its own scale,
+ * max |x| / 127, and is stored as round(x / scale), symmetric: as s8 for values, as u8 with
+ * 128 added for keys (the variant reads keys with zero point 128: see the script's docstring).
+ * Also a wrapper that lets a generator run the variant on its float KvSlots: the float cache
+ * is quantized entry by entry on every run, which is exactly what an int8 cache would hold
+ * (each entry is quantized once, on its own), so the probe's fidelity is the int8 cache's.
+ */
+import { ort } from '../../src/model/runtime.js';
+
+/** Quantizes `entries` runs of `headDim` floats of `source` into `target` (+ `offset`) and `scales`. */
+export function quantizeEntries(source: Float32Array, headDim: number, target: Int8Array | Uint8Array, scales: Float32Array, offset: 0 | 128): void {
+  const entries = source.length / headDim;
+  for (let e = 0; e < entries; e++) {
+    const at = e * headDim;
+    let max = 0;
+    for (let d = 0; d < headDim; d++) max = Math.max(max, Math.abs(source[at + d]));
+    const scale = max / 127;
+    scales[e] = scale; // an all-zero entry (an empty slot) has scale 0 and reads as 0
+    const inverse = scale > 0 ? 1 / scale : 0;
+    for (let d = 0; d < headDim; d++) target[at + d] = Math.round(source[at + d] * inverse) + offset;
+  }
+}
+
+/** Keys into the transposed layout: [blocks, slots, D] floats -> [blocks, D, slots] s8, scales [blocks, slots]. */
+export function quantizeTransposed(source: Float32Array, slots: number, headDim: number, target: Int8Array, scales: Float32Array): void {
+  const blocks = source.length / (slots * headDim);
+  for (let b = 0; b < blocks; b++) {
+    for (let t = 0; t < slots; t++) {
+      const at = (b * slots + t) * headDim;
+      let max = 0;
+      for (let d = 0; d < headDim; d++) max = Math.max(max, Math.abs(source[at + d]));
+      const scale = max / 127;
+      scales[b * slots + t] = scale;
+      const inverse = scale > 0 ? 1 / scale : 0;
+      const base = b * headDim * slots + t;
+      for (let d = 0; d < headDim; d++) target[base + d * slots] = Math.round(source[at + d] * inverse);
+    }
+  }
+}
+
+/** What the variant's key inputs are: s8 [R, H, D, S] ('transposed', the default) or u8 + 128 [R, H, S, D] ('plain'). */
+export type Int8KeyLayout = 'transposed' | 'plain';
+
+/** The variant's cache feeds for one float cache input ([R, H, S, D] plain). */
+export function int8Feeds(name: string, tensor: ort.Tensor, keys: Int8KeyLayout = 'transposed'): Record<string, ort.Tensor> {
+  const dims = tensor.dims as number[]; // [R, H, S, D]
+  const data = tensor.data as Float32Array;
+  const headDim = dims[3];
+  const scales = new Float32Array(data.length / headDim); // [R, H, S]
+  const isKey = name.startsWith('past_key_');
+  const kind = isKey ? 'key' : 'value';
+  const scaleName = `past_${kind}_scale_${name.slice(`past_${kind}_`.length)}`;
+  const scaleTensor = new ort.Tensor('float32', scales, dims.slice(0, 3));
+  if (isKey && keys === 'transposed') {
+    const target = new Int8Array(data.length);
+    quantizeTransposed(data, dims[2], headDim, target, scales);
+    return { [name]: new ort.Tensor('int8', target, [dims[0], dims[1], headDim, dims[2]]), [scaleName]: scaleTensor };
+  }
+  const target = isKey ? new Uint8Array(data.length) : new Int8Array(data.length);
+  quantizeEntries(data, headDim, target, scales, isKey ? 128 : 0);
+  return { [name]: new ort.Tensor(isKey ? 'uint8' : 'int8', target, dims), [scaleName]: scaleTensor };
+}
+
+/**
+ * A step session that takes the generator's float feeds and runs the int8-cache variant on
+ * them (past_key_l / past_value_l quantized here); everything else is the variant's own.
+ */
+export function int8CacheSession(variant: ort.InferenceSession): ort.InferenceSession {
+  const keys = keyLayoutOf(variant);
+  return new Proxy(variant, {
+    get(target, property, receiver) {
+      if (property !== 'run') {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      }
+      return async (feeds: Record<string, ort.Tensor>) => {
+        const converted: Record<string, ort.Tensor> = {};
+        for (const [name, tensor] of Object.entries(feeds)) {
+          if (/^past_(key|value)_\d+$/.test(name)) Object.assign(converted, int8Feeds(name, tensor, keys));
+          else converted[name] = tensor;
+        }
+        return target.run(converted);
+      };
+    },
+  });
+}
+
+/** The key layout a variant's inputs declare (its past_key_0 is int8 when transposed, uint8 when plain). */
+export function keyLayoutOf(variant: ort.InferenceSession): Int8KeyLayout {
+  const meta = variant.inputMetadata.find((m) => m.name === 'past_key_0');
+  return meta?.isTensor && meta.type === 'uint8' ? 'plain' : 'transposed';
+}
