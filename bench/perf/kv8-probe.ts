@@ -69,7 +69,7 @@ function dims(shape: readonly (number | string)[], rows: number, slots: number, 
 const isPast = (name: string) => /^past_(key|value)_\d+$/.test(name);
 
 /** The original's feeds (float cache) and the variant's (the same cache quantized, per layer). */
-function buildFeeds(original: Meta[], rows: number, slots: number, keys: Int8KeyLayout) {
+function buildFeeds(original: Meta[], int8: Set<string>, rows: number, slots: number, keys: Int8KeyLayout) {
   const pasts = original.filter((m) => isPast(m.name));
   const bytes = pasts.reduce((sum, m) => sum + 4 * dims(m.shape, rows, slots, m.name).reduce((x, y) => x * y, 1), 0);
   const shareEvery = Math.max(1, Math.ceil(bytes / (Number(values['budget-mb']) * 1e6)));
@@ -82,7 +82,7 @@ function buildFeeds(original: Meta[], rows: number, slots: number, keys: Int8Key
     const count = shape.reduce((x, y) => x * y, 1);
     if (m.type === 'int64') {
       const data = new BigInt64Array(count);
-      for (let i = 0; i < count; i++) data[i] = BigInt(m.name === 'position_ids' ? slots : (i * 7919 + 13) % Number(values.ids)); // [rows, 1]
+      for (let i = 0; i < count; i++) data[i] = BigInt(m.name === 'position_ids' ? slots - 1 : (i * 7919 + 13) % Number(values.ids)); // [rows, 1]
       a[m.name] = b[m.name] = new ort.Tensor('int64', data, shape);
       continue;
     }
@@ -90,6 +90,7 @@ function buildFeeds(original: Meta[], rows: number, slots: number, keys: Int8Key
     if (!isPast(m.name)) {
       // Masks [rows, slots] / [rows, text]: all valid; cross keys/values (encoder-decoder) seeded normal, shared by both graphs.
       a[m.name] = b[m.name] = new ort.Tensor('float32', m.name.endsWith('mask') ? new Float32Array(count).fill(1) : normals(count, 1000 + seed++, Number(values.std)), shape);
+      if (int8.has(m.name)) Object.assign(b, int8Feeds(m.name, a[m.name], keys)); // cross keys/values, with --cross
       continue;
     }
     const [, kind, layer] = /^(past_\w+)_(\d+)$/.exec(m.name) ?? [];
@@ -136,7 +137,7 @@ async function main(): Promise<void> {
   const lines: (string | number)[][] = [];
   for (const slots of values.slots.split(',').map(Number)) {
     for (const rows of values.rows.split(',').map(Number)) {
-      const { a, b, shareEvery, floatMB, int8MB } = buildFeeds(metadata(original), rows, slots, keyLayoutOf(variant));
+      const { a, b, shareEvery, floatMB, int8MB } = buildFeeds(metadata(original), new Set(metadata(variant).filter((m) => m.type === 'int8' || m.type === 'uint8').map((m) => m.name)), rows, slots, keyLayoutOf(variant));
       const runs = { a: [] as number[], b: [] as number[] };
       const cpu = { a: [] as number[], b: [] as number[] };
       // Process CPU time too (both onnxruntime threads): steadier than wall time when other work shares the cores.

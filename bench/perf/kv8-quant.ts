@@ -40,18 +40,40 @@ export function quantizeTransposed(source: Float32Array, slots: number, headDim:
   }
 }
 
+/** Keys already transposed ([blocks, D, T] floats, an encoder-decoder's cross keys) -> s8 in place order, scales [blocks, T] per column. */
+export function quantizeColumns(source: Float32Array, columns: number, headDim: number, target: Int8Array, scales: Float32Array): void {
+  const blocks = source.length / (columns * headDim);
+  for (let b = 0; b < blocks; b++) {
+    const base = b * headDim * columns;
+    for (let t = 0; t < columns; t++) {
+      let max = 0;
+      for (let d = 0; d < headDim; d++) max = Math.max(max, Math.abs(source[base + d * columns + t]));
+      const scale = max / 127;
+      scales[b * columns + t] = scale;
+      const inverse = scale > 0 ? 1 / scale : 0;
+      for (let d = 0; d < headDim; d++) target[base + d * columns + t] = Math.round(source[base + d * columns + t] * inverse);
+    }
+  }
+}
+
 /** What the variant's key inputs are: s8 [R, H, D, S] ('transposed', the default) or u8 + 128 [R, H, S, D] ('plain'). */
 export type Int8KeyLayout = 'transposed' | 'plain';
 
-/** The variant's cache feeds for one float cache input ([R, H, S, D] plain). */
+/** The variant's feeds for one float cache input: past_* [R, H, S, D], cross_key_* [R, H, D, T], cross_value_* [R, H, T, D]. */
 export function int8Feeds(name: string, tensor: ort.Tensor, keys: Int8KeyLayout = 'transposed'): Record<string, ort.Tensor> {
-  const dims = tensor.dims as number[]; // [R, H, S, D]
+  const dims = tensor.dims as number[];
   const data = tensor.data as Float32Array;
+  const [, group, kind, layer] = /^(past|cross)_(key|value)_(\d+)$/.exec(name) ?? [];
+  const isKey = kind === 'key';
+  const scaleName = `${group}_${kind}_scale_${layer}`;
+  if (group === 'cross' && isKey) {
+    const [headDim, columns] = [dims[2], dims[3]];
+    const [target, scales] = [new Int8Array(data.length), new Float32Array(data.length / headDim)]; // [R, H, D, T], [R, H, T]
+    quantizeColumns(data, columns, headDim, target, scales);
+    return { [name]: new ort.Tensor('int8', target, dims), [scaleName]: new ort.Tensor('float32', scales, [dims[0], dims[1], columns]) };
+  }
   const headDim = dims[3];
   const scales = new Float32Array(data.length / headDim); // [R, H, S]
-  const isKey = name.startsWith('past_key_');
-  const kind = isKey ? 'key' : 'value';
-  const scaleName = `past_${kind}_scale_${name.slice(`past_${kind}_`.length)}`;
   const scaleTensor = new ort.Tensor('float32', scales, dims.slice(0, 3));
   if (isKey && keys === 'transposed') {
     const target = new Int8Array(data.length);
@@ -69,6 +91,7 @@ export function int8Feeds(name: string, tensor: ort.Tensor, keys: Int8KeyLayout 
  */
 export function int8CacheSession(variant: ort.InferenceSession): ort.InferenceSession {
   const keys = keyLayoutOf(variant);
+  const int8 = new Set(variant.inputMetadata.filter((m) => m.isTensor && (m.type === 'int8' || m.type === 'uint8')).map((m) => m.name));
   return new Proxy(variant, {
     get(target, property, receiver) {
       if (property !== 'run') {
@@ -78,7 +101,7 @@ export function int8CacheSession(variant: ort.InferenceSession): ort.InferenceSe
       return async (feeds: Record<string, ort.Tensor>) => {
         const converted: Record<string, ort.Tensor> = {};
         for (const [name, tensor] of Object.entries(feeds)) {
-          if (/^past_(key|value)_\d+$/.test(name)) Object.assign(converted, int8Feeds(name, tensor, keys));
+          if (int8.has(name)) Object.assign(converted, int8Feeds(name, tensor, keys));
           else converted[name] = tensor;
         }
         return target.run(converted);
