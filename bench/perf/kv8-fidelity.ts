@@ -8,21 +8,17 @@
  *   fp32 vs kv8    the int8 variant on an int8 cache (scripts/perf/kv8_probe.py) against fp32: the gate it must pass
  *   int8 vs kv8    what the int8 cache alone changes
  * The kv8 generator is the package's own generator class on the int8 prefill and the variant
- * step graph; its float cache is quantized entry by entry on every run (kv8-quant.ts), which
- * is what an int8 cache would hold.
+ * step graph, which it sees reads an int8 cache: it keeps Int8KvSlots (src/generator/kv-slots-int8.ts),
+ * each entry quantized once when it is written.
  *
  *   node --import tsx bench/perf/kv8-fidelity.ts --package out/mini/package --variant out/kv8/mini/step.int8.kv8.onnx \
  *     [--rows 8] [--prefixes 4] [--steps 24] [--seed 27] [--pairs fp32-int8,fp32-kv8,int8-kv8]
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DecoderOnlyGenerator } from '../../src/generator/decoder-only/generator.js';
-import { EncoderDecoderGenerator } from '../../src/generator/encoder-decoder/generator.js';
 import type { ImageTokenGenerator } from '../../src/generator/generator.js';
 import { readManifest } from '../../src/model/manifest.js';
-import { createSession } from '../../src/model/runtime.js';
 import { compareGenerators, gatePrefixes, loadGenerator, type GateResult } from '../../scripts/perf/int8-gate.js';
-import { int8CacheSession } from './kv8-quant.js';
 import { cpuFlagsLine, machineLine, table } from './machine.js';
 
 const { values } = parseArgs({
@@ -47,15 +43,9 @@ async function main(): Promise<void> {
   if (!int8Files) throw new Error(`${dir}: the manifest declares no int8 variant`);
   // Built on first use and kept: one Mini-shaped generator holds ~1-1.5 GB, so --pairs runs fewer at a time.
   const built = new Map<string, Promise<ImageTokenGenerator>>();
-  const build = async (name: string): Promise<ImageTokenGenerator> => {
-    if (name === 'fp32') return loadGenerator(dir, manifest);
-    if (name === 'int8') return loadGenerator(dir, manifest, int8Files);
-    const prefill = await createSession(path.join(dir, int8Files.prefill), 'cpu');
-    const step = int8CacheSession(await createSession(path.resolve(values.variant!), 'cpu'));
-    if (manifest.architecture !== 'encoder-decoder') return new DecoderOnlyGenerator(manifest, prefill, step);
-    const textEncoder = await createSession(path.join(dir, manifest.encoderDecoder?.textEncoder ?? ''), 'cpu');
-    return new EncoderDecoderGenerator(manifest, textEncoder, prefill, step);
-  };
+  // The kv8 generator is the package's own generator on the int8 prefill and the variant: it keeps Int8KvSlots (kv-slots-int8.ts).
+  const build = async (name: string): Promise<ImageTokenGenerator> =>
+    loadGenerator(dir, manifest, name === 'fp32' ? undefined : name === 'int8' ? int8Files : { prefill: int8Files.prefill, step: path.relative(dir, path.resolve(values.variant!)) });
   const generator = (name: string) => {
     if (!built.has(name)) built.set(name, build(name));
     return built.get(name)!;

@@ -3,9 +3,8 @@
  * inputs): each entry (one row, head and slot: headDim floats) gets its own scale,
  * max |x| / 127, and is stored as round(x / scale), symmetric: as s8 for values, as u8 with
  * 128 added for keys (the variant reads keys with zero point 128: see the script's docstring).
- * Also a wrapper that lets a generator run the variant on its float KvSlots: the float cache
- * is quantized entry by entry on every run, which is exactly what an int8 cache would hold
- * (each entry is quantized once, on its own), so the probe's fidelity is the int8 cache's.
+ * The generators' own int8 cache is src/generator/kv-slots-int8.ts (the same rounding); this
+ * file quantizes the probe's synthetic feeds, including the --cross variant's cross keys/values.
  */
 import { ort } from '../../src/model/runtime.js';
 
@@ -83,31 +82,6 @@ export function int8Feeds(name: string, tensor: ort.Tensor, keys: Int8KeyLayout 
   const target = isKey ? new Uint8Array(data.length) : new Int8Array(data.length);
   quantizeEntries(data, headDim, target, scales, isKey ? 128 : 0);
   return { [name]: new ort.Tensor(isKey ? 'uint8' : 'int8', target, dims), [scaleName]: scaleTensor };
-}
-
-/**
- * A step session that takes the generator's float feeds and runs the int8-cache variant on
- * them (past_key_l / past_value_l quantized here); everything else is the variant's own.
- */
-export function int8CacheSession(variant: ort.InferenceSession): ort.InferenceSession {
-  const keys = keyLayoutOf(variant);
-  const int8 = new Set(variant.inputMetadata.filter((m) => m.isTensor && (m.type === 'int8' || m.type === 'uint8')).map((m) => m.name));
-  return new Proxy(variant, {
-    get(target, property, receiver) {
-      if (property !== 'run') {
-        const value = Reflect.get(target, property, receiver) as unknown;
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      }
-      return async (feeds: Record<string, ort.Tensor>) => {
-        const converted: Record<string, ort.Tensor> = {};
-        for (const [name, tensor] of Object.entries(feeds)) {
-          if (int8.has(name)) Object.assign(converted, int8Feeds(name, tensor, keys));
-          else converted[name] = tensor;
-        }
-        return target.run(converted);
-      };
-    },
-  });
 }
 
 /** The key layout a variant's inputs declare (its past_key_0 is int8 when transposed, uint8 when plain). */

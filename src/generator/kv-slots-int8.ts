@@ -13,10 +13,12 @@
  * written, symmetric: scale = max |x| / 127, stored round(x / scale). An entry is never
  * requantized, so growth and row copies move bytes as they are.
  */
+import { TesseraError } from '../errors.js';
 import { DEFAULT_STEP_CACHE, type StepCacheLayout } from '../model/manifest.js';
 import { ort } from '../model/runtime.js';
+import { hostPastFeeds } from './device-kv.js';
 import type { RowCache } from './generator.js';
-import { slotsLaidOut, spread, type CacheShape } from './kv-slots.js';
+import { KvSlots, slotsLaidOut, spread, type CacheShape } from './kv-slots.js';
 
 /** Quantizes source[from .. from + headDim) into target at `at`, `at + stride`, ...; returns the scale. */
 export function quantizeEntry(source: Float32Array, from: number, headDim: number, target: Int8Array, at: number, stride: number): number {
@@ -203,4 +205,23 @@ export class Int8KvSlots implements RowCache {
 /** True when a step graph reads an int8 self-attention cache (scripts/perf/kv8_probe.py's variant). */
 export function readsInt8Cache(step: ort.InferenceSession): boolean {
   return step.inputMetadata.some((m) => m.name === 'past_key_0' && m.isTensor && m.type === 'int8');
+}
+
+/** A generator's self-attention slots: float (KvSlots) or int8, as its step graph reads them. */
+export type SelfSlots = KvSlots | Int8KvSlots;
+
+/**
+ * The slots a step graph reads: int8 when it declares int8 cache inputs, else KvSlots. An
+ * int8 cache lives on the host only (device-kv.ts keeps float copies): with a device copy
+ * it is refused, naming the step graph.
+ */
+export function slotsFor(step: ort.InferenceSession, hasDeviceCopy: boolean): (shape: CacheShape, rows: number, layout: StepCacheLayout, initialSlots: number) => SelfSlots {
+  if (!readsInt8Cache(step)) return (shape, rows, layout, initialSlots) => new KvSlots(shape, rows, layout, initialSlots);
+  if (hasDeviceCopy) throw new TesseraError('TESSERA_ERR_DEVICE', 'this step graph reads an int8 KV cache, which runs on the CPU only: use --device cpu, or the package\'s float-cache graphs', { param: 'device' });
+  return (shape, rows, layout, initialSlots) => new Int8KvSlots(shape, rows, layout, initialSlots);
+}
+
+/** A step's past_* and attention_mask feeds from the host slots (views, no copy). */
+export function selfPastFeeds(cache: SelfSlots): Record<string, ort.Tensor> {
+  return cache instanceof Int8KvSlots ? cache.feeds() : hostPastFeeds(cache);
 }

@@ -14,8 +14,9 @@
 import { TesseraError } from '../../errors.js';
 import { DEFAULT_STEP_CACHE, type ModelManifest, type StepCacheLayout } from '../../model/manifest.js';
 import { ort } from '../../model/runtime.js';
-import { emptyTransfer, hostBytes, hostPastFeeds, type DeviceKv, type TransferStats } from '../device-kv.js';
-import { KvSlots } from '../kv-slots.js';
+import { emptyTransfer, hostBytes, type DeviceKv, type TransferStats } from '../device-kv.js';
+import { KvSlots, type CacheShape } from '../kv-slots.js';
+import { selfPastFeeds, slotsFor, type SelfSlots } from '../kv-slots-int8.js';
 import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch, type RowCache } from '../generator.js';
 
 interface Dims {
@@ -26,11 +27,13 @@ interface Dims {
   slots: number;
   textLength: number;
   cache: StepCacheLayout;
+  /** Float slots, or int8 ones when the step graph reads an int8 cache (kv-slots-int8.ts). */
+  newSlots: (shape: CacheShape, rows: number, layout: StepCacheLayout, initialSlots: number) => SelfSlots;
 }
 
 /** Self-attention slots plus each row's cross-attention keys/values and text mask; rows outermost everywhere. */
 export class EncoderDecoderCache implements RowCache {
-  readonly self: KvSlots;
+  readonly self: SelfSlots;
   readonly crossKeys: Float32Array[]; // per layer [R, H, D, T]
   readonly crossValues: Float32Array[]; // per layer [R, H, T, D]
   readonly textMask: Float32Array; // [R, T]
@@ -41,7 +44,7 @@ export class EncoderDecoderCache implements RowCache {
   ) {
     const { layers, heads, headDim, slots, textLength } = dims;
     // The start token's entry and the first step's are the first writes.
-    this.self = new KvSlots({ layers, heads, slots, headDim }, rows, dims.cache, 2);
+    this.self = dims.newSlots({ layers, heads, slots, headDim }, rows, dims.cache, 2);
     const block = rows * heads * headDim * textLength;
     this.crossKeys = Array.from({ length: layers }, () => new Float32Array(block));
     this.crossValues = Array.from({ length: layers }, () => new Float32Array(block));
@@ -103,7 +106,7 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
     this.width = config.width;
     this.startToken = config.imageStartToken;
     this.padId = text.padId;
-    this.dims = { layers: generator.layers, heads: generator.heads, headDim: generator.headDim, slots: generator.maxLength, textLength: text.length, cache: generator.cache ?? DEFAULT_STEP_CACHE };
+    this.dims = { layers: generator.layers, heads: generator.heads, headDim: generator.headDim, slots: generator.maxLength, textLength: text.length, cache: generator.cache ?? DEFAULT_STEP_CACHE, newSlots: slotsFor(stepSession, deviceKv !== null) };
   }
 
   async prefill(prefixes: readonly (readonly number[])[]): Promise<EncoderDecoderPrefixes> {
@@ -159,7 +162,7 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
     this.stats.stepCalls += 1;
     this.stats.stepRows = cache.rows;
     cache.self.writeStep(out.newKeys, out.newValues, decoderPositions);
-    this.deviceKv?.settle(cache.self);
+    if (cache.self instanceof KvSlots) this.deviceKv?.settle(cache.self); // an int8 cache has no device copy (slotsFor)
     return this.imageLogits(out.logits, cache.rows);
   }
 
@@ -191,7 +194,8 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
       host[`cross_value_${l}`] = new ort.Tensor('float32', cache.crossValues[l], [rows, heads, textLength, headDim]);
     }
     const before = { up: this.transfer.upBytes, deviceSteps: this.transfer.deviceSteps };
-    const past = deviceKv === null ? { ...hostPastFeeds(self), ...host } : deviceKv.pastFeeds(self, host);
+    const float = self instanceof KvSlots ? self : null;
+    const past = deviceKv === null || float === null ? { ...selfPastFeeds(self), ...host } : deviceKv.pastFeeds(float, host);
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', inputIds, [rows, 1]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from(decoderPositions, (p) => BigInt(p)), [rows, 1]),
@@ -203,7 +207,7 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
     // With the cache on the device the new entries stayed there: the write graph (a step) or a download (the prefill's start token) brings them back.
     const newKeys = out.new_keys as ort.Tensor;
     const newValues = out.new_values as ort.Tensor;
-    const entries = deviceKv ? await deviceKv.absorb(self, past, newKeys, newValues, decoderPositions) : newKeys.location === 'gpu-buffer' ? await this.deviceKv?.download(newKeys, newValues) : null;
+    const entries = deviceKv && float ? await deviceKv.absorb(float, past, newKeys, newValues, decoderPositions) : newKeys.location === 'gpu-buffer' ? await this.deviceKv?.download(newKeys, newValues) : null;
     if (this.transfer.deviceSteps > before.deviceSteps) this.transfer.deviceStepUpBytes += this.transfer.upBytes - before.up;
     return { logits: tensorData(out.logits), newKeys: entries?.keys ?? tensorData(newKeys), newValues: entries?.values ?? tensorData(newValues) };
   }
