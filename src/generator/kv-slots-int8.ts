@@ -20,13 +20,21 @@ import { hostPastFeeds } from './device-kv.js';
 import type { RowCache } from './generator.js';
 import { KvSlots, slotsLaidOut, spread, type CacheShape } from './kv-slots.js';
 
+/**
+ * Math.round for |x| <= 127.5 (x + 0.5 floored, as Math.round), through int32 arithmetic: a double's
+ * store into an Int8Array through Math.round measured twice as slow here (docs/benchmarks.md).
+ */
+export function round(x: number): number {
+  return ((x + 128.5) | 0) - 128;
+}
+
 /** Quantizes source[from .. from + headDim) into target at `at`, `at + stride`, ...; returns the scale. */
 export function quantizeEntry(source: Float32Array, from: number, headDim: number, target: Int8Array, at: number, stride: number): number {
   let max = 0;
   for (let d = 0; d < headDim; d++) max = Math.max(max, Math.abs(source[from + d]));
   const scale = max / 127; // an all-zero entry has scale 0 and reads as zeros
-  const inverse = scale > 0 ? 1 / scale : 0;
-  for (let d = 0; d < headDim; d++) target[at + d * stride] = Math.round(source[from + d] * inverse);
+  const inverse = max > 0 ? 127 / max : 0; // as writeStep computes it
+  for (let d = 0; d < headDim; d++) target[at + d * stride] = round(source[from + d] * inverse);
   return scale;
 }
 
@@ -147,12 +155,35 @@ export class Int8KvSlots implements RowCache {
     this.reserve(furthest);
     this.version += 1;
     const { layers, heads, headDim } = this.shape;
+    const [rows, capacity] = [this.rows, this.capacity];
+    // The hot loop of an int8 cache (every row, layer and head, every step): quantizeEntry inlined, one pass for the maxima.
     for (let l = 0; l < layers; l++) {
-      for (let r = 0; r < this.rows; r++) {
-        for (let h = 0; h < heads; h++) this.put(l, r, h, positions[r], newKeys, newValues, ((l * this.rows + r) * heads + h) * headDim);
+      const [keys, values, keyScales, valueScales] = [this.keys[l], this.values[l], this.keyScales[l], this.valueScales[l]];
+      for (let r = 0; r < rows; r++) {
+        const position = positions[r];
+        for (let h = 0; h < heads; h++) {
+          const from = ((l * rows + r) * heads + h) * headDim;
+          let [kMax, vMax] = [0, 0];
+          for (let d = 0; d < headDim; d++) {
+            const k = newKeys[from + d];
+            const v = newValues[from + d];
+            kMax = Math.max(kMax, k < 0 ? -k : k);
+            vMax = Math.max(vMax, v < 0 ? -v : v);
+          }
+          const entry = (r * heads + h) * capacity + position;
+          keyScales[entry] = kMax / 127;
+          valueScales[entry] = vMax / 127;
+          const [kInverse, vInverse] = [kMax > 0 ? 127 / kMax : 0, vMax > 0 ? 127 / vMax : 0];
+          const keyAt = (r * heads + h) * headDim * capacity + position; // [R, H, D, C]
+          const valueAt = entry * headDim; // [R, H, C, D]
+          for (let d = 0; d < headDim; d++) {
+            keys[keyAt + d * capacity] = ((newKeys[from + d] * kInverse + 128.5) | 0) - 128; // round(): inlined by hand
+            values[valueAt + d] = ((newValues[from + d] * vInverse + 128.5) | 0) - 128;
+          }
+        }
       }
     }
-    for (let r = 0; r < this.rows; r++) this.mask[r * this.capacity + positions[r]] = 1;
+    for (let r = 0; r < rows; r++) this.mask[r * capacity + positions[r]] = 1;
   }
 
   /** Entry `sourceRow` of step outputs (float [L, sourceRows, H, 1, D]) into `row`'s slot `position` (KvSlots.writeEntry). */
