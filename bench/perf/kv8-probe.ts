@@ -15,6 +15,7 @@
  *   node --import tsx bench/perf/kv8-probe.ts --graph models/default/generator/step.int8.onnx \
  *     --variant out/kv8/shapes/step.int8.kv8.onnx --rows 64,256 --slots 64 [--rounds 9]
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createSession, ort } from '../../src/model/runtime.js';
 import { int8Feeds, type Int8KeyLayout, keyLayoutOf } from './kv8-quant.js';
@@ -51,6 +52,17 @@ function normals(count: number, seed: number, std: number): Float32Array {
     if (i + 1 < count) out[i + 1] = r * Math.sin(angle);
   }
   return out;
+}
+
+/** Busy CPU ms of the whole machine so far (/proc/stat, all cores; 0 where there is none). */
+function machineBusyMs(): number {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number); // user nice system idle iowait irq softirq steal
+    const busy = fields.reduce((a, b) => a + b, 0) - fields[3] - fields[4];
+    return (busy * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return 0;
+  }
 }
 
 type Meta = { name: string; type: string; shape: readonly (number | string)[] };
@@ -153,6 +165,8 @@ async function main(): Promise<void> {
         await once('b');
       }
       const first = agreement((await once('a')).logits, (await once('b')).logits);
+      // What other processes ran meanwhile: the machine's busy CPU time less this process's, per wall second.
+      const [busy0, own0, wall0] = [machineBusyMs(), process.cpuUsage(), performance.now()];
       for (let i = 0; i < Number(values.rounds); i++) {
         for (const which of (i % 2 === 0 ? ['a', 'b'] : ['b', 'a']) as ('a' | 'b')[]) {
           const { ms, cpuMs } = await once(which);
@@ -160,12 +174,14 @@ async function main(): Promise<void> {
           cpu[which].push(cpuMs);
         }
       }
+      const ownMs = (process.cpuUsage(own0).user + process.cpuUsage(own0).system) / 1e3;
+      const others = Math.max(0, (machineBusyMs() - busy0 - ownMs) / (performance.now() - wall0));
       const [ma, mb, ca, cb] = [median(runs.a), median(runs.b), median(cpu.a), median(cpu.b)];
-      lines.push([rows, slots, `${floatMB}${shareEvery > 1 ? ` (layers share 1/${shareEvery})` : ''}`, int8MB, ma.toFixed(2), mb.toFixed(2), `**${(ma / mb).toFixed(2)}x**`, `${ca.toFixed(1)} / ${cb.toFixed(1)} (${(ca / cb).toFixed(2)}x)`, first.cosMin.toFixed(5), first.argmax]);
+      lines.push([rows, slots, `${floatMB}${shareEvery > 1 ? ` (layers share 1/${shareEvery})` : ''}`, int8MB, ma.toFixed(2), mb.toFixed(2), `**${(ma / mb).toFixed(2)}x**`, `${ca.toFixed(1)} / ${cb.toFixed(1)} (${(ca / cb).toFixed(2)}x)`, others.toFixed(2), first.cosMin.toFixed(5), first.argmax]);
       console.log(`rows ${rows} slots ${slots}: float32 cache ${ma.toFixed(2)} ms, int8 cache ${mb.toFixed(2)} ms (${(ma / mb).toFixed(2)}x) | ${machineLine()}`);
     }
   }
-  console.log(table(['rows', 'slots', 'f32 cache MB', 'int8 cache MB', 'f32 cache ms', 'int8 cache ms', 'ratio', 'CPU ms f32 / int8 (ratio)', 'random-cache cos min', 'random-cache argmax'], lines));
+  console.log(table(['rows', 'slots', 'f32 cache MB', 'int8 cache MB', 'f32 cache ms', 'int8 cache ms', 'ratio', 'CPU ms f32 / int8 (ratio)', 'other processes, cores busy', 'random-cache cos min', 'random-cache argmax'], lines));
   console.log(machineLine());
 }
 
