@@ -1,9 +1,10 @@
 /**
  * Per-row KV slots stored as int8 (issue 27, docs/benchmarks.md "An int8 KV cache"): the
  * same rows, slots, growth and row copies as KvSlots (kv-slots.ts), for a step graph whose
- * cache inputs are int8 (scripts/perf/kv8_probe.py). The int8 step graphs spend ~38% of a
- * Mini-shaped step reading a float32 cache; a quarter of the bytes, read by MatMulInteger,
- * ran the step 1.2x faster there. Buffers, per layer (the step variant's input layouts):
+ * cache inputs are int8 (scripts/perf/kv8_probe.py): a quarter of the float cache's bytes, read
+ * by MatMulInteger. Measured, it paid only while other processes shared the memory bus (1.1-1.2x
+ * a Mini-shaped step) and not on a quiet machine (0.97-1.05x), so no package ships such a graph
+ * yet (docs/benchmarks.md). Buffers, per layer (the step variant's input layouts):
  *   keys[l]        s8 [rows, heads, headDim, capacity]  (always transposed: q is MatMulInteger's one-row A)
  *   keyScales[l]   float [rows, heads, capacity]
  *   values[l]      s8 [rows, heads, capacity, headDim]
