@@ -111,7 +111,8 @@ function buildFeeds(original: Meta[], int8: Set<string>, rows: number, slots: nu
     let full = pool.get(key);
     if (!full) pool.set(key, (full = normals(count, seed++, Number(values.std))));
     a[m.name] = new ort.Tensor('float32', full, shape); // [rows, heads, slots, headDim]
-    Object.assign(b, int8Feeds(m.name, a[m.name], keys)); // u8 keys / s8 values [rows, heads, slots, headDim] + scales [rows, heads, slots]
+    if (int8.has(m.name)) Object.assign(b, int8Feeds(m.name, a[m.name], keys)); // s8 keys [R, H, D, S] (u8 [R, H, S, D] plain) / s8 values + scales [R, H, S]
+    else b[m.name] = a[m.name]; // --only-cross: the self cache stays float
   }
   return { a, b, shareEvery, floatMB: Math.round(bytes / shareEvery / 1e6), int8MB: Math.round(bytes / 4 / 1e6) };
 }

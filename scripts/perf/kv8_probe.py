@@ -101,10 +101,10 @@ def cross_matmuls(graph) -> dict:
     return found
 
 
-def to_int8_cache(model, probs: str = "row", key_layout: str = "transposed", with_cross: bool = False) -> dict:
+def to_int8_cache(model, probs: str = "row", key_layout: str = "transposed", with_cross: bool = False, with_self: bool = True) -> dict:
     """Rewrites `model` in place (see the module's docstring); returns counts for the report."""
     graph = model.graph
-    layers = cache_matmuls(graph)
+    layers = cache_matmuls(graph) if with_self else {}
     cross = cross_matmuls(graph) if with_cross else {}
     consts = [
         numpy_helper.from_array(np.array(128, dtype=np.uint8), "kv8.zero_point_128"),
@@ -201,7 +201,7 @@ def to_int8_cache(model, probs: str = "row", key_layout: str = "transposed", wit
                 i.type.tensor_type.elem_type = S8
                 d = [x.dim_value or x.dim_param for x in i.type.tensor_type.shape.dim]
                 scale = helper.make_tensor_value_info(i.name.replace(f"cross_{kind}_", f"cross_{kind}_scale_"), F32, d[:2] + [d[3] if kind == "key" else d[2]])
-            if i.name.startswith(f"past_{kind}_"):
+            if with_self and i.name.startswith(f"past_{kind}_"):
                 i.type.tensor_type.elem_type = elem  # before the append: append copies the message
                 shape = i.type.tensor_type.shape.dim
                 dims = [d.dim_value or d.dim_param for d in shape][:3]  # [rows, heads, slots]
@@ -219,7 +219,7 @@ def to_int8_cache(model, probs: str = "row", key_layout: str = "transposed", wit
     kept = [v for v in graph.value_info if v.name not in cache_names]
     del graph.value_info[:]
     graph.value_info.extend(kept)
-    return {"layers": len(layers), "matmul_integer": 2 * len(layers), "probs": probs, "keys": key_layout, "cross_layers": len(cross)}
+    return {"layers": len(layers), "matmul_integer": 2 * (len(layers) + len(cross)), "probs": probs, "keys": key_layout, "cross_layers": len(cross)}
 
 
 def main() -> None:
@@ -231,9 +231,12 @@ def main() -> None:
     parser.add_argument("--keys", choices=["transposed", "plain"], default="transposed",
                         help="the variant's key layout: [rows, heads, headDim, slots] s8 (q is A) or [rows, heads, slots, headDim] u8 (the cache is A)")
     parser.add_argument("--cross", action="store_true", help="also an encoder-decoder's cross_key_* / cross_value_* (int8, per text position scales)")
+    parser.add_argument("--only-cross", action="store_true", help="only the cross keys/values: the self-attention cache stays float")
     args = parser.parse_args()
     model = onnx.load(args.source, load_external_data=False)
-    report = to_int8_cache(model, probs=args.probs, key_layout=args.keys, with_cross=args.cross)
+    if args.only_cross:
+        args.cross = True
+    report = to_int8_cache(model, probs=args.probs, key_layout=args.keys, with_cross=args.cross, with_self=not args.only_cross)
     out_dir = os.path.dirname(os.path.abspath(args.target))
     os.makedirs(out_dir, exist_ok=True)
     src_dir = os.path.dirname(os.path.abspath(args.source))
