@@ -38,8 +38,9 @@ export const SLOT_CHUNK = 16;
  * Re-lays `count` runs of `from` slots (each slot `width` floats) out as runs of `to`
  * slots, in place: the last run moves first, so no run is overwritten before it has
  * moved (every run moves towards the end). The new slots of each run are zeroed.
+ * (Also the int8 cache's growth: kv-slots-int8.ts.)
  */
-function spread(buffer: Float32Array, count: number, width: number, from: number, to: number): void {
+export function spread(buffer: Float32Array | Int8Array, count: number, width: number, from: number, to: number): void {
   const source = from * width;
   const target = to * width;
   for (let i = count - 1; i >= 0; i--) {

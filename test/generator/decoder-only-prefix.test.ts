@@ -24,9 +24,9 @@ describe('decoder-only writePrefix', () => {
     const texts = [Array.from({ length: t }, (_, i) => (i * 7 + 3) % 20), Array.from({ length: t }, () => 0)];
     const batch = await generator.prefill(texts);
     const rowPrefix = [0, 0, 0, 1, 1, 0, 1, 0];
-    const copied = generator.allocate(rowPrefix.length);
+    const copied = generator.allocate(rowPrefix.length) as KvSlots; // the tiny package's step graph reads a float cache
     rowPrefix.forEach((p, row) => generator.writePrefix(copied, row, batch, p));
-    const scattered = generator.allocate(rowPrefix.length);
+    const scattered = generator.allocate(rowPrefix.length) as KvSlots;
     const { keys, values } = batch as unknown as { keys: Float32Array; values: Float32Array };
     rowPrefix.forEach((p, row) => scattered.writePrefix(row, keys, values, batch.count, p, t));
     expect(same(copied, scattered)).toBe(true);

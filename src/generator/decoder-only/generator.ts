@@ -10,8 +10,9 @@ import { TesseraError } from '../../errors.js';
 import { DEFAULT_STEP_CACHE, type ModelManifest, type StepCacheLayout } from '../../model/manifest.js';
 import { ort } from '../../model/runtime.js';
 import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch } from '../generator.js';
-import { emptyTransfer, hostBytes, hostPastFeeds, type DeviceKv, type TransferStats } from '../device-kv.js';
-import { KvSlots } from '../kv-slots.js';
+import { emptyTransfer, hostBytes, type DeviceKv, type TransferStats } from '../device-kv.js';
+import { KvSlots, type CacheShape } from '../kv-slots.js';
+import { selfPastFeeds, slotsFor, type SelfSlots } from '../kv-slots-int8.js';
 
 /** A prefill result: the image logits of each prefix plus its text keys/values ([L, P, H, T, D]). */
 interface DecoderOnlyPrefixes extends PrefixBatch {
@@ -19,7 +20,7 @@ interface DecoderOnlyPrefixes extends PrefixBatch {
   values: Float32Array;
 }
 
-export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
+export class DecoderOnlyGenerator implements ImageTokenGenerator<SelfSlots> {
   readonly architecture = 'decoder-only';
   readonly textLength: number;
   readonly imageVocab: number;
@@ -36,7 +37,9 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
   private readonly slots: number;
   private readonly cacheLayout: StepCacheLayout;
   /** Per cache, the row each prefix of the last batch written into it was first written to. */
-  private readonly prefixRows = new WeakMap<KvSlots, { batch: PrefixBatch; rows: Map<number, number> }>();
+  private readonly prefixRows = new WeakMap<SelfSlots, { batch: PrefixBatch; rows: Map<number, number> }>();
+  /** Float slots, or int8 ones when the step graph reads an int8 cache (kv-slots-int8.ts). */
+  private readonly newSlots: (shape: CacheShape, rows: number, layout: StepCacheLayout, initialSlots: number) => SelfSlots;
 
   constructor(
     manifest: ModelManifest,
@@ -58,6 +61,7 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
     this.headDim = generator.headDim;
     this.slots = generator.maxLength;
     this.cacheLayout = generator.cache ?? DEFAULT_STEP_CACHE;
+    this.newSlots = slotsFor(stepSession, deviceKv !== null);
   }
 
   /** Image logits inside combined-vocabulary logits ([rows, V]): the image range starts at textVocab. */
@@ -95,9 +99,9 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
     };
   }
 
-  allocate(rows: number): KvSlots {
+  allocate(rows: number): SelfSlots {
     // The text prefix and the first step's key are the first writes.
-    return new KvSlots({ layers: this.layers, heads: this.heads, slots: this.slots, headDim: this.headDim }, rows, this.cacheLayout, this.textLength + 1);
+    return this.newSlots({ layers: this.layers, heads: this.heads, slots: this.slots, headDim: this.headDim }, rows, this.cacheLayout, this.textLength + 1);
   }
 
   /**
@@ -105,7 +109,7 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
    * later row with the same prefix copies that row whole (one contiguous copy per layer
    * buffer), which measured several times faster at 128 rows (docs/benchmarks.md, "Levers").
    */
-  writePrefix(cache: KvSlots, row: number, batch: PrefixBatch, prefix: number): void {
+  writePrefix(cache: SelfSlots, row: number, batch: PrefixBatch, prefix: number): void {
     let written = this.prefixRows.get(cache);
     if (written === undefined || written.batch !== batch) {
       written = { batch, rows: new Map() };
@@ -122,7 +126,7 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
     written.rows.set(prefix, row);
   }
 
-  async step(cache: KvSlots, codes: Int32Array, positions: Int32Array): Promise<ImageLogits> {
+  async step(cache: SelfSlots, codes: Int32Array, positions: Int32Array): Promise<ImageLogits> {
     const { textLength, textVocab } = this;
     const rows = cache.rows;
     const inputIds = BigInt64Array.from(codes, (code) => BigInt(textVocab + code)); // [R, 1]
@@ -132,7 +136,9 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
     cache.reserve(Math.max(...streamPositions) + 1);
     // The cache: its device copy when that is current, else the host buffers (src/generator/device-kv.ts).
     const before = { up: this.transfer.upBytes, deviceSteps: this.transfer.deviceSteps };
-    const past = this.deviceKv?.pastFeeds(cache) ?? hostPastFeeds(cache);
+    // (An int8 cache has no device copy: slotsFor refused that pairing, so deviceKv is null with one.)
+    const float = cache instanceof KvSlots ? cache : null;
+    const past = (float && this.deviceKv?.pastFeeds(float)) ?? selfPastFeeds(cache);
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', inputIds, [rows, 1]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from(streamPositions, (p) => BigInt(p)), [rows, 1]),
@@ -144,11 +150,11 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<KvSlots> {
     const out = await this.stepSession.run(feeds);
     this.transfer.downBytes += hostBytes([out.logits, out.new_keys, out.new_values] as ort.Tensor[]);
     // With the cache on the device the step's new entries stayed there too; the write graph hands them back.
-    const entries = this.deviceKv ? await this.deviceKv.absorb(cache, past, out.new_keys as ort.Tensor, out.new_values as ort.Tensor, streamPositions) : null;
+    const entries = this.deviceKv && float ? await this.deviceKv.absorb(float, past, out.new_keys as ort.Tensor, out.new_values as ort.Tensor, streamPositions) : null;
     this.stats.decodeMs += performance.now() - started;
     cache.writeStep(entries?.keys ?? tensorData(out.new_keys), entries?.values ?? tensorData(out.new_values), streamPositions);
     if (this.transfer.deviceSteps > before.deviceSteps) this.transfer.deviceStepUpBytes += this.transfer.upBytes - before.up;
-    this.deviceKv?.settle(cache);
+    if (float) this.deviceKv?.settle(float);
     this.stats.stepCalls += 1;
     this.stats.stepRows = rows;
     return this.imageLogits(tensorData(out.logits), rows); // [R, V]

@@ -14,8 +14,9 @@
 import { TesseraError } from '../../errors.js';
 import { DEFAULT_STEP_CACHE, type ModelManifest, type StepCacheLayout } from '../../model/manifest.js';
 import { ort } from '../../model/runtime.js';
-import { emptyTransfer, hostBytes, hostPastFeeds, type DeviceKv, type TransferStats } from '../device-kv.js';
-import { KvSlots } from '../kv-slots.js';
+import { emptyTransfer, hostBytes, type DeviceKv, type TransferStats } from '../device-kv.js';
+import { KvSlots, type CacheShape } from '../kv-slots.js';
+import { selfPastFeeds, slotsFor, type SelfSlots } from '../kv-slots-int8.js';
 import { CrossRows, crossEntries, type CrossEntry } from './cross-feeds.js';
 import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch, type RowCache } from '../generator.js';
 
@@ -27,11 +28,13 @@ interface Dims {
   slots: number;
   textLength: number;
   cache: StepCacheLayout;
+  /** Float slots, or int8 ones when the step graph reads an int8 cache (kv-slots-int8.ts). */
+  newSlots: (shape: CacheShape, rows: number, layout: StepCacheLayout, initialSlots: number) => SelfSlots;
 }
 
 /** Self-attention slots plus the cross-attention entry (keys/values and text mask) each row reads; rows outermost everywhere. */
 export class EncoderDecoderCache implements RowCache {
-  readonly self: KvSlots;
+  readonly self: SelfSlots;
   readonly cross: CrossRows;
 
   constructor(
@@ -39,7 +42,8 @@ export class EncoderDecoderCache implements RowCache {
     readonly rows: number,
   ) {
     const { layers, heads, headDim, slots } = dims;
-    this.self = new KvSlots({ layers, heads, slots, headDim }, rows, dims.cache, 2);
+    // The start token's entry and the first step's are the first writes.
+    this.self = dims.newSlots({ layers, heads, slots, headDim }, rows, dims.cache, 2);
     this.cross = new CrossRows(dims, rows);
   }
 
@@ -95,7 +99,7 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
     this.startToken = config.imageStartToken;
     this.padId = text.padId;
     this.crossPerPrefix = config.cross === 'prefixes';
-    this.dims = { layers: generator.layers, heads: generator.heads, headDim: generator.headDim, slots: generator.maxLength, textLength: text.length, cache: generator.cache ?? DEFAULT_STEP_CACHE };
+    this.dims = { layers: generator.layers, heads: generator.heads, headDim: generator.headDim, slots: generator.maxLength, textLength: text.length, cache: generator.cache ?? DEFAULT_STEP_CACHE, newSlots: slotsFor(stepSession, deviceKv !== null) };
   }
 
   async prefill(prefixes: readonly (readonly number[])[]): Promise<EncoderDecoderPrefixes> {
@@ -142,7 +146,7 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
     this.stats.stepCalls += 1;
     this.stats.stepRows = cache.rows;
     cache.self.writeStep(out.newKeys, out.newValues, decoderPositions);
-    this.deviceKv?.settle(cache.self);
+    if (cache.self instanceof KvSlots) this.deviceKv?.settle(cache.self); // an int8 cache has no device copy (slotsFor)
     return this.imageLogits(out.logits, cache.rows);
   }
 
@@ -159,7 +163,8 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
     self.reserve(Math.max(...decoderPositions) + 1); // room for every row's new entry
     const host = cache.cross.feeds(this.crossPerPrefix); // text_mask, cross_key_l, cross_value_l: [R or P, ...]
     const before = { up: this.transfer.upBytes, deviceSteps: this.transfer.deviceSteps };
-    const past = deviceKv === null ? { ...hostPastFeeds(self), ...host } : deviceKv.pastFeeds(self, host);
+    const float = self instanceof KvSlots ? self : null;
+    const past = deviceKv === null || float === null ? { ...selfPastFeeds(self), ...host } : deviceKv.pastFeeds(float, host);
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', inputIds, [rows, 1]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from(decoderPositions, (p) => BigInt(p)), [rows, 1]),
@@ -171,7 +176,7 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
     // With the cache on the device the new entries stayed there: the write graph (a step) or a download (the prefill's start token) brings them back.
     const newKeys = out.new_keys as ort.Tensor;
     const newValues = out.new_values as ort.Tensor;
-    const entries = deviceKv ? await deviceKv.absorb(self, past, newKeys, newValues, decoderPositions) : newKeys.location === 'gpu-buffer' ? await this.deviceKv?.download(newKeys, newValues) : null;
+    const entries = deviceKv && float ? await deviceKv.absorb(float, past, newKeys, newValues, decoderPositions) : newKeys.location === 'gpu-buffer' ? await this.deviceKv?.download(newKeys, newValues) : null;
     if (this.transfer.deviceSteps > before.deviceSteps) this.transfer.deviceStepUpBytes += this.transfer.upBytes - before.up;
     return { logits: tensorData(out.logits), newKeys: entries?.keys ?? tensorData(newKeys), newValues: entries?.values ?? tensorData(newValues) };
   }
