@@ -16,7 +16,6 @@ The package layout and graph contract are in docs/model-package.md ("encoder-dec
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -25,7 +24,7 @@ from typing import Dict, List, Optional
 
 import torch
 
-from cross_prefixes import rewrite_package
+from cross_prefixes import rewrite_package, sha256
 from min_dalle_export import export_detokenizer, export_encoder, export_prefill, export_step
 from min_dalle_modules import TEXT_PAD_ID, Decoder, Detokenizer, Encoder
 from min_dalle_spec import (IMAGE_TOKENS, SAMPLED_VOCAB, BartShape, ConversionError, check_state_dict, decoder_spec,
@@ -35,14 +34,6 @@ from min_dalle_tokenizer import build_tokenizer_json, read_merges, read_vocab
 START_TOKEN = 2 ** 14 - 1  # min-dalle feeds 16383 as the first decoder input (dalle-mini's BOS is the vocab size)
 # min-dalle's defaults (MinDalle.generate_raw_image_stream / image_from_text.py).
 SAMPLING = {"temperature": 1.0, "topK": 256, "topP": 1.0, "guidanceScale": 16.0}
-
-
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def manifest(name: str, s: BartShape, vocab: Dict[str, int], files: Dict[str, str]) -> dict:

@@ -2,33 +2,24 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readReference } from '../../scripts/convert/min-dalle-check.js';
 import { EncoderDecoderCache, EncoderDecoderGenerator } from '../../src/generator/encoder-decoder/generator.js';
 import { CrossRows, prefixGroups, type CrossEntry } from '../../src/generator/encoder-decoder/cross-feeds.js';
 import { generationBytes, generationFlops, modelCost } from '../../src/footprint/flops.js';
 import { parseManifest } from '../../src/model/manifest.js';
 import { loadModel, type LoadedModel } from '../../src/pipeline/loader.js';
-import type { SequenceSpec } from '../../src/sampler/sampler.js';
+import { greedySequence, MIN_DALLE_FIXTURE, minDalleReference } from '../helpers/min-dalle.js';
 import { ROOT, tempDir } from '../helpers/tiny.js';
 
 // scripts/convert/cross_prefixes.py on a copy of the tiny min-dalle package (the committed
 // one keeps per-row cross feeds, so both paths stay tested): the rewritten step graphs take
 // cross keys/values once per prefix when the rows form equal groups, once per row otherwise.
 const PYTHON = '/usr/bin/python3';
-const FIXTURE = path.join(ROOT, 'test/fixtures/min-dalle');
-const ref = readReference(FIXTURE);
-const { top_k: topK, supercondition_factor: guidanceScale } = ref.greedy.settings;
+const FIXTURE = MIN_DALLE_FIXTURE;
+const ref = minDalleReference;
 
 const rewrite = (pkg: string) => spawnSync(PYTHON, ['scripts/convert/cross_prefixes.py', '--package', pkg], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } });
 
-const greedy = (c: (typeof ref.greedy.cases)[number], candidateIndex = 0): SequenceSpec => ({
-  textIds: c.conditionalIds,
-  unconditionalIds: c.unconditionalIds,
-  guidanceScale,
-  seed: 1,
-  candidateIndex,
-  processors: { temperature: 1, topK, topP: 1 },
-});
+const greedy = greedySequence;
 
 describe('prefixGroups', () => {
   const [a, b, c] = [1, 2, 3].map((n) => ({ keys: [], values: [], mask: new Float32Array(n) }) as CrossEntry); // told apart by toEqual

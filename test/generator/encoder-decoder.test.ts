@@ -1,19 +1,17 @@
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readReference } from '../../scripts/convert/min-dalle-check.js';
 import { generationFlops, modelCost } from '../../src/footprint/flops.js';
 import { EncoderDecoderGenerator } from '../../src/generator/encoder-decoder/generator.js';
 import { loadModel, type LoadedModel } from '../../src/pipeline/loader.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { ContinuousBatch } from '../../src/sampler/continuous.js';
-import type { SequenceSpec } from '../../src/sampler/sampler.js';
-import { ROOT } from '../helpers/tiny.js';
+import { greedySequence, MIN_DALLE_FIXTURE, minDalleReference } from '../helpers/min-dalle.js';
 
 // The tiny min-dalle package (scripts/convert/min_dalle.py on random weights in min-dalle's
 // exact layout) and min-dalle's own greedy tokens on those weights (docs/min-dalle.md).
-const FIXTURE = path.join(ROOT, 'test/fixtures/min-dalle');
+const FIXTURE = MIN_DALLE_FIXTURE;
 const PACKAGE = path.join(FIXTURE, 'package');
-const ref = readReference(FIXTURE);
+const ref = minDalleReference;
 const { top_k: topK, supercondition_factor: guidanceScale } = ref.greedy.settings;
 
 let model: LoadedModel;
@@ -21,14 +19,7 @@ beforeAll(async () => {
   model = await loadModel({ model: PACKAGE, rerank: false });
 });
 
-const greedy = (c: (typeof ref.greedy.cases)[number], candidateIndex = 0): SequenceSpec => ({
-  textIds: c.conditionalIds,
-  unconditionalIds: c.unconditionalIds,
-  guidanceScale,
-  seed: 1,
-  candidateIndex,
-  processors: { temperature: 1, topK, topP: 1 },
-});
+const greedy = greedySequence;
 
 describe('encoder-decoder generator behind the seam (min-dalle format)', () => {
   it('the loader picks it from manifest.architecture', () => {
