@@ -6,6 +6,7 @@ import { EncoderDecoderCache, EncoderDecoderGenerator } from '../../src/generato
 import { CrossRows, prefixGroups, type CrossEntry } from '../../src/generator/encoder-decoder/cross-feeds.js';
 import { generationBytes, generationFlops, modelCost } from '../../src/footprint/flops.js';
 import { parseManifest } from '../../src/model/manifest.js';
+import { ContinuousBatch } from '../../src/sampler/continuous.js';
 import { loadModel, type LoadedModel } from '../../src/pipeline/loader.js';
 import { greedySequence, MIN_DALLE_FIXTURE, minDalleReference } from '../helpers/min-dalle.js';
 import { ROOT, tempDir } from '../helpers/tiny.js';
@@ -97,6 +98,18 @@ describe('cross keys/values per prefix (scripts/convert/cross_prefixes.py)', () 
     const state = await model.sampler.prefill(ref.greedy.cases.map((c) => greedy(c)));
     await model.sampler.decodeSteps(state, 2); // the second token is the first step's
     expect((state.cache as EncoderDecoderCache).cross.fedCount).toBe(6);
+  });
+
+  it('gives each group its tokens in a continuous batch with staggered admission (rows copied between caches)', async () => {
+    const batch = new ContinuousBatch(model.sampler);
+    const [first, second] = ref.greedy.cases;
+    await batch.admit('a', [greedy(first), greedy(first, 1)]);
+    for (let i = 0; i < 5; i++) await batch.step();
+    await batch.admit('b', [greedy(second)]);
+    const done = new Map<string, number[][]>();
+    while (batch.size > 0) for (const f of (await batch.step()).finished) done.set(f.id, f.codes.map((grid) => Array.from(grid)));
+    expect(done.get('a')).toEqual([first.tokens, first.tokens]);
+    expect(done.get('b')).toEqual([second.tokens]);
   });
 
   it("gives the same step logits per prefix as the original graph per row (sampled, top-k 50)", async () => {
