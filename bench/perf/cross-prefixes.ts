@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readdirSync } from 'node:fs';
 import { createSession, ort, sessionOptions } from '../../src/model/runtime.js';
+import { logitAgreement, seededNormals } from './probe-feeds.js';
 import { cpuFlagsLine, machineLine, median, table } from './machine.js';
 
 const { values } = parseArgs({
@@ -30,20 +31,6 @@ const { values } = parseArgs({
     profile: { type: 'string' },
   },
 });
-
-/** Seeded normal floats (xorshift + Box-Muller): the same feeds for both graphs. */
-function normals(count: number, seed: number, std = 1): Float32Array {
-  const out = new Float32Array(count);
-  let s = seed >>> 0 || 1;
-  const uniform = () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return ((s >>> 0) + 0.5) / 4294967296;
-  };
-  for (let i = 0; i < count; i++) out[i] = std * Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-  return out;
-}
 
 const manifest = JSON.parse(readFileSync(join(values['rows-package']!, 'manifest.json'), 'utf8'));
 const { layers, heads, headDim } = manifest.generator;
@@ -60,15 +47,15 @@ const common: Record<string, ort.Tensor> = {
   attention_mask: new ort.Tensor('float32', new Float32Array(rows * slots).fill(1), [rows, slots]),
 };
 for (let l = 0; l < layers; l++) {
-  common[`past_key_${l}`] = new ort.Tensor('float32', normals(rows * heads * slots * headDim, 11 + l), [rows, heads, slots, headDim]);
-  common[`past_value_${l}`] = new ort.Tensor('float32', normals(rows * heads * slots * headDim, 101 + l), [rows, heads, slots, headDim]);
+  common[`past_key_${l}`] = new ort.Tensor('float32', seededNormals(rows * heads * slots * headDim, 11 + l), [rows, heads, slots, headDim]);
+  common[`past_value_${l}`] = new ort.Tensor('float32', seededNormals(rows * heads * slots * headDim, 101 + l), [rows, heads, slots, headDim]);
 }
 const masks = [new Float32Array(textLength).fill(1), Float32Array.from({ length: textLength }, (_, t) => (t < 2 ? 1 : 0))]; // prompt, empty text
 const perPrefix: Record<string, ort.Tensor> = { text_mask: new ort.Tensor('float32', Float32Array.from([...masks[0], ...masks[1]]), [2, textLength]) };
 const perRow: Record<string, ort.Tensor> = { text_mask: new ort.Tensor('float32', Float32Array.from({ length: rows * textLength }, (_, i) => masks[Math.floor(i / textLength) < group ? 0 : 1][i % textLength]), [rows, textLength]) };
 for (let l = 0; l < layers; l++) {
   for (const [name, seed, dims] of [[`cross_key_${l}`, 1000 + l, [heads, headDim, textLength]], [`cross_value_${l}`, 2000 + l, [heads, textLength, headDim]]] as const) {
-    const two = normals(2 * block, seed); // [2, ...]
+    const two = seededNormals(2 * block, seed); // [2, ...]
     perPrefix[name] = new ort.Tensor('float32', two, [2, ...dims]);
     const each = new Float32Array(rows * block); // [R, ...]
     for (let r = 0; r < rows; r++) each.set(two.subarray((r < group ? 0 : 1) * block, (r < group ? 1 : 2) * block), r * block);
@@ -86,6 +73,7 @@ const cpuMs = (since: NodeJS.CpuUsage) => {
   return (used.user + used.system) / 1000;
 };
 let maxDiff = 0;
+let agreement = { cosMin: 1, cosMean: 1, argmax: '' };
 for (let round = -1; round < rounds; round++) {
   const [t0, c0] = [performance.now(), process.cpuUsage()];
   const a = await original.run({ ...common, ...perRow });
@@ -96,6 +84,7 @@ for (let round = -1; round < rounds; round++) {
   if (round < 0) {
     const [x, y] = [a.logits.data as Float32Array, b.logits.data as Float32Array]; // [R, V]
     for (let i = 0; i < x.length; i++) maxDiff = Math.max(maxDiff, Math.abs(x[i] - y[i]));
+    agreement = logitAgreement(a.logits, b.logits);
     continue; // the first round warms both up
   }
   runs.original.push(t1 - t0);
@@ -110,10 +99,10 @@ console.log(cpuFlagsLine());
 console.log(`${values.graph}, ${rows} rows (2 texts) x ${slots} slots, ${rounds} alternating rounds, median wall and CPU ms per step:`);
 console.log(
   table(
-    ['cross fed', 'cross MB a step', 'wall ms', 'speed-up', 'CPU ms', 'CPU speed-up', 'max |logit diff|'],
+    ['cross fed', 'cross MB a step', 'wall ms', 'speed-up', 'CPU ms', 'CPU speed-up', 'max |logit diff|', 'argmax agrees', 'cosine min'],
     [
-      ['per row', ((2 * layers * rows * block * 4) / 1e6).toFixed(1), o.toFixed(2), '1.00x', oc.toFixed(1), '1.00x', '-'],
-      ['per prefix', ((2 * layers * 2 * block * 4) / 1e6).toFixed(1), w.toFixed(2), `${(o / w).toFixed(2)}x`, wc.toFixed(1), `${(oc / wc).toFixed(2)}x`, maxDiff.toExponential(2)],
+      ['per row', ((2 * layers * rows * block * 4) / 1e6).toFixed(1), o.toFixed(2), '1.00x', oc.toFixed(1), '1.00x', '-', '-', '-'],
+      ['per prefix', ((2 * layers * 2 * block * 4) / 1e6).toFixed(1), w.toFixed(2), `${(o / w).toFixed(2)}x`, wc.toFixed(1), `${(oc / wc).toFixed(2)}x`, maxDiff.toExponential(2), agreement.argmax, agreement.cosMin.toFixed(6)],
     ],
   ),
 );

@@ -23,6 +23,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createSession, ort } from '../../src/model/runtime.js';
+import { feedDims, inputMetadata, logitAgreement, seededNormals, type InputMeta } from './probe-feeds.js';
 import { cpuFlagsLine, machineLine, median, table } from './machine.js';
 
 const { values } = parseArgs({
@@ -78,46 +79,14 @@ export function fromHalf(h: number): number {
   return exponent === 0 ? sign * mantissa * 2 ** -24 : sign * (1024 + mantissa) * 2 ** (exponent - 25);
 }
 
-/** Seeded normal values (mulberry32 + Box-Muller), so both graphs and every run see the same cache. */
-function normals(count: number, seed: number, std: number): Float32Array {
-  const out = new Float32Array(count);
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
-  for (let i = 0; i < count; i += 2) {
-    const r = std * Math.sqrt(-2 * Math.log(uniform()));
-    const angle = 2 * Math.PI * uniform();
-    out[i] = r * Math.cos(angle);
-    if (i + 1 < count) out[i + 1] = r * Math.sin(angle);
-  }
-  return out;
-}
-
-type Meta = { name: string; type: string; shape: readonly (number | string)[] };
-const metadata = (session: ort.InferenceSession): Meta[] =>
-  session.inputMetadata.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: m.shape } : { name: m.name, type: '?', shape: [] }));
-
-function dims(shape: readonly (number | string)[], rows: number, slots: number, name: string): number[] {
-  return shape.map((d) => {
-    if (typeof d === 'number' && d > 0) return d;
-    if (d === 'rows') return rows;
-    if (d === 'slots') return slots;
-    throw new Error(`input ${name}: dimension ${JSON.stringify(d)} is not rows, slots or a number`);
-  });
-}
-
 const isCache = (name: string) => /^(past|cross)_(key|value)_\d+$/.test(name);
 
 /** The original's feeds and the variant's (float16 where the variant's input is float16). */
-function buildFeeds(original: Meta[], variant: Meta[], rows: number, slots: number) {
+function buildFeeds(original: InputMeta[], variant: InputMeta[], rows: number, slots: number) {
   const std = Number(values.std);
   const idRange = Number(values.ids);
   const caches = original.filter((m) => isCache(m.name));
-  const elements = caches.map((m) => dims(m.shape, rows, slots, m.name).reduce((x, y) => x * y, 1));
+  const elements = caches.map((m) => feedDims(m.shape, rows, slots, m.name).reduce((x, y) => x * y, 1));
   const halfNames = new Set(variant.filter((m) => m.type === 'float16').map((m) => m.name));
   const bytes = elements.reduce((sum, n, i) => sum + n * (halfNames.has(caches[i].name) ? 6 : 4), 0);
   const shareEvery = Math.max(1, Math.ceil(bytes / (Number(values['budget-mb']) * 1e6)));
@@ -125,7 +94,7 @@ function buildFeeds(original: Meta[], variant: Meta[], rows: number, slots: numb
   const a: Record<string, ort.Tensor> = {};
   const b: Record<string, ort.Tensor> = {};
   for (const m of original) {
-    const shape = dims(m.shape, rows, slots, m.name);
+    const shape = feedDims(m.shape, rows, slots, m.name);
     const count = shape.reduce((x, y) => x * y, 1);
     if (m.type === 'int64') {
       const data = new BigInt64Array(count);
@@ -143,7 +112,7 @@ function buildFeeds(original: Meta[], variant: Meta[], rows: number, slots: numb
     const key = `${kind}:${Number(layer) % Math.ceil(layers / shareEvery)}:${shape.join('x')}`;
     let entry = pool.get(key);
     if (!entry) {
-      entry = { full: normals(count, 1 + pool.size, std) };
+      entry = { full: seededNormals(count, 1 + pool.size, std) };
       pool.set(key, entry);
     }
     a[m.name] = new ort.Tensor('float32', entry.full, shape); // [rows, heads, slots, headDim]
@@ -162,43 +131,13 @@ function buildFeeds(original: Meta[], variant: Meta[], rows: number, slots: numb
   return { a, b, roundInPlace, shareEvery, halfInputs: halfNames.size, cacheMB: Math.round(bytes / shareEvery / 1e6) };
 }
 
-function fidelity(x: ort.Tensor, y: ort.Tensor): { cosMin: number; cosMean: number; argmax: string } {
-  const [rows, vocab] = x.dims as number[];
-  const p = x.data as Float32Array; // [rows, vocab]
-  const q = y.data as Float32Array; // [rows, vocab]
-  let cosMin = 1;
-  let cosSum = 0;
-  let agree = 0;
-  for (let r = 0; r < rows; r++) {
-    let dot = 0;
-    let pp = 0;
-    let qq = 0;
-    let ia = 0;
-    let ib = 0;
-    for (let v = 0; v < vocab; v++) {
-      const s = p[r * vocab + v];
-      const t = q[r * vocab + v];
-      dot += s * t;
-      pp += s * s;
-      qq += t * t;
-      if (s > p[r * vocab + ia]) ia = v;
-      if (t > q[r * vocab + ib]) ib = v;
-    }
-    const cos = dot / Math.sqrt(pp * qq);
-    cosMin = Math.min(cosMin, cos);
-    cosSum += cos;
-    if (ia === ib) agree++;
-  }
-  return { cosMin, cosMean: cosSum / rows, argmax: `${agree}/${rows}` };
-}
-
 /** --micro DIR: one layer's products alone (scripts/perf/kv16_probe.py --micro), interleaved, median ms. */
 async function micro(folder: string): Promise<void> {
   const names = ['keys_f32', 'keys_f16', 'keys_i8', 'values_f32', 'values_f16', 'values_i8'];
   const sessions = await Promise.all(names.map((n) => createSession(`${folder}/${n}.onnx`, 'cpu')));
   const feeds = sessions.map((session) => {
     const feed: Record<string, ort.Tensor> = {};
-    for (const m of metadata(session)) {
+    for (const m of inputMetadata(session)) {
       const shape = m.shape.map(Number);
       const n = shape.reduce((x, y) => x * y, 1);
       const ramp = (i: number) => ((i * 37) % 251) - 125;
@@ -218,7 +157,7 @@ async function micro(folder: string): Promise<void> {
     }
   }
   const ms = times.map((t) => median(t));
-  const shape = metadata(sessions[0]).find((m) => m.name === 'cache')?.shape.join('x');
+  const shape = inputMetadata(sessions[0]).find((m) => m.name === 'cache')?.shape.join('x');
   console.log(table(['product (cache ' + shape + ')', 'f32 ms', 'f16 ms', 'int8 ms', 'f32 / f16', 'f32 / int8'], [0, 3].map((k) => [names[k].split('_')[0], ms[k].toFixed(3), ms[k + 1].toFixed(3), ms[k + 2].toFixed(3), (ms[k] / ms[k + 1]).toFixed(2), (ms[k] / ms[k + 2]).toFixed(2)])));
 }
 
@@ -245,7 +184,7 @@ async function main(): Promise<void> {
   const lines: (string | number)[][] = [];
   for (const slots of values.slots.split(',').map(Number)) {
     for (const rows of values.rows.split(',').map(Number)) {
-      const { a, b, roundInPlace, shareEvery, halfInputs, cacheMB } = buildFeeds(metadata(original), metadata(variant), rows, slots);
+      const { a, b, roundInPlace, shareEvery, halfInputs, cacheMB } = buildFeeds(inputMetadata(original), inputMetadata(variant), rows, slots);
       const runs = { a: [] as number[], b: [] as number[] };
       const once = async (which: 'a' | 'b') => {
         const start = process.hrtime.bigint();
@@ -261,13 +200,13 @@ async function main(): Promise<void> {
       for (let i = 0; i < rounds; i++) {
         for (const which of (i % 2 === 0 ? ['a', 'b'] : ['b', 'a']) as ('a' | 'b')[]) runs[which].push((await once(which)).ms);
       }
-      const f = fidelity(first.a, first.b);
+      const f = logitAgreement(first.a, first.b);
       // Which part of the difference is the storage (the cache's values rounded) and which the
       // float16 products: the original graph once more, on the rounded values.
       roundInPlace();
       const rounded = (await once('a')).logits;
-      const storage = fidelity(first.a, rounded);
-      const arithmetic = fidelity(rounded, first.b);
+      const storage = logitAgreement(first.a, rounded);
+      const arithmetic = logitAgreement(rounded, first.b);
       const ma = median(runs.a);
       const mb = median(runs.b);
       lines.push([rows, slots, halfInputs, `${cacheMB}${shareEvery > 1 ? ` (layers share 1/${shareEvery})` : ''}`, ma.toFixed(2), mb.toFixed(2), `**${(ma / mb).toFixed(2)}x**`, f.cosMin.toFixed(6), f.cosMean.toFixed(6), f.argmax, `${storage.cosMin.toFixed(6)} / ${storage.argmax}`, `${arithmetic.cosMin.toFixed(6)} / ${arithmetic.argmax}`]);

@@ -19,6 +19,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createSession, ort } from '../../src/model/runtime.js';
 import { int8Feeds, type Int8KeyLayout, keyLayoutOf } from './kv8-quant.js';
+import { feedDims, inputMetadata, logitAgreement, seededNormals, type InputMeta } from './probe-feeds.js';
 import { cpuFlagsLine, machineLine, median, table } from './machine.js';
 
 const { values } = parseArgs({
@@ -35,25 +36,6 @@ const { values } = parseArgs({
   },
 });
 
-/** Seeded normal values (mulberry32 + Box-Muller), so both graphs and every run see the same cache. */
-function normals(count: number, seed: number, std: number): Float32Array {
-  const out = new Float32Array(count);
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
-  for (let i = 0; i < count; i += 2) {
-    const r = std * Math.sqrt(-2 * Math.log(uniform()));
-    const angle = 2 * Math.PI * uniform();
-    out[i] = r * Math.cos(angle);
-    if (i + 1 < count) out[i + 1] = r * Math.sin(angle);
-  }
-  return out;
-}
-
 /** Busy CPU ms of the whole machine so far (/proc/stat, all cores; 0 where there is none). */
 function machineBusyMs(): number {
   try {
@@ -65,32 +47,19 @@ function machineBusyMs(): number {
   }
 }
 
-type Meta = { name: string; type: string; shape: readonly (number | string)[] };
-const metadata = (session: ort.InferenceSession): Meta[] =>
-  session.inputMetadata.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: m.shape } : { name: m.name, type: '?', shape: [] }));
-
-function dims(shape: readonly (number | string)[], rows: number, slots: number, name: string): number[] {
-  return shape.map((d) => {
-    if (typeof d === 'number' && d > 0) return d;
-    if (d === 'rows') return rows;
-    if (d === 'slots') return slots;
-    throw new Error(`input ${name}: dimension ${JSON.stringify(d)} is not rows, slots or a number`);
-  });
-}
-
 const isPast = (name: string) => /^past_(key|value)_\d+$/.test(name);
 
 /** The original's feeds (float cache) and the variant's (the same cache quantized, per layer). */
-function buildFeeds(original: Meta[], int8: Set<string>, rows: number, slots: number, keys: Int8KeyLayout) {
+function buildFeeds(original: InputMeta[], int8: Set<string>, rows: number, slots: number, keys: Int8KeyLayout) {
   const pasts = original.filter((m) => isPast(m.name));
-  const bytes = pasts.reduce((sum, m) => sum + 4 * dims(m.shape, rows, slots, m.name).reduce((x, y) => x * y, 1), 0);
+  const bytes = pasts.reduce((sum, m) => sum + 4 * feedDims(m.shape, rows, slots, m.name).reduce((x, y) => x * y, 1), 0);
   const shareEvery = Math.max(1, Math.ceil(bytes / (Number(values['budget-mb']) * 1e6)));
   const pool = new Map<string, Float32Array>();
   const a: Record<string, ort.Tensor> = {};
   const b: Record<string, ort.Tensor> = {};
   let seed = 1;
   for (const m of original) {
-    const shape = dims(m.shape, rows, slots, m.name);
+    const shape = feedDims(m.shape, rows, slots, m.name);
     const count = shape.reduce((x, y) => x * y, 1);
     if (m.type === 'int64') {
       const data = new BigInt64Array(count);
@@ -101,7 +70,7 @@ function buildFeeds(original: Meta[], int8: Set<string>, rows: number, slots: nu
     if (m.type !== 'float32') throw new Error(`input ${m.name}: type ${m.type} not handled`);
     if (!isPast(m.name)) {
       // Masks [rows, slots] / [rows, text]: all valid; cross keys/values (encoder-decoder) seeded normal, shared by both graphs.
-      a[m.name] = b[m.name] = new ort.Tensor('float32', m.name.endsWith('mask') ? new Float32Array(count).fill(1) : normals(count, 1000 + seed++, Number(values.std)), shape);
+      a[m.name] = b[m.name] = new ort.Tensor('float32', m.name.endsWith('mask') ? new Float32Array(count).fill(1) : seededNormals(count, 1000 + seed++, Number(values.std)), shape);
       if (int8.has(m.name)) Object.assign(b, int8Feeds(m.name, a[m.name], keys)); // cross keys/values, with --cross
       continue;
     }
@@ -109,35 +78,12 @@ function buildFeeds(original: Meta[], int8: Set<string>, rows: number, slots: nu
     const layers = pasts.length / 2;
     const key = `${kind}:${Number(layer) % Math.ceil(layers / shareEvery)}`;
     let full = pool.get(key);
-    if (!full) pool.set(key, (full = normals(count, seed++, Number(values.std))));
+    if (!full) pool.set(key, (full = seededNormals(count, seed++, Number(values.std))));
     a[m.name] = new ort.Tensor('float32', full, shape); // [rows, heads, slots, headDim]
     if (int8.has(m.name)) Object.assign(b, int8Feeds(m.name, a[m.name], keys)); // s8 keys [R, H, D, S] (u8 [R, H, S, D] plain) / s8 values + scales [R, H, S]
     else b[m.name] = a[m.name]; // --only-cross: the self cache stays float
   }
   return { a, b, shareEvery, floatMB: Math.round(bytes / shareEvery / 1e6), int8MB: Math.round(bytes / 4 / 1e6) };
-}
-
-function agreement(x: ort.Tensor, y: ort.Tensor): { cosMin: number; argmax: string } {
-  const [rows, vocab] = x.dims as number[];
-  const p = x.data as Float32Array; // [rows, vocab]
-  const q = y.data as Float32Array;
-  let cosMin = 1;
-  let agree = 0;
-  for (let r = 0; r < rows; r++) {
-    let [dot, pp, qq, ia, ib] = [0, 0, 0, 0, 0];
-    for (let v = 0; v < vocab; v++) {
-      const s = p[r * vocab + v];
-      const t = q[r * vocab + v];
-      dot += s * t;
-      pp += s * s;
-      qq += t * t;
-      if (s > p[r * vocab + ia]) ia = v;
-      if (t > q[r * vocab + ib]) ib = v;
-    }
-    cosMin = Math.min(cosMin, dot / Math.sqrt(pp * qq));
-    if (ia === ib) agree++;
-  }
-  return { cosMin, argmax: `${agree}/${rows}` };
 }
 
 async function main(): Promise<void> {
@@ -150,7 +96,7 @@ async function main(): Promise<void> {
   const lines: (string | number)[][] = [];
   for (const slots of values.slots.split(',').map(Number)) {
     for (const rows of values.rows.split(',').map(Number)) {
-      const { a, b, shareEvery, floatMB, int8MB } = buildFeeds(metadata(original), new Set(metadata(variant).filter((m) => m.type === 'int8' || m.type === 'uint8').map((m) => m.name)), rows, slots, keyLayoutOf(variant));
+      const { a, b, shareEvery, floatMB, int8MB } = buildFeeds(inputMetadata(original), new Set(inputMetadata(variant).filter((m) => m.type === 'int8' || m.type === 'uint8').map((m) => m.name)), rows, slots, keyLayoutOf(variant));
       const runs = { a: [] as number[], b: [] as number[] };
       const cpu = { a: [] as number[], b: [] as number[] };
       // Process CPU time too (both onnxruntime threads): steadier than wall time when other work shares the cores.
@@ -165,7 +111,7 @@ async function main(): Promise<void> {
         await once('a');
         await once('b');
       }
-      const first = agreement((await once('a')).logits, (await once('b')).logits);
+      const first = logitAgreement((await once('a')).logits, (await once('b')).logits);
       // What other processes ran meanwhile: the machine's busy CPU time less this process's, per wall second.
       const [busy0, own0, wall0] = [machineBusyMs(), process.cpuUsage(), performance.now()];
       for (let i = 0; i < Number(values.rounds); i++) {

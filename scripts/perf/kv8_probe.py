@@ -53,12 +53,18 @@ from kv16_probe import external_files  # noqa: E402
 U8, S8, F32 = TensorProto.UINT8, TensorProto.INT8, TensorProto.FLOAT
 
 
-def cache_matmuls(graph) -> dict:
-    """layer -> (keys MatMul, values MatMul); stops on any structure the probe does not handle."""
+def consumers_of(graph) -> dict:
+    """tensor name -> the nodes that read it."""
     consumers: dict = {}
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
+    return consumers
+
+
+def cache_matmuls(graph) -> dict:
+    """layer -> (keys MatMul, values MatMul); stops on any structure the probe does not handle."""
+    consumers = consumers_of(graph)
     found: dict = {}
     for i in graph.input:
         for kind, side in (("key", 0), ("value", 1)):
@@ -82,10 +88,7 @@ def cache_matmuls(graph) -> dict:
 def cross_matmuls(graph) -> dict:
     """layer -> (keys MatMul, values MatMul) of an encoder-decoder step's cross attention:
     MatMul(q [R,H,1,D], cross_key [R,H,D,T]) and MatMul(probs [R,H,1,T], cross_value [R,H,T,D])."""
-    consumers: dict = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    consumers = consumers_of(graph)
     found: dict = {}
     for i in graph.input:
         for kind in ("key", "value"):

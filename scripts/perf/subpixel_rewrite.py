@@ -25,13 +25,22 @@ def _attrs(node) -> dict:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _scales(model, made: dict, name: str):
+def constant_value(model, made: dict, name: str):
+    """The value of an initializer or Constant node output, else None."""
     for init in model.graph.initializer:
         if init.name == name:
             return numpy_helper.to_array(init)
     node = made.get(name)
     if node is not None and node.op_type == "Constant":
-        return numpy_helper.to_array(node.attribute[0].t)
+        for attr in node.attribute:
+            if attr.name == "value":
+                return numpy_helper.to_array(attr.t)
+            if attr.name == "value_float":
+                return np.array(attr.f, np.float32)
+            if attr.name == "value_int":
+                return np.array(attr.i, np.int64)
+            if attr.name == "value_ints":
+                return np.array(list(attr.ints), np.int64)
     return None
 
 
@@ -39,7 +48,7 @@ def _is_pair(model, made: dict, read: dict, inits: dict, resize, conv) -> bool:
     a, c = _attrs(resize), _attrs(conv)
     if a.get("mode", b"nearest") != b"nearest" or a.get("coordinate_transformation_mode", b"half_pixel") != b"asymmetric" or a.get("nearest_mode", b"round_prefer_floor") != b"floor":
         return False
-    scales = _scales(model, made, resize.input[2]) if len(resize.input) > 2 and resize.input[2] else None
+    scales = constant_value(model, made, resize.input[2]) if len(resize.input) > 2 and resize.input[2] else None
     if scales is None or [float(s) for s in scales] != [1.0, 1.0, 2.0, 2.0] or (len(resize.input) > 3 and resize.input[3]):
         return False
     w = inits.get(conv.input[1])

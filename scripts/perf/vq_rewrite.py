@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
-from subpixel_rewrite import concat_quantized, upsample_convs
+from subpixel_rewrite import concat_quantized, constant_value, upsample_convs
 
 PASSES = ("shapes", "groupnorm", "affine", "resize", "subpixel")
 
@@ -44,25 +44,6 @@ def producers_consumers(model) -> tuple[dict, dict]:
         for name in node.input:
             read.setdefault(name, []).append(node)
     return made, read
-
-
-def constant_value(model, made: dict, name: str):
-    """The value of an initializer or Constant node output, else None."""
-    for init in model.graph.initializer:
-        if init.name == name:
-            return numpy_helper.to_array(init)
-    node = made.get(name)
-    if node is not None and node.op_type == "Constant":
-        for attr in node.attribute:
-            if attr.name == "value":
-                return numpy_helper.to_array(attr.t)
-            if attr.name == "value_float":
-                return np.array(attr.f, np.float32)
-            if attr.name == "value_int":
-                return np.array(attr.i, np.int64)
-            if attr.name == "value_ints":
-                return np.array(list(attr.ints), np.int64)
-    return None
 
 
 def shapes_from_quantized(model) -> int:

@@ -1,0 +1,67 @@
+/**
+ * What the graph-level probes share (kv16-probe.ts, kv8-probe.ts, cross-prefixes.ts): seeded
+ * feeds, the step graph's input metadata with its named dimensions resolved, and how far two
+ * logit tensors agree.
+ */
+import type { ort } from '../../src/model/runtime.js';
+
+/** Seeded normal values (mulberry32 + Box-Muller), so both graphs and every run see the same cache. */
+export function seededNormals(count: number, seed: number, std = 1): Float32Array {
+  const out = new Float32Array(count);
+  let a = seed >>> 0;
+  const uniform = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+  };
+  for (let i = 0; i < count; i += 2) {
+    const r = std * Math.sqrt(-2 * Math.log(uniform()));
+    const angle = 2 * Math.PI * uniform();
+    out[i] = r * Math.cos(angle);
+    if (i + 1 < count) out[i + 1] = r * Math.sin(angle);
+  }
+  return out;
+}
+
+export type InputMeta = { name: string; type: string; shape: readonly (number | string)[] };
+
+export const inputMetadata = (session: ort.InferenceSession): InputMeta[] =>
+  session.inputMetadata.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: m.shape } : { name: m.name, type: '?', shape: [] }));
+
+/** An input's shape with its 'rows' and 'slots' dimensions given. */
+export function feedDims(shape: readonly (number | string)[], rows: number, slots: number, name: string): number[] {
+  return shape.map((d) => {
+    if (typeof d === 'number' && d > 0) return d;
+    if (d === 'rows') return rows;
+    if (d === 'slots') return slots;
+    throw new Error(`input ${name}: dimension ${JSON.stringify(d)} is not rows, slots or a number`);
+  });
+}
+
+/** Per row of two [rows, vocab] logit tensors: the least and mean cosine, and on how many rows the argmax agrees. */
+export function logitAgreement(x: ort.Tensor, y: ort.Tensor): { cosMin: number; cosMean: number; argmax: string } {
+  const [rows, vocab] = x.dims as number[];
+  const p = x.data as Float32Array; // [rows, vocab]
+  const q = y.data as Float32Array; // [rows, vocab]
+  let cosMin = 1;
+  let cosSum = 0;
+  let agree = 0;
+  for (let r = 0; r < rows; r++) {
+    let [dot, pp, qq, ia, ib] = [0, 0, 0, 0, 0];
+    for (let v = 0; v < vocab; v++) {
+      const s = p[r * vocab + v];
+      const t = q[r * vocab + v];
+      dot += s * t;
+      pp += s * s;
+      qq += t * t;
+      if (s > p[r * vocab + ia]) ia = v;
+      if (t > q[r * vocab + ib]) ib = v;
+    }
+    const cos = dot / Math.sqrt(pp * qq);
+    cosMin = Math.min(cosMin, cos);
+    cosSum += cos;
+    if (ia === ib) agree++;
+  }
+  return { cosMin, cosMean: cosSum / rows, argmax: `${agree}/${rows}` };
+}
