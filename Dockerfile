@@ -19,6 +19,10 @@ RUN npm ci && npm prune --omit=dev
 # --- runtime ---
 FROM node:24-slim
 ENV NODE_ENV=production
+# Transparent huge pages for malloc's large chunks (the KV cache, onnxruntime's arena), as
+# bin/tessera sets them for the CLI: fewer, cheaper first touches (docs/benchmarks.md,
+# "Huge pages for malloc"). The entrypoint runs node directly, so it is set here.
+ENV GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules

@@ -27,6 +27,23 @@ export function cpuFlagsLine(): string {
   return `cpu ${model} (${identity}) | flags ${present.join(' ') || '(none of interest)'} | integer matrix units: ${integerUnits}`;
 }
 
+/**
+ * The environment bin/tessera (the launcher npm links as `tessera`) gives the CLI: glibc's
+ * huge-page tunable for malloc unless GLIBC_TUNABLES already names it or TESSERA_HUGEPAGES=0.
+ * Benches that spawn src/cli/main.ts use it so they time what a user's `tessera` runs;
+ * `launched: false` keeps the environment as it is (the run without the launcher).
+ */
+export function launcherEnv(env: NodeJS.ProcessEnv = process.env, launched = true): NodeJS.ProcessEnv {
+  const tunables = env.GLIBC_TUNABLES ?? '';
+  if (!launched || env.TESSERA_HUGEPAGES === '0' || tunables.includes('glibc.malloc.hugetlb=')) return env;
+  return { ...env, GLIBC_TUNABLES: tunables === '' ? 'glibc.malloc.hugetlb=1' : `${tunables}:glibc.malloc.hugetlb=1` };
+}
+
+/** One line for a bench's header: the tunables its CLI runs get. */
+export function launcherLine(env: NodeJS.ProcessEnv = launcherEnv()): string {
+  return `CLI runs as bin/tessera starts them: GLIBC_TUNABLES=${env.GLIBC_TUNABLES ?? '(unset)'}`;
+}
+
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;

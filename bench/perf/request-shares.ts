@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuFlagsLine, machineLine, median } from './machine.js';
+import { cpuFlagsLine, launcherEnv, launcherLine, machineLine, median } from './machine.js';
 
 const { values } = parseArgs({
   options: {
@@ -42,7 +42,7 @@ function request(dir: string, candidates: number, seed: number): Run {
   const out = mkdtempSync(path.join(tmpdir(), 'tessera-shares-'));
   try {
     const args = ['--import', 'tsx', 'src/cli/main.ts', 'generate', values.prompt, '--candidates', String(candidates), '--seed', String(seed), '--precision', values.precision, '--json', '--out', out];
-    const child = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 300_000 });
+    const child = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 300_000, env: launcherEnv() });
     if (child.status !== 0) throw new Error(`${dir}: generate failed (${child.status}): ${child.stderr.slice(-2000)}`);
     const json = JSON.parse(child.stdout) as { timings: Record<string, number>; footprint: { cpu_s: number }; images: { candidateIndex: number; score: number }[] };
     const t = json.timings;
@@ -56,6 +56,7 @@ function request(dir: string, candidates: number, seed: number): Run {
 
 console.log(machineLine());
 console.log(cpuFlagsLine());
+console.log(launcherLine());
 console.log(`tessera generate ${JSON.stringify(values.prompt)} --precision ${values.precision} --json; builds ${builds.map((b) => `${b.name}=${b.dir}`).join(', ')}`);
 const pairCounts = values.pairs.split(',').map(Number);
 for (const [index, candidates] of values.candidates.split(',').map(Number).entries()) {

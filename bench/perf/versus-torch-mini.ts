@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import type { Device } from '../../src/types.js';
-import { median, runPython, table } from './machine.js';
+import { launcherEnv, median, runPython, table } from './machine.js';
 
 async function tesseraSteps(tessera: Tessera, prompt: string, candidates: number, steps: number) {
   const { sampler } = tessera.model;
@@ -88,7 +88,7 @@ function coldMini(model: string, weights: string, prompt: string, counts: readon
     const ours: number[] = [];
     const theirs: number[] = [];
     for (let round = 0; round < rounds; round++) {
-      const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'generate', prompt, '--model', model, '--candidates', String(count), '--keep', '1', '--seed', '7', '--no-rerank', '--json', '--quiet', '--out', out], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+      const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'generate', prompt, '--model', model, '--candidates', String(count), '--keep', '1', '--seed', '7', '--no-rerank', '--json', '--quiet', '--out', out], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: launcherEnv() });
       if (cli.status !== 0) throw new Error(`tessera generate failed: ${cli.stderr}`);
       const timings = (JSON.parse(cli.stdout) as { timings: { prefill: number; decode: number } }).timings;
       ours.push(timings.prefill + timings.decode);

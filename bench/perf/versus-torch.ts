@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Tessera } from '../../src/pipeline/tessera.js';
-import { median, runPython, table } from './machine.js';
+import { launcherEnv, launcherLine, median, runPython, table } from './machine.js';
 
 interface ReferenceRun {
   candidates: number;
@@ -145,7 +145,7 @@ export async function versusTorch(tessera: Tessera, options: VersusTorchOptions)
 function coldRuns(options: VersusTorchOptions, referenceArgs: readonly string[]) {
   const out = mkdtempSync(join(tmpdir(), 'tessera-cold-'));
   const generate = (model: string, count: number) => {
-    const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'generate', options.prompt, '--model', model, '--candidates', String(count), '--seed', '7', '--no-rerank', '--json', '--quiet', '--out', out], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'generate', options.prompt, '--model', model, '--candidates', String(count), '--seed', '7', '--no-rerank', '--json', '--quiet', '--out', out], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: launcherEnv() });
     if (cli.status !== 0) throw new Error(`tessera generate failed: ${cli.stderr}`);
     const timings = (JSON.parse(cli.stdout) as { timings: { prefill: number; decode: number } }).timings;
     return timings.prefill + timings.decode;
@@ -176,7 +176,7 @@ function coldRuns(options: VersusTorchOptions, referenceArgs: readonly string[])
     return row;
   });
   rmSync(out, { recursive: true, force: true });
-  console.log(`\ncold, one-shot process: prefill + decode ms (median of ${options.rounds}):`);
+  console.log(`\ncold, one-shot process: prefill + decode ms (median of ${options.rounds}; Tessera: ${launcherLine()}; PyTorch: its own environment):`);
   if (int8) {
     console.log(
       table(

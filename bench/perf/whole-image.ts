@@ -9,13 +9,16 @@
  *
  *   node --import tsx bench/perf/whole-image.ts --run fp32:out/mini/package --run int8:out/mini/package \
  *     [--candidates 32] [--rounds 2] [--prompt "..."]
+ * Each run gets the environment bin/tessera gives the CLI (huge pages for malloc); a run may
+ * set one environment variable first: `--run int8:out/mini/package:TESSERA_HUGEPAGES=0` is
+ * the run without them.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuFlagsLine, machineLine, median, table } from './machine.js';
+import { cpuFlagsLine, launcherEnv, launcherLine, machineLine, median, table } from './machine.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,12 +33,17 @@ interface Run {
   label: string;
   precision: string;
   model: string;
+  /** One NAME=VALUE set in the run's environment (e.g. TESSERA_HUGEPAGES=0), or none. */
+  env?: [string, string];
 }
 
 const runs: Run[] = (values.run ?? []).map((spec) => {
-  const [precision, model] = spec.split(':');
-  if (!precision || !model) throw new Error(`--run takes precision:package, got ${spec}`);
-  return { label: spec, precision, model };
+  const [precision, model, ...rest] = spec.split(':');
+  if (!precision || !model) throw new Error(`--run takes precision:package[:NAME=VALUE], got ${spec}`);
+  const assignment = rest.join(':');
+  const at = assignment.indexOf('=');
+  if (assignment !== '' && at < 1) throw new Error(`--run's third field is NAME=VALUE, got ${assignment}`);
+  return { label: spec, precision, model, ...(assignment === '' ? {} : { env: [assignment.slice(0, at), assignment.slice(at + 1)] as [string, string] }) };
 });
 if (runs.length === 0) throw new Error('give at least one --run precision:package');
 const candidates = Number(values.candidates);
@@ -57,7 +65,9 @@ function once(run: Run, out: string): Measured {
   const cli = [process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'generate', values.prompt!, '--model', run.model, '--candidates', String(candidates), '--no-rerank', '--seed', '1', '--precision', run.precision, '--json', '--quiet', '--out', out];
   const stats = join(out, 'time.txt');
   const [command, ...args] = time === null ? cli : [time, '-o', stats, '-f', '%U %S %R %M', ...cli];
-  const child = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  // As bin/tessera starts the CLI (huge pages for malloc), after the run's own variable.
+  const env = launcherEnv(run.env ? { ...process.env, [run.env[0]]: run.env[1] } : process.env);
+  const child = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env });
   if (child.status !== 0) throw new Error(`${run.label}: tessera generate failed: ${child.stderr}`);
   const timings = (JSON.parse(child.stdout) as { timings: { prefill: number; decode: number; imageDecode: number; total: number } }).timings;
   const [user, system, faults, rssKb] = time === null ? [NaN, NaN, NaN, NaN] : readFileSync(stats, 'utf8').trim().split(/\s+/).map(Number);
@@ -75,6 +85,7 @@ function once(run: Run, out: string): Measured {
 
 console.log(machineLine());
 console.log(cpuFlagsLine());
+console.log(`${launcherLine()} (a run's own NAME=VALUE first: TESSERA_HUGEPAGES=0 is the run without it)`);
 const out = mkdtempSync(join(tmpdir(), 'tessera-whole-image-'));
 const measured: Measured[] = [];
 for (let round = 0; round < rounds; round++) {
@@ -96,7 +107,7 @@ console.log(
       const mine = measured.filter((m) => m.label === run.label);
       const pick = (f: (m: Measured) => number) => median(mine.map(f));
       const perImage = pick((m) => m.perImageS);
-      return [run.label, pick((m) => m.samplingS).toFixed(1), pick((m) => m.vqganS).toFixed(1), pick((m) => m.totalS).toFixed(1), perImage.toFixed(2), `${(first / perImage).toFixed(2)}x`, pick((m) => m.cpuS).toFixed(1), pick((m) => m.faults).toFixed(0), pick((m) => m.rssGb).toFixed(2)];
+      return [run.label, pick((m) => m.samplingS).toFixed(2), pick((m) => m.vqganS).toFixed(2), pick((m) => m.totalS).toFixed(2), perImage.toFixed(3), `${(first / perImage).toFixed(2)}x`, pick((m) => m.cpuS).toFixed(1), pick((m) => m.faults).toFixed(0), pick((m) => m.rssGb).toFixed(2)];
     }),
   ),
 );
