@@ -11,7 +11,8 @@ import { BatchSampler } from '../sampler/sampler.js';
 import { TextTokenizer } from '../text/tokenizer.js';
 import { readManifest, verifyPackageFiles, type ModelManifest } from '../model/manifest.js';
 import { checkDevice, createSession } from '../model/runtime.js';
-import { graphsFor, parsePrecision, type Precision, type PrecisionChoice, type PrecisionReport } from '../model/precision.js';
+import { rememberVerifications, VerifiedFiles } from '../model/verified-files.js';
+import { cacheDir, graphsFor, parsePrecision, type Precision, type PrecisionChoice, type PrecisionReport } from '../model/precision.js';
 import { selectPrecision, type ProbeOptions } from './precision.js';
 
 /** The embedded default model package, shipped in the repository's models/ folder. */
@@ -59,7 +60,8 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
   if (clipOverride !== null) checkClipDir(clipOverride, 'TESSERA_ERR_OPTION', 'clip');
   const requested = parsePrecision(options.precision);
   const manifest = readManifest(dir);
-  if (options.verify !== false) await verifyPackageFiles(dir, manifest);
+  // Files verified before and unchanged since are not hashed again (verified-files.ts).
+  if (options.verify !== false) await verifyPackageFiles(dir, manifest, rememberVerifications() ? new VerifiedFiles(options.probe?.cacheDir ?? cacheDir()) : undefined);
   const file = (relative: string) => path.join(dir, relative);
   const tokenizer = TextTokenizer.fromFile(file(manifest.text.tokenizer), manifest);
   const rows = typeof options.precisionRows === 'function' ? options.precisionRows(manifest) : options.precisionRows;
