@@ -8,6 +8,8 @@
  *
  *   node --import tsx bench/perf/request-shares.ts --builds before=/tmp/clip-old,after=. \
  *     [--candidates 32,128] [--pairs 10,5] [--precision int8]
+ * A build may set one variable for its runs: `--builds before=/tmp/old:TESSERA_HUGEPAGES=0,after=.`
+ * (every run gets bin/tessera's environment otherwise: huge pages for malloc).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,9 +27,13 @@ const { values } = parseArgs({
     prompt: { type: 'string', default: 'a small red star left of a large blue circle' },
   },
 });
+// name=dir, or name=dir:NAME=VALUE to set one variable for that build's runs (e.g. TESSERA_HUGEPAGES=0).
 const builds = values.builds.split(',').map((entry) => {
-  const [name, dir] = entry.split('=');
-  return { name, dir: path.resolve(dir) };
+  const at = entry.indexOf('=');
+  const [dir, assignment = ''] = entry.slice(at + 1).split(/:(.*)/s);
+  const eq = assignment.indexOf('=');
+  const env = launcherEnv(eq > 0 ? { ...process.env, [assignment.slice(0, eq)]: assignment.slice(eq + 1) } : process.env);
+  return { name: entry.slice(0, at), dir: path.resolve(dir), env };
 });
 const STAGES = ['sampling', 'vq', 'clip', 'other', 'total'] as const;
 type Stage = (typeof STAGES)[number];
@@ -38,11 +44,11 @@ interface Run {
   images: { candidateIndex: number; score: number }[];
 }
 
-function request(dir: string, candidates: number, seed: number): Run {
+function request(dir: string, env: NodeJS.ProcessEnv, candidates: number, seed: number): Run {
   const out = mkdtempSync(path.join(tmpdir(), 'tessera-shares-'));
   try {
     const args = ['--import', 'tsx', 'src/cli/main.ts', 'generate', values.prompt, '--candidates', String(candidates), '--seed', String(seed), '--precision', values.precision, '--json', '--out', out];
-    const child = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 300_000, env: launcherEnv() });
+    const child = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 300_000, env });
     if (child.status !== 0) throw new Error(`${dir}: generate failed (${child.status}): ${child.stderr.slice(-2000)}`);
     const json = JSON.parse(child.stdout) as { timings: Record<string, number>; footprint: { cpu_s: number }; images: { candidateIndex: number; score: number }[] };
     const t = json.timings;
@@ -56,7 +62,7 @@ function request(dir: string, candidates: number, seed: number): Run {
 
 console.log(machineLine());
 console.log(cpuFlagsLine());
-console.log(launcherLine());
+console.log(builds.map((b) => `${b.name}: ${launcherLine(b.env)}`).join('; '));
 console.log(`tessera generate ${JSON.stringify(values.prompt)} --precision ${values.precision} --json; builds ${builds.map((b) => `${b.name}=${b.dir}`).join(', ')}`);
 const pairCounts = values.pairs.split(',').map(Number);
 for (const [index, candidates] of values.candidates.split(',').map(Number).entries()) {
@@ -69,7 +75,7 @@ for (const [index, candidates] of values.candidates.split(',').map(Number).entri
     const seed = 1000 + pair;
     const got: Run[] = [];
     for (const i of order) {
-      const run = request(builds[i].dir, candidates, seed);
+      const run = request(builds[i].dir, builds[i].env, candidates, seed);
       runs[i].push(run);
       got[i] = run;
     }
