@@ -178,6 +178,9 @@ def rewrite_graph(model: onnx.ModelProto, text_length: int) -> int:
         for name in (f"text_key_{l}", f"text_value_{l}"):
             new_inputs.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, ["prefixes", heads, T, head_dim]))
     g.input.extend(new_inputs)
+    for n in added:
+        if not n.name:
+            n.name = n.output[0]  # named, so onnxruntime's profiles tell the added nodes apart
     nodes = _sorted(g, [*g.node, *added])
     g.ClearField("node")
     g.node.extend(nodes)
