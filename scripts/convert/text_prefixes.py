@@ -65,6 +65,31 @@ def _mask_chain(g: onnx.GraphProto, consumers: Dict[str, List[onnx.NodeProto]]) 
     return chain
 
 
+def _text_attention(p: str, query: str, tk: str, tv: str, scale: str, bias: str, probs_all: str, shared: Dict) -> List[onnx.NodeProto]:
+    """One layer's text scores ({p}/scores [R, H, 1, T]) and text context ({p}/context [R, H, 1, D]), the rows
+    regrouped by text: [P, H, G, D] x [P, H, D, T]. (Tried: broadcasting [P, G, H, 1, D] x [P, 1, H, D, T], no
+    transposes but one small product per row and head, measured 2-3x slower than these products plus transposes.)"""
+    s = shared
+    head = [
+        helper.make_node("Slice", [probs_all, s["zero"], s["text_end"], s["axis3"], s["one"]], [f"{p}/probs"]),  # [R, H, 1, T]
+    ]
+    return head + [
+        helper.make_node("Reshape", [query, s["grouped_d"]], [f"{p}/query_pghd"]),  # [P, G, H, D]
+        helper.make_node("Transpose", [f"{p}/query_pghd"], [f"{p}/query"], perm=[0, 2, 1, 3]),  # [P, H, G, D]
+        helper.make_node("Transpose", [tk], [f"{p}/key_t"], perm=[0, 1, 3, 2]),  # [P, H, D, T]
+        helper.make_node("MatMul", [f"{p}/query", f"{p}/key_t"], [f"{p}/dots"]),  # [P, H, G, T]
+        helper.make_node("Mul", [f"{p}/dots", scale], [f"{p}/scaled"]),
+        helper.make_node("Add", [f"{p}/scaled", bias], [f"{p}/scores_phgt"]),  # + [P, 1, 1, T]
+        helper.make_node("Transpose", [f"{p}/scores_phgt"], [f"{p}/scores_pght"], perm=[0, 2, 1, 3]),  # [P, G, H, T]
+        helper.make_node("Reshape", [f"{p}/scores_pght", s["row_t"]], [f"{p}/scores"]),  # [R, H, 1, T]
+        helper.make_node("Reshape", [f"{p}/probs", s["grouped_t"]], [f"{p}/probs_pght"]),  # [P, G, H, T]
+        helper.make_node("Transpose", [f"{p}/probs_pght"], [f"{p}/probs_phgt"], perm=[0, 2, 1, 3]),  # [P, H, G, T]
+        helper.make_node("MatMul", [f"{p}/probs_phgt", tv], [f"{p}/context_phgd"]),  # [P, H, G, D]
+        helper.make_node("Transpose", [f"{p}/context_phgd"], [f"{p}/context_pghd"], perm=[0, 2, 1, 3]),  # [P, G, H, D]
+        helper.make_node("Reshape", [f"{p}/context_pghd", s["row_d"]], [f"{p}/context"]),  # [R, H, 1, D]
+    ]
+
+
 def rewrite_graph(model: onnx.ModelProto, text_length: int) -> int:
     """Rewrites `model` in place; returns the number of layers rewritten (0: already rewritten)."""
     g = model.graph
@@ -101,15 +126,28 @@ def rewrite_graph(model: onnx.ModelProto, text_length: int) -> int:
         added.append(clone)
     text_bias = renamed[chain[-1].output[0]]  # [P, 1, 1, T]
 
-    zero, three, one = const("text_prefixes/zero", [0]), const("text_prefixes/axis3", [3]), const("text_prefixes/one", [1])
+    zero, one = const("text_prefixes/zero", [0]), const("text_prefixes/one", [1])
     text_end = const("text_prefixes/text_length", [T])
+    # P, read once from text_mask [P, T]; the shapes that regroup rows by text, shared by every layer.
+    dims0 = _dims(inputs[f"past_key_{layers[0]}"])
+    heads0, head_dim0 = dims0[1], dims0[3]
+    added += [
+        helper.make_node("Shape", ["text_mask"], ["text_prefixes/mask_shape"]),
+        helper.make_node("Slice", ["text_prefixes/mask_shape", zero, one], ["text_prefixes/prefixes"]),
+    ]
+    shared = {"zero": zero, "one": one, "axis3": const("text_prefixes/axis3", [3]), "text_end": text_end, "T": T}
+    for name, rest in (("grouped_d", [-1, heads0, head_dim0]), ("grouped_t", [-1, heads0, T])):
+        added.append(helper.make_node("Concat", ["text_prefixes/prefixes", const(f"text_prefixes/{name}_rest", rest)], [f"text_prefixes/{name}"], axis=0))
+        shared[name] = f"text_prefixes/{name}"
+    shared["row_t"] = const("text_prefixes/row_t", [-1, heads0, 1, T])
+    shared["row_d"] = const("text_prefixes/row_d", [-1, heads0, 1, head_dim0])
     replaced_starts: set = set()
     for l in layers:
         key, value = f"past_key_{l}", f"past_value_{l}"
         dims = _dims(inputs[key])
         heads, head_dim = dims[1], dims[3]
-        if not isinstance(heads, int) or not isinstance(head_dim, int) or heads == 0 or head_dim == 0:
-            raise RewriteError(f"{key} must be [rows, heads, slots, headDim] with fixed heads and head size, has {dims}")
+        if not isinstance(heads, int) or not isinstance(head_dim, int) or heads == 0 or head_dim == 0 or (heads, head_dim) != (heads0, head_dim0):
+            raise RewriteError(f"{key} must be [rows, heads, slots, headDim] with fixed heads and head size (as every layer), has {dims}")
         # The query: MatMul(q, Transpose(past_key)) as exported, or keys-first MatMul(past_key, Reshape(Mul(q, scale))).
         (first,) = consumers[key]
         if first.op_type == "Transpose":
@@ -134,28 +172,7 @@ def rewrite_graph(model: onnx.ModelProto, text_length: int) -> int:
             raise RewriteError(f"layer {l}: the new key's score is not Mul(ReduceSum(Mul(q, k)), scale)")
         scale = own.input[1]
         p = f"text_prefixes/{l}"
-        tk, tv = f"text_key_{l}", f"text_value_{l}"
-        added += [
-            helper.make_node("Shape", [tk], [f"{p}/key_shape"]),
-            helper.make_node("Slice", [f"{p}/key_shape", zero, one], [f"{p}/prefixes"]),
-            helper.make_node("Concat", [f"{p}/prefixes", const(f"{p}/rest_d", [-1, heads, head_dim])], [f"{p}/grouped_d"], axis=0),
-            helper.make_node("Concat", [f"{p}/prefixes", const(f"{p}/rest_t", [-1, heads, T])], [f"{p}/grouped_t"], axis=0),
-            helper.make_node("Reshape", [query, f"{p}/grouped_d"], [f"{p}/query_pghd"]),  # [P, G, H, D]
-            helper.make_node("Transpose", [f"{p}/query_pghd"], [f"{p}/query"], perm=[0, 2, 1, 3]),  # [P, H, G, D]
-            helper.make_node("Transpose", [tk], [f"{p}/key_t"], perm=[0, 1, 3, 2]),  # [P, H, D, T]
-            helper.make_node("MatMul", [f"{p}/query", f"{p}/key_t"], [f"{p}/dots"]),  # [P, H, G, T]
-            helper.make_node("Mul", [f"{p}/dots", scale], [f"{p}/scaled"]),
-            helper.make_node("Add", [f"{p}/scaled", text_bias], [f"{p}/scores_phgt"]),  # + [P, 1, 1, T]
-            helper.make_node("Transpose", [f"{p}/scores_phgt"], [f"{p}/scores_pght"], perm=[0, 2, 1, 3]),  # [P, G, H, T]
-            helper.make_node("Reshape", [f"{p}/scores_pght", const(f"{p}/row_t", [-1, heads, 1, T])], [f"{p}/scores"]),  # [R, H, 1, T]
-            # Probabilities: text [0, T), image slots [T, -1) (the graph's Slice, moved), the new key last.
-            helper.make_node("Slice", [softmax.output[0], zero, text_end, three, one], [f"{p}/probs"]),  # [R, H, 1, T]
-            helper.make_node("Reshape", [f"{p}/probs", f"{p}/grouped_t"], [f"{p}/probs_pght"]),  # [P, G, H, T]
-            helper.make_node("Transpose", [f"{p}/probs_pght"], [f"{p}/probs_phgt"], perm=[0, 2, 1, 3]),  # [P, H, G, T]
-            helper.make_node("MatMul", [f"{p}/probs_phgt", tv], [f"{p}/context_phgd"]),  # [P, H, G, D]
-            helper.make_node("Transpose", [f"{p}/context_phgd"], [f"{p}/context_pghd"], perm=[0, 2, 1, 3]),  # [P, G, H, D]
-            helper.make_node("Reshape", [f"{p}/context_pghd", const(f"{p}/row_d", [-1, heads, 1, head_dim])], [f"{p}/context"]),  # [R, H, 1, D]
-        ]
+        added += _text_attention(p, query, f"text_key_{l}", f"text_value_{l}", scale, text_bias, softmax.output[0], shared)
         concat.input.insert(0, f"{p}/scores")
         starts = past_slice.input[1]
         start_value = _int_constant(g, producers, starts)
