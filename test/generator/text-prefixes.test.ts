@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { textPrefixFeeds, maxAbsDiff } from '../../bench/perf/text-prefix-feeds.js';
@@ -157,6 +157,16 @@ describe('text keys/values per prefix (scripts/convert/text_prefixes.py)', () =>
     const refused = rewrite(other);
     expect(refused.status).toBe(2);
     expect(refused.stderr).toMatch(/not decoder-only/);
+  });
+
+  it('refuses a manifest whose text layout is not the step graph\'s, naming the fix', async () => {
+    const manifestFile = path.join(pkg, 'manifest.json');
+    const manifest = JSON.parse(readFileSync(manifestFile, 'utf8'));
+    const broken = path.join(tempDir('tessera-text-'), 'package');
+    mkdirSync(broken, { recursive: true });
+    for (const name of ['tokenizer.json', 'generator', 'vae', 'clip']) symlinkSync(path.join(pkg, name), path.join(broken, name));
+    writeFileSync(path.join(broken, 'manifest.json'), JSON.stringify({ ...manifest, generator: { ...manifest.generator, cache: { keys: 'plain', slots: 'filled' } } }));
+    await expect(loadModel({ model: broken, rerank: false, precision: 'fp32' })).rejects.toMatchObject({ code: 'TESSERA_ERR_MODEL_FILE', message: expect.stringMatching(/text_prefixes\.py/) });
   });
 
   it('fails loudly on an unknown text layout, or one the architecture cannot take', () => {

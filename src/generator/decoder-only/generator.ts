@@ -71,6 +71,10 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<DecoderOnlyCach
     this.cacheLayout = generator.cache ?? DEFAULT_STEP_CACHE;
     this.newSlots = slotsFor(stepSession, deviceKv !== null);
     this.textPrefixes = this.cacheLayout.text === 'prefixes';
+    if (stepSession.inputNames.includes('text_key_0') !== this.textPrefixes) {
+      const [says, takes] = this.textPrefixes ? ['"prefixes"', 'no text_key_l inputs'] : ['"rows" (the default)', 'text_key_l inputs'];
+      throw new TesseraError('TESSERA_ERR_MODEL_FILE', `the manifest's generator.cache.text is ${says} but the step graph has ${takes}: rewrite the package with scripts/convert/text_prefixes.py, or restore its step graphs`, { param: 'model' });
+    }
     if (this.textPrefixes && readsInt8Cache(stepSession)) {
       throw new TesseraError('TESSERA_ERR_MODEL_FILE', 'this step graph reads an int8 KV cache and takes the text once per text: no cache of that form exists; use a float-cache step graph', { param: 'model' });
     }
