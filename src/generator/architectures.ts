@@ -27,8 +27,11 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
       const prefill = await createSession(file(graphs.prefill), device);
       const step = await createSession(file(graphs.step), device, deviceKvWanted(device) ? DEVICE_ENTRIES : undefined);
       const transfer = emptyTransfer();
-      const keysTransposed = (manifest.generator.cache ?? DEFAULT_STEP_CACHE).keys === 'transposed';
-      const deviceKv = deviceKvWanted(device) ? await DeviceKv.create(device, manifest.generator.layers, keysTransposed, transfer) : null;
+      const cache = manifest.generator.cache ?? DEFAULT_STEP_CACHE;
+      // A text fed once per text (cache.text 'prefixes') changes only with the rows: kept on the device with the cache.
+      const { layers } = manifest.generator;
+      const carry = cache.text !== 'prefixes' ? [] : [{ name: 'text_mask', rank: 2 }, ...Array.from({ length: layers }, (_, l) => [{ name: `text_key_${l}`, rank: 4 }, { name: `text_value_${l}`, rank: 4 }]).flat()];
+      const deviceKv = deviceKvWanted(device) ? await DeviceKv.create(device, layers, cache.keys === 'transposed', transfer, carry) : null;
       return {
         generator: new DecoderOnlyGenerator(manifest, prefill, step, deviceKv, transfer),
         release: async () => void (await Promise.all([prefill.release(), step.release(), deviceKv?.dispose()])),

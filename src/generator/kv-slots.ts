@@ -184,6 +184,12 @@ export class KvSlots implements RowCache {
     this.mask.fill(1, row * capacity, row * capacity + length);
   }
 
+  /** Marks every slot of `row` empty (a row given a new text whose keys/values live outside the cache: text-slots.ts). */
+  clearRow(row: number): void {
+    this.version += 1;
+    this.mask.fill(0, row * this.capacity, (row + 1) * this.capacity);
+  }
+
   /** Writes one step's new entries ([L, R, H, 1, D]) at each row's position and marks them valid. */
   writeStep(newKeys: Float32Array, newValues: Float32Array, positions: ArrayLike<number>): void {
     const rows = this.rows;

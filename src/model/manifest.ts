@@ -86,6 +86,14 @@ export interface PackageVariant {
 export interface StepCacheLayout {
   keys: 'transposed' | 'plain';
   slots: 'all' | 'filled';
+  /**
+   * Decoder-only: where the text prefix's keys/values sit. 'rows' (default): in slots
+   * 0..T-1 of every row; 'prefixes': the step graph takes them once per distinct text
+   * (text_key_l / text_value_l [P, H, T, D], text_mask [P, T], the rows in P equal
+   * contiguous groups, or P = R) and each row's slots hold its image entries only
+   * (scripts/convert/text_prefixes.py, docs/model-package.md).
+   */
+  text?: 'rows' | 'prefixes';
 }
 
 export const DEFAULT_STEP_CACHE: StepCacheLayout = { keys: 'transposed', slots: 'all' };
@@ -160,7 +168,7 @@ const manifestSchema = object({
     maxLength: integer(2),
     prefill: packagePath,
     step: packagePath,
-    cache: optional(object({ keys: literal('transposed', 'plain'), slots: literal('all', 'filled') })),
+    cache: optional(object({ keys: literal('transposed', 'plain'), slots: literal('all', 'filled'), text: optional(literal('rows', 'prefixes')) })),
   }),
   encoderDecoder: optional(
     object({ textEncoder: packagePath, width: integer(1), imageStartToken: integer(0), cross: optional(literal('rows', 'prefixes')) }),
@@ -205,6 +213,9 @@ export function parseManifest(raw: unknown): ModelManifest {
     fail('manifest.janus', janus ? 'is required for architecture "janus"' : 'is only allowed for architecture "janus"');
   }
   if (text.template !== undefined && !text.template.includes('{prompt}')) fail('manifest.text.template', 'must contain {prompt}');
+  if (generator.cache?.text === 'prefixes' && (manifest.architecture !== 'decoder-only' || generator.cache.keys !== 'plain')) {
+    fail('manifest.generator.cache.text', `"prefixes" needs a decoder-only package with plain keys, got ${manifest.architecture} with ${generator.cache.keys} keys`);
+  }
   // Decoder-only (and Janus) slots hold text and image tokens; encoder-decoder slots hold image tokens only.
   const slotsNeeded = encoderDecoder ? imageTokens : text.length + imageTokens - 1;
   if (generator.maxLength < slotsNeeded) {

@@ -41,7 +41,7 @@ describe('decoder-only writePrefix', () => {
   it('never copies a row that a step has written past its prefix', async () => {
     const t = generator.textLength;
     const batch = await generator.prefill([Array.from({ length: t }, (_, i) => (i * 5 + 1) % 20)]);
-    const cache = generator.allocate(2);
+    const cache = generator.allocate(2) as KvSlots; // the package's 'rows' cache
     generator.writePrefix(cache, 0, batch, 0);
     generator.writePrefix(cache, 1, batch, 0);
     await generator.step(cache, Int32Array.from([4, 4]), Int32Array.from([0, 0]));

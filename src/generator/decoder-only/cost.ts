@@ -7,6 +7,7 @@ import type { ModelManifest } from '../../model/manifest.js';
 import { transformerCost, weightBytes, type TransformerCost } from '../../model/graph-cost.js';
 import type { OnnxGraph } from '../../model/onnx-graph.js';
 import type { GeneratorBytes, GeneratorCost, GeneratorFlops, GeneratorGraphs, GeneratorWork } from '../generator.js';
+import { slotsLaidOut } from '../kv-slots.js';
 import { costShapeOf, FLOAT_BYTES, ID_BYTES, kvEntryBytes, phaseBytes, stepSlots, type CostShape } from '../cost-shape.js';
 
 export class DecoderOnlyCost implements GeneratorCost {
@@ -33,13 +34,26 @@ export class DecoderOnlyCost implements GeneratorCost {
     const prefillMacs = work.prefillRows * (T * this.prefill.macsPerToken + this.prefill.attentionProducts * T * T * hd + this.prefill.headMacs);
     // Image token 0 comes from the prefill's logits; each later one is one step over the
     // slots laid out (all S, or the filled ones rounded up: KvSlots) plus the row's own
-    // new key. Step k feeds image code k - 1 at stream position T + k - 1.
+    // new key. Step k feeds image code k - 1 at stream position T + k - 1. Each row's query
+    // meets the text's T keys either way: in its slots, or fed once per text (then the graph
+    // has twice the attention products, half of them over the text).
     let decodeMacs = 0;
+    const products = this.textPrefixes ? this.step.attentionProducts / 2 : this.step.attentionProducts;
     for (let k = 1; k < imageTokens; k++) {
-      const slots = stepSlots(this.shape, T + k);
-      decodeMacs += work.stepRows * (this.step.macsPerToken + this.step.attentionProducts * (slots + 1) * hd + this.step.headMacs);
+      const slots = this.textPrefixes ? T + this.imageSlots(k) : stepSlots(this.shape, T + k);
+      decodeMacs += work.stepRows * (this.step.macsPerToken + products * (slots + 1) * hd + this.step.headMacs);
     }
     return { prefill: 2 * prefillMacs, decode: 2 * decodeMacs };
+  }
+
+  /** The text fed once per text beside per-row image slots (manifest generator.cache.text = 'prefixes'). */
+  private get textPrefixes(): boolean {
+    return this.shape.cache.text === 'prefixes';
+  }
+
+  /** Image slots a text-prefixed cache lays out for step k (image position k - 1 in slot k - 1: the KvSlots rule over maxLength - T). */
+  private imageSlots(k: number): number {
+    return slotsLaidOut(this.shape.cache, this.shape.maxLength - this.shape.textLength, k);
   }
 
   /**
@@ -47,6 +61,8 @@ export class DecoderOnlyCost implements GeneratorCost {
    * keys/values [L, P, H, T, D] out), then one step call per image position after the
    * first over all rows: its weights, the keys/values of the slots laid out and the mask
    * in, ids and positions [R, 1] in, the new entries [L, R, H, 1, D] and logits [R, V] out.
+   * With the text fed once per text, each step reads the text's keys/values and mask once
+   * per distinct text (P, grouped feeds) and only the image slots per row.
    */
   bytes(work: GeneratorWork): GeneratorBytes {
     const { textLength: T, imageTokens } = this.shape;
@@ -56,6 +72,12 @@ export class DecoderOnlyCost implements GeneratorCost {
     let kvRead = 0;
     let activations = 0;
     for (let k = 1; k < imageTokens; k++) {
+      if (this.textPrefixes) {
+        const slots = this.imageSlots(k);
+        kvRead += R * kvEntryBytes(this.shape, slots) + P * kvEntryBytes(this.shape, T);
+        activations += R * (2 * ID_BYTES + slots * FLOAT_BYTES + this.vocab * FLOAT_BYTES) + P * T * FLOAT_BYTES;
+        continue;
+      }
       const slots = stepSlots(this.shape, T + k);
       kvRead += R * kvEntryBytes(this.shape, slots);
       activations += R * (2 * ID_BYTES + slots * FLOAT_BYTES + this.vocab * FLOAT_BYTES);

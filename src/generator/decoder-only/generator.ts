@@ -4,23 +4,29 @@
  * distinct text once, and a step graph advances every row by one token over fixed
  * per-row KV slots (KvSlots). This file is the only place that knows the graphs' feed
  * names, the combined-vocabulary offset of image codes and where image positions sit
- * after the text.
+ * after the text. With manifest generator.cache.text = 'prefixes' the text's keys/values
+ * are fed once per text and each row's slots hold its image entries only (text-slots.ts).
  */
 import { TesseraError } from '../../errors.js';
 import { DEFAULT_STEP_CACHE, type ModelManifest, type StepCacheLayout } from '../../model/manifest.js';
 import { ort } from '../../model/runtime.js';
 import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch } from '../generator.js';
-import { emptyTransfer, hostBytes, type DeviceKv, type TransferStats } from '../device-kv.js';
+import { emptyTransfer, hostBytes, hostPastFeeds, type DeviceKv, type TransferStats } from '../device-kv.js';
 import { KvSlots, type CacheShape } from '../kv-slots.js';
-import { selfPastFeeds, slotsFor, type SelfSlots } from '../kv-slots-int8.js';
+import { readsInt8Cache, selfPastFeeds, slotsFor, type SelfSlots } from '../kv-slots-int8.js';
+import { TextPrefixedSlots, textEntries, type TextEntry } from './text-slots.js';
 
-/** A prefill result: the image logits of each prefix plus its text keys/values ([L, P, H, T, D]). */
+/** A prefill result: the image logits of each prefix plus its text keys/values ([L, P, H, T, D]), and per text their views. */
 interface DecoderOnlyPrefixes extends PrefixBatch {
   keys: Float32Array;
   values: Float32Array;
+  texts: TextEntry[];
 }
 
-export class DecoderOnlyGenerator implements ImageTokenGenerator<SelfSlots> {
+/** The text in every row's slots ('rows'), or once per text beside per-row image slots ('prefixes'). */
+export type DecoderOnlyCache = SelfSlots | TextPrefixedSlots;
+
+export class DecoderOnlyGenerator implements ImageTokenGenerator<DecoderOnlyCache> {
   readonly architecture = 'decoder-only';
   readonly textLength: number;
   readonly imageVocab: number;
@@ -36,6 +42,8 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<SelfSlots> {
   private readonly headDim: number;
   private readonly slots: number;
   private readonly cacheLayout: StepCacheLayout;
+  /** The step graph takes the text once per text (manifest generator.cache.text = 'prefixes'). */
+  private readonly textPrefixes: boolean;
   /** Per cache, the row each prefix of the last batch written into it was first written to. */
   private readonly prefixRows = new WeakMap<SelfSlots, { batch: PrefixBatch; rows: Map<number, number> }>();
   /** Float slots, or int8 ones when the step graph reads an int8 cache (kv-slots-int8.ts). */
@@ -62,6 +70,14 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<SelfSlots> {
     this.slots = generator.maxLength;
     this.cacheLayout = generator.cache ?? DEFAULT_STEP_CACHE;
     this.newSlots = slotsFor(stepSession, deviceKv !== null);
+    this.textPrefixes = this.cacheLayout.text === 'prefixes';
+    if (stepSession.inputNames.includes('text_key_0') !== this.textPrefixes) {
+      const [says, takes] = this.textPrefixes ? ['"prefixes"', 'no text_key_l inputs'] : ['"rows" (the default)', 'text_key_l inputs'];
+      throw new TesseraError('TESSERA_ERR_MODEL_FILE', `the manifest's generator.cache.text is ${says} but the step graph has ${takes}: rewrite the package with scripts/convert/text_prefixes.py, or restore its step graphs`, { param: 'model' });
+    }
+    if (this.textPrefixes && readsInt8Cache(stepSession)) {
+      throw new TesseraError('TESSERA_ERR_MODEL_FILE', 'this step graph reads an int8 KV cache and takes the text once per text: no cache of that form exists; use a float-cache step graph', { param: 'model' });
+    }
   }
 
   /** Image logits inside combined-vocabulary logits ([rows, V]): the image range starts at textVocab. */
@@ -91,17 +107,27 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<SelfSlots> {
     const out = await this.prefillSession.run({ input_ids: new ort.Tensor('int64', ids, [prefixes.length, textLength]) });
     this.stats.prefillMs += performance.now() - started;
     this.stats.prefillRows += prefixes.length;
+    const keys = tensorData(out.present_keys); // [L, P, H, T, D]
+    const values = tensorData(out.present_values);
     return {
       count: prefixes.length,
       logits: this.imageLogits(tensorData(out.logits), prefixes.length), // [P, V] at the last text position
-      keys: tensorData(out.present_keys), // [L, P, H, T, D]
-      values: tensorData(out.present_values),
+      keys,
+      values,
+      texts: this.textPrefixes ? textEntries(this.dims, keys, values, prefixes.length) : [],
     };
   }
 
-  allocate(rows: number): SelfSlots {
+  private get dims() {
+    return { layers: this.layers, heads: this.heads, headDim: this.headDim, textLength: this.textLength };
+  }
+
+  allocate(rows: number): DecoderOnlyCache {
+    const shape = { layers: this.layers, heads: this.heads, slots: this.slots, headDim: this.headDim };
+    // Image slots only: image position j in slot j.
+    if (this.textPrefixes) return new TextPrefixedSlots(this.dims, { ...shape, slots: this.slots - this.textLength }, rows, this.cacheLayout);
     // The text prefix and the first step's key are the first writes.
-    return this.newSlots({ layers: this.layers, heads: this.heads, slots: this.slots, headDim: this.headDim }, rows, this.cacheLayout, this.textLength + 1);
+    return this.newSlots(shape, rows, this.cacheLayout, this.textLength + 1);
   }
 
   /**
@@ -109,7 +135,8 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<SelfSlots> {
    * later row with the same prefix copies that row whole (one contiguous copy per layer
    * buffer), which measured several times faster at 128 rows (docs/benchmarks.md, "Levers").
    */
-  writePrefix(cache: SelfSlots, row: number, batch: PrefixBatch, prefix: number): void {
+  writePrefix(cache: DecoderOnlyCache, row: number, batch: PrefixBatch, prefix: number): void {
+    if (cache instanceof TextPrefixedSlots) return cache.writeText(row, (batch as DecoderOnlyPrefixes).texts[prefix]);
     let written = this.prefixRows.get(cache);
     if (written === undefined || written.batch !== batch) {
       written = { batch, rows: new Map() };
@@ -126,33 +153,39 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<SelfSlots> {
     written.rows.set(prefix, row);
   }
 
-  async step(cache: SelfSlots, codes: Int32Array, positions: Int32Array): Promise<ImageLogits> {
+  async step(cache: DecoderOnlyCache, codes: Int32Array, positions: Int32Array): Promise<ImageLogits> {
     const { textLength, textVocab } = this;
     const rows = cache.rows;
     const inputIds = BigInt64Array.from(codes, (code) => BigInt(textVocab + code)); // [R, 1]
     // Image position j sits at stream position T + j.
     const streamPositions = Int32Array.from(positions, (j) => textLength + j); // [R]
+    // Its slot: the stream position, or j where the text is fed once per text (the slots hold image entries only).
+    const prefixed = cache instanceof TextPrefixedSlots ? cache : null;
+    const self = prefixed?.image ?? (cache as SelfSlots);
+    const slots = prefixed ? positions : streamPositions; // [R]
     // Room for every row's new entry; the graph attends over the slots laid out so far.
-    cache.reserve(Math.max(...streamPositions) + 1);
+    self.reserve(Math.max(...slots) + 1);
     // The cache: its device copy when that is current, else the host buffers (src/generator/device-kv.ts).
     const before = { up: this.transfer.upBytes, deviceSteps: this.transfer.deviceSteps };
     // (An int8 cache has no device copy: slotsFor refused that pairing, so deviceKv is null with one.)
-    const float = cache instanceof KvSlots ? cache : null;
-    const past = (float && this.deviceKv?.pastFeeds(float)) ?? selfPastFeeds(cache);
+    const float = self instanceof KvSlots ? self : null;
+    // The text's keys/values ([P or R, H, T, D]) travel with the cache's device copy, as the encoder-decoder's cross ones do.
+    const text = prefixed?.text.feeds() ?? null;
+    const past = text === null ? ((float && this.deviceKv?.pastFeeds(float)) ?? selfPastFeeds(self)) : (this.deviceKv?.pastFeeds(prefixed!.image, text) ?? { ...hostPastFeeds(prefixed!.image), ...text });
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', inputIds, [rows, 1]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from(streamPositions, (p) => BigInt(p)), [rows, 1]),
       ...past,
     };
-    this.prefixRows.delete(cache); // a stepped row holds more than its prefix: never copy it as one
+    this.prefixRows.delete(self); // a stepped row holds more than its prefix: never copy it as one
     const started = performance.now();
     this.transfer.upBytes += hostBytes(Object.values(feeds));
     const out = await this.stepSession.run(feeds);
     this.transfer.downBytes += hostBytes([out.logits, out.new_keys, out.new_values] as ort.Tensor[]);
     // With the cache on the device the step's new entries stayed there too; the write graph hands them back.
-    const entries = this.deviceKv && float ? await this.deviceKv.absorb(float, past, out.new_keys as ort.Tensor, out.new_values as ort.Tensor, streamPositions) : null;
+    const entries = this.deviceKv && float ? await this.deviceKv.absorb(float, past, out.new_keys as ort.Tensor, out.new_values as ort.Tensor, slots) : null;
     this.stats.decodeMs += performance.now() - started;
-    cache.writeStep(entries?.keys ?? tensorData(out.new_keys), entries?.values ?? tensorData(out.new_values), streamPositions);
+    self.writeStep(entries?.keys ?? tensorData(out.new_keys), entries?.values ?? tensorData(out.new_values), slots);
     if (this.transfer.deviceSteps > before.deviceSteps) this.transfer.deviceStepUpBytes += this.transfer.upBytes - before.up;
     if (float) this.deviceKv?.settle(float);
     this.stats.stepCalls += 1;

@@ -12,6 +12,7 @@
  * The feeds are built once and reused until a row changes its entry.
  */
 import { ort } from '../../model/runtime.js';
+import { prefixGroups } from '../prefix-groups.js';
 
 /** One text's cross-attention inputs: per layer keys [H, D, T] and values [H, T, D], and its text mask [T]. */
 export interface CrossEntry {
@@ -41,23 +42,8 @@ export function crossEntries(dims: CrossDims, keys: Float32Array, values: Float3
   });
 }
 
-/**
- * The entries each row reads, as groups: the first row of each of P equal contiguous runs
- * of one entry, or null when the rows do not form such runs. (A row with no entry, null,
- * counts as an entry of its own: it is fed zeros.)
- */
-export function prefixGroups(rows: readonly (CrossEntry | null)[]): (CrossEntry | null)[] | null {
-  if (rows.length === 0) return null;
-  let run = 1;
-  while (run < rows.length && rows[run] === rows[0]) run++;
-  if (rows.length % run !== 0) return null;
-  const heads: (CrossEntry | null)[] = [];
-  for (let start = 0; start < rows.length; start += run) {
-    for (let r = start; r < start + run; r++) if (rows[r] !== rows[start]) return null;
-    heads.push(rows[start]);
-  }
-  return heads;
-}
+/** (Moved to ../prefix-groups.ts, which the decoder-only text prefix shares.) */
+export { prefixGroups };
 
 export class CrossRows {
   /** The entry row r reads; null until a prefix is written to it. */
