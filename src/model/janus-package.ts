@@ -14,7 +14,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { TesseraError } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { parseManifest, sha256OfFile, type ModelManifest } from './manifest.js';
+import { parseManifest, type ModelManifest } from './manifest.js';
+import { sha256OfFile } from './verified-files.js';
 
 /** transformers.js's DEFAULT_DTYPE_SUFFIX_MAPPING (utils/dtypes.js). */
 export const JANUS_DTYPE_SUFFIX = { fp32: '', fp16: '_fp16', q8: '_quantized', int8: '_int8', uint8: '_uint8', q4: '_q4', q4f16: '_q4f16', bnb4: '_bnb4' } as const;

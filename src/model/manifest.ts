@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { TesseraError } from '../errors.js';
 import type { SamplingSettings } from '../types.js';
-import type { VerifiedFiles } from './verified-files.js';
 import { anyObject, arrayOf, boolean, fail, integer, literal, nullable, number, object, optional, packagePath, recordOf, sha256Hex, string } from './manifest-checks.js';
 
 /** The typed config of a model package (docs/model-package.md), rebuilt from manifest.json. */
@@ -269,39 +267,4 @@ export function readManifest(dir: string): ModelManifest {
     throw new TesseraError('TESSERA_ERR_MANIFEST', `${file}: not valid JSON (${(error as Error).message})`, { cause: error });
   }
   return parseManifest(raw);
-}
-
-export function sha256OfFile(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(file)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('error', reject)
-      .on('end', () => resolve(hash.digest('hex')));
-  });
-}
-
-/**
- * Hashes every file the manifest lists; the first missing or mismatching file fails, by name.
- * With `remembered`, a file verified before and unchanged since (same stat stamp) is not
- * hashed again, and every file that matches is noted (verified-files.ts).
- */
-export async function verifyPackageFiles(dir: string, manifest: ModelManifest, remembered?: VerifiedFiles): Promise<void> {
-  for (const [relative, expected] of Object.entries(manifest.files)) {
-    const file = path.join(dir, relative);
-    if (!existsSync(file)) {
-      throw new TesseraError('TESSERA_ERR_MODEL_FILE', `model package ${dir}: ${relative} is missing`, { param: 'model' });
-    }
-    if (remembered?.known(file, expected)) continue;
-    const actual = await sha256OfFile(file);
-    if (actual !== expected) {
-      throw new TesseraError(
-        'TESSERA_ERR_MODEL_FILE',
-        `model package ${dir}: ${relative} is corrupt (sha256 ${actual.slice(0, 12)}…, manifest says ${expected.slice(0, 12)}…)`,
-        { param: 'model' },
-      );
-    }
-    remembered?.remember(file, actual);
-  }
-  remembered?.save();
 }

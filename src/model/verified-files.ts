@@ -1,5 +1,6 @@
 /**
- * Remembered file verifications: a package file whose sha256 matched its manifest is noted
+ * Package file verification (every file a manifest lists, by sha256) and remembered
+ * verifications: a package file whose sha256 matched its manifest is noted
  * with its stat stamp (device, inode, size, modification time in ns) in the user's cache
  * directory, and a later load that finds the same stamp skips hashing it again.
  *
@@ -14,8 +15,11 @@
  * The notes live beside the precision decisions (cacheDir(), PRECISION_CACHE_FILE's folder);
  * an unwritable or garbled notes file only means hashing again.
  */
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { TesseraError } from '../errors.js';
+import type { ModelManifest } from './manifest.js';
 
 export const VERIFIED_FILES_CACHE = 'verified-files.json';
 
@@ -91,4 +95,39 @@ export class VerifiedFiles {
 /** Whether loads may skip files verified before (TESSERA_VERIFY_FILES=always: never). */
 export function rememberVerifications(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.TESSERA_VERIFY_FILES !== 'always';
+}
+
+export function sha256OfFile(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(file)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')));
+  });
+}
+
+/**
+ * Hashes every file the manifest lists; the first missing or mismatching file fails, by name.
+ * With `remembered`, a file verified before and unchanged since (same stat stamp) is not
+ * hashed again, and every file that matches is noted (verified-files.ts).
+ */
+export async function verifyPackageFiles(dir: string, manifest: ModelManifest, remembered?: VerifiedFiles): Promise<void> {
+  for (const [relative, expected] of Object.entries(manifest.files)) {
+    const file = path.join(dir, relative);
+    if (!existsSync(file)) {
+      throw new TesseraError('TESSERA_ERR_MODEL_FILE', `model package ${dir}: ${relative} is missing`, { param: 'model' });
+    }
+    if (remembered?.known(file, expected)) continue;
+    const actual = await sha256OfFile(file);
+    if (actual !== expected) {
+      throw new TesseraError(
+        'TESSERA_ERR_MODEL_FILE',
+        `model package ${dir}: ${relative} is corrupt (sha256 ${actual.slice(0, 12)}…, manifest says ${expected.slice(0, 12)}…)`,
+        { param: 'model' },
+      );
+    }
+    remembered?.remember(file, actual);
+  }
+  remembered?.save();
 }

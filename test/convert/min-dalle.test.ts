@@ -1,7 +1,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseManifest, verifyPackageFiles } from '../../src/model/manifest.js';
+import { parseManifest } from '../../src/model/manifest.js';
+import { verifyPackageFiles } from '../../src/model/verified-files.js';
 import { MinDallePackage, greedyTokens, maxAbsDiff, readNpyFloat32, readReference } from '../../scripts/convert/min-dalle-check.js';
 import { ROOT } from '../helpers/tiny.js';
 

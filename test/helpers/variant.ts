@@ -1,6 +1,6 @@
 import { copyFileSync, cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { sha256OfFile } from '../../src/model/manifest.js';
+import { sha256OfFile } from '../../src/model/verified-files.js';
 import { copyTinyModel, ROOT, TINY_MODEL } from './tiny.js';
 
 const TINY_INT8 = path.join(ROOT, 'test/fixtures/tiny-model-int8');

@@ -1,7 +1,8 @@
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseManifest, sha256OfFile } from '../../src/model/manifest.js';
+import { parseManifest } from '../../src/model/manifest.js';
+import { sha256OfFile } from '../../src/model/verified-files.js';
 import {
   cacheDir,
   cpuKey,

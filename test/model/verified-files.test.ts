@@ -6,7 +6,8 @@
 import { appendFileSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readManifest, verifyPackageFiles } from '../../src/model/manifest.js';
+import { readManifest } from '../../src/model/manifest.js';
+import { verifyPackageFiles } from '../../src/model/verified-files.js';
 import { rememberVerifications, statStamp, VERIFIED_FILES_CACHE, VerifiedFiles } from '../../src/model/verified-files.js';
 import { copyTinyModel, tempDir } from '../helpers/tiny.js';
 

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readOnnx } from '../../src/model/onnx-graph.js';
-import { readManifest, verifyPackageFiles } from '../../src/model/manifest.js';
+import { readManifest } from '../../src/model/manifest.js';
+import { verifyPackageFiles } from '../../src/model/verified-files.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { ROOT, TINY_MODEL } from '../helpers/tiny.js';
 

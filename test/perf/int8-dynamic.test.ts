@@ -7,7 +7,8 @@ import { variantPackage } from '../../bench/perf/variant-package.js';
 import { compareGenerators, gatePrefixes, loadGenerator } from '../../scripts/perf/int8-gate.js';
 import { modelCost, type ModelCost } from '../../src/footprint/flops.js';
 import { readOnnx } from '../../src/model/onnx-graph.js';
-import { readManifest, verifyPackageFiles } from '../../src/model/manifest.js';
+import { readManifest } from '../../src/model/manifest.js';
+import { verifyPackageFiles } from '../../src/model/verified-files.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { ROOT, TINY_MODEL } from '../helpers/tiny.js';
 

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { variantPackage } from '../../bench/perf/variant-package.js';
 import { modelCost } from '../../src/footprint/flops.js';
 import { readOnnx } from '../../src/model/onnx-graph.js';
-import { readManifest, verifyPackageFiles } from '../../src/model/manifest.js';
+import { readManifest } from '../../src/model/manifest.js';
+import { verifyPackageFiles } from '../../src/model/verified-files.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { ROOT, TINY_MODEL } from '../helpers/tiny.js';
 

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readManifest, verifyPackageFiles } from '../../src/model/manifest.js';
+import { readManifest } from '../../src/model/manifest.js';
+import { verifyPackageFiles } from '../../src/model/verified-files.js';
 import { readOnnx } from '../../src/model/onnx-graph.js';
 import { ROOT } from '../helpers/tiny.js';
 
