@@ -24,6 +24,8 @@ export interface TextPrefixCase {
   filled: number;
   /** Vocabulary of input_ids (the combined vocabulary). */
   vocab: number;
+  /** Image codes among them (the last imageVocab ids; default 1024, the shapes model's). */
+  imageVocab?: number;
   /** Feed the text per row to the rewritten graph (P = R) instead of per prefix. */
   perRow?: boolean;
 }
@@ -38,7 +40,7 @@ export function textPrefixFeeds(c: TextPrefixCase, seed = 1): TextPrefixFeeds {
   if (rows % texts !== 0) throw new RangeError(`${texts} texts do not divide ${rows} rows`);
   const group = rows / texts;
   const slots = T + imageSlots;
-  const ids = BigInt64Array.from({ length: rows }, (_, r) => BigInt(c.vocab - 1 - ((r * 7919) % 1024))); // image codes
+  const ids = BigInt64Array.from({ length: rows }, (_, r) => BigInt(c.vocab - 1 - ((r * 7919) % (c.imageVocab ?? 1024)))); // image codes (the last imageVocab ids)
   const positions = new BigInt64Array(rows).fill(BigInt(T + filled)); // stream position of image position `filled`
   const common = { input_ids: new ort.Tensor('int64', ids, [rows, 1]), position_ids: new ort.Tensor('int64', positions, [rows, 1]) };
   const mask = new Float32Array(rows * slots); // [R, T + S]

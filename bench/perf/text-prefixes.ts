@@ -12,7 +12,10 @@
  * their prefill + decode ms (median of --cold-rounds), where the smaller cache's first touch
  * counts too.
  *
- *   node --import tsx bench/perf/text-prefixes.ts --rewritten DIR [--package models/default] \
+ * models/default ships rewritten (2026-12-05); its per-row form is the tree before that, e.g.
+ * `git worktree add /tmp/rows 4a1ca80` and `--package /tmp/rows/models/default --rewritten models/default`.
+ *
+ *   node --import tsx bench/perf/text-prefixes.ts --package PER_ROW_DIR --rewritten DIR \
  *     [--graph generator/step.onnx] [--rows 128,256] [--filled 32] [--rounds 8] \
  *     [--cold 128 --precision int8 --cold-rounds 3]
  */
@@ -24,13 +27,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { slotsLaidOut } from '../../src/generator/kv-slots.js';
 import { createSession, type ort } from '../../src/model/runtime.js';
-import { cpuFlagsLine, machineLine, median, table } from './machine.js';
+import { cpuFlagsLine, launcherEnv, machineLine, median, table } from './machine.js';
 import { logitAgreement } from './probe-feeds.js';
 import { maxAbsDiff, textPrefixFeeds } from './text-prefix-feeds.js';
 
 const { values } = parseArgs({
   options: {
-    package: { type: 'string', default: 'models/default' },
+    package: { type: 'string' },
     rewritten: { type: 'string' },
     graph: { type: 'string', default: 'generator/step.onnx' },
     rows: { type: 'string', default: '128,256' },
@@ -43,8 +46,10 @@ const { values } = parseArgs({
   },
 });
 if (values.rewritten === undefined) throw new Error('--rewritten DIR: a copy of the package rewritten by scripts/convert/text_prefixes.py');
+if (values.package === undefined) throw new Error('--package DIR: the package with the text in every row (models/default before 2026-12-05: git worktree add /tmp/rows 4a1ca80)');
 
 const manifest = JSON.parse(readFileSync(join(values.package!, 'manifest.json'), 'utf8'));
+if (manifest.generator?.cache?.text === 'prefixes') throw new Error(`${values.package} is already rewritten (generator.cache.text = 'prefixes'): --package takes the per-row form`);
 const { layers, heads, headDim, maxLength } = manifest.generator;
 const textLength: number = manifest.text.length;
 const layout = manifest.generator.cache ?? { keys: 'transposed', slots: 'all' };
@@ -94,7 +99,7 @@ console.log(table(['rows', 'step graph', 'K/V MB a step', 'wall ms', 'speed-up',
 /** One-shot `tessera generate --json`: its prefill + decode ms. */
 function generate(model: string, candidates: string, out: string): number {
   const args = ['--import', 'tsx', 'src/cli/main.ts', 'generate', values.prompt!, '--model', model, '--candidates', candidates, '--precision', values.precision!, '--seed', '7', '--no-rerank', '--json', '--quiet', '--out', out];
-  const cli = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const cli = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: launcherEnv() });
   if (cli.status !== 0) throw new Error(`tessera generate failed: ${cli.stderr}`);
   const timings = (JSON.parse(cli.stdout) as { timings: { prefill: number; decode: number } }).timings;
   return timings.prefill + timings.decode;

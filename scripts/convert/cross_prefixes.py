@@ -132,6 +132,24 @@ def sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def save_replacing(model: onnx.ModelProto, target: str) -> None:
+    """Writes `model` to a new file and renames it over `target`. Writing through the old file
+    would change every hard link to it (a test's linked copy of a package, a pulled package
+    whose files link into a download cache) and leave a torn file if interrupted."""
+    temporary = f"{target}.{os.getpid()}.tmp"
+    onnx.save(model, temporary)
+    os.replace(temporary, target)
+
+
+def write_manifest_replacing(manifest: dict, target: str) -> None:
+    """The manifest, by the same rename (save_replacing)."""
+    temporary = f"{target}.{os.getpid()}.tmp"
+    with open(temporary, "w", encoding="utf8") as f:
+        json.dump(manifest, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    os.replace(temporary, target)
+
+
 def rewrite_package(package: str) -> List[str]:
     """Rewrites every step graph of the package at `package`; returns the graphs rewritten."""
     path = os.path.join(package, "manifest.json")
@@ -149,12 +167,10 @@ def rewrite_package(package: str) -> List[str]:
         rewrite_graph(model)
         models[rel] = model
     for rel, model in models.items():
-        onnx.save(model, os.path.join(package, rel))  # external data references kept as they are
+        save_replacing(model, os.path.join(package, rel))  # external data references kept as they are
         manifest["files"][rel] = sha256(os.path.join(package, rel))
     config["cross"] = "prefixes"
-    with open(path, "w", encoding="utf8") as f:
-        json.dump(manifest, f, indent=2, ensure_ascii=False)
-        f.write("\n")
+    write_manifest_replacing(manifest, path)
     return steps
 
 

@@ -41,7 +41,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cross_prefixes import RewriteError, _dims, _sorted, sha256  # noqa: E402  (the same helpers)
+from cross_prefixes import RewriteError, _dims, _sorted, save_replacing, sha256, write_manifest_replacing  # noqa: E402  (the same helpers)
 
 MASK_CHAIN_OPS = {"Sub", "Mul", "Unsqueeze", "Cast", "Reshape"}
 
@@ -233,13 +233,11 @@ def rewrite_package(package: str) -> List[str]:
         rewrite_graph(model, manifest["text"]["length"])
         models[rel] = model
     for rel, model in models.items():
-        onnx.save(model, os.path.join(package, rel))
+        save_replacing(model, os.path.join(package, rel))
         manifest["files"][rel] = sha256(os.path.join(package, rel))
     cache["text"] = "prefixes"
     manifest["generator"]["cache"] = cache
-    with open(path, "w", encoding="utf8") as f:
-        json.dump(manifest, f, indent=2, ensure_ascii=False)
-        f.write("\n")
+    write_manifest_replacing(manifest, path)
     return steps
 
 

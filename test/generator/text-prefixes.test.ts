@@ -13,12 +13,15 @@ import { loadModel, type LoadedModel } from '../../src/pipeline/loader.js';
 import { MIN_DALLE_FIXTURE } from '../helpers/min-dalle.js';
 import { ROOT, tempDir } from '../helpers/tiny.js';
 
-// scripts/convert/text_prefixes.py on a copy of the embedded shapes package (the committed one
-// keeps the text in every row's slots, so both paths stay tested): the rewritten step graphs
-// take the text prefix's keys/values once per text when the rows form equal groups, once per
-// row otherwise, and each row's slots hold its image entries only.
+// scripts/convert/text_prefixes.py on a copy of the tiny decoder-only fixture (committed with
+// the text in every row's slots; the embedded models/default ships rewritten, so both paths
+// stay tested): the rewritten step graphs take the text prefix's keys/values once per text
+// when the rows form equal groups, once per row otherwise, and each row's slots hold its
+// image entries only.
 const PYTHON = '/usr/bin/python3';
-const ORIGINAL = path.join(ROOT, 'models/default');
+const ORIGINAL = path.join(ROOT, 'test/fixtures/tiny-model');
+const SHAPE = parseManifest(JSON.parse(readFileSync(path.join(ORIGINAL, 'manifest.json'), 'utf8')));
+const T = SHAPE.text.length;
 const rewrite = (pkg: string) => spawnSync(PYTHON, ['scripts/convert/text_prefixes.py', '--package', pkg], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } });
 
 /** A copy of the package's manifest, tokenizer and generator graphs; the VQ codec and CLIP linked, not copied. */
@@ -30,14 +33,14 @@ function copyPackage(): string {
   return pkg;
 }
 
-const ids = (seed: number) => Array.from({ length: 16 }, (_, i) => (i < 6 ? 2 + ((seed * 7 + i * 11) % 70) : 0));
+const ids = (seed: number) => Array.from({ length: T }, (_, i) => (i < 6 ? 2 + ((seed * 7 + i * 11) % (SHAPE.text.vocabSize - 2)) : 0));
 const spec = (text: number, candidateIndex: number, guidanceScale = 3): SequenceSpec => ({
   textIds: ids(text),
-  unconditionalIds: guidanceScale === 1 ? null : new Array<number>(16).fill(0),
+  unconditionalIds: guidanceScale === 1 ? null : new Array<number>(T).fill(0),
   guidanceScale,
   seed: 40 + text,
   candidateIndex,
-  processors: { temperature: 1, topK: 64, topP: 1 },
+  processors: { temperature: 1, topK: 16, topP: 1 },
 });
 const grids = (codes: readonly Int32Array[]) => codes.map((g) => Array.from(g));
 
@@ -75,7 +78,8 @@ describe('text keys/values per prefix (scripts/convert/text_prefixes.py)', () =>
     for (const graph of ['generator/step.onnx']) {
       const [a, b] = [await createSession(path.join(ORIGINAL, graph), 'cpu'), await createSession(path.join(pkg, graph), 'cpu')];
       for (const c of [{ rows: 8, texts: 2, filled: 5 }, { rows: 6, texts: 3, filled: 0 }, { rows: 4, texts: 2, filled: 20, perRow: true }]) {
-        const feeds = textPrefixFeeds({ layers: 6, heads: 8, headDim: 32, textLength: 16, imageSlots: 32, vocab: 1100, ...c });
+        const { layers, heads, headDim } = SHAPE.generator;
+        const feeds = textPrefixFeeds({ layers, heads, headDim, textLength: T, imageSlots: 32, vocab: SHAPE.text.vocabSize + SHAPE.image.vocabSize, imageVocab: SHAPE.image.vocabSize, ...c });
         const [x, y] = [await a.run(feeds.original), await b.run(feeds.rewritten)];
         expect(maxAbsDiff(x.logits, y.logits), `${graph} ${JSON.stringify(c)}`).toBeLessThan(1e-4);
         expect(maxAbsDiff(x.new_keys, y.new_keys)).toBeLessThan(1e-4);
@@ -142,12 +146,22 @@ describe('text keys/values per prefix (scripts/convert/text_prefixes.py)', () =>
   it('counts the text keys/values read once per text, with the same FLOPs', () => {
     const work = { candidates: 8, guidance: true, rerank: false };
     const [perText, perRow] = [modelCost(pkg, model.manifest), modelCost(ORIGINAL, original.manifest)];
-    const { layers, heads, headDim } = model.manifest.generator;
+    const { layers, heads, headDim, maxLength } = model.manifest.generator;
     const entry = 2 * layers * heads * headDim * 4; // one slot's keys and values, float32
-    // 16 rows, 2 texts, 63 steps: per row the image slots only (16 fewer per row at every
-    // chunk: 'filled' slots round the same way), the text's 16 slots once per text.
-    expect(generationBytes(perRow, work).decode.kvRead - generationBytes(perText, work).decode.kvRead).toBe(63 * (16 - 2) * 16 * entry);
-    expect(generationFlops(perText, work)).toEqual(generationFlops(perRow, work));
+    // 16 rows, 2 texts, 63 steps: step k (image position k - 1) reads per row the slots laid
+    // out for the text and k image positions, or the image slots alone plus the text's T
+    // slots once per text; 'filled' slots round up to chunks of 16.
+    const chunked = (needed: number, most: number) => Math.min(most, Math.max(16, Math.ceil(needed / 16) * 16));
+    let saved = 0;
+    for (let k = 1; k < 64; k++) saved += 16 * chunked(T + k, maxLength) - (16 * chunked(k, maxLength - T) + 2 * T);
+    expect(generationBytes(perRow, work).decode.kvRead - generationBytes(perText, work).decode.kvRead).toBe(saved * entry);
+    // FLOPs: the same weights and text keys; only the slots laid out differ where T is not a
+    // multiple of the chunk (the tiny fixture's T = 12): q·k and p·v, per layer, per slot.
+    const [a, b] = [generationFlops(perText, work), generationFlops(perRow, work)];
+    expect(a.prefill).toBe(b.prefill);
+    let slotsDiff = 0;
+    for (let k = 1; k < 64; k++) slotsDiff += chunked(T + k, maxLength) - (T + chunked(k, maxLength - T));
+    expect(b.decode - a.decode).toBe(2 * 16 * 2 * layers * slotsDiff * heads * headDim);
   });
 
   it('refuses an encoder-decoder package, naming why', () => {

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readManifest } from '../../src/model/manifest.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { checkMaxRows, requestGroupShares, rowGroups } from '../../src/sampler/row-groups.js';
 import type { SequenceSpec } from '../../src/sampler/sequence.js';
@@ -85,7 +86,7 @@ describe('generateMany under a row cap (models/default)', () => {
     expect(whole.events.find((e) => e.type === 'start')).toMatchObject({ candidates: 5, steps, rows: 10 });
   });
 
-  it("counts each group's prefill and weight reads in the footprint; the rows' own work is the same", async () => {
+  it("counts each group's prefill, weight and text reads in the footprint; the rows' own work is the same", async () => {
     const whole = (await run([guided])).results[0]!.footprint!;
     const grouped = (await run([guided], 4)).results[0]!.footprint!;
     const close = (a: number, b: number) => expect(Math.abs(a - b) / b).toBeLessThan(1e-9);
@@ -94,7 +95,14 @@ describe('generateMany under a row cap (models/default)', () => {
     // Images decoded: 5 candidates + previews at steps 16, 32, 48 of the 3 shown (2 of them in the first group).
     close(grouped.flops!.vqDecode, (whole.flops!.vqDecode * (5 + 3 * 2)) / (5 + 3 * 3));
     close(grouped.bytes!.decode.weights, 3 * whole.bytes!.decode.weights);
-    close(grouped.bytes!.decode.kvRead, whole.bytes!.decode.kvRead);
+    // The shipped step reads each text's keys/values once per text (generator.cache.text =
+    // 'prefixes'): each of the 3 groups reads both texts (guided), one group alone would read
+    // them once, so the cap adds 2 groups x 2 texts x 63 steps of text reads to the rows' own.
+    const manifest = readManifest(path.join(ROOT, 'models/default'));
+    const { layers, heads, headDim } = manifest.generator;
+    expect(manifest.generator.cache?.text).toBe('prefixes');
+    const textRead = layers * 2 * heads * headDim * manifest.text.length * 4; // one text's keys and values, bytes
+    close(grouped.bytes!.decode.kvRead, whole.bytes!.decode.kvRead + 2 * 2 * 63 * textRead);
     close(grouped.bytes!.prefill.total, 3 * whole.bytes!.prefill.total);
   });
 
