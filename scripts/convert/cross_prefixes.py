@@ -29,7 +29,7 @@ import hashlib
 import json
 import os
 import sys
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import onnx
 from onnx import helper, numpy_helper
@@ -174,17 +174,23 @@ def rewrite_package(package: str) -> List[str]:
     return steps
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def package_main(name: str, doc: str, rewrite: Callable[[str], List[str]]) -> int:
+    """The command line of a package rewrite (this one, text_prefixes.py): --package DIR;
+    prints {"rewritten": [...]}; a package it cannot take exits 2, naming why."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--package", required=True)
     args = ap.parse_args()
     try:
-        done = rewrite_package(args.package)
+        done = rewrite(args.package)
     except RewriteError as e:
-        print(f"cross_prefixes: {e}", file=sys.stderr)
+        print(f"{name}: {e}", file=sys.stderr)
         return 2
     print(json.dumps({"rewritten": done}))
     return 0
+
+
+def main() -> int:
+    return package_main("cross_prefixes", __doc__, rewrite_package)
 
 
 if __name__ == "__main__":

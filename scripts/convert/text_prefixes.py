@@ -30,7 +30,6 @@ package is refused (exit 2).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -41,7 +40,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cross_prefixes import RewriteError, _dims, _sorted, save_replacing, sha256, write_manifest_replacing  # noqa: E402  (the same helpers)
+from cross_prefixes import RewriteError, _dims, _sorted, package_main, save_replacing, sha256, write_manifest_replacing  # noqa: E402  (the same helpers)
 
 MASK_CHAIN_OPS = {"Sub", "Mul", "Unsqueeze", "Cast", "Reshape"}
 
@@ -242,16 +241,7 @@ def rewrite_package(package: str) -> List[str]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--package", required=True)
-    args = ap.parse_args()
-    try:
-        done = rewrite_package(args.package)
-    except RewriteError as e:
-        print(f"text_prefixes: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps({"rewritten": done}))
-    return 0
+    return package_main("text_prefixes", __doc__, rewrite_package)
 
 
 if __name__ == "__main__":
