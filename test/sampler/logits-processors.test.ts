@@ -148,3 +148,45 @@ describe('kthLargest', () => {
     expect(values).toEqual(copy);
   });
 });
+
+describe('sampleTopK (the fused top-k draw processAndSample uses)', () => {
+  it('draws the token topK then sampleIndex draw, for any row, k and u, ties and -Infinity included', () => {
+    const value = fc.oneof(fc.integer({ min: -4, max: 4 }), fc.constant(-Infinity), fc.double({ min: -60, max: 60, noNaN: true }));
+    fc.assert(
+      fc.property(fc.array(value, { minLength: 1, maxLength: 400 }), fc.nat(), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (items, pick, u) => {
+        const logits = Float64Array.from(items);
+        const k = 1 + (pick % (logits.length + 2)); // k >= length too: a no-op top-k
+        const masked = Float64Array.from(logits);
+        topK(k)!(masked, AT);
+        const expected = sampleIndex(masked, u);
+        const fused = processAndSample(Float64Array.from(logits), [topK(k)!], u, AT, new Float64Array(logits.length));
+        expect(fused).toBe(expected);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('takes the fused path only when top-k ends the chain, after the processors before it', () => {
+    const logits = row(0, 3, 1, 3, 2, -Infinity, 3);
+    const chain = [temperature(0.5)!, topK(2)!];
+    for (const u of [0, 0.3, 0.6, 0.99]) {
+      const masked = Float64Array.from(logits);
+      for (const p of chain) p(masked, AT);
+      expect(processAndSample(Float64Array.from(logits), chain, u, AT)).toBe(sampleIndex(masked, u));
+    }
+    // Ties at the threshold: the lower indices keep their places (1 and 3 of the three 3s).
+    const draws = new Set([0, 0.2, 0.4, 0.6, 0.8, 0.99].map((u) => processAndSample(Float64Array.from(logits), [topK(2)!], u, AT)));
+    expect([...draws].sort()).toEqual([1, 3]);
+  });
+
+  it('gives the tokens of the masked walk on DALL·E Mini-sized rows (16,384 codes, k = 256)', () => {
+    const stream = new CandidateStream(7, 0);
+    for (let r = 0; r < 20; r++) {
+      const logits = Float64Array.from({ length: 16384 }, () => 8 * (stream.uniform() - 0.5) + (stream.uniform() < 0.01 ? 6 : 0));
+      const u = stream.uniform();
+      const masked = Float64Array.from(logits);
+      topK(256)!(masked, AT);
+      expect(processAndSample(Float64Array.from(logits), [topK(256)!], u, AT, new Float64Array(16384))).toBe(sampleIndex(masked, u));
+    }
+  });
+});
