@@ -6,7 +6,7 @@
  * load average. Run it once per graph and alternate graphs between runs: each run is cold, as a
  * one-shot `tessera generate` is, and no two decoders share the process's memory.
  *
- *   node --import tsx bench/perf/vq-decode.ts --package DIR --graph vae/decoder.int8.onnx [--images 32] [--batch N] [--seed 11]
+ *   node --import tsx bench/perf/vq-decode.ts --package DIR --graph vae/decoder.int8.onnx [--images 32] [--batch N] [--seed 11] [--mem-pattern on]
  *
  * --graph is relative to the package (or absolute); --batch overrides VqCodec's grids per call.
  */
@@ -16,19 +16,20 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readManifest } from '../../src/model/manifest.js';
 import { createSession } from '../../src/model/runtime.js';
-import { VqCodec, vqBatchSize } from '../../src/vq/vq-codec.js';
+import { VQ_SESSION, VqCodec, vqBatchSize } from '../../src/vq/vq-codec.js';
 import { createRng } from '../../eval/world/prng.js';
 import { cpuFlagsLine, machineLine } from './machine.js';
 
 const { values } = parseArgs({
-  options: { package: { type: 'string' }, graph: { type: 'string' }, images: { type: 'string', default: '32' }, batch: { type: 'string' }, seed: { type: 'string', default: '11' } },
+  options: { package: { type: 'string' }, graph: { type: 'string' }, images: { type: 'string', default: '32' }, batch: { type: 'string' }, 'mem-pattern': { type: 'string', default: 'off' }, seed: { type: 'string', default: '11' } },
 });
 if (values.package === undefined || values.graph === undefined) throw new Error('usage: vq-decode.ts --package DIR --graph FILE [--images 32] [--batch N]');
 const manifest = readManifest(values.package);
 const graph = path.resolve(values.package, values.graph);
 const started = performance.now();
 const cpuStart = process.cpuUsage();
-const session = await createSession(graph, 'cpu');
+// The app's VQ session settings (no memory pattern, VQ_SESSION); --mem-pattern on: onnxruntime's default.
+const session = await createSession(graph, 'cpu', undefined, values['mem-pattern'] === 'on' ? {} : VQ_SESSION);
 const loadS = (performance.now() - started) / 1000;
 const vq = new VqCodec(manifest, session, null, values.batch === undefined ? vqBatchSize(manifest.image.size) : Number(values.batch));
 const next = createRng(Number(values.seed)).next;

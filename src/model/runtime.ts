@@ -74,9 +74,15 @@ export interface GraphBytes {
  * Creates a session, turning the runtime's failure to start a provider into TESSERA_ERR_DEVICE.
  * `outputs`: where outputs stay (per output name; e.g. 'gpu-buffer' keeps them on the device).
  */
-export async function createSession(file: string | GraphBytes, device: Device, outputs?: Record<string, ort.Tensor.DataLocation>): Promise<ort.InferenceSession> {
+/** Per-session settings a graph may want other than the defaults (the VQ codec: VQ_SESSION). */
+export interface SessionTuning {
+  /** onnxruntime's memory pattern: one planned block per input shape, allocated on the second run (default on). */
+  enableMemPattern?: boolean;
+}
+
+export async function createSession(file: string | GraphBytes, device: Device, outputs?: Record<string, ort.Tensor.DataLocation>, tuning: SessionTuning = {}): Promise<ort.InferenceSession> {
   checkDevice(device);
-  const options = { ...sessionOptions(device), ...(outputs === undefined ? {} : { preferredOutputLocation: outputs }) };
+  const options = { ...sessionOptions(device), ...tuning, ...(outputs === undefined ? {} : { preferredOutputLocation: outputs }) };
   try {
     if (typeof file === 'string') return await ort.InferenceSession.create(file, options);
     // A graph from memory finds its external data files in the folder it was read from (onnxruntime ≥ 1.18's session option).

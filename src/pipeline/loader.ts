@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { VqCodec } from '../vq/vq-codec.js';
+import { VQ_SESSION, VqCodec } from '../vq/vq-codec.js';
 import { TesseraError } from '../errors.js';
 import type { Device } from '../types.js';
 import { checkClipDir, ClipReranker } from '../rerank/clip-reranker.js';
@@ -77,9 +77,9 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
   });
   const generator = opened.generator;
   const graphs = graphsFor(manifest, precision.precision);
-  const vqDecoderGraph = await createSession(file(graphs.decoder), device);
+  const vqDecoderGraph = await createSession(file(graphs.decoder), device, undefined, VQ_SESSION);
   const encoderFile = manifest.encoder;
-  const loadEncoder = encoderFile === null ? null : () => createSession(file(encoderFile), device);
+  const loadEncoder = encoderFile === null ? null : () => createSession(file(encoderFile), device, undefined, VQ_SESSION);
   let reranker: ClipReranker | null = null;
   if (options.rerank !== false && clipOverride !== null) {
     reranker = await ClipReranker.load(clipOverride, device);

@@ -89,6 +89,19 @@ export class VqCodec {
 /** Pixels made per toPixels graph call: 64 images of 64 px (the shipped model), 4 of 256 px (DALL·E Mini/Mega). */
 export const VQ_PIXELS_PER_CALL = 64 * 64 * 64;
 
+/**
+ * The VQ graphs' sessions run without onnxruntime's memory pattern. With it, the first call
+ * records the activations and the second allocates one planned block for them (1.2 GB at 4
+ * Mini-sized images a call), so the first two calls of every one-shot run touch hundreds of
+ * MB of fresh pages (on this project's VMs ~10 µs each: a Mini call took 2.2–3.1 s against
+ * 1.3–1.8 s later). Without it the arena's chunks serve every call after the first. Mini's
+ * int8 decoder, 32 images in a fresh session, 4 a call, paired (2026-12-05, loaded): 15.6 /
+ * 15.7 → 13.0 / 13.1 s, peak RSS 1.19 → 0.67 GB; in whole one-shot runs the VQGAN stage
+ * 12.2 → 10.8 s (docs/benchmarks.md, "Huge pages for malloc"). CLIP's tower made the same
+ * choice (rerank/clip-reranker.ts).
+ */
+export const VQ_SESSION = { enableMemPattern: false } as const;
+
 export function vqBatchSize(imageSize: number): number {
   return Math.max(1, Math.floor(VQ_PIXELS_PER_CALL / (imageSize * imageSize)));
 }
