@@ -54,12 +54,14 @@ if (values.levers !== undefined) {
 }
 const device = values.device as string;
 checkDevice(device);
-const tessera = await Tessera.load({ model, device });
+// fp32 means fp32: the default, 'auto', would time whichever precision this machine's probe picks
+// (until 2026-12-05 the 'Tessera fp32' columns were that; docs/benchmarks.md, "The bench's fp32 was auto").
+const tessera = await Tessera.load({ model, device, precision: 'fp32' });
 console.log(`model ${tessera.manifest.name} (${model}), device ${device}`);
 // The int8 variant (issue 27) runs as a package of its own until the loader picks precisions (precision-auto).
 const precisions = (values.precision ?? (tessera.manifest.variants?.int8 ? 'fp32,int8' : 'fp32')).split(',');
 const int8Model = precisions.includes('int8') ? variantPackage(model) : null;
-const int8 = int8Model === null ? null : { tessera: await Tessera.load({ model: int8Model, device }), model: int8Model };
+const int8 = int8Model === null ? null : { tessera: await Tessera.load({ model: int8Model, device, precision: 'fp32' }), model: int8Model } /* the variant package's own graphs */;
 if (int8) console.log(`int8 variant: ${int8Model} (variants.int8 of ${model}: ${tessera.manifest.variants?.int8?.generator.step})`);
 const report: Record<string, unknown> = { machine: machineLine(), cpuFlags: cpuFlagsLine(), model, precisions };
 if (only.has('torch') || only.has('cold')) {

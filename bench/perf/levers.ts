@@ -31,7 +31,7 @@ async function load(variant: Variant): Promise<Tessera> {
   const before = process.env.TESSERA_SPIN;
   process.env.TESSERA_SPIN = variant.spin ? '1' : '0'; // read once, when the sessions are created
   try {
-    return await Tessera.load({ model: variant.model });
+    return await Tessera.load({ model: variant.model, precision: 'fp32' }); // each variant's own graphs, not auto's pick
   } finally {
     if (before === undefined) delete process.env.TESSERA_SPIN;
     else process.env.TESSERA_SPIN = before;

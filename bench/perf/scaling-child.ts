@@ -9,7 +9,7 @@
 import { Tessera } from '../../src/pipeline/tessera.js';
 
 const [model, count] = [process.argv[2], Number(process.argv[3])];
-const tessera = await Tessera.load({ model, rerank: false });
+const tessera = await Tessera.load({ model, rerank: false, precision: 'fp32' });
 const prompt = 'a small red star left of a large blue circle on a white background';
 const { sampler } = tessera.model;
 await sampler.generate(tessera.prepare({ prompt, seed: 1, candidates: 1 }).sequences);

@@ -41,7 +41,7 @@ export async function versusTorchMini(prompt: string, counts: readonly number[],
     console.log('\nMini-shaped model: skipped (set TESSERA_MINI_PACKAGE and TESSERA_MINI_WEIGHTS)');
     return null;
   }
-  const tessera = await Tessera.load({ model, device, rerank: false });
+  const tessera = await Tessera.load({ model, device, rerank: false, precision: 'fp32' });
   const spec = tessera.prepare({ prompt, seed: 7, candidates: 1, guidanceScale: tessera.manifest.sampling.guidanceScale === 1 ? 16 : undefined }).sequences[0];
   const uncond = spec.unconditionalIds ?? tessera.manifest.text.unconditionalIds;
   // Cold rows first, in one-shot processes, before this process holds a warm Mini batch:
@@ -88,7 +88,7 @@ function coldMini(model: string, weights: string, prompt: string, counts: readon
     const ours: number[] = [];
     const theirs: number[] = [];
     for (let round = 0; round < rounds; round++) {
-      const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'generate', prompt, '--model', model, '--candidates', String(count), '--keep', '1', '--seed', '7', '--no-rerank', '--json', '--quiet', '--out', out], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: launcherEnv() });
+      const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'generate', prompt, '--model', model, '--candidates', String(count), '--keep', '1', '--seed', '7', '--no-rerank', '--precision', 'fp32', '--json', '--quiet', '--out', out], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: launcherEnv() });
       if (cli.status !== 0) throw new Error(`tessera generate failed: ${cli.stderr}`);
       const timings = (JSON.parse(cli.stdout) as { timings: { prefill: number; decode: number } }).timings;
       ours.push(timings.prefill + timings.decode);

@@ -145,7 +145,7 @@ export async function versusTorch(tessera: Tessera, options: VersusTorchOptions)
 function coldRuns(options: VersusTorchOptions, referenceArgs: readonly string[]) {
   const out = mkdtempSync(join(tmpdir(), 'tessera-cold-'));
   const generate = (model: string, count: number) => {
-    const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'generate', options.prompt, '--model', model, '--candidates', String(count), '--seed', '7', '--no-rerank', '--json', '--quiet', '--out', out], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: launcherEnv() });
+    const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'generate', options.prompt, '--model', model, '--candidates', String(count), '--seed', '7', '--no-rerank', '--precision', 'fp32', '--json', '--quiet', '--out', out], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: launcherEnv() }); // the package's own graphs (the int8 one's are int8), not auto's pick
     if (cli.status !== 0) throw new Error(`tessera generate failed: ${cli.stderr}`);
     const timings = (JSON.parse(cli.stdout) as { timings: { prefill: number; decode: number } }).timings;
     return timings.prefill + timings.decode;
