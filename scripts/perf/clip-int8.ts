@@ -25,7 +25,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { AutoProcessor, env, RawImage, type Tensor } from '@huggingface/transformers';
 import * as ort from 'onnxruntime-node';
-import { cpuFlagsLine, machineLine, median } from '../../bench/perf/machine.js';
+import { cpuFlagsLine, machineLine, median } from './machine.js';
 import { readManifest, type ModelManifest } from '../../src/model/manifest.js';
 import { kernelOptions } from '../../src/model/runtime.js';
 import { Tessera } from '../../src/pipeline/tessera.js';

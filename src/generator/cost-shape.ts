@@ -34,9 +34,12 @@ export function kvEntryBytes(shape: CostShape, entries: number): number {
   return shape.layers * 2 * entries * shape.attentionWidth * FLOAT_BYTES;
 }
 
-/** Slots the cache passes to the step graph that feeds stream position `needed - 1` (the KvSlots rule). */
-export function stepSlots(shape: CostShape, needed: number): number {
-  return slotsLaidOut(shape.cache, shape.maxLength, needed);
+/**
+ * Slots the cache passes to the step graph that feeds stream position `needed - 1` (the KvSlots
+ * rule), of `perRow` a row can hold (maxLength; maxLength - T where the text is fed once per text).
+ */
+export function stepSlots(shape: CostShape, needed: number, perRow: number = shape.maxLength): number {
+  return slotsLaidOut(shape.cache, perRow, needed);
 }
 
 export function phaseBytes(weights: number, kvRead: number, kvWritten: number, activations: number): PhaseBytes {

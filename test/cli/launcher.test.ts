@@ -9,6 +9,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { launcherEnv } from '../../bench/perf/machine.js';
 
 const launcher = resolve('bin/tessera');
 const fakeBin = mkdtempSync(join(tmpdir(), 'tessera-launcher-'));
@@ -43,6 +44,12 @@ describe('bin/tessera', () => {
   it('is off with TESSERA_HUGEPAGES=0', () => {
     expect(launch({ TESSERA_HUGEPAGES: '0' })[0]).toBe('tunables=unset');
     expect(launch({ TESSERA_HUGEPAGES: '0', GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' })[0]).toBe('tunables=glibc.malloc.arena_max=2');
+  });
+
+  it("agrees with the benches' copy of its rule (launcherEnv), which times what it starts", () => {
+    for (const env of [{}, { GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }, { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }, { TESSERA_HUGEPAGES: '0' }]) {
+      expect(launch(env)[0]).toBe(`tunables=${launcherEnv(env).GLIBC_TUNABLES ?? 'unset'}`);
+    }
   });
 
   it('finds dist/ through a symlink, as npm links it into node_modules/.bin', () => {

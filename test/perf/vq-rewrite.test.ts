@@ -51,31 +51,36 @@ describe.skipIf(!hasPythonOnnx)('vq_rewrite.py: the int8 VQ decoder float work b
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('nearest 2x + 3x3 conv -> four 2x2 convs + DepthToSpace computes the same float decoder', async () => {
-    const fused = path.join(dir, 'subpixel.onnx');
-    const run = python(['scripts/perf/vq_rewrite.py', path.join(PACKAGE, 'vae/decoder.onnx'), fused, '--passes', 'subpixel']);
+  /** The float decoder rewritten by `passes` into `name`; the rewrite's printed site counts must include `sites`. */
+  const rewrite = (name: string, passes: string, sites: string): string => {
+    const fused = path.join(dir, name);
+    const run = python(['scripts/perf/vq_rewrite.py', path.join(PACKAGE, 'vae/decoder.onnx'), fused, '--passes', passes]);
     expect(run.status, run.stderr).toBe(0);
-    expect(run.stdout).toContain("'subpixel': 4");
+    expect(run.stdout).toContain(sites);
+    return fused;
+  };
+  /** The rewritten decoder gives the original's pixels within 1e-4 on seeded codes. */
+  const expectSameDecoder = async (fused: string, seed: number) => {
+    const feed = codes(2, seed);
+    const [a, b] = [await decode(path.join(PACKAGE, 'vae/decoder.onnx'), feed), await decode(fused, feed)];
+    expect(maxAbs(a, b)).toBeLessThan(1e-4);
+  };
+
+  it('nearest 2x + 3x3 conv -> four 2x2 convs + DepthToSpace computes the same float decoder', async () => {
+    const fused = rewrite('subpixel.onnx', 'subpixel', "'subpixel': 4");
     expect(count(fused, 'Resize')).toBe(0);
     expect(count(fused, 'DepthToSpace')).toBe(4);
     expect(count(fused, 'Conv')).toBe(59 - 4 + 16);
-    const feed = codes(2, 3);
-    const [a, b] = [await decode(path.join(PACKAGE, 'vae/decoder.onnx'), feed), await decode(fused, feed)];
-    expect(maxAbs(a, b)).toBeLessThan(1e-4);
+    await expectSameDecoder(fused, 3);
   }, 120_000);
 
   it('GroupNorm -> InstanceNormalization + BatchNormalization computes the same float decoder', async () => {
-    const fused = path.join(dir, 'fused.onnx');
-    const run = python(['scripts/perf/vq_rewrite.py', path.join(PACKAGE, 'vae/decoder.onnx'), fused, '--passes', 'groupnorm,affine']);
-    expect(run.status, run.stderr).toBe(0);
-    expect(run.stdout).toContain("'groupnorm': 39, 'affine': 39");
+    const fused = rewrite('fused.onnx', 'groupnorm,affine', "'groupnorm': 39, 'affine': 39");
     expect(count(fused, 'InstanceNormalization')).toBe(39);
     expect(count(fused, 'BatchNormalization')).toBe(39);
     expect(count(fused, 'Pow')).toBe(0);
     expect(count(fused, 'Sqrt')).toBe(0);
-    const feed = codes(2, 5);
-    const [a, b] = [await decode(path.join(PACKAGE, 'vae/decoder.onnx'), feed), await decode(fused, feed)];
-    expect(maxAbs(a, b)).toBeLessThan(1e-4);
+    await expectSameDecoder(fused, 5);
   }, 120_000);
 
   it('an unknown pass is refused by name', () => {

@@ -7,7 +7,6 @@ import type { ModelManifest } from '../../model/manifest.js';
 import { transformerCost, weightBytes, type TransformerCost } from '../../model/graph-cost.js';
 import type { OnnxGraph } from '../../model/onnx-graph.js';
 import type { GeneratorBytes, GeneratorCost, GeneratorFlops, GeneratorGraphs, GeneratorWork } from '../generator.js';
-import { slotsLaidOut } from '../kv-slots.js';
 import { costShapeOf, FLOAT_BYTES, ID_BYTES, kvEntryBytes, phaseBytes, stepSlots, type CostShape } from '../cost-shape.js';
 
 export class DecoderOnlyCost implements GeneratorCost {
@@ -51,9 +50,9 @@ export class DecoderOnlyCost implements GeneratorCost {
     return this.shape.cache.text === 'prefixes';
   }
 
-  /** Image slots a text-prefixed cache lays out for step k (image position k - 1 in slot k - 1: the KvSlots rule over maxLength - T). */
+  /** Image slots a text-prefixed cache lays out for step k (image position k - 1 in slot k - 1, of maxLength - T). */
   private imageSlots(k: number): number {
-    return slotsLaidOut(this.shape.cache, this.shape.maxLength - this.shape.textLength, k);
+    return stepSlots(this.shape, k, this.shape.maxLength - this.shape.textLength);
   }
 
   /**

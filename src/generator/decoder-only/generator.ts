@@ -11,7 +11,7 @@ import { TesseraError } from '../../errors.js';
 import { DEFAULT_STEP_CACHE, type ModelManifest, type StepCacheLayout } from '../../model/manifest.js';
 import { ort } from '../../model/runtime.js';
 import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch } from '../generator.js';
-import { emptyTransfer, hostBytes, hostPastFeeds, type DeviceKv, type TransferStats } from '../device-kv.js';
+import { emptyTransfer, hostBytes, type DeviceKv, type TransferStats } from '../device-kv.js';
 import { KvSlots, type CacheShape } from '../kv-slots.js';
 import { readsInt8Cache, selfPastFeeds, slotsFor, type SelfSlots } from '../kv-slots-int8.js';
 import { TextPrefixedSlots, textEntries, type TextEntry } from './text-slots.js';
@@ -170,8 +170,8 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<DecoderOnlyCach
     // (An int8 cache has no device copy: slotsFor refused that pairing, so deviceKv is null with one.)
     const float = self instanceof KvSlots ? self : null;
     // The text's keys/values ([P or R, H, T, D]) travel with the cache's device copy, as the encoder-decoder's cross ones do.
-    const text = prefixed?.text.feeds() ?? null;
-    const past = text === null ? ((float && this.deviceKv?.pastFeeds(float)) ?? selfPastFeeds(self)) : (this.deviceKv?.pastFeeds(prefixed!.image, text) ?? { ...hostPastFeeds(prefixed!.image), ...text });
+    const text = prefixed?.text.feeds();
+    const past = (float && this.deviceKv?.pastFeeds(float, text)) ?? { ...selfPastFeeds(self), ...text };
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', inputIds, [rows, 1]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from(streamPositions, (p) => BigInt(p)), [rows, 1]),
