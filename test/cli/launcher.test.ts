@@ -47,7 +47,8 @@ describe('bin/tessera', () => {
   });
 
   it("agrees with the benches' copy of its rule (launcherEnv), which times what it starts", () => {
-    for (const env of [{}, { GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }, { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }, { TESSERA_HUGEPAGES: '0' }]) {
+    const cases: Record<string, string>[] = [{}, { GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }, { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }, { TESSERA_HUGEPAGES: '0' }];
+    for (const env of cases) {
       expect(launch(env)[0]).toBe(`tunables=${launcherEnv(env).GLIBC_TUNABLES ?? 'unset'}`);
     }
   });
