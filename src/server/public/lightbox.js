@@ -76,6 +76,12 @@ export function createLightbox(ui) {
 
   async function open(tile) {
     current.tile = tile;
+    // Nothing of the image shown before stays actionable while this one loads: a click on
+    // Edit meanwhile acted on the old image, and show() then closed its edit bar again.
+    current.record = null;
+    current.image = null;
+    endEdit();
+    $('lb-meta').replaceChildren();
     if (!box.open) box.showModal();
     $('lb-status').textContent = 'Loading…';
     try {
