@@ -34,6 +34,7 @@ import { claimFolder, inspectRecord, refuseOutdated, writeManifest, type TaskSta
 import { BatchSearchIndex } from './search.js';
 import type { RunSettings } from './run-settings.js';
 import { crashHookFromEnv, Store, type CrashHook } from './store.js';
+import { lanesFor } from '../pipeline/lanes.js';
 
 export type { BatchFailure, BatchProgress };
 
@@ -208,7 +209,7 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
   };
   const tessera =
     options.tessera ??
-    (await Tessera.load({ model: model.dir, device: planDevice, rerank: settings.rerank, clip: options.clip, footprint: options.footprint, precision: local ? options.precision : 'fp32', precisionRows }));
+    (await Tessera.load({ model: model.dir, device: planDevice, rerank: settings.rerank, clip: options.clip, footprint: options.footprint, precision: local ? options.precision : 'fp32', precisionRows, lanes: lanesFor(planDevice) }));
   let search: BatchSearchIndex | null = null;
   try {
     const plan = await planRun(tessera, options, { file, fileName, outDir, model, clip, settings }, sizes, notice);

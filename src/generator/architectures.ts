@@ -5,7 +5,7 @@
  */
 import { DEFAULT_STEP_CACHE, type ModelManifest } from '../model/manifest.js';
 import type { OnnxGraph } from '../model/onnx-graph.js';
-import { createSession } from '../model/runtime.js';
+import { createSession, type SessionTuning } from '../model/runtime.js';
 import type { Device } from '../types.js';
 import { DecoderOnlyCost } from './decoder-only/cost.js';
 import { DecoderOnlyGenerator } from './decoder-only/generator.js';
@@ -22,10 +22,10 @@ const DEVICE_ENTRIES = { new_keys: 'gpu-buffer', new_values: 'gpu-buffer' } as c
 
 const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture> = {
   'decoder-only': {
-    async load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs) {
+    async load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs, tuning: SessionTuning = {}) {
       // The first session tells whether the device works; the rest load after it.
-      const prefill = await createSession(file(graphs.prefill), device);
-      const step = await createSession(file(graphs.step), device, deviceKvWanted(device) ? DEVICE_ENTRIES : undefined);
+      const prefill = await createSession(file(graphs.prefill), device, undefined, tuning);
+      const step = await createSession(file(graphs.step), device, deviceKvWanted(device) ? DEVICE_ENTRIES : undefined, tuning);
       const transfer = emptyTransfer();
       const cache = manifest.generator.cache ?? DEFAULT_STEP_CACHE;
       // A text fed once per text (cache.text 'prefixes') changes only with the rows: kept on the device with the cache.
@@ -40,11 +40,11 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
     cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs) => new DecoderOnlyCost(manifest, graph, graphs),
   },
   'encoder-decoder': {
-    async load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs) {
+    async load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs, tuning: SessionTuning = {}) {
       // The text encoder runs once per prompt: no variant has one.
-      const textEncoder = await createSession(file(manifest.encoderDecoder?.textEncoder ?? ''), device);
-      const prefill = await createSession(file(graphs.prefill), device);
-      const step = await createSession(file(graphs.step), device, deviceKvWanted(device) ? DEVICE_ENTRIES : undefined);
+      const textEncoder = await createSession(file(manifest.encoderDecoder?.textEncoder ?? ''), device, undefined, tuning);
+      const prefill = await createSession(file(graphs.prefill), device, undefined, tuning);
+      const step = await createSession(file(graphs.step), device, deviceKvWanted(device) ? DEVICE_ENTRIES : undefined, tuning);
       const transfer = emptyTransfer();
       const { layers } = manifest.generator;
       // The cross keys/values and text mask change only with the rows: kept on the device with the cache.
@@ -59,13 +59,13 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
     cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs) => new EncoderDecoderCost(manifest, graph, graphs),
   },
   janus: {
-    async load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs) {
+    async load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs, tuning: SessionTuning = {}) {
       // prefill and step name the one language model (a variant's, at another precision); the small graphs have no variants.
       const janus = manifest.janus!;
-      const { session: languageModel, newEntries } = await loadJanusLanguageModel(file(graphs.step), device, manifest.generator.layers);
-      const prepareInputsEmbeds = await createSession(file(janus.prepareInputsEmbeds), device);
-      const genImgEmbeds = await createSession(file(janus.genImgEmbeds), device);
-      const genHead = await createSession(file(janus.genHead), device);
+      const { session: languageModel, newEntries } = await loadJanusLanguageModel(file(graphs.step), device, manifest.generator.layers, tuning);
+      const prepareInputsEmbeds = await createSession(file(janus.prepareInputsEmbeds), device, undefined, tuning);
+      const genImgEmbeds = await createSession(file(janus.genImgEmbeds), device, undefined, tuning);
+      const genHead = await createSession(file(janus.genHead), device, undefined, tuning);
       const sessions = { prepareInputsEmbeds, languageModel, genImgEmbeds, genHead };
       return {
         generator: new JanusGenerator(manifest, { ...sessions, ...(newEntries === undefined ? {} : { newEntries }) }),

@@ -13,6 +13,7 @@
  */
 import type { ModelManifest } from '../model/manifest.js';
 import type { OnnxGraph } from '../model/onnx-graph.js';
+import type { SessionTuning } from '../model/runtime.js';
 import type { Device, PhaseBytes } from '../types.js';
 
 /**
@@ -132,8 +133,8 @@ export interface GeneratorGraphs {
 }
 
 export interface GeneratorArchitecture {
-  /** Loads the generator on `graphs`; `file` resolves a path of the package. */
-  load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs): Promise<OpenedGenerator>;
+  /** Loads the generator on `graphs`; `file` resolves a path of the package; `tuning` applies to every session (a lane's one thread). */
+  load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs, tuning?: SessionTuning): Promise<OpenedGenerator>;
   /**
    * Counts its phases from its graphs; `graph` reads one, by its path in the package;
    * `graphs` are the prefill and step graphs that run (a precision variant's weights count

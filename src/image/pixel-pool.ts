@@ -5,9 +5,8 @@
  * first use, does not keep the process alive (unref), and is replaced when it dies or
  * overruns its time bound (a job is bounded in pixels, so that is a fault, not a load).
  */
-import { Worker } from 'node:worker_threads';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:worker_threads';
+import { siblingModule, spawnModuleWorker } from '../util/module-worker.js';
 
 export interface PixelJob {
   id: number;
@@ -19,15 +18,11 @@ export interface PixelJob {
 
 export type PixelReply = { id: number; changed: Uint8Array } | { id: number; error: string };
 
-const here = fileURLToPath(import.meta.url);
-const extension = path.extname(here);
-const WORKER_MODULE = path.join(path.dirname(here), `pixel-worker${extension}`);
+const WORKER_MODULE = siblingModule(import.meta.url, 'pixel-worker');
 
-/** A worker over the module: from dist a plain file; under tsx or vitest (.ts) through tsx's loader, registered in the worker. */
+/** A worker over the module (src/util/module-worker.ts says how it loads under tsx). */
 function spawnWorker(): Worker {
-  if (extension !== '.ts') return new Worker(WORKER_MODULE);
-  const url = JSON.stringify(new URL(`file://${WORKER_MODULE}`).href);
-  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${url}); })`, { eval: true });
+  return spawnModuleWorker(WORKER_MODULE);
 }
 
 interface Pending {

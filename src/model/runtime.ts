@@ -78,6 +78,8 @@ export interface GraphBytes {
 export interface SessionTuning {
   /** onnxruntime's memory pattern: one planned block per input shape, allocated on the second run (default on). */
   enableMemPattern?: boolean;
+  /** Intra-op threads of this session instead of TESSERA_THREADS (a sampling lane's generator runs on one: src/pipeline/lanes.ts). */
+  intraOpNumThreads?: number;
 }
 
 export async function createSession(file: string | GraphBytes, device: Device, outputs?: Record<string, ort.Tensor.DataLocation>, tuning: SessionTuning = {}): Promise<ort.InferenceSession> {

@@ -14,6 +14,7 @@ import { verifyPackageFiles } from '../model/verified-files.js';
 import { checkDevice, createSession } from '../model/runtime.js';
 import { rememberVerifications, VerifiedFiles } from '../model/verified-files.js';
 import { cacheDir, graphsFor, parsePrecision, type Precision, type PrecisionChoice, type PrecisionReport } from '../model/precision.js';
+import { SamplingLanes } from './lanes.js';
 import { selectPrecision, type ProbeOptions } from './precision.js';
 
 /** The embedded default model package, shipped in the repository's models/ folder. */
@@ -35,6 +36,12 @@ export interface LoadOptions {
   precisionRows?: number | ((manifest: ModelManifest) => number);
   /** Auto's probe seams: timer, cache folder, CPU key (tests). */
   probe?: ProbeOptions;
+  /**
+   * Sampling lanes (src/pipeline/lanes.ts): row groups sampled at once, each on its own
+   * thread with one-thread generator sessions. Default 1 (none); lanesFor(device) is what
+   * the CLI's generate and batch use. Only on the CPU.
+   */
+  lanes?: number;
 }
 
 /** Every stage of a loaded package, ready to run. */
@@ -50,6 +57,8 @@ export interface LoadedModel {
   reranker: ClipReranker | null;
   /** The precision that runs, and why (src/model/precision.ts). */
   precision: PrecisionReport;
+  /** The worker lanes beside `sampler` (null: it samples alone). */
+  lanes: SamplingLanes | null;
 }
 
 export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel> {
@@ -60,12 +69,27 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
   const clipOverride = options.clip === undefined ? null : path.resolve(options.clip);
   if (clipOverride !== null) checkClipDir(clipOverride, 'TESSERA_ERR_OPTION', 'clip');
   const requested = parsePrecision(options.precision);
+  const laneCount = device === 'cpu' ? (options.lanes ?? 1) : 1;
+  // The worker lanes start now: their threads load their modules while this one verifies and opens.
+  const lanes = laneCount > 1 ? SamplingLanes.start({ dir, device }, laneCount) : null;
+  try {
+    return await loadStages(dir, device, requested, clipOverride, lanes, options);
+  } catch (error) {
+    await lanes?.close();
+    throw error;
+  }
+}
+
+/** loadModel's stages after its checks, beside the started lanes (closed by the caller when this fails). */
+async function loadStages(dir: string, device: Device, requested: PrecisionChoice, clipOverride: string | null, lanes: SamplingLanes | null, options: LoadOptions): Promise<LoadedModel> {
   const manifest = readManifest(dir);
   // Files verified before and unchanged since are not hashed again (verified-files.ts).
   if (options.verify !== false) await verifyPackageFiles(dir, manifest, rememberVerifications() ? new VerifiedFiles(options.probe?.cacheDir ?? cacheDir()) : undefined);
   const file = (relative: string) => path.join(dir, relative);
   const tokenizer = TextTokenizer.fromFile(file(manifest.text.tokenizer), manifest);
   const rows = typeof options.precisionRows === 'function' ? options.precisionRows(manifest) : options.precisionRows;
+  // With lanes, every lane's generator (this thread's too) runs its sessions on one thread.
+  const tuning = lanes !== null ? { intraOpNumThreads: 1 } : {};
   const { report: precision, opened } = await selectPrecision({
     dir,
     manifest,
@@ -73,9 +97,13 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
     requested,
     rows,
     probe: options.probe,
-    open: (p: Precision) => architectureOf(manifest).load(manifest, file, device, graphsFor(manifest, p)),
+    threads: tuning.intraOpNumThreads,
+    open: (p: Precision) => architectureOf(manifest).load(manifest, file, device, graphsFor(manifest, p), tuning),
   });
   const generator = opened.generator;
+  // The worker lanes open their sessions while the VQ codec and CLIP load here.
+  const lanesOpen = lanes?.open(precision.precision);
+  lanesOpen?.catch(() => undefined); // awaited below
   const graphs = graphsFor(manifest, precision.precision);
   const vqDecoderGraph = await createSession(file(graphs.decoder), device, undefined, VQ_SESSION);
   const encoderFile = manifest.encoder;
@@ -93,6 +121,7 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
     const visionGraph = graphs.clipVision === null ? undefined : path.relative(clipDir, file(graphs.clipVision)).split(path.sep).join('/');
     reranker = await ClipReranker.load(clipDir, device, { visionGraph });
   }
+  await lanesOpen;
   return {
     dir,
     manifest,
@@ -103,5 +132,6 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
     vq: new VqCodec(manifest, vqDecoderGraph, loadEncoder),
     reranker,
     precision,
+    lanes,
   };
 }

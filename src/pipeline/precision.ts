@@ -73,6 +73,8 @@ export interface SelectArgs {
   /** Rows of the run's steps (bucketed); default defaultRows(manifest). */
   rows?: number;
   probe?: ProbeOptions;
+  /** Intra-op threads of the generator's sessions, when not TESSERA_THREADS' (a lane's one: lanes.ts); part of the cached decision's key. */
+  threads?: number;
   /** Opens the generator graphs of a precision. */
   open(precision: Precision): Promise<OpenedGenerator>;
 }
@@ -96,7 +98,7 @@ export async function selectPrecision(args: SelectArgs): Promise<{ report: Preci
   }
   const rows = rowBucket(args.rows ?? defaultRows(manifest));
   const dir = args.probe?.cacheDir ?? cacheDir();
-  const key = { cpu: args.probe?.cpu ?? cpuKey(), device: args.device, threads: kernelOptions().intraOpNumThreads, packageSha256: packageSha256(args.dir), rows };
+  const key = { cpu: args.probe?.cpu ?? cpuKey(), device: args.device, threads: args.threads ?? kernelOptions().intraOpNumThreads, packageSha256: packageSha256(args.dir), rows };
   const cached = readDecisions(dir)[decisionKey(key)];
   if (cached !== undefined && (cached.precision === 'fp32' || cached.precision === 'int8')) {
     const probe = { rows, fp32Ms: cached.fp32Ms, int8Ms: cached.int8Ms, ratio: cached.ratio, pairs: cached.pairs };

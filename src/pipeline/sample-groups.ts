@@ -9,15 +9,21 @@
  * Events over the whole run: one 'start' (rows: the largest group's, steps: image tokens
  * x groups), then 'step' i x tokens + done of groups x tokens for group i, and previews
  * only while the first group samples (GenerationRun.token).
+ *
+ * With sampling lanes (lanes.ts), each group's sequences are split once more into parts
+ * sampled at the same time, one per lane; the run counts each part as a group of its own
+ * for its footprint (each lane runs its prefill and reads the weights every step).
  */
+import { laneParts, type SamplingLanes } from './lanes.js';
 import type { GenerationRun, SamplingDone } from './run.js';
 import type { BatchSampler, BatchState, SequenceSpec } from '../sampler/sampler.js';
 import { rowGroups } from '../sampler/row-groups.js';
 import { rowsFor } from '../sampler/sequence.js';
 
-/** How one run is sampled: the row cap (none: one batch) and the cancel signal. */
+/** How one run is sampled: the row cap (none: one batch), the lanes beside the sampler, and the cancel signal. */
 export interface GroupSampling {
   maxRows?: number;
+  lanes?: SamplingLanes | null;
   signal?: AbortSignal;
 }
 
@@ -26,14 +32,36 @@ export async function sampleInGroups(sampler: BatchSampler, run: GenerationRun, 
   const groups = rowGroups(run.sequences, options.maxRows);
   const widest = Math.max(...groups.map((g) => rowsFor(g)));
   const codes: Int32Array[] = [];
+  const parts: number[] = [];
   let prefillMs = 0;
+  const lanes = options.lanes ?? null;
   for (const [index, sequences] of groups.entries()) {
-    const sampled = await sampleGroup(sampler, run, sequences, { index, count: groups.length, widest }, options.signal);
+    const group = { index, count: groups.length, widest };
+    const split = lanes === null ? [sequences] : laneParts(sequences, lanes.count);
+    const sampled = split.length > 1 ? await sampleLanes(sampler, lanes!, run, split, group, options.signal) : await sampleGroup(sampler, run, sequences, group, options.signal);
     codes.push(...sampled.codes);
     prefillMs += sampled.prefillMs;
+    parts.push(...(sampled.parts ?? [sequences.length]));
   }
-  // The footprint counts a prefill and the weights' reads per group (GenerationRun.footprints).
-  return groups.length === 1 ? { codes, prefillMs } : { codes, prefillMs, groups: groups.map((g) => g.length) };
+  // The footprint counts a prefill and the weights' reads per group (GenerationRun.footprints), and per lane.
+  return parts.length === 1 ? { codes, prefillMs } : { codes, prefillMs, groups: parts };
+}
+
+/** One group split over the lanes, prefill to last token; events as sampleGroup's. */
+async function sampleLanes(
+  sampler: BatchSampler,
+  lanes: SamplingLanes,
+  run: GenerationRun,
+  parts: readonly (readonly SequenceSpec[])[],
+  group: { index: number; count: number; widest: number },
+  signal?: AbortSignal,
+): Promise<{ codes: Int32Array[]; prefillMs: number; parts: number[] }> {
+  const sampled = await lanes.sample(sampler, parts, {
+    signal,
+    onPrefilled: () => (group.index === 0 ? run.start(group.widest, sampler.imageTokens * group.count) : run.resume()),
+    onStep: (progress) => run.token({ ...progress, group: { index: group.index, count: group.count } }),
+  });
+  return { ...sampled, parts: parts.map((p) => p.length) };
 }
 
 /**
@@ -50,7 +78,7 @@ async function sampleGroup(
   sequences: readonly SequenceSpec[],
   group: { index: number; count: number; widest: number },
   signal?: AbortSignal,
-): Promise<{ codes: Int32Array[]; prefillMs: number }> {
+): Promise<{ codes: Int32Array[]; prefillMs: number; parts?: number[] }> {
   const before = sampler.stats.prefillMs;
   const state = await sampler.prefill(sequences);
   const prefillMs = sampler.stats.prefillMs - before;

@@ -164,7 +164,7 @@ export class Tessera {
     // Without a listener there is no one to show previews to: decode none.
     if (callbacks.onEvent === undefined) prepared = prepared.map((p) => ({ ...p, resolved: { ...p.resolved, previewCandidates: 0 } }));
     const run = this.startRun(prepared, (event) => callbacks.onEvent?.(event), started);
-    return run.finish(await sampleInGroups(sampler, run, { maxRows, signal: callbacks.signal }));
+    return run.finish(await sampleInGroups(sampler, run, { maxRows, lanes: this.model.lanes, signal: callbacks.signal }));
   }
 
   /** A run over prepared requests whose preparation began at `started` (the driver samples; the run reports and finishes). */
@@ -231,7 +231,7 @@ export class Tessera {
   }
 
   async dispose(): Promise<void> {
-    await this.model.reranker?.dispose();
+    await Promise.all([this.model.reranker?.dispose(), this.model.lanes?.close()]);
   }
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { withNewEntryOutputs, type NewEntryOutputs } from '../../model/new-entry-outputs.js';
-import { createSession, type ort } from '../../model/runtime.js';
+import { createSession, type ort, type SessionTuning } from '../../model/runtime.js';
 import { TesseraError } from '../../errors.js';
 import type { Device } from '../../types.js';
 
@@ -19,7 +19,7 @@ export interface JanusLanguageModel {
  * touched, and external data is read from the graph's own folder. A graph that does not
  * have the Concat(past, new) shape runs as it is.
  */
-export async function loadJanusLanguageModel(file: string, device: Device, layers: number): Promise<JanusLanguageModel> {
+export async function loadJanusLanguageModel(file: string, device: Device, layers: number, tuning: SessionTuning = {}): Promise<JanusLanguageModel> {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(file);
@@ -27,7 +27,7 @@ export async function loadJanusLanguageModel(file: string, device: Device, layer
     throw new TesseraError('TESSERA_ERR_MODEL_FILE', `cannot read ${file}: ${(error as Error).message}`, { cause: error });
   }
   const rewritten = withNewEntryOutputs(bytes, layers, file);
-  if ('reason' in rewritten) return { session: await createSession(file, device), unchanged: rewritten.reason };
-  const session = await createSession({ bytes: rewritten.bytes, file, folder: dirname(file) }, device);
+  if ('reason' in rewritten) return { session: await createSession(file, device, undefined, tuning), unchanged: rewritten.reason };
+  const session = await createSession({ bytes: rewritten.bytes, file, folder: dirname(file) }, device, undefined, tuning);
   return { session, newEntries: rewritten.outputs };
 }

@@ -1,0 +1,151 @@
+/**
+ * Sampling lanes (src/pipeline/lanes.ts): a row group split over threads gives exactly the
+ * codes, ranks, events and previews of one thread on fp32; each lane counts as a group in
+ * the footprint; a cancel stops every lane; a process with idle lanes still exits.
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { laneParts, lanesFor, MIN_LANE_ROWS } from '../../src/pipeline/lanes.js';
+import { Tessera } from '../../src/pipeline/tessera.js';
+import { rowsFor, type SequenceSpec } from '../../src/sampler/sequence.js';
+import type { GenerateRequest, GenerationEvent, GenerationResult } from '../../src/types.js';
+import { ROOT } from '../helpers/tiny.js';
+
+const spec = (candidateIndex: number, guided: boolean): SequenceSpec => ({
+  textIds: [1, 2],
+  unconditionalIds: guided ? [0, 0] : null,
+  guidanceScale: guided ? 3 : 1,
+  seed: 1,
+  candidateIndex,
+  processors: { temperature: 1, topK: 0, topP: 1 },
+});
+
+describe('laneParts', () => {
+  it('splits in order into parts of about equal rows, a guided pair never apart', () => {
+    const indices = (parts: SequenceSpec[][]) => parts.map((p) => p.map((s) => s.candidateIndex));
+    const plain = Array.from({ length: 8 }, (_, i) => spec(i, false));
+    expect(indices(laneParts(plain, 2))).toEqual([[0, 1, 2, 3], [4, 5, 6, 7]]);
+    expect(indices(laneParts(plain, 3))).toEqual([[0, 1, 2, 3], [4, 5, 6, 7]]); // 8 rows: at most 8 / MIN_LANE_ROWS parts
+    expect(indices(laneParts(plain.slice(0, 7), 2))).toEqual([[0, 1, 2, 3, 4, 5, 6]]); // too few rows for two lanes
+    expect(indices(laneParts(plain, 1))).toEqual([[0, 1, 2, 3, 4, 5, 6, 7]]);
+    const guided = Array.from({ length: 5 }, (_, i) => spec(i, true));
+    expect(indices(laneParts(guided, 2))).toEqual([[0, 1, 2], [3, 4]]);
+  });
+
+  it('keeps every sequence once, in order, in at most min(lanes, rows / MIN_LANE_ROWS) non-empty parts within two rows of an even share', () => {
+    fc.assert(
+      fc.property(fc.array(fc.boolean(), { minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 6 }), (guidedFlags, lanes) => {
+        const sequences = guidedFlags.map((g, i) => spec(i, g));
+        const parts = laneParts(sequences, lanes);
+        const total = rowsFor(sequences);
+        expect(parts.flat().map((s) => s.candidateIndex)).toEqual(sequences.map((s) => s.candidateIndex));
+        expect(parts.length).toBe(Math.max(1, Math.min(lanes, Math.floor(total / MIN_LANE_ROWS), sequences.length)));
+        for (const part of parts) {
+          expect(part.length).toBeGreaterThan(0);
+          expect(rowsFor(part)).toBeLessThanOrEqual(total / parts.length + 2);
+        }
+      }),
+    );
+  });
+});
+
+describe('lanesFor', () => {
+  it('is one per intra-op thread on the CPU, one elsewhere, TESSERA_LANES when set', () => {
+    expect(lanesFor('cpu', {})).toBe(2);
+    expect(lanesFor('cpu', { TESSERA_THREADS: '4' })).toBe(4);
+    expect(lanesFor('webgpu', {})).toBe(1);
+    expect(lanesFor('cpu', { TESSERA_LANES: '1' })).toBe(1);
+    expect(lanesFor('cuda', { TESSERA_LANES: '3' })).toBe(3);
+  });
+
+  it('refuses a TESSERA_LANES that is not an integer from 1 to 64 with TESSERA_ERR_OPTION', () => {
+    for (const bad of ['0', '-1', '1.5', 'two', '65']) expect(() => lanesFor('cpu', { TESSERA_LANES: bad })).toThrow(expect.objectContaining({ code: 'TESSERA_ERR_OPTION', param: 'TESSERA_LANES' }));
+  });
+});
+
+let alone: Tessera;
+let laned: Tessera;
+beforeAll(async () => {
+  const model = path.join(ROOT, 'models/default');
+  [alone, laned] = await Promise.all([Tessera.load({ model, precision: 'fp32' }), Tessera.load({ model, precision: 'fp32', lanes: 2 })]);
+});
+afterAll(async () => {
+  await Promise.all([alone.dispose(), laned.dispose()]);
+});
+
+const codesOf = (r: GenerationResult) => [...r.candidates].sort((a, b) => a.index - b.index).map((c) => Array.from(c.tokens));
+const ranksOf = (r: GenerationResult) => [...r.candidates].sort((a, b) => a.index - b.index).map((c) => c.rank);
+
+async function run(tessera: Tessera, requests: GenerateRequest[], signal?: AbortSignal): Promise<{ results: GenerationResult[]; events: GenerationEvent[] }> {
+  const events: GenerationEvent[] = [];
+  const results = await tessera.generateMany(requests, { onEvent: (e) => events.push(e), signal });
+  return { results, events };
+}
+
+describe('generateMany over two lanes (models/default, fp32)', () => {
+  const guided: GenerateRequest = { prompt: 'a red circle above a blue square', seed: 21, candidates: 5, keep: 2, guidanceScale: 3, previewEvery: 16, previewCandidates: 5 };
+  const plain: GenerateRequest = { prompt: 'two green stars', seed: 4, candidates: 3, keep: 1, guidanceScale: 1, previewEvery: 16, previewCandidates: 2 };
+
+  it('gives the codes, ranks, events and previews of one thread', async () => {
+    const one = await run(alone, [guided, plain]);
+    const two = await run(laned, [guided, plain]);
+    expect(two.results.map(codesOf)).toEqual(one.results.map(codesOf));
+    expect(two.results.map(ranksOf)).toEqual(one.results.map(ranksOf));
+    const shape = (events: GenerationEvent[]) => events.filter((e) => e.type !== 'stage').map((e) => (e.type === 'step' ? [e.type, e.step, e.steps] : e.type === 'preview' ? [e.type, e.step, e.images.length] : [e.type, JSON.stringify(e)]));
+    expect(shape(two.events)).toEqual(shape(one.events));
+    // Previews show every shown candidate, the second lane's too (candidates 3-4 and the plain request's run there).
+    const previews = (events: GenerationEvent[]) => events.flatMap((e) => (e.type === 'preview' ? e.images.map((image) => Buffer.from(image.data).toString('base64')) : []));
+    expect(previews(two.events)).toEqual(previews(one.events));
+    expect(previews(two.events)).toHaveLength(3 * 7);
+  });
+
+  it('counts each lane as a group: its prefill and weight reads; the rows’ own work is the same', async () => {
+    const one = (await run(alone, [guided])).results[0]!.footprint!;
+    const two = (await run(laned, [guided])).results[0]!.footprint!;
+    const close = (a: number, b: number) => expect(Math.abs(a - b) / b).toBeLessThan(1e-9);
+    close(two.flops!.prefill, 2 * one.flops!.prefill);
+    close(two.flops!.decode, one.flops!.decode);
+    close(two.bytes!.decode.weights, 2 * one.bytes!.decode.weights);
+  });
+
+  it('runs a group too small to split on the calling thread alone', async () => {
+    const small: GenerateRequest = { prompt: 'a yellow star', seed: 3, candidates: 3, keep: 1, guidanceScale: 1 };
+    const one = (await run(alone, [small])).results[0]!;
+    const two = (await run(laned, [small])).results[0]!;
+    expect(codesOf(two)).toEqual(codesOf(one));
+    expect(two.footprint!.flops!.prefill).toBe(one.footprint!.flops!.prefill);
+  });
+
+  it('a cancel stops every lane with TESSERA_ERR_CANCELLED, and the lanes sample again after it', async () => {
+    const controller = new AbortController();
+    const events: GenerationEvent[] = [];
+    const cancelled = laned.generateMany([guided], {
+      signal: controller.signal,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === 'step' && e.step === 10) controller.abort();
+      },
+    });
+    await expect(cancelled).rejects.toMatchObject({ code: 'TESSERA_ERR_CANCELLED' });
+    expect(events.filter((e) => e.type === 'step').length).toBeLessThan(64);
+    const again = await run(laned, [guided]);
+    expect(again.results.map(codesOf)).toEqual((await run(alone, [guided])).results.map(codesOf));
+  });
+});
+
+describe('a process with sampling lanes', () => {
+  // Loaded only (a batch with nothing left to do), and after sampling over both lanes; the load's
+  // wait for the lanes must hold the process (an unheld one exited 13, its await unsettled).
+  for (const work of ['', `await t.generate({ prompt: 'a red circle', seed: 1, candidates: 8 });`]) {
+    it(`exits when its work is done (idle lanes do not hold it)${work === '' ? ', having only loaded' : ', having sampled'}`, () => {
+      const script = `import { Tessera } from './src/pipeline/tessera.ts';
+const t = await Tessera.load({ precision: 'fp32', rerank: false, lanes: 2 });
+${work}
+console.log('done');`;
+      const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+      expect({ status: child.status, signal: child.signal, stdout: child.stdout.trim() }).toEqual({ status: 0, signal: null, stdout: 'done' });
+    });
+  }
+});
