@@ -34,7 +34,6 @@ import { claimFolder, inspectRecord, refuseOutdated, writeManifest, type TaskSta
 import { BatchSearchIndex } from './search.js';
 import type { RunSettings } from './run-settings.js';
 import { crashHookFromEnv, Store, type CrashHook } from './store.js';
-import { lanesFor } from '../pipeline/lanes.js';
 
 export type { BatchFailure, BatchProgress };
 
@@ -209,7 +208,7 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
   };
   const tessera =
     options.tessera ??
-    (await Tessera.load({ model: model.dir, device: planDevice, rerank: settings.rerank, clip: options.clip, footprint: options.footprint, precision: local ? options.precision : 'fp32', precisionRows, lanes: lanesFor(planDevice) }));
+    (await Tessera.load({ model: model.dir, device: planDevice, rerank: settings.rerank, clip: options.clip, footprint: options.footprint, precision: local ? options.precision : 'fp32', precisionRows, lanes: 'auto' }));
   let search: BatchSearchIndex | null = null;
   try {
     const plan = await planRun(tessera, options, { file, fileName, outDir, model, clip, settings }, sizes, notice);

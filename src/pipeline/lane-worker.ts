@@ -11,7 +11,7 @@ import { architectureOf } from '../generator/architectures.js';
 import { readManifest } from '../model/manifest.js';
 import { graphsFor, type Precision } from '../model/precision.js';
 import { BatchSampler } from '../sampler/sampler.js';
-import type { LaneLoad, LaneReply, LaneRequest } from './lanes.js';
+import type { LaneLoad, LaneReply, LaneRequest } from './worker-lane.js';
 
 const port = parentPort!;
 const load = workerData as LaneLoad;

@@ -17,13 +17,17 @@
  * from lane 0's loop, each step once every lane has sampled it; previews see every lane's
  * codes (the other lanes send each step's codes as they go).
  */
-import type { Worker } from 'node:worker_threads';
-import { isTesseraError, TesseraError, type ErrorCode } from '../errors.js';
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { isTesseraError, TesseraError } from '../errors.js';
+import type { ModelManifest } from '../model/manifest.js';
 import type { Precision } from '../model/precision.js';
 import type { BatchSampler, SequenceSpec, StepProgress } from '../sampler/sampler.js';
 import { rowsFor } from '../sampler/sequence.js';
 import type { Device } from '../types.js';
-import { siblingModule, spawnModuleWorker } from '../util/module-worker.js';
+import { WorkerLane, type LaneLoad, type LaneResult } from './worker-lane.js';
+
+export type { LaneLoad, LaneReply, LaneRequest, LaneResult } from './worker-lane.js';
 
 /** Rows a lane must get at least: below it a group is not split (one lane's fixed costs per step would outweigh the halved work). */
 export const MIN_LANE_ROWS = 4;
@@ -31,27 +35,23 @@ export const MIN_LANE_ROWS = 4;
 /** The largest lane count accepted (TESSERA_LANES). */
 export const MAX_LANES = 64;
 
-/** The package and device of the calling thread's generator, which a worker lane loads too (the precision follows, once decided: 'open'). */
-export interface LaneLoad {
-  dir: string;
-  device: Device;
-}
-
-export type LaneRequest = { type: 'open'; precision: Precision } | { type: 'sample'; id: number; sequences: SequenceSpec[] } | { type: 'cancel'; id: number };
-
-export type LaneReply =
-  | { type: 'ready' }
-  | { type: 'failed'; code: ErrorCode | null; message: string }
-  | { type: 'column'; id: number; tokensDone: number; column: Int32Array }
-  | { type: 'done'; id: number; codes: Int32Array[]; prefillMs: number }
-  | { type: 'error'; id: number; code: ErrorCode | null; message: string };
+/**
+ * A generator whose step graph weighs more than this (with its external data) gets no
+ * lanes unless TESSERA_LANES asks: each lane holds its own copy of the weights, and a big
+ * model's kernels are large enough for onnxruntime's threads to share. Measured
+ * (docs/benchmarks.md "Sampling lanes"): the shipped 21 MB model samples 1.25-1.35x faster
+ * with two lanes; DALL·E Mini's 840 MB fp32 step 20% slower, its 312 MB int8 one 9% faster
+ * for 15% more CPU time.
+ */
+export const LANE_WEIGHT_LIMIT = 64 * 1024 * 1024;
 
 /**
- * Lanes on a device: TESSERA_LANES when set (1 turns lanes off), else on the CPU one per
- * intra-op thread (TESSERA_THREADS, default 2), so the cores stay as many; one elsewhere
- * (a GPU runs a step's rows together).
+ * Lanes for a package on a device: TESSERA_LANES when set (1 turns lanes off); else on the
+ * CPU one per intra-op thread (TESSERA_THREADS, default 2), so the cores stay as many,
+ * for a step graph of at most LANE_WEIGHT_LIMIT bytes; one otherwise (a GPU runs a step's
+ * rows together).
  */
-export function lanesFor(device: Device, env: NodeJS.ProcessEnv = process.env): number {
+export function lanesFor(device: Device, stepBytes: number, env: NodeJS.ProcessEnv = process.env): number {
   const raw = env.TESSERA_LANES;
   if (raw !== undefined && raw !== '') {
     const lanes = Number(raw);
@@ -60,9 +60,17 @@ export function lanesFor(device: Device, env: NodeJS.ProcessEnv = process.env): 
     }
     return lanes;
   }
-  if (device !== 'cpu') return 1;
+  if (device !== 'cpu' || stepBytes > LANE_WEIGHT_LIMIT) return 1;
   const threads = Number(env.TESSERA_THREADS ?? 2);
   return Number.isInteger(threads) && threads >= 1 ? Math.min(threads, MAX_LANES) : 1;
+}
+
+/** Bytes of a package's own step graph with its external data (the manifest lists both: `step.onnx`, `step.onnx.data`). */
+export function stepGraphBytes(dir: string, manifest: ModelManifest): number {
+  const step = manifest.generator.step;
+  return Object.keys(manifest.files)
+    .filter((name) => name === step || name.startsWith(`${step}.`))
+    .reduce((bytes, name) => bytes + statSync(path.join(dir, name)).size, 0);
 }
 
 /**
@@ -90,106 +98,6 @@ export function laneParts<S extends SequenceSpec>(sequences: readonly S[], lanes
   });
   parts.push(part);
   return parts;
-}
-
-/** A lane's sampled codes and its prefill time. */
-export interface LaneResult {
-  codes: Int32Array[];
-  prefillMs: number;
-}
-
-function laneError(code: ErrorCode | null, message: string): Error {
-  return code === null ? new TesseraError('TESSERA_ERR_INTERNAL', `a sampling lane failed: ${message}`) : new TesseraError(code, message);
-}
-
-interface LaneJob {
-  id: number;
-  onColumn: (tokensDone: number, column: Int32Array) => void;
-  resolve: (result: LaneResult) => void;
-  reject: (error: Error) => void;
-}
-
-const WORKER_MODULE = siblingModule(import.meta.url, 'lane-worker');
-
-/** One worker thread's lane: one job at a time; the thread keeps the process alive only while a job runs. */
-class WorkerLane {
-  readonly ready: Promise<void>;
-  private readonly worker: Worker;
-  private job: LaneJob | null = null;
-  private failure: Error | null = null;
-  private nextId = 1;
-
-  constructor(load: LaneLoad) {
-    this.worker = spawnModuleWorker(WORKER_MODULE, { workerData: load });
-    let started: (() => void) | null = null;
-    let failed: ((error: Error) => void) | null = null;
-    this.ready = new Promise<void>((resolve, reject) => {
-      started = resolve;
-      failed = reject;
-    });
-    this.ready.catch(() => undefined); // read by sample(); never an unhandled rejection
-    this.worker.on('message', (reply: LaneReply) => {
-      if (reply.type === 'ready') {
-        this.worker.unref(); // opened: idle until a job
-        started?.();
-      }
-      else if (reply.type === 'failed') this.fail(laneError(reply.code, reply.message), failed);
-      else this.answer(reply);
-    });
-    this.worker.on('error', (error) => this.fail(laneError(null, error.message), failed));
-    this.worker.on('exit', (code) => this.fail(laneError(null, `its thread exited (code ${code})`), failed));
-    // After the listeners: adding a 'message' listener refs the worker's port again.
-    this.worker.unref();
-  }
-
-  private fail(error: Error, failedToStart: ((error: Error) => void) | null): void {
-    this.failure ??= error;
-    this.worker.unref();
-    failedToStart?.(error);
-    const job = this.job;
-    this.job = null;
-    job?.reject(error);
-  }
-
-  private answer(reply: Exclude<LaneReply, { type: 'ready' } | { type: 'failed' }>): void {
-    const job = this.job;
-    if (job === null || reply.id !== job.id) return;
-    if (reply.type === 'column') return job.onColumn(reply.tokensDone, reply.column);
-    this.job = null;
-    this.worker.unref();
-    if (reply.type === 'done') job.resolve({ codes: reply.codes, prefillMs: reply.prefillMs });
-    else job.reject(laneError(reply.code, reply.message));
-  }
-
-  open(precision: Precision): void {
-    // Opening keeps the process alive until the lane answers (someone awaits it).
-    this.worker.ref();
-    this.worker.postMessage({ type: 'open', precision } satisfies LaneRequest);
-  }
-
-  /** Samples `sequences` in the worker; `onColumn` gets each step's codes (in the sequences' order). */
-  sample(sequences: readonly SequenceSpec[], onColumn: LaneJob['onColumn'], signal?: AbortSignal): Promise<LaneResult> {
-    if (this.failure !== null) return Promise.reject(this.failure);
-    const id = this.nextId++;
-    return new Promise<LaneResult>((resolve, reject) => {
-      this.job = { id, onColumn, resolve, reject };
-      this.worker.ref();
-      // Only the spec's fields travel (a prepared request's sequences may carry more).
-      const plain = sequences.map(({ textIds, unconditionalIds, guidanceScale, seed, candidateIndex, processors, forced }) => ({ textIds, unconditionalIds, guidanceScale, seed, candidateIndex, processors, forced }));
-      this.worker.postMessage({ type: 'sample', id, sequences: plain } satisfies LaneRequest);
-      // After the job: the worker reads messages in order, so a cancel finds the job it names.
-      const cancel = () => this.worker.postMessage({ type: 'cancel', id } satisfies LaneRequest);
-      if (signal?.aborted) cancel();
-      else signal?.addEventListener('abort', cancel, { once: true });
-    });
-  }
-
-  /** Stops the thread; a later sample() rejects. */
-  async close(): Promise<void> {
-    this.worker.removeAllListeners('exit');
-    this.fail(laneError(null, 'its lanes were closed'), null);
-    await this.worker.terminate();
-  }
 }
 
 /** The worker lanes of a loaded model (lane 0, the caller's own generator, is not one of them). */
@@ -220,7 +128,8 @@ export class SamplingLanes {
   /**
    * Samples `parts` (laneParts' split, in order) at once: parts[0] with `main` on this
    * thread, the others in the worker lanes. The codes come back in the parts' order.
-   * `onPrefilled` runs once lane 0 has prefilled; `onStep` after every lane sampled a step.
+   * `onPrefilled` runs once lane 0 has prefilled; `onStep` for each step once every lane
+   * has sampled it, in order. No lane waits for another: the events follow the slowest.
    */
   async sample(
     main: BatchSampler,
@@ -230,37 +139,44 @@ export class SamplingLanes {
     const [own, ...others] = parts;
     if (others.length > this.workers.length) throw new TesseraError('TESSERA_ERR_INTERNAL', `${parts.length} lane parts for ${this.count} lanes`);
     const tokens = main.imageTokens;
-    // The other lanes' codes as their columns arrive; each lane's last reported step.
+    // Lane 0's codes once prefilled, the other lanes' as their columns arrive; each lane's last step.
+    let ownCodes: Int32Array[] = [];
     const mirrors = others.map((part) => part.map(() => new Int32Array(tokens)));
-    const reached = others.map(() => 0);
-    let failure: Error | null = null;
-    let waiting: { step: number; resolve: () => void; reject: (error: Error) => void } | null = null;
-    const wake = () => {
-      if (waiting === null) return;
-      if (failure !== null) waiting.reject(failure);
-      else if (reached.every((r) => r >= waiting!.step)) waiting.resolve();
-      else return;
-      waiting = null;
-    };
-    // One failing lane stops the others (lane 0 through this signal, the workers through theirs).
+    const reached = parts.map(() => 0);
+    // One failing lane, or a failing event handler, stops the others (lane 0 through this
+    // signal, the workers through theirs); so does the caller's cancel.
     const stop = new AbortController();
     const forward = () => stop.abort(options.signal?.reason);
     options.signal?.addEventListener('abort', forward, { once: true });
+    // Steps every lane has sampled go to onStep one after another, on this thread.
+    let emitted = 0;
+    let events: Promise<void> = Promise.resolve();
+    let eventFailure: Error | null = null;
+    const advance = () => {
+      const low = Math.min(...reached);
+      while (emitted < low) {
+        const step = ++emitted;
+        events = events
+          .then(() => (eventFailure === null ? options.onStep?.({ tokensDone: step, tokensTotal: tokens, codes: [...ownCodes, ...mirrors.flat()] }) : undefined))
+          .catch((error: Error) => {
+            eventFailure ??= error;
+            stop.abort(error);
+          });
+      }
+    };
     const jobs = others.map((part, lane) =>
       this.workers[lane]
         .sample(
           part,
           (tokensDone, column) => {
             column.forEach((code, s) => (mirrors[lane][s][tokensDone - 1] = code));
-            reached[lane] = tokensDone;
-            wake();
+            reached[lane + 1] = tokensDone;
+            advance();
           },
           stop.signal,
         )
         .catch((error: Error) => {
-          failure ??= error;
           stop.abort(error);
-          wake();
           throw error;
         }),
     );
@@ -268,15 +184,13 @@ export class SamplingLanes {
       const before = main.stats.prefillMs;
       const state = await main.prefill(own);
       const prefillMs = main.stats.prefillMs - before;
+      ownCodes = state.codes;
       options.onPrefilled?.();
       await main.decodeSteps(state, tokens, {
         signal: stop.signal,
-        onStep: async (progress) => {
-          await new Promise<void>((resolve, reject) => {
-            waiting = { step: progress.tokensDone, resolve, reject };
-            wake();
-          });
-          await options.onStep?.({ ...progress, codes: [...progress.codes, ...mirrors.flat()] });
+        onStep: ({ tokensDone }) => {
+          reached[0] = tokensDone;
+          advance();
         },
       });
       return { codes: state.codes, prefillMs };
@@ -286,9 +200,11 @@ export class SamplingLanes {
     });
     try {
       const settled = await Promise.allSettled([mainJob, ...jobs]);
-      // The caller's cancel wins over what it caused; then the first error that is not a
-      // lane stopped because another failed (lane 0's first).
+      await events;
+      // The caller's cancel wins over what it caused; then an event handler's error; then the
+      // first error that is not a lane stopped because another failed (lane 0's first).
       if (options.signal?.aborted) throw new TesseraError('TESSERA_ERR_CANCELLED', 'generation was cancelled', { cause: options.signal.reason });
+      if (eventFailure !== null) throw eventFailure;
       const errors = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as Error] : []));
       if (errors.length > 0) throw errors.find((e) => !isTesseraError(e, 'TESSERA_ERR_CANCELLED')) ?? errors[0];
       const results = settled.map((s) => (s as PromiseFulfilledResult<LaneResult>).value);

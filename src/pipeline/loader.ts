@@ -14,7 +14,7 @@ import { verifyPackageFiles } from '../model/verified-files.js';
 import { checkDevice, createSession } from '../model/runtime.js';
 import { rememberVerifications, VerifiedFiles } from '../model/verified-files.js';
 import { cacheDir, graphsFor, parsePrecision, type Precision, type PrecisionChoice, type PrecisionReport } from '../model/precision.js';
-import { SamplingLanes } from './lanes.js';
+import { lanesFor, SamplingLanes, stepGraphBytes } from './lanes.js';
 import { selectPrecision, type ProbeOptions } from './precision.js';
 
 /** The embedded default model package, shipped in the repository's models/ folder. */
@@ -37,11 +37,11 @@ export interface LoadOptions {
   /** Auto's probe seams: timer, cache folder, CPU key (tests). */
   probe?: ProbeOptions;
   /**
-   * Sampling lanes (src/pipeline/lanes.ts): row groups sampled at once, each on its own
-   * thread with one-thread generator sessions. Default 1 (none); lanesFor(device) is what
-   * the CLI's generate and batch use. Only on the CPU.
+   * Sampling lanes (src/pipeline/lanes.ts): a row group's parts sampled at once, each on
+   * its own thread with one-thread generator sessions. Default 1 (none); 'auto' (the CLI's
+   * generate and batch) is lanesFor's choice for the package. Only on the CPU.
    */
-  lanes?: number;
+  lanes?: number | 'auto';
 }
 
 /** Every stage of a loaded package, ready to run. */
@@ -69,11 +69,12 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
   const clipOverride = options.clip === undefined ? null : path.resolve(options.clip);
   if (clipOverride !== null) checkClipDir(clipOverride, 'TESSERA_ERR_OPTION', 'clip');
   const requested = parsePrecision(options.precision);
-  const laneCount = device === 'cpu' ? (options.lanes ?? 1) : 1;
+  const manifest = readManifest(dir);
+  const lanesAsked = options.lanes === 'auto' ? lanesFor(device, stepGraphBytes(dir, manifest)) : (options.lanes ?? 1);
   // The worker lanes start now: their threads load their modules while this one verifies and opens.
-  const lanes = laneCount > 1 ? SamplingLanes.start({ dir, device }, laneCount) : null;
+  const lanes = device === 'cpu' && lanesAsked > 1 ? SamplingLanes.start({ dir, device }, lanesAsked) : null;
   try {
-    return await loadStages(dir, device, requested, clipOverride, lanes, options);
+    return await loadStages(dir, manifest, device, requested, clipOverride, lanes, options);
   } catch (error) {
     await lanes?.close();
     throw error;
@@ -81,8 +82,7 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
 }
 
 /** loadModel's stages after its checks, beside the started lanes (closed by the caller when this fails). */
-async function loadStages(dir: string, device: Device, requested: PrecisionChoice, clipOverride: string | null, lanes: SamplingLanes | null, options: LoadOptions): Promise<LoadedModel> {
-  const manifest = readManifest(dir);
+async function loadStages(dir: string, manifest: ModelManifest, device: Device, requested: PrecisionChoice, clipOverride: string | null, lanes: SamplingLanes | null, options: LoadOptions): Promise<LoadedModel> {
   // Files verified before and unchanged since are not hashed again (verified-files.ts).
   if (options.verify !== false) await verifyPackageFiles(dir, manifest, rememberVerifications() ? new VerifiedFiles(options.probe?.cacheDir ?? cacheDir()) : undefined);
   const file = (relative: string) => path.join(dir, relative);

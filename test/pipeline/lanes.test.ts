@@ -4,10 +4,12 @@
  * the footprint; a cancel stops every lane; a process with idle lanes still exits.
  */
 import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { laneParts, lanesFor, MIN_LANE_ROWS } from '../../src/pipeline/lanes.js';
+import { LANE_WEIGHT_LIMIT, laneParts, lanesFor, MIN_LANE_ROWS, stepGraphBytes } from '../../src/pipeline/lanes.js';
+import { readManifest } from '../../src/model/manifest.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { rowsFor, type SequenceSpec } from '../../src/sampler/sequence.js';
 import type { GenerateRequest, GenerationEvent, GenerationResult } from '../../src/types.js';
@@ -52,16 +54,28 @@ describe('laneParts', () => {
 });
 
 describe('lanesFor', () => {
-  it('is one per intra-op thread on the CPU, one elsewhere, TESSERA_LANES when set', () => {
-    expect(lanesFor('cpu', {})).toBe(2);
-    expect(lanesFor('cpu', { TESSERA_THREADS: '4' })).toBe(4);
-    expect(lanesFor('webgpu', {})).toBe(1);
-    expect(lanesFor('cpu', { TESSERA_LANES: '1' })).toBe(1);
-    expect(lanesFor('cuda', { TESSERA_LANES: '3' })).toBe(3);
+  const small = 21 * 1024 * 1024; // the shipped model's step graph
+  it('is one per intra-op thread on the CPU for a small step graph, one for a large one or elsewhere, TESSERA_LANES when set', () => {
+    expect(lanesFor('cpu', small, {})).toBe(2);
+    expect(lanesFor('cpu', small, { TESSERA_THREADS: '4' })).toBe(4);
+    expect(lanesFor('cpu', LANE_WEIGHT_LIMIT + 1, {})).toBe(1);
+    expect(lanesFor('webgpu', small, {})).toBe(1);
+    expect(lanesFor('cpu', small, { TESSERA_LANES: '1' })).toBe(1);
+    expect(lanesFor('cpu', LANE_WEIGHT_LIMIT + 1, { TESSERA_LANES: '2' })).toBe(2);
   });
 
   it('refuses a TESSERA_LANES that is not an integer from 1 to 64 with TESSERA_ERR_OPTION', () => {
-    for (const bad of ['0', '-1', '1.5', 'two', '65']) expect(() => lanesFor('cpu', { TESSERA_LANES: bad })).toThrow(expect.objectContaining({ code: 'TESSERA_ERR_OPTION', param: 'TESSERA_LANES' }));
+    for (const bad of ['0', '-1', '1.5', 'two', '65']) expect(() => lanesFor('cpu', small, { TESSERA_LANES: bad })).toThrow(expect.objectContaining({ code: 'TESSERA_ERR_OPTION', param: 'TESSERA_LANES' }));
+  });
+
+  it("counts a package's step graph with its external data", () => {
+    const dir = path.join(ROOT, 'models/default');
+    const manifest = readManifest(dir);
+    expect(stepGraphBytes(dir, manifest)).toBe(statSync(path.join(dir, manifest.generator.step)).size);
+    // An encoder-decoder package with external data: step.onnx and step.onnx.data, not the int8 variant's.
+    const mini = path.join(ROOT, 'test/fixtures/min-dalle/package');
+    const size = (f: string) => statSync(path.join(mini, 'generator', f)).size;
+    expect(stepGraphBytes(mini, readManifest(mini))).toBe(size('step.onnx') + size('step.onnx.data'));
   });
 });
 
