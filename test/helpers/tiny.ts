@@ -74,3 +74,15 @@ export function sequencesOf(c: ReferenceCase, indices = c.indices): SequenceSpec
     processors: { temperature: c.temperature, topK: c.topK, topP: c.topP },
   }));
 }
+
+/** A sequence of text [1, 2], seed 1, default processors; guided: scale 3 with an unconditional twin row. */
+export function sequenceSpec(candidateIndex: number, guided: boolean): SequenceSpec {
+  return {
+    textIds: [1, 2],
+    unconditionalIds: guided ? [0, 0] : null,
+    guidanceScale: guided ? 3 : 1,
+    seed: 1,
+    candidateIndex,
+    processors: { temperature: 1, topK: 0, topP: 1 },
+  };
+}

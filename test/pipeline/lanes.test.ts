@@ -13,16 +13,9 @@ import { readManifest } from '../../src/model/manifest.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { rowsFor, type SequenceSpec } from '../../src/sampler/sequence.js';
 import type { GenerateRequest, GenerationEvent, GenerationResult } from '../../src/types.js';
-import { ROOT } from '../helpers/tiny.js';
+import { ROOT, sequenceSpec } from '../helpers/tiny.js';
 
-const spec = (candidateIndex: number, guided: boolean): SequenceSpec => ({
-  textIds: [1, 2],
-  unconditionalIds: guided ? [0, 0] : null,
-  guidanceScale: guided ? 3 : 1,
-  seed: 1,
-  candidateIndex,
-  processors: { temperature: 1, topK: 0, topP: 1 },
-});
+const spec = sequenceSpec;
 
 describe('laneParts', () => {
   it('splits in order into parts of about equal rows, a guided pair never apart', () => {

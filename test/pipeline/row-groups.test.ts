@@ -10,16 +10,9 @@ import { Tessera } from '../../src/pipeline/tessera.js';
 import { checkMaxRows, requestGroupShares, rowGroups } from '../../src/sampler/row-groups.js';
 import type { SequenceSpec } from '../../src/sampler/sequence.js';
 import type { GenerateRequest, GenerationEvent, GenerationResult } from '../../src/types.js';
-import { ROOT } from '../helpers/tiny.js';
+import { ROOT, sequenceSpec } from '../helpers/tiny.js';
 
-const spec = (candidateIndex: number, guided: boolean): SequenceSpec => ({
-  textIds: [1, 2],
-  unconditionalIds: guided ? [0, 0] : null,
-  guidanceScale: guided ? 3 : 1,
-  seed: 1,
-  candidateIndex,
-  processors: { temperature: 1, topK: 0, topP: 1 },
-});
+const spec = sequenceSpec;
 const indices = (groups: SequenceSpec[][]) => groups.map((g) => g.map((s) => s.candidateIndex));
 
 describe('rowGroups', () => {
