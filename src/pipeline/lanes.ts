@@ -73,6 +73,11 @@ export function stepGraphBytes(dir: string, manifest: ModelManifest): number {
     .reduce((bytes, name) => bytes + statSync(path.join(dir, name)).size, 0);
 }
 
+/** Rows of a lane's step when `rows` rows are split over `lanes` lanes (laneParts' count; guided pairs aside). */
+export function laneRows(rows: number, lanes: number): number {
+  return Math.ceil(rows / Math.max(1, Math.min(lanes, Math.floor(rows / MIN_LANE_ROWS))));
+}
+
 /**
  * Splits sequences, in order, into contiguous parts of about equal rows (within two: a
  * guided sequence's two rows stay together): min(lanes, rows / MIN_LANE_ROWS, sequences)

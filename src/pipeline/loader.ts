@@ -14,8 +14,8 @@ import { verifyPackageFiles } from '../model/verified-files.js';
 import { checkDevice, createSession } from '../model/runtime.js';
 import { rememberVerifications, VerifiedFiles } from '../model/verified-files.js';
 import { cacheDir, graphsFor, parsePrecision, type Precision, type PrecisionChoice, type PrecisionReport } from '../model/precision.js';
-import { lanesFor, SamplingLanes, stepGraphBytes } from './lanes.js';
-import { selectPrecision, type ProbeOptions } from './precision.js';
+import { laneRows, lanesFor, SamplingLanes, stepGraphBytes } from './lanes.js';
+import { defaultRows, selectPrecision, type ProbeOptions } from './precision.js';
 
 /** The embedded default model package, shipped in the repository's models/ folder. */
 export const DEFAULT_MODEL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../models/default');
@@ -87,7 +87,9 @@ async function loadStages(dir: string, manifest: ModelManifest, device: Device, 
   if (options.verify !== false) await verifyPackageFiles(dir, manifest, rememberVerifications() ? new VerifiedFiles(options.probe?.cacheDir ?? cacheDir()) : undefined);
   const file = (relative: string) => path.join(dir, relative);
   const tokenizer = TextTokenizer.fromFile(file(manifest.text.tokenizer), manifest);
-  const rows = typeof options.precisionRows === 'function' ? options.precisionRows(manifest) : options.precisionRows;
+  const runRows = typeof options.precisionRows === 'function' ? options.precisionRows(manifest) : options.precisionRows;
+  // A lane steps its share of the rows: auto probes at that.
+  const rows = lanes === null ? runRows : laneRows(runRows ?? defaultRows(manifest), lanes.count);
   // With lanes, every lane's generator (this thread's too) runs its sessions on one thread.
   const tuning = lanes !== null ? { intraOpNumThreads: 1 } : {};
   const { report: precision, opened } = await selectPrecision({

@@ -69,8 +69,8 @@ describe('--precision on the command line', () => {
     expect(Object.values(readDecisions(cache))).toEqual([expect.objectContaining({ precision: measured.precision, package: 'tiny-random', rows: 4 })]);
     const cached = await json(variant);
     expect(cached).toMatchObject({ reason: 'cached', precision: measured.precision, probe: { rows: 4 } });
-    // Another row bucket is another decision.
-    expect(await json(variant, '--candidates', '16')).toMatchObject({ reason: 'measured', probe: { rows: 32 } });
+    // Another row bucket is another decision: 16 guided candidates are 32 rows, stepped as two lanes of 16.
+    expect(await json(variant, '--candidates', '16')).toMatchObject({ reason: 'measured', probe: { rows: 16 } });
 
     const text = await generate(variant);
     expect(text.stdout).toMatch(/^precision: (fp32|int8) \(cached: /m);
@@ -85,7 +85,7 @@ describe('--precision on the command line', () => {
     expect(info.stdout).toMatch(/int8 +generator\/prefill\.int8\.onnx, generator\/step\.int8\.onnx, vae\/decoder\.int8\.onnx, clip\/ \(fp32\); fidelity passed/);
     expect(info.stdout).toContain(path.join(cache, PRECISION_CACHE_FILE));
     expect(info.stdout).toMatch(/^\* (fp32|int8) +4 rows, cpu, \d+ threads: int8 [\d.]+ ms vs fp32 [\d.]+ ms/m);
-    expect(info.stdout).toMatch(/^\* (fp32|int8) +32 rows/m);
+    expect(info.stdout).toMatch(/^\* (fp32|int8) +16 rows/m); // the decision above: two lanes of 16 rows
   });
 
   it('batch writes the precision into each prompt timings and its summary', async () => {

@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LANE_WEIGHT_LIMIT, laneParts, lanesFor, MIN_LANE_ROWS, stepGraphBytes } from '../../src/pipeline/lanes.js';
+import { LANE_WEIGHT_LIMIT, laneParts, laneRows, lanesFor, MIN_LANE_ROWS, stepGraphBytes } from '../../src/pipeline/lanes.js';
 import { readManifest } from '../../src/model/manifest.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { rowsFor, type SequenceSpec } from '../../src/sampler/sequence.js';
@@ -43,6 +43,15 @@ describe('laneParts', () => {
         }
       }),
     );
+  });
+});
+
+describe('laneRows', () => {
+  it("is a lane's share of the rows, as laneParts splits them", () => {
+    expect([1, 4, 7, 8, 9, 32, 128].map((rows) => laneRows(rows, 2))).toEqual([1, 4, 7, 4, 5, 16, 64]);
+    expect(laneRows(12, 4)).toBe(4);
+    expect(laneRows(128, 1)).toBe(128);
+    for (const count of [8, 9, 32, 40]) expect(laneRows(count, 2)).toBe(Math.max(...laneParts(Array.from({ length: count }, (_, i) => spec(i, false)), 2).map((p) => p.length)));
   });
 });
 
