@@ -31,8 +31,9 @@ export interface LaneResult {
   prefillMs: number;
 }
 
+/** A lane's failure as the caller sees it: the worker's own TesseraError, else an internal one that says how to run without lanes. */
 function laneError(code: ErrorCode | null, message: string): Error {
-  return code === null ? new TesseraError('TESSERA_ERR_INTERNAL', `a sampling lane failed: ${message}`) : new TesseraError(code, message);
+  return code === null ? new TesseraError('TESSERA_ERR_INTERNAL', `a sampling lane failed: ${message} (TESSERA_LANES=1 samples without lanes)`) : new TesseraError(code, message);
 }
 
 interface LaneJob {
