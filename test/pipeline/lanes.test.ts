@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LANE_WEIGHT_LIMIT, laneParts, laneRows, lanesFor, MIN_LANE_ROWS, stepGraphBytes } from '../../src/pipeline/lanes.js';
+import { LANE_WEIGHT_LIMIT, laneParts, laneRows, lanesFor, MIN_LANE_ROWS, SamplingLanes, stepGraphBytes } from '../../src/pipeline/lanes.js';
 import { readManifest } from '../../src/model/manifest.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { rowsFor, type SequenceSpec } from '../../src/sampler/sequence.js';
@@ -148,6 +148,20 @@ describe('generateMany over two lanes (models/default, fp32)', () => {
     expect(events.filter((e) => e.type === 'step').length).toBeLessThan(64);
     const again = await run(laned, [guided]);
     expect(again.results.map(codesOf)).toEqual((await run(alone, [guided])).results.map(codesOf));
+  });
+});
+
+describe('a worker lane that fails', () => {
+  it("rejects open with the worker's own error code, and a closed lane's sample with TESSERA_ERR_INTERNAL", async () => {
+    const broken = SamplingLanes.start({ dir: path.join(ROOT, 'no-such-package'), device: 'cpu' }, 2);
+    await expect(broken.open('fp32')).rejects.toMatchObject({ code: 'TESSERA_ERR_MODEL_NOT_FOUND' });
+    await broken.close();
+    const lanes = SamplingLanes.start({ dir: path.join(ROOT, 'models/default'), device: 'cpu' }, 2);
+    await lanes.open('fp32');
+    await lanes.close();
+    const sequences = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => ({ ...spec(i, false), textIds: laned.model.manifest.text.unconditionalIds }));
+    const parts = laneParts(sequences, 2);
+    await expect(lanes.sample(laned.model.sampler, parts)).rejects.toMatchObject({ code: 'TESSERA_ERR_INTERNAL', message: expect.stringContaining('TESSERA_LANES=1') });
   });
 });
 
