@@ -21,6 +21,7 @@
  */
 import { DEFAULT_STEP_CACHE, type StepCacheLayout } from '../model/manifest.js';
 import type { RowCache } from './generator.js';
+import { packedBuffers, touchPages } from './kv-buffers.js';
 import { writeStepPlain, writeStepTransposed, writeStepWide, type WideViews } from './kv-step-writes.js';
 
 export interface CacheShape {
@@ -59,11 +60,6 @@ export function slotsLaidOut(layout: StepCacheLayout, maxLength: number, needed:
   return Math.min(maxLength, Math.max(SLOT_CHUNK, Math.ceil(needed / SLOT_CHUNK) * SLOT_CHUNK));
 }
 
-/** Writes one zero per 4 KiB page, so the OS maps the buffer's pages now. */
-function touchPages(buffer: Float32Array): void {
-  for (let i = 0; i < buffer.length; i += 1024) buffer[i] = 0;
-}
-
 export class KvSlots implements RowCache {
   readonly rows: number;
   readonly shape: CacheShape;
@@ -88,9 +84,10 @@ export class KvSlots implements RowCache {
     this.rows = rows;
     this.layout = layout;
     const size = rows * shape.heads * shape.slots * shape.headDim;
+    const buffers = packedBuffers(2 * shape.layers, size); // every layer's keys, then every layer's values
     this.storage = {
-      keys: Array.from({ length: shape.layers }, () => new Float32Array(size)),
-      values: Array.from({ length: shape.layers }, () => new Float32Array(size)),
+      keys: buffers.slice(0, shape.layers),
+      values: buffers.slice(shape.layers),
       mask: new Float32Array(rows * shape.slots),
     };
     // Growing moves rows into storage no write has touched yet; the OS would map (and
@@ -101,8 +98,8 @@ export class KvSlots implements RowCache {
     // A float64 view needs an even float count: rows * heads * slots * headDim is even when headDim is.
     const even = shape.headDim % 2 === 0;
     this.wide = {
-      keys: even ? this.storage.keys.map((b) => new Float64Array(b.buffer)) : [],
-      values: even ? this.storage.values.map((b) => new Float64Array(b.buffer)) : [],
+      keys: even ? this.storage.keys.map((b) => new Float64Array(b.buffer, b.byteOffset, b.length / 2)) : [],
+      values: even ? this.storage.values.map((b) => new Float64Array(b.buffer, b.byteOffset, b.length / 2)) : [],
     };
     this.capacity = this.capacityFor(initialSlots);
     this.keys = [];
