@@ -1,6 +1,6 @@
 /**
  * The worker thread of a sampling lane (lanes.ts): loads the generator of the package,
- * device and precision it is given, every session on one intra-op thread, then samples
+ * device and precision it is given, its sessions as LANE_SESSION says, then samples
  * the sequences it is sent, one job at a time, posting each step's codes as it goes and
  * its codes at the end. A 'cancel' stops the job between steps.
  */
@@ -11,6 +11,7 @@ import { architectureOf } from '../generator/architectures.js';
 import { readManifest } from '../model/manifest.js';
 import { graphsFor, type Precision } from '../model/precision.js';
 import { BatchSampler } from '../sampler/sampler.js';
+import { LANE_SESSION } from './lanes.js';
 import type { LaneLoad, LaneReply, LaneRequest } from './worker-lane.js';
 
 const port = parentPort!;
@@ -22,7 +23,7 @@ async function open(precision: Precision): Promise<BatchSampler> {
   // The calling thread verifies the package's files before it opens its own generator.
   const manifest = readManifest(load.dir);
   const file = (relative: string) => path.join(load.dir, relative);
-  const opened = await architectureOf(manifest).load(manifest, file, load.device, graphsFor(manifest, precision), { intraOpNumThreads: 1 });
+  const opened = await architectureOf(manifest).load(manifest, file, load.device, graphsFor(manifest, precision), LANE_SESSION);
   return new BatchSampler(opened.generator);
 }
 

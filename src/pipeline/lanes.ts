@@ -29,6 +29,14 @@ import { WorkerLane, type LaneLoad, type LaneResult } from './worker-lane.js';
 
 export type { LaneLoad, LaneReply, LaneRequest, LaneResult } from './worker-lane.js';
 
+/**
+ * The session settings of every lane's generator: one intra-op thread, and no memory
+ * pattern (onnxruntime's planned block per input shape is fresh memory at each new slot
+ * count, and on this project's VMs first touches are slow; the arena reuses what it has:
+ * cold 128-candidate int8 sampling 684 -> 627 ms median, paired, docs/benchmarks.md).
+ */
+export const LANE_SESSION = { intraOpNumThreads: 1, enableMemPattern: false } as const;
+
 /** Rows a lane must get at least: below it a group is not split (one lane's fixed costs per step would outweigh the halved work). */
 export const MIN_LANE_ROWS = 4;
 

@@ -14,7 +14,7 @@ import { verifyPackageFiles } from '../model/verified-files.js';
 import { checkDevice, createSession } from '../model/runtime.js';
 import { rememberVerifications, VerifiedFiles } from '../model/verified-files.js';
 import { cacheDir, graphsFor, parsePrecision, type Precision, type PrecisionChoice, type PrecisionReport } from '../model/precision.js';
-import { laneRows, lanesFor, SamplingLanes, stepGraphBytes } from './lanes.js';
+import { LANE_SESSION, laneRows, lanesFor, SamplingLanes, stepGraphBytes } from './lanes.js';
 import { defaultRows, selectPrecision, type ProbeOptions } from './precision.js';
 
 /** The embedded default model package, shipped in the repository's models/ folder. */
@@ -90,8 +90,8 @@ async function loadStages(dir: string, manifest: ModelManifest, device: Device, 
   const runRows = typeof options.precisionRows === 'function' ? options.precisionRows(manifest) : options.precisionRows;
   // A lane steps its share of the rows: auto probes at that.
   const rows = lanes === null ? runRows : laneRows(runRows ?? defaultRows(manifest), lanes.count);
-  // With lanes, every lane's generator (this thread's too) runs its sessions on one thread.
-  const tuning = lanes !== null ? { intraOpNumThreads: 1 } : {};
+  // With lanes, every lane's generator (this thread's too) runs its sessions as LANE_SESSION says.
+  const tuning = lanes !== null ? LANE_SESSION : {};
   const { report: precision, opened } = await selectPrecision({
     dir,
     manifest,
@@ -99,7 +99,7 @@ async function loadStages(dir: string, manifest: ModelManifest, device: Device, 
     requested,
     rows,
     probe: options.probe,
-    threads: tuning.intraOpNumThreads,
+    threads: lanes !== null ? LANE_SESSION.intraOpNumThreads : undefined,
     open: (p: Precision) => architectureOf(manifest).load(manifest, file, device, graphsFor(manifest, p), tuning),
   });
   const generator = opened.generator;
