@@ -113,11 +113,20 @@ export function laneParts<S extends SequenceSpec>(sequences: readonly S[], lanes
   return parts;
 }
 
+/** What SamplingLanes.sample reports to, and its cancel signal. */
+export interface LaneOptions {
+  onPrefilled?: () => void;
+  onStep?: (progress: StepProgress) => void | Promise<void>;
+  signal?: AbortSignal;
+}
+
 /** The worker lanes of a loaded model (lane 0, the caller's own generator, is not one of them). */
 export class SamplingLanes {
   /** Lanes in all, the caller's own included. */
   readonly count: number;
   private readonly workers: WorkerLane[];
+  /** The sample() call before this one, settled or not. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(workers: WorkerLane[]) {
     this.workers = workers;
@@ -143,12 +152,15 @@ export class SamplingLanes {
    * thread, the others in the worker lanes. The codes come back in the parts' order.
    * `onPrefilled` runs once lane 0 has prefilled; `onStep` for each step once every lane
    * has sampled it, in order. No lane waits for another: the events follow the slowest.
+   * Calls run one after another (a worker lane holds one job at a time).
    */
-  async sample(
-    main: BatchSampler,
-    parts: readonly (readonly SequenceSpec[])[],
-    options: { onPrefilled?: () => void; onStep?: (progress: StepProgress) => void | Promise<void>; signal?: AbortSignal } = {},
-  ): Promise<LaneResult> {
+  sample(main: BatchSampler, parts: readonly (readonly SequenceSpec[])[], options: LaneOptions = {}): Promise<LaneResult> {
+    const run = this.queue.then(() => this.sampleNow(main, parts, options));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async sampleNow(main: BatchSampler, parts: readonly (readonly SequenceSpec[])[], options: LaneOptions): Promise<LaneResult> {
     const [own, ...others] = parts;
     if (others.length > this.workers.length) throw new TesseraError('TESSERA_ERR_INTERNAL', `${parts.length} lane parts for ${this.count} lanes`);
     const tokens = main.imageTokens;

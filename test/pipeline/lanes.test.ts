@@ -126,6 +126,13 @@ describe('generateMany over two lanes (models/default, fp32)', () => {
     close(two.bytes!.decode.weights, 2 * one.bytes!.decode.weights);
   });
 
+  it('samples concurrent calls one after another, each with its own codes', async () => {
+    const other: GenerateRequest = { ...guided, prompt: 'two green stars', seed: 5 };
+    const one = await Promise.all([run(alone, [guided]), run(alone, [other])]);
+    const two = await Promise.all([run(laned, [guided]), run(laned, [other])]);
+    expect(two.map((r) => r.results.map(codesOf))).toEqual(one.map((r) => r.results.map(codesOf)));
+  });
+
   it('runs a group too small to split on the calling thread alone', async () => {
     const small: GenerateRequest = { prompt: 'a yellow star', seed: 3, candidates: 3, keep: 1, guidanceScale: 1 };
     const one = (await run(alone, [small])).results[0]!;
