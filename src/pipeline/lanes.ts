@@ -172,7 +172,8 @@ export class SamplingLanes {
     // signal, the workers through theirs); so does the caller's cancel.
     const stop = new AbortController();
     const forward = () => stop.abort(options.signal?.reason);
-    options.signal?.addEventListener('abort', forward, { once: true });
+    if (options.signal?.aborted) forward();
+    else options.signal?.addEventListener('abort', forward, { once: true });
     // Steps every lane has sampled go to onStep one after another, on this thread.
     let emitted = 0;
     let events: Promise<void> = Promise.resolve();

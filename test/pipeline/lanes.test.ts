@@ -153,6 +153,10 @@ describe('generateMany over two lanes (models/default, fp32)', () => {
     });
     await expect(cancelled).rejects.toMatchObject({ code: 'TESSERA_ERR_CANCELLED' });
     expect(events.filter((e) => e.type === 'step').length).toBeLessThan(64);
+    // Cancelled before it starts: no step at all, as without lanes.
+    const before: GenerationEvent[] = [];
+    await expect(laned.generateMany([guided], { signal: AbortSignal.abort(), onEvent: (e) => before.push(e) })).rejects.toMatchObject({ code: 'TESSERA_ERR_CANCELLED' });
+    expect(before.filter((e) => e.type === 'step')).toEqual([]);
     const again = await run(laned, [guided]);
     expect(again.results.map(codesOf)).toEqual((await run(alone, [guided])).results.map(codesOf));
   });
