@@ -9,6 +9,7 @@
  */
 import { TesseraError } from '../../errors.js';
 import { DEFAULT_STEP_CACHE, type ModelManifest, type StepCacheLayout } from '../../model/manifest.js';
+import { runCollected } from '../../model/output-memory.js';
 import { ort } from '../../model/runtime.js';
 import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch } from '../generator.js';
 import { emptyTransfer, hostBytes, type DeviceKv, type TransferStats } from '../device-kv.js';
@@ -180,7 +181,7 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<DecoderOnlyCach
     this.prefixRows.delete(self); // a stepped row holds more than its prefix: never copy it as one
     const started = performance.now();
     this.transfer.upBytes += hostBytes(Object.values(feeds));
-    const out = await this.stepSession.run(feeds);
+    const out = await runCollected(this.stepSession, feeds);
     this.transfer.downBytes += hostBytes([out.logits, out.new_keys, out.new_values] as ort.Tensor[]);
     // With the cache on the device the step's new entries stayed there too; the write graph hands them back.
     const entries = this.deviceKv && float ? await this.deviceKv.absorb(float, past, out.new_keys as ort.Tensor, out.new_values as ort.Tensor, slots) : null;

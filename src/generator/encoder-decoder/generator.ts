@@ -13,6 +13,7 @@
  */
 import { TesseraError } from '../../errors.js';
 import { DEFAULT_STEP_CACHE, type ModelManifest, type StepCacheLayout } from '../../model/manifest.js';
+import { runCollected } from '../../model/output-memory.js';
 import { ort } from '../../model/runtime.js';
 import { emptyTransfer, hostBytes, type DeviceKv, type TransferStats } from '../device-kv.js';
 import { KvSlots, type CacheShape } from '../kv-slots.js';
@@ -171,7 +172,7 @@ export class EncoderDecoderGenerator implements ImageTokenGenerator<EncoderDecod
       ...past,
     };
     if (step) this.transfer.upBytes += hostBytes(Object.values(feeds));
-    const out = await this.stepSession.run(feeds);
+    const out = await runCollected(this.stepSession, feeds);
     if (step) this.transfer.downBytes += hostBytes([out.logits, out.new_keys, out.new_values] as ort.Tensor[]);
     // With the cache on the device the new entries stayed there: the write graph (a step) or a download (the prefill's start token) brings them back.
     const newKeys = out.new_keys as ort.Tensor;

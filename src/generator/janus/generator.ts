@@ -16,6 +16,7 @@
  */
 import { TesseraError } from '../../errors.js';
 import type { ModelManifest, StepCacheLayout } from '../../model/manifest.js';
+import { runCollected } from '../../model/output-memory.js';
 import { ort } from '../../model/runtime.js';
 import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch } from '../generator.js';
 import { KvSlots } from '../kv-slots.js';
@@ -162,7 +163,7 @@ export class JanusGenerator implements ImageTokenGenerator<KvSlots> {
       feeds[`past_key_values.${l}.key`] = new ort.Tensor('float32', keys, [rows, heads, pastSlots, headDim]); // [R, H, C, D]
       feeds[`past_key_values.${l}.value`] = new ort.Tensor('float32', values, [rows, heads, pastSlots, headDim]);
     }
-    return fetches === undefined ? this.sessions.languageModel.run(feeds) : this.sessions.languageModel.run(feeds, fetches);
+    return runCollected(this.sessions.languageModel, feeds, fetches);
   }
 
   /** Prefixes of one length run together; each keeps its own entries, so writePrefix copies one row's. */
