@@ -11,7 +11,10 @@
  *     [--candidates 32] [--rounds 2] [--prompt "..."]
  * Each run gets the environment bin/tessera gives the CLI (huge pages for malloc); a run may
  * set one environment variable first: `--run int8:out/mini/package:TESSERA_HUGEPAGES=0` is
- * the run without them.
+ * the run without them. A run ending in `@DIR` runs the CLI of another checkout (DIR's
+ * src/cli/main.ts, with DIR as its working folder; give the package as an absolute path):
+ * `--run default:/tmp/mini-old@/tmp/tessera-before` times an earlier commit in the same run (`default`:
+ * no --precision flag, for a checkout from before it existed).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -35,15 +38,26 @@ interface Run {
   model: string;
   /** One NAME=VALUE set in the run's environment (e.g. TESSERA_HUGEPAGES=0), or none. */
   env?: [string, string];
+  /** Another checkout whose CLI runs instead of this one's. */
+  tree?: string;
 }
 
-const runs: Run[] = (values.run ?? []).map((spec) => {
+const runs: Run[] = (values.run ?? []).map((label) => {
+  const at = label.lastIndexOf('@');
+  const [spec, tree] = at < 0 ? [label, undefined] : [label.slice(0, at), label.slice(at + 1)];
+  if (tree !== undefined && !existsSync(join(tree, 'src/cli/main.ts'))) throw new Error(`--run ${label}: ${tree} has no src/cli/main.ts`);
   const [precision, model, ...rest] = spec.split(':');
   if (!precision || !model) throw new Error(`--run takes precision:package[:NAME=VALUE], got ${spec}`);
   const assignment = rest.join(':');
-  const at = assignment.indexOf('=');
-  if (assignment !== '' && at < 1) throw new Error(`--run's third field is NAME=VALUE, got ${assignment}`);
-  return { label: spec, precision, model, ...(assignment === '' ? {} : { env: [assignment.slice(0, at), assignment.slice(at + 1)] as [string, string] }) };
+  const equals = assignment.indexOf('=');
+  if (assignment !== '' && equals < 1) throw new Error(`--run's third field is NAME=VALUE, got ${assignment}`);
+  return {
+    label,
+    precision,
+    model,
+    ...(assignment === '' ? {} : { env: [assignment.slice(0, equals), assignment.slice(equals + 1)] as [string, string] }),
+    ...(tree === undefined ? {} : { tree }),
+  };
 });
 if (runs.length === 0) throw new Error('give at least one --run precision:package');
 const candidates = Number(values.candidates);
@@ -62,12 +76,14 @@ interface Measured {
 }
 
 function once(run: Run, out: string): Measured {
-  const cli = [process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'generate', values.prompt!, '--model', run.model, '--candidates', String(candidates), '--no-rerank', '--seed', '1', '--precision', run.precision, '--json', '--quiet', '--out', out];
+  // Precision 'default': no --precision flag (a checkout from before it existed runs its only one, fp32).
+  const precision = run.precision === 'default' ? [] : ['--precision', run.precision];
+  const cli = [process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'generate', values.prompt!, '--model', run.model, '--candidates', String(candidates), '--no-rerank', '--seed', '1', ...precision, '--json', '--quiet', '--out', out];
   const stats = join(out, 'time.txt');
   const [command, ...args] = time === null ? cli : [time, '-o', stats, '-f', '%U %S %R %M', ...cli];
   // As bin/tessera starts the CLI (huge pages for malloc), after the run's own variable.
   const env = launcherEnv(run.env ? { ...process.env, [run.env[0]]: run.env[1] } : process.env);
-  const child = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env });
+  const child = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env, ...(run.tree === undefined ? {} : { cwd: run.tree }) });
   if (child.status !== 0) throw new Error(`${run.label}: tessera generate failed: ${child.stderr}`);
   const timings = (JSON.parse(child.stdout) as { timings: { prefill: number; decode: number; imageDecode: number; total: number } }).timings;
   const [user, system, faults, rssKb] = time === null ? [NaN, NaN, NaN, NaN] : readFileSync(stats, 'utf8').trim().split(/\s+/).map(Number);

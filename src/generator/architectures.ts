@@ -5,6 +5,7 @@
  */
 import { DEFAULT_STEP_CACHE, type ModelManifest } from '../model/manifest.js';
 import type { OnnxGraph } from '../model/onnx-graph.js';
+import { prepareOutputCollection } from '../model/output-memory.js';
 import { createSession, type SessionTuning } from '../model/runtime.js';
 import type { Device } from '../types.js';
 import { DecoderOnlyCost } from './decoder-only/cost.js';
@@ -78,5 +79,14 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
 
 /** The implementation named by the manifest's architecture. */
 export function architectureOf(manifest: ModelManifest): GeneratorArchitecture {
-  return ARCHITECTURES[manifest.architecture];
+  const { load, cost } = ARCHITECTURES[manifest.architecture];
+  return {
+    // Every architecture's steps run through runCollected (model/output-memory.ts): the
+    // thread's means of collecting is set up while loading (a new V8 context, ~3 ms), not in the first step.
+    load: (...args: Parameters<GeneratorArchitecture['load']>) => {
+      prepareOutputCollection();
+      return load(...args);
+    },
+    cost,
+  };
 }

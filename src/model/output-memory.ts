@@ -46,6 +46,11 @@ function minorCollection(): MinorCollection | null {
   return state.collect;
 }
 
+/** Sets up this thread's means of collecting now (a generator's load), so no step pays for it. */
+export function prepareOutputCollection(): void {
+  minorCollection();
+}
+
 /** Runs the collection when COLLECT_EVERY_BYTES of outputs were copied out since the last one. */
 export function collectOutputsIfDue(): void {
   if (state.pendingBytes < COLLECT_EVERY_BYTES || process.env.TESSERA_OUTPUT_GC === '0') return;
