@@ -46,6 +46,8 @@ export interface RowCache {
   readonly rows: number;
   /** Copies `count` whole rows of `source` (a cache of the same generator) from `fromRow` into this cache at `toRow`. */
   copyRows(source: RowCache, fromRow: number, toRow: number, count: number): void;
+  /** Sampling with this cache is over: its memory may serve the next cache (kv-buffers.ts); using it afterwards throws. */
+  release?(): void;
 }
 
 export interface GeneratorStats {

@@ -16,10 +16,40 @@ export function packedBuffers(count: number, size: number): Float32Array[] {
   const views: Float32Array[] = [];
   for (let first = 0; first < count; first += perBlock) {
     const inBlock = Math.min(perBlock, count - first);
-    const block = new Float32Array(inBlock * size);
+    const block = takeSpare(inBlock * size) ?? new Float32Array(inBlock * size);
     for (let i = 0; i < inBlock; i++) views.push(block.subarray(i * size, (i + 1) * size));
   }
   return views;
+}
+
+/**
+ * The blocks of the cache released last in this thread (KvSlots.release), for the next
+ * cache: a request's cache is new memory otherwise, since V8 frees the last one's only at a
+ * major collection, and each MB of never-touched memory costs ~2-3 ms to touch on this
+ * project's VMs (100 MB for 128 rows of the shipped model; docs/benchmarks.md, "A
+ * released cache's memory"). Only the last released cache's blocks are kept, so a thread
+ * holds at most one idle cache, as it did until that collection.
+ */
+let spare: Float32Array[] = [];
+
+/** The smallest spare block of at least `length` floats, zeroed as a new one is, or null. */
+function takeSpare(length: number): Float32Array | null {
+  let best = -1;
+  for (let i = 0; i < spare.length; i++) if (spare[i].length >= length && (best < 0 || spare[i].length < spare[best].length)) best = i;
+  if (best < 0) return null;
+  const [block] = spare.splice(best, 1);
+  return block.subarray(0, length).fill(0);
+}
+
+/** Keeps the whole blocks under `views` (packedBuffers' views of one released cache) for the next packedBuffers call. */
+export function releaseBuffers(views: readonly Float32Array[]): void {
+  const buffers = new Set(views.map((v) => v.buffer as ArrayBuffer));
+  spare = [...buffers].map((buffer) => new Float32Array(buffer));
+}
+
+/** Floats held for reuse in this thread (tests). */
+export function spareFloats(): number {
+  return spare.reduce((n, block) => n + block.length, 0);
 }
 
 /** Writes one zero per 4 KiB page, so the OS maps the buffer's pages now. */

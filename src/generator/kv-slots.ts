@@ -19,9 +19,10 @@
  * preallocated cache to the filled length). Growing re-lays the buffers out once per
  * chunk: a copy of the cache as it is, a few times per image.
  */
+import { TesseraError } from '../errors.js';
 import { DEFAULT_STEP_CACHE, type StepCacheLayout } from '../model/manifest.js';
 import type { RowCache } from './generator.js';
-import { packedBuffers, touchPages } from './kv-buffers.js';
+import { packedBuffers, releaseBuffers, touchPages } from './kv-buffers.js';
 import { writeStepPlain, writeStepTransposed, writeStepWide, type WideViews } from './kv-step-writes.js';
 
 export interface CacheShape {
@@ -74,7 +75,8 @@ export class KvSlots implements RowCache {
   /** Bumped by every write (prefix, step, entry, row copy, growth): a device copy of the cache is current while it matches (device-kv.ts). */
   version = 0;
   /** Full-size buffers (maxLength slots per row), allocated once; growing re-lays them out in place. */
-  private readonly storage: { keys: Float32Array[]; values: Float32Array[]; mask: Float32Array };
+  private storage: { keys: Float32Array[]; values: Float32Array[]; mask: Float32Array };
+  private released = false;
   /** Float64 views of the key and value storage (whole buffers), for writeStepWide. */
   private readonly wide: WideViews;
 
@@ -119,6 +121,20 @@ export class KvSlots implements RowCache {
     this.mask = this.storage.mask.subarray(0, this.rows * this.capacity);
   }
 
+  /**
+   * Sampling with this cache is over: its storage goes to the next cache of this thread
+   * (kv-buffers.ts, releaseBuffers). Any later use throws; its views are emptied.
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    releaseBuffers([...this.storage.keys, ...this.storage.values]);
+    this.storage = { keys: [], values: [], mask: new Float32Array(0) };
+    this.keys = [];
+    this.values = [];
+    this.mask = this.storage.mask;
+  }
+
   /** The step graph's input dims for this cache's keys and values. */
   get keyDims(): number[] {
     const { heads, headDim } = this.shape;
@@ -135,6 +151,7 @@ export class KvSlots implements RowCache {
    * allocation); an 'all' cache always has room.
    */
   reserve(slots: number): void {
+    if (this.released) throw new TesseraError('TESSERA_ERR_INTERNAL', 'a released KV cache was used again');
     if (slots > this.shape.slots) throw new RangeError(`a row has ${this.shape.slots} slots, ${slots} were asked for`);
     if (slots <= this.capacity) return;
     const capacity = this.capacityFor(slots);
@@ -183,6 +200,7 @@ export class KvSlots implements RowCache {
 
   /** Marks every slot of `row` empty (a row given a new text whose keys/values live outside the cache: text-slots.ts). */
   clearRow(row: number): void {
+    this.reserve(1);
     this.version += 1;
     this.mask.fill(0, row * this.capacity, (row + 1) * this.capacity);
   }

@@ -219,6 +219,7 @@ export class SamplingLanes {
           advance();
         },
       });
+      main.release(state);
       return { codes: state.codes, prefillMs };
     })().catch((error: Error) => {
       stop.abort(error);

@@ -85,6 +85,7 @@ async function sampleGroup(
   if (group.index === 0) run.start(group.widest, sampler.imageTokens * group.count);
   else run.resume();
   await decodeGroup(sampler, run, state, { index: group.index, count: group.count }, signal);
+  sampler.release(state);
   return { codes: state.codes, prefillMs };
 }
 

@@ -141,10 +141,16 @@ export class BatchSampler {
     }
   }
 
+  /** Sampling with `state` is over: its KV cache's memory may serve the next batch's (the state's codes stay). */
+  release(state: BatchState): void {
+    state.cache.release?.();
+  }
+
   /** Phase 4: prefill, then sample every image token of every sequence. Returns codes per sequence. */
   async generate(sequences: readonly SequenceSpec[], options: SampleOptions = {}): Promise<Int32Array[]> {
     const state = await this.prefill(sequences);
     await this.decodeSteps(state, this.generator.imageTokens, options);
+    this.release(state);
     return state.codes;
   }
 }

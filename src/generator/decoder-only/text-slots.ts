@@ -52,6 +52,10 @@ export class TextPrefixedSlots implements RowCache {
     this.image.clearRow(row);
   }
 
+  release(): void {
+    this.image.release();
+  }
+
   copyRows(from: RowCache, fromRow: number, toRow: number, count: number): void {
     if (!(from instanceof TextPrefixedSlots)) throw new TesseraError('TESSERA_ERR_INFERENCE', 'copyRows needs another text-prefixed cache');
     const entries = from.text.entries.slice(fromRow, fromRow + count); // read first: from may be this cache

@@ -48,6 +48,10 @@ export class EncoderDecoderCache implements RowCache {
     this.cross = new CrossRows(dims, rows);
   }
 
+  release(): void {
+    if (this.self instanceof KvSlots) this.self.release(); // an int8 cache keeps its own buffers
+  }
+
   copyRows(from: RowCache, fromRow: number, toRow: number, count: number): void {
     if (!(from instanceof EncoderDecoderCache)) throw new TypeError('copyRows needs another EncoderDecoderCache');
     this.self.copyRows(from.self, fromRow, toRow, count);
