@@ -34,6 +34,7 @@ let spare: Float32Array[] = [];
 
 /** The smallest spare block of at least `length` floats, zeroed as a new one is, or null. */
 function takeSpare(length: number): Float32Array | null {
+  if (length === 0) return null; // an empty cache (a continuous batch between groups) takes nothing
   let best = -1;
   for (let i = 0; i < spare.length; i++) if (spare[i].length >= length && (best < 0 || spare[i].length < spare[best].length)) best = i;
   if (best < 0) return null;
@@ -44,7 +45,8 @@ function takeSpare(length: number): Float32Array | null {
 /** Keeps the whole blocks under `views` (packedBuffers' views of one released cache) for the next packedBuffers call. */
 export function releaseBuffers(views: readonly Float32Array[]): void {
   const buffers = new Set(views.map((v) => v.buffer as ArrayBuffer));
-  spare = [...buffers].map((buffer) => new Float32Array(buffer));
+  const blocks = [...buffers].map((buffer) => new Float32Array(buffer)).filter((block) => block.length > 0);
+  if (blocks.length > 0 || views.length === 0) spare = blocks; // an empty cache's release keeps the spare; none at all clears it
 }
 
 /** Floats held for reuse in this thread (tests). */

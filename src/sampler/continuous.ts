@@ -121,8 +121,11 @@ export class ContinuousBatch {
     cache.copyRows(this.cache, 0, 0, this.cache.rows);
     cache.copyRows(state.cache, 0, this.cache.rows, state.rows);
     const group: Group = { id, state, signal, offset: this.cache.rows, maxRows: state.rows, sharedSteps: 0, prefillMs, decodeMs: 0 };
-    // The group's slots now live in the shared cache; drop its own copy.
+    // The group's slots now live in the shared cache; drop its own copy. The old shared
+    // cache's memory serves a later cache (kv-buffers.ts keeps the last released one's).
+    state.cache.release?.();
     state.cache = this.emptyCache(0);
+    this.cache.release?.();
     this.cache = cache;
     this.groups.push(group);
     this.stats.admitted += 1;
@@ -201,6 +204,7 @@ export class ContinuousBatch {
       g.offset = offset;
       offset += g.state.rows;
     }
+    this.cache.release?.();
     this.cache = cache;
     this.groups = keep;
   }

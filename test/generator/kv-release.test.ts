@@ -28,7 +28,10 @@ describe('released KV cache memory', () => {
     expect(spareFloats()).toBe(400);
     releaseBuffers(larger); // only the last released cache's blocks are kept
     expect(spareFloats()).toBe(500);
+    releaseBuffers(packedBuffers(4, 0)); // an empty cache's release leaves the spare alone
+    expect(spareFloats()).toBe(500);
     drain();
+    expect(spareFloats()).toBe(0);
   });
 
   it('a released cache throws on use, and the next cache gets its storage', () => {
