@@ -78,7 +78,7 @@ export class KvSlots implements RowCache {
   private storage: { keys: Float32Array[]; values: Float32Array[]; mask: Float32Array };
   private released = false;
   /** Float64 views of the key and value storage (whole buffers), for writeStepWide. */
-  private readonly wide: WideViews;
+  private wide: WideViews;
 
   /** `initialSlots`: slots the first writes will need (a 'filled' cache starts with that many, rounded up). */
   constructor(shape: CacheShape, rows: number, layout: StepCacheLayout = DEFAULT_STEP_CACHE, initialSlots = 1) {
@@ -121,15 +121,13 @@ export class KvSlots implements RowCache {
     this.mask = this.storage.mask.subarray(0, this.rows * this.capacity);
   }
 
-  /**
-   * Sampling with this cache is over: its storage goes to the next cache of this thread
-   * (kv-buffers.ts, releaseBuffers). Any later use throws; its views are emptied.
-   */
+  /** Sampling with this cache is over: its storage goes to this thread's next cache (kv-buffers.ts); later use throws. */
   release(): void {
     if (this.released) return;
     this.released = true;
     releaseBuffers([...this.storage.keys, ...this.storage.values]);
     this.storage = { keys: [], values: [], mask: new Float32Array(0) };
+    this.wide = { keys: [], values: [] };
     this.keys = [];
     this.values = [];
     this.mask = this.storage.mask;
