@@ -13,8 +13,10 @@
  * outputs nothing holds any more are freed, and the next ones reuse their memory.
  *
  * V8's `gc` comes from Node's --expose-gc when the process has it, else it is taken once
- * at run time as Jest does for --logHeapUsage (set the flag, read `gc` from a new context,
- * set the flag back). TESSERA_OUTPUT_GC=0 turns the collections off.
+ * per thread at run time as Jest does for --logHeapUsage (set the flag, read `gc` from a new
+ * context). The flag stays set: setting it back could race a worker thread taking its own
+ * (lanes load at the same time), and then new `vm` contexts also see a `gc` global.
+ * TESSERA_OUTPUT_GC=0 turns the collections off.
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -37,8 +39,6 @@ function minorCollection(): MinorCollection | null {
       gc = vm.runInNewContext('gc');
     } catch {
       gc = undefined;
-    } finally {
-      v8.setFlagsFromString('--no-expose-gc');
     }
   }
   const call = typeof gc === 'function' ? (gc as (options: { type: 'minor' }) => void) : null;
