@@ -20,7 +20,7 @@
  * matches, and after any host write it is uploaded again, once.
  */
 import { buildOnnx, type BuildNode } from '../model/onnx-build.js';
-import { ort, sessionOptions } from '../model/runtime.js';
+import { hostBytes, ort, sessionOptions } from '../model/runtime.js';
 import type { Device } from '../types.js';
 import { slotsLaidOut, type KvSlots } from './kv-slots.js';
 
@@ -37,13 +37,6 @@ export interface TransferStats {
 
 export function emptyTransfer(): TransferStats {
   return { upBytes: 0, downBytes: 0, deviceSteps: 0, hostSteps: 0, deviceStepUpBytes: 0 };
-}
-
-/** The bytes of the host-memory tensors among `tensors` (device-resident ones cross nothing). */
-export function hostBytes(tensors: Iterable<ort.Tensor>): number {
-  let bytes = 0;
-  for (const t of tensors) if (t.location === 'cpu' || t.location === 'cpu-pinned') bytes += (t.data as { byteLength: number }).byteLength;
-  return bytes;
 }
 
 /**

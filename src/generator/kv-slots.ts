@@ -133,6 +133,8 @@ export class KvSlots implements RowCache {
     this.mask = this.storage.mask;
   }
 
+  private assertLive(): void { if (this.released) throw new TesseraError('TESSERA_ERR_INTERNAL', 'a released KV cache was used again'); }
+
   /** The step graph's input dims for this cache's keys and values. */
   get keyDims(): number[] {
     const { heads, headDim } = this.shape;
@@ -149,7 +151,7 @@ export class KvSlots implements RowCache {
    * allocation); an 'all' cache always has room.
    */
   reserve(slots: number): void {
-    if (this.released) throw new TesseraError('TESSERA_ERR_INTERNAL', 'a released KV cache was used again');
+    this.assertLive();
     if (slots > this.shape.slots) throw new RangeError(`a row has ${this.shape.slots} slots, ${slots} were asked for`);
     if (slots <= this.capacity) return;
     const capacity = this.capacityFor(slots);
@@ -198,7 +200,7 @@ export class KvSlots implements RowCache {
 
   /** Marks every slot of `row` empty (a row given a new text whose keys/values live outside the cache: text-slots.ts). */
   clearRow(row: number): void {
-    this.reserve(1);
+    this.assertLive();
     this.version += 1;
     this.mask.fill(0, row * this.capacity, (row + 1) * this.capacity);
   }

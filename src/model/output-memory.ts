@@ -20,7 +20,7 @@
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import type { ort } from './runtime.js';
+import { hostBytes, type ort } from './runtime.js';
 
 /** Output bytes copied out between two requested collections. */
 export const COLLECT_EVERY_BYTES = 1024 * 1024;
@@ -63,7 +63,7 @@ export function collectOutputsIfDue(): void {
 
 /** Counts the host bytes of a run's outputs (tensors left on a device cost the heap nothing). */
 export function countOutputs(outputs: Record<string, ort.Tensor>): void {
-  for (const t of Object.values(outputs)) if (t.location === 'cpu' || t.location === 'cpu-pinned') state.pendingBytes += (t.data as { byteLength: number }).byteLength;
+  state.pendingBytes += hostBytes(Object.values(outputs));
 }
 
 /**

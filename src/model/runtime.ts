@@ -5,6 +5,13 @@ import { DEVICES, type Device } from '../types.js';
 
 export { ort };
 
+/** The bytes of the host-memory tensors among `tensors` (device-resident ones cross nothing). */
+export function hostBytes(tensors: Iterable<ort.Tensor>): number {
+  let bytes = 0;
+  for (const t of tensors) if (t.location === 'cpu' || t.location === 'cpu-pinned') bytes += (t.data as { byteLength: number }).byteLength;
+  return bytes;
+}
+
 /**
  * Session options used for every graph. Threads are set explicitly: onnxruntime's
  * defaults oversubscribe a small machine (measured here on 2 cores), and one

@@ -10,9 +10,9 @@
 import { TesseraError } from '../../errors.js';
 import { DEFAULT_STEP_CACHE, type ModelManifest, type StepCacheLayout } from '../../model/manifest.js';
 import { runCollected } from '../../model/output-memory.js';
-import { ort } from '../../model/runtime.js';
+import { hostBytes, ort } from '../../model/runtime.js';
 import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch } from '../generator.js';
-import { emptyTransfer, hostBytes, type DeviceKv, type TransferStats } from '../device-kv.js';
+import { emptyTransfer, type DeviceKv, type TransferStats } from '../device-kv.js';
 import { KvSlots, type CacheShape } from '../kv-slots.js';
 import { readsInt8Cache, selfPastFeeds, slotsFor, type SelfSlots } from '../kv-slots-int8.js';
 import { TextPrefixedSlots, textEntries, type TextEntry } from './text-slots.js';

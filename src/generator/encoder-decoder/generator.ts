@@ -14,8 +14,8 @@
 import { TesseraError } from '../../errors.js';
 import { DEFAULT_STEP_CACHE, type ModelManifest, type StepCacheLayout } from '../../model/manifest.js';
 import { runCollected } from '../../model/output-memory.js';
-import { ort } from '../../model/runtime.js';
-import { emptyTransfer, hostBytes, type DeviceKv, type TransferStats } from '../device-kv.js';
+import { hostBytes, ort } from '../../model/runtime.js';
+import { emptyTransfer, type DeviceKv, type TransferStats } from '../device-kv.js';
 import { KvSlots, type CacheShape } from '../kv-slots.js';
 import { selfPastFeeds, slotsFor, type SelfSlots } from '../kv-slots-int8.js';
 import { CrossRows, crossEntries, type CrossEntry } from './cross-feeds.js';
