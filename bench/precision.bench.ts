@@ -52,7 +52,7 @@ for (const count of rowCounts) {
   if (report.probe === undefined) throw new Error(`auto did not measure: ${report.detail}`);
   const bucket = report.probe.rows;
   const ids = fp32.value.manifest.text.unconditionalIds;
-  const long = await measurePrecisions(await probeSteps({ fp32: fp32.value.generator, int8: int8.generator }, ids, bucket), bucket, undefined, longPairs, Infinity);
+  const long = await measurePrecisions((await probeSteps({ fp32: fp32.value.generator, int8: int8.generator }, ids, bucket)).steps, bucket, undefined, longPairs, Infinity);
   const faster = long.ratio < 1 ? 'int8' : 'fp32';
   // What choosing `report.precision` costs against the faster one, by the long run's median paired ratio.
   const loss = report.precision === 'int8' ? Math.max(0, long.ratio - 1) : Math.max(0, 1 / long.ratio - 1);

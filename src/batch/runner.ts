@@ -208,7 +208,7 @@ async function runBatchInFolder(options: BatchOptions, seams: BatchTestSeams = {
   };
   const tessera =
     options.tessera ??
-    (await Tessera.load({ model: model.dir, device: planDevice, rerank: settings.rerank, clip: options.clip, footprint: options.footprint, precision: local ? options.precision : 'fp32', precisionRows, lanes: 'auto' }));
+    (await Tessera.load({ model: model.dir, device: planDevice, rerank: settings.rerank, clip: options.clip, footprint: options.footprint, precision: local ? options.precision : 'fp32', precisionRows, ...(local ? { firstRows: precisionRows } : {}), lanes: 'auto' }));
   let search: BatchSearchIndex | null = null;
   try {
     const plan = await planRun(tessera, options, { file, fileName, outDir, model, clip, settings }, sizes, notice);

@@ -108,7 +108,7 @@ export async function generateAndWrite(values: GenerateFlagValues, makeRequest: 
     const candidates = sampling.candidates ?? manifest.sampling.candidates;
     return perCandidate * (maxRows === undefined ? candidates : Math.min(candidates, Math.max(1, Math.floor(maxRows / perCandidate))));
   };
-  const tessera = await Tessera.load({ model: resolveModelRef(values.model, 'package'), device, rerank: !values['no-rerank'], clip: resolveModelRef(values.clip, 'clip'), footprint, precision, precisionRows, lanes: 'auto' });
+  const tessera = await Tessera.load({ model: resolveModelRef(values.model, 'package'), device, rerank: !values['no-rerank'], clip: resolveModelRef(values.clip, 'clip'), footprint, precision, precisionRows, firstRows: precisionRows, lanes: 'auto' });
   try {
     // Validate everything (an image prompt's source is read and encoded too) before anything is created on disk.
     const prepared = await tessera.prepareRequest(await makeRequest(tessera));

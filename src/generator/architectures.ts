@@ -39,6 +39,12 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
       };
     },
     cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs) => new DecoderOnlyCost(manifest, graph, graphs),
+    // The image slots' KvSlots (with the text once per text, the text's slots are not in it: text-slots.ts).
+    cacheFloats: (manifest: ModelManifest, rows: number) => {
+      const { layers, heads, headDim, maxLength } = manifest.generator;
+      const slots = maxLength - ((manifest.generator.cache ?? DEFAULT_STEP_CACHE).text === 'prefixes' ? manifest.text.length : 0);
+      return { count: 2 * layers, size: rows * heads * slots * headDim };
+    },
   },
   'encoder-decoder': {
     async load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs, tuning: SessionTuning = {}) {
@@ -58,6 +64,11 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
       };
     },
     cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs) => new EncoderDecoderCost(manifest, graph, graphs),
+    // The self-attention KvSlots (EncoderDecoderCache.self).
+    cacheFloats: (manifest: ModelManifest, rows: number) => {
+      const { layers, heads, headDim, maxLength } = manifest.generator;
+      return { count: 2 * layers, size: rows * heads * maxLength * headDim };
+    },
   },
   janus: {
     async load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs, tuning: SessionTuning = {}) {
@@ -79,8 +90,9 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
 
 /** The implementation named by the manifest's architecture. */
 export function architectureOf(manifest: ModelManifest): GeneratorArchitecture {
-  const { load, cost } = ARCHITECTURES[manifest.architecture];
+  const { load, cost, cacheFloats } = ARCHITECTURES[manifest.architecture];
   return {
+    ...(cacheFloats === undefined ? {} : { cacheFloats }),
     // Every architecture's steps run through runCollected (model/output-memory.ts): the
     // thread's means of collecting is set up while loading (a new V8 context, ~3 ms), not in the first step.
     load: (...args: Parameters<GeneratorArchitecture['load']>) => {

@@ -143,6 +143,12 @@ export interface GeneratorArchitecture {
    * their own bytes; default the package's own).
    */
   cost(manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs): GeneratorCost;
+  /**
+   * The float buffers `allocate(rows)` packs for its KV cache (`count` buffers of `size`
+   * floats, kv-buffers.ts' packedBuffers), so the loader can map them ahead (warmBuffers);
+   * absent where the cache is the architecture's own.
+   */
+  cacheFloats?(manifest: ModelManifest, rows: number): { count: number; size: number };
 }
 
 export function emptyStats(): GeneratorStats {

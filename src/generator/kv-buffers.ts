@@ -1,4 +1,5 @@
 /** The KV cache's storage: its buffers packed into few allocations, and their pages mapped up front (kv-slots.ts). */
+import { Worker } from 'node:worker_threads';
 
 /** The most bytes packedBuffers puts in one allocation (far below an ArrayBuffer's limit). */
 export const PACKED_BLOCK_BYTES = 1024 ** 3;
@@ -12,14 +13,20 @@ export const PACKED_BLOCK_BYTES = 1024 ** 3;
  * "Sampling lanes"). A view's byte offset is a multiple of 8 when `size` is even.
  */
 export function packedBuffers(count: number, size: number): Float32Array[] {
-  const perBlock = Math.max(1, Math.floor(PACKED_BLOCK_BYTES / (4 * Math.max(1, size))));
   const views: Float32Array[] = [];
-  for (let first = 0; first < count; first += perBlock) {
-    const inBlock = Math.min(perBlock, count - first);
-    const block = takeSpare(inBlock * size) ?? new Float32Array(inBlock * size);
-    for (let i = 0; i < inBlock; i++) views.push(block.subarray(i * size, (i + 1) * size));
+  for (const length of packedBlockLengths(count, size)) {
+    const block = takeSpare(length) ?? new Float32Array(length);
+    for (let at = 0; at < length; at += size) views.push(block.subarray(at, at + size));
   }
   return views;
+}
+
+/** The floats of each allocation packedBuffers(count, size) makes, in order. */
+export function packedBlockLengths(count: number, size: number): number[] {
+  const perBlock = Math.max(1, Math.floor(PACKED_BLOCK_BYTES / (4 * Math.max(1, size))));
+  const lengths: number[] = [];
+  for (let first = 0; first < count; first += perBlock) lengths.push(Math.min(perBlock, count - first) * size);
+  return lengths;
 }
 
 /**
@@ -32,14 +39,21 @@ export function packedBuffers(count: number, size: number): Float32Array[] {
  */
 let spare: Float32Array[] = [];
 
-/** The smallest spare block of at least `length` floats, zeroed as a new one is, or null. */
+/** Blocks whose pages are mapped (touchPagesOnce skips them), and blocks known to hold only zeros (takeSpare does not clear them). */
+const mapped = new WeakSet<ArrayBufferLike>();
+const zeroed = new WeakSet<ArrayBufferLike>();
+
+/** The smallest spare block of `length` to 2 * `length` floats, zeroed as a new one is, or null. */
 function takeSpare(length: number): Float32Array | null {
   if (length === 0) return null; // an empty cache (a continuous batch between groups) takes nothing
   let best = -1;
-  for (let i = 0; i < spare.length; i++) if (spare[i].length >= length && (best < 0 || spare[i].length < spare[best].length)) best = i;
+  // At most twice the length: a small cache (an encoder-decoder prefill's start-token rows) leaves a large one's block alone.
+  for (let i = 0; i < spare.length; i++) if (spare[i].length >= length && spare[i].length <= 2 * length && (best < 0 || spare[i].length < spare[best].length)) best = i;
   if (best < 0) return null;
   const [block] = spare.splice(best, 1);
-  return block.subarray(0, length).fill(0);
+  if (!zeroed.delete(block.buffer)) block.subarray(0, length).fill(0);
+  mapped.add(block.buffer); // cleared, or mapped by warmBuffers' thread
+  return block.subarray(0, length);
 }
 
 /** Keeps the whole blocks under `views` (packedBuffers' views of one released cache) for the next packedBuffers call. */
@@ -57,4 +71,47 @@ export function spareFloats(): number {
 /** Writes one zero per 4 KiB page, so the OS maps the buffer's pages now. */
 export function touchPages(buffer: Float32Array): void {
   for (let i = 0; i < buffer.length; i += 1024) buffer[i] = 0;
+}
+
+/** touchPages, unless the buffer's whole block is mapped already (a spare block: taken cleared, or warmed). */
+export function touchPagesOnce(buffer: Float32Array): void {
+  if (!mapped.has(buffer.buffer)) touchPages(buffer);
+}
+
+/**
+ * A worker thread's whole job in warmBuffers: allocate each block, write one zero per page,
+ * hand the memory over (transferred, not copied). Plain CommonJS, so it starts without the
+ * module loader this package runs under.
+ */
+const WARM_WORKER = `const { parentPort, workerData } = require('node:worker_threads');
+const blocks = workerData.map((length) => { const block = new Float32Array(length); for (let i = 0; i < length; i += 1024) block[i] = 0; return block.buffer; });
+parentPort.postMessage(blocks, blocks);`;
+
+/**
+ * Maps, on another thread, the blocks a cache of `count` buffers of `size` floats takes
+ * (packedBuffers), and makes them this thread's spare for its next cache, zeroed and mapped.
+ * Why: on this project's VMs a first touch of never-used memory costs ~1.7 ms per MB (a
+ * DALL·E Mini cache at 64 rows is 1.6 GB: 2.8 s of a one-shot run, on the sampling thread),
+ * while loading a package's sessions keeps one thread busy and leaves the other core idle;
+ * the loader starts this as it starts loading (docs/benchmarks.md, "The KV cache mapped while
+ * the package loads"). Resolves when the blocks are here, or with nothing warmed if the thread
+ * fails: the cache then maps its own pages, as before.
+ */
+export function warmBuffers(count: number, size: number): Promise<void> {
+  const lengths = size > 0 ? packedBlockLengths(count, size) : [];
+  if (lengths.length === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const worker = new Worker(WARM_WORKER, { eval: true, workerData: lengths });
+    worker.once('message', (buffers: ArrayBuffer[]) => {
+      const blocks = buffers.map((buffer) => new Float32Array(buffer));
+      for (const block of blocks) {
+        mapped.add(block.buffer);
+        zeroed.add(block.buffer);
+      }
+      spare = blocks;
+      resolve();
+    });
+    worker.once('error', () => resolve());
+    worker.once('exit', () => resolve());
+  });
 }

@@ -22,7 +22,7 @@
 import { TesseraError } from '../errors.js';
 import { DEFAULT_STEP_CACHE, type StepCacheLayout } from '../model/manifest.js';
 import type { RowCache } from './generator.js';
-import { packedBuffers, releaseBuffers, touchPages } from './kv-buffers.js';
+import { packedBuffers, releaseBuffers, touchPagesOnce } from './kv-buffers.js';
 import { writeStepPlain, writeStepTransposed, writeStepWide, type WideViews } from './kv-step-writes.js';
 
 export interface CacheShape {
@@ -96,7 +96,7 @@ export class KvSlots implements RowCache {
     // zero) those pages one fault at a time inside the decode loop (1.6 ms per step at
     // 128 rows, measured). Touch every page now instead, where an 'all' cache's
     // prefix copy touched them (PyTorch samplers zero their cache up front too).
-    if (layout.slots === 'filled') for (const buffer of [...this.storage.keys, ...this.storage.values]) touchPages(buffer);
+    if (layout.slots === 'filled') for (const buffer of [...this.storage.keys, ...this.storage.values]) touchPagesOnce(buffer);
     // A float64 view needs an even float count: rows * heads * slots * headDim is even when headDim is.
     const even = shape.headDim % 2 === 0;
     this.wide = {

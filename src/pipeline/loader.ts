@@ -7,6 +7,7 @@ import type { Device } from '../types.js';
 import { checkClipDir, ClipReranker } from '../rerank/clip-reranker.js';
 import { architectureOf } from '../generator/architectures.js';
 import type { ImageTokenGenerator } from '../generator/generator.js';
+import { warmBuffers } from '../generator/kv-buffers.js';
 import { BatchSampler } from '../sampler/sampler.js';
 import { TextTokenizer } from '../text/tokenizer.js';
 import { readManifest, type ModelManifest } from '../model/manifest.js';
@@ -34,6 +35,12 @@ export interface LoadOptions {
   precision?: PrecisionChoice;
   /** Rows the run's steps will hold, for auto's probe (bucketed to a power of two); default: the manifest's candidates x guidance twins. */
   precisionRows?: number | ((manifest: ModelManifest) => number);
+  /**
+   * Rows the first request samples at once (a one-shot run's): its KV cache's memory is
+   * mapped on another thread while the stages load (kv-buffers.ts' warmBuffers). Without
+   * lanes only: each lane maps its own.
+   */
+  firstRows?: number | ((manifest: ModelManifest) => number);
   /** Auto's probe seams: timer, cache folder, CPU key (tests). */
   probe?: ProbeOptions;
   /**
@@ -73,12 +80,24 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
   const lanesAsked = options.lanes === 'auto' ? lanesFor(device, stepGraphBytes(dir, manifest)) : (options.lanes ?? 1);
   // The worker lanes start now: their threads load their modules while this one verifies and opens.
   const lanes = device === 'cpu' && lanesAsked > 1 ? SamplingLanes.start({ dir, device }, lanesAsked) : null;
+  const warmed = warmFirstCache(manifest, device, lanes === null ? options.firstRows : undefined);
   try {
-    return await loadStages(dir, manifest, device, requested, clipOverride, lanes, options);
+    const loaded = await loadStages(dir, manifest, device, requested, clipOverride, lanes, options);
+    await warmed; // its blocks are this thread's spare: the first cache takes them
+    return loaded;
   } catch (error) {
     await lanes?.close();
     throw error;
   }
+}
+
+/** Starts mapping the first request's KV cache (LoadOptions.firstRows) on another thread; resolves when it is ready, at once when there is none to map. */
+function warmFirstCache(manifest: ModelManifest, device: Device, firstRows: LoadOptions['firstRows']): Promise<void> {
+  const { cacheFloats } = architectureOf(manifest);
+  const rows = typeof firstRows === 'function' ? firstRows(manifest) : firstRows;
+  if (device !== 'cpu' || cacheFloats === undefined || rows === undefined) return Promise.resolve();
+  const { count, size } = cacheFloats(manifest, rows);
+  return warmBuffers(count, size);
 }
 
 /** loadModel's stages after its checks, beside the started lanes (closed by the caller when this fails). */

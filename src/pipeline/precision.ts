@@ -53,7 +53,7 @@ export function defaultRows(manifest: ModelManifest): number {
  * two precisions of one package (the same class and cache layout), so they share ONE cache:
  * at 512 rows of the shipped model a cache is 0.5 GB, and allocating it dominated the probe.
  */
-export async function probeSteps<P extends string>(generators: Record<P, ImageTokenGenerator>, unconditionalIds: readonly number[], rows: number): Promise<Record<P, () => Promise<unknown>>> {
+export async function probeSteps<P extends string>(generators: Record<P, ImageTokenGenerator>, unconditionalIds: readonly number[], rows: number): Promise<{ steps: Record<P, () => Promise<unknown>>; release: () => void }> {
   const all = Object.values(generators) as ImageTokenGenerator[];
   const first = all[0];
   const batch = await first.prefill([unconditionalIds]);
@@ -62,7 +62,9 @@ export async function probeSteps<P extends string>(generators: Record<P, ImageTo
   const codes = new Int32Array(rows); // [rows]
   const positions = new Int32Array(rows).fill(Math.floor(first.imageTokens / 2)); // [rows]
   const entries = Object.entries(generators) as [P, ImageTokenGenerator][];
-  return Object.fromEntries(entries.map(([name, generator]) => [name, () => generator.step(cache, codes, positions)])) as Record<P, () => Promise<unknown>>;
+  const steps = Object.fromEntries(entries.map(([name, generator]) => [name, () => generator.step(cache, codes, positions)])) as Record<P, () => Promise<unknown>>;
+  // Released, its memory is the next cache's (kv-buffers.ts): the request's, of the same rows.
+  return { steps, release: () => cache.release?.() };
 }
 
 export interface SelectArgs {
@@ -111,8 +113,12 @@ export async function selectPrecision(args: SelectArgs): Promise<{ report: Preci
   const int8 = await args.open('int8');
   let probe;
   try {
-    const steps = await probeSteps({ fp32: fp32.generator, int8: int8.generator }, manifest.text.unconditionalIds, rows);
-    probe = await measurePrecisions(steps, rows, args.probe?.timer ?? wallClockTimer, args.probe?.pairs);
+    const { steps, release } = await probeSteps({ fp32: fp32.generator, int8: int8.generator }, manifest.text.unconditionalIds, rows);
+    try {
+      probe = await measurePrecisions(steps, rows, args.probe?.timer ?? wallClockTimer, args.probe?.pairs);
+    } finally {
+      release();
+    }
   } catch (error) {
     await Promise.all([fp32.release(), int8.release()]);
     throw error;
