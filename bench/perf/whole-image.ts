@@ -4,7 +4,7 @@
  * `tessera generate PROMPT --model M --candidates N --no-rerank --precision P --json` in a
  * fresh process per run, the runs alternating in the order given (ABBA over two runs with
  * --rounds 2: A B B A), each under /usr/bin/time for its process CPU time, page faults and
- * peak RSS. Prints per run and the median per configuration: sampling, VQGAN and total
+ * peak RSS and wall time (load included). Prints per run and the median per configuration: sampling, VQGAN and total
  * seconds, seconds per image, CPU seconds.
  *
  *   node --import tsx bench/perf/whole-image.ts --run fp32:out/mini/package --run int8:out/mini/package \
@@ -71,6 +71,8 @@ interface Measured {
   totalS: number;
   perImageS: number;
   cpuS: number;
+  /** The whole process, load included (the timings above leave loading out). */
+  processS: number;
   faults: number;
   rssGb: number;
 }
@@ -80,13 +82,13 @@ function once(run: Run, out: string): Measured {
   const precision = run.precision === 'default' ? [] : ['--precision', run.precision];
   const cli = [process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'generate', values.prompt!, '--model', run.model, '--candidates', String(candidates), '--no-rerank', '--seed', '1', ...precision, '--json', '--quiet', '--out', out];
   const stats = join(out, 'time.txt');
-  const [command, ...args] = time === null ? cli : [time, '-o', stats, '-f', '%U %S %R %M', ...cli];
+  const [command, ...args] = time === null ? cli : [time, '-o', stats, '-f', '%U %S %R %M %e', ...cli];
   // As bin/tessera starts the CLI (huge pages for malloc), after the run's own variable.
   const env = launcherEnv(run.env ? { ...process.env, [run.env[0]]: run.env[1] } : process.env);
   const child = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env, ...(run.tree === undefined ? {} : { cwd: run.tree }) });
   if (child.status !== 0) throw new Error(`${run.label}: tessera generate failed: ${child.stderr}`);
   const timings = (JSON.parse(child.stdout) as { timings: { prefill: number; decode: number; imageDecode: number; total: number } }).timings;
-  const [user, system, faults, rssKb] = time === null ? [NaN, NaN, NaN, NaN] : readFileSync(stats, 'utf8').trim().split(/\s+/).map(Number);
+  const [user, system, faults, rssKb, elapsed] = time === null ? [NaN, NaN, NaN, NaN, NaN] : readFileSync(stats, 'utf8').trim().split(/\s+/).map(Number);
   return {
     label: run.label,
     samplingS: (timings.prefill + timings.decode) / 1000,
@@ -94,6 +96,7 @@ function once(run: Run, out: string): Measured {
     totalS: timings.total / 1000,
     perImageS: timings.total / 1000 / candidates,
     cpuS: user + system,
+    processS: elapsed,
     faults,
     rssGb: (rssKb * 1024) / 1e9,
   };
@@ -110,7 +113,7 @@ for (let round = 0; round < rounds; round++) {
     const m = once(run, out);
     measured.push(m);
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-    console.log(`${new Date().toISOString().slice(11, 19)} ${m.label}: ${m.perImageS.toFixed(2)} s per image (sampling ${m.samplingS.toFixed(1)} s, VQGAN ${m.vqganS.toFixed(1)} s), CPU ${m.cpuS.toFixed(1)} s, load ${load}`);
+    console.log(`${new Date().toISOString().slice(11, 19)} ${m.label}: ${m.perImageS.toFixed(2)} s per image (sampling ${m.samplingS.toFixed(1)} s, VQGAN ${m.vqganS.toFixed(1)} s), process ${m.processS.toFixed(1)} s, CPU ${m.cpuS.toFixed(1)} s, load ${load}`);
   }
 }
 rmSync(out, { recursive: true, force: true });
@@ -118,12 +121,12 @@ const first = median(measured.filter((m) => m.label === runs[0].label).map((m) =
 console.log(`\n${candidates} candidates, --no-rerank, median of ${rounds} one-shot runs each:`);
 console.log(
   table(
-    ['run', 'sampling s', 'VQGAN s', 'total s', 's per image', `vs ${runs[0].label}`, 'process CPU s', 'page faults', 'peak RSS GB'],
+    ['run', 'sampling s', 'VQGAN s', 'total s', 's per image', `vs ${runs[0].label}`, 'process wall s', 'process CPU s', 'page faults', 'peak RSS GB'],
     runs.map((run) => {
       const mine = measured.filter((m) => m.label === run.label);
       const pick = (f: (m: Measured) => number) => median(mine.map(f));
       const perImage = pick((m) => m.perImageS);
-      return [run.label, pick((m) => m.samplingS).toFixed(2), pick((m) => m.vqganS).toFixed(2), pick((m) => m.totalS).toFixed(2), perImage.toFixed(3), `${(first / perImage).toFixed(2)}x`, pick((m) => m.cpuS).toFixed(1), pick((m) => m.faults).toFixed(0), pick((m) => m.rssGb).toFixed(2)];
+      return [run.label, pick((m) => m.samplingS).toFixed(2), pick((m) => m.vqganS).toFixed(2), pick((m) => m.totalS).toFixed(2), perImage.toFixed(3), `${(first / perImage).toFixed(2)}x`, pick((m) => m.processS).toFixed(1), pick((m) => m.cpuS).toFixed(1), pick((m) => m.faults).toFixed(0), pick((m) => m.rssGb).toFixed(2)];
     }),
   ),
 );

@@ -12,7 +12,8 @@ import { BatchSampler } from '../sampler/sampler.js';
 import { TextTokenizer } from '../text/tokenizer.js';
 import { readManifest, type ModelManifest } from '../model/manifest.js';
 import { verifyPackageFiles } from '../model/verified-files.js';
-import { checkDevice, createSession } from '../model/runtime.js';
+import { checkDevice, createSession, kernelOptions } from '../model/runtime.js';
+import { VQ_LANE_MIN_PIXELS, VqLanes } from '../vq/vq-lanes.js';
 import { rememberVerifications, VerifiedFiles } from '../model/verified-files.js';
 import { cacheDir, graphsFor, parsePrecision, type Precision, type PrecisionChoice, type PrecisionReport } from '../model/precision.js';
 import { LANE_SESSION, laneRows, lanesFor, SamplingLanes, stepGraphBytes } from './lanes.js';
@@ -100,6 +101,11 @@ function warmFirstCache(manifest: ModelManifest, device: Device, firstRows: Load
   return warmBuffers(count, size);
 }
 
+/** Whether a load decodes in VQ lanes: the CLI's one-shot runs (lanes 'auto') on the CPU with two threads or more, images of VQ_LANE_MIN_PIXELS or more, a decoder that takes codes (not Janus's). */
+function vqLanesWanted(manifest: ModelManifest, device: Device, options: LoadOptions): boolean {
+  return options.lanes === 'auto' && device === 'cpu' && kernelOptions().intraOpNumThreads > 1 && manifest.image.size ** 2 >= VQ_LANE_MIN_PIXELS && manifest.architecture !== 'janus';
+}
+
 /** loadModel's stages after its checks, beside the started lanes (closed by the caller when this fails). */
 async function loadStages(dir: string, manifest: ModelManifest, device: Device, requested: PrecisionChoice, clipOverride: string | null, lanes: SamplingLanes | null, options: LoadOptions): Promise<LoadedModel> {
   // Files verified before and unchanged since are not hashed again (verified-files.ts).
@@ -111,6 +117,11 @@ async function loadStages(dir: string, manifest: ModelManifest, device: Device, 
   const rows = lanes === null ? runRows : laneRows(runRows ?? defaultRows(manifest), lanes.count);
   // With lanes, every lane's generator (this thread's too) runs its sessions as LANE_SESSION says.
   const tuning = lanes !== null ? LANE_SESSION : {};
+  // One-shot runs (lanes 'auto') of a package with large images decode them in lanes (vq-lanes.ts), whose threads
+  // load while this one does: started now when the precision is known, else once it is chosen.
+  const startVqLanes = (decoder: string) => (vqLanesWanted(manifest, device, options) ? VqLanes.start({ graph: file(decoder), ...manifest.image.grid, size: manifest.image.size }, kernelOptions().intraOpNumThreads) : null);
+  const early = requested === 'auto' ? null : { decoder: graphsFor(manifest, requested).decoder, lanes: startVqLanes(graphsFor(manifest, requested).decoder) };
+  const vqLanesFor = (decoder: string) => (early?.decoder === decoder ? early.lanes : null);
   const { report: precision, opened } = await selectPrecision({
     dir,
     manifest,
@@ -126,9 +137,12 @@ async function loadStages(dir: string, manifest: ModelManifest, device: Device, 
   const lanesOpen = lanes?.open(precision.precision);
   lanesOpen?.catch(() => undefined); // awaited below
   const graphs = graphsFor(manifest, precision.precision);
-  const vqDecoderGraph = await createSession(file(graphs.decoder), device, undefined, VQ_SESSION);
   const encoderFile = manifest.encoder;
   const loadEncoder = encoderFile === null ? null : () => createSession(file(encoderFile), device, undefined, VQ_SESSION);
+  const vqDecoderGraph = await createSession(file(graphs.decoder), device, undefined, VQ_SESSION);
+  const vq = new VqCodec(manifest, vqDecoderGraph, loadEncoder);
+  const vqLanes = vqLanesFor(graphs.decoder) ?? startVqLanes(graphs.decoder);
+  if (vqLanes !== null) vq.useLanes(vqLanes);
   let reranker: ClipReranker | null = null;
   if (options.rerank !== false && clipOverride !== null) {
     reranker = await ClipReranker.load(clipOverride, device);
@@ -143,6 +157,7 @@ async function loadStages(dir: string, manifest: ModelManifest, device: Device, 
     reranker = await ClipReranker.load(clipDir, device, { visionGraph });
   }
   await lanesOpen;
+  await vqLanes?.ready; // opened before the first request, not during its sampling
   return {
     dir,
     manifest,
@@ -150,7 +165,7 @@ async function loadStages(dir: string, manifest: ModelManifest, device: Device, 
     tokenizer,
     generator,
     sampler: new BatchSampler(generator),
-    vq: new VqCodec(manifest, vqDecoderGraph, loadEncoder),
+    vq,
     reranker,
     precision,
     lanes,

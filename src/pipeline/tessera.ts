@@ -231,7 +231,7 @@ export class Tessera {
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([this.model.reranker?.dispose(), this.model.lanes?.close()]);
+    await Promise.all([this.model.reranker?.dispose(), this.model.lanes?.close(), this.model.vq.close()]);
   }
 }
 

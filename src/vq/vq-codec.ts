@@ -2,6 +2,7 @@ import { TesseraError } from '../errors.js';
 import type { ModelManifest } from '../model/manifest.js';
 import { ort } from '../model/runtime.js';
 import type { RgbImage } from '../types.js';
+import type { VqLanes } from './vq-lanes.js';
 
 /**
  * The VQ image tokenizer (the dVAE / VQGAN): image-token grids to pixels through the
@@ -27,6 +28,8 @@ export class VqCodec {
    * per call, 1.42 GB at 4, the same time per image). VQ_PIXELS_PER_CALL / size² grids.
    */
   readonly batchSize: number;
+  /** Worker lanes that decode a request's grids at once (vq-lanes.ts), or null: this thread's session decodes them all. */
+  private lanes: VqLanes | null = null;
 
   constructor(manifest: ModelManifest, decoderGraph: ort.InferenceSession, loadEncoder: (() => Promise<ort.InferenceSession>) | null, batchSize = vqBatchSize(manifest.image.size)) {
     this.decoderGraph = decoderGraph;
@@ -37,8 +40,27 @@ export class VqCodec {
     this.batchSize = batchSize;
   }
 
-  /** Grids (row-major codes) to images, batchSize grids per graph call. */
+  /** Decodes with `lanes` from now on, two grids or more at a time (a lane that fails is dropped and this thread decodes). */
+  useLanes(lanes: VqLanes): void {
+    this.lanes = lanes;
+  }
+
+  /** Stops the lanes' threads, if any. */
+  async close(): Promise<void> {
+    const lanes = this.lanes;
+    this.lanes = null;
+    await lanes?.close();
+  }
+
+  /** Grids (row-major codes) to images: in the lanes, else batchSize grids per graph call. */
   async toPixels(grids: readonly Int32Array[]): Promise<RgbImage[]> {
+    if (this.lanes !== null && grids.length >= 2) {
+      try {
+        return await this.lanes.toPixels(grids);
+      } catch {
+        await this.close(); // a lane's thread failed (not the grids: this thread's decode below says what is wrong with them)
+      }
+    }
     const images: RgbImage[] = [];
     const cells = this.height * this.width;
     for (let start = 0; start < grids.length; start += this.batchSize) {
@@ -51,20 +73,8 @@ export class VqCodec {
     return images;
   }
 
-  /**
-   * One decoder call. Tessera's graphs take `codes` [B, h, w] and give `images` in [0, 1];
-   * Janus's `image_decode` (onnx-community) takes `generated_tokens` [B, h*w] and gives
-   * `decoded_image` in [-1, 1], mapped to [0, 1] as transformers.js and Janus do ((x + 1) / 2).
-   */
-  private async decode(codes: BigInt64Array, count: number): Promise<Float32Array> {
-    if (!this.decoderGraph.inputNames.includes('generated_tokens')) {
-      const out = await this.decoderGraph.run({ codes: new ort.Tensor('int64', codes, [count, this.height, this.width]) });
-      return out.images.data as Float32Array;
-    }
-    const out = await this.decoderGraph.run({ generated_tokens: new ort.Tensor('int64', codes, [count, this.height * this.width]) });
-    const planar = out.decoded_image.data as Float32Array; // [B, 3, size, size] in [-1, 1]
-    for (let i = 0; i < planar.length; i++) planar[i] = (planar[i]! + 1) / 2;
-    return planar;
+  private decode(codes: BigInt64Array, count: number): Promise<Float32Array> {
+    return decodeCall(this.decoderGraph, codes, count, this.height, this.width);
   }
 
   /** Images of the model's size to grids of codes. */
@@ -84,6 +94,23 @@ export class VqCodec {
     const cells = this.height * this.width;
     return images.map((_, b) => Int32Array.from(codes.subarray(b * cells, (b + 1) * cells), Number));
   }
+}
+
+/**
+ * One decoder call. Tessera's graphs take `codes` [B, h, w] and give `images` in [0, 1];
+ * Janus's `image_decode` (onnx-community) takes `generated_tokens` [B, h*w] and gives
+ * `decoded_image` in [-1, 1], mapped to [0, 1] as transformers.js and Janus do ((x + 1) / 2).
+ * (Also each VQ lane's: vq-lane-worker.ts.)
+ */
+export async function decodeCall(session: ort.InferenceSession, codes: BigInt64Array, count: number, height: number, width: number): Promise<Float32Array> {
+  if (!session.inputNames.includes('generated_tokens')) {
+    const out = await session.run({ codes: new ort.Tensor('int64', codes, [count, height, width]) });
+    return out.images.data as Float32Array;
+  }
+  const out = await session.run({ generated_tokens: new ort.Tensor('int64', codes, [count, height * width]) });
+  const planar = out.decoded_image.data as Float32Array; // [B, 3, size, size] in [-1, 1]
+  for (let i = 0; i < planar.length; i++) planar[i] = (planar[i]! + 1) / 2;
+  return planar;
 }
 
 /** Pixels made per toPixels graph call: 64 images of 64 px (the shipped model), 4 of 256 px (DALL·E Mini/Mega). */
