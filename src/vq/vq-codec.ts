@@ -45,6 +45,11 @@ export class VqCodec {
     this.lanes = lanes;
   }
 
+  /** Whether grids go to worker lanes (vq-lanes.ts). */
+  get inLanes(): boolean {
+    return this.lanes !== null;
+  }
+
   /** Stops the lanes' threads, if any. */
   async close(): Promise<void> {
     const lanes = this.lanes;
