@@ -15,6 +15,12 @@
  * src/cli/main.ts, with DIR as its working folder; give the package as an absolute path):
  * `--run default:/tmp/mini-old@/tmp/tessera-before` times an earlier commit in the same run (`default`:
  * no --precision flag, for a checkout from before it existed).
+ *
+ * --pause S waits S seconds before each run. On this project's VMs memory a process has just freed
+ * is cheap to touch again for a few seconds (~0.1 ms per MB), and after that as dear as memory never
+ * used (~0.7-1.9 ms per MB: the guest hands freed memory back to its host), so back-to-back runs
+ * pay less for their first touches than a one-shot run started a while after the last one does
+ * (docs/benchmarks.md, "The KV cache mapped while the package loads"). 20 s was enough here.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -29,6 +35,8 @@ const { values } = parseArgs({
     candidates: { type: 'string', default: '32' },
     rounds: { type: 'string', default: '2' },
     prompt: { type: 'string', default: 'a painting of a fox sitting in the snow' },
+    /** Seconds to wait before each run (see the header). */
+    pause: { type: 'string', default: '0' },
   },
 });
 
@@ -110,6 +118,7 @@ const measured: Measured[] = [];
 for (let round = 0; round < rounds; round++) {
   const order = round % 2 === 0 ? runs : [...runs].reverse(); // ABBA: neither side always runs first
   for (const run of order) {
+    if (Number(values.pause) > 0) await new Promise((resolve) => setTimeout(resolve, Number(values.pause) * 1000));
     const m = once(run, out);
     measured.push(m);
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
