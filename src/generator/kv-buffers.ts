@@ -14,19 +14,24 @@ export const PACKED_BLOCK_BYTES = 1024 ** 3;
  */
 export function packedBuffers(count: number, size: number): Float32Array[] {
   const views: Float32Array[] = [];
-  for (const length of packedBlockLengths(count, size)) {
-    const block = takeSpare(length) ?? new Float32Array(length);
-    for (let at = 0; at < length; at += size) views.push(block.subarray(at, at + size));
+  for (const inBlock of buffersPerBlock(count, size)) {
+    const block = takeSpare(inBlock * size) ?? new Float32Array(inBlock * size);
+    for (let i = 0; i < inBlock; i++) views.push(block.subarray(i * size, (i + 1) * size));
   }
   return views;
 }
 
+/** How many of the `count` buffers each allocation of packedBuffers(count, size) holds, in order. */
+function buffersPerBlock(count: number, size: number): number[] {
+  const perBlock = Math.max(1, Math.floor(PACKED_BLOCK_BYTES / (4 * Math.max(1, size))));
+  const blocks: number[] = [];
+  for (let first = 0; first < count; first += perBlock) blocks.push(Math.min(perBlock, count - first));
+  return blocks;
+}
+
 /** The floats of each allocation packedBuffers(count, size) makes, in order. */
 export function packedBlockLengths(count: number, size: number): number[] {
-  const perBlock = Math.max(1, Math.floor(PACKED_BLOCK_BYTES / (4 * Math.max(1, size))));
-  const lengths: number[] = [];
-  for (let first = 0; first < count; first += perBlock) lengths.push(Math.min(perBlock, count - first) * size);
-  return lengths;
+  return buffersPerBlock(count, size).map((inBlock) => inBlock * size);
 }
 
 /**
