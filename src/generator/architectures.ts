@@ -11,6 +11,7 @@ import type { Device } from '../types.js';
 import { DecoderOnlyCost } from './decoder-only/cost.js';
 import { DecoderOnlyGenerator } from './decoder-only/generator.js';
 import { DeviceKv, deviceKvWanted, emptyTransfer } from './device-kv.js';
+import { warmBuffers } from './kv-buffers.js';
 import { EncoderDecoderCost } from './encoder-decoder/cost.js';
 import { EncoderDecoderGenerator } from './encoder-decoder/generator.js';
 import type { GeneratorArchitecture, GeneratorGraphs } from './generator.js';
@@ -87,6 +88,14 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
     cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs) => new JanusCost(manifest, graph, graphs),
   },
 };
+
+/** Starts mapping a first KV cache of `rows` rows on another thread (kv-buffers.ts' warmBuffers); resolves when it is this thread's, at once when there is none to map (not the CPU, no rows, an architecture with its own cache). */
+export function warmFirstCache(manifest: ModelManifest, device: Device, rows: number | undefined): Promise<void> {
+  const cacheFloats = ARCHITECTURES[manifest.architecture].cacheFloats;
+  if (device !== 'cpu' || cacheFloats === undefined || rows === undefined) return Promise.resolve();
+  const { count, size } = cacheFloats(manifest, rows);
+  return warmBuffers(count, size);
+}
 
 /** The implementation named by the manifest's architecture. */
 export function architectureOf(manifest: ModelManifest): GeneratorArchitecture {

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { isTesseraError } from '../errors.js';
-import { architectureOf } from '../generator/architectures.js';
+import { architectureOf, warmFirstCache } from '../generator/architectures.js';
 import { readManifest } from '../model/manifest.js';
 import { graphsFor, type Precision } from '../model/precision.js';
 import { BatchSampler } from '../sampler/sampler.js';
@@ -19,11 +19,15 @@ const load = workerData as LaneLoad;
 const post = (reply: LaneReply, transfer: ArrayBuffer[] = []) => port.postMessage(reply, transfer);
 const codeOf = (error: unknown) => (isTesseraError(error) ? error.code : null);
 
+// The first part's KV cache, mapped on another thread while this one loads; ready before the lane is.
+const warmed = warmFirstCache(readManifest(load.dir), load.device, load.firstRows);
+
 async function open(precision: Precision): Promise<BatchSampler> {
   // The calling thread verifies the package's files before it opens its own generator.
   const manifest = readManifest(load.dir);
   const file = (relative: string) => path.join(load.dir, relative);
   const opened = await architectureOf(manifest).load(manifest, file, load.device, graphsFor(manifest, precision), LANE_SESSION);
+  await warmed;
   return new BatchSampler(opened.generator);
 }
 

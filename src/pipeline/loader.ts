@@ -5,9 +5,8 @@ import { VQ_SESSION, VqCodec } from '../vq/vq-codec.js';
 import { TesseraError } from '../errors.js';
 import type { Device } from '../types.js';
 import { checkClipDir, ClipReranker } from '../rerank/clip-reranker.js';
-import { architectureOf } from '../generator/architectures.js';
+import { architectureOf, warmFirstCache } from '../generator/architectures.js';
 import type { ImageTokenGenerator } from '../generator/generator.js';
-import { warmBuffers } from '../generator/kv-buffers.js';
 import { BatchSampler } from '../sampler/sampler.js';
 import { TextTokenizer } from '../text/tokenizer.js';
 import { readManifest, type ModelManifest } from '../model/manifest.js';
@@ -38,8 +37,8 @@ export interface LoadOptions {
   precisionRows?: number | ((manifest: ModelManifest) => number);
   /**
    * Rows the first request samples at once (a one-shot run's): its KV cache's memory is
-   * mapped on another thread while the stages load (kv-buffers.ts' warmBuffers). Without
-   * lanes only: each lane maps its own.
+   * mapped on another thread while the stages load (kv-buffers.ts' warmBuffers); with
+   * lanes, each lane maps its own part's.
    */
   firstRows?: number | ((manifest: ModelManifest) => number);
   /** Auto's probe seams: timer, cache folder, CPU key (tests). */
@@ -80,8 +79,13 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
   const manifest = readManifest(dir);
   const lanesAsked = options.lanes === 'auto' ? lanesFor(device, stepGraphBytes(dir, manifest)) : (options.lanes ?? 1);
   // The worker lanes start now: their threads load their modules while this one verifies and opens.
-  const lanes = device === 'cpu' && lanesAsked > 1 ? SamplingLanes.start({ dir, device }, lanesAsked) : null;
-  const warmed = warmFirstCache(manifest, device, lanes === null ? options.firstRows : undefined);
+  const laning = device === 'cpu' && lanesAsked > 1;
+  // The first request's KV cache is mapped on another thread while this one loads; with lanes, each
+  // lane maps its first part's (laneParts keeps a guided pair's rows together: one row to spare).
+  const firstRows = typeof options.firstRows === 'function' ? options.firstRows(manifest) : options.firstRows;
+  const perLane = firstRows === undefined || !laning ? firstRows : laneRows(firstRows, lanesAsked) + 1;
+  const lanes = laning ? SamplingLanes.start({ dir, device, ...(perLane === undefined ? {} : { firstRows: perLane }) }, lanesAsked) : null;
+  const warmed = warmFirstCache(manifest, device, perLane);
   try {
     const loaded = await loadStages(dir, manifest, device, requested, clipOverride, lanes, options);
     await warmed; // its blocks are this thread's spare: the first cache takes them
@@ -90,15 +94,6 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
     await lanes?.close();
     throw error;
   }
-}
-
-/** Starts mapping the first request's KV cache (LoadOptions.firstRows) on another thread; resolves when it is ready, at once when there is none to map. */
-function warmFirstCache(manifest: ModelManifest, device: Device, firstRows: LoadOptions['firstRows']): Promise<void> {
-  const { cacheFloats } = architectureOf(manifest);
-  const rows = typeof firstRows === 'function' ? firstRows(manifest) : firstRows;
-  if (device !== 'cpu' || cacheFloats === undefined || rows === undefined) return Promise.resolve();
-  const { count, size } = cacheFloats(manifest, rows);
-  return warmBuffers(count, size);
 }
 
 /** Whether a load decodes in VQ lanes: the CLI's one-shot runs (lanes 'auto') on the CPU with two threads or more, images of VQ_LANE_MIN_PIXELS or more, a decoder that takes codes (not Janus's). */

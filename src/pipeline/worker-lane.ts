@@ -14,6 +14,8 @@ import { siblingModule, spawnModuleWorker } from '../util/module-worker.js';
 export interface LaneLoad {
   dir: string;
   device: Device;
+  /** Rows of the lane's first part: its KV cache is mapped while the lane loads (architectures.ts' warmFirstCache). */
+  firstRows?: number;
 }
 
 export type LaneRequest = { type: 'open'; precision: Precision } | { type: 'sample'; id: number; sequences: SequenceSpec[] } | { type: 'cancel'; id: number };

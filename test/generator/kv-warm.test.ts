@@ -48,4 +48,14 @@ describe('the KV cache mapped ahead (warmBuffers)', () => {
     expect(await new BatchSampler(cold.generator).generate(specs)).toEqual(warmCodes);
     drain();
   });
+
+  it('with lanes, this thread maps its own part only (with a row to spare for a guided pair)', async () => {
+    drain();
+    const manifest = readManifest(TINY_MODEL);
+    const model = await loadModel({ model: TINY_MODEL, rerank: false, firstRows: 16, lanes: 2 });
+    const { count, size } = architectureOf(manifest).cacheFloats!(manifest, 9); // laneRows(16, 2) + 1
+    expect(spareFloats()).toBe(packedBlockLengths(count, size).reduce((a, b) => a + b, 0));
+    await model.lanes?.close();
+    drain();
+  });
 });
