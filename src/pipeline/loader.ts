@@ -86,12 +86,13 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
   const perLane = firstRows === undefined || !laning ? firstRows : laneRows(firstRows, lanesAsked) + 1;
   const lanes = laning ? SamplingLanes.start({ dir, device, ...(perLane === undefined ? {} : { firstRows: perLane }) }, lanesAsked) : null;
   const warmed = warmFirstCache(manifest, device, perLane);
+  const vqLanesStarted: VqLanes[] = []; // closed here when loading fails
   try {
-    const loaded = await loadStages(dir, manifest, device, requested, clipOverride, lanes, options);
+    const loaded = await loadStages(dir, manifest, device, requested, clipOverride, lanes, options, vqLanesStarted);
     await warmed; // its blocks are this thread's spare: the first cache takes them
     return loaded;
   } catch (error) {
-    await lanes?.close();
+    await Promise.all([lanes?.close(), ...vqLanesStarted.map((started) => started.close())]);
     throw error;
   }
 }
@@ -101,8 +102,8 @@ function vqLanesWanted(manifest: ModelManifest, device: Device, options: LoadOpt
   return options.lanes === 'auto' && device === 'cpu' && kernelOptions().intraOpNumThreads > 1 && manifest.image.size ** 2 >= VQ_LANE_MIN_PIXELS && manifest.architecture !== 'janus';
 }
 
-/** loadModel's stages after its checks, beside the started lanes (closed by the caller when this fails). */
-async function loadStages(dir: string, manifest: ModelManifest, device: Device, requested: PrecisionChoice, clipOverride: string | null, lanes: SamplingLanes | null, options: LoadOptions): Promise<LoadedModel> {
+/** loadModel's stages after its checks, beside the started lanes (closed by the caller when this fails, as are the VQ lanes this starts: `vqLanesStarted`). */
+async function loadStages(dir: string, manifest: ModelManifest, device: Device, requested: PrecisionChoice, clipOverride: string | null, lanes: SamplingLanes | null, options: LoadOptions, vqLanesStarted: VqLanes[]): Promise<LoadedModel> {
   // Files verified before and unchanged since are not hashed again (verified-files.ts).
   if (options.verify !== false) await verifyPackageFiles(dir, manifest, rememberVerifications() ? new VerifiedFiles(options.probe?.cacheDir ?? cacheDir()) : undefined);
   const file = (relative: string) => path.join(dir, relative);
@@ -114,7 +115,12 @@ async function loadStages(dir: string, manifest: ModelManifest, device: Device, 
   const tuning = lanes !== null ? LANE_SESSION : {};
   // One-shot runs (lanes 'auto') of a package with large images decode them in lanes (vq-lanes.ts), whose threads
   // load while this one does: started now when the precision is known, else once it is chosen.
-  const startVqLanes = (decoder: string) => (vqLanesWanted(manifest, device, options) ? VqLanes.start({ graph: file(decoder), ...manifest.image.grid, size: manifest.image.size }, kernelOptions().intraOpNumThreads) : null);
+  const startVqLanes = (decoder: string) => {
+    if (!vqLanesWanted(manifest, device, options)) return null;
+    const started = VqLanes.start({ graph: file(decoder), ...manifest.image.grid, size: manifest.image.size }, kernelOptions().intraOpNumThreads);
+    vqLanesStarted.push(started);
+    return started;
+  };
   const early = requested === 'auto' ? null : { decoder: graphsFor(manifest, requested).decoder, lanes: startVqLanes(graphsFor(manifest, requested).decoder) };
   const vqLanesFor = (decoder: string) => (early?.decoder === decoder ? early.lanes : null);
   const { report: precision, opened } = await selectPrecision({
