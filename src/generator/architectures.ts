@@ -9,11 +9,12 @@ import { prepareOutputCollection } from '../model/output-memory.js';
 import { createSession, type SessionTuning } from '../model/runtime.js';
 import type { Device } from '../types.js';
 import { DecoderOnlyCost } from './decoder-only/cost.js';
-import { DecoderOnlyGenerator } from './decoder-only/generator.js';
+import { DecoderOnlyGenerator, rowSlotsShape } from './decoder-only/generator.js';
 import { DeviceKv, deviceKvWanted, emptyTransfer } from './device-kv.js';
 import { warmBuffers } from './kv-buffers.js';
+import { kvSlotsFloats } from './kv-slots.js';
 import { EncoderDecoderCost } from './encoder-decoder/cost.js';
-import { EncoderDecoderGenerator } from './encoder-decoder/generator.js';
+import { EncoderDecoderGenerator, selfSlotsShape } from './encoder-decoder/generator.js';
 import type { GeneratorArchitecture, GeneratorGraphs } from './generator.js';
 import { JanusCost } from './janus/cost.js';
 import { JanusGenerator } from './janus/generator.js';
@@ -40,12 +41,7 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
       };
     },
     cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs) => new DecoderOnlyCost(manifest, graph, graphs),
-    // The image slots' KvSlots (with the text once per text, the text's slots are not in it: text-slots.ts).
-    cacheFloats: (manifest: ModelManifest, rows: number) => {
-      const { layers, heads, headDim, maxLength } = manifest.generator;
-      const slots = maxLength - ((manifest.generator.cache ?? DEFAULT_STEP_CACHE).text === 'prefixes' ? manifest.text.length : 0);
-      return { count: 2 * layers, size: rows * heads * slots * headDim };
-    },
+    rowSlots: rowSlotsShape,
   },
   'encoder-decoder': {
     async load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs, tuning: SessionTuning = {}) {
@@ -65,11 +61,7 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
       };
     },
     cost: (manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs) => new EncoderDecoderCost(manifest, graph, graphs),
-    // The self-attention KvSlots (EncoderDecoderCache.self).
-    cacheFloats: (manifest: ModelManifest, rows: number) => {
-      const { layers, heads, headDim, maxLength } = manifest.generator;
-      return { count: 2 * layers, size: rows * heads * maxLength * headDim };
-    },
+    rowSlots: selfSlotsShape,
   },
   janus: {
     async load(manifest: ModelManifest, file: (relative: string) => string, device: Device, graphs: GeneratorGraphs, tuning: SessionTuning = {}) {
@@ -89,19 +81,19 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
   },
 };
 
-/** Starts mapping a first KV cache of `rows` rows on another thread (kv-buffers.ts' warmBuffers); resolves when it is this thread's, at once when there is none to map (not the CPU, no rows, an architecture with its own cache). */
+/** Starts mapping a first KV cache of `rows` rows on another thread (kv-buffers.ts' warmBuffers); resolves when it is this thread's, at once when there is none to map (not the CPU, no rows, an architecture with a cache of its own). */
 export function warmFirstCache(manifest: ModelManifest, device: Device, rows: number | undefined): Promise<void> {
-  const cacheFloats = ARCHITECTURES[manifest.architecture].cacheFloats;
-  if (device !== 'cpu' || cacheFloats === undefined || rows === undefined) return Promise.resolve();
-  const { count, size } = cacheFloats(manifest, rows);
+  const rowSlots = ARCHITECTURES[manifest.architecture].rowSlots;
+  if (device !== 'cpu' || rowSlots === undefined || rows === undefined) return Promise.resolve();
+  const { count, size } = kvSlotsFloats(rowSlots(manifest), rows);
   return warmBuffers(count, size);
 }
 
 /** The implementation named by the manifest's architecture. */
 export function architectureOf(manifest: ModelManifest): GeneratorArchitecture {
-  const { load, cost, cacheFloats } = ARCHITECTURES[manifest.architecture];
+  const { load, cost, rowSlots } = ARCHITECTURES[manifest.architecture];
   return {
-    ...(cacheFloats === undefined ? {} : { cacheFloats }),
+    ...(rowSlots === undefined ? {} : { rowSlots }),
     // Every architecture's steps run through runCollected (model/output-memory.ts): the
     // thread's means of collecting is set up while loading (a new V8 context, ~3 ms), not in the first step.
     load: (...args: Parameters<GeneratorArchitecture['load']>) => {

@@ -12,6 +12,7 @@
  * position* j is the index of an image token in the grid (0 .. imageTokens-1, row-major).
  */
 import type { ModelManifest } from '../model/manifest.js';
+import type { CacheShape } from './kv-slots.js';
 import type { OnnxGraph } from '../model/onnx-graph.js';
 import type { SessionTuning } from '../model/runtime.js';
 import type { Device, PhaseBytes } from '../types.js';
@@ -144,11 +145,11 @@ export interface GeneratorArchitecture {
    */
   cost(manifest: ModelManifest, graph: (relative: string) => OnnxGraph, graphs?: GeneratorGraphs): GeneratorCost;
   /**
-   * The float buffers `allocate(rows)` packs for its KV cache (`count` buffers of `size`
-   * floats, kv-buffers.ts' packedBuffers), so the loader can map them ahead (warmBuffers);
-   * absent where the cache is the architecture's own.
+   * The shape of the per-row KvSlots its generators' `allocate` makes, so a loader can map
+   * that cache's memory ahead (architectures.ts' warmFirstCache); absent where the cache is
+   * the architecture's own.
    */
-  cacheFloats?(manifest: ModelManifest, rows: number): { count: number; size: number };
+  rowSlots?(manifest: ModelManifest): CacheShape;
 }
 
 export function emptyStats(): GeneratorStats {

@@ -12,13 +12,20 @@ export const PACKED_BLOCK_BYTES = 1024 ** 3;
  * allocation against 32-37 ms as twelve on this project's VMs (docs/benchmarks.md,
  * "Sampling lanes"). A view's byte offset is a multiple of 8 when `size` is even.
  */
-export function packedBuffers(count: number, size: number): Float32Array[] {
+export function packedBuffers(count: number, size: number, mapNow = false): Float32Array[] {
   const views: Float32Array[] = [];
   for (const inBlock of buffersPerBlock(count, size)) {
-    const block = takeSpare(inBlock * size) ?? new Float32Array(inBlock * size);
+    // A spare block is mapped already (cleared on taking, or by warmBuffers' thread); a new one is mapped here when asked.
+    const block = takeSpare(inBlock * size) ?? newBlock(inBlock * size, mapNow);
     for (let i = 0; i < inBlock; i++) views.push(block.subarray(i * size, (i + 1) * size));
   }
   return views;
+}
+
+function newBlock(length: number, mapNow: boolean): Float32Array {
+  const block = new Float32Array(length);
+  if (mapNow) touchPages(block);
+  return block;
 }
 
 /** How many of the `count` buffers each allocation of packedBuffers(count, size) holds, in order. */
@@ -44,8 +51,7 @@ export function packedBlockLengths(count: number, size: number): number[] {
  */
 let spare: Float32Array[] = [];
 
-/** Blocks whose pages are mapped (touchPagesOnce skips them), and blocks known to hold only zeros (takeSpare does not clear them). */
-const mapped = new WeakSet<ArrayBufferLike>();
+/** Spare blocks known to hold only zeros (warmBuffers'): takeSpare does not clear them. */
 const zeroed = new WeakSet<ArrayBufferLike>();
 
 /** The smallest spare block of `length` to 2 * `length` floats, zeroed as a new one is, or null. */
@@ -57,7 +63,6 @@ function takeSpare(length: number): Float32Array | null {
   if (best < 0) return null;
   const [block] = spare.splice(best, 1);
   if (!zeroed.delete(block.buffer)) block.subarray(0, length).fill(0);
-  mapped.add(block.buffer); // cleared, or mapped by warmBuffers' thread
   return block.subarray(0, length);
 }
 
@@ -74,13 +79,8 @@ export function spareFloats(): number {
 }
 
 /** Writes one zero per 4 KiB page, so the OS maps the buffer's pages now. */
-export function touchPages(buffer: Float32Array): void {
+function touchPages(buffer: Float32Array): void {
   for (let i = 0; i < buffer.length; i += 1024) buffer[i] = 0;
-}
-
-/** touchPages, unless the buffer's whole block is mapped already (a spare block: taken cleared, or warmed). */
-export function touchPagesOnce(buffer: Float32Array): void {
-  if (!mapped.has(buffer.buffer)) touchPages(buffer);
 }
 
 /**
@@ -109,10 +109,7 @@ export function warmBuffers(count: number, size: number): Promise<void> {
     const worker = new Worker(WARM_WORKER, { eval: true, workerData: lengths });
     worker.once('message', (buffers: ArrayBuffer[]) => {
       const blocks = buffers.map((buffer) => new Float32Array(buffer));
-      for (const block of blocks) {
-        mapped.add(block.buffer);
-        zeroed.add(block.buffer);
-      }
+      for (const block of blocks) zeroed.add(block.buffer);
       spare = blocks;
       resolve();
     });

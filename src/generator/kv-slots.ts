@@ -22,7 +22,7 @@
 import { TesseraError } from '../errors.js';
 import { DEFAULT_STEP_CACHE, type StepCacheLayout } from '../model/manifest.js';
 import type { RowCache } from './generator.js';
-import { packedBuffers, releaseBuffers, touchPagesOnce } from './kv-buffers.js';
+import { packedBuffers, releaseBuffers } from './kv-buffers.js';
 import { writeStepPlain, writeStepTransposed, writeStepWide, type WideViews } from './kv-step-writes.js';
 
 export interface CacheShape {
@@ -61,6 +61,9 @@ export function slotsLaidOut(layout: StepCacheLayout, maxLength: number, needed:
   return Math.min(maxLength, Math.max(SLOT_CHUNK, Math.ceil(needed / SLOT_CHUNK) * SLOT_CHUNK));
 }
 
+/** The float buffers a KvSlots of `rows` rows packs (packedBuffers): every layer's keys and values, `size` floats each. */
+export const kvSlotsFloats = (shape: CacheShape, rows: number): { count: number; size: number } => ({ count: 2 * shape.layers, size: rows * shape.heads * shape.slots * shape.headDim });
+
 export class KvSlots implements RowCache {
   readonly rows: number;
   readonly shape: CacheShape;
@@ -85,18 +88,15 @@ export class KvSlots implements RowCache {
     this.shape = shape;
     this.rows = rows;
     this.layout = layout;
-    const size = rows * shape.heads * shape.slots * shape.headDim;
-    const buffers = packedBuffers(2 * shape.layers, size); // every layer's keys, then every layer's values
+    const { count, size } = kvSlotsFloats(shape, rows);
+    // A 'filled' cache grows into storage no write has touched: mapped now, not a fault at a time inside the decode loop
+    // (1.6 ms per step at 128 rows, measured); an 'all' cache's prefix copy maps it (PyTorch samplers zero theirs up front too).
+    const buffers = packedBuffers(count, size, layout.slots === 'filled'); // every layer's keys, then every layer's values
     this.storage = {
       keys: buffers.slice(0, shape.layers),
       values: buffers.slice(shape.layers),
       mask: new Float32Array(rows * shape.slots),
     };
-    // Growing moves rows into storage no write has touched yet; the OS would map (and
-    // zero) those pages one fault at a time inside the decode loop (1.6 ms per step at
-    // 128 rows, measured). Touch every page now instead, where an 'all' cache's
-    // prefix copy touched them (PyTorch samplers zero their cache up front too).
-    if (layout.slots === 'filled') for (const buffer of [...this.storage.keys, ...this.storage.values]) touchPagesOnce(buffer);
     // A float64 view needs an even float count: rows * heads * slots * headDim is even when headDim is.
     const even = shape.headDim % 2 === 0;
     this.wide = {

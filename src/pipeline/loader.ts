@@ -121,8 +121,7 @@ async function loadStages(dir: string, manifest: ModelManifest, device: Device, 
     vqLanesStarted.push(started);
     return started;
   };
-  const early = requested === 'auto' ? null : { decoder: graphsFor(manifest, requested).decoder, lanes: startVqLanes(graphsFor(manifest, requested).decoder) };
-  const vqLanesFor = (decoder: string) => (early?.decoder === decoder ? early.lanes : null);
+  const early = requested === 'auto' ? null : startVqLanes(graphsFor(manifest, requested).decoder);
   const { report: precision, opened } = await selectPrecision({
     dir,
     manifest,
@@ -142,7 +141,7 @@ async function loadStages(dir: string, manifest: ModelManifest, device: Device, 
   const loadEncoder = encoderFile === null ? null : () => createSession(file(encoderFile), device, undefined, VQ_SESSION);
   const vqDecoderGraph = await createSession(file(graphs.decoder), device, undefined, VQ_SESSION);
   const vq = new VqCodec(manifest, vqDecoderGraph, loadEncoder);
-  const vqLanes = vqLanesFor(graphs.decoder) ?? startVqLanes(graphs.decoder);
+  const vqLanes = requested === 'auto' ? startVqLanes(graphs.decoder) : early; // a forced precision's decoder is this one
   if (vqLanes !== null) vq.useLanes(vqLanes);
   let reranker: ClipReranker | null = null;
   if (options.rerank !== false && clipOverride !== null) {

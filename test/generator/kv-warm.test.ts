@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { architectureOf } from '../../src/generator/architectures.js';
 import { packedBlockLengths, packedBuffers, releaseBuffers, spareFloats, warmBuffers } from '../../src/generator/kv-buffers.js';
+import { kvSlotsFloats } from '../../src/generator/kv-slots.js';
 import { readManifest } from '../../src/model/manifest.js';
 import { loadModel } from '../../src/pipeline/loader.js';
 import { BatchSampler } from '../../src/sampler/sampler.js';
@@ -35,7 +36,7 @@ describe('the KV cache mapped ahead (warmBuffers)', () => {
   it('loadModel with firstRows leaves the first cache mapped, and the codes are those of a cold cache', async () => {
     drain();
     const manifest = readManifest(TINY_MODEL);
-    const { count, size } = architectureOf(manifest).cacheFloats!(manifest, 4);
+    const { count, size } = kvSlotsFloats(architectureOf(manifest).rowSlots!(manifest), 4);
     const warm = await loadModel({ model: TINY_MODEL, rerank: false, firstRows: 4 });
     expect(spareFloats()).toBe(packedBlockLengths(count, size).reduce((a, b) => a + b, 0));
     const length = warm.generator.textLength;
@@ -53,7 +54,7 @@ describe('the KV cache mapped ahead (warmBuffers)', () => {
     drain();
     const manifest = readManifest(TINY_MODEL);
     const model = await loadModel({ model: TINY_MODEL, rerank: false, firstRows: 16, lanes: 2 });
-    const { count, size } = architectureOf(manifest).cacheFloats!(manifest, 9); // laneRows(16, 2) + 1
+    const { count, size } = kvSlotsFloats(architectureOf(manifest).rowSlots!(manifest), 9); // laneRows(16, 2) + 1
     expect(spareFloats()).toBe(packedBlockLengths(count, size).reduce((a, b) => a + b, 0));
     await model.lanes?.close();
     drain();

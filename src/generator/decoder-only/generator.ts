@@ -24,6 +24,16 @@ interface DecoderOnlyPrefixes extends PrefixBatch {
   texts: TextEntry[];
 }
 
+/** The per-row KvSlots' shape: every slot, or with the text once per text ('prefixes') the image's slots only (text-slots.ts). */
+export function rowSlotsShape(manifest: ModelManifest): CacheShape {
+  const { layers, heads, headDim, maxLength } = manifest.generator;
+  const shape = { layers, heads, slots: maxLength, headDim };
+  return (manifest.generator.cache ?? DEFAULT_STEP_CACHE).text === 'prefixes' ? imageSlotsShape(shape, manifest.text.length) : shape;
+}
+
+/** A cache shape without its text's slots. */
+const imageSlotsShape = (shape: CacheShape, textLength: number): CacheShape => ({ ...shape, slots: shape.slots - textLength });
+
 /** The text in every row's slots ('rows'), or once per text beside per-row image slots ('prefixes'). */
 export type DecoderOnlyCache = SelfSlots | TextPrefixedSlots;
 
@@ -126,7 +136,7 @@ export class DecoderOnlyGenerator implements ImageTokenGenerator<DecoderOnlyCach
   allocate(rows: number): DecoderOnlyCache {
     const shape = { layers: this.layers, heads: this.heads, slots: this.slots, headDim: this.headDim };
     // Image slots only: image position j in slot j.
-    if (this.textPrefixes) return new TextPrefixedSlots(this.dims, { ...shape, slots: this.slots - this.textLength }, rows, this.cacheLayout);
+    if (this.textPrefixes) return new TextPrefixedSlots(this.dims, imageSlotsShape(shape, this.textLength), rows, this.cacheLayout);
     // The text prefix and the first step's key are the first writes.
     return this.newSlots(shape, rows, this.cacheLayout, this.textLength + 1);
   }

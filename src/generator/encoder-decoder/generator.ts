@@ -33,6 +33,12 @@ interface Dims {
   newSlots: (shape: CacheShape, rows: number, layout: StepCacheLayout, initialSlots: number) => SelfSlots;
 }
 
+/** The self-attention KvSlots' shape (EncoderDecoderCache.self). */
+export function selfSlotsShape(manifest: ModelManifest): CacheShape {
+  const { layers, heads, headDim, maxLength } = manifest.generator;
+  return { layers, heads, slots: maxLength, headDim };
+}
+
 /** Self-attention slots plus the cross-attention entry (keys/values and text mask) each row reads; rows outermost everywhere. */
 export class EncoderDecoderCache implements RowCache {
   readonly self: SelfSlots;
