@@ -12,7 +12,6 @@
  * position* j is the index of an image token in the grid (0 .. imageTokens-1, row-major).
  */
 import type { ModelManifest } from '../model/manifest.js';
-import type { CacheShape } from './kv-slots.js';
 import type { OnnxGraph } from '../model/onnx-graph.js';
 import type { SessionTuning } from '../model/runtime.js';
 import type { Device, PhaseBytes } from '../types.js';
@@ -149,7 +148,7 @@ export interface GeneratorArchitecture {
    * that cache's memory ahead (architectures.ts' warmFirstCache); absent where the cache is
    * the architecture's own.
    */
-  rowSlots?(manifest: ModelManifest): CacheShape;
+  rowSlots?(manifest: ModelManifest): { layers: number; heads: number; slots: number; headDim: number }; // kv-slots.ts' CacheShape (not imported: kv-slots imports this module)
 }
 
 export function emptyStats(): GeneratorStats {
