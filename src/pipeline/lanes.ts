@@ -21,7 +21,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { isTesseraError, TesseraError } from '../errors.js';
 import type { ModelManifest } from '../model/manifest.js';
-import type { Precision } from '../model/precision.js';
+import { graphsFor, type Precision, type PrecisionChoice } from '../model/precision.js';
 import type { BatchSampler, SequenceSpec, StepProgress } from '../sampler/sampler.js';
 import { rowsFor } from '../sampler/sequence.js';
 import type { Device } from '../types.js';
@@ -45,21 +45,23 @@ export const MAX_LANES = 64;
 
 /**
  * A generator whose step graph weighs more than this (with its external data) gets no
- * lanes unless TESSERA_LANES asks: each lane holds its own copy of the weights, and a big
- * model's kernels are large enough for onnxruntime's threads to share. Measured
- * (docs/benchmarks.md "Sampling lanes"): the shipped 21 MB model samples 1.25-1.35x faster
- * with two lanes; DALL·E Mini's 840 MB fp32 step 20% slower, its 312 MB int8 one 9% faster
- * for 15% more CPU time.
+ * lanes unless TESSERA_LANES asks: each lane holds its own copy of the weights and reads
+ * it every step, and a big model's products are large enough for onnxruntime's threads
+ * to share. Measured (docs/benchmarks.md "Sampling lanes", "Lanes for DALL·E Mini at
+ * int8"): the shipped 21 MB model samples 1.25-1.35x faster with two lanes, a DALL·E
+ * Mini-shaped package's 313 MB int8 step graph 1.12-1.14x faster a whole image (its
+ * JavaScript between steps, 4-5 s of a 32-candidate run, then runs beside the other lane's
+ * step), its 840 MB fp32 one 20% slower. Nothing between 313 and 840 MB was measured.
  */
-export const LANE_WEIGHT_LIMIT = 64 * 1024 * 1024;
+export const LANE_WEIGHT_LIMIT = 512 * 1024 * 1024;
 
 /**
  * Lanes for a package on a device: TESSERA_LANES when set (1 turns lanes off); else on the
  * CPU one per intra-op thread (TESSERA_THREADS, default 2), so the cores stay as many,
- * for a step graph of at most LANE_WEIGHT_LIMIT bytes; one otherwise (a GPU runs a step's
- * rows together).
+ * for a step graph of at most `weightLimit` bytes (LANE_WEIGHT_LIMIT); one otherwise (a GPU
+ * runs a step's rows together).
  */
-export function lanesFor(device: Device, stepBytes: number, env: NodeJS.ProcessEnv = process.env): number {
+export function lanesFor(device: Device, stepBytes: number, env: NodeJS.ProcessEnv = process.env, weightLimit = LANE_WEIGHT_LIMIT): number {
   const raw = env.TESSERA_LANES;
   if (raw !== undefined && raw !== '') {
     const lanes = Number(raw);
@@ -68,17 +70,31 @@ export function lanesFor(device: Device, stepBytes: number, env: NodeJS.ProcessE
     }
     return lanes;
   }
-  if (device !== 'cpu' || stepBytes > LANE_WEIGHT_LIMIT) return 1;
+  if (device !== 'cpu' || stepBytes > weightLimit) return 1;
   const threads = Number(env.TESSERA_THREADS ?? 2);
   return Number.isInteger(threads) && threads >= 1 ? Math.min(threads, MAX_LANES) : 1;
 }
 
-/** Bytes of a package's own step graph with its external data (the manifest lists both: `step.onnx`, `step.onnx.data`). */
-export function stepGraphBytes(dir: string, manifest: ModelManifest): number {
-  const step = manifest.generator.step;
+/**
+ * Bytes of the step graph a precision runs, with its external data (the manifest lists
+ * both: `step.onnx`, `step.onnx.data`; an int8 variant's `step.int8.onnx` and its data).
+ */
+export function stepGraphBytes(dir: string, manifest: ModelManifest, precision: Precision = 'fp32'): number {
+  const step = graphsFor(manifest, precision).step;
   return Object.keys(manifest.files)
     .filter((name) => name === step || name.startsWith(`${step}.`))
     .reduce((bytes, name) => bytes + statSync(path.join(dir, name)).size, 0);
+}
+
+/**
+ * The step-graph bytes lanes are decided on before the precision is known: the asked
+ * precision's; for `auto` the int8 variant's when the package has one (the lanes start
+ * while the package loads, for the precision auto picks on CPUs with integer units; when
+ * auto keeps fp32 and that graph is over the limit, the loader closes them again).
+ */
+export function laneStepBytes(dir: string, manifest: ModelManifest, requested: PrecisionChoice): number {
+  if (requested !== 'auto') return stepGraphBytes(dir, manifest, requested);
+  return stepGraphBytes(dir, manifest, manifest.variants?.int8 !== undefined ? 'int8' : 'fp32');
 }
 
 /** Rows of a lane's step when `rows` rows are split over `lanes` lanes (laneParts' count; guided pairs aside). */

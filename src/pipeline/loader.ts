@@ -15,7 +15,7 @@ import { checkDevice, createSession, kernelOptions } from '../model/runtime.js';
 import { VQ_LANE_MIN_PIXELS, VqLanes } from '../vq/vq-lanes.js';
 import { rememberVerifications, VerifiedFiles } from '../model/verified-files.js';
 import { cacheDir, graphsFor, parsePrecision, type Precision, type PrecisionChoice, type PrecisionReport } from '../model/precision.js';
-import { LANE_SESSION, laneRows, lanesFor, SamplingLanes, stepGraphBytes } from './lanes.js';
+import { LANE_SESSION, laneRows, lanesFor, laneStepBytes, SamplingLanes, stepGraphBytes } from './lanes.js';
 import { defaultRows, selectPrecision, type ProbeOptions } from './precision.js';
 
 /** The embedded default model package, shipped in the repository's models/ folder. */
@@ -49,6 +49,8 @@ export interface LoadOptions {
    * generate and batch) is lanesFor's choice for the package. Only on the CPU.
    */
   lanes?: number | 'auto';
+  /** The step-graph bytes above which 'auto' starts no lanes (default LANE_WEIGHT_LIMIT; tests' seam). */
+  laneWeightLimit?: number;
 }
 
 /** Every stage of a loaded package, ready to run. */
@@ -77,7 +79,7 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
   if (clipOverride !== null) checkClipDir(clipOverride, 'TESSERA_ERR_OPTION', 'clip');
   const requested = parsePrecision(options.precision);
   const manifest = readManifest(dir);
-  const lanesAsked = options.lanes === 'auto' ? lanesFor(device, stepGraphBytes(dir, manifest)) : (options.lanes ?? 1);
+  const lanesAsked = options.lanes === 'auto' ? lanesFor(device, laneStepBytes(dir, manifest, requested), process.env, options.laneWeightLimit) : (options.lanes ?? 1);
   // The worker lanes start now: their threads load their modules while this one verifies and opens.
   const laning = device === 'cpu' && lanesAsked > 1;
   // The first request's KV cache is mapped on another thread while this one loads; with lanes, each
@@ -103,7 +105,8 @@ function vqLanesWanted(manifest: ModelManifest, device: Device, options: LoadOpt
 }
 
 /** loadModel's stages after its checks, beside the started lanes (closed by the caller when this fails, as are the VQ lanes this starts: `vqLanesStarted`). */
-async function loadStages(dir: string, manifest: ModelManifest, device: Device, requested: PrecisionChoice, clipOverride: string | null, lanes: SamplingLanes | null, options: LoadOptions, vqLanesStarted: VqLanes[]): Promise<LoadedModel> {
+async function loadStages(dir: string, manifest: ModelManifest, device: Device, requested: PrecisionChoice, clipOverride: string | null, startedLanes: SamplingLanes | null, options: LoadOptions, vqLanesStarted: VqLanes[]): Promise<LoadedModel> {
+  let lanes = startedLanes; // null again when auto keeps a graph too big for lanes
   // Files verified before and unchanged since are not hashed again (verified-files.ts).
   if (options.verify !== false) await verifyPackageFiles(dir, manifest, rememberVerifications() ? new VerifiedFiles(options.probe?.cacheDir ?? cacheDir()) : undefined);
   const file = (relative: string) => path.join(dir, relative);
@@ -122,7 +125,7 @@ async function loadStages(dir: string, manifest: ModelManifest, device: Device, 
     return started;
   };
   const early = requested === 'auto' ? null : startVqLanes(graphsFor(manifest, requested).decoder);
-  const { report: precision, opened } = await selectPrecision({
+  const selected = await selectPrecision({
     dir,
     manifest,
     device,
@@ -132,6 +135,15 @@ async function loadStages(dir: string, manifest: ModelManifest, device: Device, 
     threads: lanes !== null ? LANE_SESSION.intraOpNumThreads : undefined,
     open: (p: Precision) => architectureOf(manifest).load(manifest, file, device, graphsFor(manifest, p), tuning),
   });
+  const precision = selected.report;
+  let opened = selected.opened;
+  // Lanes started for auto's int8 graph, and auto kept an fp32 graph too big for lanes: they
+  // go, and this thread's generator opens again with the default threads.
+  if (lanes !== null && options.lanes === 'auto' && lanesFor(device, stepGraphBytes(dir, manifest, precision.precision), process.env, options.laneWeightLimit) === 1) {
+    await Promise.all([lanes.close(), opened.release()]);
+    lanes = null;
+    opened = await architectureOf(manifest).load(manifest, file, device, graphsFor(manifest, precision.precision), {});
+  }
   const generator = opened.generator;
   // The worker lanes open their sessions while the VQ codec and CLIP load here.
   const lanesOpen = lanes?.open(precision.precision);

@@ -8,6 +8,10 @@
  * Ties are always broken towards the lower token index, so the chain is a pure function
  * of its input; scripts/train/reference_sampler.py follows the same rules.
  */
+import { kthLargest, sampleTopK } from './top-k.js';
+
+export { kthLargest, sampleTopK };
+
 export type LogitsProcessor = (logits: Float64Array, context: ProcessorContext) => void;
 
 /** Where a row of logits is in the batch: position-aware processors (image prompts, edits) read it. */
@@ -50,46 +54,6 @@ export function temperature(value: number): LogitsProcessor | null {
   return (logits) => {
     for (let i = 0; i < logits.length; i++) logits[i] *= inverse;
   };
-}
-
-/**
- * The k-th largest of `values` (k >= 1), the value `Float64Array.from(values).sort()`
- * holds at index length - k. One pass with a min-heap of the k largest values seen so far
- * (its root is the k-th largest): a value enters only when it beats the root, which for
- * top-k 256 over DALL·E Mini's 16,384 codes happens ~k·ln(n/k) times, so the pass is mostly
- * one comparison per value. 130 against 240 µs per row (k = 256 of 16,384, loaded machine,
- * 2026-12-05) for the Hoare quickselect it replaced, which copied the row and partitioned
- * it (and which had replaced a sort: 2.1 ms). `scratch` (at least k long) is overwritten.
- * Inputs without NaN only.
- */
-export function kthLargest(values: Float64Array, k: number, scratch: Float64Array): number {
-  const n = values.length;
-  const heap = scratch; // heap[0 .. k): the k largest so far, heap[0] the smallest of them
-  for (let i = 0; i < k; i++) heap[i] = values[i];
-  for (let i = (k >>> 1) - 1; i >= 0; i--) siftDown(heap, k, i, heap[i]);
-  let root = heap[0];
-  for (let i = k; i < n; i++) {
-    const v = values[i];
-    if (v > root) {
-      siftDown(heap, k, 0, v);
-      root = heap[0];
-    }
-  }
-  return root;
-}
-
-/** Puts `value` at `at` of the min-heap heap[0 .. size) and moves it down to its place. */
-function siftDown(heap: Float64Array, size: number, at: number, value: number): void {
-  let i = at;
-  for (;;) {
-    let child = 2 * i + 1;
-    if (child >= size) break;
-    if (child + 1 < size && heap[child + 1] < heap[child]) child++;
-    if (!(heap[child] < value)) break;
-    heap[i] = heap[child];
-    i = child;
-  }
-  heap[i] = value;
 }
 
 /** The k of each processor topK made: processAndSample draws from its kept tokens directly (sampleTopK). */
@@ -201,66 +165,5 @@ export function processAndSample(
   const last = processors.length - 1;
   const k = last >= 0 ? TOP_K.get(processors[last]) : undefined;
   for (let i = 0; i < (k === undefined ? processors.length : last); i++) processors[i](logits, context);
-  return k === undefined ? sampleIndex(logits, u, scratch) : sampleTopK(logits, k, u, scratch);
-}
-
-let keptIndices = new Int32Array(0);
-
-/**
- * topK(k) then sampleIndex, fused: the threshold by kthLargest, one pass collecting the kept
- * indices in index order (ties at the threshold, lower indices first, up to k in all, as
- * topK keeps them), then max, weights, total and the inverse-CDF walk over those k alone.
- * Every sum runs in index order over the same non-zero terms as sampleIndex's walk over the
- * masked row (whose other terms are exactly 0), so the token is the same, bit for bit. On
- * DALL·E Mini's 16,384 codes at k = 256 the masked walk read each row six times.
- * `logits` is left as it was.
- */
-export function sampleTopK(logits: Float64Array, k: number, u: number, scratch: Float64Array = new Float64Array(logits.length)): number {
-  const n = logits.length;
-  if (k >= n) return sampleIndex(logits, u, scratch);
-  const threshold = kthLargest(logits, k, scratch);
-  if (keptIndices.length < n) keptIndices = new Int32Array(n);
-  const kept = keptIndices;
-  let count = 0;
-  let above = 0;
-  for (let i = 0; i < n; i++) {
-    const v = logits[i];
-    if (v >= threshold) {
-      kept[count++] = i;
-      if (v > threshold) above++;
-    }
-  }
-  if (count > k) {
-    let ties = k - above; // more ties than places: the lower indices keep theirs
-    let w = 0;
-    for (let j = 0; j < count; j++) {
-      const i = kept[j];
-      if (logits[i] > threshold) kept[w++] = i;
-      else if (ties > 0) {
-        ties--;
-        kept[w++] = i;
-      }
-    }
-    count = w;
-  }
-  let max = -Infinity;
-  for (let j = 0; j < count; j++) if (logits[kept[j]] > max) max = logits[kept[j]];
-  const weights = scratch; // [count], in kept order (kthLargest's use of it is over)
-  let total = 0;
-  for (let j = 0; j < count; j++) {
-    const l = logits[kept[j]];
-    const w = l === -Infinity ? 0 : Math.exp(l - max);
-    weights[j] = w;
-    total += w;
-  }
-  const target = u * total;
-  let cumulative = 0;
-  let lastPositive = 0;
-  for (let j = 0; j < count; j++) {
-    const w = weights[j];
-    if (w > 0) lastPositive = kept[j];
-    cumulative += w;
-    if (cumulative > target) return kept[j];
-  }
-  return lastPositive; // only reachable through rounding when u is within an ulp of 1
+  return k === undefined ? sampleIndex(logits, u, scratch) : sampleTopK(logits, k, u, scratch ?? new Float64Array(logits.length));
 }

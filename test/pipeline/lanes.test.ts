@@ -4,11 +4,14 @@
  * the footprint; a cancel stops every lane; a process with idle lanes still exits.
  */
 import { spawnSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LANE_WEIGHT_LIMIT, laneParts, laneRows, lanesFor, MIN_LANE_ROWS, SamplingLanes, stepGraphBytes } from '../../src/pipeline/lanes.js';
+import { LANE_WEIGHT_LIMIT, laneParts, laneRows, lanesFor, laneStepBytes, MIN_LANE_ROWS, SamplingLanes, stepGraphBytes } from '../../src/pipeline/lanes.js';
+import { loadModel } from '../../src/pipeline/loader.js';
+import type { Precision } from '../../src/model/precision.js';
 import { readManifest } from '../../src/model/manifest.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { rowsFor, type SequenceSpec } from '../../src/sampler/sequence.js';
@@ -78,6 +81,59 @@ describe('lanesFor', () => {
     const mini = path.join(ROOT, 'test/fixtures/min-dalle/package');
     const size = (f: string) => statSync(path.join(mini, 'generator', f)).size;
     expect(stepGraphBytes(mini, readManifest(mini))).toBe(size('step.onnx') + size('step.onnx.data'));
+    // A precision's own: the int8 variant's graph and its data; auto decides on int8's when there is one.
+    expect(stepGraphBytes(mini, readManifest(mini), 'int8')).toBe(size('step.int8.onnx') + size('step.int8.onnx.data'));
+    expect(laneStepBytes(mini, readManifest(mini), 'auto')).toBe(stepGraphBytes(mini, readManifest(mini), 'int8'));
+    expect(laneStepBytes(mini, readManifest(mini), 'fp32')).toBe(stepGraphBytes(mini, readManifest(mini)));
+    expect(laneStepBytes(dir, manifest, 'auto')).toBe(statSync(path.join(dir, 'generator/step.int8.onnx')).size);
+  });
+});
+
+describe("the loader's lanes follow the precision that runs", () => {
+  const dir = path.join(ROOT, 'models/default');
+  const manifest = readManifest(dir);
+  // A limit between the shipped model's int8 step graph (7 MB) and its fp32 one (21 MB), as Mini's 313 MB and 840 MB sit about LANE_WEIGHT_LIMIT.
+  const laneWeightLimit = (stepGraphBytes(dir, manifest, 'int8') + stepGraphBytes(dir, manifest, 'fp32')) / 2;
+  const timer = (ms: Record<Precision, number>) => async (precision: Precision, step: () => Promise<unknown>) => {
+    await step();
+    return ms[precision];
+  };
+  const load = (precision: 'auto' | 'fp32' | 'int8', ms: Record<Precision, number>) =>
+    loadModel({ model: dir, rerank: false, lanes: 'auto', precision, laneWeightLimit, probe: { cacheDir: mkdtempSync(path.join(os.tmpdir(), 'tessera-lanes-')), timer: timer(ms) } });
+  const env = { ...process.env };
+  beforeAll(() => {
+    delete process.env.TESSERA_LANES;
+    process.env.TESSERA_THREADS = '2';
+  });
+  afterAll(() => {
+    process.env.TESSERA_LANES = env.TESSERA_LANES;
+    process.env.TESSERA_THREADS = env.TESSERA_THREADS;
+    if (env.TESSERA_LANES === undefined) delete process.env.TESSERA_LANES;
+    if (env.TESSERA_THREADS === undefined) delete process.env.TESSERA_THREADS;
+  });
+
+  it('auto keeping int8 keeps the lanes started for it; auto keeping fp32 (over the limit) closes them and samples as fp32 alone does', async () => {
+    const int8 = await load('auto', { fp32: 10, int8: 5 });
+    const fp32 = await load('auto', { fp32: 5, int8: 10 });
+    const forced = await load('fp32', { fp32: 5, int8: 10 });
+    try {
+      expect(int8.precision.precision).toBe('int8');
+      expect(int8.lanes?.count).toBe(2);
+      expect(fp32.precision).toMatchObject({ precision: 'fp32', reason: 'measured' });
+      expect(fp32.lanes).toBeNull();
+      expect(forced.lanes).toBeNull();
+      // The generator kept after the lanes closed samples the codes of a plain fp32 load.
+      const text = manifest.text.unconditionalIds;
+      const sequences = Array.from({ length: 4 }, (_, i) => ({ ...spec(i, true), textIds: text, unconditionalIds: text, processors: { temperature: 1, topK: 8, topP: 1 } }));
+      const codes = async (model: typeof fp32) => {
+        const state = await model.sampler.prefill(sequences);
+        await model.sampler.decodeSteps(state, model.sampler.imageTokens);
+        return state.codes.map((c) => Array.from(c));
+      };
+      expect(await codes(fp32)).toEqual(await codes(forced));
+    } finally {
+      await Promise.all([int8, fp32, forced].map((m) => m.lanes?.close()));
+    }
   });
 });
 

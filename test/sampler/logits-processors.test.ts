@@ -6,6 +6,7 @@ import {
   kthLargest,
   processAndSample,
   sampleIndex,
+  sampleTopK,
   softmaxWeights,
   temperature,
   topK,
@@ -177,6 +178,29 @@ describe('sampleTopK (the fused top-k draw processAndSample uses)', () => {
     // Ties at the threshold: the lower indices keep their places (1 and 3 of the three 3s).
     const draws = new Set([0, 0.2, 0.4, 0.6, 0.8, 0.99].map((u) => processAndSample(Float64Array.from(logits), [topK(2)!], u, AT)));
     expect([...draws].sort()).toEqual([1, 3]);
+  });
+
+  it("draws the masked walk's token on long rows whose stride sample misleads (the floor above the k-th largest: the exact path)", () => {
+    // sampleTopK first bounds the threshold from every 8th value; these rows put their largest values on that stride,
+    // or only off it, or sorted, or all ties, so the floor it finds is too high, too low or exact.
+    const shapes = ['on-stride', 'off-stride', 'rising', 'falling', 'ties'] as const;
+    fc.assert(
+      fc.property(fc.constantFrom(...shapes), fc.integer({ min: 64, max: 3000 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 0, max: 1000 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (shape, n, k, seed, u) => {
+        const stream = new CandidateStream(seed, 0);
+        const logits = Float64Array.from({ length: n }, (_, i) => {
+          const noise = stream.uniform();
+          if (shape === 'on-stride') return i % 8 === 0 ? 50 + noise : noise;
+          if (shape === 'off-stride') return i % 8 === 0 ? noise : 50 + noise;
+          if (shape === 'rising') return i;
+          if (shape === 'falling') return -i;
+          return Math.floor(noise * 3);
+        });
+        const masked = Float64Array.from(logits);
+        topK(k)!(masked, AT);
+        expect(sampleTopK(Float64Array.from(logits), k, u, new Float64Array(n))).toBe(sampleIndex(masked, u));
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('gives the tokens of the masked walk on DALL·E Mini-sized rows (16,384 codes, k = 256)', () => {
