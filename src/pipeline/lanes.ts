@@ -49,9 +49,9 @@ export const MAX_LANES = 64;
  * it every step, and a big model's products are large enough for onnxruntime's threads
  * to share. Measured (docs/benchmarks.md "Sampling lanes", "Lanes for DALL·E Mini at
  * int8"): the shipped 21 MB model samples 1.25-1.35x faster with two lanes, a DALL·E
- * Mini-shaped package's 313 MB int8 step graph 1.12-1.14x faster a whole image (its
- * JavaScript between steps, 4-5 s of a 32-candidate run, then runs beside the other lane's
- * step), its 840 MB fp32 one 20% slower. Nothing between 313 and 840 MB was measured.
+ * Mini-shaped package's 313 MB int8 step graph 1.11x faster a whole image (its JavaScript
+ * between steps, ~4 s of a 32-candidate run, then runs beside the other lane's step), its
+ * 840 MB fp32 one 20% slower. Nothing between 313 and 840 MB was measured.
  */
 export const LANE_WEIGHT_LIMIT = 512 * 1024 * 1024;
 
