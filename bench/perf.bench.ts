@@ -68,8 +68,11 @@ if (only.has('torch') || only.has('cold')) {
   report.torch = await versusTorch(tessera, { model, prompt: values.prompt as string, counts, rounds, cold: only.has('cold'), ...(int8 ? { int8 } : {}) });
 }
 if (only.has('ceiling')) {
-  const entries: CeilingEntry[] = [{ precision: 'fp32', tessera }, ...(int8 ? [{ precision: 'int8' as const, tessera: int8.tessera }] : [])];
+  // Beside each precision's one-sampler step, its step in lanes as `tessera generate` samples (none when the package gets no lanes).
+  const laned = async (dir: string) => Tessera.load({ model: dir, device, precision: 'fp32', rerank: false, lanes: 'auto' });
+  const entries: CeilingEntry[] = [{ precision: 'fp32', tessera, laned: await laned(model) }, ...(int8 ? [{ precision: 'int8' as const, tessera: int8.tessera, laned: await laned(int8.model) }] : [])];
   report.ceiling = await ceiling(entries, device, join(model, tessera.manifest.generator.step), values['ceiling-candidates']?.split(',').map(Number) ?? [8, 32, 64, 128, 512], rounds);
+  await Promise.all(entries.map((entry) => entry.laned?.dispose()));
 }
 if (only.has('mini')) report.mini = await versusTorchMini(values.prompt as string, values['mini-candidates']?.split(',').map(Number) ?? [32], rounds, 3, device, only.has('mini-cold'));
 if (only.has('requests')) report.requests = await acrossRequests(model, values.prompt as string, rounds, values['serve-args']?.split(' ').filter(Boolean) ?? []);

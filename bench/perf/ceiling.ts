@@ -18,6 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ort, sessionOptions } from '../../src/model/runtime.js';
+import { laneParts } from '../../src/pipeline/lanes.js';
 import type { Tessera } from '../../src/pipeline/tessera.js';
 import type { Device } from '../../src/types.js';
 import { median, runPython, table } from './machine.js';
@@ -63,6 +64,12 @@ export function memoryBandwidth(): number {
 export interface CeilingEntry {
   precision: 'fp32' | 'int8';
   tessera: Tessera;
+  /**
+   * The same graphs loaded with lanes as `tessera generate` runs them (lanes.ts: one lane
+   * per intra-op thread, one-thread sessions), when the package gets lanes: its step time
+   * (wall per step of the whole decode, every lane together) is the `lanes step` column.
+   */
+  laned?: Tessera;
 }
 
 export async function ceiling(entries: readonly CeilingEntry[], device: Device, graph: string, counts: readonly number[], rounds: number): Promise<Record<string, unknown>[]> {
@@ -90,7 +97,7 @@ export async function ceiling(entries: readonly CeilingEntry[], device: Device, 
     const attentionFlops = layers * 2 * 2 * r * heads * headDim * meanFilled; // scores + weighted sum
     const flops = gemmFlops + attentionFlops;
     // Alternating rounds: per precision, the GEMMs alone, then Tessera's decode at the same rows (medians).
-    const series = measured.map(() => ({ gemm: [] as number[], gemmCpu: [] as number[], step: [] as number[], stepCpu: [] as number[], graph: [] as number[] }));
+    const series = measured.map(() => ({ gemm: [] as number[], gemmCpu: [] as number[], step: [] as number[], stepCpu: [] as number[], graph: [] as number[], lanes: [] as number[], lanesCpu: [] as number[] }));
     for (let round = 0; round < rounds; round++) {
       for (const [e, entry] of measured.entries()) {
         let gemmMs = 0;
@@ -114,6 +121,18 @@ export async function ceiling(entries: readonly CeilingEntry[], device: Device, 
         series[e].step.push((performance.now() - started) / (imageTokens - 1));
         series[e].stepCpu.push((used.user + used.system) / 1000 / (imageTokens - 1));
         series[e].graph.push((generator.stats.decodeMs - before.ms) / (generator.stats.stepCalls - before.calls));
+        const laned = entry.laned?.model;
+        if (laned?.lanes) {
+          // The whole sampling through the lanes, less lane 0's prefill: the decode's wall per step, all lanes at once.
+          const request = entry.laned!.prepare({ prompt: 'a small red star left of a large blue circle', seed: 3 + round, candidates: count });
+          const laneStarted = performance.now();
+          const laneUsage = process.cpuUsage();
+          const result = await laned.lanes.sample(laned.sampler, laneParts(request.sequences, laned.lanes.count));
+          const laneUsed = process.cpuUsage(laneUsage);
+          const wallMs = performance.now() - laneStarted;
+          series[e].lanes.push((wallMs - result.prefillMs) / (imageTokens - 1));
+          series[e].lanesCpu.push((laneUsed.user + laneUsed.system) / 1000 / (imageTokens - 1)); // lane 0's prefill CPU included
+        }
       }
     }
     for (const [e, entry] of measured.entries()) {
@@ -128,7 +147,9 @@ export async function ceiling(entries: readonly CeilingEntry[], device: Device, 
       // rate) as a share of the CPU time Tessera spends per step, both on the same 2 threads.
       const computeCpuMs = median(series[e].gemmCpu) * (1 + attentionFlops / gemmFlops);
       const stepCpuMs = median(series[e].stepCpu);
-      rows.push({ precision: entry.precision, candidates: count, rows: r, flops, bytes, gemmGops: gemmFlops / gemmMs / 1e6, bandwidthGBs: bandwidth / 1e9, computeMs, memoryMs, ceilingMs, stepMs, graphMs, achievedGops: flops / stepMs / 1e6, ratio: ceilingMs / stepMs, graphRatio: ceilingMs / graphMs, computeCpuMs, stepCpuMs, cpuRatio: computeCpuMs / stepCpuMs });
+      const lanesMs = series[e].lanes.length > 0 ? median(series[e].lanes) : NaN;
+      const lanesCpuMs = series[e].lanesCpu.length > 0 ? median(series[e].lanesCpu) : NaN;
+      rows.push({ precision: entry.precision, candidates: count, rows: r, flops, bytes, gemmGops: gemmFlops / gemmMs / 1e6, bandwidthGBs: bandwidth / 1e9, computeMs, memoryMs, ceilingMs, stepMs, graphMs, achievedGops: flops / stepMs / 1e6, ratio: ceilingMs / stepMs, graphRatio: ceilingMs / graphMs, computeCpuMs, stepCpuMs, cpuRatio: computeCpuMs / stepCpuMs, lanesMs, lanesRatio: ceilingMs / lanesMs, lanesCpuMs });
     }
   }
   await Promise.all(measured.flatMap((m) => m.sessions.map((s) => s.release())));
@@ -136,8 +157,8 @@ export async function ceiling(entries: readonly CeilingEntry[], device: Device, 
   console.log(`\nhardware ceiling of one decode step, per precision (medians of ${rounds} alternating rounds; measured GEMM rate at the model's shapes, fp32 MatMul or int8 DynamicQuantizeLinear+MatMulInteger; copy bandwidth ${(bandwidth / 1e9).toFixed(1)} GB/s):`);
   console.log(
     table(
-      ['precision', 'candidates', 'MOP/step', 'MB/step', 'GEMM GOP/s', 'compute ms', 'memory ms', 'ceiling ms', 'Tessera step ms', 'achieved GOP/s', 'of ceiling', 'graph only', 'GEMM CPU ms', 'step CPU ms', 'of ceiling (CPU time)'],
-      rows.map((x) => [x.precision, x.candidates, (x.flops / 1e6).toFixed(0), (x.bytes / 1e6).toFixed(1), x.gemmGops.toFixed(1), x.computeMs.toFixed(2), x.memoryMs.toFixed(2), x.ceilingMs.toFixed(2), x.stepMs.toFixed(2), x.achievedGops.toFixed(1), `${(100 * x.ratio).toFixed(0)}%`, `${(100 * x.graphRatio).toFixed(0)}%`, x.computeCpuMs.toFixed(2), x.stepCpuMs.toFixed(2), `${(100 * x.cpuRatio).toFixed(0)}%`]),
+      ['precision', 'candidates', 'MOP/step', 'MB/step', 'GEMM GOP/s', 'compute ms', 'memory ms', 'ceiling ms', 'Tessera step ms', 'achieved GOP/s', 'of ceiling', 'graph only', 'GEMM CPU ms', 'step CPU ms', 'of ceiling (CPU time)', 'lanes step ms', 'lanes: of ceiling', 'lanes CPU ms'],
+      rows.map((x) => [x.precision, x.candidates, (x.flops / 1e6).toFixed(0), (x.bytes / 1e6).toFixed(1), x.gemmGops.toFixed(1), x.computeMs.toFixed(2), x.memoryMs.toFixed(2), x.ceilingMs.toFixed(2), x.stepMs.toFixed(2), x.achievedGops.toFixed(1), `${(100 * x.ratio).toFixed(0)}%`, `${(100 * x.graphRatio).toFixed(0)}%`, x.computeCpuMs.toFixed(2), x.stepCpuMs.toFixed(2), `${(100 * x.cpuRatio).toFixed(0)}%`, Number.isNaN(x.lanesMs) ? '-' : x.lanesMs.toFixed(2), Number.isNaN(x.lanesMs) ? '-' : `${(100 * x.lanesRatio).toFixed(0)}%`, Number.isNaN(x.lanesCpuMs) ? '-' : x.lanesCpuMs.toFixed(2)]),
     ),
   );
   return rows;
