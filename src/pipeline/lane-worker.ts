@@ -46,10 +46,10 @@ async function sample(id: number, sequences: LaneRequest & { type: 'sample' }): 
     const prefillMs = lane.stats.prefillMs - before;
     await lane.decodeSteps(state, lane.imageTokens, {
       signal: controller.signal,
-      onStep: ({ tokensDone, codes }) => post({ type: 'column', id, tokensDone, column: Int32Array.from(codes, (c) => c[tokensDone - 1]) }),
+      onStep: ({ tokensDone, codes }) => post({ type: 'progress', id, progress: { tokensDone, column: Int32Array.from(codes, (c) => c[tokensDone - 1]) } }),
     });
     lane.release(state);
-    post({ type: 'done', id, codes: state.codes, prefillMs }, state.codes.map((c) => c.buffer as ArrayBuffer));
+    post({ type: 'done', id, result: { codes: state.codes, prefillMs } }, state.codes.map((c) => c.buffer as ArrayBuffer));
   } catch (error) {
     post({ type: 'error', id, code: codeOf(error), message: (error as Error).message });
   } finally {

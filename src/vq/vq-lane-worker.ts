@@ -31,7 +31,7 @@ port.on('message', async ({ id, codes, count }: VqLaneRequest) => {
       const planar = await decodeCall(decoder, grid, 1, load.height, load.width); // [1, 3, size, size] in [0, 1]
       pixels.push(planarToRgb(planar, 0, load.size).data);
     }
-    post({ type: 'done', id, pixels }, pixels.map((p) => p.buffer as ArrayBuffer));
+    post({ type: 'done', id, result: pixels }, pixels.map((p) => p.buffer as ArrayBuffer));
   } catch (error) {
     post({ type: 'error', id, code: codeOf(error), message: (error as Error).message });
   }

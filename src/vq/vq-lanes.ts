@@ -10,8 +10,8 @@
  */
 import { TesseraError, type ErrorCode } from '../errors.js';
 import type { RgbImage } from '../types.js';
-import { siblingModule, spawnModuleWorker } from '../util/module-worker.js';
-import type { Worker } from 'node:worker_threads';
+import { JobWorker, type JobReply } from '../util/job-worker.js';
+import { siblingModule } from '../util/module-worker.js';
 
 /** Pixels per image from which a package's VQ decode runs in lanes (the CLI's one-shot runs): DALL·E Mini's 256 px, not the shipped model's 64 px. */
 export const VQ_LANE_MIN_PIXELS = 128 * 128;
@@ -25,75 +25,38 @@ export interface VqLaneLoad {
   size: number;
 }
 
+/** A decoding job: `count` grids, row-major codes back to back (its id from JobWorker.run). */
 export type VqLaneRequest = { id: number; codes: Int32Array; count: number };
-export type VqLaneReply = { type: 'ready' } | { type: 'failed'; code: ErrorCode | null; message: string } | { type: 'done'; id: number; pixels: Uint8Array[] } | { type: 'error'; id: number; code: ErrorCode | null; message: string };
+/** Each image's interleaved RGB bytes, in the job's order. */
+export type VqLaneReply = JobReply<Uint8Array[]>;
 
 const WORKER_MODULE = siblingModule(import.meta.url, 'vq-lane-worker');
 
-interface Job {
-  resolve: (pixels: Uint8Array[]) => void;
-  reject: (error: Error) => void;
+function laneError(code: ErrorCode | null, message: string): Error {
+  return code === null ? new TesseraError('TESSERA_ERR_INTERNAL', `a VQ decoding lane failed: ${message}`) : new TesseraError(code, message);
 }
 
-/** One lane: its thread, its jobs; the thread holds the process only while a job runs. */
+/** One lane: its thread (src/util/job-worker.ts: it holds the process only while a job runs), its jobs. */
 class VqLane {
-  readonly ready: Promise<void>;
-  private readonly worker: Worker;
-  private readonly jobs = new Map<number, Job>();
-  private failure: Error | null = null;
-  private nextId = 1;
+  private readonly worker: JobWorker<Uint8Array[]>;
 
   constructor(load: VqLaneLoad) {
-    this.worker = spawnModuleWorker(WORKER_MODULE, { workerData: load });
-    let started: () => void = () => undefined;
-    let failed: (error: Error) => void = () => undefined;
-    this.ready = new Promise<void>((resolve, reject) => ((started = resolve), (failed = reject)));
-    this.ready.catch(() => undefined); // read by decode(); never an unhandled rejection
-    this.worker.on('message', (reply: VqLaneReply) => {
-      if (reply.type === 'ready') started();
-      else if (reply.type === 'failed') this.fail(laneError(reply.code, reply.message), failed);
-      else {
-        const job = this.jobs.get(reply.id);
-        this.jobs.delete(reply.id);
-        if (this.jobs.size === 0) this.worker.unref();
-        if (reply.type === 'done') job?.resolve(reply.pixels);
-        else job?.reject(laneError(reply.code, reply.message));
-      }
-    });
-    this.worker.on('error', (error) => this.fail(laneError(null, error.message), failed));
-    this.worker.on('exit', (code) => this.fail(laneError(null, `its thread exited (code ${code})`), failed));
-    this.worker.unref(); // after the listeners: a 'message' listener refs the port again
+    this.worker = new JobWorker(WORKER_MODULE, load, laneError);
   }
 
-  private fail(error: Error, failedToStart: (error: Error) => void): void {
-    this.failure ??= error;
-    this.worker.unref();
-    failedToStart(error);
-    for (const job of this.jobs.values()) job.reject(error);
-    this.jobs.clear();
+  get ready(): Promise<void> {
+    return this.worker.ready;
   }
 
   /** `count` grids, row-major codes back to back, to interleaved RGB bytes. */
   async decode(codes: Int32Array, count: number): Promise<Uint8Array[]> {
     await this.ready;
-    if (this.failure !== null) throw this.failure;
-    const id = this.nextId++;
-    return new Promise<Uint8Array[]>((resolve, reject) => {
-      this.jobs.set(id, { resolve, reject });
-      this.worker.ref();
-      this.worker.postMessage({ id, codes, count } satisfies VqLaneRequest, [codes.buffer as ArrayBuffer]);
-    });
+    return this.worker.run({ codes, count }, { transfer: [codes.buffer as ArrayBuffer] }).result;
   }
 
-  async close(): Promise<void> {
-    this.worker.removeAllListeners('exit');
-    this.fail(laneError(null, 'its lanes were closed'), () => undefined);
-    await this.worker.terminate();
+  close(): Promise<void> {
+    return this.worker.close(laneError(null, 'its lanes were closed'));
   }
-}
-
-function laneError(code: ErrorCode | null, message: string): Error {
-  return code === null ? new TesseraError('TESSERA_ERR_INTERNAL', `a VQ decoding lane failed: ${message}`) : new TesseraError(code, message);
 }
 
 export class VqLanes {
