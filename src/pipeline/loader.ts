@@ -116,6 +116,8 @@ async function loadStages(dir: string, manifest: ModelManifest, device: Device, 
   const rows = lanes === null ? runRows : laneRows(runRows ?? defaultRows(manifest), lanes.count);
   // With lanes, every lane's generator (this thread's too) runs its sessions as LANE_SESSION says.
   const tuning = lanes !== null ? LANE_SESSION : {};
+  // Whether the started lanes stay for a precision: 'auto' lanes go when that precision's step graph is over the limit.
+  const keepsLanes = (p: Precision) => lanes === null || options.lanes !== 'auto' || lanesFor(device, stepGraphBytes(dir, manifest, p), process.env, options.laneWeightLimit) > 1;
   // One-shot runs (lanes 'auto') of a package with large images decode them in lanes (vq-lanes.ts), whose threads
   // load while this one does: started now when the precision is known, else once it is chosen.
   const startVqLanes = (decoder: string) => {
@@ -133,16 +135,19 @@ async function loadStages(dir: string, manifest: ModelManifest, device: Device, 
     rows,
     probe: options.probe,
     threads: lanes !== null ? LANE_SESSION.intraOpNumThreads : undefined,
-    open: (p: Precision) => architectureOf(manifest).load(manifest, file, device, graphsFor(manifest, p), tuning),
+    // A generator opened only to run gets the lanes' tuning only when its graph keeps them; the probe's two get it
+    // both (they are timed as a lane would run them).
+    open: (p: Precision, probing: boolean) => architectureOf(manifest).load(manifest, file, device, graphsFor(manifest, p), probing || keepsLanes(p) ? tuning : {}),
   });
   const precision = selected.report;
   let opened = selected.opened;
-  // Lanes started for auto's int8 graph, and auto kept an fp32 graph too big for lanes: they
-  // go, and this thread's generator opens again with the default threads.
-  if (lanes !== null && options.lanes === 'auto' && lanesFor(device, stepGraphBytes(dir, manifest, precision.precision), process.env, options.laneWeightLimit) === 1) {
-    await Promise.all([lanes.close(), opened.release()]);
+  // Lanes started for auto's int8 graph, and auto kept an fp32 graph too big for lanes: they go, and a generator
+  // the probe opened with one thread opens again with the default threads (a cached decision opened it so at once).
+  if (lanes !== null && !keepsLanes(precision.precision)) {
+    const probed = precision.reason === 'measured';
+    await Promise.all([lanes.close(), probed ? opened.release() : undefined]);
     lanes = null;
-    opened = await architectureOf(manifest).load(manifest, file, device, graphsFor(manifest, precision.precision), {});
+    if (probed) opened = await architectureOf(manifest).load(manifest, file, device, graphsFor(manifest, precision.precision), {});
   }
   const generator = opened.generator;
   // The worker lanes open their sessions while the VQ codec and CLIP load here.

@@ -77,8 +77,8 @@ export interface SelectArgs {
   probe?: ProbeOptions;
   /** Intra-op threads of the generator's sessions, when not TESSERA_THREADS' (a lane's one: lanes.ts); part of the cached decision's key. */
   threads?: number;
-  /** Opens the generator graphs of a precision. */
-  open(precision: Precision): Promise<OpenedGenerator>;
+  /** Opens the generator graphs of a precision; `probing`: opened for the timed probe (both precisions), not only to run. */
+  open(precision: Precision, probing: boolean): Promise<OpenedGenerator>;
 }
 
 /** Decides the precision and opens its generator (for a measured decision, both open, and the loser is released). */
@@ -87,16 +87,16 @@ export async function selectPrecision(args: SelectArgs): Promise<{ report: Preci
   const hasInt8 = manifest.variants?.int8 !== undefined;
   if (requested !== 'auto') {
     if (requested === 'int8' && !hasInt8) throw noVariant(manifest, 'int8');
-    return { report: { requested, precision: requested, reason: 'forced', detail: `${requested} asked for` }, opened: await args.open(requested) };
+    return { report: { requested, precision: requested, reason: 'forced', detail: `${requested} asked for` }, opened: await args.open(requested, false) };
   }
   if (!hasInt8) {
-    return { report: { requested, precision: 'fp32', reason: 'no-variant', detail: 'package has no int8 variant' }, opened: await args.open('fp32') };
+    return { report: { requested, precision: 'fp32', reason: 'no-variant', detail: 'package has no int8 variant' }, opened: await args.open('fp32', false) };
   }
   // The int8 variant is for the CPU's integer units: on WebGPU its MatMulInteger has no
   // kernel and falls back to the CPU, with copies each way per product (issue 29,
   // bench/webgpu/placement.ts), so auto keeps the graphs that stay on the device.
   if (args.device === 'webgpu') {
-    return { report: { requested, precision: 'fp32', reason: 'device', detail: 'int8 products have no WebGPU kernel (they would run on the CPU)' }, opened: await args.open('fp32') };
+    return { report: { requested, precision: 'fp32', reason: 'device', detail: 'int8 products have no WebGPU kernel (they would run on the CPU)' }, opened: await args.open('fp32', false) };
   }
   const rows = rowBucket(args.rows ?? defaultRows(manifest));
   const dir = args.probe?.cacheDir ?? cacheDir();
@@ -106,11 +106,11 @@ export async function selectPrecision(args: SelectArgs): Promise<{ report: Preci
     const probe = { rows, fp32Ms: cached.fp32Ms, int8Ms: cached.int8Ms, ratio: cached.ratio, pairs: cached.pairs };
     return {
       report: { requested, precision: cached.precision, reason: 'cached', detail: `measured ${cached.measuredAt} on this CPU: ${describeProbe(probe)}`, probe },
-      opened: await args.open(cached.precision),
+      opened: await args.open(cached.precision, false),
     };
   }
-  const fp32 = await args.open('fp32');
-  const int8 = await args.open('int8');
+  const fp32 = await args.open('fp32', true);
+  const int8 = await args.open('int8', true);
   let probe;
   try {
     const { steps, release } = await probeSteps({ fp32: fp32.generator, int8: int8.generator }, manifest.text.unconditionalIds, rows);

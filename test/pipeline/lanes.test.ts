@@ -98,8 +98,8 @@ describe("the loader's lanes follow the precision that runs", () => {
     await step();
     return ms[precision];
   };
-  const load = (precision: 'auto' | 'fp32' | 'int8', ms: Record<Precision, number>) =>
-    loadModel({ model: dir, rerank: false, lanes: 'auto', precision, laneWeightLimit, probe: { cacheDir: mkdtempSync(path.join(os.tmpdir(), 'tessera-lanes-')), timer: timer(ms) } });
+  const load = (precision: 'auto' | 'fp32' | 'int8', ms: Record<Precision, number>, cacheDir = mkdtempSync(path.join(os.tmpdir(), 'tessera-lanes-'))) =>
+    loadModel({ model: dir, rerank: false, lanes: 'auto', precision, laneWeightLimit, probe: { cacheDir, timer: timer(ms) } });
   const env = { ...process.env };
   beforeAll(() => {
     delete process.env.TESSERA_LANES;
@@ -114,13 +114,18 @@ describe("the loader's lanes follow the precision that runs", () => {
 
   it('auto keeping int8 keeps the lanes started for it; auto keeping fp32 (over the limit) closes them and samples as fp32 alone does', async () => {
     const int8 = await load('auto', { fp32: 10, int8: 5 });
-    const fp32 = await load('auto', { fp32: 5, int8: 10 });
+    const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'tessera-lanes-'));
+    const fp32 = await load('auto', { fp32: 5, int8: 10 }, cacheDir);
+    // The same decision read from the cache: the generator opens at once with the default threads.
+    const cached = await load('auto', { fp32: 10, int8: 5 }, cacheDir);
     const forced = await load('fp32', { fp32: 5, int8: 10 });
     try {
       expect(int8.precision.precision).toBe('int8');
       expect(int8.lanes?.count).toBe(2);
       expect(fp32.precision).toMatchObject({ precision: 'fp32', reason: 'measured' });
       expect(fp32.lanes).toBeNull();
+      expect(cached.precision).toMatchObject({ precision: 'fp32', reason: 'cached' });
+      expect(cached.lanes).toBeNull();
       expect(forced.lanes).toBeNull();
       // The generator kept after the lanes closed samples the codes of a plain fp32 load.
       const text = manifest.text.unconditionalIds;
@@ -130,9 +135,11 @@ describe("the loader's lanes follow the precision that runs", () => {
         await model.sampler.decodeSteps(state, model.sampler.imageTokens);
         return state.codes.map((c) => Array.from(c));
       };
-      expect(await codes(fp32)).toEqual(await codes(forced));
+      const plain = await codes(forced);
+      expect(await codes(fp32)).toEqual(plain);
+      expect(await codes(cached)).toEqual(plain);
     } finally {
-      await Promise.all([int8, fp32, forced].map((m) => m.lanes?.close()));
+      await Promise.all([int8, fp32, cached, forced].map((m) => m.lanes?.close()));
     }
   });
 });
