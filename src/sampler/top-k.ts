@@ -13,16 +13,17 @@
  * one comparison per value. 130 against 240 µs per row (k = 256 of 16,384, loaded machine,
  * 2026-12-05) for the Hoare quickselect it replaced, which copied the row and partitioned
  * it (and which had replaced a sort: 2.1 ms). `scratch` (at least k long) is overwritten.
- * Inputs without NaN only.
+ * With `stride` > 1, of every stride-th value only (values[0], values[stride], ...: the
+ * sample sampledFloor reads). Inputs without NaN only.
  */
-export function kthLargest(values: Float64Array, k: number, scratch: Float64Array): number {
-  const n = values.length;
+export function kthLargest(values: Float64Array, k: number, scratch: Float64Array, stride = 1): number {
+  const n = Math.ceil(values.length / stride);
   const heap = scratch; // heap[0 .. k): the k largest so far, heap[0] the smallest of them
-  for (let i = 0; i < k; i++) heap[i] = values[i];
+  for (let i = 0; i < k; i++) heap[i] = values[i * stride];
   for (let i = (k >>> 1) - 1; i >= 0; i--) siftDown(heap, k, i, heap[i]);
   let root = heap[0];
   for (let i = k; i < n; i++) {
-    const v = values[i];
+    const v = values[i * stride];
     if (v > root) {
       siftDown(heap, k, 0, v);
       root = heap[0];
@@ -31,6 +32,7 @@ export function kthLargest(values: Float64Array, k: number, scratch: Float64Arra
   return root;
 }
 
+/** Puts `value` at `at` of the min-heap heap[0 .. size) and moves it down to its place. */
 function siftDown(heap: Float64Array, size: number, at: number, value: number): void {
   let i = at;
   for (;;) {
@@ -59,22 +61,11 @@ const SAMPLE_STRIDE = 8;
  */
 function sampledFloor(values: Float64Array, k: number, scratch: Float64Array): number {
   const n = values.length;
-  const sampled = Math.floor(n / SAMPLE_STRIDE);
+  const sampled = Math.ceil(n / SAMPLE_STRIDE);
   const share = (k * sampled) / n;
   const j = Math.ceil(share + 3 * Math.sqrt(share) + 2);
   if (n < 4 * k || j >= sampled) return -Infinity;
-  const heap = scratch; // heap[0 .. j): the j largest sampled so far, heap[0] the smallest of them
-  for (let i = 0; i < j; i++) heap[i] = values[i * SAMPLE_STRIDE];
-  for (let i = (j >>> 1) - 1; i >= 0; i--) siftDown(heap, j, i, heap[i]);
-  let root = heap[0];
-  for (let i = j; i < sampled; i++) {
-    const v = values[i * SAMPLE_STRIDE];
-    if (v > root) {
-      siftDown(heap, j, 0, v);
-      root = heap[0];
-    }
-  }
-  return root;
+  return kthLargest(values, j, scratch, SAMPLE_STRIDE);
 }
 
 /**
