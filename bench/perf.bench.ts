@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkDevice } from '../src/model/runtime.js';
 import { Tessera } from '../src/pipeline/tessera.js';
-import { cpuFlagsLine, machineLine } from './perf/machine.js';
+import { cpuFlagsLine, ensureLauncherEnv, launcherLine, machineLine } from './perf/machine.js';
 import { ceiling, type CeilingEntry } from './perf/ceiling.js';
 import { variantPackage } from './perf/variant-package.js';
 import { compareLevers, parseVariants } from './perf/levers.js';
@@ -23,6 +23,7 @@ import { scaling } from './perf/scaling.js';
 import { versusTorch } from './perf/versus-torch.js';
 import { versusTorchMini } from './perf/versus-torch-mini.js';
 
+ensureLauncherEnv();
 const { values } = parseArgs({
   options: {
     model: { type: 'string', default: 'models/default' },
@@ -45,6 +46,7 @@ const rounds = Number(values.rounds);
 const model = values.model as string;
 console.log(machineLine());
 console.log(cpuFlagsLine());
+console.log(`this process and ${launcherLine(process.env)}`);
 if (values.levers !== undefined) {
   const rows = await compareLevers(parseVariants(values.levers), values.prompt as string, counts, rounds);
   console.log(`\n${machineLine()}`);

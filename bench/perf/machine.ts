@@ -15,6 +15,20 @@ export function launcherEnv(env: NodeJS.ProcessEnv = process.env, launched = tru
   return { ...env, GLIBC_TUNABLES: tunables === '' ? 'glibc.malloc.hugetlb=1' : `${tunables}:glibc.malloc.hugetlb=1` };
 }
 
+/**
+ * Runs this bench again, as a child with the launcher's environment, when this process was
+ * started without it (`npm run bench:perf` starts node directly): glibc reads its tunables only
+ * when a process starts, and the in-process figures (the step beside its ceiling, the lanes'
+ * step, the warm decode against PyTorch) should run with the malloc `tessera generate` runs
+ * with. Returns only in the process that has it (or where TESSERA_HUGEPAGES=0 asks for none).
+ */
+export function ensureLauncherEnv(): void {
+  const env = launcherEnv();
+  if (env === process.env) return;
+  const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env });
+  process.exit(child.status ?? 1);
+}
+
 /** One line for a bench's header: the tunables its CLI runs get. */
 export function launcherLine(env: NodeJS.ProcessEnv = launcherEnv()): string {
   return `CLI runs as bin/tessera starts them: GLIBC_TUNABLES=${env.GLIBC_TUNABLES ?? '(unset)'}`;
