@@ -57,14 +57,40 @@ export async function probeSteps<P extends string>(generators: Record<P, ImageTo
   const all = Object.values(generators) as ImageTokenGenerator[];
   const first = all[0];
   const batch = await first.prefill([unconditionalIds]);
-  const cache = first.allocate(rows);
-  for (let r = 0; r < rows; r++) first.writePrefix(cache, r, batch, 0);
+  const filled = (generator: ImageTokenGenerator) => {
+    const cache = generator.allocate(rows);
+    for (let r = 0; r < rows; r++) generator.writePrefix(cache, r, batch, 0);
+    return cache;
+  };
+  const cache = filled(first);
+  // An int8 variant whose step reads an int8 cache (scripts/perf/kv8_variant.py: Int8KvSlots)
+  // cannot share the float cache: such a generator gets its own, with the same prefix.
+  const own = new Map(all.filter((g) => g !== first && !sameCacheLayout(first, g)).map((g) => [g, filled(g)] as const));
   const codes = new Int32Array(rows); // [rows]
   const positions = new Int32Array(rows).fill(Math.floor(first.imageTokens / 2)); // [rows]
   const entries = Object.entries(generators) as [P, ImageTokenGenerator][];
-  const steps = Object.fromEntries(entries.map(([name, generator]) => [name, () => generator.step(cache, codes, positions)])) as Record<P, () => Promise<unknown>>;
+  const steps = Object.fromEntries(entries.map(([name, generator]) => [name, () => generator.step(own.get(generator) ?? cache, codes, positions)])) as Record<P, () => Promise<unknown>>;
   // Released, its memory is the next cache's (kv-buffers.ts): the request's, of the same rows.
-  return { steps, release: () => cache.release?.() };
+  return {
+    steps,
+    release: () => {
+      for (const c of own.values()) c.release?.();
+      cache.release?.();
+    },
+  };
+}
+
+/**
+ * Whether two generators keep their rows in the same kind of cache: a one-row cache of each,
+ * compared by class (the self-attention slots where the cache wraps them). Not released: a
+ * release would make its tiny blocks this thread's spare in place of a warmed one (kv-buffers.ts).
+ */
+function sameCacheLayout(a: ImageTokenGenerator, b: ImageTokenGenerator): boolean {
+  const kind = (generator: ImageTokenGenerator) => {
+    const cache = generator.allocate(1) as { self?: object };
+    return (cache.self ?? cache).constructor;
+  };
+  return kind(a) === kind(b);
 }
 
 export interface SelectArgs {
