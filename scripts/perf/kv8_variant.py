@@ -19,7 +19,7 @@ names the new graph, its hash joins `files`, and `variants.int8.fidelity.checks.
 gate and the rewrite.
 
 Why only as an opt-in step, per package: on the DALL-E Mini-shaped package the int8 cache made
-the whole 32-candidate image 1.04-1.11x faster through the sampling lanes (1.14x its sampling;
+the whole 32-candidate image 1.04-1.15x faster through the sampling lanes (1.13x its sampling;
 docs/benchmarks.md, "An int8 KV cache in the lanes"), where the two lanes contend for memory;
 on the shapes model's narrow heads (32) it was slower (0.81x, "An int8 KV cache").
 """
