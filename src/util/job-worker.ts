@@ -8,9 +8,13 @@
  * (when the opening was asked for: someone awaits it) or runs a job: idle lanes never keep
  * a finished process alive.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Worker } from 'node:worker_threads';
 import type { ErrorCode } from '../errors.js';
 import { spawnModuleWorker } from './module-worker.js';
+
+/** The longest close() waits for a thread still opening before it terminates it anyway. */
+export const CLOSE_WAIT_MS = 30_000;
 
 /** What a job worker's thread posts back. */
 export type JobReply<R, P = never> =
@@ -39,8 +43,10 @@ export class JobWorker<R, P = never> {
   private nextId = 1;
   private readonly errorOf: WorkerErrorOf;
 
-  constructor(module: string, workerData: unknown, errorOf: WorkerErrorOf) {
+  /** `opensAtStart`: the thread opens what it holds as it starts (a VQ lane), not when sent an opening. */
+  constructor(module: string, workerData: unknown, errorOf: WorkerErrorOf, opensAtStart = false) {
     this.errorOf = errorOf;
+    this.opening = opensAtStart;
     this.worker = spawnModuleWorker(module, { workerData });
     let started: () => void = () => undefined;
     let failed: (error: Error) => void = () => undefined;
@@ -56,8 +62,9 @@ export class JobWorker<R, P = never> {
     });
     this.worker.on('error', (error) => this.fail(errorOf(null, error.message), failed));
     this.worker.on('exit', (code) => this.fail(errorOf(null, `its thread exited (code ${code})`), failed));
-    // After the listeners: adding a 'message' listener refs the worker's port again.
-    this.worker.unref();
+    // After the listeners: adding a 'message' listener refs the worker's port again. A thread
+    // opening at start holds the process until it is ready (see close()).
+    if (!opensAtStart) this.worker.unref();
   }
 
   /** Lets the process go when nothing it waits for is left (no opening asked for, no job). */
@@ -109,8 +116,15 @@ export class JobWorker<R, P = never> {
     return { id, result };
   }
 
-  /** Stops the thread: its jobs and every later one fail with `error`. */
+  /**
+   * Stops the thread: its jobs and every later one fail with `error`. A thread still opening
+   * (its 'ready' or 'failed' not yet posted) is let finish first (at most CLOSE_WAIT_MS): terminated inside
+   * onnxruntime-node's session load, the binding's next N-API call throws a C++ Napi::Error
+   * that nothing catches, and the whole process aborts (SIGABRT; seen with a forced precision on
+   * the tiny encoder-decoder package, whose VQ lanes were still loading when the run ended).
+   */
   async close(error: Error): Promise<void> {
+    if (this.opening) await Promise.race([this.ready.catch(() => undefined), delay(CLOSE_WAIT_MS, undefined, { ref: false })]);
     this.worker.removeAllListeners('exit');
     this.fail(error, () => undefined);
     await this.worker.terminate();

@@ -41,7 +41,7 @@ class VqLane {
   private readonly worker: JobWorker<Uint8Array[]>;
 
   constructor(load: VqLaneLoad) {
-    this.worker = new JobWorker(WORKER_MODULE, load, laneError);
+    this.worker = new JobWorker(WORKER_MODULE, load, laneError, true); // its thread opens the decoder as it starts
   }
 
   get ready(): Promise<void> {

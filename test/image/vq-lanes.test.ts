@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readManifest } from '../../src/model/manifest.js';
@@ -59,4 +62,22 @@ describe('VQ decoding lanes', () => {
     expect([oneShot.vq.inLanes, plain.vq.inLanes, small.vq.inLanes]).toEqual([true, false, false]);
     await Promise.all([oneShot, plain, small].map((m) => Promise.all([m.vq.close(), m.lanes?.close()])));
   });
+
+  it('closed while their threads still open the decoder, let them finish first: the process does not abort', async () => {
+    const lanes = VqLanes.start(load, 2);
+    await lanes.close(); // at once: both threads are inside onnxruntime's session load
+    await expect(lanes.ready).resolves.toBeUndefined(); // they opened; close() waited for it
+  });
+
+  it("a one-shot tessera generate at a forced precision exits 0 (its VQ lanes were terminated mid-load: SIGABRT)", () => {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'tessera-vq-lanes-'));
+    try {
+      for (const precision of ['fp32', 'int8']) {
+        const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'generate', 'a red circle', '--model', PACKAGE, '--candidates', '2', '--no-rerank', '--precision', precision, '--seed', '3', '--quiet', '--out', out], { cwd: ROOT, encoding: 'utf8' });
+        expect({ precision, status: run.status, signal: run.signal, stderr: run.stderr }).toEqual({ precision, status: 0, signal: null, stderr: '' });
+      }
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
