@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "convert"))
 from cross_prefixes import save_replacing, write_manifest_replacing  # noqa: E402
 from kv8_probe import to_int8_cache  # noqa: E402
-from quantize_int8 import cpu_model, run_gate, sha256  # noqa: E402
+from quantize_int8 import cpu_model, gate_failures, run_gate, sha256  # noqa: E402
 
 
 def main() -> None:
@@ -65,14 +65,12 @@ def main() -> None:
     target_path = os.path.join(args.package, target)
     save_replacing(model, target_path)
     onnx.checker.check_model(target_path)
-    gate = run_gate(args.package, {"prefill": variant["generator"]["prefill"], "step": target}, args)
-    failures = []
-    if gate["stepTop1"] < args.min_top1:
-        failures.append(f"step top-token agreement {gate['stepTop1']:.4f} < {args.min_top1}")
-    if gate["prefillTop1"] < args.min_top1:
-        failures.append(f"prefill top-token agreement {gate['prefillTop1']:.4f} < {args.min_top1}")
-    if gate["stepCosineMean"] < args.min_cosine:
-        failures.append(f"step logit cosine (mean) {gate['stepCosineMean']:.5f} < {args.min_cosine}")
+    try:
+        gate = run_gate(args.package, {"prefill": variant["generator"]["prefill"], "step": target}, args)
+    except BaseException:  # the gate did not run: the package stays as it was
+        os.remove(target_path)
+        raise
+    failures = gate_failures(gate, args.min_top1, args.min_cosine)
     print(f"gate (fp32 against the int8 step on an int8 cache): prefill top-1 {gate['prefillTop1']:.4f}; steps top-1 "
           f"{gate['stepTop1']:.4f}, cosine mean {gate['stepCosineMean']:.5f} min {gate['stepCosineMin']:.5f} "
           f"({gate['rows']} rows x {gate['steps']} steps)", file=sys.stderr)

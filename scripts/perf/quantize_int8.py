@@ -127,6 +127,18 @@ def run_gate(package: str, files: dict, args) -> dict:
     return json.loads(result.stdout.strip().split("\n")[-1])
 
 
+def gate_failures(gate: dict, min_top1: float, min_cosine: float) -> list:
+    """The thresholds run_gate's result misses, each as a sentence naming the figure (none: it passes)."""
+    failures = []
+    if gate["stepTop1"] < min_top1:
+        failures.append(f"step top-token agreement {gate['stepTop1']:.4f} < {min_top1}")
+    if gate["prefillTop1"] < min_top1:
+        failures.append(f"prefill top-token agreement {gate['prefillTop1']:.4f} < {min_top1}")
+    if gate["stepCosineMean"] < min_cosine:
+        failures.append(f"step logit cosine (mean) {gate['stepCosineMean']:.5f} < {min_cosine}")
+    return failures
+
+
 def dynamic_variant(args) -> None:
     manifest_path = os.path.join(args.package, "manifest.json")
     with open(manifest_path, encoding="utf-8") as f:
@@ -155,13 +167,7 @@ def dynamic_variant(args) -> None:
         print(f"{rel} -> {target_rel}: {counts['int8']} weight products -> int8 ({args.kernel}), {counts['keptFloat']} kept float {counts['kept']}, "
               f"{counts['activationProducts']} activation x activation products float")
     gate = run_gate(args.package, candidate_files, args)
-    failures = []
-    if gate["stepTop1"] < args.min_top1:
-        failures.append(f"step top-token agreement {gate['stepTop1']:.4f} < {args.min_top1}")
-    if gate["prefillTop1"] < args.min_top1:
-        failures.append(f"prefill top-token agreement {gate['prefillTop1']:.4f} < {args.min_top1}")
-    if gate["stepCosineMean"] < args.min_cosine:
-        failures.append(f"step logit cosine (mean) {gate['stepCosineMean']:.5f} < {args.min_cosine}")
+    failures = gate_failures(gate, args.min_top1, args.min_cosine)
     passed = not failures
     summary = (f"gate: prefill top-1 {gate['prefillTop1']:.4f}, cosine {gate['prefillCosineMean']:.5f}; "
                f"steps top-1 {gate['stepTop1']:.4f} (first {gate['firstStepTop1']:.4f}, last {gate['lastStepTop1']:.4f}), "

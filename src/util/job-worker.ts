@@ -5,8 +5,8 @@
  * opened what it holds, or 'failed'; each job, sent with an id, ends in 'done' (its
  * result) or 'error', with any 'progress' of that id before. A failure of the thread
  * fails its jobs, then every later one. The thread holds the process only while it opens
- * (when the opening was asked for: someone awaits it) or runs a job: idle lanes never keep
- * a finished process alive.
+ * (when the opening was asked for, or it opens as it starts) or runs a job: idle lanes never
+ * keep a finished process alive.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Worker } from 'node:worker_threads';
