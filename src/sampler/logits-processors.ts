@@ -8,6 +8,7 @@
  * Ties are always broken towards the lower token index, so the chain is a pure function
  * of its input; scripts/train/reference_sampler.py follows the same rules.
  */
+import { fastExp } from './exp.js';
 import { kthLargest, sampleTopK } from './top-k.js';
 
 export { kthLargest, sampleTopK };
@@ -84,13 +85,13 @@ export function topK(k: number): LogitsProcessor | null {
   return processor;
 }
 
-/** Softmax weights exp(l - max), unnormalised, with -Infinity mapping to 0. */
+/** Softmax weights exp(l - max) (fastExp: exp.ts), unnormalised, with -Infinity mapping to 0. */
 export function softmaxWeights(logits: Float64Array, out: Float64Array): number {
   let max = -Infinity;
   for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
   let total = 0;
   for (let i = 0; i < logits.length; i++) {
-    const w = logits[i] === -Infinity ? 0 : Math.exp(logits[i] - max);
+    const w = logits[i] === -Infinity ? 0 : fastExp(logits[i] - max);
     out[i] = w;
     total += w;
   }

@@ -4,6 +4,7 @@
  * over a row, then the inverse-CDF draw over those k alone. Ties go to the lower index, as
  * everywhere in the chain (scripts/train/reference_sampler.py follows the same rules).
  */
+import { fastExp } from './exp.js';
 
 /**
  * The k-th largest of `values` (k >= 1), the value `Float64Array.from(values).sort()`
@@ -143,7 +144,7 @@ function drawFrom(logits: Float64Array, kept: Int32Array, count: number, u: numb
   let total = 0;
   for (let j = 0; j < count; j++) {
     const l = logits[kept[j]];
-    const w = l === -Infinity ? 0 : Math.exp(l - max);
+    const w = l === -Infinity ? 0 : fastExp(l - max); // as softmaxWeights
     weights[j] = w;
     total += w;
   }
