@@ -3,15 +3,18 @@
  * that dispatches on it. The loader asks it for a generator; the footprint for the
  * generator's own count of its phases' FLOPs and bytes.
  */
+import path from 'node:path';
 import { DEFAULT_STEP_CACHE, type ModelManifest } from '../model/manifest.js';
 import type { OnnxGraph } from '../model/onnx-graph.js';
 import { prepareOutputCollection } from '../model/output-memory.js';
+import { graphsFor, likelyPrecision, type PrecisionChoice } from '../model/precision.js';
 import { createSession, type SessionTuning } from '../model/runtime.js';
 import type { Device } from '../types.js';
 import { DecoderOnlyCost } from './decoder-only/cost.js';
 import { DecoderOnlyGenerator, rowSlotsShape } from './decoder-only/generator.js';
 import { DeviceKv, deviceKvWanted, emptyTransfer } from './device-kv.js';
 import { warmBuffers } from './kv-buffers.js';
+import { stepFileReadsInt8Cache } from './kv-slots-int8.js';
 import { kvSlotsFloats } from './kv-slots.js';
 import { EncoderDecoderCost } from './encoder-decoder/cost.js';
 import { EncoderDecoderGenerator, selfSlotsShape } from './encoder-decoder/generator.js';
@@ -81,12 +84,29 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
   },
 };
 
-/** Starts mapping a first KV cache of `rows` rows on another thread (kv-buffers.ts' warmBuffers); resolves when it is this thread's, at once when there is none to map (not the CPU, no rows, an architecture with a cache of its own). */
-export function warmFirstCache(manifest: ModelManifest, device: Device, rows: number | undefined): Promise<void> {
+/**
+ * Starts mapping a first KV cache of `rows` rows on another thread (kv-buffers.ts' warmBuffers);
+ * resolves when it is this thread's, at once when there is none to map: not the CPU, no rows, an
+ * architecture with a cache of its own, or a step graph (the one `requested` most likely runs,
+ * in package `dir`) that reads an int8 cache, which maps its own storage, a quarter of the bytes
+ * (a float cache mapped for it went unused: 0.5 GB of peak memory for the Mini-shaped package's
+ * 32 candidates, docs/benchmarks.md "An int8 KV cache in the lanes").
+ */
+export function warmFirstCache(manifest: ModelManifest, device: Device, rows: number | undefined, dir: string, requested: PrecisionChoice): Promise<void> {
   const rowSlots = ARCHITECTURES[manifest.architecture].rowSlots;
   if (device !== 'cpu' || rowSlots === undefined || rows === undefined) return Promise.resolve();
+  if (likelyStepReadsInt8Cache(manifest, dir, requested)) return Promise.resolve();
   const { count, size } = kvSlotsFloats(rowSlots(manifest), rows);
   return warmBuffers(count, size);
+}
+
+/** Never throws: a precision the package lacks fails in the loader, with its own error (lanes may already be starting). */
+function likelyStepReadsInt8Cache(manifest: ModelManifest, dir: string, requested: PrecisionChoice): boolean {
+  try {
+    return stepFileReadsInt8Cache(path.join(dir, graphsFor(manifest, likelyPrecision(manifest, requested)).step));
+  } catch {
+    return false;
+  }
 }
 
 /** The implementation named by the manifest's architecture. */

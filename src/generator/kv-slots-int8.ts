@@ -16,6 +16,7 @@
  */
 import { TesseraError } from '../errors.js';
 import { DEFAULT_STEP_CACHE, type StepCacheLayout } from '../model/manifest.js';
+import { readOnnx } from '../model/onnx-graph.js';
 import { ort } from '../model/runtime.js';
 import { hostPastFeeds } from './device-kv.js';
 import type { RowCache } from './generator.js';
@@ -237,6 +238,20 @@ export class Int8KvSlots implements RowCache {
 /** True when a step graph reads an int8 self-attention cache (scripts/perf/kv8_probe.py's variant). */
 export function readsInt8Cache(step: ort.InferenceSession): boolean {
   return step.inputMetadata.some((m) => m.name === 'past_key_0' && m.isTensor && m.type === 'int8');
+}
+
+/**
+ * The same question asked of a step graph's file before any session is open (the first cache
+ * is mapped while the sessions load): kv8_probe.py's int8-cache graphs, and only they, take a
+ * `past_key_scale_0` input. False when the file cannot be read as a graph (the loader's own
+ * checks then say why).
+ */
+export function stepFileReadsInt8Cache(file: string): boolean {
+  try {
+    return readOnnx(file).inputs.includes('past_key_scale_0');
+  } catch {
+    return false;
+  }
 }
 
 /** A generator's self-attention slots: float (KvSlots) or int8, as its step graph reads them. */

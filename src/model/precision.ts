@@ -84,6 +84,16 @@ export function graphsFor(manifest: ModelManifest, precision: Precision): Precis
   return { prefill: variant.generator.prefill, step: variant.generator.step, decoder: variant.decoder ?? own.decoder, clip, clipVision: clip === null ? null : (variant.clipVision ?? null) };
 }
 
+/**
+ * The precision a load of `requested` prepares for before `auto` has decided: the asked one;
+ * for auto the int8 variant when the package has one (what auto picks on CPUs with integer
+ * units; the lanes and the first cache are set up for it while the package loads).
+ */
+export function likelyPrecision(manifest: ModelManifest, requested: PrecisionChoice): Precision {
+  if (requested !== 'auto') return requested;
+  return manifest.variants?.int8 !== undefined ? 'int8' : 'fp32';
+}
+
 export function noVariant(manifest: ModelManifest, precision: Precision): TesseraError {
   const have = ['fp32', ...Object.keys(manifest.variants ?? {})];
   return new TesseraError(

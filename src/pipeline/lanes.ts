@@ -21,7 +21,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { isTesseraError, TesseraError } from '../errors.js';
 import type { ModelManifest } from '../model/manifest.js';
-import { graphsFor, type Precision, type PrecisionChoice } from '../model/precision.js';
+import { graphsFor, likelyPrecision, type Precision, type PrecisionChoice } from '../model/precision.js';
 import type { BatchSampler, SequenceSpec, StepProgress } from '../sampler/sampler.js';
 import { rowsFor } from '../sampler/sequence.js';
 import type { Device } from '../types.js';
@@ -93,8 +93,7 @@ export function stepGraphBytes(dir: string, manifest: ModelManifest, precision: 
  * auto keeps fp32 and that graph is over the limit, the loader closes them again).
  */
 export function laneStepBytes(dir: string, manifest: ModelManifest, requested: PrecisionChoice): number {
-  if (requested !== 'auto') return stepGraphBytes(dir, manifest, requested);
-  return stepGraphBytes(dir, manifest, manifest.variants?.int8 !== undefined ? 'int8' : 'fp32');
+  return stepGraphBytes(dir, manifest, likelyPrecision(manifest, requested));
 }
 
 /** Rows of a lane's step when `rows` rows are split over `lanes` lanes (laneParts' count; guided pairs aside). */

@@ -86,8 +86,8 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
   // lane maps its first part's (laneParts keeps a guided pair's rows together: one row to spare).
   const firstRows = typeof options.firstRows === 'function' ? options.firstRows(manifest) : options.firstRows;
   const perLane = firstRows === undefined || !laning ? firstRows : laneRows(firstRows, lanesAsked) + 1;
-  const lanes = laning ? SamplingLanes.start({ dir, device, ...(perLane === undefined ? {} : { firstRows: perLane }) }, lanesAsked) : null;
-  const warmed = warmFirstCache(manifest, device, perLane);
+  const lanes = laning ? SamplingLanes.start({ dir, device, requested, ...(perLane === undefined ? {} : { firstRows: perLane }) }, lanesAsked) : null;
+  const warmed = warmFirstCache(manifest, device, perLane, dir, requested);
   const vqLanesStarted: VqLanes[] = []; // closed here when loading fails
   try {
     const loaded = await loadStages(dir, manifest, device, requested, clipOverride, lanes, options, vqLanesStarted);

@@ -4,8 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EncoderDecoderCache } from '../../src/generator/encoder-decoder/generator.js';
-import { Int8KvSlots } from '../../src/generator/kv-slots-int8.js';
+import { releaseBuffers, spareFloats } from '../../src/generator/kv-buffers.js';
+import { Int8KvSlots, stepFileReadsInt8Cache } from '../../src/generator/kv-slots-int8.js';
 import { KvSlots } from '../../src/generator/kv-slots.js';
+import { loadModel } from '../../src/pipeline/loader.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { ROOT } from '../helpers/tiny.js';
 
@@ -86,6 +88,19 @@ describe.skipIf(!hasPythonOnnx)('scripts/perf/kv8_variant.py on a copy of the ti
       expect(slots).toBeInstanceOf(result.precision?.precision === 'int8' ? Int8KvSlots : KvSlots);
     } finally {
       await auto.dispose();
+    }
+  }, 120_000);
+
+  it('maps no float first cache for an int8-cache step (it maps its own), and still does for fp32', async () => {
+    expect(stepFileReadsInt8Cache(path.join(dir, 'generator/step.int8.kv8.onnx'))).toBe(true);
+    expect(stepFileReadsInt8Cache(path.join(dir, 'generator/step.int8.onnx'))).toBe(false);
+    expect(stepFileReadsInt8Cache(path.join(dir, 'generator/no-such-step.onnx'))).toBe(false);
+    // (Not auto: its probe's caches, released, become the spare themselves.)
+    for (const [precision, warmed] of [['int8', false], ['fp32', true]] as const) {
+      releaseBuffers([]); // this thread's spare, emptied
+      await loadModel({ model: dir, rerank: false, precision, firstRows: 4 });
+      expect(spareFloats() > 0, precision).toBe(warmed);
+      releaseBuffers([]);
     }
   }, 120_000);
 });
