@@ -17,10 +17,10 @@
  * A product's time is its kernels' time in onnxruntime's own profile, not the wall time of
  * its run: run alone, each product also paid what onnxruntime-node spends around a run
  * (its input and output copied between JavaScript and onnxruntime: 0.14-0.19 ms a run at
- * 512 rows, ~30% of the int8 products' wall time, and most of it at 64 rows), which a
+ * 512 rows, ~30% of the int8 products' wall time, about half at 64 rows), which a
  * step pays once for all its products, not once per product (2026-12-06; until then the
- * ceiling held 24 such overheads and was too easy: docs/benchmarks.md, "The ceiling's
- * products by their kernels"). The wall time is still printed ('GEMM run ms').
+ * ceiling held 25 such overheads, one per product, and was too easy: docs/benchmarks.md, "The ceiling's
+ * products by their kernels"). The runs' wall time, profiler on, is still printed ('GEMM run ms').
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
