@@ -13,6 +13,10 @@
  * Each entry (one row, head and slot: headDim numbers) is quantized on its own when it is
  * written, symmetric: scale = max |x| / 127, stored round(x / scale). An entry is never
  * requantized, so growth and row copies move bytes as they are.
+ * The keys and values live in kv-buffers.ts' packed float blocks, viewed as bytes (when a
+ * layer's bytes are a whole number of floats): released, they are this thread's spare for the
+ * next cache, and the loader maps the first one ahead on another thread (int8KvSlotsFloats), as
+ * for the float cache; before, each request's int8 cache was memory never touched.
  */
 import { TesseraError } from '../errors.js';
 import { DEFAULT_STEP_CACHE, type StepCacheLayout } from '../model/manifest.js';
@@ -20,6 +24,7 @@ import { readOnnx } from '../model/onnx-graph.js';
 import { ort } from '../model/runtime.js';
 import { hostPastFeeds } from './device-kv.js';
 import type { RowCache } from './generator.js';
+import { packedBuffers, releaseBuffers } from './kv-buffers.js';
 import { KvSlots, slotsLaidOut, spread, type CacheShape } from './kv-slots.js';
 
 /**
@@ -62,7 +67,10 @@ export class Int8KvSlots implements RowCache {
   valueScales: Float32Array[] = [];
   mask: Float32Array;
   version = 0;
-  private readonly storage: { keys: Int8Array[]; values: Int8Array[]; keyScales: Float32Array[]; valueScales: Float32Array[]; mask: Float32Array };
+  private storage: { keys: Int8Array[]; values: Int8Array[]; keyScales: Float32Array[]; valueScales: Float32Array[]; mask: Float32Array };
+  /** The packed float blocks' views under the keys and values (empty when a layer's bytes are not whole floats). */
+  private packed: Float32Array[] = [];
+  private released = false;
 
   constructor(shape: CacheShape, rows: number, layout: StepCacheLayout = DEFAULT_STEP_CACHE, initialSlots = 1) {
     this.shape = shape;
@@ -71,15 +79,18 @@ export class Int8KvSlots implements RowCache {
     const size = rows * shape.heads * shape.slots * shape.headDim;
     const entries = rows * shape.heads * shape.slots;
     const each = <T>(make: () => T) => Array.from({ length: shape.layers }, make);
+    const floats = int8KvSlotsFloats(shape, rows);
+    // As KvSlots: a 'filled' cache's pages are mapped now (or were, as a spare), not one fault at a time inside the decode loop as rows grow.
+    this.packed = floats === null ? [] : packedBuffers(floats.count, floats.size, layout.slots === 'filled'); // every layer's keys, then every layer's values
+    const bytes = this.packed.map((view) => new Int8Array(view.buffer, view.byteOffset, size));
     this.storage = {
-      keys: each(() => new Int8Array(size)),
-      values: each(() => new Int8Array(size)),
+      keys: floats === null ? each(() => new Int8Array(size)) : bytes.slice(0, shape.layers),
+      values: floats === null ? each(() => new Int8Array(size)) : bytes.slice(shape.layers),
       keyScales: each(() => new Float32Array(entries)),
       valueScales: each(() => new Float32Array(entries)),
       mask: new Float32Array(rows * shape.slots),
     };
-    // As KvSlots: map the pages now, not one fault at a time inside the decode loop as rows grow.
-    if (layout.slots === 'filled') for (const buffer of [...this.storage.keys, ...this.storage.values]) for (let i = 0; i < buffer.length; i += 4096) buffer[i] = 0;
+    if (floats === null && layout.slots === 'filled') for (const buffer of [...this.storage.keys, ...this.storage.values]) for (let i = 0; i < buffer.length; i += 4096) buffer[i] = 0;
     this.capacity = slotsLaidOut(layout, shape.slots, initialSlots);
     this.mask = this.storage.mask;
     this.viewStorage();
@@ -107,8 +118,23 @@ export class Int8KvSlots implements RowCache {
     return [this.rows, this.shape.heads, this.capacity];
   }
 
+  /** Sampling with this cache is over: its keys' and values' blocks go to this thread's next cache (kv-buffers.ts); later use throws. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    releaseBuffers(this.packed);
+    this.packed = [];
+    this.storage = { keys: [], values: [], keyScales: [], valueScales: [], mask: new Float32Array(0) };
+    this.keys = [];
+    this.values = [];
+    this.keyScales = [];
+    this.valueScales = [];
+    this.mask = this.storage.mask;
+  }
+
   /** Makes room for slots 0..slots-1 in every row (KvSlots.reserve: 'filled' grows by chunks, in place). */
   reserve(slots: number): void {
+    if (this.released) throw new TesseraError('TESSERA_ERR_INTERNAL', 'a released KV cache was used again');
     if (slots > this.shape.slots) throw new RangeError(`a row has ${this.shape.slots} slots, ${slots} were asked for`);
     if (slots <= this.capacity) return;
     const capacity = slotsLaidOut(this.layout, this.shape.slots, slots);
@@ -233,6 +259,16 @@ export class Int8KvSlots implements RowCache {
     }
     return feeds;
   }
+}
+
+/**
+ * The packed float blocks (kv-buffers.ts' packedBuffers) an Int8KvSlots of `rows` rows keeps its
+ * keys and values in, each layer's bytes as floats: null when they are not a whole number of
+ * floats (the cache then has arrays of its own).
+ */
+export function int8KvSlotsFloats(shape: CacheShape, rows: number): { count: number; size: number } | null {
+  const bytes = rows * shape.heads * shape.slots * shape.headDim;
+  return bytes % 4 === 0 ? { count: 2 * shape.layers, size: bytes / 4 } : null;
 }
 
 /** True when a step graph reads an int8 self-attention cache (scripts/perf/kv8_probe.py's variant). */

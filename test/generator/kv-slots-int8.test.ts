@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Int8KvSlots, quantizeEntry } from '../../src/generator/kv-slots-int8.js';
+import { packedBlockLengths, releaseBuffers, spareFloats } from '../../src/generator/kv-buffers.js';
+import { Int8KvSlots, int8KvSlotsFloats, quantizeEntry } from '../../src/generator/kv-slots-int8.js';
 import { KvSlots, SLOT_CHUNK } from '../../src/generator/kv-slots.js';
 import type { StepCacheLayout } from '../../src/model/manifest.js';
 
@@ -147,5 +148,27 @@ describe('Int8KvSlots', () => {
       }),
       { numRuns: 50 },
     );
+  });
+
+  it('keeps keys and values in packed blocks: released, they go to the next cache, zeroed; a released cache refuses use', () => {
+    releaseBuffers([]); // this thread's spare, emptied
+    const layout: StepCacheLayout = { keys: 'transposed', slots: 'filled' };
+    const first = new Int8KvSlots(shape, 2, layout, 1);
+    const { count, size } = int8KvSlotsFloats(shape, 2)!;
+    expect(first.keys[0].buffer.byteLength).toBe(packedBlockLengths(count, size).reduce((a, b) => a + b, 0) * 4); // every layer's keys and values in one block
+    first.writeStep(floats(2 * 3 * 4 * 2, 1), floats(2 * 3 * 4 * 2, 2), [0, 0]);
+    const block = first.keys[0].buffer;
+    first.release();
+    expect(spareFloats()).toBe(block.byteLength / 4);
+    expect(() => first.reserve(2)).toThrow(expect.objectContaining({ code: 'TESSERA_ERR_INTERNAL' }));
+    const next = new Int8KvSlots(shape, 2, layout, 1);
+    expect(next.keys[0].buffer).toBe(block);
+    expect(spareFloats()).toBe(0);
+    for (let l = 0; l < shape.layers; l++) expect(next.keys[l].every((x) => x === 0) && next.values[l].every((x) => x === 0)).toBe(true);
+    expect(int8KvSlotsFloats({ ...shape, slots: 41, headDim: 3 }, 1)).toBeNull(); // 3 * 41 * 3 bytes a layer: not whole floats, arrays of its own
+    const own = new Int8KvSlots({ ...shape, slots: 41, headDim: 3 }, 1, layout, 1);
+    own.release();
+    expect(spareFloats()).toBe(0);
+    releaseBuffers([]);
   });
 });

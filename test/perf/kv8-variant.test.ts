@@ -4,9 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EncoderDecoderCache } from '../../src/generator/encoder-decoder/generator.js';
-import { releaseBuffers, spareFloats } from '../../src/generator/kv-buffers.js';
-import { Int8KvSlots, stepFileReadsInt8Cache } from '../../src/generator/kv-slots-int8.js';
-import { KvSlots } from '../../src/generator/kv-slots.js';
+import { architectureOf } from '../../src/generator/architectures.js';
+import { packedBlockLengths, releaseBuffers, spareFloats } from '../../src/generator/kv-buffers.js';
+import { Int8KvSlots, int8KvSlotsFloats, stepFileReadsInt8Cache } from '../../src/generator/kv-slots-int8.js';
+import { KvSlots, kvSlotsFloats } from '../../src/generator/kv-slots.js';
+import { readManifest } from '../../src/model/manifest.js';
 import { loadModel } from '../../src/pipeline/loader.js';
 import { Tessera } from '../../src/pipeline/tessera.js';
 import { ROOT } from '../helpers/tiny.js';
@@ -91,15 +93,18 @@ describe.skipIf(!hasPythonOnnx)('scripts/perf/kv8_variant.py on a copy of the ti
     }
   }, 120_000);
 
-  it('maps no float first cache for an int8-cache step (it maps its own), and still does for fp32', async () => {
+  it('maps an int8 first cache for an int8-cache step (not a float one it would not use), and a float one for fp32', async () => {
     expect(stepFileReadsInt8Cache(path.join(dir, 'generator/step.int8.kv8.onnx'))).toBe(true);
     expect(stepFileReadsInt8Cache(path.join(dir, 'generator/step.int8.onnx'))).toBe(false);
     expect(stepFileReadsInt8Cache(path.join(dir, 'generator/no-such-step.onnx'))).toBe(false);
+    const manifest = readManifest(dir);
+    const shape = architectureOf(manifest).rowSlots!(manifest);
+    const floatsOf = (blocks: { count: number; size: number } | null) => packedBlockLengths(blocks!.count, blocks!.size).reduce((a, b) => a + b, 0);
     // (Not auto: its probe's caches, released, become the spare themselves.)
-    for (const [precision, warmed] of [['int8', false], ['fp32', true]] as const) {
+    for (const [precision, blocks] of [['int8', int8KvSlotsFloats(shape, 4)], ['fp32', kvSlotsFloats(shape, 4)]] as const) {
       releaseBuffers([]); // this thread's spare, emptied
       await loadModel({ model: dir, rerank: false, precision, firstRows: 4 });
-      expect(spareFloats() > 0, precision).toBe(warmed);
+      expect(spareFloats(), precision).toBe(floatsOf(blocks));
       releaseBuffers([]);
     }
   }, 120_000);

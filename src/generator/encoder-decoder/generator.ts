@@ -55,7 +55,7 @@ export class EncoderDecoderCache implements RowCache {
   }
 
   release(): void {
-    if (this.self instanceof KvSlots) this.self.release(); // an int8 cache keeps its own buffers
+    this.self.release();
   }
 
   copyRows(from: RowCache, fromRow: number, toRow: number, count: number): void {
