@@ -38,6 +38,10 @@ interface GemmList {
   gemms: { file: string; k: number; n: number; count: number }[];
 }
 
+/** Runs timeRun makes untimed, then timed, per call. */
+const WARM_RUNS = 3;
+const TIMED_RUNS = 5;
+
 /**
  * Median wall and process CPU time of one run (CPU time: what other jobs on the machine disturb
  * least). A minor collection before every run, untimed: onnxruntime-node copies each output into
@@ -47,10 +51,6 @@ interface GemmList {
  * src/model/output-memory.ts). The first runs after a collection still fault until freed
  * blocks are reused, hence three runs untimed.
  */
-/** Runs timeRun makes untimed, then timed, per call. */
-const WARM_RUNS = 3;
-const TIMED_RUNS = 5;
-
 async function timeRun(run: () => Promise<unknown>, repeats: number): Promise<{ wall: number; cpu: number }> {
   for (let i = 0; i < WARM_RUNS; i++) {
     collectOutputsNow();
