@@ -81,7 +81,7 @@ interface ProfileEvent {
  * Per run of a profiled session, in order: its nodes' kernel time in ms (onnxruntime's
  * profile: each `model_run` event, and the `*_kernel_time` node events inside its span).
  */
-function kernelMsPerRun(session: ort.InferenceSession, dir: string, prefix: string): number[] {
+export function kernelMsPerRun(session: ort.InferenceSession, dir: string, prefix: string): number[] {
   session.endProfiling();
   const name = readdirSync(dir).find((file) => file.startsWith(`${prefix}_`) && file.endsWith('.json'));
   if (name === undefined) throw new Error(`onnxruntime wrote no profile ${prefix}_*.json in ${dir}`);
