@@ -14,8 +14,9 @@ import { DecoderOnlyCost } from './decoder-only/cost.js';
 import { DecoderOnlyGenerator, rowSlotsShape } from './decoder-only/generator.js';
 import { DeviceKv, deviceKvWanted, emptyTransfer } from './device-kv.js';
 import { warmBuffers } from './kv-buffers.js';
-import { int8KvSlotsFloats, stepFileReadsInt8Cache } from './kv-slots-int8.js';
+import { int8KvSlotsFloats } from './kv-slots-int8.js';
 import { kvSlotsFloats } from './kv-slots.js';
+import { stepFileReadsInt8Cache } from './self-slots.js';
 import { EncoderDecoderCost } from './encoder-decoder/cost.js';
 import { EncoderDecoderGenerator, selfSlotsShape } from './encoder-decoder/generator.js';
 import type { GeneratorArchitecture, GeneratorGraphs } from './generator.js';
@@ -87,22 +88,26 @@ const ARCHITECTURES: Record<ModelManifest['architecture'], GeneratorArchitecture
 /**
  * Starts mapping a first KV cache of `rows` rows on another thread (kv-buffers.ts' warmBuffers);
  * resolves when it is this thread's, at once when there is none to map (not the CPU, no rows, an
- * architecture with a cache of its own). The blocks are those of the cache the step graph that
- * `requested` most likely runs (in package `dir`) reads: an int8 cache's when it reads one, a
- * quarter of the bytes (a float cache mapped for it went unused: 1.6 GB more peak memory for the
+ * architecture with a cache of its own). With `int8Cache` (firstStepReadsInt8Cache's answer,
+ * asked once by the loader and handed to its lanes) the blocks are an int8 cache's, a quarter of
+ * the bytes (a float cache mapped for it went unused: 1.6 GB more peak memory for the
  * Mini-shaped package's 32 candidates in two lanes, docs/benchmarks.md "The first cache of an
  * int8-cache step").
  */
-export function warmFirstCache(manifest: ModelManifest, device: Device, rows: number | undefined, dir: string, requested: PrecisionChoice): Promise<void> {
+export function warmFirstCache(manifest: ModelManifest, device: Device, rows: number | undefined, int8Cache: boolean): Promise<void> {
   const rowSlots = ARCHITECTURES[manifest.architecture].rowSlots;
   if (device !== 'cpu' || rowSlots === undefined || rows === undefined) return Promise.resolve();
   const shape = rowSlots(manifest);
-  const blocks = likelyStepReadsInt8Cache(manifest, dir, requested) ? int8KvSlotsFloats(shape, rows) : kvSlotsFloats(shape, rows);
+  const blocks = int8Cache ? int8KvSlotsFloats(shape, rows) : kvSlotsFloats(shape, rows);
   return blocks === null ? Promise.resolve() : warmBuffers(blocks.count, blocks.size);
 }
 
-/** Never throws: a precision the package lacks fails in the loader, with its own error (lanes may already be starting). */
-function likelyStepReadsInt8Cache(manifest: ModelManifest, dir: string, requested: PrecisionChoice): boolean {
+/**
+ * Whether the step graph a load of `requested` most likely runs (likelyPrecision), in package
+ * `dir`, reads an int8 cache. Never throws: a precision the package lacks fails in the loader,
+ * with its own error (lanes may already be starting).
+ */
+export function firstStepReadsInt8Cache(manifest: ModelManifest, dir: string, requested: PrecisionChoice): boolean {
   try {
     return stepFileReadsInt8Cache(path.join(dir, graphsFor(manifest, likelyPrecision(manifest, requested)).step));
   } catch {

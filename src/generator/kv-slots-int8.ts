@@ -20,12 +20,10 @@
  */
 import { TesseraError } from '../errors.js';
 import { DEFAULT_STEP_CACHE, type StepCacheLayout } from '../model/manifest.js';
-import { readOnnx } from '../model/onnx-graph.js';
 import { ort } from '../model/runtime.js';
-import { hostPastFeeds } from './device-kv.js';
 import type { RowCache } from './generator.js';
 import { packedBuffers, releaseBuffers } from './kv-buffers.js';
-import { KvSlots, slotsLaidOut, spread, type CacheShape } from './kv-slots.js';
+import { slotsLaidOut, spread, type CacheShape } from './kv-slots.js';
 
 /**
  * Math.round for |x| <= 127.5 (x + 0.5 floored, as Math.round), through int32 arithmetic: a double's
@@ -269,42 +267,4 @@ export class Int8KvSlots implements RowCache {
 export function int8KvSlotsFloats(shape: CacheShape, rows: number): { count: number; size: number } | null {
   const bytes = rows * shape.heads * shape.slots * shape.headDim;
   return bytes % 4 === 0 ? { count: 2 * shape.layers, size: bytes / 4 } : null;
-}
-
-/** True when a step graph reads an int8 self-attention cache (scripts/perf/kv8_probe.py's variant). */
-export function readsInt8Cache(step: ort.InferenceSession): boolean {
-  return step.inputMetadata.some((m) => m.name === 'past_key_0' && m.isTensor && m.type === 'int8');
-}
-
-/**
- * The same question asked of a step graph's file before any session is open (the first cache
- * is mapped while the sessions load): kv8_probe.py's int8-cache graphs, and only they, take a
- * `past_key_scale_0` input. False when the file cannot be read as a graph (the loader's own
- * checks then say why).
- */
-export function stepFileReadsInt8Cache(file: string): boolean {
-  try {
-    return readOnnx(file).inputs.includes('past_key_scale_0');
-  } catch {
-    return false;
-  }
-}
-
-/** A generator's self-attention slots: float (KvSlots) or int8, as its step graph reads them. */
-export type SelfSlots = KvSlots | Int8KvSlots;
-
-/**
- * The slots a step graph reads: int8 when it declares int8 cache inputs, else KvSlots. An
- * int8 cache lives on the host only (device-kv.ts keeps float copies): with a device copy
- * it is refused, naming the step graph.
- */
-export function slotsFor(step: ort.InferenceSession, hasDeviceCopy: boolean): (shape: CacheShape, rows: number, layout: StepCacheLayout, initialSlots: number) => SelfSlots {
-  if (!readsInt8Cache(step)) return (shape, rows, layout, initialSlots) => new KvSlots(shape, rows, layout, initialSlots);
-  if (hasDeviceCopy) throw new TesseraError('TESSERA_ERR_DEVICE', 'this step graph reads an int8 KV cache, which runs on the CPU only: use --device cpu, or the package\'s float-cache graphs', { param: 'device' });
-  return (shape, rows, layout, initialSlots) => new Int8KvSlots(shape, rows, layout, initialSlots);
-}
-
-/** A step's past_* and attention_mask feeds from the host slots (views, no copy). */
-export function selfPastFeeds(cache: SelfSlots): Record<string, ort.Tensor> {
-  return cache instanceof Int8KvSlots ? cache.feeds() : hostPastFeeds(cache);
 }

@@ -21,7 +21,7 @@ const codeOf = (error: unknown) => (isTesseraError(error) ? error.code : null);
 
 // The first part's KV cache, mapped on another thread while this one loads; ready before the lane is.
 // A package that cannot be read here fails in open(), with its own error code, not at this module's load.
-const warmed = load.firstRows === undefined ? Promise.resolve() : Promise.resolve().then(() => warmFirstCache(readManifest(load.dir), load.device, load.firstRows, load.dir, load.requested ?? 'auto')).catch(() => undefined);
+const warmed = load.firstRows === undefined ? Promise.resolve() : Promise.resolve().then(() => warmFirstCache(readManifest(load.dir), load.device, load.firstRows, load.int8Cache ?? false)).catch(() => undefined);
 
 async function open(precision: Precision): Promise<BatchSampler> {
   // The calling thread verifies the package's files before it opens its own generator.

@@ -5,7 +5,7 @@ import { VQ_SESSION, VqCodec } from '../vq/vq-codec.js';
 import { TesseraError } from '../errors.js';
 import type { Device } from '../types.js';
 import { checkClipDir, ClipReranker } from '../rerank/clip-reranker.js';
-import { architectureOf, warmFirstCache } from '../generator/architectures.js';
+import { architectureOf, firstStepReadsInt8Cache, warmFirstCache } from '../generator/architectures.js';
 import type { ImageTokenGenerator } from '../generator/generator.js';
 import { BatchSampler } from '../sampler/sampler.js';
 import { TextTokenizer } from '../text/tokenizer.js';
@@ -86,8 +86,10 @@ export async function loadModel(options: LoadOptions = {}): Promise<LoadedModel>
   // lane maps its first part's (laneParts keeps a guided pair's rows together: one row to spare).
   const firstRows = typeof options.firstRows === 'function' ? options.firstRows(manifest) : options.firstRows;
   const perLane = firstRows === undefined || !laning ? firstRows : laneRows(firstRows, lanesAsked) + 1;
-  const lanes = laning ? SamplingLanes.start({ dir, device, requested, ...(perLane === undefined ? {} : { firstRows: perLane }) }, lanesAsked) : null;
-  const warmed = warmFirstCache(manifest, device, perLane, dir, requested);
+  // Which kind of cache to map is asked of the step graph's file once, here, for every lane.
+  const int8Cache = perLane !== undefined && device === 'cpu' && firstStepReadsInt8Cache(manifest, dir, requested);
+  const lanes = laning ? SamplingLanes.start({ dir, device, int8Cache, ...(perLane === undefined ? {} : { firstRows: perLane }) }, lanesAsked) : null;
+  const warmed = warmFirstCache(manifest, device, perLane, int8Cache);
   const vqLanesStarted: VqLanes[] = []; // closed here when loading fails
   try {
     const loaded = await loadStages(dir, manifest, device, requested, clipOverride, lanes, options, vqLanesStarted);

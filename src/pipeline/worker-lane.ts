@@ -4,7 +4,7 @@
  * holds the process only while it opens or runs a job.
  */
 import { TesseraError, type ErrorCode } from '../errors.js';
-import type { Precision, PrecisionChoice } from '../model/precision.js';
+import type { Precision } from '../model/precision.js';
 import type { SequenceSpec } from '../sampler/sampler.js';
 import type { Device } from '../types.js';
 import { JobWorker, type JobReply } from '../util/job-worker.js';
@@ -16,8 +16,8 @@ export interface LaneLoad {
   device: Device;
   /** Rows of the lane's first part: its KV cache is mapped while the lane loads (architectures.ts' warmFirstCache). */
   firstRows?: number;
-  /** The precision the load asked for (default auto): which step graph's cache to map (an int8-cache step maps its own). */
-  requested?: PrecisionChoice;
+  /** Whether that first cache is an int8 one (the loader's firstStepReadsInt8Cache; default false). */
+  int8Cache?: boolean;
 }
 
 /** A job of a sampling lane's thread (the 'sample' job gets its id from JobWorker.run). */

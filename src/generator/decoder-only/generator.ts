@@ -14,7 +14,7 @@ import { hostBytes, ort } from '../../model/runtime.js';
 import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch } from '../generator.js';
 import { emptyTransfer, type DeviceKv, type TransferStats } from '../device-kv.js';
 import { KvSlots, type CacheShape } from '../kv-slots.js';
-import { readsInt8Cache, selfPastFeeds, slotsFor, type SelfSlots } from '../kv-slots-int8.js';
+import { readsInt8Cache, selfPastFeeds, slotsFor, type SelfSlots } from '../self-slots.js';
 import { TextPrefixedSlots, textEntries, type TextEntry } from './text-slots.js';
 
 /** A prefill result: the image logits of each prefix plus its text keys/values ([L, P, H, T, D]), and per text their views. */

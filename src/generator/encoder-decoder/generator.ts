@@ -17,7 +17,7 @@ import { runCollected } from '../../model/output-memory.js';
 import { hostBytes, ort } from '../../model/runtime.js';
 import { emptyTransfer, type DeviceKv, type TransferStats } from '../device-kv.js';
 import { KvSlots, type CacheShape } from '../kv-slots.js';
-import { selfPastFeeds, slotsFor, type SelfSlots } from '../kv-slots-int8.js';
+import { selfPastFeeds, slotsFor, type SelfSlots } from '../self-slots.js';
 import { CrossRows, crossEntries, type CrossEntry } from './cross-feeds.js';
 import { emptyStats, tensorData, type GeneratorStats, type ImageLogits, type ImageTokenGenerator, type PrefixBatch, type RowCache } from '../generator.js';
 
