@@ -29,13 +29,14 @@ export type InputMeta = { name: string; type: string; shape: readonly (number | 
 export const inputMetadata = (session: ort.InferenceSession): InputMeta[] =>
   session.inputMetadata.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: m.shape } : { name: m.name, type: '?', shape: [] }));
 
-/** An input's shape with its 'rows' and 'slots' dimensions given. */
+/** An input's shape with its 'rows' and 'slots' dimensions given ('prefixes': one text prefix, a one-prompt request's). */
 export function feedDims(shape: readonly (number | string)[], rows: number, slots: number, name: string): number[] {
   return shape.map((d) => {
     if (typeof d === 'number' && d > 0) return d;
     if (d === 'rows') return rows;
     if (d === 'slots') return slots;
-    throw new Error(`input ${name}: dimension ${JSON.stringify(d)} is not rows, slots or a number`);
+    if (d === 'prefixes') return 1;
+    throw new Error(`input ${name}: dimension ${JSON.stringify(d)} is not rows, slots, prefixes or a number`);
   });
 }
 
