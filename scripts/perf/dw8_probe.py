@@ -82,6 +82,29 @@ def rewrite(model, rows: int) -> dict:
         ]
         return out
 
+    def depthwise_product(small: str, as_matrix: str, signed: bool, as_kernel: str, cache: str, cache_scale: str,
+                          out_scale: str, out_matrix: str, out: str, out_shape: str, prefix: str) -> list:
+        """One attention product as a depthwise QLinearConv: `small` (q or the probabilities) quantized per
+        channel becomes the kernels (weight scale = its scale x the cache's), `cache` the int8 channels-last
+        input; the int8 output dequantized, its [n, C] transposed to [C, n], reshaped to `out_shape`."""
+        nodes = [helper.make_node("Reshape", [small, as_matrix], [f"{prefix}.small"])]
+        nodes += quantize_per_channel(f"{prefix}.small", f"{prefix}.small8", signed)
+        nodes += [
+            helper.make_node("Reshape", [f"{prefix}.small8.codes", as_kernel], [f"{prefix}.kernel"]),
+            helper.make_node("Mul", [f"{prefix}.small8.scale", cache_scale], [f"{prefix}.weight_scale"]),
+            helper.make_node("Reshape", [f"{prefix}.weight_scale", "dw8.channels"], [f"{prefix}.weight_scale_c"]),
+            helper.make_node(
+                "QLinearConv",
+                [cache, "dw8.one", "dw8.zero", f"{prefix}.kernel", f"{prefix}.weight_scale_c", "dw8.zeros", out_scale, "dw8.zero"],
+                [f"{prefix}.y8"], domain="com.microsoft", channels_last=1, group=channels,
+            ),
+            helper.make_node("DequantizeLinear", [f"{prefix}.y8", out_scale, "dw8.zero"], [f"{prefix}.y"]),
+            helper.make_node("Reshape", [f"{prefix}.y", out_matrix], [f"{prefix}.y_n_c"]),
+            helper.make_node("Transpose", [f"{prefix}.y_n_c"], [f"{prefix}.y_c_n"], perm=[1, 0]),
+            helper.make_node("Reshape", [f"{prefix}.y_c_n", out_shape], [out]),
+        ]
+        return nodes
+
     for layer in layers:
         key, value = f"past_key_{layer}", f"past_value_{layer}"
         key_product = [n for n in consumers.get(key, []) if n.op_type == "MatMul"]
@@ -99,41 +122,12 @@ def rewrite(model, rows: int) -> dict:
             helper.make_tensor_value_info(v8, TensorProto.INT8, [1, "slots", head_dim, channels]),
         ] + [helper.make_tensor_value_info(s, TensorProto.FLOAT, []) for s in scale_names]
         k_scale, v_scale, score_scale, context_scale = scale_names
-        # Scores: q [R, H, D, 1] -> [C, D] -> int8 kernel [C, 1, 1, D]; weight scale = q scale * key scale.
-        scores = [helper.make_node("Reshape", [scores_node.input[1], "dw8.q_matrix"], [f"{p}.q"])]
-        scores += quantize_per_channel(f"{p}.q", f"{p}.q8", signed=True)
-        scores += [
-            helper.make_node("Reshape", [f"{p}.q8.codes", "dw8.q_kernel"], [f"{p}.q_kernel"]),
-            helper.make_node("Mul", [f"{p}.q8.scale", k_scale], [f"{p}.q_weight_scale"]),
-            helper.make_node("Reshape", [f"{p}.q_weight_scale", "dw8.channels"], [f"{p}.q_weight_scale_c"]),
-            helper.make_node(
-                "QLinearConv",
-                [k8, "dw8.one", "dw8.zero", f"{p}.q_kernel", f"{p}.q_weight_scale_c", "dw8.zeros", score_scale, "dw8.zero"],
-                [f"{p}.scores8"], domain="com.microsoft", channels_last=1, group=channels,
-            ),  # [1, S, 1, C]
-            helper.make_node("DequantizeLinear", [f"{p}.scores8", score_scale, "dw8.zero"], [f"{p}.scores_sc"]),
-            # [1, S, 1, C] as [S, C], transposed to [C, S] = [R, H, S, 1].
-            helper.make_node("Reshape", [f"{p}.scores_sc", "dw8.s_by_c"], [f"{p}.scores_s_c"]),
-            helper.make_node("Transpose", [f"{p}.scores_s_c"], [f"{p}.scores_c_s"], perm=[1, 0]),
-            helper.make_node("Reshape", [f"{p}.scores_c_s", "dw8.scores_shape"], [scores_node.output[0]]),
-        ]
-        # Context: p [R, H, 1, S] -> [C, S] -> int8 kernel [C, 1, S, 1]; weight scale = p scale * value scale.
-        context = [helper.make_node("Reshape", [context_node.input[0], "dw8.per_channel"], [f"{p}.p"])]
-        context += quantize_per_channel(f"{p}.p", f"{p}.p8", signed=False)
-        context += [
-            helper.make_node("Reshape", [f"{p}.p8.codes", "dw8.p_kernel"], [f"{p}.p_kernel"]),
-            helper.make_node("Mul", [f"{p}.p8.scale", v_scale], [f"{p}.p_weight_scale"]),
-            helper.make_node("Reshape", [f"{p}.p_weight_scale", "dw8.channels"], [f"{p}.p_weight_scale_c"]),
-            helper.make_node(
-                "QLinearConv",
-                [v8, "dw8.one", "dw8.zero", f"{p}.p_kernel", f"{p}.p_weight_scale_c", "dw8.zeros", context_scale, "dw8.zero"],
-                [f"{p}.context8"], domain="com.microsoft", channels_last=1, group=channels,
-            ),  # [1, 1, D, C]
-            helper.make_node("DequantizeLinear", [f"{p}.context8", context_scale, "dw8.zero"], [f"{p}.context_dc"]),
-            helper.make_node("Reshape", [f"{p}.context_dc", "dw8.context_matrix"], [f"{p}.context_d_c"]),
-            helper.make_node("Transpose", [f"{p}.context_d_c"], [f"{p}.context_c_d"], perm=[1, 0]),
-            helper.make_node("Reshape", [f"{p}.context_c_d", "dw8.context_shape"], [context_node.output[0]]),
-        ]
+        # Scores: q [R, H, D, 1] as [C, D], kernels [C, 1, 1, D]; out [1, S, 1, C] as [S, C] -> [C, S] = [R, H, S, 1].
+        scores = depthwise_product(scores_node.input[1], "dw8.q_matrix", True, "dw8.q_kernel", k8, k_scale, score_scale,
+                                   "dw8.s_by_c", scores_node.output[0], "dw8.scores_shape", f"{p}.scores")
+        # Context: p [R, H, 1, S] as [C, S], kernels [C, 1, S, 1]; out [1, 1, D, C] as [D, C] -> [C, D] = [R, H, 1, D].
+        context = depthwise_product(context_node.input[0], "dw8.per_channel", False, "dw8.p_kernel", v8, v_scale, context_scale,
+                                    "dw8.context_matrix", context_node.output[0], "dw8.context_shape", f"{p}.context")
         nodes_before[scores_node.output[0]] = scores
         nodes_before[context_node.output[0]] = context
     nodes = []
