@@ -26,11 +26,17 @@ export interface Layer {
   query: Float32Array; // [rows, heads, headDim]
 }
 
+/** One form's run: its feeds, and for GroupQueryAttention the fetches binding its present outputs to its past inputs. */
+export interface FormRun {
+  feeds: Record<string, ort.Tensor>;
+  fetches: Record<string, ort.Tensor | null> | undefined;
+}
+
 /**
  * The same cache as one form's feeds (and the fetches that keep GroupQueryAttention's present in
  * place): `slots` entries per row and head, the last one the new token's.
  */
-export function feedsFor(form: Form, layer: Layer, rows: number, heads: number, slots: number, maxSlots: number, headDim: number) {
+export function feedsFor(form: Form, layer: Layer, rows: number, heads: number, slots: number, maxSlots: number, headDim: number): FormRun {
   const { keys, values, query } = layer;
   if (form === 'float') {
     // The step graphs scale q by 1/sqrt(headDim) before the score product; GroupQueryAttention scales the scores by the same.
@@ -64,21 +70,17 @@ export function feedsFor(form: Form, layer: Layer, rows: number, heads: number, 
     }
   }
   const perChannel = form === 'gqa-int8-channel';
+  // Element i of a [rows, heads, maxSlots, headDim] cache: its scale's index (head * headDim + d per channel, else 0).
+  const channelOf = (i: number) => (perChannel ? (Math.floor(i / (maxSlots * headDim)) % heads) * headDim + (i % headDim) : 0);
   const scaleOf = (x: Float32Array) => {
     const scale = new Float32Array(perChannel ? heads * headDim : 1); // [1, heads, 1, headDim] or [1]
-    for (let i = 0; i < x.length; i++) {
-      const c = perChannel ? Math.floor(i / (maxSlots * headDim)) % heads * headDim + (i % headDim) : 0;
-      scale[c] = Math.max(scale[c], Math.abs(x[i]) / 127);
-    }
+    for (let i = 0; i < x.length; i++) scale[channelOf(i)] = Math.max(scale[channelOf(i)], Math.abs(x[i]) / 127);
     return scale.map((v) => v || 1);
   };
   const cacheTensor = (x: Float32Array, scale: Float32Array): ort.Tensor => {
     if (form === 'gqa-float') return new ort.Tensor('float32', x, [rows, heads, maxSlots, headDim]);
     const q = new Int8Array(x.length);
-    for (let i = 0; i < x.length; i++) {
-      const c = perChannel ? Math.floor(i / (maxSlots * headDim)) % heads * headDim + (i % headDim) : 0;
-      q[i] = Math.max(-127, Math.min(127, Math.round(x[i] / scale[c])));
-    }
+    for (let i = 0; i < x.length; i++) q[i] = Math.max(-127, Math.min(127, Math.round(x[i] / scale[channelOf(i)])));
     return new ort.Tensor('int8', q, [rows, heads, maxSlots, headDim]);
   };
   const keyScale = scaleOf(cacheKeys);
