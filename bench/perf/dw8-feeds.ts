@@ -1,30 +1,10 @@
 /**
  * Feeds for scripts/perf/dw8_probe.py's variants (bench/perf/dw8-probe.ts, and
- * test/perf/attention-probes.test.ts): the original step graph's synthetic feeds, and the same
- * cache as the variant reads it (int8, channels-last) with its static scales taken from the
+ * test/perf/attention-probes.test.ts): the original step graph's synthetic feeds (probe-feeds.ts'
+ * stepFeeds) with the cache as the variant reads it (int8, channels-last) with its static scales taken from the
  * original's calibration copy run on those feeds.
  */
 import { ort } from '../../src/model/runtime.js';
-import { seeded } from './gqa-feeds.js';
-import type { InputMeta } from './probe-feeds.js';
-
-/** The original's feeds: `rows` rows of ids from the upper half of a `vocab`-entry embedding, `slots` cached entries per row, one text prefix. */
-export function originalFeeds(meta: readonly InputMeta[], rows: number, slots: number, vocab: number): Record<string, ort.Tensor> {
-  const feeds: Record<string, ort.Tensor> = {};
-  let seed = 1;
-  for (const m of meta) {
-    const dims = m.shape.map((d) => (typeof d === 'number' && d > 0 ? d : d === 'rows' ? rows : d === 'slots' ? slots : 1));
-    const count = dims.reduce((a, b) => a * b, 1);
-    if (m.type === 'int64') {
-      feeds[m.name] = new ort.Tensor('int64', BigInt64Array.from({ length: count }, (_, i) => BigInt(m.name === 'position_ids' ? slots : vocab - 1 - ((i * 7919) % Math.ceil(vocab / 2)))), dims);
-    } else if (/mask/.test(m.name)) {
-      feeds[m.name] = new ort.Tensor('float32', new Float32Array(count).fill(1), dims); // every slot valid
-    } else {
-      feeds[m.name] = new ort.Tensor('float32', seeded(count, seed++), dims); // caches in [-1, 1)
-    }
-  }
-  return feeds;
-}
 
 /** [rows, heads, slots, headDim] floats -> int8 [1, slots, headDim, rows*heads] with one scale (max |x| / 127). */
 export function channelsLast(cache: ort.Tensor): { codes: ort.Tensor; scale: number } {
@@ -43,7 +23,7 @@ export function channelsLast(cache: ort.Tensor): { codes: ort.Tensor; scale: num
   return { codes: new ort.Tensor('int8', codes, [1, slots, headDim, channels]), scale };
 }
 
-export const largestOf = (t: ort.Tensor) => (t.data as Float32Array).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+const largestOf = (t: ort.Tensor) => (t.data as Float32Array).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
 /**
  * The variant's feeds: the original's, with each layer's float cache replaced by its int8

@@ -19,8 +19,8 @@
  */
 import { parseArgs } from 'node:util';
 import { createSession } from '../../src/model/runtime.js';
-import { originalFeeds, variantFeeds } from './dw8-feeds.js';
-import { inputMetadata, logitAgreement } from './probe-feeds.js';
+import { variantFeeds } from './dw8-feeds.js';
+import { inputMetadata, logitAgreement, stepFeeds } from './probe-feeds.js';
 import { cpuFlagsLine, machineLine, median, table } from './machine.js';
 
 const { values } = parseArgs({
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     const [rowText, file] = spec.split(':');
     const rowCount = Number(rowText);
     const variant = await createSession(file, 'cpu');
-    const a = originalFeeds(meta, rowCount, slots, Number(values.vocab));
+    const a = stepFeeds(meta, rowCount, slots, Number(values.vocab));
     // Static scales from the original on the same feeds: its score and image-context products, per layer.
     const added = calibration.outputNames.filter((n) => !original.outputNames.includes(n));
     const b = variantFeeds(a, await calibration.run(a), added, layers);

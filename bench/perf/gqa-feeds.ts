@@ -8,17 +8,6 @@ import { ort } from '../../src/model/runtime.js';
 export const FORMS = ['float', 'gqa-float', 'gqa-int8', 'gqa-int8-channel'] as const;
 export type Form = (typeof FORMS)[number];
 
-/** Seeded values in [-1, 1) (a linear congruential generator: the same caches on every run). */
-export function seeded(count: number, seed: number): Float32Array {
-  const out = new Float32Array(count);
-  let state = seed >>> 0;
-  for (let i = 0; i < count; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    out[i] = state / 2 ** 31 - 1;
-  }
-  return out;
-}
-
 export interface Layer {
   /** [rows, heads, slots, headDim]: what every form attends to, the last slot the new token's. */
   keys: Float32Array;

@@ -19,7 +19,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { collectOutputsNow } from '../../src/model/output-memory.js';
 import { createSession, type ort } from '../../src/model/runtime.js';
-import { feedsFor, FORMS, type Form, type Layer, seeded } from './gqa-feeds.js';
+import { feedsFor, FORMS, type Form, type Layer } from './gqa-feeds.js';
+import { seededUniform } from './probe-feeds.js';
 import { cpuFlagsLine, machineLine, median, table } from './machine.js';
 
 const { values } = parseArgs({
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
   for (const form of FORMS) sessions.set(form, await createSession(join(values.dir!, `${form}.onnx`), 'cpu', undefined, { intraOpNumThreads: threads }));
   const rows: (string | number)[][] = [];
   for (const rowCount of values.rows!.split(',').map(Number)) {
-    const layer: Layer = { keys: seeded(rowCount * heads * slots * headDim, 1), values: seeded(rowCount * heads * slots * headDim, 2), query: seeded(rowCount * heads * headDim, 3).map((x) => x * 0.5) };
+    const layer: Layer = { keys: seededUniform(rowCount * heads * slots * headDim, 1), values: seededUniform(rowCount * heads * slots * headDim, 2), query: seededUniform(rowCount * heads * headDim, 3).map((x) => x * 0.5) };
     const runs = new Map(FORMS.map((form) => [form, feedsFor(form, layer, rowCount, heads, slots, maxSlots, headDim)]));
     // The float form's context, [rows, heads, 1, headDim], is the reference (the same floats as [rows, 1, heads*headDim]).
     const reference = (await sessions.get('float')!.run(runs.get('float')!.feeds)).context.data as Float32Array;
@@ -56,8 +57,8 @@ async function main(): Promise<void> {
     const differences = new Map<Form, number>();
     for (let round = 0; round < rounds + 2; round++) {
       for (const form of FORMS) {
-        // GroupQueryAttention writes the new token into the cache in place: feeds rebuilt each round keep every run alike.
-        const run = round === 0 ? runs.get(form)! : feedsFor(form, layer, rowCount, heads, slots, maxSlots, headDim);
+        // GroupQueryAttention writes the new token into its cache in place: its feeds are rebuilt each round, so every run is alike.
+        const run = round === 0 || form === 'float' ? runs.get(form)! : feedsFor(form, layer, rowCount, heads, slots, maxSlots, headDim);
         collectOutputsNow();
         const started = performance.now();
         const out = run.fetches ? await sessions.get(form)!.run(run.feeds, run.fetches) : await sessions.get(form)!.run(run.feeds);

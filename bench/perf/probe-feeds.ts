@@ -1,9 +1,20 @@
 /**
- * What the graph-level probes share (kv16-probe.ts, kv8-probe.ts, cross-prefixes.ts): seeded
- * feeds, the step graph's input metadata with its named dimensions resolved, and how far two
- * logit tensors agree.
+ * What the graph-level probes share (kv16-probe.ts, kv8-probe.ts, cross-prefixes.ts, gqa-probe.ts,
+ * dw8-probe.ts): seeded feeds, the step graph's input metadata with its named dimensions
+ * resolved, and how far two logit tensors agree.
  */
-import type { ort } from '../../src/model/runtime.js';
+import { ort } from '../../src/model/runtime.js';
+
+/** Seeded values in [-1, 1) (a linear congruential generator: the same caches on every run). */
+export function seededUniform(count: number, seed: number): Float32Array {
+  const out = new Float32Array(count);
+  let state = seed >>> 0;
+  for (let i = 0; i < count; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    out[i] = state / 2 ** 31 - 1;
+  }
+  return out;
+}
 
 /** Seeded normal values (mulberry32 + Box-Muller), so both graphs and every run see the same cache. */
 export function seededNormals(count: number, seed: number, std = 1): Float32Array {
@@ -38,6 +49,28 @@ export function feedDims(shape: readonly (number | string)[], rows: number, slot
     if (d === 'prefixes') return 1;
     throw new Error(`input ${name}: dimension ${JSON.stringify(d)} is not rows, slots, prefixes or a number`);
   });
+}
+
+/**
+ * A step graph's synthetic feeds: `rows` rows of ids from the upper half of a `vocab`-entry
+ * embedding, `slots` valid cached entries per row (masks all 1), every float input (caches, a
+ * text prefix) seeded in [-1, 1).
+ */
+export function stepFeeds(meta: readonly InputMeta[], rows: number, slots: number, vocab: number): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  let seed = 1;
+  for (const m of meta) {
+    const dims = feedDims(m.shape, rows, slots, m.name);
+    const count = dims.reduce((a, b) => a * b, 1);
+    if (m.type === 'int64') {
+      feeds[m.name] = new ort.Tensor('int64', BigInt64Array.from({ length: count }, (_, i) => BigInt(m.name === 'position_ids' ? slots : vocab - 1 - ((i * 7919) % Math.ceil(vocab / 2)))), dims);
+    } else if (/mask/.test(m.name)) {
+      feeds[m.name] = new ort.Tensor('float32', new Float32Array(count).fill(1), dims); // every slot valid
+    } else {
+      feeds[m.name] = new ort.Tensor('float32', seededUniform(count, seed++), dims);
+    }
+  }
+  return feeds;
 }
 
 /** Per row of two [rows, vocab] logit tensors: the least and mean cosine, and on how many rows the argmax agrees. */

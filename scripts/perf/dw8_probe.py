@@ -64,7 +64,7 @@ def rewrite(model, rows: int) -> dict:
         numpy_helper.from_array(np.array(-127, np.float32), "dw8.low"),
         numpy_helper.from_array(np.array(127, np.float32), "dw8.high"),
     ]
-    nodes_before = {}  # id of the node to replace -> the nodes to put in its place
+    replaced_by = {}  # first output of the node to replace -> the nodes to put in its place
     new_inputs = []
 
     def quantize_per_channel(source: str, prefix: str, signed: bool) -> list:
@@ -128,12 +128,12 @@ def rewrite(model, rows: int) -> dict:
         # Context: p [R, H, 1, S] as [C, S], kernels [C, 1, S, 1]; out [1, 1, D, C] as [D, C] -> [C, D] = [R, H, 1, D].
         context = depthwise_product(context_node.input[0], "dw8.per_channel", False, "dw8.p_kernel", v8, v_scale, context_scale,
                                     "dw8.context_matrix", context_node.output[0], "dw8.context_shape", f"{p}.context")
-        nodes_before[scores_node.output[0]] = scores
-        nodes_before[context_node.output[0]] = context
+        replaced_by[scores_node.output[0]] = scores
+        replaced_by[context_node.output[0]] = context
     nodes = []
     for n in graph.node:
-        if n.output[0] in nodes_before:
-            nodes += nodes_before[n.output[0]]
+        if n.output[0] in replaced_by:
+            nodes += replaced_by[n.output[0]]
         else:
             nodes.append(n)
     del graph.node[:]

@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { originalFeeds, variantFeeds } from '../../bench/perf/dw8-feeds.js';
-import { feedsFor, FORMS, type Form, seeded } from '../../bench/perf/gqa-feeds.js';
-import { inputMetadata, logitAgreement } from '../../bench/perf/probe-feeds.js';
+import { variantFeeds } from '../../bench/perf/dw8-feeds.js';
+import { feedsFor, FORMS, type Form } from '../../bench/perf/gqa-feeds.js';
+import { inputMetadata, logitAgreement, seededUniform, stepFeeds } from '../../bench/perf/probe-feeds.js';
 import { readOnnx } from '../../src/model/onnx-graph.js';
 import { readManifest } from '../../src/model/manifest.js';
-import { createSession, ort } from '../../src/model/runtime.js';
+import { createSession } from '../../src/model/runtime.js';
 import { ROOT, TINY_MODEL } from '../helpers/tiny.js';
 
 // The twelfth session's three probes of issue 27 (docs/benchmarks.md, "Two last levers for the
@@ -36,7 +36,7 @@ describe.skipIf(!hasPythonOnnx)('gqa_probe.py: four ways of one attention over a
   it('gives the same context in every form: float to rounding, int8 within its quantization step', async () => {
     const dir = path.join(work, 'gqa');
     python(['scripts/perf/gqa_probe.py', '--out', dir, '--heads', String(heads), '--head-dim', String(headDim)]);
-    const layer = { keys: seeded(rows * heads * slots * headDim, 1), values: seeded(rows * heads * slots * headDim, 2), query: seeded(rows * heads * headDim, 3).map((x) => x / 4) };
+    const layer = { keys: seededUniform(rows * heads * slots * headDim, 1), values: seededUniform(rows * heads * slots * headDim, 2), query: seededUniform(rows * heads * headDim, 3).map((x) => x / 4) };
     const contexts = new Map<Form, Float32Array>();
     for (const form of FORMS) {
       const session = await createSession(path.join(dir, `${form}.onnx`), 'cpu');
@@ -80,28 +80,8 @@ describe.skipIf(!hasPythonOnnx)('fusion_probe.py on the tiny model\'s int8 step 
 
     const a = await createSession(step, 'cpu');
     const b = await createSession(variant, 'cpu');
-    const feeds: Record<string, ort.Tensor> = {};
-    const meta = a.inputMetadata.filter((m) => m.isTensor) as { name: string; type: string; shape: readonly (number | string)[] }[];
-    for (const m of meta) {
-      const dims = m.shape.map((d) => (typeof d === 'number' && d > 0 ? d : d === 'rows' ? 4 : d === 'slots' ? 3 : 1));
-      const n = dims.reduce((x, y) => x * y, 1);
-      if (m.type === 'int64') feeds[m.name] = new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(m.name === 'position_ids' ? 5 : (i * 7 + 3) % 20)), dims);
-      else if (/mask/.test(m.name)) feeds[m.name] = new ort.Tensor('float32', new Float32Array(n).fill(1), dims);
-      else feeds[m.name] = new ort.Tensor('float32', seeded(n, n).map((x) => x * 0.5), dims);
-    }
-    const [x, y] = [await a.run(feeds), await b.run(feeds)];
-    const logits = [x.logits.data as Float32Array, y.logits.data as Float32Array];
-    const [rowCount, vocab] = x.logits.dims as number[];
-    let cosineMin = 1;
-    for (let r = 0; r < rowCount; r++) {
-      let [dot, p, q] = [0, 0, 0];
-      for (let v = 0; v < vocab; v++) {
-        dot += logits[0][r * vocab + v] * logits[1][r * vocab + v];
-        p += logits[0][r * vocab + v] ** 2;
-        q += logits[1][r * vocab + v] ** 2;
-      }
-      cosineMin = Math.min(cosineMin, dot / Math.sqrt(p * q));
-    }
+    const feeds = stepFeeds(inputMetadata(a), 4, 3, manifest.text.vocabSize + manifest.image.vocabSize);
+    const cosineMin = logitAgreement((await a.run(feeds)).logits, (await b.run(feeds)).logits).cosMin;
     // Same arithmetic up to where float sums round (and an activation's int8 rounding may flip with them).
     expect(cosineMin).toBeGreaterThan(0.99);
   });
@@ -121,7 +101,7 @@ describe.skipIf(!hasPythonOnnx)("dw8_probe.py on the tiny model's int8 step grap
     const calibration = await createSession(calibrationFile, 'cpu');
     const variant = await createSession(variantFile, 'cpu');
     expect(variant.inputNames.filter((n) => /^past_(key|value)8_\d+$/.test(n))).toHaveLength(2 * report.layers);
-    const a = originalFeeds(inputMetadata(original), rows, 5, manifest.text.vocabSize + manifest.image.vocabSize);
+    const a = stepFeeds(inputMetadata(original), rows, 5, manifest.text.vocabSize + manifest.image.vocabSize);
     const added = calibration.outputNames.filter((n) => !original.outputNames.includes(n));
     expect(added).toEqual([...report.calibration.scores, ...report.calibration.contexts]);
     const b = variantFeeds(a, await calibration.run(a), added, report.layers);
